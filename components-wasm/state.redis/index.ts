@@ -1,0 +1,239 @@
+/**
+ * state.redis: state in Redis, in Dapr's own layout (a hash per key with fields `data` and `version`;
+ * the ETag is the version), so data written by Dapr's state.redis is readable here and the other way round.
+ * Every conditional write is one Lua script, so ETag checks are atomic; a transaction is one script that
+ * checks every condition before it changes anything.
+ */
+import type * as S from 'mortar:component/state-store@0.1.0';
+import { Connection, type Argument, type Value } from 'mortar:host/redis@0.1.0';
+import { nowMs } from 'mortar:host/clock@0.1.0';
+import { fromHostError, rfc3339, schema, stateError, toMap, ttlSeconds, utf8Decode, type Pairs, type StateError } from '../lib/guest.js';
+
+/** KEYS[1]; ARGV: etag ('' none), data, ttl ('' none), first-write ('1'/'0'). Returns the new version. */
+const SET = `
+local v = redis.call('HGET', KEYS[1], 'version')
+if ARGV[1] ~= '' then
+  if v and v ~= ARGV[1] then return redis.error_reply('ETAGMISMATCH') end
+elseif ARGV[4] == '1' and v then return redis.error_reply('ETAGMISMATCH') end
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+local n = redis.call('HINCRBY', KEYS[1], 'version', 1)
+if ARGV[3] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[3]) else redis.call('PERSIST', KEYS[1]) end
+return n`;
+
+/** KEYS[1]; ARGV: etag ('' none). */
+const DEL = `
+if ARGV[1] ~= '' then
+  local v = redis.call('HGET', KEYS[1], 'version')
+  if not v or v ~= ARGV[1] then return redis.error_reply('ETAGMISMATCH') end
+end
+return redis.call('DEL', KEYS[1])`;
+
+/** KEYS: one per operation; ARGV: per operation 5 values: op ('s'/'d'), etag, data, ttl, first-write. */
+const TX = `
+local state = {}
+for i = 1, #KEYS do
+  local k = KEYS[i]
+  local b = (i - 1) * 5
+  local op, etag, fw = ARGV[b + 1], ARGV[b + 2], ARGV[b + 5]
+  local v
+  if state[k] ~= nil then v = state[k] else v = redis.call('HGET', k, 'version') end
+  if v == false then v = nil end
+  if op == 's' then
+    if etag ~= '' then
+      if v and v ~= etag then return redis.error_reply('ETAGMISMATCH ' .. i) end
+    elseif fw == '1' and v then return redis.error_reply('ETAGMISMATCH ' .. i) end
+    state[k] = 'pending'
+  else
+    if etag ~= '' and (not v or v ~= etag) then return redis.error_reply('ETAGMISMATCH ' .. i) end
+    state[k] = false
+  end
+end
+for i = 1, #KEYS do
+  local k = KEYS[i]
+  local b = (i - 1) * 5
+  if ARGV[b + 1] == 's' then
+    redis.call('HSET', k, 'data', ARGV[b + 3])
+    redis.call('HINCRBY', k, 'version', 1)
+    if ARGV[b + 4] ~= '' then redis.call('EXPIRE', k, ARGV[b + 4]) else redis.call('PERSIST', k) end
+  else
+    redis.call('DEL', k)
+  end
+end
+return #KEYS`;
+
+/** KEYS[1] -> {data, version, pttl}. */
+const GET = `
+local r = redis.call('HMGET', KEYS[1], 'data', 'version')
+if not r[1] then return false end
+return {r[1], r[2], redis.call('PTTL', KEYS[1])}`;
+
+let conn: Connection | undefined;
+
+const txt = (s: string): Argument => ({ tag: 'text', val: s });
+const bin = (b: Uint8Array): Argument => ({ tag: 'binary', val: b });
+
+function c(): Connection {
+  if (!conn) throw stateError('other', 'not initialised');
+  return conn;
+}
+
+function mapError(err: unknown): StateError {
+  const e = ((err as { payload?: unknown })?.payload ?? err) as { tag?: string; val?: string };
+  if (e?.tag === 'reply' && typeof e.val === 'string' && e.val.includes('ETAGMISMATCH')) return stateError('etag-mismatch', 'ETag does not match the stored version');
+  return fromHostError(err);
+}
+
+function checkEtag(etag: string | undefined): void {
+  if (etag != null && !/^\d+$/.test(etag)) throw stateError('etag-invalid', `'${etag}' is not an ETag issued by this store`);
+}
+
+function setArgs(r: S.SetRequest): Argument[] {
+  checkEtag(r.etag);
+  const ttl = ttlSeconds(r.metadata);
+  return [txt('EVAL'), txt(SET), txt('1'), txt(r.key), txt(r.etag ?? ''), bin(r.value), txt(ttl === undefined ? '' : String(ttl)), txt(r.concurrency === 'first-write' ? '1' : '0')];
+}
+
+function delArgs(r: S.DeleteRequest): Argument[] {
+  checkEtag(r.etag);
+  return [txt('EVAL'), txt(DEL), txt('1'), txt(r.key), txt(r.etag ?? '')];
+}
+
+function toItem(v: Value[], now: number): S.Item | undefined {
+  // Reply: array(3) bulk(data) bulk(version) int(pttl)  |  nil
+  if (v[0]?.tag !== 'array') return undefined;
+  const data = v[1]?.tag === 'bulk' ? v[1].val : new Uint8Array(0);
+  const etag = v[2]?.tag === 'bulk' ? utf8Decode(v[2].val) : undefined;
+  const pttl = v[3]?.tag === 'int' ? Number(v[3].val) : -1;
+  const metadata: Pairs = pttl > 0 ? [['ttlExpireTime', rfc3339(now + pttl)]] : [];
+  return { data, etag, metadata };
+}
+
+function each<R extends { key: string }>(rs: R[], args: (r: R) => Argument[]): S.KeyedError[] {
+  const failed: S.KeyedError[] = [];
+  const cmds: Argument[][] = [];
+  const sent: R[] = [];
+  for (const r of rs) {
+    try { cmds.push(args(r)); sent.push(r); } catch (e) { failed.push({ key: r.key, error: e as S.StateError }); }
+  }
+  let results;
+  try { results = c().pipeline(cmds); } catch (err) { throw mapError(err); }
+  results.forEach((res, i) => {
+    if (res.tag === 'err') failed.push({ key: sent[i]!.key, error: mapError({ tag: 'reply', val: res.val }) as S.StateError });
+  });
+  return failed;
+}
+
+export const lifecycle = {
+  describe() {
+    return {
+      types: ['state.redis'],
+      version: '1.0.0',
+      features: ['ETAG', 'TRANSACTIONAL', 'TTL', 'FIRST_WRITE'],
+      metadataSchema: schema({
+        redisHost: { type: 'string', minLength: 1, 'x-mortar-grant': 'redis', description: 'host:port of the Redis server', 'x-example': '127.0.0.1:6379' },
+        redisUsername: { type: 'string' },
+        redisPassword: { type: 'string', 'x-sensitive': true },
+        redisDB: { type: 'integer', minimum: 0, maximum: 15, default: 0 },
+        enableTLS: { type: 'boolean', default: false },
+        maxRetries: { type: 'integer', minimum: 0 },
+        maxRetryBackoff: { type: 'string' },
+        ttlInSeconds: { type: 'integer', minimum: -1, description: 'Default TTL applied when a request gives none.' },
+        queryIndexes: { type: 'string' },
+        failover: { type: 'boolean', default: false },
+        sentinelMasterName: { type: 'string' },
+        redeliverInterval: { type: 'string' },
+        processingTimeout: { type: 'string' },
+        redisType: { type: 'string', enum: ['node', 'cluster'], default: 'node' },
+        dialTimeout: { type: 'string' },
+        readTimeout: { type: 'string' },
+        writeTimeout: { type: 'string' },
+        poolSize: { type: 'integer', minimum: 1 },
+        idleTimeout: { type: 'string' },
+        useEntraID: { type: 'boolean' },
+      }, ['redisHost']),
+      maxInstances: 0,
+    };
+  },
+  init(metadata: Pairs) {
+    const m = toMap(metadata);
+    if ((m.redisType ?? 'node') !== 'node') throw { tag: 'invalid-metadata', val: `redisType: '${m.redisType}' is not supported (use node)` };
+    try {
+      conn = Connection.open({
+        address: m.redisHost!.split(',')[0]!.trim(),
+        username: m.redisUsername || undefined,
+        password: m.redisPassword || undefined,
+        database: Number(m.redisDB ?? '0'),
+        tls: m.enableTLS === 'true',
+      });
+      conn.command([txt('PING')]);
+    } catch (err) {
+      const e = fromHostError(err);
+      throw { tag: 'unavailable', val: `redisHost ${m.redisHost}: ${e.val ?? e.tag}` };
+    }
+    defaultTtl = m.ttlInSeconds;
+  },
+  ping() {
+    try { c().command([txt('PING')]); } catch (err) { throw String(fromHostError(err).val); }
+  },
+};
+
+let defaultTtl: string | undefined;
+
+/** Applies the component-level default TTL when the request names none. */
+function withDefaultTtl(r: S.SetRequest): S.SetRequest {
+  if (defaultTtl === undefined || r.metadata.some(([k]) => k === 'ttlInSeconds')) return r;
+  return { ...r, metadata: [...r.metadata, ['ttlInSeconds', defaultTtl]] };
+}
+
+export const stateStore = {
+  get(r: S.GetRequest): S.Item | undefined {
+    try {
+      return toItem(c().command([txt('EVAL'), txt(GET), txt('1'), txt(r.key)]), Number(nowMs()));
+    } catch (err) { throw mapError(err); }
+  },
+  bulkGet(rs: S.GetRequest[]): S.BulkGetItem[] {
+    let results;
+    try { results = c().pipeline(rs.map((r) => [txt('EVAL'), txt(GET), txt('1'), txt(r.key)])); } catch (err) { throw mapError(err); }
+    const now = Number(nowMs());
+    return rs.map((r, i) => {
+      const res = results[i]!;
+      return res.tag === 'ok' ? { key: r.key, item: toItem(res.val, now), error: undefined } : { key: r.key, item: undefined, error: res.val };
+    });
+  },
+  set(r: S.SetRequest): void {
+    const args = setArgs(withDefaultTtl(r));
+    try { c().command(args); } catch (err) { throw mapError(err); }
+  },
+  bulkSet(rs: S.SetRequest[]): S.KeyedError[] {
+    return each(rs, (r) => setArgs(withDefaultTtl(r)));
+  },
+  delete(r: S.DeleteRequest): void {
+    const args = delArgs(r);
+    try { c().command(args); } catch (err) { throw mapError(err); }
+  },
+  bulkDelete(rs: S.DeleteRequest[]): S.KeyedError[] {
+    return each(rs, delArgs);
+  },
+  transact(ops: S.Operation[], _m: Pairs): void {
+    const keys: Argument[] = [];
+    const argv: Argument[] = [];
+    for (const op of ops) {
+      checkEtag(op.val.etag);
+      keys.push(txt(op.val.key));
+      if (op.tag === 'upsert') {
+        const r = withDefaultTtl(op.val);
+        const ttl = ttlSeconds(r.metadata);
+        argv.push(txt('s'), txt(r.etag ?? ''), bin(r.value), txt(ttl === undefined ? '' : String(ttl)), txt(r.concurrency === 'first-write' ? '1' : '0'));
+      } else {
+        argv.push(txt('d'), txt(op.val.etag ?? ''), txt(''), txt(''), txt('0'));
+      }
+    }
+    try {
+      c().command([txt('EVAL'), txt(TX), txt(String(keys.length)), ...keys, ...argv]);
+    } catch (err) {
+      const e = mapError(err);
+      if (e.tag === 'etag-mismatch') throw stateError('etag-mismatch', 'an operation\'s ETag or first-write condition was not met; nothing was changed');
+      throw e;
+    }
+  },
+};

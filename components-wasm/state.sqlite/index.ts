@@ -1,0 +1,43 @@
+/**
+ * state.sqlite: a durable state store in an SQLite file under the sidecar's data directory.
+ * Needs no server: it is mortar's embedded default `statestore`. Instances share the file through the host.
+ */
+import type * as S from 'mortar:component/state-store@0.1.0';
+import { SqlStateStore } from '../lib/sql-store.js';
+import { schema, toMap, type Pairs } from '../lib/guest.js';
+
+const store = new SqlStateStore('sqlite');
+
+export const lifecycle = {
+  describe() {
+    return {
+      types: ['state.sqlite'],
+      version: '1.0.0',
+      features: ['ETAG', 'TRANSACTIONAL', 'TTL', 'FIRST_WRITE'],
+      metadataSchema: schema({
+        connectionString: {
+          type: 'string', default: 'state.db', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', 'x-mortar-grant': 'sql:sqlite',
+          description: 'Database file name, created under the sidecar data directory (--data-dir).',
+        },
+        tableName: { type: 'string', default: 'state', description: 'Table holding the state.' },
+        timeout: { type: 'string', description: 'Accepted for Dapr compatibility; the host applies its own timeouts.' },
+      }),
+      maxInstances: 0,
+    };
+  },
+  init(metadata: Pairs) {
+    const m = toMap(metadata);
+    store.init({ dialect: 'sqlite', address: m.connectionString ?? 'state.db', table: m.tableName ?? 'state' });
+  },
+  ping() { store.ping(); },
+};
+
+export const stateStore = {
+  get: (r: S.GetRequest) => store.get(r),
+  bulkGet: (rs: S.GetRequest[]) => store.bulkGet(rs),
+  set: (r: S.SetRequest) => store.set(r),
+  bulkSet: (rs: S.SetRequest[]) => store.bulkSet(rs),
+  delete: (r: S.DeleteRequest) => store.delete(r),
+  bulkDelete: (rs: S.DeleteRequest[]) => store.bulkDelete(rs),
+  transact: (ops: S.Operation[], _m: Pairs) => store.transact(ops),
+};

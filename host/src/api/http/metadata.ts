@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+import { MortarError } from '../../errors.js';
+import type { ComponentRegistry } from '../../components/registry.js';
+import { queryValue } from './request.js';
+
+/** What the metadata and health routes read from the runtime. */
+export interface RuntimeView {
+  readonly appId: string;
+  readonly runtimeVersion: string;
+  readonly registry: ComponentRegistry;
+  readonly extended: Map<string, string>;
+  readonly appConnection?: { port: number; protocol: string; channelAddress: string };
+  /** Components loaded and API servers listening. */
+  outboundReady(): boolean;
+  /** Outbound ready and, with an app port, the app reachable. */
+  ready(): boolean;
+  notReadyTargets(): string[];
+}
+
+/** `GET/PUT /v1.0/metadata` and the health endpoints. */
+export function metadataRoutes(rt: RuntimeView) {
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    app.get('/v1.0/metadata', async (_req, reply) => {
+      const body: Record<string, unknown> = {
+        id: rt.appId,
+        runtimeVersion: rt.runtimeVersion,
+        enabledFeatures: [],
+        actors: [],
+        components: rt.registry.list().map((c) => ({
+          name: c.name, type: c.resource.type, version: c.resource.version, capabilities: c.features,
+        })),
+        extended: { ...Object.fromEntries(rt.extended), daprRuntimeVersion: rt.runtimeVersion },
+        subscriptions: [],
+        httpEndpoints: [],
+      };
+      if (rt.appConnection) body.appConnectionProperties = { ...rt.appConnection, maxConcurrency: 0 };
+      return reply.code(200).send(body);
+    });
+
+    app.put('/v1.0/metadata/:key', async (req, reply) => {
+      const { key } = req.params as { key: string };
+      const raw = req.body as Buffer | undefined;
+      rt.extended.set(key, raw ? raw.toString('utf8') : '');
+      return reply.code(204).send();
+    });
+
+    app.get('/v1.0/healthz', async (req, reply) => {
+      const appid = queryValue(req, 'appid');
+      if (appid !== undefined && appid !== rt.appId) throw new MortarError('ERR_HEALTH_APPID_NOT_MATCH');
+      if (!rt.ready()) throw new MortarError('ERR_HEALTH_NOT_READY', [`[${rt.notReadyTargets().join(' ')}]`]);
+      return reply.code(204).send();
+    });
+
+    app.get('/v1.0/healthz/outbound', async (_req, reply) => {
+      if (!rt.outboundReady()) throw new MortarError('ERR_OUTBOUND_HEALTH_NOT_READY');
+      return reply.code(204).send();
+    });
+  };
+}

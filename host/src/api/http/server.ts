@@ -1,0 +1,75 @@
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { MortarError, toDaprBody } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { StateService } from '../../blocks/state/state-service.js';
+import { stateRoutes } from './state.js';
+import { metadataRoutes, type RuntimeView } from './metadata.js';
+
+export interface HttpApiOptions {
+  readonly runtime: RuntimeView;
+  readonly state: StateService;
+  readonly logger: Logger;
+  /** Largest accepted request body, in bytes (Dapr default 4 MiB). */
+  readonly maxBodyBytes: number;
+  /** `DAPR_API_TOKEN`: when set, every request but health checks must carry it in `dapr-api-token`. */
+  readonly apiToken?: string;
+}
+
+const TOKEN_EXEMPT = new Set(['/v1.0/healthz', '/v1.0/healthz/outbound']);
+
+/** Builds the Dapr HTTP API server (not yet listening). */
+export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.maxBodyBytes,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 4096 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  // Every body arrives as raw bytes; each route decides how to parse it (Dapr accepts any content type).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  if (opts.apiToken) {
+    const expected = Buffer.from(opts.apiToken);
+    app.addHook('onRequest', async (req, reply) => {
+      const path = req.url.split('?')[0]!;
+      if (req.method === 'GET' && TOKEN_EXEMPT.has(path)) return;
+      const given = Buffer.from(String(req.headers['dapr-api-token'] ?? ''));
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        return reply.code(401).type('text/plain').send('invalid api token');
+      }
+      delete req.headers['dapr-api-token'];
+    });
+  }
+
+  app.setErrorHandler((err, _req, reply) => {
+    const e = toMortarError(err);
+    if (e.blame === 'host') opts.logger.error({ code: e.code, err: e.message }, e.message);
+    else opts.logger.debug({ code: e.code, err: e.message }, e.message);
+    return reply.code(e.http).type('application/json').send(toDaprBody(e, opts.runtime.appId));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    // Dapr routes every unmatched request to service invocation, which needs an app id.
+    const e = req.headers['dapr-app-id']
+      ? new MortarError('ERR_API_UNIMPLEMENTED', ['service invocation'])
+      : new MortarError('ERR_DIRECT_INVOKE', ['failed getting app id either from the URL path or the header dapr-app-id']);
+    return reply.code(e.http).type('application/json').send(toDaprBody(e, opts.runtime.appId));
+  });
+
+  app.register(stateRoutes(opts.state), { prefix: '/v1.0/state' });
+  app.register(metadataRoutes(opts.runtime));
+  return app;
+}
+
+/** Anything thrown inside a route becomes a catalogue error; fastify's own errors keep their status. */
+function toMortarError(err: unknown): MortarError {
+  if (err instanceof MortarError) return err;
+  const f = err as { code?: string; statusCode?: number; message?: string };
+  if (f.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new MortarError('ERR_BODY_READ', ['request body too large'], { http: 413 });
+  if (f.statusCode && f.statusCode >= 400 && f.statusCode < 500) return new MortarError('ERR_BAD_REQUEST', [f.message ?? 'bad request'], { http: f.statusCode });
+  return new MortarError('ERR_INTERNAL', [f.message ?? String(err)]);
+}

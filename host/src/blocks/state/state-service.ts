@@ -1,0 +1,202 @@
+import { GrpcCode, MortarError } from '../../errors.js';
+import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
+import { ComponentCallError } from '../../components/sandbox/pool.js';
+import { keyPrefix, storedKey } from './keys.js';
+
+/** Request options as the Dapr API carries them (strings, validated here). */
+export interface StateOptions { concurrency?: string; consistency?: string }
+
+export interface SaveItem {
+  key: string;
+  value: Uint8Array;
+  etag?: string;
+  metadata: Record<string, string>;
+  options?: StateOptions;
+}
+
+export interface DeleteItem {
+  key: string;
+  etag?: string;
+  metadata: Record<string, string>;
+  options?: StateOptions;
+}
+
+export interface GetResult {
+  data: Uint8Array;
+  etag?: string;
+  metadata: Record<string, string>;
+}
+
+export interface BulkGetResult {
+  key: string;
+  item?: GetResult;
+  error?: string;
+}
+
+export type TransactionOp = { operation: 'upsert'; request: SaveItem } | { operation: 'delete'; request: DeleteItem };
+
+type WitStateError = { tag: string; val?: string };
+type Pairs = Array<[string, string]>;
+interface WitItem { data: Uint8Array; etag?: string; metadata: Pairs }
+
+const CONCURRENCY = new Set(['first-write', 'last-write']);
+const CONSISTENCY = new Set(['strong', 'eventual']);
+
+/**
+ * The state building block: the semantics shared by every state store, whatever its backend
+ * (store lookup, key prefixes, option checks, error mapping). Transports call this and only translate.
+ */
+export class StateService {
+  constructor(readonly registry: ComponentRegistry, readonly appId: string) {}
+
+  /** Finds a state store; ERR_STATE_STORE_NOT_CONFIGURED / _NOT_FOUND as Dapr reports them. */
+  store(name: string): ActiveComponent {
+    const c = this.registry.get(name);
+    if (c?.block === 'state') return c;
+    if (this.registry.byBlock('state').length === 0) throw new MortarError('ERR_STATE_STORE_NOT_CONFIGURED');
+    throw new MortarError('ERR_STATE_STORE_NOT_FOUND', [name]);
+  }
+
+  #key(store: ActiveComponent, key: string): string {
+    return storedKey(keyPrefix(store.hostMetadata.keyPrefix, this.appId, store.name), key, store.name);
+  }
+
+  async get(storeName: string, key: string, consistency: string | undefined, metadata: Record<string, string>): Promise<GetResult | undefined> {
+    const store = this.store(storeName);
+    const k = this.#key(store, key);
+    const cons = consistencyOf(consistency);
+    try {
+      const item = await store.pool.call('stateStore', 'get', [{ key: k, consistency: cons, metadata: pairs(metadata) }]) as WitItem | undefined;
+      return item ? fromWit(item) : undefined;
+    } catch (err) {
+      throw mapError(err, (msg, o) => new MortarError('ERR_STATE_GET', [key, storeName, msg], o));
+    }
+  }
+
+  async bulkGet(storeName: string, keys: string[], metadata: Record<string, string>): Promise<BulkGetResult[]> {
+    const store = this.store(storeName);
+    const reqs = keys.map((key) => ({ key: this.#key(store, key), consistency: 'strong', metadata: pairs(metadata) }));
+    if (reqs.length === 0) return [];
+    try {
+      const out = await store.pool.call('stateStore', 'bulkGet', [reqs]) as Array<{ key: string; item?: WitItem; error?: string }>;
+      return out.map((r, i) => ({ key: keys[i]!, item: r.item ? fromWit(r.item) : undefined, error: r.error ?? undefined }));
+    } catch (err) {
+      throw mapError(err, (msg, o) => new MortarError('ERR_STATE_BULK_GET', [storeName, msg], o));
+    }
+  }
+
+  async save(storeName: string, items: SaveItem[]): Promise<void> {
+    const store = this.store(storeName);
+    const reqs = items.map((it) => this.#setRequest(store, it));
+    if (reqs.length === 0) return;
+    const fail = (msg: string, o?: Status) => new MortarError('ERR_STATE_SAVE', [storeName, msg], o);
+    try {
+      if (reqs.length === 1) {
+        await store.pool.call('stateStore', 'set', [reqs[0]]);
+        return;
+      }
+      const failed = await store.pool.call('stateStore', 'bulkSet', [reqs]) as Array<{ key: string; error: WitStateError }>;
+      if (failed.length > 0) throw new ComponentCallError(combine(failed));
+    } catch (err) {
+      throw mapError(err, fail);
+    }
+  }
+
+  async delete(storeName: string, item: DeleteItem): Promise<void> {
+    const store = this.store(storeName);
+    const req = this.#deleteRequest(store, item);
+    try {
+      await store.pool.call('stateStore', 'delete', [req]);
+    } catch (err) {
+      throw mapError(err, (msg, o) => new MortarError('ERR_STATE_DELETE', [item.key, msg], o));
+    }
+  }
+
+  async transact(storeName: string, ops: TransactionOp[], metadata: Record<string, string>): Promise<void> {
+    const store = this.store(storeName);
+    if (!store.features.includes('TRANSACTIONAL')) {
+      throw new MortarError('ERR_STATE_STORE_NOT_SUPPORTED', [storeName, 'transactions']).with({
+        '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED', domain: 'dapr.io', metadata: { appID: this.appId },
+      });
+    }
+    const witOps = ops.map((op) => {
+      if (op.operation === 'upsert') return { tag: 'upsert', val: this.#setRequest(store, op.request) };
+      if (op.operation === 'delete') return { tag: 'delete', val: this.#deleteRequest(store, op.request) };
+      throw new MortarError('ERR_NOT_SUPPORTED_STATE_OPERATION', [(op as { operation: string }).operation]);
+    });
+    if (witOps.length === 0) return;
+    try {
+      await store.pool.call('stateStore', 'transact', [witOps, pairs(metadata)]);
+    } catch (err) {
+      // Dapr reports every transaction failure, ETag mismatches included, as 500 ERR_STATE_TRANSACTION.
+      if (err instanceof MortarError) throw err;
+      throw new MortarError('ERR_STATE_TRANSACTION', [errorText(err)]);
+    }
+  }
+
+  #setRequest(store: ActiveComponent, it: SaveItem) {
+    const { concurrency, consistency } = checkOptions(it.options);
+    return {
+      key: this.#key(store, it.key), value: it.value, etag: it.etag === '' ? undefined : it.etag,
+      concurrency, consistency, metadata: pairs(it.metadata),
+    };
+  }
+
+  #deleteRequest(store: ActiveComponent, it: DeleteItem) {
+    const { concurrency, consistency } = checkOptions(it.options);
+    return { key: this.#key(store, it.key), etag: it.etag === '' ? undefined : it.etag, concurrency, consistency, metadata: pairs(it.metadata) };
+  }
+}
+
+function checkOptions(o: StateOptions | undefined): { concurrency: string; consistency: string } {
+  const concurrency = o?.concurrency || 'last-write';
+  const consistency = o?.consistency || 'eventual';
+  if (!CONCURRENCY.has(concurrency)) throw new MortarError('ERR_MALFORMED_REQUEST', [`invalid concurrency option '${concurrency}': must be first-write or last-write`]);
+  if (!CONSISTENCY.has(consistency)) throw new MortarError('ERR_MALFORMED_REQUEST', [`invalid consistency option '${consistency}': must be strong or eventual`]);
+  return { concurrency, consistency };
+}
+
+function consistencyOf(c: string | undefined): string {
+  const v = c || 'eventual';
+  if (!CONSISTENCY.has(v)) throw new MortarError('ERR_MALFORMED_REQUEST', [`invalid consistency option '${v}': must be strong or eventual`]);
+  return v;
+}
+
+function pairs(m: Record<string, string>): Pairs {
+  return Object.entries(m);
+}
+
+function fromWit(item: WitItem): GetResult {
+  return { data: item.data, etag: item.etag ?? undefined, metadata: Object.fromEntries(item.metadata) };
+}
+
+function combine(failed: Array<{ key: string; error: WitStateError }>): WitStateError {
+  const mismatch = failed.find((f) => f.error.tag === 'etag-mismatch') ?? failed[0]!;
+  return { tag: mismatch.error.tag, val: failed.map((f) => `${f.key}: ${witText(f.error)}`).join('; ') };
+}
+
+function witText(e: WitStateError): string {
+  switch (e.tag) {
+    case 'etag-mismatch': return `possible etag mismatch. error from state store: ${e.val ?? ''}`.trim();
+    case 'etag-invalid': return `invalid etag value: ${e.val ?? ''}`.trim();
+    default: return e.val ?? e.tag;
+  }
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof ComponentCallError) return witText(err.error as WitStateError);
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Maps a component's WIT error to Dapr's status: ETag mismatch 409, invalid ETag 400, the rest 500. */
+type Status = { http: number; grpc: number };
+
+function mapError(err: unknown, make: (msg: string, o?: Status) => MortarError): MortarError {
+  if (err instanceof MortarError) return err.code.startsWith('ERR_COMPONENT_') ? make(err.message) : err;
+  if (err instanceof ComponentCallError) {
+    const tag = (err.error as WitStateError).tag;
+    if (tag === 'etag-mismatch') return make(errorText(err), { http: 409, grpc: GrpcCode.ABORTED });
+    if (tag === 'etag-invalid') return make(errorText(err), { http: 400, grpc: GrpcCode.INVALID_ARGUMENT });
+  }
+  return make(errorText(err));
+}

@@ -1,0 +1,138 @@
+import { Redis } from 'ioredis';
+import { isConnectionFailure, witError, type WitError } from './wit-error.js';
+
+/** Mirrors `mortar:host/redis.connect-options` (guest field names, camelCase as jco lowers them). */
+export interface RedisConnectOptions {
+  address: string;
+  username?: string;
+  password?: string;
+  database: number;
+  tls: boolean;
+}
+
+export type RedisArgument = { tag: 'text'; val: string } | { tag: 'binary'; val: Uint8Array } | { tag: 'int'; val: bigint };
+export type RedisValue =
+  | { tag: 'nil' } | { tag: 'status'; val: string } | { tag: 'int'; val: bigint }
+  | { tag: 'bulk'; val: Uint8Array } | { tag: 'array'; val: number } | { tag: 'error'; val: string };
+
+/** Default time a single command may take before the host gives up (the guest sees `unavailable`). */
+const COMMAND_TIMEOUT_MS = 5000;
+
+/**
+ * Shared ioredis clients, one per distinct connect-options, reference-counted across every component
+ * instance that opens them. ioredis multiplexes, so one client serves all callers.
+ */
+export class RedisClients {
+  readonly #clients = new Map<string, { client: Redis; refs: number }>();
+
+  acquire(opts: RedisConnectOptions): { key: string; client: Redis } {
+    const key = JSON.stringify([opts.address, opts.username ?? '', opts.password ?? '', opts.database, opts.tls]);
+    let entry = this.#clients.get(key);
+    if (!entry) {
+      const [host, port] = splitAddress(opts.address);
+      const client = new Redis({
+        host, port,
+        username: opts.username, password: opts.password, db: opts.database,
+        tls: opts.tls ? {} : undefined,
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        commandTimeout: COMMAND_TIMEOUT_MS,
+        enableAutoPipelining: true,
+        retryStrategy: (times) => Math.min(times * 200, 2000),
+      });
+      client.on('error', () => { /* reported per command */ });
+      entry = { client, refs: 0 };
+      this.#clients.set(key, entry);
+    }
+    entry.refs++;
+    return { key, client: entry.client };
+  }
+
+  release(key: string): void {
+    const entry = this.#clients.get(key);
+    if (!entry) return;
+    if (--entry.refs <= 0) {
+      this.#clients.delete(key);
+      entry.client.disconnect();
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    for (const { client } of this.#clients.values()) client.disconnect();
+    this.#clients.clear();
+  }
+}
+
+function splitAddress(address: string): [string, number] {
+  const a = address.trim().replace(/^rediss?:\/\//, '').replace(/^[^@/]*@/, '').replace(/\/.*$/, '');
+  const m = /^(.*):(\d+)$/.exec(a);
+  return m ? [m[1]!.replace(/^\[|\]$/g, ''), Number(m[2])] : [a, 6379];
+}
+
+export async function connect(client: Redis): Promise<void> {
+  if (client.status === 'wait') {
+    try {
+      await client.connect();
+    } catch (err) {
+      throw witError('unavailable', (err as Error).message);
+    }
+  }
+}
+
+function toArg(a: RedisArgument): string | Buffer {
+  switch (a.tag) {
+    case 'text': return a.val;
+    case 'binary': return Buffer.from(a.val.buffer, a.val.byteOffset, a.val.byteLength);
+    case 'int': return a.val.toString();
+  }
+}
+
+/** Flattens an ioredis reply into the WIT `list<value>` encoding (arrays prefixed by their length). */
+export function flatten(reply: unknown, out: RedisValue[] = []): RedisValue[] {
+  if (reply === null || reply === undefined) out.push({ tag: 'nil' });
+  else if (typeof reply === 'number') out.push({ tag: 'int', val: BigInt(reply) });
+  else if (typeof reply === 'bigint') out.push({ tag: 'int', val: reply });
+  else if (Buffer.isBuffer(reply)) out.push({ tag: 'bulk', val: new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength) });
+  else if (typeof reply === 'string') out.push({ tag: 'status', val: reply });
+  else if (reply instanceof Error) out.push({ tag: 'error', val: reply.message });
+  else if (Array.isArray(reply)) {
+    out.push({ tag: 'array', val: reply.length });
+    for (const r of reply) flatten(r, out);
+  } else out.push({ tag: 'status', val: String(reply) });
+  return out;
+}
+
+function toWit(err: unknown): WitError {
+  if (err && typeof err === 'object' && 'tag' in err) return err as WitError;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (isConnectionFailure(err) || /Stream isn't writeable|enableOfflineQueue/.test(msg)) return witError('unavailable', msg);
+  if ((err as { name?: string })?.name === 'ReplyError') return witError('reply', msg);
+  return witError('other', msg);
+}
+
+export async function command(client: Redis, args: RedisArgument[]): Promise<RedisValue[]> {
+  if (args.length === 0) throw witError('other', 'empty command');
+  try {
+    await connect(client);
+    const [name, ...rest] = args.map(toArg);
+    const reply = await client.callBuffer(String(name), ...rest);
+    return flatten(reply);
+  } catch (err) {
+    throw toWit(err);
+  }
+}
+
+export async function pipeline(client: Redis, commands: RedisArgument[][]): Promise<Array<{ tag: 'ok'; val: RedisValue[] } | { tag: 'err'; val: string }>> {
+  try {
+    await connect(client);
+    const results = await Promise.allSettled(commands.map((c) => {
+      const [name, ...rest] = c.map(toArg);
+      return client.callBuffer(String(name), ...rest);
+    }));
+    return results.map((r) => (r.status === 'fulfilled'
+      ? { tag: 'ok' as const, val: flatten(r.value) }
+      : { tag: 'err' as const, val: (r.reason as Error).message }));
+  } catch (err) {
+    throw toWit(err);
+  }
+}

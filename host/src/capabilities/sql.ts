@@ -1,0 +1,220 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import Database from 'better-sqlite3';
+import { isConnectionFailure, witError, type WitError } from './wit-error.js';
+
+export type Dialect = 'postgres' | 'mysql' | 'sqlite';
+export type DbValue =
+  | { tag: 'null' } | { tag: 'boolean'; val: boolean } | { tag: 'int64'; val: bigint } | { tag: 'float64'; val: number }
+  | { tag: 'text'; val: string } | { tag: 'binary'; val: Uint8Array };
+export type Expectation = { tag: 'min-rows'; val: bigint } | { tag: 'rows'; val: bigint };
+export interface Statement { sql: string; params: DbValue[]; expect?: Expectation }
+export interface RowSet { columns: string[]; rows: DbValue[][]; affected: bigint }
+
+/** One database a component may talk to. Implementations run natively on the main thread. */
+export interface SqlDatabase {
+  query(s: Statement): Promise<RowSet>;
+  /** All statements in one transaction; rolls back on any failure or unmet expectation. */
+  batch(s: Statement[]): Promise<RowSet[]>;
+  close(): Promise<void>;
+}
+
+class ExpectationFailed { constructor(readonly index: number) {} }
+
+function check(rs: RowSet, expect: Expectation | undefined, index: number): void {
+  if (!expect) return;
+  const need = BigInt(expect.val);
+  if (expect.tag === 'rows' ? rs.affected !== need : rs.affected < need) throw new ExpectationFailed(index);
+}
+
+function fromJs(v: unknown): DbValue {
+  if (v === null || v === undefined) return { tag: 'null' };
+  if (typeof v === 'boolean') return { tag: 'boolean', val: v };
+  if (typeof v === 'bigint') return { tag: 'int64', val: v };
+  if (typeof v === 'number') return Number.isInteger(v) ? { tag: 'int64', val: BigInt(v) } : { tag: 'float64', val: v };
+  if (typeof v === 'string') return { tag: 'text', val: v };
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return { tag: 'binary', val: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
+  if (v instanceof Date) return { tag: 'text', val: v.toISOString() };
+  return { tag: 'text', val: JSON.stringify(v) };
+}
+
+function toJs(v: DbValue): unknown {
+  switch (v.tag) {
+    case 'null': return null;
+    case 'binary': return Buffer.from(v.val.buffer, v.val.byteOffset, v.val.byteLength);
+    case 'int64': return v.val;
+    default: return v.val;
+  }
+}
+
+function toWit(err: unknown): WitError {
+  if (err instanceof ExpectationFailed) return { tag: 'expectation-failed', val: err.index } as unknown as WitError;
+  if (err && typeof err === 'object' && 'tag' in err) return err as WitError;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (isConnectionFailure(err)) return witError('unavailable', msg);
+  if ((err as { code?: string })?.code !== undefined || /SQLITE_|syntax|constraint|violat/i.test(msg)) return witError('statement', msg);
+  return witError('other', msg);
+}
+
+/** PostgreSQL through a pg.Pool. int8 is read as bigint; bytea as bytes. */
+class Postgres implements SqlDatabase {
+  readonly #pool: pg.Pool;
+  constructor(connectionString: string) {
+    this.#pool = new pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 });
+    this.#pool.on('error', () => { /* a broken idle client; the pool replaces it */ });
+  }
+
+  static #rowSet(r: pg.QueryResult): RowSet {
+    const columns = r.fields?.map((f) => f.name) ?? [];
+    const rows = (r.rows as unknown[][] | undefined)?.map((row) => row.map(fromJs)) ?? [];
+    return { columns, rows, affected: BigInt(r.rowCount ?? rows.length) };
+  }
+
+  #run(client: pg.Pool | pg.PoolClient, s: Statement): Promise<RowSet> {
+    return client.query({ text: s.sql, values: s.params.map(toJs), rowMode: 'array', types: PG_TYPES }).then(Postgres.#rowSet);
+  }
+
+  async query(s: Statement): Promise<RowSet> {
+    try {
+      const rs = await this.#run(this.#pool, s);
+      check(rs, s.expect, 0);
+      return rs;
+    } catch (err) { throw toWit(err); }
+  }
+
+  async batch(list: Statement[]): Promise<RowSet[]> {
+    let client: pg.PoolClient;
+    try { client = await this.#pool.connect(); } catch (err) { throw toWit(err); }
+    try {
+      await client.query('BEGIN');
+      const out: RowSet[] = [];
+      for (const [i, s] of list.entries()) {
+        const rs = await this.#run(client, s);
+        check(rs, s.expect, i);
+        out.push(rs);
+      }
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw toWit(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  close(): Promise<void> { return this.#pool.end(); }
+}
+
+/** pg type parsers: int8 as bigint (the WIT int64), everything else pg's defaults. */
+const PG_TYPES = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 20) return (v: string) => BigInt(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as unknown as pg.CustomTypesConfig;
+
+/** An embedded SQLite file (better-sqlite3), in WAL mode: a commit survives the process being killed. */
+class Sqlite implements SqlDatabase {
+  readonly #db: Database.Database;
+  readonly #stmts = new Map<string, Database.Statement>();
+
+  constructor(file: string) {
+    this.#db = new Database(file);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('busy_timeout = 5000');
+  }
+
+  #prepare(sql: string): Database.Statement {
+    let st = this.#stmts.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql).safeIntegers(true);
+      if (this.#stmts.size > 256) this.#stmts.clear();
+      this.#stmts.set(sql, st);
+    }
+    return st;
+  }
+
+  #run(s: Statement): RowSet {
+    const st = this.#prepare(s.sql);
+    const params = s.params.map((p) => (p.tag === 'boolean' ? (p.val ? 1 : 0) : toJs(p)));
+    if (st.reader) {
+      const rows = (st.raw(true).all(...params) as unknown[][]).map((r) => r.map(fromJs));
+      return { columns: st.columns().map((c) => c.name), rows, affected: BigInt(rows.length) };
+    }
+    const info = st.run(...params);
+    return { columns: [], rows: [], affected: BigInt(info.changes) };
+  }
+
+  async query(s: Statement): Promise<RowSet> {
+    try {
+      const rs = this.#run(s);
+      check(rs, s.expect, 0);
+      return rs;
+    } catch (err) { throw toWit(err); }
+  }
+
+  async batch(list: Statement[]): Promise<RowSet[]> {
+    try {
+      return this.#db.transaction(() => list.map((s, i) => {
+        const rs = this.#run(s);
+        check(rs, s.expect, i);
+        return rs;
+      })).immediate();
+    } catch (err) { throw toWit(err); }
+  }
+
+  async close(): Promise<void> { this.#db.close(); }
+}
+
+/**
+ * Shared database handles, one per (dialect, address), reference-counted across component instances.
+ * SQLite names resolve to `<dataDir>/<name>.sqlite`; names that could escape the folder are refused.
+ */
+export class SqlDatabases {
+  readonly #dbs = new Map<string, { db: SqlDatabase; refs: number }>();
+  constructor(readonly dataDir: string) {}
+
+  acquire(dialect: Dialect, address: string): { key: string; db: SqlDatabase } {
+    const key = `${dialect}\u0000${address}`;
+    let entry = this.#dbs.get(key);
+    if (!entry) {
+      entry = { db: this.#open(dialect, address), refs: 0 };
+      this.#dbs.set(key, entry);
+    }
+    entry.refs++;
+    return { key, db: entry.db };
+  }
+
+  #open(dialect: Dialect, address: string): SqlDatabase {
+    switch (dialect) {
+      case 'postgres': return new Postgres(address);
+      case 'sqlite': {
+        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(address) || address.includes('..')) {
+          throw witError('access-denied', `sqlite database name '${address}' must be letters, digits, '.', '-', '_'`);
+        }
+        mkdirSync(this.dataDir, { recursive: true });
+        try {
+          return new Sqlite(join(this.dataDir, `${address}.sqlite`));
+        } catch (err) { throw toWit(err); }
+      }
+      case 'mysql': throw witError('other', 'the mysql dialect is not available in this build');
+    }
+  }
+
+  release(key: string): void {
+    const entry = this.#dbs.get(key);
+    if (!entry) return;
+    if (--entry.refs <= 0) {
+      this.#dbs.delete(key);
+      void entry.db.close().catch(() => undefined);
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#dbs.values()].map((e) => e.db.close().catch(() => undefined)));
+    this.#dbs.clear();
+  }
+}

@@ -1,0 +1,77 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MortarError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { InstancePool, type HostEndpoint } from './sandbox/pool.js';
+import type { TranspileCache, Artifact } from './transpile-cache.js';
+import { checkDescriptor, type Block, type Descriptor } from './descriptor.js';
+
+/** A loaded `.wasm` file: its transpiled artifact and what it declares. */
+export interface ComponentModule {
+  readonly file: string;
+  readonly artifact: Artifact;
+  readonly descriptor: Descriptor;
+  readonly block: Block;
+  readonly builtin: boolean;
+}
+
+const NO_HOST: HostEndpoint = {
+  dispatch: () => Promise.reject({ tag: 'access-denied', val: 'describe() may not call host imports' }),
+  log: () => undefined,
+  close: async () => undefined,
+};
+
+/**
+ * Loads `.wasm` components: transpile (cached), check the world they implement, and ask them to describe
+ * themselves in a throwaway sandbox. The descriptor is cached beside the transpiled artifact.
+ */
+export class ComponentLoader {
+  constructor(readonly cache: TranspileCache, readonly logger: Logger, readonly callTimeoutMs: number, readonly memoryLimitBytes: number) {}
+
+  async load(file: string, builtin: boolean): Promise<ComponentModule> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (err) {
+      throw new MortarError('ERR_WASM_INVALID', [file, (err as Error).message]);
+    }
+    if (bytes.length < 8 || bytes.readUInt32BE(0) !== 0x0061736d) throw new MortarError('ERR_WASM_INVALID', [file, 'missing the \\0asm magic number']);
+    const artifact = await this.cache.get(bytes, file);
+    const block = blockOf(artifact.exports, file);
+    const descriptor = await this.#describe(artifact, file);
+    return { file, artifact, descriptor, block, builtin };
+  }
+
+  async #describe(artifact: Artifact, file: string): Promise<Descriptor> {
+    const cached = join(artifact.dir, 'descriptor.json');
+    try {
+      return JSON.parse(await readFile(cached, 'utf8')) as Descriptor;
+    } catch { /* not described yet */ }
+    const pool = new InstancePool({
+      name: `describe:${file}`, artifact, size: 1, callTimeoutMs: this.callTimeoutMs,
+      memoryLimitBytes: this.memoryLimitBytes, host: NO_HOST, logger: this.logger,
+    });
+    let d: unknown;
+    try {
+      await pool.start();
+      d = await pool.call('lifecycle', 'describe', []);
+    } catch (err) {
+      throw new MortarError('ERR_WASM_INVALID', [file, `describe() failed: ${(err as Error).message}`]);
+    } finally {
+      await pool.close(0);
+    }
+    const problem = checkDescriptor(d);
+    if (problem) throw new MortarError('ERR_WASM_INVALID', [file, problem]);
+    const descriptor = d as Descriptor;
+    await writeFile(cached, JSON.stringify(descriptor)).catch(() => undefined);
+    return descriptor;
+  }
+}
+
+/** The building block a component serves, from the mortar:component interface it exports. */
+function blockOf(exports: readonly string[], file: string): Block {
+  const has = (iface: string) => exports.some((e) => e.startsWith(`mortar:component/${iface}@`));
+  if (!has('lifecycle')) throw new MortarError('ERR_WASM_INVALID', [file, 'it does not export mortar:component/lifecycle']);
+  if (has('state-store')) return 'state';
+  throw new MortarError('ERR_WASM_INVALID', [file, 'it exports no building block this sidecar serves (expected mortar:component/state-store)']);
+}

@@ -1,0 +1,26 @@
+/** What a component declared about itself (mirrors `mortar:component/types.descriptor`). */
+export interface Descriptor {
+  readonly types: readonly string[];
+  readonly version: string;
+  readonly features: readonly string[];
+  readonly metadataSchema: string;
+  readonly maxInstances: number;
+}
+
+/** The world a component implements, inferred from its exports. */
+export type Block = 'state';
+
+/** Checks the shape of a descriptor returned by a guest; returns a reason when it is not usable. */
+export function checkDescriptor(d: unknown): string | undefined {
+  const x = d as Partial<Descriptor> | undefined;
+  if (!x || !Array.isArray(x.types) || x.types.length === 0) return 'describe() returned no types';
+  if (x.types.some((t) => typeof t !== 'string' || !/^[a-z0-9]+\.[A-Za-z0-9._-]+$/.test(t))) return `describe() returned an invalid type name in ${JSON.stringify(x.types)}`;
+  if (typeof x.metadataSchema !== 'string') return 'describe() returned no metadata schema';
+  try {
+    const s = JSON.parse(x.metadataSchema) as unknown;
+    if (typeof s !== 'object' || s === null) return 'metadata schema is not a JSON object';
+  } catch (err) {
+    return `metadata schema is not JSON: ${(err as Error).message}`;
+  }
+  return undefined;
+}

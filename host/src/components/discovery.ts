@@ -1,0 +1,223 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, extname } from 'node:path';
+import { MortarError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ComponentLoader, ComponentModule } from './component-types.js';
+import type { ComponentRegistry } from './registry.js';
+import { fingerprint } from './registry.js';
+import { parseResources, type ComponentResource, type Resource } from './resources.js';
+
+const YAML = new Set(['.yaml', '.yml']);
+
+interface FileState { readonly stamp: string }
+
+export interface DiscoveryOptions {
+  /** Folders holding built-in `.wasm` components (always loaded, never watched for YAML). */
+  readonly builtinDirs: readonly string[];
+  /** `--resources-path` folders: YAML resources and user `.wasm` components, watched. */
+  readonly resourcePaths: readonly string[];
+  /** Resources used when no resources path is given. */
+  readonly defaults: readonly ComponentResource[];
+  readonly appId: string;
+  readonly pollMs: number;
+}
+
+/**
+ * Finds components and resources in folders and keeps the registry in step with them.
+ *
+ * Folders are polled (stat only) every `pollMs`; on any change every file is re-read and the desired set
+ * of components is reconciled with what runs. Polling, rather than inotify alone, also catches the
+ * symlink swaps Kubernetes uses to update mounted ConfigMaps. A file that fails to parse is refused with
+ * one log line and its last good content stays in force; the rest keeps serving.
+ */
+export class Discovery {
+  readonly #opts: DiscoveryOptions;
+  readonly #modules = new Map<string, ComponentModule>();
+  readonly #moduleStamps = new Map<string, string>();
+  readonly #yaml = new Map<string, { stamp: string; resources: Resource[] }>();
+  #snapshot = '';
+  #timer?: NodeJS.Timeout;
+  #running: Promise<void> = Promise.resolve();
+  /** Other-kind resources seen (Subscription, Resiliency, ...), for the metadata API and tests. */
+  others: Resource[] = [];
+
+  constructor(opts: DiscoveryOptions, readonly loader: ComponentLoader, readonly registry: ComponentRegistry, readonly logger: Logger) {
+    this.#opts = opts;
+  }
+
+  /** Loads everything once, then starts polling. */
+  async start(): Promise<void> {
+    await this.rescan();
+    this.#timer = setInterval(() => { this.#running = this.#running.then(() => this.#poll()); }, this.#opts.pollMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#running;
+  }
+
+  /** Loaded modules by type name (user components win over built-ins serving the same type). */
+  modules(): ComponentModule[] { return [...this.#modules.values()]; }
+
+  async #poll(): Promise<void> {
+    try {
+      const snap = await this.#stampAll();
+      if (snap !== this.#snapshot) await this.rescan();
+    } catch (err) {
+      this.logger.error({ err: String(err) }, 'resource scan failed');
+    }
+  }
+
+  async #list(dir: string): Promise<string[]> {
+    try {
+      const names = await readdir(dir);
+      return names.filter((n) => !n.startsWith('.')).map((n) => join(dir, n)).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  async #stamp(file: string): Promise<string | undefined> {
+    try {
+      const s = await stat(file);
+      return s.isFile() ? `${s.size}:${s.mtimeMs}:${s.ino}` : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #files(): Promise<{ wasm: Array<[string, boolean]>; yaml: string[] }> {
+    const wasm: Array<[string, boolean]> = [];
+    const yaml: string[] = [];
+    for (const dir of this.#opts.builtinDirs) for (const f of await this.#list(dir)) if (extname(f) === '.wasm') wasm.push([f, true]);
+    for (const dir of this.#opts.resourcePaths) {
+      for (const f of await this.#list(dir)) {
+        if (extname(f) === '.wasm') wasm.push([f, false]);
+        else if (YAML.has(extname(f))) yaml.push(f);
+      }
+    }
+    return { wasm, yaml };
+  }
+
+  async #stampAll(): Promise<string> {
+    const { wasm, yaml } = await this.#files();
+    const parts: string[] = [];
+    for (const [f] of wasm) parts.push(`${f}=${await this.#stamp(f)}`);
+    for (const f of yaml) parts.push(`${f}=${await this.#stamp(f)}`);
+    return parts.join('\n');
+  }
+
+  /** Re-reads every folder and reconciles. Safe to call at any time; calls are serialised by the poller. */
+  async rescan(): Promise<void> {
+    this.#snapshot = await this.#stampAll();
+    const { wasm, yaml } = await this.#files();
+
+    // 1. Modules: load new or changed .wasm files; a broken file keeps its previous good version.
+    const seen = new Set<string>();
+    await Promise.all(wasm.map(async ([file, builtin]) => {
+      seen.add(file);
+      const stamp = await this.#stamp(file);
+      if (stamp === undefined || this.#moduleStamps.get(file) === stamp) return;
+      this.#moduleStamps.set(file, stamp);
+      try {
+        const mod = await this.loader.load(file, builtin);
+        this.#modules.set(file, mod);
+        this.logger.info({ wasm: file, types: mod.descriptor.types, version: mod.descriptor.version, cached: mod.artifact.cached },
+          `loaded ${builtin ? 'built-in ' : ''}component ${mod.descriptor.types.join(', ')} ${mod.descriptor.version} from ${file}`);
+      } catch (err) {
+        this.#refuse(file, err);
+      }
+    }));
+    for (const file of [...this.#modules.keys()]) {
+      if (!seen.has(file)) {
+        this.#modules.delete(file);
+        this.#moduleStamps.delete(file);
+        this.logger.info({ wasm: file }, `component file ${file} removed`);
+      }
+    }
+
+    // 2. Resources: parse YAML files; a file with problems keeps its last good resources.
+    const present = new Set(yaml);
+    for (const file of [...this.#yaml.keys()]) if (!present.has(file)) this.#yaml.delete(file);
+    for (const file of yaml) {
+      const stamp = await this.#stamp(file);
+      if (stamp === undefined || this.#yaml.get(file)?.stamp === stamp) continue;
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        this.#refuse(file, err);
+        continue;
+      }
+      const { resources, problems } = parseResources(file, text);
+      for (const p of problems) {
+        this.logger.error({ file: p.file, field: p.field, reason: p.reason }, `refused ${p.file}: ${p.field}: ${p.reason}`);
+      }
+      if (problems.length > 0 && resources.length === 0 && this.#yaml.has(file)) {
+        this.#yaml.set(file, { stamp, resources: this.#yaml.get(file)!.resources });
+        continue;
+      }
+      this.#yaml.set(file, { stamp, resources });
+    }
+
+    const all = this.#opts.resourcePaths.length === 0 ? [...this.#opts.defaults] : [...this.#yaml.values()].flatMap((v) => v.resources);
+    const desired = new Map<string, ComponentResource>();
+    const others: Resource[] = [];
+    for (const r of all) {
+      if (r.kind !== 'Component') {
+        others.push(r);
+        this.logger.debug({ file: r.file, kind: r.kind, name: r.name }, `${r.kind} ${r.name} in ${r.file} accepted; not acted on yet`);
+        continue;
+      }
+      const c = r as ComponentResource;
+      if (c.scopes.length > 0 && !c.scopes.includes(this.#opts.appId)) {
+        this.logger.debug({ component: c.name }, `component ${c.name} is scoped to ${c.scopes.join(', ')}; skipped for ${this.#opts.appId}`);
+        continue;
+      }
+      const dup = desired.get(c.name);
+      if (dup) {
+        this.logger.error({ file: c.file, field: 'metadata.name', reason: `duplicate of ${dup.file}` }, `refused ${c.file}: metadata.name: component '${c.name}' is already defined in ${dup.file}`);
+        continue;
+      }
+      desired.set(c.name, c);
+    }
+    this.others = others;
+
+    // 3. Reconcile: remove what is gone, bring up what is new or changed.
+    for (const active of this.registry.list()) {
+      if (!desired.has(active.name)) await this.registry.remove(active.name);
+    }
+    await Promise.all([...desired.values()].map(async (res) => {
+      const mod = this.#moduleFor(res.type);
+      if (!mod) {
+        const known = [...new Set(this.modules().flatMap((m) => m.descriptor.types))].sort().join(', ');
+        this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, res.type, known]), 'spec.type');
+        if (this.registry.get(res.name) && !this.#moduleFor(this.registry.get(res.name)!.resource.type)) await this.registry.remove(res.name);
+        return;
+      }
+      if (this.registry.get(res.name)?.fingerprint === fingerprint(res, mod)) return;
+      try {
+        await this.registry.apply(res, mod);
+      } catch (err) {
+        this.#refuse(res.file, err, 'spec.metadata');
+        if (res.ignoreErrors) this.logger.warn({ component: res.name }, `component ${res.name} failed but has ignoreErrors: continuing`);
+      }
+    }));
+  }
+
+  #moduleFor(type: string): ComponentModule | undefined {
+    let found: ComponentModule | undefined;
+    for (const m of this.#modules.values()) {
+      if (!m.descriptor.types.includes(type)) continue;
+      if (!found || (found.builtin && !m.builtin)) found = m;
+    }
+    return found;
+  }
+
+  #refuse(file: string, err: unknown, field = '(file)'): void {
+    const reason = err instanceof Error ? err.message : String(err);
+    this.logger.error({ file, field, reason }, `refused ${file}: ${reason}`);
+  }
+}

@@ -1,0 +1,168 @@
+import { MortarError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { ComponentHostEndpoint, type Connectors } from '../capabilities/host-endpoint.js';
+import { grantsFromSchema } from '../capabilities/grants.js';
+import { InstancePool } from './sandbox/pool.js';
+import type { ComponentModule } from './component-types.js';
+import type { ComponentResource } from './resources.js';
+import { MetadataValidator, SchemaError } from './metadata-schema.js';
+import type { Block } from './descriptor.js';
+
+/**
+ * Metadata keys the host interprets itself, per block (Dapr handles these in the runtime, not in the
+ * component). They are removed before the component's schema sees the metadata.
+ */
+export const HOST_METADATA: Record<Block, ReadonlySet<string>> = {
+  state: new Set(['keyPrefix', 'actorStateStore']),
+};
+
+/** A component in service: a named resource bound to a module and running in a pool. */
+export interface ActiveComponent {
+  readonly name: string;
+  readonly resource: ComponentResource;
+  readonly module: ComponentModule;
+  readonly block: Block;
+  readonly pool: InstancePool;
+  /** Dapr feature names as reported by the metadata API. */
+  readonly features: readonly string[];
+  /** Host-interpreted metadata (keyPrefix, ...). */
+  readonly hostMetadata: Readonly<Record<string, string>>;
+  /** Identifies what is running: resource + module hash. A change means a new version. */
+  readonly fingerprint: string;
+  /** The host side of its imports; released when the component is retired. */
+  readonly host: ComponentHostEndpoint;
+}
+
+export interface RegistryOptions {
+  readonly appId: string;
+  readonly connectors: Connectors;
+  readonly logger: Logger;
+  readonly poolSize: number;
+  readonly callTimeoutMs: number;
+  readonly memoryLimitBytes: number;
+}
+
+/** Fingerprint of a resource bound to a module: equal fingerprints need no reload. */
+export function fingerprint(resource: ComponentResource, module: ComponentModule): string {
+  const { file: _f, ...rest } = resource;
+  return JSON.stringify([rest, module.artifact.hash]);
+}
+
+/**
+ * The components in service, by name. `apply` brings a new version up beside the old one, checks it
+ * (metadata, `init`, `ping`) and only then swaps it in; the old one finishes its in-flight calls and stops.
+ * If the new version fails, the old one keeps serving.
+ */
+export class ComponentRegistry {
+  readonly #active = new Map<string, ActiveComponent>();
+  readonly #validator = new MetadataValidator();
+  readonly #opts: RegistryOptions;
+  readonly #listeners = new Set<() => void>();
+
+  constructor(opts: RegistryOptions) {
+    this.#opts = opts;
+  }
+
+  get(name: string): ActiveComponent | undefined { return this.#active.get(name); }
+  list(): ActiveComponent[] { return [...this.#active.values()]; }
+  byBlock(block: Block): ActiveComponent[] { return this.list().filter((c) => c.block === block); }
+  onChange(fn: () => void): void { this.#listeners.add(fn); }
+
+  /** Brings `resource` into service on `module`. Throws a `MortarError` naming the file, field and reason. */
+  async apply(resource: ComponentResource, module: ComponentModule): Promise<ActiveComponent> {
+    const { logger } = this.#opts;
+    const fp = fingerprint(resource, module);
+    const current = this.#active.get(resource.name);
+    if (current?.fingerprint === fp) return current;
+
+    const hostKeys = HOST_METADATA[module.block];
+    const hostMetadata: Record<string, string> = {};
+    const componentMetadata: Record<string, string> = {};
+    for (const [k, v] of Object.entries(resource.metadata)) (hostKeys.has(k) ? hostMetadata : componentMetadata)[k] = v;
+    const prefix = hostMetadata.keyPrefix;
+    if (prefix !== undefined && prefix.includes('||')) {
+      throw new MortarError('ERR_METADATA_INVALID', [resource.file, "field 'keyPrefix' can't contain '||'"]);
+    }
+
+    let validated: Record<string, string>;
+    try {
+      const r = this.#validator.validate(module.descriptor.metadataSchema, componentMetadata);
+      if (!r.ok) throw new MortarError('ERR_METADATA_INVALID', [resource.file, r.problems.join('; ')]);
+      validated = r.value;
+    } catch (err) {
+      if (err instanceof SchemaError) throw new MortarError('ERR_WASM_INVALID', [module.file, `its metadata schema does not compile: ${err.message}`]);
+      throw err;
+    }
+
+    const grants = grantsFromSchema(JSON.parse(module.descriptor.metadataSchema), validated);
+    const host = new ComponentHostEndpoint(resource.name, grants, this.#opts.connectors, logger);
+    const size = module.descriptor.maxInstances > 0 ? Math.min(module.descriptor.maxInstances, this.#opts.poolSize) : this.#opts.poolSize;
+    const pairs = Object.entries(validated);
+    const pool = new InstancePool({
+      name: resource.name,
+      artifact: module.artifact,
+      size,
+      callTimeoutMs: this.#opts.callTimeoutMs,
+      memoryLimitBytes: this.#opts.memoryLimitBytes,
+      host,
+      logger,
+      prepare: async (call) => {
+        try {
+          await call('lifecycle', 'init', [pairs]);
+        } catch (err) {
+          throw new MortarError('ERR_COMPONENT_INIT', [resource.file, describeError(err)]);
+        }
+      },
+    });
+    try {
+      await pool.start();
+    } catch (err) {
+      await host.close();
+      if (err instanceof MortarError) throw err;
+      throw new MortarError('ERR_COMPONENT_INIT', [resource.file, describeError(err)]);
+    }
+
+    const features = [...module.descriptor.features.filter((f) => f !== 'FIRST_WRITE')];
+    if (module.block === 'state' && hostMetadata.actorStateStore === 'true') features.push('ACTOR');
+    const next: ActiveComponent = { name: resource.name, resource, module, block: module.block, pool, features, hostMetadata, fingerprint: fp, host };
+    this.#active.set(resource.name, next);
+    logger.info({ component: resource.name, type: resource.type, file: resource.file, wasm: module.file, instances: size },
+      `component ${resource.name} (${resource.type}) ${current ? 'reloaded' : 'loaded'} from ${resource.file}`);
+    if (current) void this.#retire(current);
+    this.#emit();
+    return next;
+  }
+
+  /** Takes a component out of service; in-flight calls finish first. */
+  async remove(name: string): Promise<void> {
+    const current = this.#active.get(name);
+    if (!current) return;
+    this.#active.delete(name);
+    this.#opts.logger.info({ component: name }, `component ${name} unloaded`);
+    this.#emit();
+    await this.#retire(current);
+  }
+
+  async close(): Promise<void> {
+    const all = this.list();
+    this.#active.clear();
+    await Promise.all(all.map((c) => this.#retire(c)));
+  }
+
+  async #retire(c: ActiveComponent): Promise<void> {
+    await c.pool.close();
+    await c.host.close();
+  }
+
+  #emit(): void {
+    for (const fn of this.#listeners) fn();
+  }
+}
+
+export function describeError(err: unknown): string {
+  if (err && typeof err === 'object' && 'error' in err) {
+    const e = (err as { error: { tag?: string; val?: unknown } }).error;
+    return e?.val !== undefined ? `${e.tag}: ${String(e.val)}` : String(e?.tag);
+  }
+  return err instanceof Error ? err.message : String(err);
+}

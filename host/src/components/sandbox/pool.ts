@@ -1,0 +1,301 @@
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MortarError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Artifact } from '../transpile-cache.js';
+import type { BridgeRequest, BridgeResponse, CallMessage, ReadyMessage, ResultMessage, WorkerInit } from './protocol.js';
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+/** What the main thread does for a component's host imports (see `capabilities/host-endpoint.ts`). */
+export interface HostEndpoint {
+  /** Performs import `op` (`redis.command`, `sql.batch`, ...). Rejects with `{tag, val}` WIT errors. */
+  dispatch(op: string, args: readonly unknown[]): Promise<unknown>;
+  /** A log line from the guest. */
+  log(level: string, message: string): void;
+  /** Releases everything the component opened. */
+  close(): Promise<void>;
+}
+
+export interface PoolOptions {
+  readonly name: string;
+  readonly artifact: Artifact;
+  /** Number of instances (workers). */
+  readonly size: number;
+  /** A call making no progress for this long gets its instance killed and replaced. */
+  readonly callTimeoutMs: number;
+  readonly memoryLimitBytes: number;
+  readonly host: HostEndpoint;
+  readonly logger: Logger;
+  /** Run on every new instance before it serves calls (for example `lifecycle.init(metadata)`). */
+  readonly prepare?: (call: (iface: string, fn: string, args: unknown[]) => Promise<unknown>) => Promise<void>;
+}
+
+/** A failed call: the component's own WIT error (`{tag, val}`) for `kind: 'error'`. */
+export class ComponentCallError extends Error {
+  constructor(readonly error: { tag: string; val?: unknown }) {
+    super(typeof error?.val === 'string' ? error.val : String(error?.tag));
+    this.name = 'ComponentCallError';
+  }
+}
+
+interface Pending {
+  readonly msg: CallMessage;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/** One worker thread running one instance. */
+class Slot {
+  readonly inflight = new Map<number, Pending>();
+  lastProgress = performance.now();
+  ready = false;
+  dead = false;
+
+  constructor(readonly worker: Worker, readonly bridge: MessagePort, readonly signal: Int32Array) {}
+}
+
+/**
+ * A pool of sandboxed instances of one component.
+ *
+ * Calls go to the instance with the fewest calls in flight. An instance that traps, exceeds its memory
+ * limit, or makes no progress for `callTimeoutMs` is terminated and replaced; calls queued behind the failed
+ * one (not yet started) are re-sent to a healthy instance, so only the offending call fails.
+ */
+export class InstancePool {
+  readonly #opts: PoolOptions;
+  readonly #slots: Slot[] = [];
+  readonly #waiting: Pending[] = [];
+  #nextId = 1;
+  #closed = false;
+  #watchdog?: NodeJS.Timeout;
+  /** Instances replaced after a trap or timeout, since start. */
+  replaced = 0;
+
+  constructor(opts: PoolOptions) {
+    this.#opts = opts;
+  }
+
+  get name(): string { return this.#opts.name; }
+
+  /** Starts every instance and runs `prepare` on each; rejects (and cleans up) if any fails. */
+  async start(): Promise<void> {
+    try {
+      await Promise.all(Array.from({ length: this.#opts.size }, () => this.#spawn()));
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    const period = Math.max(50, Math.min(1000, this.#opts.callTimeoutMs / 4));
+    this.#watchdog = setInterval(() => this.#checkProgress(), period);
+    this.#watchdog.unref();
+  }
+
+  /** Calls export `iface.fn`. Rejects with `ComponentCallError` (the component's WIT error) or a `MortarError`. */
+  call(iface: string, fn: string, args: unknown[]): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']));
+    return new Promise((resolve, reject) => {
+      this.#dispatch({ msg: { id: this.#nextId++, iface, fn, args }, resolve, reject });
+    });
+  }
+
+  /** Stops accepting calls, lets in-flight calls finish (up to `graceMs`), then terminates every worker. */
+  async close(graceMs = 5000): Promise<void> {
+    this.#closed = true;
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    const deadline = Date.now() + graceMs;
+    while (this.#slots.some((s) => s.inflight.size > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const p of this.#waiting.splice(0)) p.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']));
+    await Promise.all(this.#slots.splice(0).map((s) => this.#kill(s, 'closed')));
+  }
+
+  #dispatch(p: Pending): void {
+    let best: Slot | undefined;
+    for (const s of this.#slots) {
+      if (!s.ready || s.dead) continue;
+      if (!best || s.inflight.size < best.inflight.size) best = s;
+    }
+    if (!best) {
+      this.#waiting.push(p);
+      return;
+    }
+    if (best.inflight.size === 0) best.lastProgress = performance.now();
+    best.inflight.set(p.msg.id, p);
+    best.worker.postMessage(p.msg);
+  }
+
+  #drainWaiting(): void {
+    const waiting = this.#waiting.splice(0);
+    for (const p of waiting) this.#dispatch(p);
+  }
+
+  async #spawn(): Promise<Slot> {
+    const { port1, port2 } = new MessageChannel();
+    const signalBuffer = new SharedArrayBuffer(4);
+    const init: WorkerInit = {
+      name: this.#opts.name,
+      dir: this.#opts.artifact.dir,
+      memoryLimitBytes: this.#opts.memoryLimitBytes,
+      importTimeoutMs: Math.max(1000, this.#opts.callTimeoutMs - 500),
+      signal: signalBuffer,
+      bridge: port2,
+    };
+    const worker = new Worker(WORKER_URL, {
+      workerData: init,
+      transferList: [port2],
+      // The JS heap of the glue is small; Wasm memory is capped separately by `limitMemory`.
+      resourceLimits: { maxOldGenerationSizeMb: 256 },
+      stdout: false,
+      stderr: false,
+    });
+    const slot = new Slot(worker, port1, new Int32Array(signalBuffer));
+    this.#serveBridge(slot);
+
+    await new Promise<void>((resolve, reject) => {
+      const onFirst = (m: ReadyMessage) => {
+        worker.off('error', onError);
+        if (m.ready) resolve();
+        else reject(new Error(m.message));
+      };
+      const onError = (e: Error) => reject(e);
+      worker.once('message', onFirst);
+      worker.once('error', onError);
+    }).catch(async (err: unknown) => {
+      await worker.terminate();
+      port1.close();
+      throw err;
+    });
+
+    worker.on('message', (m: ResultMessage) => this.#onResult(slot, m));
+    worker.on('error', (err) => this.#fail(slot, `worker error: ${err.message}`));
+    worker.on('exit', (code) => { if (!slot.dead) this.#fail(slot, `worker exited with code ${code}`); });
+
+    if (this.#opts.prepare) {
+      // prepare's calls go to this instance only, and get the same no-progress deadline as any call.
+      const timeoutMs = this.#opts.callTimeoutMs;
+      const direct = (iface: string, fn: string, args: unknown[]) => new Promise((resolve, reject) => {
+        const p: Pending = { msg: { id: this.#nextId++, iface, fn, args }, resolve, reject };
+        const timer = setTimeout(() => {
+          slot.inflight.delete(p.msg.id);
+          reject(new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, timeoutMs]));
+        }, timeoutMs);
+        slot.inflight.set(p.msg.id, { ...p, resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
+        worker.postMessage(p.msg);
+      });
+      try {
+        await this.#opts.prepare(direct);
+      } catch (err) {
+        slot.dead = true;
+        await worker.terminate();
+        port1.close();
+        throw err;
+      }
+    }
+    slot.ready = true;
+    this.#slots.push(slot);
+    this.#drainWaiting();
+    return slot;
+  }
+
+  #serveBridge(slot: Slot): void {
+    const { host } = this.#opts;
+    slot.bridge.on('message', (req: BridgeRequest) => {
+      if (req.op === 'log') {
+        host.log(String(req.args[0]), String(req.args[1]));
+        return;
+      }
+      host.dispatch(req.op, req.args).then(
+        (value) => this.#answer(slot, { seq: req.seq, ok: true, value }),
+        (error: unknown) => this.#answer(slot, { seq: req.seq, ok: false, error: toWitError(error) }),
+      );
+    });
+  }
+
+  #answer(slot: Slot, res: BridgeResponse): void {
+    if (slot.dead) return;
+    slot.bridge.postMessage(res);
+    Atomics.store(slot.signal, 0, res.seq);
+    Atomics.notify(slot.signal, 0);
+  }
+
+  #onResult(slot: Slot, m: ResultMessage): void {
+    const p = slot.inflight.get(m.id);
+    if (!p) return;
+    slot.inflight.delete(m.id);
+    slot.lastProgress = performance.now();
+    if (m.ok) {
+      p.resolve(m.value);
+    } else if (m.kind === 'error') {
+      p.reject(new ComponentCallError(m.error as { tag: string; val?: unknown }));
+    } else {
+      p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, m.message]));
+      this.#fail(slot, `trapped: ${m.message}`, m.id);
+    }
+  }
+
+  #checkProgress(): void {
+    const now = performance.now();
+    for (const slot of this.#slots) {
+      if (slot.dead || slot.inflight.size === 0) continue;
+      if (now - slot.lastProgress > this.#opts.callTimeoutMs) {
+        const [first] = slot.inflight.values();
+        if (first) {
+          slot.inflight.delete(first.msg.id);
+          first.reject(new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, this.#opts.callTimeoutMs]));
+        }
+        this.#fail(slot, `no progress for ${this.#opts.callTimeoutMs}ms`);
+      }
+    }
+  }
+
+  /** Kills a failed instance, re-sends the calls that had not started, and starts a replacement. */
+  #fail(slot: Slot, why: string, _failedId?: number): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    const idx = this.#slots.indexOf(slot);
+    if (idx >= 0) this.#slots.splice(idx, 1);
+    const orphans = [...slot.inflight.values()];
+    slot.inflight.clear();
+    void this.#kill(slot, why);
+    if (this.#closed || idx < 0) {
+      // Closing, or an instance still being prepared (its caller sees the failure): no replacement.
+      for (const p of orphans) p.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, why]));
+      return;
+    }
+    this.replaced++;
+    this.#opts.logger.warn({ component: this.#opts.name, reason: why }, `component ${this.#opts.name}: instance replaced (${why})`);
+    for (const p of orphans) this.#waiting.push(p);
+    this.#respawn(1);
+  }
+
+  #respawn(attempt: number): void {
+    this.#spawn().then(
+      () => undefined,
+      (err: unknown) => {
+        if (this.#closed) return;
+        const delay = Math.min(5000, 100 * 2 ** attempt);
+        this.#opts.logger.error({ component: this.#opts.name, err: String(err) }, `component ${this.#opts.name}: replacement failed, retrying in ${delay}ms`);
+        if (this.#slots.length === 0) {
+          for (const p of this.#waiting.splice(0)) p.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, String(err)]));
+        }
+        setTimeout(() => this.#respawn(attempt + 1), delay).unref();
+      },
+    );
+  }
+
+  async #kill(slot: Slot, _why: string): Promise<void> {
+    slot.dead = true;
+    slot.bridge.close();
+    await slot.worker.terminate();
+  }
+
+  /** Number of live instances. */
+  get size(): number { return this.#slots.filter((s) => !s.dead).length; }
+}
+
+/** Turns whatever a capability rejected with into a WIT error value. */
+function toWitError(error: unknown): { tag: string; val?: unknown } {
+  if (error && typeof error === 'object' && 'tag' in error) return error as { tag: string; val?: unknown };
+  return { tag: 'other', val: error instanceof Error ? error.message : String(error) };
+}

@@ -1,0 +1,62 @@
+/**
+ * Messages between the host (main thread) and a sandbox worker.
+ *
+ * Two channels per worker:
+ * - the worker's own port carries calls into the component (`CallMessage` -> `ResultMessage`), asynchronously;
+ * - a dedicated `bridge` port carries host imports out of the component (`BridgeRequest` -> `BridgeResponse`).
+ *   The guest's imports are synchronous, so the worker blocks in `Atomics.wait` on a shared signal word
+ *   until the main thread has performed the I/O, posted the response and bumped the signal to the request's
+ *   sequence number; the worker then takes the response with `receiveMessageOnPort`.
+ */
+
+/** Data a worker starts from. */
+import type { MessagePort } from 'node:worker_threads';
+
+export interface WorkerInit {
+  /** Component name, for logs. */
+  readonly name: string;
+  /** Folder of the transpiled artifact (`component.js` + core modules). */
+  readonly dir: string;
+  /** Upper bound on each defined linear memory, in bytes. */
+  readonly memoryLimitBytes: number;
+  /** How long a host import may block the guest before it fails with `unavailable`. */
+  readonly importTimeoutMs: number;
+  /** Int32Array view target: word 0 is the sequence number of the latest bridge response. */
+  readonly signal: SharedArrayBuffer;
+  readonly bridge: MessagePort;
+}
+
+/** A call into an exported function: `iface` is the export's JS name (`lifecycle`, `stateStore`). */
+export interface CallMessage {
+  readonly id: number;
+  readonly iface: string;
+  readonly fn: string;
+  readonly args: readonly unknown[];
+}
+
+/** How a call ended. `error` is a WIT error value (`{tag, val}`) returned by the component. */
+export type ResultMessage =
+  | { readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly id: number; readonly ok: false; readonly kind: 'error'; readonly error: unknown }
+  | { readonly id: number; readonly ok: false; readonly kind: 'trap'; readonly message: string };
+
+/** Sent once by the worker after instantiation, or when instantiation failed. */
+export type ReadyMessage = { readonly ready: true; readonly exports: string[] } | { readonly ready: false; readonly message: string };
+
+export interface BridgeRequest {
+  readonly seq: number;
+  readonly op: string;
+  readonly args: readonly unknown[];
+}
+
+/** `error` is the WIT error value the import returns (`{tag, val}`), thrown into the guest as a result `err`. */
+export type BridgeResponse =
+  | { readonly seq: number; readonly ok: true; readonly value: unknown }
+  | { readonly seq: number; readonly ok: false; readonly error: { tag: string; val?: unknown } };
+
+/** A fire-and-forget message from the worker (logging). */
+export interface BridgeLog {
+  readonly seq: 0;
+  readonly op: 'log';
+  readonly args: readonly [level: string, message: string];
+}

@@ -1,0 +1,118 @@
+/**
+ * Entry point of a sandbox worker: instantiates one component instance and serves calls into it.
+ *
+ * The instance gets a deny-by-default WASI (no preopens, no environment, no network) and the mortar:host
+ * imports, each of which forwards to the main thread over the bridge. Nothing else is reachable.
+ */
+import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
+import { limitMemory } from '../wasm-memory-limit.js';
+import type { BridgeRequest, BridgeResponse, CallMessage, ResultMessage, WorkerInit } from './protocol.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const signal = new Int32Array(init.signal);
+let seq = 0;
+
+/** Performs a host import on the main thread and blocks until it answers. Throws the WIT error as `payload`. */
+function bridgeCall(op: string, args: unknown[]): unknown {
+  const mine = ++seq;
+  init.bridge.postMessage({ seq: mine, op, args } satisfies BridgeRequest);
+  const deadline = performance.now() + init.importTimeoutMs;
+  for (;;) {
+    const current = Atomics.load(signal, 0);
+    if (current === mine) break;
+    const left = deadline - performance.now();
+    if (left <= 0) throw witError('unavailable', `host call ${op} timed out after ${init.importTimeoutMs}ms`);
+    Atomics.wait(signal, 0, current, left);
+  }
+  for (;;) {
+    const msg = receiveMessageOnPort(init.bridge);
+    if (!msg) throw witError('other', `host call ${op}: response lost`);
+    const res = msg.message as BridgeResponse;
+    if (res.seq !== mine) continue; // a late answer to a call that already timed out
+    if (res.ok) return res.value;
+    throw Object.assign(new Error(typeof res.error.val === 'string' ? res.error.val : res.error.tag), { payload: res.error });
+  }
+}
+
+function witError(tag: string, val: string): Error {
+  return Object.assign(new Error(val), { payload: { tag, val } });
+}
+
+/** Makes the class for an imported resource whose methods all forward over the bridge. */
+function bridgedResource(prefix: string, statics: Record<string, string>, methods: string[]): unknown {
+  class Resource {
+    readonly id: number;
+    constructor(id: number) { this.id = id; }
+    [Symbol.dispose](): void {
+      try { bridgeCall(`${prefix}.drop`, [this.id]); } catch { /* best effort */ }
+    }
+  }
+  for (const [name, op] of Object.entries(statics)) {
+    Object.defineProperty(Resource, name, { value: (...args: unknown[]) => new Resource(bridgeCall(op, args) as number) });
+  }
+  for (const name of methods) {
+    Object.defineProperty(Resource.prototype, name, {
+      value(this: Resource, ...args: unknown[]) { return bridgeCall(`${prefix}.${name}`, [this.id, ...args]); },
+    });
+  }
+  return Resource;
+}
+
+function hostImports(): Record<string, unknown> {
+  const levels = ['trace', 'debug', 'info', 'warn', 'error'];
+  return {
+    'mortar:host/log': {
+      log(level: string | number, message: string) {
+        init.bridge.postMessage({ seq: 0, op: 'log', args: [typeof level === 'number' ? levels[level] : level, message] });
+      },
+    },
+    'mortar:host/clock': {
+      nowMs: () => BigInt(Date.now()),
+      monotonicMs: () => performance.now(),
+    },
+    'mortar:host/redis': {
+      Connection: bridgedResource('redis', { open: 'redis.open' }, ['command', 'pipeline']),
+    },
+    'mortar:host/sql': {
+      Connection: bridgedResource('sql', { open: 'sql.open' }, ['query', 'batch']),
+    },
+  };
+}
+
+function isTrap(err: unknown): boolean {
+  return err instanceof WebAssembly.RuntimeError || (err instanceof Error && /wasm trap|cannot enter component/i.test(err.message))
+    || !(err instanceof Error && 'payload' in err);
+}
+
+async function main(): Promise<void> {
+  const { instantiate } = await import(pathToFileURL(join(init.dir, 'component.js')).href) as {
+    instantiate: (get: (p: string) => Promise<WebAssembly.Module>, imports: Record<string, unknown>) => Promise<Record<string, Record<string, (...a: unknown[]) => unknown>>>;
+  };
+  const shim = new WASIShim({ sandbox: { preopens: {}, env: {}, args: [init.name], enableNetwork: false } });
+  const imports = { ...shim.getImportObject(), ...hostImports() };
+  const exports = await instantiate(async (p) => WebAssembly.compile(limitMemory(await readFile(join(init.dir, p)), init.memoryLimitBytes) as Uint8Array<ArrayBuffer>), imports);
+
+  port.on('message', (msg: CallMessage) => {
+    let reply: ResultMessage;
+    try {
+      const target = exports[msg.iface]?.[msg.fn];
+      if (typeof target !== 'function') throw new TypeError(`component has no export ${msg.iface}.${msg.fn}`);
+      reply = { id: msg.id, ok: true, value: target(...msg.args) };
+    } catch (err) {
+      reply = isTrap(err)
+        ? { id: msg.id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) }
+        : { id: msg.id, ok: false, kind: 'error', error: (err as { payload: unknown }).payload };
+    }
+    port.postMessage(reply);
+  });
+  port.postMessage({ ready: true, exports: Object.keys(exports) });
+}
+
+main().catch((err: unknown) => {
+  port.postMessage({ ready: false, message: err instanceof Error ? err.message : String(err) });
+});

@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile, readdir } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { transpile } from '@bytecodealliance/jco';
+import { MortarError } from '../errors.js';
+
+/** The jco version whose glue is cached; part of the cache key so an upgrade never reuses stale glue. */
+export const JCO_VERSION = '1.35.0';
+
+/** A transpiled component on disk, ready for a sandbox worker to import. */
+export interface Artifact {
+  /** SHA-256 of the `.wasm` bytes. */
+  readonly hash: string;
+  /** Folder holding `component.js` and its core modules. */
+  readonly dir: string;
+  /** The component's imports, as jco reports them (`mortar:host/redis`, `wasi:cli/stdout`, ...). */
+  readonly imports: readonly string[];
+  /** The component's exports (`mortar:component/state-store@0.1.0`, `stateStore`, ...). */
+  readonly exports: readonly string[];
+  /** Whether this call reused the cache. */
+  readonly cached: boolean;
+}
+
+interface Manifest { imports: string[]; exports: string[]; jco: string }
+
+/**
+ * Transpiles components with jco, in memory, and caches the output on disk keyed by the file's hash.
+ *
+ * The generated glue reads `process.env.JCO_DEBUG` on every call; the cached copy reads it once, which
+ * halves the cost of a host->component call (measured in `bench/`).
+ */
+export class TranspileCache {
+  readonly #root: string;
+  readonly #pending = new Map<string, Promise<Artifact>>();
+
+  constructor(root: string) {
+    this.#root = join(root, `jco-${JCO_VERSION}`);
+  }
+
+  /** Returns the artifact for `bytes`, transpiling on a cache miss. `source` names the file in errors. */
+  async get(bytes: Uint8Array, source: string): Promise<Artifact> {
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    let p = this.#pending.get(hash);
+    if (!p) {
+      p = this.#load(hash, bytes, source).finally(() => this.#pending.delete(hash));
+      this.#pending.set(hash, p);
+    }
+    return p;
+  }
+
+  async #load(hash: string, bytes: Uint8Array, source: string): Promise<Artifact> {
+    const dir = join(this.#root, hash);
+    try {
+      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+      if (manifest.jco === JCO_VERSION) return { hash, dir, imports: manifest.imports, exports: manifest.exports, cached: true };
+    } catch { /* miss */ }
+
+    let out: Awaited<ReturnType<typeof transpile>>;
+    try {
+      out = await transpile(bytes, { name: 'component', instantiation: 'async', noTypescript: true, quiet: true });
+    } catch (cause) {
+      throw new MortarError('ERR_WASM_INVALID', [source, firstLine(cause)], { cause });
+    }
+    const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+    await rm(tmp, { recursive: true, force: true });
+    for (const [name, content] of Object.entries(out.files)) {
+      if (name.endsWith('.d.ts')) continue;
+      const file = join(tmp, name);
+      await mkdir(dirname(file), { recursive: true });
+      let data: Uint8Array = content;
+      if (name === 'component.js') data = Buffer.from(patchGlue(Buffer.from(content).toString('utf8')));
+      await writeFile(file, data);
+    }
+    const manifest: Manifest = { imports: out.imports, exports: out.exports.map(([name]) => name), jco: JCO_VERSION };
+    await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest));
+    await rm(dir, { recursive: true, force: true });
+    try {
+      await rename(tmp, dir);
+    } catch {
+      // Another process won the race: use its copy.
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return { hash, dir, imports: out.imports, exports: manifest.exports, cached: false };
+  }
+
+  /** Lists the hashes present in the cache (for tests and diagnostics). */
+  async entries(): Promise<string[]> {
+    try {
+      return (await readdir(this.#root)).filter((n) => !n.includes('.tmp-'));
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** Reads JCO_DEBUG once per instance instead of on every lift/lower (jco 1.35 `_debugLog`). */
+export function patchGlue(js: string): string {
+  return js.replaceAll('globalThis?.process?.env?.JCO_DEBUG', '__mortarJcoDebug')
+    .replace('export function instantiate(', 'const __mortarJcoDebug = !!globalThis?.process?.env?.JCO_DEBUG;\nexport function instantiate(');
+}
+
+function firstLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n').find((l) => l.trim().length > 0)?.trim() ?? 'unknown error';
+}

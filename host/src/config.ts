@@ -1,0 +1,49 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Everything `mortar run` can be told, after flag parsing and defaults. */
+export interface RuntimeConfig {
+  readonly appId: string;
+  readonly appPort?: number;
+  readonly appProtocol: string;
+  readonly appChannelAddress: string;
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  readonly listenAddresses: readonly string[];
+  readonly resourcePaths: readonly string[];
+  readonly dataDir: string;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'trace' | 'silent';
+  readonly configFile?: string;
+  readonly maxBodyBytes: number;
+  readonly gracefulShutdownSeconds: number;
+  /** mortar: instances per component (workers). */
+  readonly instances: number;
+  /** mortar: a component call making no progress for this long gets its instance replaced. */
+  readonly componentCallTimeoutMs: number;
+  /** mortar: cap on each component instance's linear memory. */
+  readonly componentMemoryBytes: number;
+  /** mortar: how often resource folders are checked for changes. */
+  readonly pollMs: number;
+  readonly apiToken?: string;
+}
+
+export const DEFAULTS = {
+  httpPort: 3500,
+  grpcPort: 50001,
+  maxBodyBytes: 4 * 1024 * 1024,
+  dataDir: join(homedir(), '.mortar'),
+  instances: 2,
+  componentCallTimeoutMs: 10_000,
+  componentMemoryBytes: 256 * 1024 * 1024,
+  pollMs: 500,
+  gracefulShutdownSeconds: 5,
+} as const;
+
+/** Parses Dapr/Kubernetes quantities (`4Mi`, `10M`, `512Ki`, `1048576`) into bytes. */
+export function parseQuantity(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|K|M|G|k)?B?$/.exec(text.trim());
+  if (!m) throw new Error(`'${text}' is not a size (use e.g. 4Mi, 10M or a byte count)`);
+  const n = Number(m[1]);
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, K: 1e3, k: 1e3, M: 1e6, G: 1e9 }[m[2] ?? ''] ?? 1;
+  return Math.floor(n * unit);
+}

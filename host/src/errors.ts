@@ -1,0 +1,133 @@
+/**
+ * The error catalogue: every error mortar reports, declared once.
+ *
+ * Each entry fixes the Dapr `errorCode`, the message template (`%s` placeholders, filled in order), the HTTP
+ * status, the gRPC status code, the `ErrorInfo.reason` (for Dapr's standardized error details) and who is to
+ * blame. Transports never invent codes: they throw `MortarError`s made here and map them through the entry.
+ */
+
+/** gRPC status codes, numerically as in `google.rpc.Code`. */
+export const GrpcCode = {
+  OK: 0, CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, ABORTED: 10, OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, DATA_LOSS: 15, UNAUTHENTICATED: 16,
+} as const;
+
+export type Blame = 'guest' | 'host';
+
+export interface ErrorSpec {
+  /** Message template; each `%s` is replaced by the next argument. */
+  readonly message: string;
+  readonly http: number;
+  readonly grpc: number;
+  /** Dapr's `ErrorInfo.reason`, when Dapr sends standardized details for this error. */
+  readonly reason?: string;
+  /** `guest`: the caller or a component's input is wrong (4xx, logged at debug); `host`: our side failed. */
+  readonly blame: Blame;
+}
+
+function spec(message: string, http: number, grpc: number, blame: Blame, reason?: string): ErrorSpec {
+  return { message, http, grpc, blame, reason };
+}
+const G = GrpcCode;
+
+/** Every error code mortar emits. The key is the code. */
+export const catalogue = {
+  // Common
+  ERR_MALFORMED_REQUEST: spec('%s', 400, G.INVALID_ARGUMENT, 'guest'),
+  ERR_BODY_READ: spec('failed to read request body: %s', 400, G.INVALID_ARGUMENT, 'guest'),
+  ERR_BAD_REQUEST: spec('invalid request: %s', 400, G.INVALID_ARGUMENT, 'guest'),
+  ERR_INTERNAL: spec('internal error: %s', 500, G.INTERNAL, 'host'),
+  ERR_API_UNIMPLEMENTED: spec('this API is not implemented: %s', 501, G.UNIMPLEMENTED, 'guest'),
+  ERR_DIRECT_INVOKE: spec('%s', 404, G.NOT_FOUND, 'guest'),
+  ERR_METADATA_SET: spec('failed to set metadata: %s', 400, G.INVALID_ARGUMENT, 'guest'),
+  // Health
+  ERR_HEALTH_NOT_READY: spec('dapr is not ready: %s', 500, G.INTERNAL, 'host'),
+  ERR_HEALTH_APPID_NOT_MATCH: spec('dapr app-id does not match', 500, G.INTERNAL, 'guest'),
+  ERR_OUTBOUND_HEALTH_NOT_READY: spec('dapr outbound is not ready', 500, G.INTERNAL, 'host'),
+  // State
+  ERR_STATE_STORE_NOT_CONFIGURED: spec('state store is not configured', 500, G.FAILED_PRECONDITION, 'guest', 'DAPR_STATE_NOT_CONFIGURED'),
+  ERR_STATE_STORE_NOT_FOUND: spec('state store %s is not found', 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_STATE_NOT_FOUND'),
+  ERR_STATE_ILLEGAL_KEY: spec("input key/keyPrefix '%s' can't contain '||'", 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_STATE_ILLEGAL_KEY'),
+  ERR_STATE_GET: spec('fail to get %s from state store %s: %s', 500, G.INTERNAL, 'host'),
+  ERR_STATE_BULK_GET: spec('failed getting bulk state from state store %s: %s', 500, G.INTERNAL, 'host'),
+  ERR_STATE_SAVE: spec('failed saving state in state store %s: %s', 500, G.INTERNAL, 'host'),
+  ERR_STATE_DELETE: spec('failed deleting state with key %s: %s', 500, G.INTERNAL, 'host'),
+  ERR_STATE_TRANSACTION: spec('error while executing state transaction: %s', 500, G.INTERNAL, 'host'),
+  ERR_NOT_SUPPORTED_STATE_OPERATION: spec('operation type %s not supported', 400, G.INVALID_ARGUMENT, 'guest'),
+  ERR_STATE_STORE_NOT_SUPPORTED: spec('state store %s doesn\'t support %s', 500, G.UNIMPLEMENTED, 'guest'),
+  ERR_STATE_STORE_TOO_MANY_TRANSACTIONS: spec('the transaction contains %s operations, which is more than what the state store supports: %s', 400, G.INVALID_ARGUMENT, 'guest'),
+  // Components (mortar's own: loading, validation, sandbox)
+  ERR_COMPONENT_FILE: spec('%s: %s', 400, G.INVALID_ARGUMENT, 'guest'),
+  ERR_COMPONENT_TYPE_UNKNOWN: spec("%s: spec.type '%s' is not served by any loaded component (known: %s)", 400, G.INVALID_ARGUMENT, 'guest'),
+  ERR_METADATA_INVALID: spec('%s: metadata %s', 400, G.INVALID_ARGUMENT, 'guest'),
+  ERR_COMPONENT_INIT: spec('%s: init failed: %s', 500, G.INTERNAL, 'guest'),
+  ERR_WASM_INVALID: spec('%s: not a loadable mortar component: %s', 400, G.INVALID_ARGUMENT, 'guest'),
+  ERR_COMPONENT_TRAPPED: spec('component %s trapped: %s', 500, G.INTERNAL, 'guest'),
+  ERR_COMPONENT_TIMEOUT: spec('component %s did not answer within %sms and was replaced', 500, G.DEADLINE_EXCEEDED, 'guest'),
+  ERR_COMPONENT_UNAVAILABLE: spec('component %s is not available: %s', 500, G.UNAVAILABLE, 'host'),
+  ERR_CAPABILITY_DENIED: spec('component %s may not reach %s %s: not granted by its metadata', 403, G.PERMISSION_DENIED, 'guest'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof catalogue;
+
+const brand = Symbol.for('mortar.error');
+
+/** Dapr standardized error detail (google.rpc.ErrorInfo and friends), serialised as JSON. */
+export type ErrorDetail = Record<string, unknown> & { '@type': string };
+
+/**
+ * An error from the catalogue. `instanceof` works across duplicate copies of this module (brand check).
+ */
+export class MortarError extends Error {
+  readonly code: ErrorCode;
+  readonly http: number;
+  readonly grpc: number;
+  readonly blame: Blame;
+  readonly reason?: string;
+  /** Extra standardized details (ResourceInfo, BadRequest, ...); ErrorInfo is added by `toDaprBody`. */
+  details: ErrorDetail[] = [];
+  /** Overrides the catalogue's HTTP status (Dapr maps some component errors to 409/400). */
+  constructor(code: ErrorCode, args: readonly unknown[] = [], options?: { cause?: unknown; http?: number; grpc?: number }) {
+    const entry: ErrorSpec = catalogue[code];
+    super(format(entry.message, args), options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MortarError';
+    this.code = code;
+    this.http = options?.http ?? entry.http;
+    this.grpc = options?.grpc ?? entry.grpc;
+    this.blame = entry.blame;
+    this.reason = entry.reason;
+    (this as unknown as Record<symbol, boolean>)[brand] = true;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  }
+
+  /** Adds a detail and returns `this`, for chaining at the throw site. */
+  with(detail: ErrorDetail): this {
+    this.details.push(detail);
+    return this;
+  }
+}
+
+/** Creates a catalogue error: `mortarError('ERR_STATE_STORE_NOT_FOUND', name)`. */
+export function mortarError(code: ErrorCode, ...args: unknown[]): MortarError {
+  return new MortarError(code, args);
+}
+
+function format(template: string, args: readonly unknown[]): string {
+  let i = 0;
+  return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : '%s'));
+}
+
+/** Dapr's JSON error body: `{errorCode, message, details?}`. ErrorInfo is included when the entry has a reason. */
+export function toDaprBody(err: MortarError, appId: string): { errorCode: string; message: string; details?: ErrorDetail[] } {
+  const details: ErrorDetail[] = [];
+  if (err.reason) {
+    details.push({ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: err.reason, domain: 'dapr.io', metadata: { appID: appId } });
+  }
+  details.push(...err.details);
+  const code = err.code === 'ERR_STATE_ILLEGAL_KEY' ? 'ERR_MALFORMED_REQUEST' : err.code;
+  return details.length > 0 ? { errorCode: code, message: err.message, details } : { errorCode: code, message: err.message };
+}

@@ -1,0 +1,175 @@
+/**
+ * The `mortar` command line: `mortar run` is a drop-in for `daprd` / `dapr run`.
+ */
+import { parseArgs } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { DEFAULTS, parseQuantity, type RuntimeConfig } from './config.js';
+import { Runtime, RUNTIME_VERSION } from './runtime.js';
+
+const USAGE = `mortar ${RUNTIME_VERSION}: a Dapr-compatible sidecar whose backends are WebAssembly components
+
+Usage:
+  mortar run [flags] [-- <command> [args...]]
+  mortar version
+
+Flags (daprd-compatible):
+  --app-id <id>                      the application's id (default: mortar)
+  --app-port <port>                  the port the app listens on
+  --app-protocol <p>                 http | grpc | https | grpcs | h2c (default: http)
+  --app-channel-address <addr>       the app's address (default: 127.0.0.1)
+  --dapr-http-port <port>            HTTP API port (default: 3500)
+  --dapr-grpc-port <port>            gRPC API port, passed to the app as DAPR_GRPC_PORT (default: 50001)
+  --dapr-listen-addresses <a,b>      addresses to listen on (default: 127.0.0.1)
+  --resources-path <dir>             folder of component YAML and .wasm files (repeatable);
+                                     alias --components-path. Without it: embedded defaults.
+  --data-dir <dir>                   where embedded stores and caches live (default: ~/.mortar)
+  --log-level <level>                debug | info | warn | error (default: info)
+  --config <file>                    a Dapr Configuration file (accepted; not yet applied)
+  --max-body-size <size>             largest request body, e.g. 4Mi (default: 4Mi)
+  --dapr-http-max-request-size <MB>  deprecated form of --max-body-size, in MB
+  --dapr-graceful-shutdown-seconds <n>  time allowed for in-flight work on SIGTERM (default: 5)
+mortar flags:
+  --instances <n>                    sandboxed instances per component (default: 2)
+  --component-call-timeout <ms>      a component call without progress this long is killed (default: 10000)
+  --component-memory <size>          linear memory cap per component instance (default: 256Mi)
+Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FORMAT=text.
+`;
+
+/** Flags daprd accepts that mortar recognises but does not act on (logged at debug). */
+const ACCEPTED_ONLY = ['placement-host-address', 'scheduler-host-address', 'enable-app-health-check', 'app-health-check-path',
+  'app-health-probe-interval', 'app-health-probe-timeout', 'app-health-threshold', 'disable-init-endpoints', 'metrics-port',
+  'enable-metrics', 'profile-port', 'enable-profiling', 'dapr-internal-grpc-port', 'app-max-concurrency', 'mode', 'allowed-origins',
+  'dapr-public-port', 'enable-mtls', 'sentry-address', 'control-plane-address', 'app-ssl', 'unix-domain-socket', 'log-as-json',
+  'enable-api-logging', 'namespace', 'dapr-block-shutdown-duration'];
+
+export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): { config: RuntimeConfig; command: string[]; ignored: string[] } {
+  const dash = argv.indexOf('--');
+  const flagsPart = dash >= 0 ? argv.slice(0, dash) : argv;
+  const command = dash >= 0 ? argv.slice(dash + 1) : [];
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    'app-id': { type: 'string' }, 'app-port': { type: 'string' }, 'app-protocol': { type: 'string' },
+    'app-channel-address': { type: 'string' }, 'dapr-http-port': { type: 'string' }, 'dapr-grpc-port': { type: 'string' },
+    'dapr-listen-addresses': { type: 'string' }, 'resources-path': { type: 'string', multiple: true },
+    'components-path': { type: 'string', multiple: true }, 'data-dir': { type: 'string' }, 'log-level': { type: 'string' },
+    config: { type: 'string' }, 'max-body-size': { type: 'string' }, 'dapr-http-max-request-size': { type: 'string' },
+    'dapr-graceful-shutdown-seconds': { type: 'string' }, instances: { type: 'string' }, 'component-call-timeout': { type: 'string' },
+    'component-memory': { type: 'string' }, 'poll-ms': { type: 'string' }, help: { type: 'boolean' },
+  };
+  for (const f of ACCEPTED_ONLY) options[f] = { type: 'string' };
+  // daprd flags may be written -app-id (single dash, Go style) or --app-id=x; normalise the single dash.
+  const norm = flagsPart.map((a) => (/^-[a-z][a-z-]+/.test(a) ? `-${a}` : a));
+  const { values } = parseArgs({ args: norm, options, strict: true, allowPositionals: false });
+  const v = values as Record<string, string | string[] | boolean | undefined>;
+  const str = (k: string) => v[k] as string | undefined;
+  const int = (k: string, dflt?: number): number | undefined => {
+    const s = str(k);
+    if (s === undefined) return dflt;
+    if (!/^\d+$/.test(s)) throw new Error(`--${k}: '${s}' is not a whole number`);
+    return Number(s);
+  };
+  const level = (str('log-level') ?? 'info').toLowerCase();
+  if (!['debug', 'info', 'warn', 'error', 'fatal', 'trace', 'silent'].includes(level)) throw new Error(`--log-level: '${level}' is not one of debug, info, warn, error`);
+  let maxBody: number = DEFAULTS.maxBodyBytes;
+  if (str('dapr-http-max-request-size')) maxBody = (int('dapr-http-max-request-size') ?? 4) * 1024 * 1024;
+  if (str('max-body-size')) maxBody = parseQuantity(str('max-body-size')!);
+  const protocol = str('app-protocol') ?? 'http';
+  if (!['http', 'grpc', 'https', 'grpcs', 'h2c'].includes(protocol)) throw new Error(`--app-protocol: '${protocol}' is not one of http, grpc, https, grpcs, h2c`);
+  const paths = [...((v['resources-path'] as string[] | undefined) ?? []), ...((v['components-path'] as string[] | undefined) ?? [])];
+  const config: RuntimeConfig = {
+    appId: str('app-id') ?? env.APP_ID ?? 'mortar',
+    appPort: int('app-port'),
+    appProtocol: protocol,
+    appChannelAddress: str('app-channel-address') ?? '127.0.0.1',
+    httpPort: int('dapr-http-port', DEFAULTS.httpPort)!,
+    grpcPort: int('dapr-grpc-port', DEFAULTS.grpcPort)!,
+    listenAddresses: (str('dapr-listen-addresses') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    resourcePaths: paths.map((p) => resolve(p)),
+    dataDir: resolve(str('data-dir') ?? env.MORTAR_DATA_DIR ?? DEFAULTS.dataDir),
+    logLevel: level as RuntimeConfig['logLevel'],
+    configFile: str('config'),
+    maxBodyBytes: maxBody,
+    gracefulShutdownSeconds: int('dapr-graceful-shutdown-seconds', DEFAULTS.gracefulShutdownSeconds)!,
+    instances: Math.max(1, int('instances', DEFAULTS.instances)!),
+    componentCallTimeoutMs: Math.max(100, int('component-call-timeout', DEFAULTS.componentCallTimeoutMs)!),
+    componentMemoryBytes: str('component-memory') ? parseQuantity(str('component-memory')!) : DEFAULTS.componentMemoryBytes,
+    pollMs: Math.max(50, int('poll-ms', DEFAULTS.pollMs)!),
+    apiToken: env.DAPR_API_TOKEN || undefined,
+  };
+  const ignored = ACCEPTED_ONLY.filter((f) => v[f] !== undefined);
+  if (v.help) throw new HelpRequested();
+  return { config, command, ignored };
+}
+
+class HelpRequested extends Error {}
+
+async function run(argv: string[]): Promise<void> {
+  let parsed: ReturnType<typeof parseRunArgs>;
+  try {
+    parsed = parseRunArgs(argv);
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(USAGE);
+      return;
+    }
+    process.stderr.write(`mortar run: ${(err as Error).message}\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const { config, command, ignored } = parsed;
+  const runtime = new Runtime(config);
+  const log = runtime.logger;
+  if (ignored.length) log.debug({ flags: ignored }, `accepted but not acted on: ${ignored.map((f) => `--${f}`).join(' ')}`);
+  if (config.configFile) log.debug({ config: config.configFile }, `Configuration ${config.configFile} accepted; not applied yet`);
+
+  let child: ChildProcess | undefined;
+  let exiting = false;
+  const shutdown = async (signal: string, code = 0) => {
+    if (exiting) return;
+    exiting = true;
+    log.info({ signal }, `received ${signal}: shutting down gracefully`);
+    const force = setTimeout(() => process.exit(code || 1), config.gracefulShutdownSeconds * 1000 + 2000);
+    force.unref();
+    if (child && child.exitCode === null) child.kill('SIGTERM');
+    await runtime.stop();
+    log.info('stopped');
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  try {
+    await runtime.start();
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, `failed to start: ${(err as Error).message}`);
+    await runtime.stop().catch(() => undefined);
+    process.exit(1);
+  }
+
+  if (command.length > 0) {
+    const env: NodeJS.ProcessEnv = { ...process.env, DAPR_HTTP_PORT: String(config.httpPort), DAPR_GRPC_PORT: String(config.grpcPort), APP_ID: config.appId };
+    if (config.appPort !== undefined) env.APP_PORT = String(config.appPort);
+    child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
+    child.on('error', (err) => { log.error({ err: err.message }, `could not start ${command[0]}: ${err.message}`); void shutdown('app-error', 1); });
+    child.on('exit', (code, sig) => {
+      log.info({ code, signal: sig }, `app exited with ${sig ?? `code ${code}`}`);
+      void shutdown('app-exit', code ?? 0);
+    });
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'run': return run(rest);
+    case 'version': case '--version': case '-v':
+      process.stdout.write(`${RUNTIME_VERSION}\n`);
+      return;
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`mortar: unknown command '${cmd}'\n\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}

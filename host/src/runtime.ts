@@ -1,0 +1,131 @@
+/**
+ * The composition root: the only module that wires implementations together.
+ */
+import { createConnection } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { RuntimeConfig } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { TranspileCache } from './components/transpile-cache.js';
+import { ComponentLoader } from './components/component-types.js';
+import { ComponentRegistry } from './components/registry.js';
+import { Discovery } from './components/discovery.js';
+import type { ComponentResource } from './components/resources.js';
+import { RedisClients } from './capabilities/redis.js';
+import { SqlDatabases } from './capabilities/sql.js';
+import { StateService } from './blocks/state/state-service.js';
+import { createHttpApi } from './api/http/server.js';
+import type { RuntimeView } from './api/http/metadata.js';
+
+export const RUNTIME_VERSION = '0.1.0';
+
+/** Where `npm run build` puts the built-in components. */
+export const BUILTIN_DIR = fileURLToPath(new URL('../../components/', import.meta.url));
+
+/** The components used when no `--resources-path` is given: a durable `statestore` needing no server. */
+export function defaultResources(): ComponentResource[] {
+  return [{
+    kind: 'Component', name: 'statestore', type: 'state.sqlite', version: 'v1',
+    metadata: { connectionString: 'state.db', actorStateStore: 'true' }, scopes: [], ignoreErrors: false, file: '(embedded default)',
+  }];
+}
+
+export class Runtime implements RuntimeView {
+  readonly logger: Logger;
+  readonly registry: ComponentRegistry;
+  readonly discovery: Discovery;
+  readonly state: StateService;
+  readonly extended = new Map<string, string>();
+  readonly runtimeVersion = RUNTIME_VERSION;
+  readonly appConnection?: { port: number; protocol: string; channelAddress: string };
+  readonly #connectors: { redis: RedisClients; sql: SqlDatabases };
+  #http?: FastifyInstance;
+  #outbound = false;
+  #appReachable = false;
+  #stopping?: Promise<void>;
+
+  constructor(readonly config: RuntimeConfig, logger?: Logger) {
+    this.logger = logger ?? createLogger(config.logLevel, config.appId);
+    this.#connectors = { redis: new RedisClients(), sql: new SqlDatabases(config.dataDir) };
+    const cache = new TranspileCache(join(config.dataDir, 'cache'));
+    const loader = new ComponentLoader(cache, this.logger, config.componentCallTimeoutMs, config.componentMemoryBytes);
+    this.registry = new ComponentRegistry({
+      appId: config.appId, connectors: this.#connectors, logger: this.logger, poolSize: config.instances,
+      callTimeoutMs: config.componentCallTimeoutMs, memoryLimitBytes: config.componentMemoryBytes,
+    });
+    this.discovery = new Discovery({
+      builtinDirs: [BUILTIN_DIR], resourcePaths: config.resourcePaths, defaults: defaultResources(),
+      appId: config.appId, pollMs: config.pollMs,
+    }, loader, this.registry, this.logger);
+    this.state = new StateService(this.registry, config.appId);
+    if (config.appPort !== undefined) {
+      this.appConnection = { port: config.appPort, protocol: config.appProtocol, channelAddress: config.appChannelAddress };
+    }
+  }
+
+  get appId(): string { return this.config.appId; }
+  outboundReady(): boolean { return this.#outbound; }
+  ready(): boolean { return this.#outbound && (this.config.appPort === undefined || this.#appReachable); }
+  notReadyTargets(): string[] {
+    const t: string[] = [];
+    if (!this.#outbound) t.push('runtime');
+    if (this.config.appPort !== undefined && !this.#appReachable) t.push('app');
+    return t;
+  }
+
+  /** Loads components, then serves the HTTP API. Resolves once the API listens. */
+  async start(): Promise<void> {
+    const t0 = performance.now();
+    await this.discovery.start();
+    this.#http = createHttpApi({
+      runtime: this, state: this.state, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken,
+    });
+    const hosts = this.config.listenAddresses.length > 0 ? this.config.listenAddresses : ['127.0.0.1'];
+    for (const [i, host] of hosts.entries()) {
+      if (i === 0) await this.#http.listen({ port: this.config.httpPort, host });
+      else this.logger.warn({ host }, `additional listen address ${host} ignored: one address is served`);
+    }
+    this.#outbound = true;
+    const names = this.registry.list().map((c) => `${c.name} (${c.resource.type})`).join(', ') || 'none';
+    this.logger.info({ port: this.config.httpPort, components: this.registry.list().length, ms: Math.round(performance.now() - t0) },
+      `mortar ${RUNTIME_VERSION} ready for app '${this.config.appId}': HTTP API on ${hosts[0]}:${this.config.httpPort}; components: ${names}`);
+    if (this.config.appPort !== undefined) void this.#waitForApp();
+  }
+
+  /** Dials the app port every 100 ms until it accepts a connection, as daprd does before reading app config. */
+  async #waitForApp(): Promise<void> {
+    while (!this.#stopping) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const s = createConnection({ host: this.config.appChannelAddress, port: this.config.appPort! });
+        s.once('connect', () => { s.destroy(); resolve(true); });
+        s.once('error', () => resolve(false));
+      });
+      if (ok) {
+        this.#appReachable = true;
+        this.logger.info({ port: this.config.appPort }, `app is reachable on port ${this.config.appPort}`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Stops accepting requests, lets in-flight calls finish, then releases components and connections. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#outbound = false;
+      await this.discovery.stop();
+      await this.#http?.close();
+      await this.registry.close();
+      await this.#connectors.redis.closeAll();
+      await this.#connectors.sql.closeAll();
+    })();
+    return this.#stopping;
+  }
+
+  /** The address the HTTP API listens on (useful with port 0 in tests). */
+  httpAddress(): string | undefined {
+    const a = this.#http?.server.address();
+    return a && typeof a === 'object' ? `http://127.0.0.1:${a.port}` : undefined;
+  }
+}

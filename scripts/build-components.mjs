@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Builds each `components-wasm/<type>/index.ts` (and the test fixtures in `test/fixtures/components/`)
+// into a Wasm component with `jco componentize --backend quickjs`. A component is rebuilt only when the
+// hash of its inputs (its sources, the shared lib, the WIT and the jco version) changed.
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const jco = join(root, 'node_modules/@bytecodealliance/jco/dist/jco.js');
+const jcoVersion = JSON.parse(readFileSync(join(root, 'node_modules/@bytecodealliance/jco/package.json'), 'utf8')).version;
+
+function files(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : [p];
+  });
+}
+
+function hashOf(paths) {
+  const h = createHash('sha256').update(jcoVersion);
+  for (const p of paths.sort()) h.update(relative(root, p)).update(readFileSync(p));
+  return h.digest('hex');
+}
+
+const targets = [];
+const shared = [...files(join(root, 'components-wasm/lib')), ...files(join(root, 'wit'))];
+for (const [srcDir, outDir] of [['components-wasm', 'dist/components'], ['test/fixtures/components', 'dist/test-components']]) {
+  const base = join(root, srcDir);
+  if (!existsSync(base)) continue;
+  for (const name of readdirSync(base)) {
+    const entry = join(base, name, 'index.ts');
+    if (!existsSync(entry)) continue;
+    targets.push({ name, entry, out: join(root, outDir, `${name}.wasm`), inputs: [...files(join(base, name)), ...shared] });
+  }
+}
+
+const exec = promisify(execFile);
+let built = 0;
+async function build(t) {
+  const stamp = `${t.out}.inputs`;
+  const hash = hashOf(t.inputs);
+  if (existsSync(t.out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) return;
+  mkdirSync(dirname(t.out), { recursive: true });
+  const t0 = Date.now();
+  try {
+    await exec(process.execPath, [jco, 'componentize', t.entry, '--wit', join(root, 'wit'), '--world-name', 'state-store-component',
+      '--backend', 'quickjs', '--backend-qjs-disable-async', '-o', t.out], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    process.stderr.write(`componentize ${t.name} failed:\n${err.stdout ?? ''}${err.stderr ?? ''}\n`);
+    throw err;
+  }
+  writeFileSync(stamp, hash);
+  built++;
+  console.log(`built ${relative(root, t.out)} (${(statSync(t.out).size / 1e6).toFixed(1)} MB, ${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+}
+
+// Two at a time: componentize is CPU-bound and the machines have two cores.
+const queue = [...targets];
+await Promise.all([0, 1].map(async () => { while (queue.length) await build(queue.shift()); }));
+console.log(`components: ${built} built, ${targets.length - built} up to date`);
