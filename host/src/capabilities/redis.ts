@@ -37,7 +37,6 @@ export class RedisClients {
         lazyConnect: true,
         maxRetriesPerRequest: 1,
         commandTimeout: COMMAND_TIMEOUT_MS,
-        enableAutoPipelining: true,
         retryStrategy: (times) => Math.min(times * 200, 2000),
       });
       client.on('error', () => { /* reported per command */ });
