@@ -36,6 +36,8 @@ export class Discovery {
   readonly #moduleStamps = new Map<string, string>();
   readonly #yaml = new Map<string, { stamp: string; resources: Resource[] }>();
   #snapshot = '';
+  /** Components whose last attempt failed, by name -> fingerprint: not retried until something changes. */
+  readonly #failed = new Map<string, string>();
   #timer?: NodeJS.Timeout;
   #running: Promise<void> = Promise.resolve();
   /** Other-kind resources seen (Subscription, Resiliency, ...), for the metadata API and tests. */
@@ -193,14 +195,21 @@ export class Discovery {
       const mod = this.#moduleFor(res.type);
       if (!mod) {
         const known = [...new Set(this.modules().flatMap((m) => m.descriptor.types))].sort().join(', ');
-        this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, res.type, known]), 'spec.type');
+        const key = `unknown-type:${JSON.stringify(res)}:${known}`;
+        if (this.#failed.get(res.name) !== key) {
+          this.#failed.set(res.name, key);
+          this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, res.type, known]), 'spec.type');
+        }
         if (this.registry.get(res.name) && !this.#moduleFor(this.registry.get(res.name)!.resource.type)) await this.registry.remove(res.name);
         return;
       }
-      if (this.registry.get(res.name)?.fingerprint === fingerprint(res, mod)) return;
+      const fp = fingerprint(res, mod);
+      if (this.registry.get(res.name)?.fingerprint === fp || this.#failed.get(res.name) === fp) return;
       try {
         await this.registry.apply(res, mod);
+        this.#failed.delete(res.name);
       } catch (err) {
+        this.#failed.set(res.name, fp);
         this.#refuse(res.file, err, 'spec.metadata');
         if (res.ignoreErrors) this.logger.warn({ component: res.name }, `component ${res.name} failed but has ignoreErrors: continuing`);
       }
@@ -218,6 +227,6 @@ export class Discovery {
 
   #refuse(file: string, err: unknown, field = '(file)'): void {
     const reason = err instanceof Error ? err.message : String(err);
-    this.logger.error({ file, field, reason }, `refused ${file}: ${reason}`);
+    this.logger.error({ file, field, reason }, reason.startsWith(file) ? `refused ${reason}` : `refused ${file}: ${reason}`);
   }
 }

@@ -1,0 +1,85 @@
+/**
+ * A component that traps, loops forever or exhausts its memory is killed and replaced; the sidecar and
+ * every other component keep serving. A component reaches only the hosts its metadata grants.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REDIS_HOST, Sidecar, TEST_COMPONENTS, tempDir, writeComponent } from '../helpers/sidecar.js';
+
+let sc: Sidecar;
+
+async function getText(path: string): Promise<{ status: number; text: string }> {
+  const r = await sc.fetch(path);
+  return { status: r.status, text: await r.text() };
+}
+
+describe('sandbox: hostile components', () => {
+  before(async () => {
+    const dir = tempDir('hostile');
+    copyFileSync(join(TEST_COMPONENTS, 'hostile.wasm'), join(dir, 'hostile.wasm'));
+    writeComponent(dir, 'hostile.yaml', 'hostile', 'state.hostile', { redisHost: REDIS_HOST });
+    writeComponent(dir, 'mem.yaml', 'mem', 'state.in-memory');
+    sc = await Sidecar.start({ resourcesPath: dir, args: ['--component-call-timeout', '1500', '--component-memory', '64Mi'] });
+    assert.equal((await sc.json('POST', '/v1.0/state/mem', [{ key: 'keep', value: 'safe' }])).status, 204);
+  });
+  after(async () => { await sc?.stop(); });
+
+  const othersStillServe = async () => {
+    assert.equal((await getText('/v1.0/state/mem/keep')).text, '"safe"', 'the other component kept its data');
+    assert.equal((await sc.fetch('/v1.0/healthz')).status, 204);
+  };
+
+  it('serves normal calls', async () => {
+    assert.deepEqual(await getText('/v1.0/state/hostile/hello'), { status: 200, text: '"hello"' });
+  });
+
+  it('a trap fails that call with 500 and the instance is replaced', async () => {
+    const r = await sc.json('GET', '/v1.0/state/hostile/trap');
+    assert.equal(r.status, 500);
+    assert.equal((r.body as { errorCode: string }).errorCode, 'ERR_STATE_GET');
+    assert.match((r.body as { message: string }).message, /trapped/);
+    await sc.waitForLog((l) => l.includes('instance replaced') && l.includes('trapped'));
+    await othersStillServe();
+    assert.equal((await getText('/v1.0/state/hostile/after-trap')).text, '"after-trap"');
+  });
+
+  it('an endless loop is cut off after the call timeout and the instance is replaced', async () => {
+    const t0 = Date.now();
+    const pending = sc.json('GET', '/v1.0/state/hostile/loop');
+    // While one instance spins, the sidecar and the other instance keep answering.
+    await othersStillServe();
+    assert.equal((await getText('/v1.0/state/hostile/during-loop')).text, '"during-loop"');
+    const r = await pending;
+    assert.equal(r.status, 500);
+    assert.match((r.body as { message: string }).message, /did not answer within 1500ms/);
+    assert.ok(Date.now() - t0 < 6000, 'cut off promptly');
+    await othersStillServe();
+    assert.equal((await getText('/v1.0/state/hostile/after-loop')).text, '"after-loop"');
+  });
+
+  it('exhausting memory traps at the configured cap instead of growing without bound', async () => {
+    const r = await sc.json('GET', '/v1.0/state/hostile/hog');
+    assert.equal(r.status, 500);
+    // QuickJS's allocator fails when memory.grow hits the cap: the guest traps rather than returning.
+    assert.match((r.body as { message: string }).message, /trapped/);
+    await othersStillServe();
+    assert.equal((await getText('/v1.0/state/hostile/after-hog')).text, '"after-hog"');
+    const rss = Number((await import('node:fs')).readFileSync(`/proc/${sc.proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1]) * 1024;
+    assert.ok(rss < 1024 ** 3, `sidecar RSS ${Math.round(rss / 1e6)} MB stays bounded`);
+  });
+
+  it('several hostile calls at once do not take the sidecar down', async () => {
+    const rs = await Promise.all(['trap', 'trap', 'hog', 'ok1', 'ok2'].map((k) => getText(`/v1.0/state/hostile/${k}`)));
+    assert.deepEqual(rs.map((r) => r.status), [500, 500, 500, 200, 200]);
+    await othersStillServe();
+  });
+
+  it('no ambient authority: only the granted Redis address is reachable', async () => {
+    assert.equal((await getText(`/v1.0/state/hostile/connect:${REDIS_HOST}`)).text, '"connected"');
+    const denied = await getText('/v1.0/state/hostile/connect:127.0.0.1:6380');
+    assert.match(denied.text, /refused: access-denied: redis 127.0.0.1:6380 is not granted to component hostile/);
+    await sc.waitForLog((l) => l.includes('may not reach redis 127.0.0.1:6380'));
+  });
+});
