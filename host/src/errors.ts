@@ -40,7 +40,6 @@ export const catalogue = {
   ERR_INTERNAL: spec('internal error: %s', 500, G.INTERNAL, 'host'),
   ERR_API_UNIMPLEMENTED: spec('this API is not implemented: %s', 501, G.UNIMPLEMENTED, 'guest'),
   ERR_DIRECT_INVOKE: spec('%s', 404, G.NOT_FOUND, 'guest'),
-  ERR_METADATA_SET: spec('failed to set metadata: %s', 400, G.INVALID_ARGUMENT, 'guest'),
   // Health
   ERR_HEALTH_NOT_READY: spec('dapr is not ready: %s', 500, G.INTERNAL, 'host'),
   ERR_HEALTH_APPID_NOT_MATCH: spec('dapr app-id does not match', 500, G.INTERNAL, 'guest'),
@@ -56,9 +55,7 @@ export const catalogue = {
   ERR_STATE_TRANSACTION: spec('error while executing state transaction: %s', 500, G.INTERNAL, 'host'),
   ERR_NOT_SUPPORTED_STATE_OPERATION: spec('operation type %s not supported', 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_STATE_STORE_NOT_SUPPORTED: spec('state store %s doesn\'t support %s', 500, G.UNIMPLEMENTED, 'guest'),
-  ERR_STATE_STORE_TOO_MANY_TRANSACTIONS: spec('the transaction contains %s operations, which is more than what the state store supports: %s', 400, G.INVALID_ARGUMENT, 'guest'),
   // Components (mortar's own: loading, validation, sandbox)
-  ERR_COMPONENT_FILE: spec('%s: %s', 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_COMPONENT_TYPE_UNKNOWN: spec("%s: spec.type '%s' is not served by any loaded component (known: %s)", 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_METADATA_INVALID: spec('%s: metadata %s', 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_COMPONENT_INIT: spec('%s: init failed: %s', 500, G.INTERNAL, 'guest'),
@@ -66,7 +63,6 @@ export const catalogue = {
   ERR_COMPONENT_TRAPPED: spec('component %s trapped: %s', 500, G.INTERNAL, 'guest'),
   ERR_COMPONENT_TIMEOUT: spec('component %s did not answer within %sms and was replaced', 500, G.DEADLINE_EXCEEDED, 'guest'),
   ERR_COMPONENT_UNAVAILABLE: spec('component %s is not available: %s', 500, G.UNAVAILABLE, 'host'),
-  ERR_CAPABILITY_DENIED: spec('component %s may not reach %s %s: not granted by its metadata', 403, G.PERMISSION_DENIED, 'guest'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof catalogue;

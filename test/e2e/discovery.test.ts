@@ -91,6 +91,17 @@ describe('discovery and hot reload', () => {
     assert.equal((await sc.fetch('/v1.0/healthz')).status, 204);
   });
 
+  it('a new version that fails to start is refused and the old one keeps serving', async () => {
+    writeComponent(dir, 'lite.yaml', 'lite', 'state.sqlite', { connectionString: '../escape.db' });
+    const line = await sc.waitForLog((l) => l.includes('lite.yaml') && l.includes("field 'connectionString' must match pattern"), 2000);
+    assert.match(line, /refused/);
+    assert.equal(await (await sc.fetch('/v1.0/state/lite/k')).text(), '"v1"');
+    writeComponent(dir, 'redis-down.yaml', 'down', 'state.redis', { redisHost: '127.0.0.1:1' });
+    const line2 = await sc.waitForLog((l) => l.includes('redis-down.yaml') && l.includes('init failed'), 5000);
+    assert.match(line2, /redisHost 127\.0\.0\.1:1/);
+    assert.ok(!(await components()).some((c) => c.name === 'down'));
+  });
+
   it('an unknown type is refused naming spec.type', async () => {
     writeComponent(dir, 'unknown.yaml', 'mystery', 'state.nonexistent');
     const line = await sc.waitForLog((l) => l.includes('unknown.yaml') && l.includes("spec.type 'state.nonexistent' is not served"), 2000);

@@ -106,9 +106,11 @@ export class ComponentRegistry {
       memoryLimitBytes: this.#opts.memoryLimitBytes,
       host,
       logger,
+      // Every instance is initialised and must answer ping before it serves a call.
       prepare: async (call) => {
         try {
           await call('lifecycle', 'init', [pairs]);
+          await call('lifecycle', 'ping', []);
         } catch (err) {
           throw new MortarError('ERR_COMPONENT_INIT', [resource.file, describeError(err)]);
         }

@@ -80,7 +80,10 @@ export class InstancePool {
   /** Starts every instance and runs `prepare` on each; rejects (and cleans up) if any fails. */
   async start(): Promise<void> {
     try {
-      await Promise.all(Array.from({ length: this.#opts.size }, () => this.#spawn()));
+      // The first instance is prepared alone, so one-time setup in `init` (creating a table, say) never
+      // races with itself; the rest start in parallel.
+      await this.#spawn();
+      await Promise.all(Array.from({ length: this.#opts.size - 1 }, () => this.#spawn()));
     } catch (err) {
       await this.close();
       throw err;
