@@ -16,5 +16,5 @@ const find = (dir) => readdirSync(dir).flatMap((n) => {
 });
 const only = process.argv.slice(2);
 const files = find(join(root, 'dist/test')).filter((f) => only.length === 0 || only.some((o) => f.includes(o))).sort();
-const r = spawnSync(process.execPath, ['--experimental-wasm-extended-const', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root });
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);

@@ -1,4 +1,5 @@
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import './engine-flags.js';
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
