@@ -67,7 +67,41 @@ local r = redis.call('HMGET', KEYS[1], 'data', 'version')
 if not r[1] then return false end
 return {r[1], r[2], redis.call('PTTL', KEYS[1])}`;
 
+/** KEYS: many -> one entry per key: {data, version, pttl} or false. */
+const MGET = `
+local out = {}
+for i = 1, #KEYS do
+  local r = redis.call('HMGET', KEYS[i], 'data', 'version')
+  if r[1] then out[i] = {r[1], r[2], redis.call('PTTL', KEYS[i])} else out[i] = false end
+end
+return out`;
+
 let conn: Connection | undefined;
+
+/** Script SHA1s, loaded at init: calls send EVALSHA (40 bytes) instead of the script body. */
+const sha: Record<string, string> = {};
+const SCRIPTS: Record<string, string> = { SET, DEL, TX, GET, MGET };
+
+/** Runs a script by SHA, reloading it once if the server lost it (restart, SCRIPT FLUSH). */
+function script(name: string, keys: Argument[], args: Argument[]): Value[] {
+  const call = () => c().command([txt('EVALSHA'), txt(sha[name]!), txt(String(keys.length)), ...keys, ...args]);
+  try {
+    return call();
+  } catch (err) {
+    const e = ((err as { payload?: unknown })?.payload ?? err) as { tag?: string; val?: string };
+    if (e?.tag !== 'reply' || !String(e.val).includes('NOSCRIPT')) throw err;
+    loadScripts();
+    return call();
+  }
+}
+
+function loadScripts(): void {
+  for (const [name, body] of Object.entries(SCRIPTS)) {
+    const v = c().command([txt('SCRIPT'), txt('LOAD'), txt(body)]);
+    const first = v[0];
+    sha[name] = first?.tag === 'bulk' ? utf8Decode(first.val) : first?.tag === 'status' ? first.val : '';
+  }
+}
 
 const txt = (s: string): Argument => ({ tag: 'text', val: s });
 const bin = (b: Uint8Array): Argument => ({ tag: 'binary', val: b });
@@ -90,12 +124,12 @@ function checkEtag(etag: string | undefined): void {
 function setArgs(r: S.SetRequest): Argument[] {
   checkEtag(r.etag);
   const ttl = ttlSeconds(r.metadata);
-  return [txt('EVAL'), txt(SET), txt('1'), txt(r.key), txt(r.etag ?? ''), bin(r.value), txt(ttl === undefined ? '' : String(ttl)), txt(r.concurrency === 'first-write' ? '1' : '0')];
+  return [txt('EVALSHA'), txt(sha.SET!), txt('1'), txt(r.key), txt(r.etag ?? ''), bin(r.value), txt(ttl === undefined ? '' : String(ttl)), txt(r.concurrency === 'first-write' ? '1' : '0')];
 }
 
 function delArgs(r: S.DeleteRequest): Argument[] {
   checkEtag(r.etag);
-  return [txt('EVAL'), txt(DEL), txt('1'), txt(r.key), txt(r.etag ?? '')];
+  return [txt('EVALSHA'), txt(sha.DEL!), txt('1'), txt(r.key), txt(r.etag ?? '')];
 }
 
 function toItem(v: Value[], now: number): S.Item | undefined {
@@ -116,7 +150,17 @@ function each<R extends { key: string }>(rs: R[], args: (r: R) => Argument[]): S
     try { cmds.push(args(r)); sent.push(r); } catch (e) { failed.push({ key: r.key, error: e as S.StateError }); }
   }
   let results;
-  try { results = c().pipeline(cmds); } catch (err) { throw mapError(err); }
+  try {
+    results = c().pipeline(cmds);
+    if (results.some((r) => r.tag === 'err' && r.val.includes('NOSCRIPT'))) {
+      // The server lost our scripts (restart, SCRIPT FLUSH): reload them and run the writes again.
+      // Safe to repeat: a command that failed with NOSCRIPT did nothing.
+      loadScripts();
+      const retry = sent.map((r) => args(r));
+      const again = c().pipeline(retry);
+      results = results.map((r, i) => (r.tag === 'err' && r.val.includes('NOSCRIPT') ? again[i]! : r));
+    }
+  } catch (err) { throw mapError(err); }
   results.forEach((res, i) => {
     if (res.tag === 'err') failed.push({ key: sent[i]!.key, error: mapError({ tag: 'reply', val: res.val }) as S.StateError });
   });
@@ -166,6 +210,7 @@ export const lifecycle = {
         tls: m.enableTLS === 'true',
       });
       conn.command([txt('PING')]);
+      loadScripts();
     } catch (err) {
       const e = fromHostError(err);
       throw { tag: 'unavailable', val: `redisHost ${m.redisHost}: ${e.val ?? e.tag}` };
@@ -188,28 +233,36 @@ function withDefaultTtl(r: S.SetRequest): S.SetRequest {
 export const stateStore = {
   get(r: S.GetRequest): S.Item | undefined {
     try {
-      return toItem(c().command([txt('EVAL'), txt(GET), txt('1'), txt(r.key)]), Number(nowMs()));
+      return toItem(script('GET', [txt(r.key)], []), Number(nowMs()));
     } catch (err) { throw mapError(err); }
   },
   bulkGet(rs: S.GetRequest[]): S.BulkGetItem[] {
-    let results;
-    try { results = c().pipeline(rs.map((r) => [txt('EVAL'), txt(GET), txt('1'), txt(r.key)])); } catch (err) { throw mapError(err); }
+    if (rs.length === 0) return [];
+    let v: Value[];
+    try { v = script('MGET', rs.map((r) => txt(r.key)), []); } catch (err) { throw mapError(err); }
+    // Reply: array(n), then per key either nil or array(3) bulk bulk int.
     const now = Number(nowMs());
-    return rs.map((r, i) => {
-      const res = results[i]!;
-      return res.tag === 'ok' ? { key: r.key, item: toItem(res.val, now), error: undefined } : { key: r.key, item: undefined, error: res.val };
+    let at = 1;
+    return rs.map((r) => {
+      if (v[at]?.tag !== 'array') {
+        at += 1;
+        return { key: r.key, item: undefined, error: undefined };
+      }
+      const item = toItem(v.slice(at, at + 4), now);
+      at += 4;
+      return { key: r.key, item, error: undefined };
     });
   },
   set(r: S.SetRequest): void {
     const args = setArgs(withDefaultTtl(r));
-    try { c().command(args); } catch (err) { throw mapError(err); }
+    try { script('SET', [args[3]!], args.slice(4)); } catch (err) { throw mapError(err); }
   },
   bulkSet(rs: S.SetRequest[]): S.KeyedError[] {
     return each(rs, (r) => setArgs(withDefaultTtl(r)));
   },
   delete(r: S.DeleteRequest): void {
     const args = delArgs(r);
-    try { c().command(args); } catch (err) { throw mapError(err); }
+    try { script('DEL', [args[3]!], args.slice(4)); } catch (err) { throw mapError(err); }
   },
   bulkDelete(rs: S.DeleteRequest[]): S.KeyedError[] {
     return each(rs, delArgs);
@@ -229,7 +282,7 @@ export const stateStore = {
       }
     }
     try {
-      c().command([txt('EVAL'), txt(TX), txt(String(keys.length)), ...keys, ...argv]);
+      script('TX', keys, argv);
     } catch (err) {
       const e = mapError(err);
       if (e.tag === 'etag-mismatch') throw stateError('etag-mismatch', 'an operation\'s ETag or first-write condition was not met; nothing was changed');

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import { isConnectionFailure, witError, type WitError } from './wit-error.js';
 
 /** Mirrors `mortar:host/redis.connect-options` (guest field names, camelCase as jco lowers them). */
@@ -15,6 +16,10 @@ export type RedisValue =
   | { tag: 'nil' } | { tag: 'status'; val: string } | { tag: 'int'; val: bigint }
   | { tag: 'bulk'; val: Uint8Array } | { tag: 'array'; val: number } | { tag: 'error'; val: string };
 
+/** ioredis is loaded on first use: a sidecar without Redis components never pays for it. */
+const require = createRequire(import.meta.url);
+const loadRedis = () => (require('ioredis') as typeof import('ioredis')).Redis;
+
 /** Default time a single command may take before the host gives up (the guest sees `unavailable`). */
 const COMMAND_TIMEOUT_MS = 5000;
 
@@ -30,7 +35,8 @@ export class RedisClients {
     let entry = this.#clients.get(key);
     if (!entry) {
       const [host, port] = splitAddress(opts.address);
-      const client = new Redis({
+      const RedisClient = loadRedis();
+      const client = new RedisClient({
         host, port,
         username: opts.username, password: opts.password, db: opts.database,
         tls: opts.tls ? {} : undefined,
@@ -91,7 +97,8 @@ export function flatten(reply: unknown, out: RedisValue[] = []): RedisValue[] {
   if (reply === null || reply === undefined) out.push({ tag: 'nil' });
   else if (typeof reply === 'number') out.push({ tag: 'int', val: BigInt(reply) });
   else if (typeof reply === 'bigint') out.push({ tag: 'int', val: reply });
-  else if (Buffer.isBuffer(reply)) out.push({ tag: 'bulk', val: new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength) });
+  // Copy: a view would drag ioredis's whole read buffer through the structured clone to the sandbox.
+  else if (Buffer.isBuffer(reply)) out.push({ tag: 'bulk', val: new Uint8Array(reply) });
   else if (typeof reply === 'string') out.push({ tag: 'status', val: reply });
   else if (reply instanceof Error) out.push({ tag: 'error', val: reply.message });
   else if (Array.isArray(reply)) {

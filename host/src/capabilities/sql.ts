@@ -1,8 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
+import type Database from 'better-sqlite3';
 import { isConnectionFailure, witError, type WitError } from './wit-error.js';
+
+/** Drivers are loaded on first use: a sidecar that never opens a database never pays for its driver. */
+const require = createRequire(import.meta.url);
+const drivers = {
+  get pg(): typeof pg { return require('pg') as typeof pg; },
+  get sqlite(): typeof Database { return require('better-sqlite3') as typeof Database; },
+};
 
 export type Dialect = 'postgres' | 'mysql' | 'sqlite';
 export type DbValue =
@@ -34,7 +42,8 @@ function fromJs(v: unknown): DbValue {
   if (typeof v === 'bigint') return { tag: 'int64', val: v };
   if (typeof v === 'number') return Number.isInteger(v) ? { tag: 'int64', val: BigInt(v) } : { tag: 'float64', val: v };
   if (typeof v === 'string') return { tag: 'text', val: v };
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return { tag: 'binary', val: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
+  // Copy: a view would drag the driver's whole buffer through the structured clone to the sandbox.
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return { tag: 'binary', val: new Uint8Array(v) };
   if (v instanceof Date) return { tag: 'text', val: v.toISOString() };
   return { tag: 'text', val: JSON.stringify(v) };
 }
@@ -61,7 +70,7 @@ function toWit(err: unknown): WitError {
 class Postgres implements SqlDatabase {
   readonly #pool: pg.Pool;
   constructor(connectionString: string) {
-    this.#pool = new pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 });
+    this.#pool = new drivers.pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 });
     this.#pool.on('error', () => { /* a broken idle client; the pool replaces it */ });
   }
 
@@ -111,7 +120,7 @@ class Postgres implements SqlDatabase {
 const PG_TYPES = {
   getTypeParser(oid: number, format?: string) {
     if (oid === 20) return (v: string) => BigInt(v);
-    return pg.types.getTypeParser(oid, format as 'text');
+    return drivers.pg.types.getTypeParser(oid, format as 'text');
   },
 } as unknown as pg.CustomTypesConfig;
 
@@ -121,7 +130,7 @@ class Sqlite implements SqlDatabase {
   readonly #stmts = new Map<string, Database.Statement>();
 
   constructor(file: string) {
-    this.#db = new Database(file);
+    this.#db = new drivers.sqlite(file);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile, readdir } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
-import { transpile } from '@bytecodealliance/jco';
 import { MortarError } from '../errors.js';
 
 /** The jco version whose glue is cached; part of the cache key so an upgrade never reuses stale glue. */
@@ -55,8 +54,10 @@ export class TranspileCache {
       if (manifest.jco === JCO_VERSION) return { hash, dir, imports: manifest.imports, exports: manifest.exports, cached: true };
     } catch { /* miss */ }
 
-    let out: Awaited<ReturnType<typeof transpile>>;
+    let out: Awaited<ReturnType<typeof import('@bytecodealliance/jco').transpile>>;
     try {
+      // Loaded on the first cache miss only: jco's bindgen is large, and a warm start never needs it.
+      const { transpile } = await import('@bytecodealliance/jco');
       out = await transpile(bytes, { name: 'component', instantiation: 'async', noTypescript: true, quiet: true });
     } catch (cause) {
       throw new MortarError('ERR_WASM_INVALID', [source, firstLine(cause)], { cause });

@@ -2,6 +2,7 @@ import { GrpcCode, MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
 import { ComponentCallError } from '../../components/sandbox/pool.js';
 import { keyPrefix, storedKey } from './keys.js';
+import { BulkItemError, GetBatcher } from './get-batcher.js';
 
 /** Request options as the Dapr API carries them (strings, validated here). */
 export interface StateOptions { concurrency?: string; consistency?: string }
@@ -66,11 +67,28 @@ export class StateService {
     const k = this.#key(store, key);
     const cons = consistencyOf(consistency);
     try {
-      const item = await store.pool.call('stateStore', 'get', [{ key: k, consistency: cons, metadata: pairs(metadata) }]) as WitItem | undefined;
+      const item = await this.#batcher(store).get({ key: k, consistency: cons, metadata: pairs(metadata) }) as WitItem | undefined;
       return item ? fromWit(item) : undefined;
     } catch (err) {
+      if (err instanceof BulkItemError) throw new MortarError('ERR_STATE_GET', [key, storeName, err.message]);
       throw mapError(err, (msg, o) => new MortarError('ERR_STATE_GET', [key, storeName, msg], o));
     }
+  }
+
+  /** One read batcher per running component version (a reloaded component gets a fresh one). */
+  readonly #batchers = new WeakMap<ActiveComponent, GetBatcher>();
+
+  #batcher(store: ActiveComponent): GetBatcher {
+    let b = this.#batchers.get(store);
+    if (!b) {
+      b = new GetBatcher({
+        get: (read) => store.pool.call('stateStore', 'get', [read]),
+        bulkGet: async (reads) => (await store.pool.call('stateStore', 'bulkGet', [reads]) as Array<{ item?: WitItem; error?: string }>)
+          .map((r) => ({ item: r.item ?? undefined, error: r.error ?? undefined })),
+      }, Math.max(1, store.pool.size), (err) => err instanceof MortarError && (err.code === 'ERR_COMPONENT_TRAPPED' || err.code === 'ERR_COMPONENT_TIMEOUT'));
+      this.#batchers.set(store, b);
+    }
+    return b;
   }
 
   async bulkGet(storeName: string, keys: string[], metadata: Record<string, string>): Promise<BulkGetResult[]> {

@@ -1,4 +1,5 @@
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { serialize } from 'node:v8';
 import './engine-flags.js';
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -6,6 +7,9 @@ import type { Artifact } from '../transpile-cache.js';
 import type { BridgeRequest, BridgeResponse, CallMessage, ReadyMessage, ResultMessage, WorkerInit } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** Shared reply area per instance: 8-byte header (sequence, length) then the serialised reply. */
+const REPLY_HEADER = 8;
+const REPLY_BYTES = 256 * 1024;
 
 /** What the main thread does for a component's host imports (see `capabilities/host-endpoint.ts`). */
 export interface HostEndpoint {
@@ -52,7 +56,14 @@ class Slot {
   ready = false;
   dead = false;
 
-  constructor(readonly worker: Worker, readonly bridge: MessagePort, readonly signal: Int32Array) {}
+  readonly signal: Int32Array;
+  readonly bytes: Uint8Array;
+  /** Sequence number of the latest bridge reply handed over. */
+  lastSeq = 0;
+  constructor(readonly worker: Worker, readonly bridge: MessagePort, shared: SharedArrayBuffer) {
+    this.signal = new Int32Array(shared, 0, 2);
+    this.bytes = new Uint8Array(shared, REPLY_HEADER);
+  }
 }
 
 /**
@@ -136,7 +147,7 @@ export class InstancePool {
 
   async #spawn(): Promise<Slot> {
     const { port1, port2 } = new MessageChannel();
-    const signalBuffer = new SharedArrayBuffer(4);
+    const signalBuffer = new SharedArrayBuffer(REPLY_HEADER + REPLY_BYTES);
     const init: WorkerInit = {
       name: this.#opts.name,
       dir: this.#opts.artifact.dir,
@@ -149,11 +160,11 @@ export class InstancePool {
       workerData: init,
       transferList: [port2],
       // The JS heap of the glue is small; Wasm memory is capped separately by `limitMemory`.
-      resourceLimits: { maxOldGenerationSizeMb: 256 },
+      resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 4 },
       stdout: false,
       stderr: false,
     });
-    const slot = new Slot(worker, port1, new Int32Array(signalBuffer));
+    const slot = new Slot(worker, port1, signalBuffer);
     this.#serveBridge(slot);
 
     await new Promise<void>((resolve, reject) => {
@@ -216,9 +227,21 @@ export class InstancePool {
     });
   }
 
+  /**
+   * Hands a bridge reply to the blocked instance: serialised straight into the shared area when it fits
+   * (no MessagePort round through the worker's queue), else posted on the bridge port (length -1).
+   */
   #answer(slot: Slot, res: BridgeResponse): void {
-    if (slot.dead) return;
-    slot.bridge.postMessage(res);
+    if (slot.dead || res.seq < slot.lastSeq) return; // the instance gave up on older calls
+    slot.lastSeq = res.seq;
+    const data = serialize(res);
+    if (data.length <= slot.bytes.length) {
+      slot.bytes.set(data);
+      Atomics.store(slot.signal, 1, data.length);
+    } else {
+      slot.bridge.postMessage(res);
+      Atomics.store(slot.signal, 1, -1);
+    }
     Atomics.store(slot.signal, 0, res.seq);
     Atomics.notify(slot.signal, 0);
   }

@@ -21,7 +21,8 @@ export interface WorkerInit {
   readonly memoryLimitBytes: number;
   /** How long a host import may block the guest before it fails with `unavailable`. */
   readonly importTimeoutMs: number;
-  /** Int32Array view target: word 0 is the sequence number of the latest bridge response. */
+  /** Shared reply area: Int32 word 0 is the sequence number of the latest bridge reply, word 1 its length
+   *  (-1: posted on the bridge port instead), then the v8-serialised reply from byte 8. */
   readonly signal: SharedArrayBuffer;
   readonly bridge: MessagePort;
 }

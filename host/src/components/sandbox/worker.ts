@@ -5,6 +5,7 @@
  * imports, each of which forwards to the main thread over the bridge. Nothing else is reachable.
  */
 import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
+import { deserialize } from 'node:v8';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,7 +15,8 @@ import type { BridgeRequest, BridgeResponse, CallMessage, ResultMessage, WorkerI
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-const signal = new Int32Array(init.signal);
+const signal = new Int32Array(init.signal, 0, 2);
+const replyBytes = new Uint8Array(init.signal, 8);
 let seq = 0;
 
 /** Performs a host import on the main thread and blocks until it answers. Throws the WIT error as `payload`. */
@@ -29,14 +31,20 @@ function bridgeCall(op: string, args: unknown[]): unknown {
     if (left <= 0) throw witError('unavailable', `host call ${op} timed out after ${init.importTimeoutMs}ms`);
     Atomics.wait(signal, 0, current, left);
   }
-  for (;;) {
-    const msg = receiveMessageOnPort(init.bridge);
-    if (!msg) throw witError('other', `host call ${op}: response lost`);
-    const res = msg.message as BridgeResponse;
-    if (res.seq !== mine) continue; // a late answer to a call that already timed out
-    if (res.ok) return res.value;
-    throw Object.assign(new Error(typeof res.error.val === 'string' ? res.error.val : res.error.tag), { payload: res.error });
+  const length = Atomics.load(signal, 1);
+  let res: BridgeResponse | undefined;
+  if (length >= 0) {
+    res = deserialize(replyBytes.subarray(0, length)) as BridgeResponse;
+  } else {
+    for (;;) {
+      const msg = receiveMessageOnPort(init.bridge);
+      if (!msg) throw witError('other', `host call ${op}: response lost`);
+      if ((msg.message as BridgeResponse).seq === mine) { res = msg.message as BridgeResponse; break; }
+      // else: a late answer to a call that already timed out
+    }
   }
+  if (res.ok) return res.value;
+  throw Object.assign(new Error(typeof res.error.val === 'string' ? res.error.val : res.error.tag), { payload: res.error });
 }
 
 function witError(tag: string, val: string): Error {

@@ -1,0 +1,68 @@
+// Helpers for the benchmarks: child processes, load generation and latency sampling.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import autocannon from 'autocannon';
+
+export async function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+/** Spawns a process and resolves once `readyUrl` answers with one of `okStatus`; returns {proc, ms}. */
+export async function startProcess(cmd, args, readyUrl, okStatus = [200, 204], env = {}) {
+  const t0 = performance.now();
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${proc.exitCode}`);
+    try {
+      const r = await fetch(readyUrl);
+      await r.arrayBuffer();
+      if (okStatus.includes(r.status)) return { proc, ms: performance.now() - t0 };
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export function stop(proc) {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve();
+    proc.once('exit', () => resolve());
+    proc.kill('SIGTERM');
+  });
+}
+
+export function rssBytes(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) * 1024;
+}
+
+/** Requests per second under load (autocannon). */
+export async function throughput(url, { connections = 32, duration = 5 } = {}) {
+  await autocannon({ url, connections, duration: 1 }); // warm-up
+  const r = await autocannon({ url, connections, duration });
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  return r.requests.average;
+}
+
+/** Latency at low load: sequential requests on one keep-alive connection, in ms (p50, p99). */
+export async function lowLoadLatency(url, n = 3000) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = () => new Promise((resolve, reject) => {
+    http.get(url, { agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+  });
+  for (let i = 0; i < 300; i++) await get();
+  const samples = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await get();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  agent.destroy();
+  samples.sort((a, b) => a - b);
+  return { p50: samples[Math.floor(n * 0.5)], p99: samples[Math.floor(n * 0.99)] };
+}
+
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// `npm run bench`: mortar's hot paths, each as a ratio against a baseline measured in the same run.
+// These machines are noisy; read the ratios, not the absolute figures. Backing service: Redis on
+// 127.0.0.1:6379 (override with MORTAR_TEST_REDIS). Sections: state-memory, state-redis, call, startup.
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { freePort, lowLoadLatency, median, rssBytes, startProcess, stop, throughput } from './lib.mjs';
+import { componentCall } from './component-call.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(root, 'bin/mortar.js');
+const BASE = join(root, 'bench/baseline-server.mjs');
+const REDIS = process.env.MORTAR_TEST_REDIS ?? '127.0.0.1:6379';
+const only = process.argv.slice(2);
+const want = (s) => only.length === 0 || only.includes(s);
+const results = [];
+const report = (name, value, baseline, unit, target, better = 'higher') => {
+  const ratio = value / baseline;
+  const ok = target === undefined ? '' : (better === 'higher' ? ratio >= target : ratio <= target) ? 'meets' : 'MISSES';
+  results.push({ name, value, baseline, unit, ratio, target, ok });
+  console.log(`${name}: ${fmt(value)} ${unit} vs baseline ${fmt(baseline)} ${unit} -> ratio ${ratio.toFixed(2)}x${target !== undefined ? ` (target ${better === 'higher' ? '>=' : '<='} ${target}x: ${ok})` : ''}`);
+};
+const fmt = (x) => (x >= 100 ? Math.round(x).toString() : x.toFixed(3));
+
+function resources(type, metadata) {
+  const dir = mkdtempSync(join(tmpdir(), 'mortar-bench-res-'));
+  const md = Object.entries(metadata).map(([k, v]) => `    - name: ${k}\n      value: "${v}"`).join('\n');
+  writeFileSync(join(dir, 'store.yaml'), `apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: store\nspec:\n  type: ${type}\n  version: v1\n  metadata:${md ? '\n' + md : ' []'}\n`);
+  return dir;
+}
+
+async function mortar(args, dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-data-'))) {
+  const port = await freePort();
+  const r = await startProcess(process.execPath, [BIN, 'run', '--app-id', 'orders', '--dapr-http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn', ...args],
+    `http://127.0.0.1:${port}/v1.0/healthz/outbound`, [204]);
+  return { ...r, port, dataDir };
+}
+
+async function baseline(mode) {
+  const port = await freePort();
+  const r = await startProcess(process.execPath, [BASE, mode, String(port), REDIS], `http://127.0.0.1:${port}/v1.0/state/store/missing`, [204]);
+  return { ...r, port };
+}
+
+async function seed(port) {
+  const r = await fetch(`http://127.0.0.1:${port}/v1.0/state/store`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[{"key":"k","value":{"n":1}}]' });
+  if (r.status !== 204) throw new Error(`seed failed: ${r.status}`);
+}
+
+if (want('state-memory')) {
+  console.log('\n## state GET, state.in-memory vs bare fastify + Map');
+  const m = await mortar(['--resources-path', resources('state.in-memory', {})]);
+  const b = await baseline('map');
+  await seed(m.port);
+  try {
+    const urlM = `http://127.0.0.1:${m.port}/v1.0/state/store/k`;
+    const urlB = `http://127.0.0.1:${b.port}/v1.0/state/store/k`;
+    report('throughput (32 connections)', await throughput(urlM), await throughput(urlB), 'req/s', 0.35);
+    const lm = await lowLoadLatency(urlM);
+    const lb = await lowLoadLatency(urlB);
+    console.log(`low-load latency: mortar p50 ${lm.p50.toFixed(3)} ms p99 ${lm.p99.toFixed(3)} ms; baseline p50 ${lb.p50.toFixed(3)} ms p99 ${lb.p99.toFixed(3)} ms`);
+    console.log(`added latency: p50 +${(lm.p50 - lb.p50).toFixed(3)} ms (target <= 0.3), p99 +${(lm.p99 - lb.p99).toFixed(3)} ms (target <= 1)`);
+    report('low-load p50 latency', lm.p50, lb.p50, 'ms');
+  } finally {
+    await stop(m.proc);
+    await stop(b.proc);
+  }
+}
+
+if (want('state-redis')) {
+  console.log('\n## state GET, state.redis vs bare fastify + ioredis (same Lua read)');
+  const m = await mortar(['--resources-path', resources('state.redis', { redisHost: REDIS })]);
+  const b = await baseline('redis');
+  await seed(m.port);
+  try {
+    report('throughput (32 connections)', await throughput(`http://127.0.0.1:${m.port}/v1.0/state/store/k`), await throughput(`http://127.0.0.1:${b.port}/v1.0/state/store/k`), 'req/s', 0.5);
+  } finally {
+    await stop(m.proc);
+    await stop(b.proc);
+    const [host, port] = REDIS.split(':');
+    const r = new Redis({ host, port: Number(port) });
+    await r.del('orders||k');
+    r.disconnect();
+  }
+}
+
+if (want('call')) {
+  console.log('\n## one host -> component call vs a plain JS call');
+  const c = await componentCall(root);
+  report('in-thread call into the Wasm component (glue + QuickJS)', c.wasmUs, c.jsUs, 'us/call');
+  report('call through the sandbox pool (worker round trip)', c.poolUs, c.jsUs, 'us/call');
+}
+
+if (want('startup')) {
+  console.log('\n## start to ready (warm transpile cache) and RSS with the embedded defaults');
+  const dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-warm-'));
+  mkdirSync(dataDir, { recursive: true });
+  const first = await mortar([], dataDir);
+  await stop(first.proc);
+  const times = [];
+  const baseTimes = [];
+  let rss = 0;
+  let baseRss = 0;
+  for (let i = 0; i < 5; i++) {
+    const m = await mortar([], dataDir);
+    times.push(m.ms);
+    await new Promise((r) => setTimeout(r, 300));
+    rss = rssBytes(m.proc.pid);
+    await stop(m.proc);
+    const b = await baseline('map');
+    baseTimes.push(b.ms);
+    baseRss = rssBytes(b.proc.pid);
+    await stop(b.proc);
+  }
+  report('start to ready (median of 5, warm cache)', median(times), median(baseTimes), 'ms');
+  console.log(`  absolute: ${Math.round(median(times))} ms (target < 1500 ms: ${median(times) < 1500 ? 'meets' : 'MISSES'})`);
+  report('RSS with the defaults loaded', rss / 1e6, baseRss / 1e6, 'MB');
+  console.log(`  absolute: ${(rss / 1e6).toFixed(0)} MB (target < 150 MB: ${rss < 150e6 ? 'meets' : 'MISSES'})`);
+}
+
+console.log('\n## summary');
+for (const r of results) console.log(`${r.name.padEnd(58)} ${r.ratio.toFixed(2)}x${r.target !== undefined ? `  target ${r.target}x ${r.ok}` : ''}`);
