@@ -47,7 +47,8 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
 
   app.setErrorHandler((err, _req, reply) => {
     const e = toMortarError(err);
-    if (e.blame === 'host') opts.logger.error({ code: e.code, err: e.message }, e.message);
+    // A 4xx is the caller's business (an ETag conflict, a bad key): debug. A 5xx is ours: error.
+    if (e.http >= 500) opts.logger.error({ code: e.code, err: e.message }, e.message);
     else opts.logger.debug({ code: e.code, err: e.message }, e.message);
     return reply.code(e.http).type('application/json').send(toDaprBody(e, opts.runtime.appId));
   });
