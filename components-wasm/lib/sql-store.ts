@@ -183,3 +183,16 @@ function toItem(row: DbValue[]): S.Item {
   const metadata: Pairs = expires && expires.tag === 'int64' ? [['ttlExpireTime', rfc3339(Number(expires.val))]] : [];
   return { data, etag: etag ? str(etag) : undefined, metadata };
 }
+
+/** The `state-store` export of a component backed by `store`. */
+export function stateStoreExports(store: SqlStateStore) {
+  return {
+    get: (r: S.GetRequest) => store.get(r),
+    bulkGet: (rs: S.GetRequest[]) => store.bulkGet(rs),
+    set: (r: S.SetRequest) => store.set(r),
+    bulkSet: (rs: S.SetRequest[]) => store.bulkSet(rs),
+    delete: (r: S.DeleteRequest) => store.delete(r),
+    bulkDelete: (rs: S.DeleteRequest[]) => store.bulkDelete(rs),
+    transact: (ops: S.Operation[], _m: Pairs) => store.transact(ops),
+  };
+}

@@ -1,8 +1,7 @@
 /**
  * state.postgresql: state in a PostgreSQL table (Dapr's `state.postgresql` metadata names).
  */
-import type * as S from 'mortar:component/state-store@0.1.0';
-import { SqlStateStore } from '../lib/sql-store.js';
+import { SqlStateStore, stateStoreExports } from '../lib/sql-store.js';
 import { schema, toMap, type Pairs } from '../lib/guest.js';
 
 const store = new SqlStateStore('postgres');
@@ -33,12 +32,4 @@ export const lifecycle = {
   ping() { store.ping(); },
 };
 
-export const stateStore = {
-  get: (r: S.GetRequest) => store.get(r),
-  bulkGet: (rs: S.GetRequest[]) => store.bulkGet(rs),
-  set: (r: S.SetRequest) => store.set(r),
-  bulkSet: (rs: S.SetRequest[]) => store.bulkSet(rs),
-  delete: (r: S.DeleteRequest) => store.delete(r),
-  bulkDelete: (rs: S.DeleteRequest[]) => store.bulkDelete(rs),
-  transact: (ops: S.Operation[], _m: Pairs) => store.transact(ops),
-};
+export const stateStore = stateStoreExports(store);

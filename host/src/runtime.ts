@@ -115,7 +115,19 @@ export class Runtime implements RuntimeView {
     this.#stopping ??= (async () => {
       this.#outbound = false;
       await this.discovery.stop();
-      await this.#http?.close();
+      if (this.#http) {
+        // In-flight requests finish; keep-alive connections are closed as soon as they fall idle, and
+        // whatever is still open at the graceful deadline is cut.
+        const server = this.#http.server;
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        const deadline = setTimeout(() => server.closeAllConnections(), this.config.gracefulShutdownSeconds * 1000);
+        try {
+          await this.#http.close();
+        } finally {
+          clearInterval(sweep);
+          clearTimeout(deadline);
+        }
+      }
       await this.registry.close();
       await this.#connectors.redis.closeAll();
       await this.#connectors.sql.closeAll();

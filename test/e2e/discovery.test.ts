@@ -153,6 +153,17 @@ spec:
     await sc.waitForLog((l) => l.includes('component mem (state.in-memory) reloaded'), 2000);
   });
 
+  it('a removed .wasm takes effect within 2 s: its components fall back to another module or stop', async () => {
+    rmSync(join(dir, 'my-memory.wasm'));
+    await sc.waitForLog((l) => l.includes('my-memory.wasm removed'), 2000);
+    await sc.waitForLog((l) => l.includes('component mem (state.in-memory) reloaded') && l.includes('dist/components/state.in-memory.wasm'), 2000);
+    rmSync(join(dir, 'hostile.wasm'));
+    await within2s('removal of the only module serving state.hostile', async () => !(await listed('echo')()));
+    writeComponent(dir, 'hostile.yaml', 'echo', 'state.hostile');
+    copyFileSync(join(TEST_COMPONENTS, 'hostile.wasm'), join(dir, 'hostile.wasm'));
+    await within2s('hostile back', listed('echo'));
+  });
+
   it('a removed YAML takes the component out of service within 2 s', async () => {
     rmSync(join(dir, 'hostile.yaml'));
     await within2s('removal', async () => !(await listed('echo')()));

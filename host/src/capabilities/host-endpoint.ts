@@ -1,11 +1,20 @@
 import type { Logger } from '../logger.js';
-import type { HostEndpoint } from '../components/sandbox/pool.js';
 import type { Grants } from './grants.js';
 import * as redis from './redis.js';
 import type { RedisClients, RedisConnectOptions, RedisArgument } from './redis.js';
 import type { SqlDatabases, Dialect, Statement, SqlDatabase } from './sql.js';
 import { witError } from './wit-error.js';
 import type { Redis } from 'ioredis';
+
+/** What the main thread does for one component's host imports; the sandbox forwards every import here. */
+export interface HostEndpoint {
+  /** Performs import `op` (`redis.command`, `sql.batch`, ...). Rejects with `{tag, val}` WIT errors. */
+  dispatch(op: string, args: readonly unknown[]): Promise<unknown>;
+  /** A log line from the guest. */
+  log(level: string, message: string): void;
+  /** Releases everything the component opened. */
+  close(): Promise<void>;
+}
 
 /** The process-wide connection registries every component's endpoint draws from. */
 export interface Connectors {

@@ -2,7 +2,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MortarError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { InstancePool, type HostEndpoint } from './sandbox/pool.js';
+import { InstancePool } from './sandbox/pool.js';
+import type { HostEndpoint } from '../capabilities/host-endpoint.js';
 import type { TranspileCache, Artifact } from './transpile-cache.js';
 import { checkDescriptor, type Block, type Descriptor } from './descriptor.js';
 

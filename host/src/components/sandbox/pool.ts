@@ -4,22 +4,13 @@ import './engine-flags.js';
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
+import type { HostEndpoint } from '../../capabilities/host-endpoint.js';
 import type { BridgeRequest, BridgeResponse, CallMessage, ReadyMessage, ResultMessage, WorkerInit } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** Shared reply area per instance: 8-byte header (sequence, length) then the serialised reply. */
 const REPLY_HEADER = 8;
 const REPLY_BYTES = 256 * 1024;
-
-/** What the main thread does for a component's host imports (see `capabilities/host-endpoint.ts`). */
-export interface HostEndpoint {
-  /** Performs import `op` (`redis.command`, `sql.batch`, ...). Rejects with `{tag, val}` WIT errors. */
-  dispatch(op: string, args: readonly unknown[]): Promise<unknown>;
-  /** A log line from the guest. */
-  log(level: string, message: string): void;
-  /** Releases everything the component opened. */
-  close(): Promise<void>;
-}
 
 export interface PoolOptions {
   readonly name: string;
