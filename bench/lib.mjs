@@ -48,12 +48,12 @@ export async function throughput(url, { connections = 32, duration = 5 } = {}) {
 }
 
 /** Latency at low load: sequential requests on one keep-alive connection, in ms (p50, p99). */
-export async function lowLoadLatency(url, n = 3000) {
+export async function lowLoadLatency(url, n = 2000) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const get = () => new Promise((resolve, reject) => {
     http.get(url, { agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
   });
-  for (let i = 0; i < 300; i++) await get();
+  for (let i = 0; i < 500; i++) await get();
   const samples = [];
   for (let i = 0; i < n; i++) {
     const t0 = process.hrtime.bigint();
@@ -66,3 +66,24 @@ export async function lowLoadLatency(url, n = 3000) {
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Throughput of `url` against `baseUrl`, interleaved over `rounds` rounds so that drift on a noisy machine
+ * hits both alike; returns the median of the per-round ratios and the median figures.
+ */
+export async function interleavedThroughput(url, baseUrl, { rounds = 3, duration = 3, connections = 32 } = {}) {
+  const ratios = [];
+  const ours = [];
+  const theirs = [];
+  // Warm both up first (JIT, connection pools, the sidecar growing its instance pool).
+  await throughput(url, { connections, duration: 2 });
+  await throughput(baseUrl, { connections, duration: 2 });
+  for (let i = 0; i < rounds; i++) {
+    const a = await throughput(url, { connections, duration });
+    const b = await throughput(baseUrl, { connections, duration });
+    ours.push(a);
+    theirs.push(b);
+    ratios.push(a / b);
+  }
+  return { ratio: median(ratios), ratios, value: median(ours), baseline: median(theirs) };
+}

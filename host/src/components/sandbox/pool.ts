@@ -5,6 +5,7 @@ import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
 import type { HostEndpoint } from '../../capabilities/host-endpoint.js';
+import { compiledModules } from './compiled-modules.js';
 import type { BridgeRequest, BridgeResponse, CallMessage, ReadyMessage, ResultMessage, WorkerInit } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -15,7 +16,7 @@ const REPLY_BYTES = 256 * 1024;
 export interface PoolOptions {
   readonly name: string;
   readonly artifact: Artifact;
-  /** Number of instances (workers). */
+  /** Most instances (workers) the pool runs. It starts with one and grows while every instance is busy. */
   readonly size: number;
   /** A call making no progress for this long gets its instance killed and replaced. */
   readonly callTimeoutMs: number;
@@ -85,8 +86,8 @@ export class InstancePool {
     try {
       // The first instance is prepared alone, so one-time setup in `init` (creating a table, say) never
       // races with itself; the rest start in parallel.
+      // More are started on demand (`#grow`), so an idle sidecar holds one instance per component.
       await this.#spawn();
-      await Promise.all(Array.from({ length: this.#opts.size - 1 }, () => this.#spawn()));
     } catch (err) {
       await this.close();
       throw err;
@@ -126,9 +127,25 @@ export class InstancePool {
       this.#waiting.push(p);
       return;
     }
+    if (best.inflight.size > 0) this.#grow();
     if (best.inflight.size === 0) best.lastProgress = performance.now();
     best.inflight.set(p.msg.id, p);
     best.worker.postMessage(p.msg);
+  }
+
+  #growing = 0;
+
+  /** Starts one more instance when every instance is busy and the pool is below its size. */
+  #grow(): void {
+    if (this.#closed || this.#growing > 0 || this.#slots.length + this.#growing >= this.#opts.size) return;
+    this.#growing++;
+    this.#spawn().then(
+      () => { this.#growing--; },
+      (err: unknown) => {
+        this.#growing--;
+        this.#opts.logger.warn({ component: this.#opts.name, err: String(err) }, `component ${this.#opts.name}: could not start another instance`);
+      },
+    );
   }
 
   #drainWaiting(): void {
@@ -142,7 +159,7 @@ export class InstancePool {
     const init: WorkerInit = {
       name: this.#opts.name,
       dir: this.#opts.artifact.dir,
-      memoryLimitBytes: this.#opts.memoryLimitBytes,
+      modules: await compiledModules(this.#opts.artifact.dir, this.#opts.memoryLimitBytes),
       importTimeoutMs: Math.max(1000, this.#opts.callTimeoutMs - 500),
       signal: signalBuffer,
       bridge: port2,
@@ -151,7 +168,7 @@ export class InstancePool {
       workerData: init,
       transferList: [port2],
       // The JS heap of the glue is small; Wasm memory is capped separately by `limitMemory`.
-      resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 4 },
+      resourceLimits: { maxOldGenerationSizeMb: 128 },
       stdout: false,
       stderr: false,
     });
@@ -310,6 +327,9 @@ export class InstancePool {
 
   /** Number of live instances. */
   get size(): number { return this.#slots.filter((s) => !s.dead).length; }
+
+  /** The most instances this pool will run. */
+  get capacity(): number { return this.#opts.size; }
 }
 
 /** Turns whatever a capability rejected with into a WIT error value. */

@@ -17,8 +17,8 @@ export interface WorkerInit {
   readonly name: string;
   /** Folder of the transpiled artifact (`component.js` + core modules). */
   readonly dir: string;
-  /** Upper bound on each defined linear memory, in bytes. */
-  readonly memoryLimitBytes: number;
+  /** The artifact's core modules, compiled once (with the memory cap applied) and shared by instances. */
+  readonly modules: Readonly<Record<string, WebAssembly.Module>>;
   /** How long a host import may block the guest before it fails with `unavailable`. */
   readonly importTimeoutMs: number;
   /** Shared reply area: Int32 word 0 is the sequence number of the latest bridge reply, word 1 its length

@@ -6,11 +6,9 @@
  */
 import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
 import { deserialize } from 'node:v8';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
-import { limitMemory } from '../wasm-memory-limit.js';
 import type { BridgeRequest, BridgeResponse, CallMessage, ResultMessage, WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
@@ -103,7 +101,11 @@ async function main(): Promise<void> {
   };
   const shim = new WASIShim({ sandbox: { preopens: {}, env: {}, args: [init.name], enableNetwork: false } });
   const imports = { ...shim.getImportObject(), ...hostImports() };
-  const exports = await instantiate(async (p) => WebAssembly.compile(limitMemory(await readFile(join(init.dir, p)), init.memoryLimitBytes) as Uint8Array<ArrayBuffer>), imports);
+  const exports = await instantiate(async (p) => {
+    const m = init.modules[p];
+    if (!m) throw new Error(`artifact has no core module ${p}`);
+    return m;
+  }, imports);
 
   port.on('message', (msg: CallMessage) => {
     let reply: ResultMessage;
