@@ -30,7 +30,7 @@ Flags (daprd-compatible):
   --dapr-http-max-request-size <MB>  deprecated form of --max-body-size, in MB
   --dapr-graceful-shutdown-seconds <n>  time allowed for in-flight work on SIGTERM (default: 5)
 mortar flags:
-  --instances <n>                    sandboxed instances per component (default: 2)
+  --instances <n>                    most sandboxed instances per component (default: cores - 1, 1..4)
   --component-call-timeout <ms>      a component call without progress this long is killed (default: 10000)
   --component-memory <size>          linear memory cap per component instance (default: 256Mi)
 Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FORMAT=text.

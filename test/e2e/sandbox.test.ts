@@ -21,7 +21,7 @@ describe('sandbox: hostile components', () => {
     copyFileSync(join(TEST_COMPONENTS, 'hostile.wasm'), join(dir, 'hostile.wasm'));
     writeComponent(dir, 'hostile.yaml', 'hostile', 'state.hostile', { redisHost: REDIS_HOST });
     writeComponent(dir, 'mem.yaml', 'mem', 'state.in-memory');
-    sc = await Sidecar.start({ resourcesPath: dir, args: ['--component-call-timeout', '1500', '--component-memory', '64Mi'] });
+    sc = await Sidecar.start({ resourcesPath: dir, args: ['--component-call-timeout', '1500', '--component-memory', '64Mi', '--instances', '2'] });
     assert.equal((await sc.json('POST', '/v1.0/state/mem', [{ key: 'keep', value: 'safe' }])).status, 204);
   });
   after(async () => { await sc?.stop(); });

@@ -52,6 +52,14 @@ class Slot {
   readonly bytes: Uint8Array;
   /** Sequence number of the latest bridge reply handed over. */
   lastSeq = 0;
+  calls!: Int32Array;
+
+  /** Posts a call and wakes the instance. */
+  post(msg: CallMessage): void {
+    this.worker.postMessage(msg);
+    Atomics.add(this.calls, 0, 1);
+    Atomics.notify(this.calls, 0);
+  }
   constructor(readonly worker: Worker, readonly bridge: MessagePort, shared: SharedArrayBuffer) {
     this.signal = new Int32Array(shared, 0, 2);
     this.bytes = new Uint8Array(shared, REPLY_HEADER);
@@ -130,7 +138,7 @@ export class InstancePool {
     if (best.inflight.size > 0) this.#grow();
     if (best.inflight.size === 0) best.lastProgress = performance.now();
     best.inflight.set(p.msg.id, p);
-    best.worker.postMessage(p.msg);
+    best.post(p.msg);
   }
 
   #growing = 0;
@@ -156,6 +164,7 @@ export class InstancePool {
   async #spawn(): Promise<Slot> {
     const { port1, port2 } = new MessageChannel();
     const signalBuffer = new SharedArrayBuffer(REPLY_HEADER + REPLY_BYTES);
+    const callsBuffer = new SharedArrayBuffer(4);
     const init: WorkerInit = {
       name: this.#opts.name,
       dir: this.#opts.artifact.dir,
@@ -163,6 +172,7 @@ export class InstancePool {
       importTimeoutMs: Math.max(1000, this.#opts.callTimeoutMs - 500),
       signal: signalBuffer,
       bridge: port2,
+      calls: callsBuffer,
     };
     const worker = new Worker(WORKER_URL, {
       workerData: init,
@@ -173,6 +183,7 @@ export class InstancePool {
       stderr: false,
     });
     const slot = new Slot(worker, port1, signalBuffer);
+    slot.calls = new Int32Array(callsBuffer);
     this.#serveBridge(slot);
 
     await new Promise<void>((resolve, reject) => {
@@ -204,7 +215,7 @@ export class InstancePool {
           reject(new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, timeoutMs]));
         }, timeoutMs);
         slot.inflight.set(p.msg.id, { ...p, resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
-        worker.postMessage(p.msg);
+        slot.post(p.msg);
       });
       try {
         await this.#opts.prepare(direct);

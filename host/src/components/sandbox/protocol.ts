@@ -25,6 +25,9 @@ export interface WorkerInit {
    *  (-1: posted on the bridge port instead), then the v8-serialised reply from byte 8. */
   readonly signal: SharedArrayBuffer;
   readonly bridge: MessagePort;
+  /** Int32 word 0 is bumped (and notified) after every call posted to the worker: the worker blocks on it
+   *  between calls instead of idling in its event loop. */
+  readonly calls: SharedArrayBuffer;
 }
 
 /** A call into an exported function: `iface` is the export's JS name (`lifecycle`, `stateStore`). */
