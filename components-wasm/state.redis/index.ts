@@ -67,12 +67,17 @@ local r = redis.call('HMGET', KEYS[1], 'data', 'version')
 if not r[1] then return false end
 return {r[1], r[2], redis.call('PTTL', KEYS[1])}`;
 
-/** KEYS: many -> one entry per key: {data, version, pttl} or false. */
+/** KEYS: many -> a flat list, three values per key: data (nil when missing), version, pttl (both integers). */
 const MGET = `
 local out = {}
 for i = 1, #KEYS do
   local r = redis.call('HMGET', KEYS[i], 'data', 'version')
-  if r[1] then out[i] = {r[1], r[2], redis.call('PTTL', KEYS[i])} else out[i] = false end
+  local b = (i - 1) * 3
+  if r[1] then
+    out[b + 1] = r[1]; out[b + 2] = tonumber(r[2]) or 0; out[b + 3] = redis.call('PTTL', KEYS[i])
+  else
+    out[b + 1] = false; out[b + 2] = 0; out[b + 3] = 0
+  end
 end
 return out`;
 
@@ -240,17 +245,19 @@ export const stateStore = {
     if (rs.length === 0) return [];
     let v: Value[];
     try { v = script('MGET', rs.map((r) => txt(r.key)), []); } catch (err) { throw mapError(err); }
-    // Reply: array(n), then per key either nil or array(3) bulk bulk int.
+    // Reply: array(3n), then per key: bulk data (nil when missing), int version, int pttl.
     const now = Number(nowMs());
-    let at = 1;
-    return rs.map((r) => {
-      if (v[at]?.tag !== 'array') {
-        at += 1;
-        return { key: r.key, item: undefined, error: undefined };
-      }
-      const item = toItem(v.slice(at, at + 4), now);
-      at += 4;
-      return { key: r.key, item, error: undefined };
+    return rs.map((r, i) => {
+      const data = v[1 + i * 3];
+      if (data?.tag !== 'bulk') return { key: r.key, item: undefined, error: undefined };
+      const version = v[2 + i * 3];
+      const pttl = v[3 + i * 3];
+      const ms = pttl?.tag === 'int' ? Number(pttl.val) : -1;
+      return {
+        key: r.key,
+        item: { data: data.val, etag: version?.tag === 'int' ? String(version.val) : undefined, metadata: ms > 0 ? [['ttlExpireTime', rfc3339(now + ms)]] : [] },
+        error: undefined,
+      };
     });
   },
   set(r: S.SetRequest): void {
