@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type pg from 'pg';
 import type Database from 'better-sqlite3';
+import type * as MySql from 'mysql2/promise';
 import { isConnectionFailure, witError, type WitError } from './wit-error.js';
 
 /** Drivers are loaded on first use: a sidecar that never opens a database never pays for its driver. */
@@ -10,6 +11,7 @@ const require = createRequire(import.meta.url);
 const drivers = {
   get pg(): typeof pg { return require('pg') as typeof pg; },
   get sqlite(): typeof Database { return require('better-sqlite3') as typeof Database; },
+  get mysql(): typeof MySql { return require('mysql2/promise') as typeof MySql; },
 };
 
 export type Dialect = 'postgres' | 'mysql' | 'sqlite';
@@ -124,6 +126,64 @@ const PG_TYPES = {
   },
 } as unknown as pg.CustomTypesConfig;
 
+/** MySQL / MariaDB through a mysql2 pool. BIGINT is read as bigint; BLOBs as bytes. */
+class MySqlDatabase implements SqlDatabase {
+  readonly #pool: MySql.Pool;
+  constructor(uri: string) {
+    this.#pool = drivers.mysql.createPool({
+      uri, connectionLimit: 10, connectTimeout: 5000, rowsAsArray: true,
+      // BIGINT as bigint (the WIT int64), exactly; everything else as mysql2 decodes it.
+      typeCast: (field, next) => {
+        if (field.type === 'LONGLONG') {
+          const v = field.string();
+          return v === null ? null : BigInt(v);
+        }
+        return next();
+      },
+    } as MySql.PoolOptions);
+  }
+
+  async #run(conn: MySql.Pool | MySql.PoolConnection, s: Statement): Promise<RowSet> {
+    const [result, fields] = await conn.query({ sql: s.sql, values: s.params.map(toJs), rowsAsArray: true });
+    if (Array.isArray(result)) {
+      const rows = (result as unknown[][]).map((r) => r.map(fromJs));
+      return { columns: (fields ?? []).map((f) => f.name), rows, affected: BigInt(rows.length) };
+    }
+    return { columns: [], rows: [], affected: BigInt((result as MySql.ResultSetHeader).affectedRows) };
+  }
+
+  async query(s: Statement): Promise<RowSet> {
+    try {
+      const rs = await this.#run(this.#pool, s);
+      check(rs, s.expect, 0);
+      return rs;
+    } catch (err) { throw toWit(err); }
+  }
+
+  async batch(list: Statement[]): Promise<RowSet[]> {
+    let conn: MySql.PoolConnection;
+    try { conn = await this.#pool.getConnection(); } catch (err) { throw toWit(err); }
+    try {
+      await conn.beginTransaction();
+      const out: RowSet[] = [];
+      for (const [i, s] of list.entries()) {
+        const rs = await this.#run(conn, s);
+        check(rs, s.expect, i);
+        out.push(rs);
+      }
+      await conn.commit();
+      return out;
+    } catch (err) {
+      await conn.rollback().catch(() => undefined);
+      throw toWit(err);
+    } finally {
+      conn.release();
+    }
+  }
+
+  close(): Promise<void> { return this.#pool.end(); }
+}
+
 /** An embedded SQLite file (better-sqlite3), in WAL mode: a commit survives the process being killed. */
 class Sqlite implements SqlDatabase {
   readonly #db: Database.Database;
@@ -209,7 +269,7 @@ export class SqlDatabases {
           return new Sqlite(join(this.dataDir, `${address}.sqlite`));
         } catch (err) { throw toWit(err); }
       }
-      case 'mysql': throw witError('other', 'the mysql dialect is not available in this build');
+      case 'mysql': return new MySqlDatabase(address);
     }
   }
 
