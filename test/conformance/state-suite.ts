@@ -291,6 +291,15 @@ export function stateConformance(sidecar: () => Sidecar, store: StoreUnderTest):
       assert.equal(r2.status, 400);
     });
 
+    it('query: a store without QUERY_API answers 500 ERR_STATE_STORE_NOT_SUPPORTED (DAPR_STATE_QUERYING_NOT_SUPPORTED)', async () => {
+      assert.ok(!has('QUERY_API'));
+      const r = await sidecar().json('POST', `/v1.0-alpha1/state/${store.name}/query`, { filter: { EQ: { a: 1 } } });
+      assert.equal(r.status, 500);
+      const body = r.body as { errorCode: string; details: Array<{ reason?: string }> };
+      assert.equal(body.errorCode, 'ERR_STATE_STORE_NOT_SUPPORTED');
+      assert.ok(body.details.some((d) => d.reason === 'DAPR_STATE_QUERYING_NOT_SUPPORTED'));
+    });
+
     it('keys with || are refused with 400 ERR_MALFORMED_REQUEST and standard details', async () => {
       const r = await save([{ key: 'a||b', value: 1 }]);
       assert.equal(r.status, 400);

@@ -62,6 +62,11 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
   });
 
   app.register(stateRoutes(opts.state), { prefix: '/v1.0/state' });
+  app.register(async (alpha) => {
+    const query = async (req: { params: unknown }) => opts.state.query((req.params as { storeName: string }).storeName);
+    alpha.post('/:storeName/query', query);
+    alpha.put('/:storeName/query', query);
+  }, { prefix: '/v1.0-alpha1/state' });
   app.register(metadataRoutes(opts.runtime));
   return app;
 }

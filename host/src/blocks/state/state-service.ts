@@ -152,6 +152,17 @@ export class StateService {
     }
   }
 
+  /**
+   * State query (`/v1.0-alpha1/state/{store}/query`). No state-store world has a query export yet, so a
+   * store is queryable only if it declares `QUERY_API`, which none does: Dapr's answer for such a store.
+   */
+  query(storeName: string): never {
+    const store = this.store(storeName);
+    throw new MortarError('ERR_STATE_STORE_NOT_SUPPORTED', [storeName, 'query']).with({
+      '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'DAPR_STATE_QUERYING_NOT_SUPPORTED', domain: 'dapr.io', metadata: { appID: this.appId, store: store.name },
+    });
+  }
+
   #setRequest(store: ActiveComponent, it: SaveItem) {
     const { concurrency, consistency } = checkOptions(it.options);
     return {
