@@ -68,6 +68,46 @@ function toWit(err: unknown): WitError {
   return witError('other', msg);
 }
 
+/** One pooled connection inside a transaction: what `pooledBatch` needs from a network driver. */
+interface TxConnection {
+  begin(): Promise<unknown>;
+  run(s: Statement): Promise<RowSet>;
+  commit(): Promise<unknown>;
+  rollback(): Promise<unknown>;
+  release(): void;
+}
+
+/** Runs one statement and checks its expectation; driver errors become WIT errors. */
+async function checkedQuery(run: (s: Statement) => Promise<RowSet>, s: Statement): Promise<RowSet> {
+  try {
+    const rs = await run(s);
+    check(rs, s.expect, 0);
+    return rs;
+  } catch (err) { throw toWit(err); }
+}
+
+/** Runs `list` in one transaction on a pooled connection; rolls back on any failure or unmet expectation. */
+async function pooledBatch(connect: () => Promise<TxConnection>, list: Statement[]): Promise<RowSet[]> {
+  let tx: TxConnection;
+  try { tx = await connect(); } catch (err) { throw toWit(err); }
+  try {
+    await tx.begin();
+    const out: RowSet[] = [];
+    for (const [i, s] of list.entries()) {
+      const rs = await tx.run(s);
+      check(rs, s.expect, i);
+      out.push(rs);
+    }
+    await tx.commit();
+    return out;
+  } catch (err) {
+    await tx.rollback().catch(() => undefined);
+    throw toWit(err);
+  } finally {
+    tx.release();
+  }
+}
+
 /** PostgreSQL through a pg.Pool. int8 is read as bigint; bytea as bytes. */
 class Postgres implements SqlDatabase {
   readonly #pool: pg.Pool;
@@ -86,33 +126,18 @@ class Postgres implements SqlDatabase {
     return client.query({ text: s.sql, values: s.params.map(toJs), rowMode: 'array', types: PG_TYPES }).then(Postgres.#rowSet);
   }
 
-  async query(s: Statement): Promise<RowSet> {
-    try {
-      const rs = await this.#run(this.#pool, s);
-      check(rs, s.expect, 0);
-      return rs;
-    } catch (err) { throw toWit(err); }
+  query(s: Statement): Promise<RowSet> {
+    return checkedQuery((x) => this.#run(this.#pool, x), s);
   }
 
-  async batch(list: Statement[]): Promise<RowSet[]> {
-    let client: pg.PoolClient;
-    try { client = await this.#pool.connect(); } catch (err) { throw toWit(err); }
-    try {
-      await client.query('BEGIN');
-      const out: RowSet[] = [];
-      for (const [i, s] of list.entries()) {
-        const rs = await this.#run(client, s);
-        check(rs, s.expect, i);
-        out.push(rs);
-      }
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw toWit(err);
-    } finally {
-      client.release();
-    }
+  batch(list: Statement[]): Promise<RowSet[]> {
+    return pooledBatch(async () => {
+      const c = await this.#pool.connect();
+      return {
+        begin: () => c.query('BEGIN'), run: (x) => this.#run(c, x), commit: () => c.query('COMMIT'),
+        rollback: () => c.query('ROLLBACK'), release: () => c.release(),
+      };
+    }, list);
   }
 
   close(): Promise<void> { return this.#pool.end(); }
@@ -152,33 +177,18 @@ class MySqlDatabase implements SqlDatabase {
     return { columns: [], rows: [], affected: BigInt((result as MySql.ResultSetHeader).affectedRows) };
   }
 
-  async query(s: Statement): Promise<RowSet> {
-    try {
-      const rs = await this.#run(this.#pool, s);
-      check(rs, s.expect, 0);
-      return rs;
-    } catch (err) { throw toWit(err); }
+  query(s: Statement): Promise<RowSet> {
+    return checkedQuery((x) => this.#run(this.#pool, x), s);
   }
 
-  async batch(list: Statement[]): Promise<RowSet[]> {
-    let conn: MySql.PoolConnection;
-    try { conn = await this.#pool.getConnection(); } catch (err) { throw toWit(err); }
-    try {
-      await conn.beginTransaction();
-      const out: RowSet[] = [];
-      for (const [i, s] of list.entries()) {
-        const rs = await this.#run(conn, s);
-        check(rs, s.expect, i);
-        out.push(rs);
-      }
-      await conn.commit();
-      return out;
-    } catch (err) {
-      await conn.rollback().catch(() => undefined);
-      throw toWit(err);
-    } finally {
-      conn.release();
-    }
+  batch(list: Statement[]): Promise<RowSet[]> {
+    return pooledBatch(async () => {
+      const c = await this.#pool.getConnection();
+      return {
+        begin: () => c.beginTransaction(), run: (x) => this.#run(c, x), commit: () => c.commit(),
+        rollback: () => c.rollback(), release: () => c.release(),
+      };
+    }, list);
   }
 
   close(): Promise<void> { return this.#pool.end(); }
