@@ -1,17 +1,23 @@
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
-import { serialize } from 'node:v8';
+import { deserialize, serialize } from 'node:v8';
 import './engine-flags.js';
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
 import type { HostEndpoint } from '../../capabilities/host-endpoint.js';
 import { compiledModules } from './compiled-modules.js';
-import type { BridgeRequest, BridgeResponse, CallMessage, ReadyMessage, ResultMessage, WorkerInit } from './protocol.js';
+import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, type BridgeRequest, type BridgeResponse, type CallMessage, type ReadyMessage, type ResultMessage, type WorkerInit } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** Shared reply area per instance: 8-byte header (sequence, length) then the serialised reply. */
 const REPLY_HEADER = 8;
 const REPLY_BYTES = 256 * 1024;
+/**
+ * How long a call into an idle instance is awaited synchronously (spinning) before falling back to the
+ * asynchronous path. At low load this saves the main thread an event-loop wake per call; the spin is
+ * bounded, happens only when nothing else is in flight, and never waits on a busy instance.
+ */
+const SYNC_SPIN_MS = 0.3;
 
 export interface PoolOptions {
   readonly name: string;
@@ -53,6 +59,8 @@ class Slot {
   /** Sequence number of the latest bridge reply handed over. */
   lastSeq = 0;
   calls!: Int32Array;
+  resultState!: Int32Array;
+  resultBytes!: Uint8Array;
 
   /** Posts a call and wakes the instance. */
   post(msg: CallMessage): void {
@@ -136,12 +144,42 @@ export class InstancePool {
       return;
     }
     if (best.inflight.size > 0) this.#grow();
+    const idle = this.#spinScore >= 0 && this.#slots.every((x) => x.inflight.size === 0);
     if (best.inflight.size === 0) best.lastProgress = performance.now();
     best.inflight.set(p.msg.id, p);
-    best.post(p.msg);
+    if (!idle) {
+      // A component that gave up its spins gets another chance now and then.
+      if (this.#spinScore < 0) this.#spinScore++;
+      best.post(p.msg);
+      return;
+    }
+    // Nothing in flight anywhere: wait for this reply synchronously, briefly.
+    Atomics.store(best.resultState, 0, RESULT_WAITING);
+    best.post({ ...p.msg, sync: true });
+    const deadline = performance.now() + SYNC_SPIN_MS;
+    for (;;) {
+      const state = Atomics.load(best.resultState, 0);
+      if (state === RESULT_DONE) break;
+      if (state === RESULT_IDLE) {
+        // The instance needs our I/O (a host import): its reply comes asynchronously, and spinning for a
+        // component that does I/O only delays that I/O, so stop spinning for it until it pays off again.
+        this.#spinScore = Math.max(-64, this.#spinScore - 8);
+        return;
+      }
+      if (performance.now() < deadline) continue;
+      // Give up unless the instance has started writing the reply, in which case it is moments away.
+      if (Atomics.compareExchange(best.resultState, 0, RESULT_WAITING, RESULT_IDLE) === RESULT_WAITING) return;
+    }
+    // Copy out first: deserialised typed arrays may alias their input, and the area is reused.
+    this.#spinScore = Math.min(8, this.#spinScore + 1);
+    const reply = deserialize(Buffer.from(best.resultBytes.subarray(0, Atomics.load(best.resultState, 1)))) as ResultMessage;
+    Atomics.store(best.resultState, 0, RESULT_IDLE);
+    this.#onResult(best, reply);
   }
 
   #growing = 0;
+  /** >= 0: calls into an idle pool are awaited by spinning; pushed down by calls that needed host I/O. */
+  #spinScore = 0;
 
   /** Starts one more instance when every instance is busy and the pool is below its size. */
   #grow(): void {
@@ -165,6 +203,7 @@ export class InstancePool {
     const { port1, port2 } = new MessageChannel();
     const signalBuffer = new SharedArrayBuffer(REPLY_HEADER + REPLY_BYTES);
     const callsBuffer = new SharedArrayBuffer(4);
+    const resultBuffer = new SharedArrayBuffer(8 + REPLY_BYTES);
     const init: WorkerInit = {
       name: this.#opts.name,
       dir: this.#opts.artifact.dir,
@@ -173,6 +212,7 @@ export class InstancePool {
       signal: signalBuffer,
       bridge: port2,
       calls: callsBuffer,
+      result: resultBuffer,
     };
     const worker = new Worker(WORKER_URL, {
       workerData: init,
@@ -184,6 +224,8 @@ export class InstancePool {
     });
     const slot = new Slot(worker, port1, signalBuffer);
     slot.calls = new Int32Array(callsBuffer);
+    slot.resultState = new Int32Array(resultBuffer, 0, 2);
+    slot.resultBytes = new Uint8Array(resultBuffer, 8);
     this.#serveBridge(slot);
 
     await new Promise<void>((resolve, reject) => {

@@ -28,11 +28,21 @@ export interface WorkerInit {
   /** Int32 word 0 is bumped (and notified) after every call posted to the worker: the worker blocks on it
    *  between calls instead of idling in its event loop. */
   readonly calls: SharedArrayBuffer;
+  /** Result area for synchronously awaited calls: Int32 [state, length], then the serialised reply. */
+  readonly result: SharedArrayBuffer;
 }
+
+/** States of the result area's word 0. */
+export const RESULT_IDLE = 0;
+export const RESULT_WAITING = 1;
+export const RESULT_WRITING = 2;
+export const RESULT_DONE = 3;
 
 /** A call into an exported function: `iface` is the export's JS name (`lifecycle`, `stateStore`). */
 export interface CallMessage {
   readonly id: number;
+  /** The caller is waiting for this reply in the shared result area (see `RESULT_*` in pool.ts). */
+  readonly sync?: boolean;
   readonly iface: string;
   readonly fn: string;
   readonly args: readonly unknown[];

@@ -5,11 +5,11 @@
  * imports, each of which forwards to the main thread over the bridge. Nothing else is reachable.
  */
 import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
-import { deserialize } from 'node:v8';
+import { deserialize, serialize } from 'node:v8';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
-import type { BridgeRequest, BridgeResponse, CallMessage, ResultMessage, WorkerInit } from './protocol.js';
+import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, type BridgeRequest, type BridgeResponse, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -18,7 +18,15 @@ const replyBytes = new Uint8Array(init.signal, 8);
 let seq = 0;
 
 /** Performs a host import on the main thread and blocks until it answers. Throws the WIT error as `payload`. */
+/** Set while serving a call whose caller spins for the reply; see `releaseCaller`. */
+let releaseCaller: (() => void) | undefined;
+
 function bridgeCall(op: string, args: unknown[]): unknown {
+  // The main thread cannot do our I/O while it spins for our reply: release it to the asynchronous path.
+  if (releaseCaller) {
+    releaseCaller();
+    releaseCaller = undefined;
+  }
   const mine = ++seq;
   init.bridge.postMessage({ seq: mine, op, args } satisfies BridgeRequest);
   const deadline = performance.now() + init.importTimeoutMs;
@@ -32,7 +40,8 @@ function bridgeCall(op: string, args: unknown[]): unknown {
   const length = Atomics.load(signal, 1);
   let res: BridgeResponse | undefined;
   if (length >= 0) {
-    res = deserialize(replyBytes.subarray(0, length)) as BridgeResponse;
+    // Copy out first: deserialised typed arrays may alias their input, and the area is reused.
+    res = deserialize(Buffer.from(replyBytes.subarray(0, length))) as BridgeResponse;
   } else {
     for (;;) {
       const msg = receiveMessageOnPort(init.bridge);
@@ -108,6 +117,7 @@ async function main(): Promise<void> {
   }, imports);
 
   const serve = (msg: CallMessage) => {
+    releaseCaller = msg.sync ? () => { Atomics.compareExchange(resultState, 0, RESULT_WAITING, RESULT_IDLE); } : undefined;
     let reply: ResultMessage;
     try {
       const target = exports[msg.iface]?.[msg.fn];
@@ -118,7 +128,23 @@ async function main(): Promise<void> {
         ? { id: msg.id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) }
         : { id: msg.id, ok: false, kind: 'error', error: (err as { payload: unknown }).payload };
     }
+    releaseCaller = undefined;
+    if (msg.sync && handOver(reply)) return;
     port.postMessage(reply);
+  };
+  // A caller still spinning for this reply gets it through shared memory (no wake-up of its event loop);
+  // one that gave up gets it as a message.
+  const resultState = new Int32Array(init.result, 0, 2);
+  const resultBytes = new Uint8Array(init.result, 8);
+  const handOver = (reply: ResultMessage): boolean => {
+    let data: Buffer;
+    try { data = serialize(reply); } catch { return false; }
+    if (data.length > resultBytes.length) return false;
+    if (Atomics.compareExchange(resultState, 0, RESULT_WAITING, RESULT_WRITING) !== RESULT_WAITING) return false;
+    resultBytes.set(data);
+    Atomics.store(resultState, 1, data.length);
+    Atomics.store(resultState, 0, RESULT_DONE);
+    return true;
   };
   port.postMessage({ ready: true, exports: Object.keys(exports) });
   // Between calls the instance blocks on the call word rather than in the event loop: a futex wake is
