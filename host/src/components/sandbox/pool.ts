@@ -163,7 +163,7 @@ export class InstancePool {
       if (state === RESULT_IDLE) {
         // The instance needs our I/O (a host import): its reply comes asynchronously, and spinning for a
         // component that does I/O only delays that I/O, so stop spinning for it until it pays off again.
-        this.#spinScore = Math.max(-64, this.#spinScore - 8);
+        this.#spinScore = Math.max(-64, this.#spinScore - 32);
         return;
       }
       if (performance.now() < deadline) continue;
