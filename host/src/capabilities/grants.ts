@@ -22,11 +22,6 @@ export class Grants {
   allows(kind: GrantKind, value: string): boolean {
     return this.#allowed.get(kind)?.has(normalise(kind, value)) ?? false;
   }
-
-  /** For diagnostics: `{redis: ['127.0.0.1:6379']}`. */
-  toJSON(): Record<string, string[]> {
-    return Object.fromEntries([...this.#allowed].map(([k, v]) => [k, [...v]]));
-  }
 }
 
 /** Builds grants from a JSON Schema's annotated properties and the (defaulted) metadata values. */

@@ -40,8 +40,6 @@ export class Discovery {
   readonly #failed = new Map<string, string>();
   #timer?: NodeJS.Timeout;
   #running: Promise<void> = Promise.resolve();
-  /** Other-kind resources seen (Subscription, Resiliency, ...), for the metadata API and tests. */
-  others: Resource[] = [];
 
   constructor(opts: DiscoveryOptions, readonly loader: ComponentLoader, readonly registry: ComponentRegistry, readonly logger: Logger) {
     this.#opts = opts;
@@ -59,7 +57,7 @@ export class Discovery {
     await this.#running;
   }
 
-  /** Loaded modules by type name (user components win over built-ins serving the same type). */
+  /** The loaded modules (for a type served by several, `#moduleFor` prefers a user's over a built-in). */
   modules(): ComponentModule[] { return [...this.#modules.values()]; }
 
   async #poll(): Promise<void> {
@@ -166,10 +164,8 @@ export class Discovery {
 
     const all = this.#opts.resourcePaths.length === 0 ? [...this.#opts.defaults] : [...this.#yaml.values()].flatMap((v) => v.resources);
     const desired = new Map<string, ComponentResource>();
-    const others: Resource[] = [];
     for (const r of all) {
       if (r.kind !== 'Component') {
-        others.push(r);
         this.logger.debug({ file: r.file, kind: r.kind, name: r.name }, `${r.kind} ${r.name} in ${r.file} accepted; not acted on yet`);
         continue;
       }
@@ -185,7 +181,6 @@ export class Discovery {
       }
       desired.set(c.name, c);
     }
-    this.others = others;
 
     // 3. Reconcile: remove what is gone, bring up what is new or changed.
     for (const active of this.registry.list()) {

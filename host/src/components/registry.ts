@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import { ComponentHostEndpoint, type Connectors } from '../capabilities/host-endpoint.js';
 import { grantsFromSchema } from '../capabilities/grants.js';
 import { InstancePool } from './sandbox/pool.js';
+import { forgetModules } from './sandbox/compiled-modules.js';
 import type { ComponentModule } from './component-types.js';
 import type { ComponentResource } from './resources.js';
 import { MetadataValidator, SchemaError } from './metadata-schema.js';
@@ -57,7 +58,6 @@ export class ComponentRegistry {
   readonly #active = new Map<string, ActiveComponent>();
   readonly #validator = new MetadataValidator();
   readonly #opts: RegistryOptions;
-  readonly #listeners = new Set<() => void>();
 
   constructor(opts: RegistryOptions) {
     this.#opts = opts;
@@ -66,7 +66,6 @@ export class ComponentRegistry {
   get(name: string): ActiveComponent | undefined { return this.#active.get(name); }
   list(): ActiveComponent[] { return [...this.#active.values()]; }
   byBlock(block: Block): ActiveComponent[] { return this.list().filter((c) => c.block === block); }
-  onChange(fn: () => void): void { this.#listeners.add(fn); }
 
   /** Brings `resource` into service on `module`. Throws a `MortarError` naming the file, field and reason. */
   async apply(resource: ComponentResource, module: ComponentModule): Promise<ActiveComponent> {
@@ -131,7 +130,6 @@ export class ComponentRegistry {
     logger.info({ component: resource.name, type: resource.type, file: resource.file, wasm: module.file, instances: size },
       `component ${resource.name} (${resource.type}) ${current ? 'reloaded' : 'loaded'} from ${resource.file}`);
     if (current) void this.#retire(current);
-    this.#emit();
     return next;
   }
 
@@ -141,7 +139,6 @@ export class ComponentRegistry {
     if (!current) return;
     this.#active.delete(name);
     this.#opts.logger.info({ component: name }, `component ${name} unloaded`);
-    this.#emit();
     await this.#retire(current);
   }
 
@@ -154,10 +151,8 @@ export class ComponentRegistry {
   async #retire(c: ActiveComponent): Promise<void> {
     await c.pool.close();
     await c.host.close();
-  }
-
-  #emit(): void {
-    for (const fn of this.#listeners) fn();
+    // Release the compiled code once no component in service runs this artifact any more.
+    if (!this.list().some((x) => x.module.artifact.dir === c.module.artifact.dir)) forgetModules(c.module.artifact.dir);
   }
 }
 

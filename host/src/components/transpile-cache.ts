@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { MortarError } from '../errors.js';
 
@@ -82,15 +82,6 @@ export class TranspileCache {
       await rm(tmp, { recursive: true, force: true });
     }
     return { hash, dir, imports: out.imports, exports: manifest.exports, cached: false };
-  }
-
-  /** Lists the hashes present in the cache (for tests and diagnostics). */
-  async entries(): Promise<string[]> {
-    try {
-      return (await readdir(this.#root)).filter((n) => !n.includes('.tmp-'));
-    } catch {
-      return [];
-    }
   }
 }
 

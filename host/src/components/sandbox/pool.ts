@@ -1,17 +1,14 @@
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
-import { deserialize, serialize } from 'node:v8';
 import './engine-flags.js';
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
 import type { HostEndpoint } from '../../capabilities/host-endpoint.js';
 import { compiledModules } from './compiled-modules.js';
+import { areaOf, createAreaBuffer, readArea, writeArea, type SharedArea } from './shared-area.js';
 import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, type BridgeRequest, type BridgeResponse, type CallMessage, type ReadyMessage, type ResultMessage, type WorkerInit } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
-/** Shared reply area per instance: 8-byte header (sequence, length) then the serialised reply. */
-const REPLY_HEADER = 8;
-const REPLY_BYTES = 256 * 1024;
 /**
  * How long a call into an idle instance is awaited synchronously (spinning) before falling back to the
  * asynchronous path. At low load this saves the main thread an event-loop wake per call; the spin is
@@ -47,30 +44,34 @@ interface Pending {
   readonly reject: (e: unknown) => void;
 }
 
+/** The shared memory between the main thread and one worker (see `WorkerInit`). */
+interface SlotBuffers { readonly reply: SharedArrayBuffer; readonly calls: SharedArrayBuffer; readonly result: SharedArrayBuffer }
+
 /** One worker thread running one instance. */
 class Slot {
   readonly inflight = new Map<number, Pending>();
   lastProgress = performance.now();
-  ready = false;
   dead = false;
-
-  readonly signal: Int32Array;
-  readonly bytes: Uint8Array;
+  /** Bridge replies to the instance; word 0 is the sequence number of the latest. */
+  readonly reply: SharedArea;
   /** Sequence number of the latest bridge reply handed over. */
   lastSeq = 0;
-  calls!: Int32Array;
-  resultState!: Int32Array;
-  resultBytes!: Uint8Array;
+  /** Word 0 is bumped after every call posted, waking the instance. */
+  readonly calls: Int32Array;
+  /** Replies awaited by a spinning caller; word 0 is a `RESULT_*` state. */
+  readonly result: SharedArea;
+
+  constructor(readonly worker: Worker, readonly bridge: MessagePort, buffers: SlotBuffers) {
+    this.reply = areaOf(buffers.reply);
+    this.calls = new Int32Array(buffers.calls);
+    this.result = areaOf(buffers.result);
+  }
 
   /** Posts a call and wakes the instance. */
   post(msg: CallMessage): void {
     this.worker.postMessage(msg);
     Atomics.add(this.calls, 0, 1);
     Atomics.notify(this.calls, 0);
-  }
-  constructor(readonly worker: Worker, readonly bridge: MessagePort, shared: SharedArrayBuffer) {
-    this.signal = new Int32Array(shared, 0, 2);
-    this.bytes = new Uint8Array(shared, REPLY_HEADER);
   }
 }
 
@@ -88,8 +89,9 @@ export class InstancePool {
   #nextId = 1;
   #closed = false;
   #watchdog?: NodeJS.Timeout;
-  /** Instances replaced after a trap or timeout, since start. */
-  replaced = 0;
+  #growing = 0;
+  /** >= 0: calls into an idle pool are awaited by spinning; pushed down by calls that needed host I/O. */
+  #spinScore = 0;
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
@@ -97,12 +99,13 @@ export class InstancePool {
 
   get name(): string { return this.#opts.name; }
 
-  /** Starts every instance and runs `prepare` on each; rejects (and cleans up) if any fails. */
+  /**
+   * Starts the first instance and runs `prepare` on it; rejects (and cleans up) if that fails. More are
+   * started on demand (`#grow`), so an idle sidecar holds one instance per component, and one-time setup in
+   * `init` (creating a table, say) never races with itself.
+   */
   async start(): Promise<void> {
     try {
-      // The first instance is prepared alone, so one-time setup in `init` (creating a table, say) never
-      // races with itself; the rest start in parallel.
-      // More are started on demand (`#grow`), so an idle sidecar holds one instance per component.
       await this.#spawn();
     } catch (err) {
       await this.close();
@@ -130,13 +133,13 @@ export class InstancePool {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const p of this.#waiting.splice(0)) p.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']));
-    await Promise.all(this.#slots.splice(0).map((s) => this.#kill(s, 'closed')));
+    await Promise.all(this.#slots.splice(0).map((s) => this.#kill(s)));
   }
 
   #dispatch(p: Pending): void {
     let best: Slot | undefined;
     for (const s of this.#slots) {
-      if (!s.ready || s.dead) continue;
+      if (s.dead) continue;
       if (!best || s.inflight.size < best.inflight.size) best = s;
     }
     if (!best) {
@@ -154,32 +157,28 @@ export class InstancePool {
       return;
     }
     // Nothing in flight anywhere: wait for this reply synchronously, briefly.
-    Atomics.store(best.resultState, 0, RESULT_WAITING);
+    Atomics.store(best.result.words, 0, RESULT_WAITING);
     best.post({ ...p.msg, sync: true });
     const deadline = performance.now() + SYNC_SPIN_MS;
     for (;;) {
-      const state = Atomics.load(best.resultState, 0);
+      const state = Atomics.load(best.result.words, 0);
       if (state === RESULT_DONE) break;
       if (state === RESULT_IDLE) {
-        // The instance needs our I/O (a host import): its reply comes asynchronously, and spinning for a
-        // component that does I/O only delays that I/O, so stop spinning for it until it pays off again.
+        // Released by the instance: it needs our I/O (a host import) or its reply does not fit the area. The
+        // reply comes as a message; spinning for a component that does I/O only delays that I/O, so stop
+        // spinning for it until it pays off again.
         this.#spinScore = Math.max(-64, this.#spinScore - 32);
         return;
       }
       if (performance.now() < deadline) continue;
       // Give up unless the instance has started writing the reply, in which case it is moments away.
-      if (Atomics.compareExchange(best.resultState, 0, RESULT_WAITING, RESULT_IDLE) === RESULT_WAITING) return;
+      if (Atomics.compareExchange(best.result.words, 0, RESULT_WAITING, RESULT_IDLE) === RESULT_WAITING) return;
     }
-    // Copy out first: deserialised typed arrays may alias their input, and the area is reused.
     this.#spinScore = Math.min(8, this.#spinScore + 1);
-    const reply = deserialize(Buffer.from(best.resultBytes.subarray(0, Atomics.load(best.resultState, 1)))) as ResultMessage;
-    Atomics.store(best.resultState, 0, RESULT_IDLE);
+    const reply = readArea(best.result) as ResultMessage;
+    Atomics.store(best.result.words, 0, RESULT_IDLE);
     this.#onResult(best, reply);
   }
-
-  #growing = 0;
-  /** >= 0: calls into an idle pool are awaited by spinning; pushed down by calls that needed host I/O. */
-  #spinScore = 0;
 
   /** Starts one more instance when every instance is busy and the pool is below its size. */
   #grow(): void {
@@ -194,25 +193,18 @@ export class InstancePool {
     );
   }
 
-  #drainWaiting(): void {
-    const waiting = this.#waiting.splice(0);
-    for (const p of waiting) this.#dispatch(p);
-  }
-
   async #spawn(): Promise<Slot> {
     const { port1, port2 } = new MessageChannel();
-    const signalBuffer = new SharedArrayBuffer(REPLY_HEADER + REPLY_BYTES);
-    const callsBuffer = new SharedArrayBuffer(4);
-    const resultBuffer = new SharedArrayBuffer(8 + REPLY_BYTES);
+    const buffers: SlotBuffers = { reply: createAreaBuffer(), calls: new SharedArrayBuffer(4), result: createAreaBuffer() };
     const init: WorkerInit = {
       name: this.#opts.name,
       dir: this.#opts.artifact.dir,
       modules: await compiledModules(this.#opts.artifact.dir, this.#opts.memoryLimitBytes),
       importTimeoutMs: Math.max(1000, this.#opts.callTimeoutMs - 500),
-      signal: signalBuffer,
+      reply: buffers.reply,
       bridge: port2,
-      calls: callsBuffer,
-      result: resultBuffer,
+      calls: buffers.calls,
+      result: buffers.result,
     };
     const worker = new Worker(WORKER_URL, {
       workerData: init,
@@ -222,10 +214,7 @@ export class InstancePool {
       stdout: false,
       stderr: false,
     });
-    const slot = new Slot(worker, port1, signalBuffer);
-    slot.calls = new Int32Array(callsBuffer);
-    slot.resultState = new Int32Array(resultBuffer, 0, 2);
-    slot.resultBytes = new Uint8Array(resultBuffer, 8);
+    const slot = new Slot(worker, port1, buffers);
     this.#serveBridge(slot);
 
     await new Promise<void>((resolve, reject) => {
@@ -268,9 +257,8 @@ export class InstancePool {
         throw err;
       }
     }
-    slot.ready = true;
     this.#slots.push(slot);
-    this.#drainWaiting();
+    for (const p of this.#waiting.splice(0)) this.#dispatch(p);
     return slot;
   }
 
@@ -295,16 +283,12 @@ export class InstancePool {
   #answer(slot: Slot, res: BridgeResponse): void {
     if (slot.dead || res.seq < slot.lastSeq) return; // the instance gave up on older calls
     slot.lastSeq = res.seq;
-    const data = serialize(res);
-    if (data.length <= slot.bytes.length) {
-      slot.bytes.set(data);
-      Atomics.store(slot.signal, 1, data.length);
-    } else {
+    if (!writeArea(slot.reply, res)) {
       slot.bridge.postMessage(res);
-      Atomics.store(slot.signal, 1, -1);
+      Atomics.store(slot.reply.words, 1, -1);
     }
-    Atomics.store(slot.signal, 0, res.seq);
-    Atomics.notify(slot.signal, 0);
+    Atomics.store(slot.reply.words, 0, res.seq);
+    Atomics.notify(slot.reply.words, 0);
   }
 
   #onResult(slot: Slot, m: ResultMessage): void {
@@ -318,7 +302,7 @@ export class InstancePool {
       p.reject(new ComponentCallError(m.error as { tag: string; val?: unknown }));
     } else {
       p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, m.message]));
-      this.#fail(slot, `trapped: ${m.message}`, m.id);
+      this.#fail(slot, `trapped: ${m.message}`);
     }
   }
 
@@ -338,20 +322,19 @@ export class InstancePool {
   }
 
   /** Kills a failed instance, re-sends the calls that had not started, and starts a replacement. */
-  #fail(slot: Slot, why: string, _failedId?: number): void {
+  #fail(slot: Slot, why: string): void {
     if (slot.dead) return;
     slot.dead = true;
     const idx = this.#slots.indexOf(slot);
     if (idx >= 0) this.#slots.splice(idx, 1);
     const orphans = [...slot.inflight.values()];
     slot.inflight.clear();
-    void this.#kill(slot, why);
+    void this.#kill(slot);
     if (this.#closed || idx < 0) {
       // Closing, or an instance still being prepared (its caller sees the failure): no replacement.
       for (const p of orphans) p.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, why]));
       return;
     }
-    this.replaced++;
     this.#opts.logger.warn({ component: this.#opts.name, reason: why }, `component ${this.#opts.name}: instance replaced (${why})`);
     for (const p of orphans) this.#waiting.push(p);
     this.#respawn(1);
@@ -372,14 +355,11 @@ export class InstancePool {
     );
   }
 
-  async #kill(slot: Slot, _why: string): Promise<void> {
+  async #kill(slot: Slot): Promise<void> {
     slot.dead = true;
     slot.bridge.close();
     await slot.worker.terminate();
   }
-
-  /** Number of live instances. */
-  get size(): number { return this.#slots.filter((s) => !s.dead).length; }
 
   /** The most instances this pool will run. */
   get capacity(): number { return this.#opts.size; }

@@ -9,9 +9,9 @@
  *   sequence number; the worker then takes the response with `receiveMessageOnPort`.
  */
 
-/** Data a worker starts from. */
 import type { MessagePort } from 'node:worker_threads';
 
+/** Data a worker starts from. */
 export interface WorkerInit {
   /** Component name, for logs. */
   readonly name: string;
@@ -21,14 +21,13 @@ export interface WorkerInit {
   readonly modules: Readonly<Record<string, WebAssembly.Module>>;
   /** How long a host import may block the guest before it fails with `unavailable`. */
   readonly importTimeoutMs: number;
-  /** Shared reply area: Int32 word 0 is the sequence number of the latest bridge reply, word 1 its length
-   *  (-1: posted on the bridge port instead), then the v8-serialised reply from byte 8. */
-  readonly signal: SharedArrayBuffer;
+  /** Bridge replies (a `SharedArea`): word 0 is the sequence number of the latest reply. */
+  readonly reply: SharedArrayBuffer;
   readonly bridge: MessagePort;
   /** Int32 word 0 is bumped (and notified) after every call posted to the worker: the worker blocks on it
    *  between calls instead of idling in its event loop. */
   readonly calls: SharedArrayBuffer;
-  /** Result area for synchronously awaited calls: Int32 [state, length], then the serialised reply. */
+  /** Replies to calls whose caller spins for them (a `SharedArea`): word 0 is a `RESULT_*` state. */
   readonly result: SharedArrayBuffer;
 }
 
@@ -41,7 +40,7 @@ export const RESULT_DONE = 3;
 /** A call into an exported function: `iface` is the export's JS name (`lifecycle`, `stateStore`). */
 export interface CallMessage {
   readonly id: number;
-  /** The caller is waiting for this reply in the shared result area (see `RESULT_*` in pool.ts). */
+  /** The caller is waiting for this reply in the shared result area (see `RESULT_*`). */
   readonly sync?: boolean;
   readonly iface: string;
   readonly fn: string;

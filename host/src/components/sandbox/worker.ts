@@ -5,22 +5,22 @@
  * imports, each of which forwards to the main thread over the bridge. Nothing else is reachable.
  */
 import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
-import { deserialize, serialize } from 'node:v8';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
+import { areaOf, readArea, writeArea } from './shared-area.js';
 import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, type BridgeRequest, type BridgeResponse, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-const signal = new Int32Array(init.signal, 0, 2);
-const replyBytes = new Uint8Array(init.signal, 8);
+const reply = areaOf(init.reply);
+const result = areaOf(init.result);
 let seq = 0;
 
-/** Performs a host import on the main thread and blocks until it answers. Throws the WIT error as `payload`. */
-/** Set while serving a call whose caller spins for the reply; see `releaseCaller`. */
+/** Set while serving a call whose caller spins for the reply: lets it go to the asynchronous path. */
 let releaseCaller: (() => void) | undefined;
 
+/** Performs a host import on the main thread and blocks until it answers. Throws the WIT error as `payload`. */
 function bridgeCall(op: string, args: unknown[]): unknown {
   // The main thread cannot do our I/O while it spins for our reply: release it to the asynchronous path.
   if (releaseCaller) {
@@ -31,17 +31,15 @@ function bridgeCall(op: string, args: unknown[]): unknown {
   init.bridge.postMessage({ seq: mine, op, args } satisfies BridgeRequest);
   const deadline = performance.now() + init.importTimeoutMs;
   for (;;) {
-    const current = Atomics.load(signal, 0);
+    const current = Atomics.load(reply.words, 0);
     if (current === mine) break;
     const left = deadline - performance.now();
     if (left <= 0) throw witError('unavailable', `host call ${op} timed out after ${init.importTimeoutMs}ms`);
-    Atomics.wait(signal, 0, current, left);
+    Atomics.wait(reply.words, 0, current, left);
   }
-  const length = Atomics.load(signal, 1);
   let res: BridgeResponse | undefined;
-  if (length >= 0) {
-    // Copy out first: deserialised typed arrays may alias their input, and the area is reused.
-    res = deserialize(Buffer.from(replyBytes.subarray(0, length))) as BridgeResponse;
+  if (Atomics.load(reply.words, 1) >= 0) {
+    res = readArea(reply) as BridgeResponse;
   } else {
     for (;;) {
       const msg = receiveMessageOnPort(init.bridge);
@@ -117,7 +115,7 @@ async function main(): Promise<void> {
   }, imports);
 
   const serve = (msg: CallMessage) => {
-    releaseCaller = msg.sync ? () => { Atomics.compareExchange(resultState, 0, RESULT_WAITING, RESULT_IDLE); } : undefined;
+    releaseCaller = msg.sync ? () => { Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_IDLE); } : undefined;
     let reply: ResultMessage;
     try {
       const target = exports[msg.iface]?.[msg.fn];
@@ -134,17 +132,13 @@ async function main(): Promise<void> {
   };
   // A caller still spinning for this reply gets it through shared memory (no wake-up of its event loop);
   // one that gave up gets it as a message.
-  const resultState = new Int32Array(init.result, 0, 2);
-  const resultBytes = new Uint8Array(init.result, 8);
   const handOver = (reply: ResultMessage): boolean => {
-    let data: Buffer;
-    try { data = serialize(reply); } catch { return false; }
-    if (data.length > resultBytes.length) return false;
-    if (Atomics.compareExchange(resultState, 0, RESULT_WAITING, RESULT_WRITING) !== RESULT_WAITING) return false;
-    resultBytes.set(data);
-    Atomics.store(resultState, 1, data.length);
-    Atomics.store(resultState, 0, RESULT_DONE);
-    return true;
+    if (Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_WRITING) !== RESULT_WAITING) return false;
+    let written = false;
+    try { written = writeArea(result, reply); } catch { /* not serialisable here: fall back to a message */ }
+    // Not written: release the caller (it then takes the reply as a message).
+    Atomics.store(result.words, 0, written ? RESULT_DONE : RESULT_IDLE);
+    return written;
   };
   port.postMessage({ ready: true, exports: Object.keys(exports) });
   // Between calls the instance blocks on the call word rather than in the event loop: a futex wake is
