@@ -2,6 +2,7 @@
 // `npm run bench`: mortar's hot paths, each as a ratio against a baseline measured in the same run.
 // These machines are noisy; read the ratios, not the absolute figures. Backing service: Redis on
 // 127.0.0.1:6379 (override with MORTAR_TEST_REDIS). Sections: state-memory, state-redis, call, startup.
+// MORTAR_BENCH_ARGS adds flags to every mortar process started (e.g. "--instances 2") for experiments.
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +34,7 @@ function resources(type, metadata) {
 
 async function mortar(args, dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-data-'))) {
   const port = await freePort();
-  const r = await startProcess(process.execPath, [BIN, 'run', '--app-id', 'orders', '--dapr-http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn', ...args],
+  const r = await startProcess(process.execPath, [BIN, 'run', '--app-id', 'orders', '--dapr-http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn', ...(process.env.MORTAR_BENCH_ARGS ?? '').split(' ').filter(Boolean), ...args],
     `http://127.0.0.1:${port}/v1.0/healthz/outbound`, [204]);
   return { ...r, port, dataDir };
 }
