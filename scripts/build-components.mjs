@@ -40,6 +40,12 @@ for (const [srcDir, outDir] of [['components-wasm', 'dist/components'], ['test/f
 }
 
 const exec = promisify(execFile);
+
+/** The world a component implements, from its folder name: `pubsub.*` -> pubsub-component, else state-store. */
+function worldOf(name) {
+  if (name.startsWith('pubsub.')) return 'pubsub-component';
+  return 'state-store-component';
+}
 let built = 0;
 async function build(t) {
   const stamp = `${t.out}.inputs`;
@@ -48,7 +54,7 @@ async function build(t) {
   mkdirSync(dirname(t.out), { recursive: true });
   const t0 = Date.now();
   try {
-    await exec(process.execPath, [jco, 'componentize', t.entry, '--wit', join(root, 'wit'), '--world-name', 'state-store-component',
+    await exec(process.execPath, [jco, 'componentize', t.entry, '--wit', join(root, 'wit'), '--world-name', worldOf(t.name),
       '--backend', 'quickjs', '--backend-qjs-disable-async', '-o', t.out], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
   } catch (err) {
     process.stderr.write(`componentize ${t.name} failed:\n${err.stdout ?? ''}${err.stderr ?? ''}\n`);

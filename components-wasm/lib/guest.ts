@@ -99,3 +99,24 @@ export function schema(properties: Record<string, unknown>, required: string[] =
 export function i64(n: number): bigint {
   return Math.trunc(n) as unknown as bigint;
 }
+
+/** A WIT `pubsub-error` value, thrown from a pub/sub export to return `err(...)`. */
+export interface PubsubError { tag: 'not-found' | 'invalid-argument' | 'not-supported' | 'unavailable' | 'other'; val: string }
+
+export function pubsubError(tag: PubsubError['tag'], val: string): PubsubError {
+  return { tag, val };
+}
+
+/** Converts whatever a host import threw (`{tag, val}` payloads) into a pubsub-error value. */
+export function pubsubFromHost(err: unknown): PubsubError {
+  const e = ((err as { payload?: unknown })?.payload ?? err) as { tag?: string; val?: unknown; message?: string } | undefined;
+  if (e && typeof e === 'object' && typeof e.tag === 'string') {
+    if (e.tag === 'not-found' || e.tag === 'invalid-argument' || e.tag === 'not-supported' || e.tag === 'other' || e.tag === 'unavailable') {
+      return { tag: e.tag, val: String(e.val ?? e.tag) };
+    }
+    const text = typeof e.val === 'string' ? e.val : e.tag;
+    if (e.tag === 'access-denied') return { tag: 'unavailable', val: `access-denied: ${text}` };
+    return { tag: 'other', val: `${e.tag}: ${text}` };
+  }
+  return { tag: 'other', val: e?.message ?? String(err) };
+}

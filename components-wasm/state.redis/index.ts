@@ -213,6 +213,7 @@ export const lifecycle = {
         password: m.redisPassword || undefined,
         database: Number(m.redisDB ?? '0'),
         tls: m.enableTLS === 'true',
+        exclusive: false,
       });
       conn.command([txt('PING')]);
       loadScripts();

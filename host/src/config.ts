@@ -25,6 +25,8 @@ export interface RuntimeConfig {
   /** mortar: how often resource folders are checked for changes. */
   readonly pollMs: number;
   readonly apiToken?: string;
+  /** `APP_API_TOKEN`: sent to the app as `dapr-api-token`. */
+  readonly appToken?: string;
 }
 
 export const DEFAULTS = {

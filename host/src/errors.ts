@@ -55,6 +55,16 @@ export const catalogue = {
   ERR_STATE_TRANSACTION: spec('error while executing state transaction: %s', 500, G.INTERNAL, 'host'),
   ERR_NOT_SUPPORTED_STATE_OPERATION: spec('operation type %s not supported', 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_STATE_STORE_NOT_SUPPORTED: spec('state store %s doesn\'t support %s', 500, G.UNIMPLEMENTED, 'guest'),
+  // Pub/sub
+  ERR_PUBSUB_NOT_CONFIGURED: spec('no pubsub is configured', 400, G.FAILED_PRECONDITION, 'guest', 'DAPR_PUBSUB_NOT_CONFIGURED'),
+  ERR_PUBSUB_NOT_FOUND: spec('pubsub %s is not found', 404, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_NOT_FOUND'),
+  ERR_PUBSUB_EMPTY: spec('pubsub name is empty', 404, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_NAME_EMPTY'),
+  ERR_TOPIC_NAME_EMPTY: spec('topic is empty in pubsub %s', 404, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_TOPIC_NAME_EMPTY'),
+  ERR_PUBSUB_FORBIDDEN: spec('topic %s is not allowed for app id %s', 403, G.PERMISSION_DENIED, 'guest', 'DAPR_PUBSUB_FORBIDDEN'),
+  ERR_PUBSUB_PUBLISH_MESSAGE: spec('error when publish to topic %s in pubsub %s: %s', 500, G.INTERNAL, 'host', 'DAPR_PUBSUB_PUBLISH_MESSAGE'),
+  ERR_PUBSUB_REQUEST_METADATA: spec('failed deserializing metadata: %s', 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_METADATA_DESERIALIZATION'),
+  ERR_PUBSUB_CLOUD_EVENTS_SER: spec('error when marshalling cloud event envelope for topic %s pubsub %s: %s', 500, G.INTERNAL, 'host', 'DAPR_PUBSUB_CLOUD_EVENT_CREATION'),
+  ERR_PUBSUB_EVENTS_SER: spec('error when marshaling events to bytes: %s', 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_MARSHAL_EVENTS'),
   // Components (mortar's own: loading, validation, sandbox)
   ERR_COMPONENT_TYPE_UNKNOWN: spec("%s: spec.type '%s' is not served by any loaded component (known: %s)", 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_METADATA_INVALID: spec('%s: metadata %s', 400, G.INVALID_ARGUMENT, 'guest'),
@@ -84,7 +94,7 @@ export class MortarError extends Error {
   /** Extra standardized details (ResourceInfo, BadRequest, ...); ErrorInfo is added by `toDaprBody`. */
   details: ErrorDetail[] = [];
   /** Overrides the catalogue's HTTP status (Dapr maps some component errors to 409/400). */
-  constructor(code: ErrorCode, args: readonly unknown[] = [], options?: { cause?: unknown; http?: number; grpc?: number }) {
+  constructor(code: ErrorCode, args: readonly unknown[] = [], options?: { cause?: unknown; http?: number; grpc?: number; reason?: string }) {
     const entry: ErrorSpec = catalogue[code];
     super(format(entry.message, args), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MortarError';
@@ -92,7 +102,7 @@ export class MortarError extends Error {
     this.http = options?.http ?? entry.http;
     this.grpc = options?.grpc ?? entry.grpc;
     this.blame = entry.blame;
-    this.reason = entry.reason;
+    this.reason = options?.reason ?? entry.reason;
     (this as unknown as Record<symbol, boolean>)[brand] = true;
   }
 

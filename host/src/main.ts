@@ -95,6 +95,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     componentMemoryBytes: str('component-memory') ? parseQuantity(str('component-memory')!) : DEFAULTS.componentMemoryBytes,
     pollMs: Math.max(50, int('poll-ms', DEFAULTS.pollMs)!),
     apiToken: env.DAPR_API_TOKEN || undefined,
+    appToken: env.APP_API_TOKEN || undefined,
   };
   const ignored = ACCEPTED_ONLY.filter((f) => v[f] !== undefined);
   if (v.help) throw new HelpRequested();

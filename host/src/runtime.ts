@@ -15,6 +15,9 @@ import type { ComponentResource } from './components/resources.js';
 import { RedisClients } from './capabilities/redis.js';
 import { SqlDatabases } from './capabilities/sql.js';
 import { StateService } from './blocks/state/state-service.js';
+import { PubSubService } from './blocks/pubsub/pubsub-service.js';
+import { fromAppResponse, type Subscription } from './blocks/pubsub/subscription.js';
+import { AppChannel } from './app-channel.js';
 import { createHttpApi } from './api/http/server.js';
 import type { RuntimeView } from './api/http/metadata.js';
 
@@ -23,11 +26,16 @@ export const RUNTIME_VERSION = '0.1.0';
 /** Where `npm run build` puts the built-in components. */
 export const BUILTIN_DIR = fileURLToPath(new URL('../../components/', import.meta.url));
 
-/** The components used when no `--resources-path` is given: a durable `statestore` needing no server. */
+/**
+ * The components used when no `--resources-path` is given, needing no server: a durable `statestore`
+ * and an in-process `pubsub`.
+ */
 export function defaultResources(): ComponentResource[] {
   return [{
     kind: 'Component', name: 'statestore', type: 'state.sqlite', version: 'v1',
     metadata: { connectionString: 'state.db', actorStateStore: 'true' }, scopes: [], ignoreErrors: false, file: '(embedded default)',
+  }, {
+    kind: 'Component', name: 'pubsub', type: 'pubsub.in-memory', version: 'v1', metadata: {}, scopes: [], ignoreErrors: false, file: '(embedded default)',
   }];
 }
 
@@ -36,11 +44,13 @@ export class Runtime implements RuntimeView {
   readonly registry: ComponentRegistry;
   readonly discovery: Discovery;
   readonly state: StateService;
+  readonly pubsub: PubSubService;
   readonly extended = new Map<string, string>();
   readonly runtimeVersion = RUNTIME_VERSION;
   readonly appConnection?: { port: number; protocol: string; channelAddress: string };
   readonly #connectors: { redis: RedisClients; sql: SqlDatabases };
   #http?: FastifyInstance;
+  #app?: AppChannel;
   #outbound = false;
   #appReachable = false;
   #stopping?: Promise<void>;
@@ -54,9 +64,10 @@ export class Runtime implements RuntimeView {
       appId: config.appId, connectors: this.#connectors, logger: this.logger, poolSize: config.instances,
       callTimeoutMs: config.componentCallTimeoutMs, memoryLimitBytes: config.componentMemoryBytes,
     });
+    this.pubsub = new PubSubService(this.registry, { appId: config.appId, logger: this.logger });
     this.discovery = new Discovery({
       builtinDirs: [BUILTIN_DIR], resourcePaths: config.resourcePaths, defaults: defaultResources(),
-      appId: config.appId, pollMs: config.pollMs,
+      appId: config.appId, pollMs: config.pollMs, onSubscriptions: (subs) => this.pubsub.setDeclarative(subs),
     }, loader, this.registry, this.logger);
     this.state = new StateService(this.registry, config.appId);
     if (config.appPort !== undefined) {
@@ -65,6 +76,7 @@ export class Runtime implements RuntimeView {
   }
 
   get appId(): string { return this.config.appId; }
+  subscriptions(): Subscription[] { return this.pubsub.subscriptions(); }
   outboundReady(): boolean { return this.#outbound; }
   ready(): boolean { return this.#outbound && (this.config.appPort === undefined || this.#appReachable); }
   notReadyTargets(): string[] {
@@ -79,7 +91,7 @@ export class Runtime implements RuntimeView {
     const t0 = performance.now();
     await this.discovery.start();
     this.#http = createHttpApi({
-      runtime: this, state: this.state, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken,
+      runtime: this, state: this.state, pubsub: this.pubsub, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken,
     });
     const hosts = this.config.listenAddresses.length > 0 ? this.config.listenAddresses : ['127.0.0.1'];
     for (const [i, host] of hosts.entries()) {
@@ -104,10 +116,45 @@ export class Runtime implements RuntimeView {
       if (ok) {
         this.#appReachable = true;
         this.logger.info({ port: this.config.appPort }, `app is reachable on port ${this.config.appPort}`);
+        await this.#startAppChannel();
         return;
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /**
+   * Once the app listens: read its programmatic subscriptions (`GET /dapr/subscribe`, retried while it
+   * fails) and start delivering, declarative subscriptions included.
+   */
+  async #startAppChannel(): Promise<void> {
+    const app = new AppChannel({ host: this.config.appChannelAddress, port: this.config.appPort!, appId: this.config.appId, appToken: this.config.appToken });
+    this.#app = app;
+    const headers = { 'dapr-app-id': this.config.appId, 'content-type': 'application/json' };
+    let subs: Subscription[] = [];
+    for (let attempt = 1; !this.#stopping; attempt++) {
+      try {
+        const res = await app.request('GET', '/dapr/subscribe', undefined, headers, 5000);
+        if (res.status === 200) {
+          let body: unknown;
+          try { body = JSON.parse(res.body.toString('utf8')); } catch { body = undefined; }
+          const parsed = fromAppResponse(body);
+          for (const p of parsed.problems) this.logger.warn({ reason: p }, `GET /dapr/subscribe: ${p}`);
+          subs = parsed.subscriptions;
+        } else if (res.status !== 404) {
+          this.logger.warn({ status: res.status }, `GET /dapr/subscribe answered ${res.status}; no programmatic subscriptions`);
+        }
+        break;
+      } catch (err) {
+        if (attempt >= 5) {
+          this.logger.warn({ err: (err as Error).message }, 'GET /dapr/subscribe failed; no programmatic subscriptions');
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+    if (this.#stopping) return;
+    this.pubsub.setProgrammatic(subs, app);
   }
 
   /** Stops accepting requests, lets in-flight calls finish, then releases components and connections. */
@@ -128,6 +175,8 @@ export class Runtime implements RuntimeView {
           clearTimeout(deadline);
         }
       }
+      await this.pubsub.close();
+      this.#app?.close();
       await this.registry.close();
       await this.#connectors.redis.closeAll();
       await this.#connectors.sql.closeAll();

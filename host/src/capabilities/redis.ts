@@ -9,6 +9,8 @@ export interface RedisConnectOptions {
   password?: string;
   database: number;
   tls: boolean;
+  /** A client of its own (for blocking commands), not shared and not reused. */
+  exclusive?: boolean;
 }
 
 export type RedisArgument = { tag: 'text'; val: string } | { tag: 'binary'; val: Uint8Array } | { tag: 'int'; val: bigint };
@@ -29,9 +31,10 @@ const COMMAND_TIMEOUT_MS = 5000;
  */
 export class RedisClients {
   readonly #clients = new Map<string, { client: Redis; refs: number }>();
+  #exclusive = 0;
 
   acquire(opts: RedisConnectOptions): { key: string; client: Redis } {
-    const key = JSON.stringify([opts.address, opts.username ?? '', opts.password ?? '', opts.database, opts.tls]);
+    const key = JSON.stringify([opts.address, opts.username ?? '', opts.password ?? '', opts.database, opts.tls, opts.exclusive ? ++this.#exclusive : 0]);
     let entry = this.#clients.get(key);
     if (!entry) {
       const [host, port] = splitAddress(opts.address);

@@ -74,5 +74,6 @@ function blockOf(exports: readonly string[], file: string): Block {
   const has = (iface: string) => exports.some((e) => e.startsWith(`mortar:component/${iface}@`));
   if (!has('lifecycle')) throw new MortarError('ERR_WASM_INVALID', [file, 'it does not export mortar:component/lifecycle']);
   if (has('state-store')) return 'state';
-  throw new MortarError('ERR_WASM_INVALID', [file, 'it exports no building block this sidecar serves (expected mortar:component/state-store)']);
+  if (has('pubsub')) return 'pubsub';
+  throw new MortarError('ERR_WASM_INVALID', [file, 'it exports no building block this sidecar serves (expected mortar:component/state-store or mortar:component/pubsub)']);
 }

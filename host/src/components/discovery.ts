@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { ComponentLoader, ComponentModule } from './component-types.js';
 import type { ComponentRegistry } from './registry.js';
 import { fingerprint } from './registry.js';
-import { parseResources, type ComponentResource, type Resource } from './resources.js';
+import { parseResources, type ComponentResource, type Resource, type SubscriptionResource } from './resources.js';
 
 const YAML = new Set(['.yaml', '.yml']);
 
@@ -20,6 +20,8 @@ export interface DiscoveryOptions {
   readonly defaults: readonly ComponentResource[];
   readonly appId: string;
   readonly pollMs: number;
+  /** Told the declarative subscriptions (scoped to this app) after every scan. */
+  readonly onSubscriptions?: (subs: SubscriptionResource[]) => void;
 }
 
 /**
@@ -164,7 +166,14 @@ export class Discovery {
 
     const all = this.#opts.resourcePaths.length === 0 ? [...this.#opts.defaults] : [...this.#yaml.values()].flatMap((v) => v.resources);
     const desired = new Map<string, ComponentResource>();
+    const subscriptions: SubscriptionResource[] = [];
     for (const r of all) {
+      if (r.kind === 'Subscription') {
+        const sub = r as SubscriptionResource;
+        if (sub.scopes.length > 0 && !sub.scopes.includes(this.#opts.appId)) continue;
+        subscriptions.push(sub);
+        continue;
+      }
       if (r.kind !== 'Component') {
         this.logger.debug({ file: r.file, kind: r.kind, name: r.name }, `${r.kind} ${r.name} in ${r.file} accepted; not acted on yet`);
         continue;
@@ -209,6 +218,10 @@ export class Discovery {
         if (res.ignoreErrors) this.logger.warn({ component: res.name }, `component ${res.name} failed but has ignoreErrors: continuing`);
       }
     }));
+
+    // 4. Declarative subscriptions, now that the components they name are in service (the listener also
+    // rebinds delivery to components that were reloaded).
+    this.#opts.onSubscriptions?.(subscriptions);
   }
 
   #moduleFor(type: string): ComponentModule | undefined {

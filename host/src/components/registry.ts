@@ -15,6 +15,8 @@ import type { Block } from './descriptor.js';
  */
 export const HOST_METADATA: Record<Block, ReadonlySet<string>> = {
   state: new Set(['keyPrefix', 'actorStateStore']),
+  // Topic scoping is enforced by the host (Dapr: pkg/runtime/pubsub/scopes.go).
+  pubsub: new Set(['allowedTopics', 'publishingScopes', 'subscriptionScopes', 'protectedTopics']),
 };
 
 /** A component in service: a named resource bound to a module and running in a pool. */
@@ -32,6 +34,12 @@ export interface ActiveComponent {
   readonly fingerprint: string;
   /** The host side of its imports; released when the component is retired. */
   readonly host: ComponentHostEndpoint;
+  /**
+   * A pool of its own for long calls (a pub/sub `fetch` that blocks waiting for messages), so they never
+   * hold up calls on `pool`. Started on first use, closed with the component. For a component that keeps
+   * its data in its one instance (max-instances 1) this is `pool` itself.
+   */
+  sidePool(): Promise<InstancePool>;
 }
 
 export interface RegistryOptions {
@@ -57,6 +65,7 @@ export function fingerprint(resource: ComponentResource, module: ComponentModule
 export class ComponentRegistry {
   readonly #active = new Map<string, ActiveComponent>();
   readonly #validator = new MetadataValidator();
+  readonly #sidePools = new WeakMap<ActiveComponent, InstancePool>();
   readonly #opts: RegistryOptions;
 
   constructor(opts: RegistryOptions) {
@@ -97,10 +106,10 @@ export class ComponentRegistry {
     const host = new ComponentHostEndpoint(resource.name, grants, this.#opts.connectors, logger);
     const size = module.descriptor.maxInstances > 0 ? Math.min(module.descriptor.maxInstances, this.#opts.poolSize) : this.#opts.poolSize;
     const pairs = Object.entries(validated);
-    const pool = new InstancePool({
+    const makePool = (poolSize: number) => new InstancePool({
       name: resource.name,
       artifact: module.artifact,
-      size,
+      size: poolSize,
       callTimeoutMs: this.#opts.callTimeoutMs,
       memoryLimitBytes: this.#opts.memoryLimitBytes,
       host,
@@ -115,6 +124,7 @@ export class ComponentRegistry {
         }
       },
     });
+    const pool = makePool(size);
     try {
       await pool.start();
     } catch (err) {
@@ -125,7 +135,22 @@ export class ComponentRegistry {
 
     const features = [...module.descriptor.features.filter((f) => f !== 'FIRST_WRITE')];
     if (module.block === 'state' && hostMetadata.actorStateStore === 'true') features.push('ACTOR');
-    const next: ActiveComponent = { name: resource.name, resource, module, block: module.block, pool, features, hostMetadata, fingerprint: fp, host };
+    let side: Promise<InstancePool> | undefined;
+    const sidePool = (): Promise<InstancePool> => {
+      if (module.descriptor.maxInstances === 1) return Promise.resolve(pool);
+      side ??= (async () => {
+        const p = makePool(1);
+        await p.start();
+        if (this.#active.get(resource.name) !== next) {
+          await p.close(0);
+          throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [resource.name, 'it has been unloaded']);
+        }
+        this.#sidePools.set(next, p);
+        return p;
+      })();
+      return side;
+    };
+    const next: ActiveComponent = { name: resource.name, resource, module, block: module.block, pool, features, hostMetadata, fingerprint: fp, host, sidePool };
     this.#active.set(resource.name, next);
     logger.info({ component: resource.name, type: resource.type, file: resource.file, wasm: module.file, instances: size },
       `component ${resource.name} (${resource.type}) ${current ? 'reloaded' : 'loaded'} from ${resource.file}`);
@@ -150,6 +175,7 @@ export class ComponentRegistry {
 
   async #retire(c: ActiveComponent): Promise<void> {
     await c.pool.close();
+    await this.#sidePools.get(c)?.close(0);
     await c.host.close();
     // Release the compiled code once no component in service runs this artifact any more.
     if (!this.list().some((x) => x.module.artifact.dir === c.module.artifact.dir)) forgetModules(c.module.artifact.dir);

@@ -13,14 +13,29 @@ export interface ComponentResource {
   readonly file: string;
 }
 
-/** A resource of a kind mortar recognises but does not act on yet (Subscription, Resiliency, ...). */
+/** A declarative `Subscription` (dapr.io/v1alpha1 or v2alpha1), normalised to the v2alpha1 shape. */
+export interface SubscriptionResource {
+  readonly kind: 'Subscription';
+  readonly name: string;
+  readonly pubsubname: string;
+  readonly topic: string;
+  readonly rules: ReadonlyArray<{ readonly match: string; readonly path: string }>;
+  readonly defaultPath?: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly deadLetterTopic?: string;
+  readonly bulkSubscribe?: { readonly enabled: boolean; readonly maxMessagesCount?: number; readonly maxAwaitDurationMs?: number };
+  readonly scopes: readonly string[];
+  readonly file: string;
+}
+
+/** A resource of a kind mortar recognises but does not act on yet (Resiliency, ...). */
 export interface OtherResource {
   readonly kind: string;
   readonly name: string;
   readonly file: string;
 }
 
-export type Resource = ComponentResource | OtherResource;
+export type Resource = ComponentResource | SubscriptionResource | OtherResource;
 
 /** A refused document: the file, the field path and the reason, for one log line. */
 export interface ResourceProblem {
@@ -75,6 +90,7 @@ function toResource(file: string, doc: unknown): Resource {
   const meta = doc.metadata;
   if (!isObject(meta) || typeof meta.name !== 'string' || meta.name === '') throw new Problem('metadata.name', 'is required');
   const name = meta.name;
+  if (kind === 'Subscription') return toSubscription(file, name, doc);
   if (kind !== 'Component') return { kind, name, file };
 
   const spec = doc.spec;
@@ -100,4 +116,61 @@ function toResource(file: string, doc: unknown): Resource {
   if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string')) throw new Problem('scopes', 'must be a list of app ids');
   const ignoreErrors = spec.ignoreErrors === true || spec.ignoreErrors === 'true';
   return { kind: 'Component', name, type: spec.type, version, metadata, scopes: scopes as string[], ignoreErrors, file };
+}
+
+function toSubscription(file: string, name: string, doc: Record<string, unknown>): SubscriptionResource {
+  const spec = doc.spec;
+  if (!isObject(spec)) throw new Problem('spec', 'is required');
+  const str = (v: unknown, field: string, required: boolean): string | undefined => {
+    if (v === undefined || v === null || v === '') {
+      if (required) throw new Problem(field, 'is required');
+      return undefined;
+    }
+    if (typeof v !== 'string') throw new Problem(field, `must be a string, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const pubsubname = str(spec.pubsubname, 'spec.pubsubname', true)!;
+  const topic = str(spec.topic, 'spec.topic', true)!;
+  const rules: Array<{ match: string; path: string }> = [];
+  let defaultPath = str(spec.route, 'spec.route', false);
+  if (spec.routes !== undefined && spec.routes !== null) {
+    if (!isObject(spec.routes)) throw new Problem('spec.routes', 'must be a mapping with rules and default');
+    const r = spec.routes;
+    defaultPath = str(r.default, 'spec.routes.default', false) ?? defaultPath;
+    const list = r.rules ?? [];
+    if (!Array.isArray(list)) throw new Problem('spec.routes.rules', 'must be a list of {match, path}');
+    list.forEach((rule: unknown, i: number) => {
+      const at = `spec.routes.rules[${i}]`;
+      if (!isObject(rule)) throw new Problem(at, 'must be a mapping with match and path');
+      rules.push({ match: str(rule.match, `${at}.match`, false) ?? '', path: str(rule.path, `${at}.path`, true)! });
+    });
+  }
+  if (rules.length === 0 && defaultPath === undefined) throw new Problem('spec.routes', 'needs a default route or at least one rule (v1alpha1: spec.route)');
+  const metadata: Record<string, string> = {};
+  if (spec.metadata !== undefined && spec.metadata !== null) {
+    if (!isObject(spec.metadata)) throw new Problem('spec.metadata', 'must be a mapping of strings');
+    for (const [k, v] of Object.entries(spec.metadata)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  let bulkSubscribe: SubscriptionResource['bulkSubscribe'];
+  if (spec.bulkSubscribe !== undefined && spec.bulkSubscribe !== null) {
+    if (!isObject(spec.bulkSubscribe)) throw new Problem('spec.bulkSubscribe', 'must be a mapping');
+    const b = spec.bulkSubscribe;
+    const num = (v: unknown, field: string): number | undefined => {
+      if (v === undefined || v === null) return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Problem(field, `must be a positive integer, got ${JSON.stringify(v)}`);
+      return n;
+    };
+    bulkSubscribe = {
+      enabled: b.enabled === true || b.enabled === 'true',
+      maxMessagesCount: num(b.maxMessagesCount, 'spec.bulkSubscribe.maxMessagesCount'),
+      maxAwaitDurationMs: num(b.maxAwaitDurationMs, 'spec.bulkSubscribe.maxAwaitDurationMs'),
+    };
+  }
+  const scopes = doc.scopes ?? [];
+  if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string')) throw new Problem('scopes', 'must be a list of app ids');
+  return {
+    kind: 'Subscription', name, pubsubname, topic, rules, defaultPath, metadata,
+    deadLetterTopic: str(spec.deadLetterTopic, 'spec.deadLetterTopic', false), bulkSubscribe, scopes: scopes as string[], file,
+  };
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { MortarError } from '../../errors.js';
 import type { ComponentRegistry } from '../../components/registry.js';
+import type { Subscription } from '../../blocks/pubsub/subscription.js';
 import { queryValue } from './request.js';
 
 /** What the metadata and health routes read from the runtime. */
@@ -15,6 +16,8 @@ export interface RuntimeView {
   /** Outbound ready and, with an app port, the app reachable. */
   ready(): boolean;
   notReadyTargets(): string[];
+  /** Subscriptions in force (declarative and programmatic). */
+  subscriptions(): Subscription[];
 }
 
 /** `GET/PUT /v1.0/metadata` and the health endpoints. */
@@ -30,7 +33,11 @@ export function metadataRoutes(rt: RuntimeView) {
           name: c.name, type: c.resource.type, version: c.resource.version, capabilities: c.features,
         })),
         extended: { ...Object.fromEntries(rt.extended), daprRuntimeVersion: rt.runtimeVersion },
-        subscriptions: [],
+        subscriptions: rt.subscriptions().map((s) => ({
+          pubsubname: s.pubsubname, topic: s.topic, metadata: s.metadata,
+          rules: [...s.rules, ...(s.defaultPath !== undefined ? [{ match: '', path: s.defaultPath }] : [])],
+          deadLetterTopic: s.deadLetterTopic ?? '', type: s.type,
+        })),
         httpEndpoints: [],
       };
       if (rt.appConnection) body.appConnectionProperties = { ...rt.appConnection, maxConcurrency: 0 };

@@ -3,12 +3,15 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { MortarError, toDaprBody } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { StateService } from '../../blocks/state/state-service.js';
+import type { PubSubService } from '../../blocks/pubsub/pubsub-service.js';
+import { pubsubRoutes } from './pubsub.js';
 import { stateRoutes } from './state.js';
 import { metadataRoutes, type RuntimeView } from './metadata.js';
 
 export interface HttpApiOptions {
   readonly runtime: RuntimeView;
   readonly state: StateService;
+  readonly pubsub: PubSubService;
   readonly logger: Logger;
   /** Largest accepted request body, in bytes (Dapr default 4 MiB). */
   readonly maxBodyBytes: number;
@@ -67,6 +70,7 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
     alpha.post('/:storeName/query', query);
     alpha.put('/:storeName/query', query);
   }, { prefix: '/v1.0-alpha1/state' });
+  app.register(pubsubRoutes(opts.pubsub, () => opts.runtime.appId));
   app.register(metadataRoutes(opts.runtime));
   return app;
 }

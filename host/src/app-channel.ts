@@ -1,0 +1,51 @@
+/**
+ * The HTTP channel from the sidecar to the app (Dapr `pkg/channel/http`): one keep-alive agent, the app
+ * token header, and a deadline per call.
+ */
+import http from 'node:http';
+
+export interface AppResponse { readonly status: number; readonly body: Buffer; readonly headers: http.IncomingHttpHeaders }
+
+export interface AppChannelOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly appId: string;
+  /** `APP_API_TOKEN`: sent as `dapr-api-token` on every call. */
+  readonly appToken?: string;
+  readonly maxSockets?: number;
+}
+
+/** Characters a header value may carry; anything else is left out rather than failing the call. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export class AppChannel {
+  readonly #agent: http.Agent;
+
+  constructor(readonly opts: AppChannelOptions) {
+    this.#agent = new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 128 });
+  }
+
+  /** Calls the app; rejects on network errors and when no answer came within `timeoutMs`. */
+  request(method: string, path: string, body: Buffer | undefined, headers: Record<string, string>, timeoutMs: number): Promise<AppResponse> {
+    const h: Record<string, string> = {};
+    for (const [k, v] of Object.entries(headers)) if (HEADER_NAME.test(k) && HEADER_VALUE.test(v) && k.toLowerCase() !== 'content-length') h[k] = v;
+    if (this.opts.appToken) h['dapr-api-token'] = this.opts.appToken;
+    if (body) h['content-length'] = String(body.length);
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: this.opts.host, port: this.opts.port, method, path, headers: h, agent: this.#agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => { clearTimeout(timer); resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }); });
+        res.on('error', (e) => { clearTimeout(timer); reject(e); });
+      });
+      const timer = setTimeout(() => req.destroy(new Error(`the app did not answer ${method} ${path} within ${timeoutMs}ms`)), timeoutMs);
+      req.on('error', (e) => { clearTimeout(timer); reject(e); });
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}

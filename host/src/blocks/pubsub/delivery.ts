@@ -1,0 +1,338 @@
+/**
+ * The delivery loop of one pub/sub component: fetch from the broker (through the component's own side
+ * instance), hand each message to the app over HTTP exactly as Dapr does (spec 1.14), and settle it.
+ *
+ * At-least-once: a message is acked only after the app took it (SUCCESS, DROP, 404, or after it went to
+ * the dead-letter topic). Failures are retried in place (constant backoff, `retry.maxRetries`); a message
+ * still failing is nacked, and the broker hands it out again later. Backpressure: at most `maxInFlight`
+ * messages are with the app at once; the loop fetches only what it can take.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../logger.js';
+import type { ActiveComponent } from '../../components/registry.js';
+import type { InstancePool } from '../../components/sandbox/pool.js';
+import type { AppChannel } from '../../app-channel.js';
+import { CLOUDEVENT_CONTENT_TYPE, expired, inbound, parseBool, type InboundEvent } from './cloudevents.js';
+import { Router, type Subscription } from './subscription.js';
+
+export interface WitDelivery {
+  topic: string; group: string; receipt: string; data: Uint8Array; contentType?: string | null;
+  metadata: Array<[string, string]>; redeliveries: number;
+}
+interface WitSubscription { topic: string; group: string; metadata: Array<[string, string]> }
+interface SettleRef { topic: string; group: string; receipt: string }
+
+export interface RetryPolicy { readonly intervalMs: number; readonly maxRetries: number }
+
+export interface DeliveryOptions {
+  readonly component: ActiveComponent;
+  readonly subscriptions: readonly Subscription[];
+  readonly group: string;
+  readonly app: AppChannel;
+  readonly logger: Logger;
+  readonly retry: RetryPolicy;
+  readonly maxInFlight: number;
+  /** How long the app may take to answer one delivery. */
+  readonly appTimeoutMs: number;
+  /** Publishes the original message to a dead-letter topic of the same component. */
+  readonly deadLetter: (topic: string, data: Uint8Array, contentType: string | undefined) => Promise<void>;
+}
+
+type Outcome = 'success' | 'retry' | 'drop';
+
+/** Longest a fetch may block in the broker waiting for the first message. */
+const LONG_POLL_MS = 1000;
+/** A broker that cannot block is polled this often while idle (local publishes wake it at once). */
+const IDLE_POLL_MS = 100;
+/** Delay before a nacked message comes back, where the broker can honour one. */
+const NACK_DELAY_MS = 1000;
+
+export class DeliveryLoop {
+  readonly #o: DeliveryOptions;
+  readonly #subs = new Map<string, { sub: Subscription; router: Router; raw: boolean; bulk?: BulkBuffer }>();
+  readonly #wit: WitSubscription[];
+  #pool?: InstancePool;
+  #stopped = false;
+  #inflight = 0;
+  #acks: SettleRef[] = [];
+  #nacks: SettleRef[] = [];
+  #wake?: () => void;
+  #done?: Promise<void>;
+  /** Deliveries started, for the metadata of tests and logs. */
+  delivered = 0;
+
+  constructor(opts: DeliveryOptions) {
+    this.#o = opts;
+    this.#wit = [];
+    for (const sub of opts.subscriptions) {
+      const raw = parseBool(sub.metadata.rawPayload ?? '') === true;
+      const entry = { sub, router: new Router(sub), raw, bulk: sub.bulk?.enabled ? new BulkBuffer(sub, this) : undefined };
+      this.#subs.set(sub.topic, entry);
+      this.#wit.push({ topic: sub.topic, group: opts.group, metadata: Object.entries(sub.metadata) });
+    }
+  }
+
+  get component(): ActiveComponent { return this.#o.component; }
+
+  /** Prepares every subscription on the broker, then runs until `stop`. Rejects if preparing fails. */
+  async start(): Promise<void> {
+    this.#pool = await this.#o.component.sidePool();
+    for (const s of this.#wit) await this.#pool.call('pubsub', 'subscribe', [s]);
+    this.#done = this.#run();
+  }
+
+  /** Wakes an idle loop (a message was just published through this component). */
+  kick(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  /** Stops fetching, waits (up to `graceMs`) for deliveries in flight, settles them and closes the subscriptions. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.#stopped = true;
+    this.kick();
+    await this.#done;
+    const deadline = Date.now() + graceMs;
+    while (this.#inflight > 0 && Date.now() < deadline) await sleep(10);
+    for (const s of this.#subs.values()) s.bulk?.flushNow();
+    while (this.#inflight > 0 && Date.now() < deadline) await sleep(10);
+    await this.#settle().catch(() => undefined);
+    if (this.#pool) for (const s of this.#wit) await this.#pool.call('pubsub', 'close', [s]).catch(() => undefined);
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopped) {
+      try {
+        await this.#settle();
+        const room = this.#o.maxInFlight - this.#inflight;
+        if (room <= 0) { await this.#idle(50); continue; }
+        const wait = this.#inflight > 0 ? 0 : LONG_POLL_MS;
+        const t0 = performance.now();
+        const got = await this.#pool!.call('pubsub', 'fetch', [this.#wit, Math.min(room, 256), wait]) as WitDelivery[];
+        failures = 0;
+        for (const m of got) this.#dispatch(m);
+        if (got.length === 0) {
+          if (this.#inflight > 0) await this.#idle(10);
+          else if (performance.now() - t0 < wait / 2) await this.#idle(IDLE_POLL_MS);
+        }
+      } catch (err) {
+        if (this.#stopped) break;
+        failures++;
+        const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
+        this.#o.logger.warn({ component: this.#o.component.name, err: String((err as Error)?.message ?? err) }, `pubsub ${this.#o.component.name}: fetch failed; retrying in ${delay}ms`);
+        await this.#idle(delay);
+      }
+    }
+  }
+
+  #idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { this.#wake = undefined; resolve(); }, ms);
+      this.#wake = () => { clearTimeout(t); resolve(); };
+    });
+  }
+
+  async #settle(): Promise<void> {
+    if (this.#acks.length > 0) {
+      const acks = this.#acks;
+      this.#acks = [];
+      try {
+        await this.#pool!.call('pubsub', 'ack', [acks]);
+      } catch (err) {
+        // Not acked: the broker will hand these out again (at-least-once).
+        this.#o.logger.warn({ component: this.#o.component.name, count: acks.length, err: String(err) }, `pubsub ${this.#o.component.name}: ack failed; the broker will redeliver`);
+      }
+    }
+    if (this.#nacks.length > 0) {
+      const nacks = this.#nacks;
+      this.#nacks = [];
+      await this.#pool!.call('pubsub', 'nack', [nacks, NACK_DELAY_MS]).catch(() => undefined);
+    }
+  }
+
+  /** Records a settlement; it goes to the broker on the loop's next turn. */
+  settle(m: WitDelivery, ack: boolean): void {
+    (ack ? this.#acks : this.#nacks).push({ topic: m.topic, group: m.group, receipt: m.receipt });
+    this.#inflight--;
+    this.kick();
+  }
+
+  #dispatch(m: WitDelivery): void {
+    this.#inflight++;
+    this.delivered++;
+    const entry = this.#subs.get(m.topic);
+    if (!entry) { this.settle(m, false); return; }
+    if (entry.bulk) { entry.bulk.add(m); return; }
+    void this.#deliverOne(entry, m).then((ack) => this.settle(m, ack), (err: unknown) => {
+      this.#o.logger.error({ component: this.#o.component.name, topic: m.topic, err: String(err) }, 'pubsub delivery failed unexpectedly');
+      this.settle(m, false);
+    });
+  }
+
+  /** Delivers one message with retries; resolves true to ack, false to nack. */
+  async #deliverOne(entry: { sub: Subscription; router: Router; raw: boolean }, m: WitDelivery): Promise<boolean> {
+    const { sub } = entry;
+    const md = Object.fromEntries(m.metadata);
+    let ev: InboundEvent;
+    try {
+      ev = inbound(m.data, m.contentType ?? undefined, entry.raw, m.topic, sub.pubsubname, md);
+    } catch (err) {
+      this.#o.logger.warn({ topic: m.topic, err: (err as Error).message }, `pubsub ${sub.pubsubname}/${m.topic}: message is not a CloudEvent`);
+      return this.#finalFailure(sub, m);
+    }
+    if (expired(ev.event)) {
+      this.#o.logger.debug({ topic: m.topic, id: ev.event.id }, 'dropping expired event');
+      return this.#toDeadLetterOrAck(sub, m);
+    }
+    const path = entry.router.route(ev.event);
+    if (path === undefined) return true; // no route matches: Dapr drops it as a success
+    const headers: Record<string, string> = { ...md, 'content-type': CLOUDEVENT_CONTENT_TYPE, pubsubname: sub.pubsubname };
+    if (typeof ev.event.traceparent === 'string') headers.traceparent = ev.event.traceparent;
+    if (typeof ev.event.tracestate === 'string' && ev.event.tracestate !== '') headers.tracestate = ev.event.tracestate;
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.#post(path, ev.json, headers);
+      if (outcome === 'success') return true;
+      if (outcome === 'drop') return this.#toDeadLetterOrAck(sub, m);
+      if (this.#stopped || attempt >= this.#o.retry.maxRetries) return this.#finalFailure(sub, m);
+      await sleep(this.#o.retry.intervalMs);
+    }
+  }
+
+  async #post(path: string, body: Buffer, headers: Record<string, string>): Promise<Outcome> {
+    let res;
+    try {
+      res = await this.#o.app.request('POST', path, body, headers, this.#o.appTimeoutMs);
+    } catch (err) {
+      this.#o.logger.debug({ path, err: (err as Error).message }, 'delivery to the app failed');
+      return 'retry';
+    }
+    return outcomeOf(res.status, res.body);
+  }
+
+  async #toDeadLetterOrAck(sub: Subscription, m: WitDelivery): Promise<boolean> {
+    if (!sub.deadLetterTopic) return true;
+    try {
+      await this.#o.deadLetter(sub.deadLetterTopic, m.data, m.contentType ?? undefined);
+      return true;
+    } catch (err) {
+      this.#o.logger.warn({ topic: sub.deadLetterTopic, err: String(err) }, `pubsub ${sub.pubsubname}: dead-letter publish failed; the message will be redelivered`);
+      return false;
+    }
+  }
+
+  /** Retries are exhausted: dead letter if configured, else leave the message to the broker's redelivery. */
+  #finalFailure(sub: Subscription, m: WitDelivery): Promise<boolean> {
+    if (sub.deadLetterTopic) return this.#toDeadLetterOrAck(sub, m);
+    return Promise.resolve(false);
+  }
+
+  /** Delivers a batch to a bulk subscription (spec: bulk subscribe); settles every message itself. */
+  async deliverBulk(sub: Subscription, raw: boolean, batch: WitDelivery[]): Promise<void> {
+    const entry = this.#subs.get(sub.topic)!;
+    let pending = batch.map((m) => ({ m, entryId: randomUUID() }));
+    const path = sub.defaultPath ?? sub.rules[0]?.path ?? '/';
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      const entries: Array<Record<string, unknown>> = [];
+      const ok: typeof pending = [];
+      for (const p of pending) {
+        const md = Object.fromEntries(p.m.metadata);
+        if (raw) {
+          entries.push({ entryId: p.entryId, event: Buffer.from(p.m.data).toString('base64'), metadata: md, contentType: p.m.contentType ?? 'application/octet-stream' });
+          ok.push(p);
+          continue;
+        }
+        try {
+          const ev = inbound(p.m.data, p.m.contentType ?? undefined, false, p.m.topic, sub.pubsubname, md);
+          if (expired(ev.event)) { this.settle(p.m, await this.#toDeadLetterOrAck(sub, p.m)); continue; }
+          entries.push({ entryId: p.entryId, event: ev.event, metadata: md, contentType: CLOUDEVENT_CONTENT_TYPE });
+          ok.push(p);
+        } catch {
+          this.settle(p.m, await this.#finalFailure(sub, p.m));
+        }
+      }
+      pending = ok;
+      if (pending.length === 0) return;
+      const body = Buffer.from(JSON.stringify({ id: randomUUID(), type: 'com.dapr.event.sent.bulk', topic: sub.topic, pubsubname: sub.pubsubname, metadata: sub.metadata, entries }));
+      let statuses = new Map<string, string>();
+      let whole: Outcome | undefined;
+      try {
+        const res = await this.#o.app.request('POST', path, body, { 'content-type': 'application/json', pubsubname: sub.pubsubname }, this.#o.appTimeoutMs);
+        if (res.status === 404) whole = 'drop';
+        else if (res.status < 200 || res.status > 299) whole = 'retry';
+        else {
+          try {
+            const parsed = JSON.parse(res.body.toString('utf8')) as { statuses?: Array<{ entryId?: string; status?: string }> };
+            statuses = new Map((parsed.statuses ?? []).map((s) => [String(s.entryId), String(s.status ?? '').toUpperCase()]));
+          } catch { /* no statuses: every entry counts as RETRY */ }
+        }
+      } catch {
+        whole = 'retry';
+      }
+      const retry: typeof pending = [];
+      for (const p of pending) {
+        const s = whole === 'drop' ? 'DROP' : whole === 'retry' ? 'RETRY' : statuses.get(p.entryId) ?? 'RETRY';
+        if (s === 'SUCCESS') this.settle(p.m, true);
+        else if (s === 'DROP') this.settle(p.m, await this.#toDeadLetterOrAck(sub, p.m));
+        else retry.push(p);
+      }
+      if (retry.length === 0) return;
+      if (this.#stopped || attempt >= this.#o.retry.maxRetries) {
+        for (const p of retry) this.settle(p.m, await this.#finalFailure(sub, p.m));
+        return;
+      }
+      pending = retry;
+      await sleep(this.#o.retry.intervalMs);
+    }
+    void entry;
+  }
+}
+
+/** Dapr's reading of an app's answer to a delivery (spec 1.14 table). */
+export function outcomeOf(status: number, body: Buffer): Outcome {
+  if (status === 404) return 'drop';
+  if (status < 200 || status > 299) return 'retry';
+  const text = body.toString('utf8').trim();
+  if (text === '') return 'success';
+  let parsed: unknown;
+  try { parsed = JSON.parse(text); } catch { return 'success'; }
+  if (typeof parsed !== 'object' || parsed === null) return 'success';
+  const s = (parsed as { status?: unknown }).status;
+  if (s === undefined || s === null || s === '') return 'success';
+  switch (String(s).toUpperCase()) {
+    case 'SUCCESS': return 'success';
+    case 'DROP': return 'drop';
+    default: return 'retry'; // RETRY, or a status Dapr does not know
+  }
+}
+
+/** Collects messages for a bulk subscription until `maxMessagesCount` or `maxAwaitDurationMs`. */
+class BulkBuffer {
+  #items: WitDelivery[] = [];
+  #timer?: NodeJS.Timeout;
+  readonly #raw: boolean;
+
+  constructor(readonly sub: Subscription, readonly loop: DeliveryLoop) {
+    this.#raw = parseBool(sub.metadata.rawPayload ?? '') === true;
+  }
+
+  add(m: WitDelivery): void {
+    this.#items.push(m);
+    if (this.#items.length >= this.sub.bulk!.maxMessagesCount) this.flushNow();
+    else this.#timer ??= setTimeout(() => this.flushNow(), this.sub.bulk!.maxAwaitDurationMs);
+  }
+
+  flushNow(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#items.length === 0) return;
+    const batch = this.#items;
+    this.#items = [];
+    void this.loop.deliverBulk(this.sub, this.#raw, batch).catch(() => { for (const m of batch) this.loop.settle(m, false); });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,260 @@
+/**
+ * The pub/sub building block: publishing (CloudEvents, scopes, errors as Dapr reports them) and the
+ * subscriptions this app has, each component's served by one delivery loop.
+ */
+import type { Logger } from '../../logger.js';
+import { MortarError } from '../../errors.js';
+import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
+import { ComponentCallError } from '../../components/sandbox/pool.js';
+import type { SubscriptionResource } from '../../components/resources.js';
+import type { AppChannel } from '../../app-channel.js';
+import { envelope, isBinaryContentType, isJsonContentType, isCloudEventContentType } from './cloudevents.js';
+import { topicAllowed } from './scopes.js';
+import { fromResource, Router, type Subscription } from './subscription.js';
+import { DeliveryLoop, type RetryPolicy } from './delivery.js';
+
+export interface PublishRequest {
+  readonly pubsub: string;
+  readonly topic: string;
+  readonly body: Buffer;
+  readonly contentType?: string;
+  readonly metadata: Record<string, string>;
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+}
+
+export interface BulkEntry { entryId: string; event: unknown; contentType: string; metadata?: Record<string, string> }
+
+export interface PubSubOptions {
+  readonly appId: string;
+  readonly logger: Logger;
+  readonly retry?: RetryPolicy;
+  readonly maxInFlight?: number;
+  readonly appTimeoutMs?: number;
+}
+
+/** Dapr's default inbound retry (js-sdk's resiliency.yaml: constant 250 ms, 5 retries). */
+const DEFAULT_RETRY: RetryPolicy = { intervalMs: 250, maxRetries: 5 };
+
+export class PubSubService {
+  #declarative: Subscription[] = [];
+  #programmatic: Subscription[] = [];
+  /** Delivery loops by component name. */
+  readonly #loops = new Map<string, DeliveryLoop>();
+  #app?: AppChannel;
+  #reconciling: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(readonly registry: ComponentRegistry, readonly opts: PubSubOptions) {}
+
+  #component(name: string): ActiveComponent {
+    if (name === '') throw new MortarError('ERR_PUBSUB_EMPTY');
+    const all = this.registry.byBlock('pubsub');
+    if (all.length === 0) throw new MortarError('ERR_PUBSUB_NOT_CONFIGURED');
+    const c = this.registry.get(name);
+    if (!c || c.block !== 'pubsub') throw new MortarError('ERR_PUBSUB_NOT_FOUND', [name]);
+    return c;
+  }
+
+  /** `POST /v1.0/publish/{pubsub}/{topic}`. Resolves once the broker has accepted the message. */
+  async publish(req: PublishRequest): Promise<void> {
+    const c = this.#component(req.pubsub);
+    if (req.topic === '') throw new MortarError('ERR_TOPIC_NAME_EMPTY', [req.pubsub]);
+    if (!topicAllowed(c.hostMetadata, this.opts.appId, req.topic, true)) throw new MortarError('ERR_PUBSUB_FORBIDDEN', [req.topic, this.opts.appId]);
+    const env = envelope({
+      pubsub: req.pubsub, topic: req.topic, appId: this.opts.appId, body: req.body, contentType: req.contentType,
+      metadata: req.metadata, traceparent: req.traceparent, tracestate: req.tracestate, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
+    });
+    try {
+      await c.pool.call('pubsub', 'publish', [{ topic: req.topic, data: env.data, contentType: env.contentType, metadata: Object.entries(req.metadata) }]);
+    } catch (err) {
+      throw publishError(err, req.topic, req.pubsub);
+    }
+    this.#loops.get(c.name)?.kick();
+  }
+
+  /**
+   * Bulk publish. Resolves with the entries that failed (empty: all published). Throws for errors of the
+   * whole request (unknown pubsub, bad body).
+   */
+  async bulkPublish(pubsub: string, topic: string, body: unknown, metadata: Record<string, string>): Promise<Array<{ entryId: string; error: string }>> {
+    const c = this.#component(pubsub);
+    if (topic === '') throw new MortarError('ERR_TOPIC_NAME_EMPTY', [pubsub]);
+    if (!topicAllowed(c.hostMetadata, this.opts.appId, topic, true)) throw new MortarError('ERR_PUBSUB_FORBIDDEN', [topic, this.opts.appId]);
+    const entries = checkBulkBody(body);
+    const reqs = entries.map((e) => {
+      const md = e.metadata ? { ...metadata, ...e.metadata } : { ...metadata };
+      const env = envelope({
+        pubsub, topic, appId: this.opts.appId, body: eventBytes(e), contentType: e.contentType, metadata: md, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
+      });
+      return { topic, data: env.data, contentType: env.contentType, metadata: Object.entries(md) };
+    });
+    let failures: Array<{ index: number; error: string }>;
+    try {
+      if (c.features.includes('BULK_PUBLISH')) {
+        failures = await c.pool.call('pubsub', 'bulkPublish', [reqs]) as Array<{ index: number; error: string }>;
+      } else {
+        const settled = await Promise.allSettled(reqs.map((r) => c.pool.call('pubsub', 'publish', [r])));
+        failures = settled.flatMap((s, index) => (s.status === 'rejected' ? [{ index, error: describe(s.reason) }] : []));
+      }
+    } catch (err) {
+      failures = reqs.map((_, index) => ({ index, error: describe(err) }));
+    }
+    this.#loops.get(c.name)?.kick();
+    return failures.map((f) => ({ entryId: entries[f.index]!.entryId, error: f.error }));
+  }
+
+  /** Every subscription in force, declarative first (for the metadata API). */
+  subscriptions(): Subscription[] {
+    return [...this.#declarative, ...this.#programmatic];
+  }
+
+  /** Called with the declarative subscriptions after every resource scan. */
+  setDeclarative(resources: SubscriptionResource[]): void {
+    this.#declarative = resources.map(fromResource);
+    this.#schedule();
+  }
+
+  /** Called with the app's `GET /dapr/subscribe` answer once the app is reachable. */
+  setProgrammatic(subs: Subscription[], app: AppChannel): void {
+    this.#programmatic = subs;
+    this.#app = app;
+    this.#schedule();
+  }
+
+  /** Sets the channel to the app (deliveries start only once there is one). */
+  setApp(app: AppChannel): void {
+    this.#app = app;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    this.#reconciling = this.#reconciling.then(() => this.#reconcile()).catch((err: unknown) => {
+      this.opts.logger.error({ err: String(err) }, 'pubsub: reconciling subscriptions failed');
+    });
+  }
+
+  /** Also called after components change, so loops follow reloaded components. */
+  refresh(): void { this.#schedule(); }
+
+  async #reconcile(): Promise<void> {
+    if (this.#closed) return;
+    // Group by component; the first subscription of a (pubsub, topic) wins, as in Dapr.
+    const byComponent = new Map<string, Subscription[]>();
+    const seen = new Set<string>();
+    for (const s of this.subscriptions()) {
+      const key = `${s.pubsubname}\u0000${s.topic}`;
+      if (seen.has(key)) {
+        this.opts.logger.warn({ pubsub: s.pubsubname, topic: s.topic, source: s.source }, `subscription to ${s.pubsubname}/${s.topic} from ${s.source} ignored: the topic already has one`);
+        continue;
+      }
+      seen.add(key);
+      const list = byComponent.get(s.pubsubname) ?? [];
+      list.push(s);
+      byComponent.set(s.pubsubname, list);
+    }
+    // Stop loops whose component or subscriptions changed.
+    for (const [name, loop] of this.#loops) {
+      const c = this.registry.get(name);
+      const want = byComponent.get(name);
+      if (!c || c !== loop.component || !want || !this.#app || JSON.stringify(want) !== (loop as unknown as { key?: string }).key) {
+        this.#loops.delete(name);
+        await loop.stop();
+      }
+    }
+    if (!this.#app) return;
+    for (const [name, subs] of byComponent) {
+      if (this.#loops.has(name)) continue;
+      const c = this.registry.get(name);
+      if (!c || c.block !== 'pubsub') {
+        this.opts.logger.warn({ pubsub: name }, `subscriptions to pubsub ${name} wait: no such pub/sub component is loaded`);
+        continue;
+      }
+      const usable = subs.filter((s) => {
+        if (!topicAllowed(c.hostMetadata, this.opts.appId, s.topic, false)) {
+          this.opts.logger.warn({ pubsub: name, topic: s.topic }, `subscription to ${name}/${s.topic} refused: topic not allowed for app ${this.opts.appId}`);
+          return false;
+        }
+        try { new Router(s); return true; } catch (err) {
+          this.opts.logger.error({ pubsub: name, topic: s.topic, source: s.source, reason: (err as Error).message }, `subscription to ${name}/${s.topic} from ${s.source} refused: ${(err as Error).message}`);
+          return false;
+        }
+      });
+      if (usable.length === 0) continue;
+      const loop = new DeliveryLoop({
+        component: c, subscriptions: usable, group: c.resource.metadata.consumerID || this.opts.appId, app: this.#app,
+        logger: this.opts.logger, retry: this.opts.retry ?? DEFAULT_RETRY, maxInFlight: this.opts.maxInFlight ?? 64,
+        appTimeoutMs: this.opts.appTimeoutMs ?? 60_000,
+        deadLetter: async (topic, data, contentType) => {
+          await c.pool.call('pubsub', 'publish', [{ topic, data, contentType, metadata: [] }]);
+          this.#loops.get(name)?.kick();
+        },
+      });
+      (loop as unknown as { key?: string }).key = JSON.stringify(subs);
+      try {
+        await loop.start();
+        this.#loops.set(name, loop);
+        this.opts.logger.info({ pubsub: name, topics: usable.map((s) => s.topic) }, `subscribed to ${name}: ${usable.map((s) => s.topic).join(', ')}`);
+      } catch (err) {
+        this.opts.logger.error({ pubsub: name, err: describe(err) }, `subscribing to ${name} failed: ${describe(err)}; retrying on the next change`);
+        await loop.stop(0).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Stops every delivery loop (in-flight deliveries finish first). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#reconciling;
+    await Promise.all([...this.#loops.values()].map((l) => l.stop()));
+    this.#loops.clear();
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ComponentCallError) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function publishError(err: unknown, topic: string, pubsub: string): MortarError {
+  if (err instanceof ComponentCallError && err.error.tag === 'not-found') {
+    return new MortarError('ERR_PUBSUB_NOT_FOUND', [pubsub], { http: 400, reason: 'DAPR_PUBSUB_TEST_NOT_FOUND' });
+  }
+  if (err instanceof MortarError && err.code.startsWith('ERR_PUBSUB')) return err;
+  return new MortarError('ERR_PUBSUB_PUBLISH_MESSAGE', [topic, pubsub, describe(err)], { cause: err });
+}
+
+/** Checks a bulk publish body (spec 1.4): an array of entries with unique `entryId`s. */
+function checkBulkBody(body: unknown): BulkEntry[] {
+  if (!Array.isArray(body)) throw new MortarError('ERR_PUBSUB_EVENTS_SER', ['the body must be a JSON array of entries'], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
+  const ids = new Set<string>();
+  return body.map((e: unknown, i: number) => {
+    if (typeof e !== 'object' || e === null) throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i} is not an object`], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
+    const x = e as Record<string, unknown>;
+    if (typeof x.entryId !== 'string' || x.entryId === '') throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId is missing`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
+    if (ids.has(x.entryId)) throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId '${x.entryId}' is not unique`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
+    ids.add(x.entryId);
+    let metadata: Record<string, string> | undefined;
+    if (x.metadata !== undefined && x.metadata !== null) {
+      if (typeof x.metadata !== 'object') throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: metadata must be an object`], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
+      metadata = Object.fromEntries(Object.entries(x.metadata as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+    }
+    const contentType = typeof x.contentType === 'string' && x.contentType !== '' ? x.contentType : (typeof x.event === 'string' ? 'text/plain' : 'application/json');
+    const entry = { entryId: x.entryId, event: x.event, contentType, metadata };
+    eventBytes(entry, i); // validates the event against its content type now, failing the whole request
+    return entry;
+  });
+}
+
+/** Dapr `ConvertEventToBytes`: how a bulk entry's `event` becomes the bytes to publish. */
+function eventBytes(e: BulkEntry, index?: number): Buffer {
+  const fail = (why: string) => new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${index ?? e.entryId}: ${why}`], { reason: 'DAPR_PUBSUB_MARSHAL_ENVELOPE' });
+  if (isBinaryContentType(e.contentType)) {
+    if (typeof e.event !== 'string') throw fail(`event must be a base64 string for content type ${e.contentType}`);
+    return Buffer.from(e.event, 'base64');
+  }
+  if (isJsonContentType(e.contentType) || isCloudEventContentType(e.contentType)) return Buffer.from(JSON.stringify(e.event ?? null));
+  if (typeof e.event !== 'string') throw fail(`event must be a string for content type ${e.contentType}`);
+  return Buffer.from(e.event);
+}
+
