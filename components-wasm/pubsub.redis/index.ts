@@ -115,10 +115,14 @@ function readGroup(c: Connection, group: string, topics: string[], id: string, m
     throw e;
   }
   const out: P.Delivery[] = [];
-  if (v[0]?.tag !== 'array') return out;
+  if (v[0]?.tag !== 'array') return out; // nil: nothing arrived within the block time
   let i = 1;
-  for (let s = 0; s < v[0].val; s++) {
-    i++; // array(2)
+  // RESP2 answers a list of [stream, entries] pairs; RESP3 a map, which the host flattens to
+  // stream, entries, stream, entries...
+  const pairs = v[1]?.tag === 'array';
+  const streams = pairs ? v[0].val : v[0].val / 2;
+  for (let s = 0; s < streams; s++) {
+    if (pairs) i++; // array(2)
     const stream = str(v[i++]);
     i = parseEntries(v, i, stream, group, redeliveries, out);
   }

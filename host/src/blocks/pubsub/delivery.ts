@@ -112,6 +112,11 @@ export class DeliveryLoop {
         const t0 = performance.now();
         const got = await this.#pool!.call('pubsub', 'fetch', [this.#wit, Math.min(room, 256), wait]) as WitDelivery[];
         failures = 0;
+        if (this.#stopped) {
+          // Unsubscribed while the fetch waited: give these back rather than deliver them.
+          if (got.length > 0) await this.#pool!.call('pubsub', 'nack', [got.map((m) => ({ topic: m.topic, group: m.group, receipt: m.receipt })), 0]).catch(() => undefined);
+          break;
+        }
         for (const m of got) this.#dispatch(m);
         if (got.length === 0) {
           if (this.#inflight > 0) await this.#idle(10);

@@ -1,0 +1,64 @@
+/**
+ * A real HTTP app for pub/sub tests: answers `GET /dapr/subscribe` with the given subscriptions and
+ * records every delivery. `respond` decides each answer (status and body) per delivery.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Delivery { path: string; headers: http.IncomingHttpHeaders; body: string; event: Record<string, unknown> | undefined; at: number }
+
+export class SubscriberApp {
+  readonly deliveries: Delivery[] = [];
+  respond: (d: Delivery) => { status?: number; body?: string } = () => ({ status: 200 });
+  readonly #server: http.Server;
+
+  private constructor(server: http.Server, readonly subscriptions: unknown[]) {
+    this.#server = server;
+  }
+
+  get port(): number { return (this.#server.address() as AddressInfo).port; }
+
+  static async start(subscriptions: unknown[] = []): Promise<SubscriberApp> {
+    let app: SubscriberApp | undefined;
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.method === 'GET' && req.url === '/dapr/subscribe') {
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify(app!.subscriptions));
+          return;
+        }
+        const body = Buffer.concat(chunks).toString('utf8');
+        let event: Record<string, unknown> | undefined;
+        try { event = JSON.parse(body) as Record<string, unknown>; } catch { /* not JSON */ }
+        const d: Delivery = { path: req.url ?? '', headers: req.headers, body, event, at: Date.now() };
+        app!.deliveries.push(d);
+        const r = app!.respond(d);
+        res.statusCode = r.status ?? 200;
+        if (r.body !== undefined) res.setHeader('content-type', 'application/json');
+        res.end(r.body ?? '');
+      });
+    });
+    app = new SubscriberApp(server, subscriptions);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return app;
+  }
+
+  /** Deliveries to `path` whose event data satisfies `pred`. */
+  on(path: string): Delivery[] { return this.deliveries.filter((d) => d.path === path); }
+
+  /** Waits until `pred()` holds. */
+  async until(pred: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${this.deliveries.length} deliveries so far`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise((r) => this.#server.close(r));
+  }
+}
