@@ -10,6 +10,8 @@ export interface Delivery { path: string; headers: http.IncomingHttpHeaders; bod
 export class SubscriberApp {
   readonly deliveries: Delivery[] = [];
   respond: (d: Delivery) => { status?: number; body?: string } = () => ({ status: 200 });
+  /** How long the app takes to answer each delivery. */
+  delayMs = 0;
   readonly #server: http.Server;
 
   private constructor(server: http.Server, readonly subscriptions: unknown[]) {
@@ -34,10 +36,14 @@ export class SubscriberApp {
         try { event = JSON.parse(body) as Record<string, unknown>; } catch { /* not JSON */ }
         const d: Delivery = { path: req.url ?? '', headers: req.headers, body, event, at: Date.now() };
         app!.deliveries.push(d);
-        const r = app!.respond(d);
-        res.statusCode = r.status ?? 200;
-        if (r.body !== undefined) res.setHeader('content-type', 'application/json');
-        res.end(r.body ?? '');
+        const answer = () => {
+          const r = app!.respond(d);
+          res.statusCode = r.status ?? 200;
+          if (r.body !== undefined) res.setHeader('content-type', 'application/json');
+          res.end(r.body ?? '');
+        };
+        if (app!.delayMs > 0) setTimeout(answer, app!.delayMs);
+        else answer();
       });
     });
     app = new SubscriberApp(server, subscriptions);
