@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: mortar's hot paths, each as a ratio against a baseline measured in the same run.
 // These machines are noisy; read the ratios, not the absolute figures. Backing service: Redis on
-// 127.0.0.1:6379 (override with MORTAR_TEST_REDIS). Sections: state-memory, state-redis, call, startup.
+// 127.0.0.1:6379 (override with MORTAR_TEST_REDIS). Sections: state-memory, state-redis, pubsub-redis, call, startup.
 // MORTAR_BENCH_ARGS adds flags to every mortar process started (e.g. "--instances 2") for experiments.
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,6 +95,19 @@ if (want('state-redis')) {
     await r.del('orders||k');
     r.disconnect();
   }
+}
+
+if (want('pubsub-redis')) {
+  console.log('\n## publish -> delivered to the app, pubsub.redis vs ioredis XADD / XREADGROUP loop');
+  const { pubsubRound } = await import('./pubsub.mjs');
+  const rounds = [];
+  for (let i = 0; i < 3; i++) rounds.push(await pubsubRound({ BIN, REDIS, root, mortar, resources }));
+  const tp = rounds.map((r) => r.mortar.rate / r.baseline.rate);
+  const med = (xs) => median(xs);
+  report('pub/sub throughput, publish -> delivered (2000 msgs, 32 publishers, median of 3)', med(rounds.map((r) => r.mortar.rate)), med(rounds.map((r) => r.baseline.rate)), 'msg/s', 0.4, 'higher', med(tp));
+  console.log(`  per-round ratios: ${tp.map((r) => r.toFixed(2)).join(', ')}`);
+  report('pub/sub latency at low load, publish -> delivered p50', med(rounds.map((r) => r.mortar.p50)), med(rounds.map((r) => r.baseline.p50)), 'ms');
+  report('pub/sub latency at low load, publish -> delivered p99', med(rounds.map((r) => r.mortar.p99)), med(rounds.map((r) => r.baseline.p99)), 'ms');
 }
 
 if (want('call')) {

@@ -1,0 +1,93 @@
+// One round of the pub/sub benchmark: the same subscriber app and publisher load against mortar
+// (pubsub.redis) and against the ioredis baseline (pubsub-baseline.mjs), one after the other.
+import http from 'node:http';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { freePort, startProcess, stop } from './lib.mjs';
+
+/** The subscriber app: counts deliveries by message id and wakes whoever waits for one. */
+async function subscriberApp(topic) {
+  const waiters = new Map();
+  let count = 0;
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url === '/dapr/subscribe') {
+        res.setHeader('content-type', 'application/json');
+        return res.end(JSON.stringify([{ pubsubname: 'store', topic, route: '/in' }]));
+      }
+      count++;
+      try {
+        const id = JSON.parse(Buffer.concat(chunks).toString()).data?.id;
+        waiters.get(id)?.();
+        waiters.delete(id);
+      } catch { /* not ours */ }
+      res.end();
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    get count() { return count; },
+    reset() { count = 0; },
+    waitFor(id) { return new Promise((r) => waiters.set(id, r)); },
+    close() { server.closeAllConnections(); return new Promise((r) => server.close(r)); },
+  };
+}
+
+async function measure(publishUrl, app) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  const publish = (body) => new Promise((resolve, reject) => {
+    const req = http.request(publishUrl, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`publish: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  // Warm-up, then low-load latency: one message at a time, publish -> delivered.
+  for (let i = 0; i < 50; i++) { const id = randomUUID(); const w = app.waitFor(id); await publish(JSON.stringify({ id })); await w; }
+  const lat = [];
+  for (let i = 0; i < 300; i++) {
+    const id = randomUUID();
+    const w = app.waitFor(id);
+    const t0 = performance.now();
+    await publish(JSON.stringify({ id }));
+    await w;
+    lat.push(performance.now() - t0);
+  }
+  lat.sort((a, b) => a - b);
+  // Throughput: 2000 messages from 32 concurrent publishers, until the app has them all.
+  const n = 2000;
+  app.reset();
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => { while (next < n) { next++; await publish(JSON.stringify({ id: 'bulk' })); } }));
+  while (app.count < n) await new Promise((r) => setTimeout(r, 1));
+  const rate = n / ((performance.now() - t0) / 1000);
+  agent.destroy();
+  return { rate, p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)] };
+}
+
+export async function pubsubRound({ REDIS, root, mortar, resources }) {
+  const topic = `bench-${randomUUID().slice(0, 8)}`;
+  const app = await subscriberApp(topic);
+  const out = {};
+  try {
+    const m = await mortar(['--resources-path', resources('pubsub.redis', { redisHost: REDIS, consumerID: `bench-${randomUUID().slice(0, 8)}` }), '--app-port', String(app.port)]);
+    try {
+      // The subscription starts once the sidecar has read /dapr/subscribe.
+      await new Promise((r) => setTimeout(r, 1500));
+      out.mortar = await measure(`http://127.0.0.1:${m.port}/v1.0/publish/store/${topic}`, app);
+    } finally { await stop(m.proc); }
+    const port = await freePort();
+    const b = await startProcess(process.execPath, [join(root, 'bench/pubsub-baseline.mjs'), String(port), REDIS, String(app.port), `${topic}-base`], `http://127.0.0.1:${port}/none`, [404]);
+    try {
+      out.baseline = await measure(`http://127.0.0.1:${port}/v1.0/publish/broker/${topic}-base`, app);
+    } finally { await stop(b.proc); }
+  } finally {
+    await app.close();
+  }
+  return out;
+}
