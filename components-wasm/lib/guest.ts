@@ -12,8 +12,13 @@ export function stateError(tag: 'etag-mismatch' | 'etag-invalid' | 'not-found' |
 }
 
 /** Converts whatever a host import threw (`{tag, val}` payloads) into a state-error value. */
+/** The `{tag, val}` a host import threw (the bridge puts it in `payload`), or the thrown value itself. */
+export function hostPayload(err: unknown): { tag?: string; val?: unknown; message?: string } | undefined {
+  return ((err as { payload?: unknown })?.payload ?? err) as { tag?: string; val?: unknown; message?: string } | undefined;
+}
+
 export function fromHostError(err: unknown): StateError {
-  const e = ((err as { payload?: unknown })?.payload ?? err) as { tag?: string; val?: unknown; message?: string } | undefined;
+  const e = hostPayload(err);
   if (e && typeof e === 'object' && typeof e.tag === 'string') {
     if (e.tag === 'etag-mismatch' || e.tag === 'etag-invalid' || e.tag === 'invalid-argument' || e.tag === 'not-supported' || e.tag === 'not-found') return e as StateError;
     const text = typeof e.val === 'string' ? e.val : typeof e.val === 'number' ? `statement ${e.val}` : e.tag;
@@ -109,7 +114,7 @@ export function pubsubError(tag: PubsubError['tag'], val: string): PubsubError {
 
 /** Converts whatever a host import threw (`{tag, val}` payloads) into a pubsub-error value. */
 export function pubsubFromHost(err: unknown): PubsubError {
-  const e = ((err as { payload?: unknown })?.payload ?? err) as { tag?: string; val?: unknown; message?: string } | undefined;
+  const e = hostPayload(err);
   if (e && typeof e === 'object' && typeof e.tag === 'string') {
     if (e.tag === 'not-found' || e.tag === 'invalid-argument' || e.tag === 'not-supported' || e.tag === 'other' || e.tag === 'unavailable') {
       return { tag: e.tag, val: String(e.val ?? e.tag) };

@@ -9,7 +9,7 @@
 import type * as S from 'mortar:component/state-store@0.1.0';
 import { Connection, type DbValue, type Statement, type RowSet, type Dialect } from 'mortar:host/sql@0.1.0';
 import { nowMs } from 'mortar:host/clock@0.1.0';
-import { fromHostError, i64, rfc3339, stateError, ttlSeconds, type Pairs, type StateError } from './guest.js';
+import { fromHostError, hostPayload, i64, rfc3339, stateError, ttlSeconds, type Pairs, type StateError } from './guest.js';
 
 const ETAG = /^[0-9a-f]{32}$/;
 
@@ -151,10 +151,9 @@ export class SqlStateStore {
     try {
       this.#c().batch(stmts);
     } catch (err) {
-      const e = (err as { payload?: unknown })?.payload ?? err;
-      const x = e as { tag?: string; val?: number };
+      const x = hostPayload(err);
       if (x?.tag === 'expectation-failed') {
-        const op = ops[x.val ?? 0]!;
+        const op = ops[Number(x.val ?? 0)]!;
         throw stateError('etag-mismatch', `key ${op.val.key}: ETag or first-write condition not met; nothing was changed`);
       }
       throw fromHostError(err);
@@ -163,8 +162,7 @@ export class SqlStateStore {
 }
 
 function mapSqlError(err: unknown): StateError {
-  const e = ((err as { payload?: unknown })?.payload ?? err) as { tag?: string };
-  if (e?.tag === 'expectation-failed') return stateError('etag-mismatch', 'ETag or first-write condition not met');
+  if (hostPayload(err)?.tag === 'expectation-failed') return stateError('etag-mismatch', 'ETag or first-write condition not met');
   return fromHostError(err);
 }
 

@@ -13,11 +13,13 @@
 import type * as P from 'mortar:component/pubsub@0.1.0';
 import { Connection, type Argument, type Value } from 'mortar:host/redis@0.1.0';
 import { nowMs } from 'mortar:host/clock@0.1.0';
+import { REDIS_CONNECTION_PROPERTIES, redisConnectOptions } from '../lib/redis-connection.js';
 import { pubsubError, pubsubFromHost, schema, toMap, utf8Decode, utf8Encode, type Pairs } from '../lib/guest.js';
 
 let shared: Connection | undefined;
 let blocking: Connection | undefined;
-let options: { address: string; username?: string; password?: string; database: number; tls: boolean } | undefined;
+/** The validated metadata, for opening the blocking connection on first use. */
+let metadataMap: Record<string, string> = {};
 let maxLen = 0;
 let processingTimeoutMs = 60_000;
 let redeliverIntervalMs = 60_000;
@@ -27,6 +29,8 @@ const recovered = new Set<string>();
 /** Subscriptions whose group is known to exist. */
 const prepared = new Set<string>();
 
+/** Key of a (stream, group) pair in the per-instance sets. */
+const subKey = (topic: string, group: string): string => `${topic}\u0000${group}`;
 const txt = (s: string): Argument => ({ tag: 'text', val: s });
 const bin = (b: Uint8Array): Argument => ({ tag: 'binary', val: b });
 const str = (v: Value | undefined): string => (v?.tag === 'bulk' ? utf8Decode(v.val) : v?.tag === 'status' ? v.val : '');
@@ -38,7 +42,7 @@ function conn(): Connection {
 
 function blocker(): Connection {
   if (!blocking) {
-    try { blocking = Connection.open({ ...options!, exclusive: true }); } catch (err) { throw pubsubFromHost(err); }
+    try { blocking = Connection.open(redisConnectOptions(metadataMap, true)); } catch (err) { throw pubsubFromHost(err); }
   }
   return blocking;
 }
@@ -109,20 +113,17 @@ function readGroup(c: Connection, group: string, topics: string[], id: string, m
     const e = pubsubFromHost(err);
     if (e.val.includes('NOGROUP')) {
       // The stream or group was deleted under us: prepare again next time.
-      for (const t of topics) prepared.delete(`${t}\u0000${group}`);
+      for (const t of topics) prepared.delete(subKey(t, group));
       return [];
     }
     throw e;
   }
   const out: P.Delivery[] = [];
   if (v[0]?.tag !== 'array') return out; // nil: nothing arrived within the block time
+  // Reply: array(streams), each array(2): stream name, entries.
   let i = 1;
-  // RESP2 answers a list of [stream, entries] pairs; RESP3 a map, which the host flattens to
-  // stream, entries, stream, entries...
-  const pairs = v[1]?.tag === 'array';
-  const streams = pairs ? v[0].val : v[0].val / 2;
-  for (let s = 0; s < streams; s++) {
-    if (pairs) i++; // array(2)
+  for (let s = 0; s < v[0].val; s++) {
+    i++; // array(2)
     const stream = str(v[i++]);
     i = parseEntries(v, i, stream, group, redeliveries, out);
   }
@@ -130,7 +131,7 @@ function readGroup(c: Connection, group: string, topics: string[], id: string, m
 }
 
 function prepare(topic: string, group: string): void {
-  const key = `${topic}\u0000${group}`;
+  const key = subKey(topic, group);
   if (prepared.has(key)) return;
   try {
     // Dapr creates the group at id 0: a new group reads the stream from its start.
@@ -149,11 +150,7 @@ export const lifecycle = {
       version: '1.0.0',
       features: ['BULK_PUBLISH'],
       metadataSchema: schema({
-        redisHost: { type: 'string', minLength: 1, 'x-mortar-grant': 'redis', description: 'host:port of the Redis server', 'x-example': '127.0.0.1:6379' },
-        redisUsername: { type: 'string' },
-        redisPassword: { type: 'string', 'x-sensitive': true },
-        redisDB: { type: 'integer', minimum: 0, maximum: 15, default: 0 },
-        enableTLS: { type: 'boolean', default: false },
+        ...REDIS_CONNECTION_PROPERTIES,
         consumerID: { type: 'string', minLength: 1, description: 'The consumer group; by default the app id.' },
         processingTimeout: { type: 'string', description: 'How long a delivery may stay unacked before another consumer claims it (Go duration; 0 disables).' },
         redeliverInterval: { type: 'string', description: 'How often pending deliveries are checked for reclaiming (Go duration; 0 disables).' },
@@ -179,15 +176,9 @@ export const lifecycle = {
     processingTimeoutMs = durationMs(m.processingTimeout, 60_000, 'processingTimeout');
     redeliverIntervalMs = durationMs(m.redeliverInterval, 60_000, 'redeliverInterval');
     maxLen = Number(m.maxLenApprox ?? '0');
-    options = {
-      address: m.redisHost!.split(',')[0]!.trim(),
-      username: m.redisUsername || undefined,
-      password: m.redisPassword || undefined,
-      database: Number(m.redisDB ?? '0'),
-      tls: m.enableTLS === 'true',
-    };
+    metadataMap = m;
     try {
-      shared = Connection.open({ ...options, exclusive: false });
+      shared = Connection.open(redisConnectOptions(m));
       shared.command([txt('PING')]);
     } catch (err) {
       throw { tag: 'unavailable', val: `redisHost ${m.redisHost}: ${pubsubFromHost(err).val}` };
@@ -232,12 +223,12 @@ export const pubsub = {
     const out: P.Delivery[] = [];
     // 1. Our own pending entries from before a restart come back first.
     for (const [group, topics] of byGroup) {
-      const fresh = topics.filter((t) => !recovered.has(`${t}\u0000${group}`));
+      const fresh = topics.filter((t) => !recovered.has(subKey(t, group)));
       if (fresh.length === 0) continue;
       const got = run(() => readGroup(conn(), group, fresh, '0', max, 0, 1));
       out.push(...got);
       // Drained (fewer than asked): from now on read only new entries.
-      if (got.length < max) for (const t of fresh) recovered.add(`${t}\u0000${group}`);
+      if (got.length < max) for (const t of fresh) recovered.add(subKey(t, group));
       if (out.length >= max) return out.slice(0, max);
     }
     // 2. Entries left pending too long by any consumer (a crashed sidecar) are claimed.
@@ -255,12 +246,10 @@ export const pubsub = {
     }
     if (out.length > 0) return out;
     // 3. New entries; block only when one group is read (one command), and never longer than asked.
-    const groups = [...byGroup.entries()];
-    for (const [g, [group, topics]] of groups.entries()) {
-      const block = groups.length === 1 && waitMs > 0 ? waitMs : 0;
-      const got = run(() => readGroup(block > 0 ? blocker() : conn(), group, topics, '>', max - out.length, block, 0));
-      out.push(...got);
-      if (out.length >= max || (g === groups.length - 1)) break;
+    const block = byGroup.size === 1 ? waitMs : 0;
+    for (const [group, topics] of byGroup) {
+      out.push(...run(() => readGroup(block > 0 ? blocker() : conn(), group, topics, '>', max - out.length, block, 0)));
+      if (out.length >= max) break;
     }
     return out;
   },
@@ -268,7 +257,7 @@ export const pubsub = {
   ack(refs: P.SettleRef[]): void {
     const by = new Map<string, { topic: string; group: string; ids: string[] }>();
     for (const r of refs) {
-      const k = `${r.topic}\u0000${r.group}`;
+      const k = subKey(r.topic, r.group);
       let e = by.get(k);
       if (!e) by.set(k, (e = { topic: r.topic, group: r.group, ids: [] }));
       e.ids.push(r.receipt);

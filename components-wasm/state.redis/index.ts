@@ -7,7 +7,8 @@
 import type * as S from 'mortar:component/state-store@0.1.0';
 import { Connection, type Argument, type Value } from 'mortar:host/redis@0.1.0';
 import { nowMs } from 'mortar:host/clock@0.1.0';
-import { fromHostError, rfc3339, schema, stateError, toMap, ttlSeconds, utf8Decode, type Pairs, type StateError } from '../lib/guest.js';
+import { REDIS_CONNECTION_PROPERTIES, redisConnectOptions } from '../lib/redis-connection.js';
+import { fromHostError, hostPayload, rfc3339, schema, stateError, toMap, ttlSeconds, utf8Decode, type Pairs, type StateError } from '../lib/guest.js';
 
 /** KEYS[1]; ARGV: etag ('' none), data, ttl ('' none), first-write ('1'/'0'). Returns the new version. */
 const SET = `
@@ -93,7 +94,7 @@ function script(name: string, keys: Argument[], args: Argument[]): Value[] {
   try {
     return call();
   } catch (err) {
-    const e = ((err as { payload?: unknown })?.payload ?? err) as { tag?: string; val?: string };
+    const e = hostPayload(err);
     if (e?.tag !== 'reply' || !String(e.val).includes('NOSCRIPT')) throw err;
     loadScripts();
     return call();
@@ -117,7 +118,7 @@ function c(): Connection {
 }
 
 function mapError(err: unknown): StateError {
-  const e = ((err as { payload?: unknown })?.payload ?? err) as { tag?: string; val?: string };
+  const e = hostPayload(err);
   if (e?.tag === 'reply' && typeof e.val === 'string' && e.val.includes('ETAGMISMATCH')) return stateError('etag-mismatch', 'ETag does not match the stored version');
   return fromHostError(err);
 }
@@ -179,11 +180,7 @@ export const lifecycle = {
       version: '1.0.0',
       features: ['ETAG', 'TRANSACTIONAL', 'TTL', 'FIRST_WRITE'],
       metadataSchema: schema({
-        redisHost: { type: 'string', minLength: 1, 'x-mortar-grant': 'redis', description: 'host:port of the Redis server', 'x-example': '127.0.0.1:6379' },
-        redisUsername: { type: 'string' },
-        redisPassword: { type: 'string', 'x-sensitive': true },
-        redisDB: { type: 'integer', minimum: 0, maximum: 15, default: 0 },
-        enableTLS: { type: 'boolean', default: false },
+        ...REDIS_CONNECTION_PROPERTIES,
         maxRetries: { type: 'integer', minimum: 0 },
         maxRetryBackoff: { type: 'string' },
         ttlInSeconds: { type: 'integer', minimum: -1, description: 'Default TTL applied when a request gives none.' },
@@ -207,14 +204,7 @@ export const lifecycle = {
     const m = toMap(metadata);
     if ((m.redisType ?? 'node') !== 'node') throw { tag: 'invalid-metadata', val: `redisType: '${m.redisType}' is not supported (use node)` };
     try {
-      conn = Connection.open({
-        address: m.redisHost!.split(',')[0]!.trim(),
-        username: m.redisUsername || undefined,
-        password: m.redisPassword || undefined,
-        database: Number(m.redisDB ?? '0'),
-        tls: m.enableTLS === 'true',
-        exclusive: false,
-      });
+      conn = Connection.open(redisConnectOptions(m));
       conn.command([txt('PING')]);
       loadScripts();
     } catch (err) {

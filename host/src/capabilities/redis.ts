@@ -44,6 +44,9 @@ export class RedisClients {
         username: opts.username, password: opts.password, db: opts.database,
         tls: opts.tls ? {} : undefined,
         lazyConnect: true,
+        // RESP2, whatever the client's default: components see the reply shapes Redis documents for every
+        // command (RESP3 maps would reach them as flat key/value arrays of a different shape).
+        protocol: 2,
         maxRetriesPerRequest: 1,
         commandTimeout: COMMAND_TIMEOUT_MS,
         retryStrategy: (times) => Math.min(times * 200, 2000),
