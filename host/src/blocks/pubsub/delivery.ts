@@ -25,8 +25,11 @@ interface SettleRef { topic: string; group: string; receipt: string }
 export interface RetryPolicy { readonly intervalMs: number; readonly maxRetries: number }
 
 export interface DeliveryOptions {
+  /** Identifies the subscriptions asked for (before scope and rule checks): a change means a new loop. */
+  readonly key: string;
   readonly component: ActiveComponent;
-  readonly subscriptions: readonly Subscription[];
+  /** The subscriptions served, each with its compiled routing rules. */
+  readonly routers: readonly Router[];
   readonly group: string;
   readonly app: AppChannel;
   readonly logger: Logger;
@@ -50,7 +53,7 @@ const NACK_DELAY_MS = 1000;
 export class DeliveryLoop {
   readonly #o: DeliveryOptions;
   readonly #subs = new Map<string, { sub: Subscription; router: Router; raw: boolean; bulk?: BulkBuffer }>();
-  readonly #wit: WitSubscription[];
+  readonly #wit: WitSubscription[] = [];
   #pool?: InstancePool;
   #stopped = false;
   #inflight = 0;
@@ -58,21 +61,20 @@ export class DeliveryLoop {
   #nacks: SettleRef[] = [];
   #wake?: () => void;
   #done?: Promise<void>;
-  /** Deliveries started, for the metadata of tests and logs. */
-  delivered = 0;
 
   constructor(opts: DeliveryOptions) {
     this.#o = opts;
-    this.#wit = [];
-    for (const sub of opts.subscriptions) {
+    for (const router of opts.routers) {
+      const { sub } = router;
       const raw = parseBool(sub.metadata.rawPayload ?? '') === true;
-      const entry = { sub, router: new Router(sub), raw, bulk: sub.bulk?.enabled ? new BulkBuffer(sub, this) : undefined };
+      const entry = { sub, router, raw, bulk: sub.bulk?.enabled ? new BulkBuffer(sub, raw, this) : undefined };
       this.#subs.set(sub.topic, entry);
       this.#wit.push({ topic: sub.topic, group: opts.group, metadata: Object.entries(sub.metadata) });
     }
   }
 
   get component(): ActiveComponent { return this.#o.component; }
+  get key(): string { return this.#o.key; }
 
   /** Prepares every subscription on the broker, then runs until `stop`. Rejects if preparing fails. */
   async start(): Promise<void> {
@@ -166,7 +168,6 @@ export class DeliveryLoop {
 
   #dispatch(m: WitDelivery): void {
     this.#inflight++;
-    this.delivered++;
     const entry = this.#subs.get(m.topic);
     if (!entry) { this.settle(m, false); return; }
     if (entry.bulk) { entry.bulk.add(m); return; }
@@ -235,7 +236,6 @@ export class DeliveryLoop {
 
   /** Delivers a batch to a bulk subscription (spec: bulk subscribe); settles every message itself. */
   async deliverBulk(sub: Subscription, raw: boolean, batch: WitDelivery[]): Promise<void> {
-    const entry = this.#subs.get(sub.topic)!;
     let pending = batch.map((m) => ({ m, entryId: randomUUID() }));
     const path = sub.defaultPath ?? sub.rules[0]?.path ?? '/';
     for (let attempt = 0; pending.length > 0; attempt++) {
@@ -290,7 +290,6 @@ export class DeliveryLoop {
       pending = retry;
       await sleep(this.#o.retry.intervalMs);
     }
-    void entry;
   }
 }
 
@@ -316,11 +315,8 @@ export function outcomeOf(status: number, body: Buffer): Outcome {
 class BulkBuffer {
   #items: WitDelivery[] = [];
   #timer?: NodeJS.Timeout;
-  readonly #raw: boolean;
 
-  constructor(readonly sub: Subscription, readonly loop: DeliveryLoop) {
-    this.#raw = parseBool(sub.metadata.rawPayload ?? '') === true;
-  }
+  constructor(readonly sub: Subscription, readonly raw: boolean, readonly loop: DeliveryLoop) {}
 
   add(m: WitDelivery): void {
     this.#items.push(m);
@@ -334,7 +330,7 @@ class BulkBuffer {
     if (this.#items.length === 0) return;
     const batch = this.#items;
     this.#items = [];
-    void this.loop.deliverBulk(this.sub, this.#raw, batch).catch(() => { for (const m of batch) this.loop.settle(m, false); });
+    void this.loop.deliverBulk(this.sub, this.raw, batch).catch(() => { for (const m of batch) this.loop.settle(m, false); });
   }
 }
 

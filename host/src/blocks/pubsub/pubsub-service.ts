@@ -49,11 +49,10 @@ export class PubSubService {
 
   #component(name: string): ActiveComponent {
     if (name === '') throw new MortarError('ERR_PUBSUB_EMPTY');
-    const all = this.registry.byBlock('pubsub');
-    if (all.length === 0) throw new MortarError('ERR_PUBSUB_NOT_CONFIGURED');
     const c = this.registry.get(name);
-    if (!c || c.block !== 'pubsub') throw new MortarError('ERR_PUBSUB_NOT_FOUND', [name]);
-    return c;
+    if (c?.block === 'pubsub') return c;
+    if (this.registry.byBlock('pubsub').length === 0) throw new MortarError('ERR_PUBSUB_NOT_CONFIGURED');
+    throw new MortarError('ERR_PUBSUB_NOT_FOUND', [name]);
   }
 
   /** `POST /v1.0/publish/{pubsub}/{topic}`. Resolves once the broker has accepted the message. */
@@ -109,7 +108,7 @@ export class PubSubService {
     return [...this.#declarative, ...this.#programmatic];
   }
 
-  /** Called with the declarative subscriptions after every resource scan. */
+  /** Called with the declarative subscriptions after every resource scan (so loops also follow reloaded components). */
   setDeclarative(resources: SubscriptionResource[]): void {
     this.#declarative = resources.map(fromResource);
     this.#schedule();
@@ -122,20 +121,11 @@ export class PubSubService {
     this.#schedule();
   }
 
-  /** Sets the channel to the app (deliveries start only once there is one). */
-  setApp(app: AppChannel): void {
-    this.#app = app;
-    this.#schedule();
-  }
-
   #schedule(): void {
     this.#reconciling = this.#reconciling.then(() => this.#reconcile()).catch((err: unknown) => {
       this.opts.logger.error({ err: String(err) }, 'pubsub: reconciling subscriptions failed');
     });
   }
-
-  /** Also called after components change, so loops follow reloaded components. */
-  refresh(): void { this.#schedule(); }
 
   async #reconcile(): Promise<void> {
     if (this.#closed) return;
@@ -157,7 +147,7 @@ export class PubSubService {
     for (const [name, loop] of this.#loops) {
       const c = this.registry.get(name);
       const want = byComponent.get(name);
-      if (!c || c !== loop.component || !want || !this.#app || JSON.stringify(want) !== (loop as unknown as { key?: string }).key) {
+      if (!c || c !== loop.component || !want || !this.#app || JSON.stringify(want) !== loop.key) {
         this.#loops.delete(name);
         await loop.stop();
       }
@@ -170,19 +160,21 @@ export class PubSubService {
         this.opts.logger.warn({ pubsub: name }, `subscriptions to pubsub ${name} wait: no such pub/sub component is loaded`);
         continue;
       }
-      const usable = subs.filter((s) => {
+      // Each subscription's rules are compiled once, here; one that does not compile is refused alone.
+      const routers: Router[] = [];
+      for (const s of subs) {
         if (!topicAllowed(c.hostMetadata, this.opts.appId, s.topic, false)) {
           this.opts.logger.warn({ pubsub: name, topic: s.topic }, `subscription to ${name}/${s.topic} refused: topic not allowed for app ${this.opts.appId}`);
-          return false;
+          continue;
         }
-        try { new Router(s); return true; } catch (err) {
+        try { routers.push(new Router(s)); } catch (err) {
           this.opts.logger.error({ pubsub: name, topic: s.topic, source: s.source, reason: (err as Error).message }, `subscription to ${name}/${s.topic} from ${s.source} refused: ${(err as Error).message}`);
-          return false;
         }
-      });
+      }
+      const usable = routers.map((r) => r.sub);
       if (usable.length === 0) continue;
       const loop = new DeliveryLoop({
-        component: c, subscriptions: usable, group: c.resource.metadata.consumerID || this.opts.appId, app: this.#app,
+        key: JSON.stringify(subs), component: c, routers, group: c.resource.metadata.consumerID || this.opts.appId, app: this.#app,
         logger: this.opts.logger, retry: this.opts.retry ?? DEFAULT_RETRY, maxInFlight: this.opts.maxInFlight ?? 64,
         appTimeoutMs: this.opts.appTimeoutMs ?? 60_000,
         deadLetter: async (topic, data, contentType) => {
@@ -190,7 +182,6 @@ export class PubSubService {
           this.#loops.get(name)?.kick();
         },
       });
-      (loop as unknown as { key?: string }).key = JSON.stringify(subs);
       try {
         await loop.start();
         this.#loops.set(name, loop);
