@@ -9,6 +9,7 @@ import { writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { REDIS_HOST, Sidecar, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { SubscriberApp } from '../helpers/subscriber-app.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const brokers: Array<{ type: string; metadata: () => Record<string, string> }> = [
   { type: 'pubsub.in-memory', metadata: () => ({}) },
@@ -129,10 +130,10 @@ for (const broker of brokers) {
       assert.ok(app.on('/m2').every((d) => String(d.event?.data).startsWith('m2-')));
       // Stop subscriber 1 (hot reload of the resources folder); subscriber 2 keeps working.
       unlinkSync(join(res, 'sub-m1.yaml'));
-      await waitFor(async () => {
+      await waitUntil(async () => {
         const md = await sc.json('GET', '/v1.0/metadata');
         return !(md.body as { subscriptions: Array<{ topic: string }> }).subscriptions.some((s) => s.topic === multi1);
-      });
+      }, `${multi1} to leave the metadata API`);
       await new Promise((r) => setTimeout(r, 300));
       const before1 = app.on('/m1').length;
       await sc.fetch(`/v1.0/publish/broker/${multi1}`, { method: 'POST', body: 'm1-late', headers: { 'content-type': 'text/plain' } });
@@ -142,12 +143,4 @@ for (const broker of brokers) {
       assert.equal(app.on('/m1').length, before1, 'the stopped subscription received nothing more');
     });
   });
-}
-
-async function waitFor(pred: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { CommunicationProtocolEnum, DaprClient, DaprPubSubStatusEnum, DaprServer } from '@dapr/dapr';
 import { Sidecar, freePort } from '../helpers/sidecar.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
   let sc: Sidecar;
@@ -50,19 +51,12 @@ describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
     await sc?.stop();
   });
 
-  const until = async (pred: () => boolean, what: string, ms = 10_000) => {
-    const end = Date.now() + ms;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
 
   it('publish and receive a JSON object, with the pubsubname header', async () => {
     const id = randomUUID();
     const r = await client.pubsub.publish('pubsub', 'plain', { id, n: 1 });
     assert.equal(r.error, undefined);
-    await until(() => got.plain!.some((g) => (g.data as { id?: string }).id === id), 'the plain event');
+    await waitUntil(() => got.plain!.some((g) => (g.data as { id?: string }).id === id), 'the plain event');
     const hit = got.plain!.find((g) => (g.data as { id?: string }).id === id)!;
     assert.deepEqual(hit.data, { id, n: 1 });
     assert.equal((hit.headers as Record<string, string>).pubsubname, 'pubsub');
@@ -72,7 +66,7 @@ describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
     await client.pubsub.publish('pubsub', 'routed', { size: 'big' });
     await client.pubsub.publish('pubsub', 'routed', { size: 'small' });
     await client.pubsub.publish('pubsub', 'routed', { size: 'medium' });
-    await until(() => got.big!.length === 1 && got.small!.length === 1 && got.fallback!.length === 1, 'three routed events');
+    await waitUntil(() => got.big!.length === 1 && got.small!.length === 1 && got.fallback!.length === 1, 'three routed events');
     assert.deepEqual(got.big![0]!.data, { size: 'big' });
     assert.deepEqual(got.small![0]!.data, { size: 'small' });
     assert.deepEqual(got.fallback![0]!.data, { size: 'medium' });
@@ -81,7 +75,7 @@ describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
   it('RETRY gets the event delivered again, three deliveries within about a second', async () => {
     const t0 = Date.now();
     await client.pubsub.publish('pubsub', 'flaky', { attempt: 'x' });
-    await until(() => got.retry!.length >= 3, 'three deliveries', 5000);
+    await waitUntil(() => got.retry!.length >= 3, 'three deliveries', 5000);
     assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0}ms`);
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(got.retry!.length, 3, 'no delivery after SUCCESS');
@@ -89,7 +83,7 @@ describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
 
   it('DROP sends the event to the dead-letter topic', async () => {
     await client.pubsub.publish('pubsub', 'doomed', { doomed: true });
-    await until(() => got.dead!.length === 1, 'the dead letter');
+    await waitUntil(() => got.dead!.length === 1, 'the dead letter');
     assert.equal(got.dropped!.length, 1);
     assert.deepEqual(got.dead![0]!.data, { doomed: true });
   });
@@ -97,7 +91,7 @@ describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
   it('raw payload: a subscription with rawPayload gets the bytes as published', async () => {
     const r = await client.pubsub.publish('pubsub', 'raw', { hello: 'raw' }, { metadata: { rawPayload: 'true' } });
     assert.equal(r.error, undefined);
-    await until(() => got.raw!.length === 1, 'the raw event');
+    await waitUntil(() => got.raw!.length === 1, 'the raw event');
     assert.deepEqual(got.raw![0]!.data, { hello: 'raw' });
   });
 

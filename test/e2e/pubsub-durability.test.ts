@@ -27,18 +27,36 @@ describe('pub/sub durability on pubsub.redis', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => { for (const c of cleanup.reverse()) await c().catch(() => undefined); });
 
-  it('kill -9 mid-stream and restart: every acknowledged message is delivered', async () => {
+  /** A fresh topic on a pubsub.redis component `broker`; apps subscribe to it, sidecars serve them. */
+  function scenario(name: string) {
     const run = randomUUID().slice(0, 8);
-    const topic = `durable-${run}`;
-    const res = tempDir('pubsub-durable');
+    const topic = `${name}-${run}`;
+    const res = tempDir(`pubsub-${name}`);
     writeComponent(res, 'broker.yaml', 'broker', 'pubsub.redis', metadata);
-    const app = await SubscriberApp.start([{ pubsubname: 'broker', topic, route: '/in' }]);
-    cleanup.push(() => app.close());
+    return {
+      run, topic,
+      async app(): Promise<SubscriberApp> {
+        const a = await SubscriberApp.start([{ pubsubname: 'broker', topic, route: '/in' }]);
+        cleanup.push(() => a.close());
+        return a;
+      },
+      /** Starts a sidecar for `appId` in front of `app` and waits until it has subscribed. */
+      async sidecar(appId: string, app: SubscriberApp): Promise<Sidecar> {
+        const sc = await Sidecar.start({ appId, resourcesPath: res, args: ['--app-port', String(app.port)] });
+        cleanup.push(() => sc.stop());
+        await sc.waitForLog((l) => l.includes('subscribed to broker'));
+        return sc;
+      },
+    };
+  }
+
+  it('kill -9 mid-stream and restart: every acknowledged message is delivered', async () => {
+    const { run, topic, app: startApp, sidecar } = scenario('durable');
+    const app = await startApp();
     // A slow subscriber, so the kill lands while most messages are still queued.
     app.delayMs = 200;
     const appId = `durable-${run}`;
-    const first = await Sidecar.start({ appId, resourcesPath: res, args: ['--app-port', String(app.port)] });
-    await first.waitForLog((l) => l.includes('subscribed to broker'));
+    const first = await sidecar(appId, app);
     const ids = Array.from({ length: 3000 }, (_, i) => `${run}-${i}`);
     const acked = await publishAll(first, topic, ids);
     assert.equal(acked.length, ids.length, 'every publish was acknowledged');
@@ -48,27 +66,18 @@ describe('pub/sub durability on pubsub.redis', () => {
     const atKill = idsOf(app).size;
     assert.ok(atKill < ids.length, `the kill came mid-stream (${atKill} of ${ids.length} delivered)`);
 
-    const second = await Sidecar.start({ appId, resourcesPath: res, args: ['--app-port', String(app.port)] });
-    cleanup.push(() => second.stop());
+    await sidecar(appId, app);
     await app.until(() => idsOf(app).size === ids.length, 60_000, 'all messages after the restart');
     const seen = idsOf(app);
     assert.deepEqual(acked.filter((id) => !seen.has(id)), [], 'no acknowledged message is missing');
   });
 
   it('competing consumers share one app id\'s messages; another app id gets every message', async () => {
-    const run = randomUUID().slice(0, 8);
-    const topic = `compete-${run}`;
-    const res = tempDir('pubsub-compete');
-    writeComponent(res, 'broker.yaml', 'broker', 'pubsub.redis', metadata);
-    const a1 = await SubscriberApp.start([{ pubsubname: 'broker', topic, route: '/in' }]);
-    const a2 = await SubscriberApp.start([{ pubsubname: 'broker', topic, route: '/in' }]);
-    const other = await SubscriberApp.start([{ pubsubname: 'broker', topic, route: '/in' }]);
-    cleanup.push(() => a1.close(), () => a2.close(), () => other.close());
-    const s1 = await Sidecar.start({ appId: `shop-${run}`, resourcesPath: res, args: ['--app-port', String(a1.port)] });
-    const s2 = await Sidecar.start({ appId: `shop-${run}`, resourcesPath: res, args: ['--app-port', String(a2.port)] });
-    const s3 = await Sidecar.start({ appId: `audit-${run}`, resourcesPath: res, args: ['--app-port', String(other.port)] });
-    cleanup.push(() => s1.stop(), () => s2.stop(), () => s3.stop());
-    for (const s of [s1, s2, s3]) await s.waitForLog((l) => l.includes('subscribed to broker'));
+    const { run, topic, app: startApp, sidecar } = scenario('compete');
+    const [a1, a2, other] = [await startApp(), await startApp(), await startApp()];
+    await sidecar(`shop-${run}`, a1);
+    await sidecar(`shop-${run}`, a2);
+    const s3 = await sidecar(`audit-${run}`, other);
     const ids = Array.from({ length: 400 }, (_, i) => `${run}-${i}`);
     // Published through the auditing app's sidecar: any sidecar may publish.
     assert.equal((await publishAll(s3, topic, ids)).length, ids.length);

@@ -4,6 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { waitUntil } from './wait.js';
 
 export interface Delivery { path: string; headers: http.IncomingHttpHeaders; body: string; event: Record<string, unknown> | undefined; at: number }
 
@@ -51,16 +52,12 @@ export class SubscriberApp {
     return app;
   }
 
-  /** Deliveries to `path` whose event data satisfies `pred`. */
+  /** Deliveries to `path`, in arrival order. */
   on(path: string): Delivery[] { return this.deliveries.filter((d) => d.path === path); }
 
-  /** Waits until `pred()` holds. */
+  /** Waits until `pred()` holds; the error says how many deliveries had arrived. */
   async until(pred: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pred()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${this.deliveries.length} deliveries so far`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(pred, `${what} (${this.deliveries.length} deliveries when the wait began)`, timeoutMs);
   }
 
   async close(): Promise<void> {
