@@ -15,6 +15,7 @@ import { Connection, type Argument, type Value } from 'mortar:host/redis@0.1.0';
 import { nowMs } from 'mortar:host/clock@0.1.0';
 import { REDIS_CONNECTION_PROPERTIES, redisConnectOptions } from '../lib/redis-connection.js';
 import { pubsubError, pubsubFromHost, schema, toMap, utf8Decode, utf8Encode, type Pairs } from '../lib/guest.js';
+import { durationMs } from '../lib/broker.js';
 
 let shared: Connection | undefined;
 let blocking: Connection | undefined;
@@ -49,15 +50,6 @@ function blocker(): Connection {
 
 function run<T>(fn: () => T): T {
   try { return fn(); } catch (err) { throw pubsubFromHost(err); }
-}
-
-/** Parses a Go-style duration (`60s`, `500ms`, `1m`) or plain milliseconds. */
-function durationMs(raw: string | undefined, fallback: number, field: string): number {
-  if (raw === undefined || raw === '') return fallback;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
-  if (!m) throw { tag: 'invalid-metadata', val: `${field}: '${raw}' is not a duration such as 60s or 500ms` };
-  const unit = m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : m[2] === 'h' ? 3_600_000 : 1;
-  return Number(m[1]) * unit;
 }
 
 function publishArgs(r: P.PublishRequest): Argument[] {

@@ -134,3 +134,6 @@ ${extra}`);
 
 export const REDIS_HOST = process.env.MORTAR_TEST_REDIS ?? '127.0.0.1:6379';
 export const PG_URL = process.env.MORTAR_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const AMQP_URL = process.env.MORTAR_TEST_AMQP ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const MQTT_URL = process.env.MORTAR_TEST_MQTT ?? 'tcp://127.0.0.1:1883';
+export const NATS_URL = process.env.MORTAR_TEST_NATS ?? 'nats://127.0.0.1:4222';

@@ -6,8 +6,19 @@
  * thread, where the I/O happens, never in the sandbox.
  */
 
-export type GrantKind = 'redis' | 'sql:postgres' | 'sql:mysql' | 'sql:sqlite';
-export const GRANT_KINDS: readonly GrantKind[] = ['redis', 'sql:postgres', 'sql:mysql', 'sql:sqlite'];
+export type GrantKind = 'redis' | 'sql:postgres' | 'sql:mysql' | 'sql:sqlite' | 'amqp' | 'mqtt' | 'nats';
+export const GRANT_KINDS: readonly GrantKind[] = ['redis', 'sql:postgres', 'sql:mysql', 'sql:sqlite', 'amqp', 'mqtt', 'nats'];
+
+/** Kinds whose grant value may list several endpoints, comma-separated (failover or cluster seeds). */
+const LISTS: ReadonlySet<GrantKind> = new Set(['redis', 'nats']);
+
+/** Default port per URL scheme, for the kinds compared by `host:port`. */
+const DEFAULT_PORTS: Readonly<Record<string, Record<string, number>>> = {
+  redis: { '': 6379, redis: 6379, rediss: 6379 },
+  amqp: { '': 5672, amqp: 5672, amqps: 5671 },
+  mqtt: { '': 1883, tcp: 1883, mqtt: 1883, ssl: 8883, mqtts: 8883, tls: 8883, ws: 80, wss: 443 },
+  nats: { '': 4222, nats: 4222, tls: 4222 },
+};
 
 export class Grants {
   readonly #allowed = new Map<GrantKind, Set<string>>();
@@ -32,18 +43,28 @@ export function grantsFromSchema(schema: unknown, metadata: Readonly<Record<stri
     const kind = prop?.['x-mortar-grant'];
     const value = metadata[name];
     if (typeof kind === 'string' && (GRANT_KINDS as readonly string[]).includes(kind) && typeof value === 'string' && value !== '') {
-      // Redis accepts a comma-separated list of hosts (failover / cluster); grant each.
-      for (const v of kind === 'redis' ? value.split(',') : [value]) grants.add(kind as GrantKind, v.trim());
+      for (const v of LISTS.has(kind as GrantKind) ? value.split(',') : [value]) grants.add(kind as GrantKind, v.trim());
     }
   }
   return grants;
 }
 
-/** `host:port` for Redis (default port 6379, scheme and credentials dropped); other kinds verbatim. */
+/**
+ * `host:port` for the network kinds (scheme, credentials and path dropped; the scheme's default port
+ * added), so `amqp://guest:guest@Host/vhost` and `host:5672` compare equal; SQL addresses verbatim.
+ */
 export function normalise(kind: GrantKind, value: string): string {
-  if (kind !== 'redis') return value.trim();
-  let v = value.trim().replace(/^rediss?:\/\//, '');
-  v = v.replace(/^[^@/]*@/, '').replace(/\/.*$/, '');
-  if (!/:\d+$/.test(v)) v = `${v}:6379`;
-  return v.toLowerCase();
+  const ports = DEFAULT_PORTS[kind];
+  if (!ports) return value.trim();
+  return endpointOf(value, ports).toLowerCase();
+}
+
+/** `host:port` of a URL or bare address, with the scheme's default port when none is given. */
+export function endpointOf(value: string, ports: Readonly<Record<string, number>>): string {
+  let v = value.trim();
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(v);
+  v = v.slice(scheme ? scheme[0].length : 0);
+  v = v.replace(/[/?#].*$/, '').replace(/^.*@/, '');
+  if (!/:\d+$/.test(v)) v = `${v}:${ports[scheme?.[1]?.toLowerCase() ?? ''] ?? ports[''] ?? 0}`;
+  return v;
 }

@@ -5,6 +5,9 @@ import type { RedisClients, RedisConnectOptions, RedisArgument } from './redis.j
 import type { SqlDatabases, Dialect, Statement, SqlDatabase } from './sql.js';
 import { witError } from './wit-error.js';
 import type { Redis } from 'ioredis';
+import { AmqpConnection, type AmqpOutgoing } from './amqp.js';
+import { MqttConnection, type MqttConnectOptions, type Qos } from './mqtt.js';
+import { NatsLink, type NatsConsumerConfig, type NatsStreamConfig } from './nats.js';
 
 /** What the main thread does for one component's host imports; the sandbox forwards every import here. */
 export interface HostEndpoint {
@@ -22,7 +25,10 @@ export interface Connectors {
   readonly sql: SqlDatabases;
 }
 
-type Handle = { kind: 'redis'; key: string; client: Redis } | { kind: 'sql'; key: string; db: SqlDatabase };
+/** Broker connections belong to the one handle that opened them (they carry consumer state). */
+type Handle =
+  | { kind: 'redis'; key: string; client: Redis } | { kind: 'sql'; key: string; db: SqlDatabase }
+  | { kind: 'amqp'; conn: AmqpConnection } | { kind: 'mqtt'; conn: MqttConnection } | { kind: 'nats'; conn: NatsLink };
 
 /**
  * The host side of one component's `mortar:host` imports: checks each connection against the component's
@@ -66,6 +72,47 @@ export class ComponentHostEndpoint implements HostEndpoint {
       case 'sql.query': return this.#sql(args[0]).query(args[1] as Statement);
       case 'sql.batch': return this.#sql(args[0]).batch(args[1] as Statement[]);
       case 'sql.drop': return this.#drop(args[0]);
+      case 'amqp.open': {
+        const url = String(args[0]);
+        if (!this.grants.allows('amqp', url)) throw this.#denied('amqp', redact(url));
+        return this.#keep({ kind: 'amqp', conn: await AmqpConnection.open(url) });
+      }
+      case 'amqp.declare-exchange': return this.#amqp(args[0]).declareExchange(String(args[1]), args[2] as never);
+      case 'amqp.declare-queue': return this.#amqp(args[0]).declareQueue(String(args[1]), args[2] as never);
+      case 'amqp.bind-queue': return this.#amqp(args[0]).bindQueue(String(args[1]), String(args[2]), String(args[3]));
+      case 'amqp.publish': return this.#amqp(args[0]).publish(args[1] as AmqpOutgoing[]);
+      case 'amqp.consume': return this.#amqp(args[0]).consume(String(args[1]), Number(args[2]));
+      case 'amqp.cancel': return this.#amqp(args[0]).cancel(String(args[1]));
+      case 'amqp.receive': return this.#amqp(args[0]).receive(Number(args[1]), Number(args[2]));
+      case 'amqp.ack': return this.#amqp(args[0]).ack(args[1] as bigint[]);
+      case 'amqp.nack': return this.#amqp(args[0]).nack(args[1] as bigint[], Boolean(args[2]));
+      case 'amqp.drop': return this.#drop(args[0]);
+      case 'mqtt.connect': {
+        const opts = args[0] as MqttConnectOptions;
+        if (!this.grants.allows('mqtt', opts.url)) throw this.#denied('mqtt', redact(opts.url));
+        return this.#keep({ kind: 'mqtt', conn: await MqttConnection.connect(opts) });
+      }
+      case 'mqtt.publish': return this.#mqtt(args[0]).publish(String(args[1]), args[2] as Uint8Array, args[3] as Qos, Boolean(args[4]));
+      case 'mqtt.subscribe': return this.#mqtt(args[0]).subscribe(String(args[1]), args[2] as Qos);
+      case 'mqtt.unsubscribe': return this.#mqtt(args[0]).unsubscribe(String(args[1]));
+      case 'mqtt.receive': return this.#mqtt(args[0]).receive(Number(args[1]), Number(args[2]));
+      case 'mqtt.ack': return this.#mqtt(args[0]).ack(args[1] as bigint[]);
+      case 'mqtt.drop': return this.#drop(args[0]);
+      case 'nats.open': {
+        const servers = String(args[0]).split(',').map((s) => s.trim()).filter((s) => s !== '');
+        const denied = servers.find((s) => !this.grants.allows('nats', s));
+        if (servers.length === 0 || denied !== undefined) throw this.#denied('nats', redact(denied ?? String(args[0])));
+        return this.#keep({ kind: 'nats', conn: await NatsLink.open(servers) });
+      }
+      case 'nats.ensure-stream': return this.#nats(args[0]).ensureStream(args[1] as NatsStreamConfig);
+      case 'nats.stream-for-subject': return this.#nats(args[0]).streamForSubject(String(args[1]));
+      case 'nats.publish': return this.#nats(args[0]).publish(String(args[1]), args[2] as Uint8Array, args[3] as Array<[string, string]>, (args[4] as string | undefined) ?? undefined);
+      case 'nats.consume': return this.#nats(args[0]).consume(args[1] as NatsConsumerConfig, Number(args[2]));
+      case 'nats.stop': return this.#nats(args[0]).stop(String(args[1]));
+      case 'nats.receive': return this.#nats(args[0]).receive(Number(args[1]), Number(args[2]));
+      case 'nats.ack': return this.#nats(args[0]).ack(args[1] as bigint[]);
+      case 'nats.nak': return this.#nats(args[0]).nak(args[1] as bigint[], Number(args[2]));
+      case 'nats.drop': return this.#drop(args[0]);
       default: throw witError('other', `unknown host import ${op}`);
     }
   }
@@ -85,8 +132,19 @@ export class ComponentHostEndpoint implements HostEndpoint {
     if (!h) return undefined;
     this.#handles.delete(id as number);
     if (h.kind === 'redis') this.connectors.redis.release(h.key);
-    else this.connectors.sql.release(h.key);
+    else if (h.kind === 'sql') this.connectors.sql.release(h.key);
+    else void h.conn.close();
     return undefined;
+  }
+
+  #amqp(id: unknown): AmqpConnection { return this.#broker(id, 'amqp') as AmqpConnection; }
+  #mqtt(id: unknown): MqttConnection { return this.#broker(id, 'mqtt') as MqttConnection; }
+  #nats(id: unknown): NatsLink { return this.#broker(id, 'nats') as NatsLink; }
+
+  #broker(id: unknown, kind: 'amqp' | 'mqtt' | 'nats'): AmqpConnection | MqttConnection | NatsLink {
+    const h = this.#handles.get(id as number);
+    if (h?.kind !== kind) throw witError('other', `invalid ${kind} connection handle`);
+    return h.conn;
   }
 
   #redis(id: unknown): Redis {

@@ -90,8 +90,11 @@ export class DeliveryLoop {
     w?.();
   }
 
-  /** Stops fetching, waits (up to `graceMs`) for deliveries in flight, settles them and closes the subscriptions. */
-  async stop(graceMs = 5000): Promise<void> {
+  /**
+   * Stops fetching, waits (up to `graceMs`) for deliveries in flight, settles them and closes the
+   * subscriptions, except those on `kept` topics (a replacing loop serves them again).
+   */
+  async stop(graceMs = 5000, kept?: ReadonlySet<string>): Promise<void> {
     this.#stopped = true;
     this.kick();
     await this.#done;
@@ -100,7 +103,7 @@ export class DeliveryLoop {
     for (const s of this.#subs.values()) s.bulk?.flushNow();
     while (this.#inflight > 0 && Date.now() < deadline) await sleep(10);
     await this.#settle().catch(() => undefined);
-    if (this.#pool) for (const s of this.#wit) await this.#pool.call('pubsub', 'close', [s]).catch(() => undefined);
+    if (this.#pool) for (const s of this.#wit) if (!kept?.has(s.topic)) await this.#pool.call('pubsub', 'close', [s]).catch(() => undefined);
   }
 
   async #run(): Promise<void> {

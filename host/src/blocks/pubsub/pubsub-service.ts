@@ -35,6 +35,9 @@ export interface PubSubOptions {
 
 /** Dapr's default inbound retry (js-sdk's resiliency.yaml: constant 250 ms, 5 retries). */
 const DEFAULT_RETRY: RetryPolicy = { intervalMs: 250, maxRetries: 5 };
+/** First wait before subscribing again after the broker refused or could not be reached; doubles up to the max. */
+const RETRY_SUBSCRIBE_MS = 500;
+const RETRY_SUBSCRIBE_MAX_MS = 10_000;
 
 export class PubSubService {
   #declarative: Subscription[] = [];
@@ -44,6 +47,8 @@ export class PubSubService {
   #app?: AppChannel;
   #reconciling: Promise<void> = Promise.resolve();
   #closed = false;
+  #retryTimer?: NodeJS.Timeout;
+  #subscribeFailures = 0;
 
   constructor(readonly registry: ComponentRegistry, readonly opts: PubSubOptions) {}
 
@@ -122,6 +127,8 @@ export class PubSubService {
   }
 
   #schedule(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     this.#reconciling = this.#reconciling.then(() => this.#reconcile()).catch((err: unknown) => {
       this.opts.logger.error({ err: String(err) }, 'pubsub: reconciling subscriptions failed');
     });
@@ -149,7 +156,10 @@ export class PubSubService {
       const want = byComponent.get(name);
       if (!c || c !== loop.component || !want || !this.#app || JSON.stringify(want) !== loop.key) {
         this.#loops.delete(name);
-        await loop.stop();
+        // Topics the next loop of the same component serves again stay subscribed on the broker, so a
+        // change to one subscription does not tear down (or, for auto-deleted queues, empty) the others.
+        const kept = c === loop.component && this.#app ? new Set((want ?? []).map((s) => s.topic)) : undefined;
+        await loop.stop(undefined, kept);
       }
     }
     if (!this.#app) return;
@@ -187,15 +197,24 @@ export class PubSubService {
         this.#loops.set(name, loop);
         this.opts.logger.info({ pubsub: name, topics: usable.map((s) => s.topic) }, `subscribed to ${name}: ${usable.map((s) => s.topic).join(', ')}`);
       } catch (err) {
-        this.opts.logger.error({ pubsub: name, err: describe(err) }, `subscribing to ${name} failed: ${describe(err)}; retrying on the next change`);
         await loop.stop(0).catch(() => undefined);
+        // The broker may be down or restarting: try again with backoff, and at once on any change.
+        const delay = Math.min(RETRY_SUBSCRIBE_MAX_MS, RETRY_SUBSCRIBE_MS * 2 ** Math.min(this.#subscribeFailures++, 5));
+        this.opts.logger.error({ pubsub: name, err: describe(err) }, `subscribing to ${name} failed: ${describe(err)}; retrying in ${delay}ms`);
+        if (!this.#retryTimer && !this.#closed) {
+          this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; this.#schedule(); }, delay);
+          this.#retryTimer.unref();
+        }
+        continue;
       }
+      this.#subscribeFailures = 0;
     }
   }
 
   /** Stops every delivery loop (in-flight deliveries finish first). */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#retryTimer);
     await this.#reconciling;
     await Promise.all([...this.#loops.values()].map((l) => l.stop()));
     this.#loops.clear();

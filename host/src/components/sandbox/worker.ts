@@ -57,7 +57,7 @@ function witError(tag: string, val: string): Error {
 }
 
 /** Makes the class for an imported resource whose methods all forward over the bridge. */
-function bridgedResource(prefix: string, statics: Record<string, string>, methods: string[]): unknown {
+function bridgedResource(prefix: string, statics: Record<string, string>, methods: string[] | Record<string, string>): unknown {
   class Resource {
     readonly id: number;
     constructor(id: number) { this.id = id; }
@@ -68,9 +68,11 @@ function bridgedResource(prefix: string, statics: Record<string, string>, method
   for (const [name, op] of Object.entries(statics)) {
     Object.defineProperty(Resource, name, { value: (...args: unknown[]) => new Resource(bridgeCall(op, args) as number) });
   }
-  for (const name of methods) {
+  // Method name as jco calls it -> operation name (the WIT name) on the main thread.
+  const ops = Array.isArray(methods) ? Object.fromEntries(methods.map((m) => [m, m])) : methods;
+  for (const [name, op] of Object.entries(ops)) {
     Object.defineProperty(Resource.prototype, name, {
-      value(this: Resource, ...args: unknown[]) { return bridgeCall(`${prefix}.${name}`, [this.id, ...args]); },
+      value(this: Resource, ...args: unknown[]) { return bridgeCall(`${prefix}.${op}`, [this.id, ...args]); },
     });
   }
   return Resource;
@@ -93,6 +95,21 @@ function hostImports(): Record<string, unknown> {
     },
     'mortar:host/sql': {
       Connection: bridgedResource('sql', { open: 'sql.open' }, ['query', 'batch']),
+    },
+    'mortar:host/amqp': {
+      Connection: bridgedResource('amqp', { open: 'amqp.open' }, {
+        declareExchange: 'declare-exchange', declareQueue: 'declare-queue', bindQueue: 'bind-queue',
+        publish: 'publish', consume: 'consume', cancel: 'cancel', receive: 'receive', ack: 'ack', nack: 'nack',
+      }),
+    },
+    'mortar:host/mqtt': {
+      Client: bridgedResource('mqtt', { connect: 'mqtt.connect' }, ['publish', 'subscribe', 'unsubscribe', 'receive', 'ack']),
+    },
+    'mortar:host/nats': {
+      Connection: bridgedResource('nats', { open: 'nats.open' }, {
+        ensureStream: 'ensure-stream', streamForSubject: 'stream-for-subject', publish: 'publish', consume: 'consume',
+        stop: 'stop', receive: 'receive', ack: 'ack', nak: 'nak',
+      }),
     },
   };
 }

@@ -1,0 +1,182 @@
+/**
+ * pubsub.mqtt3: an MQTT 3.1.1 broker (Mosquitto, EMQX, HiveMQ, ...), as Dapr's `pubsub.mqtt3`.
+ *
+ * Subscriptions may use MQTT wildcards (`sensors/+/temp`, `logs/#`); a delivery names the subscription's
+ * filter as its topic and the concrete topic in its `topic` metadata. The consuming client's id is
+ * `consumerID` (by default the app id) with a persistent session unless `cleanSession` is true, so after a
+ * restart the broker sends again what was not acknowledged. MQTT 3.1.1 has no consumer groups: as with
+ * Dapr, every client subscribed to a topic gets every message, and two sidecars must not share a client id.
+ *
+ * A message is acknowledged to the broker only after the host acks it; MQTT acknowledges in arrival order,
+ * so the client takes the next message once the previous one is settled. A nacked message is kept here and
+ * handed out again after its delay. Publishing uses a client of its own with a generated id.
+ */
+import type * as P from 'mortar:component/pubsub@0.1.0';
+import { Client, type Qos } from 'mortar:host/mqtt@0.1.0';
+import { nowMs } from 'mortar:host/clock@0.1.0';
+import { pubsubError, pubsubFromHost, schema, toMap, type Pairs } from '../lib/guest.js';
+import { DelayedSettlements, flag, requireTopic } from '../lib/broker.js';
+
+const QOS: Qos[] = ['at-most-once', 'at-least-once', 'exactly-once'];
+
+let settings: Record<string, string> = {};
+let qos: Qos = 'at-least-once';
+let publisher: Client | undefined;
+let consumer: Client | undefined;
+/** Subscribed filters (topic -> the subscription), on the consuming client. */
+const filters = new Map<string, P.Subscription>();
+/** Deliveries handed out and not yet settled, by receipt, so a nacked one can be handed out again. */
+const unsettled = new Map<string, P.Delivery>();
+const delayed = new DelayedSettlements<P.Delivery>();
+
+function connectClient(clientId: string, cleanSession: boolean): Client {
+  try {
+    return Client.connect({ url: settings.url!, clientId, cleanSession, keepAliveSeconds: 30 });
+  } catch (err) {
+    throw pubsubFromHost(err);
+  }
+}
+
+function pub(): Client {
+  publisher ??= connectClient('', true); // the host names it: a publisher needs no session
+  return publisher;
+}
+
+function sub(group: string): Client {
+  consumer ??= connectClient(settings.consumerID ?? group, flag(settings, 'cleanSession', false));
+  return consumer;
+}
+
+function run<T>(fn: () => T): T {
+  try { return fn(); } catch (err) { throw pubsubFromHost(err); }
+}
+
+/** Whether an MQTT topic filter (with `+` and `#`) matches a concrete topic. */
+export function matches(filter: string, topic: string): boolean {
+  if (filter === topic) return true;
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return i > 0 || !topic.startsWith('$');
+    if (i >= t.length) return false;
+    if (f[i] === '+') { if (i === 0 && t[0]!.startsWith('$')) return false; continue; }
+    if (f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+function qosOf(raw: string | undefined): Qos {
+  if (raw === undefined || raw === '') return qos;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 2) throw pubsubError('invalid-argument', `qos: '${raw}' must be 0, 1 or 2`);
+  return QOS[n]!;
+}
+
+export const lifecycle = {
+  describe() {
+    return {
+      types: ['pubsub.mqtt3'],
+      version: '1.0.0',
+      features: [],
+      metadataSchema: schema({
+        url: { type: 'string', pattern: '^(tcp|mqtt|ssl|mqtts|tls|ws|wss)://', 'x-mortar-grant': 'mqtt', description: 'tcp://[user][:password]@host[:port]', 'x-example': 'tcp://127.0.0.1:1883' },
+        consumerID: { type: 'string', minLength: 1, maxLength: 65535, description: 'Client id of the consuming connection; by default the app id.' },
+        qos: { type: 'integer', enum: [0, 1, 2], default: 1 },
+        retain: { type: 'boolean', default: false },
+        cleanSession: { type: 'boolean', default: false },
+        producerID: { type: 'string' },
+        caCert: { type: 'string' },
+        clientCert: { type: 'string' },
+        clientKey: { type: 'string', 'x-sensitive': true },
+        backOffMaxRetries: { type: 'integer' },
+      }, ['url']),
+      maxInstances: 0,
+    };
+  },
+  init(metadata: Pairs) {
+    settings = toMap(metadata);
+    qos = QOS[Number(settings.qos ?? '1')] ?? 'at-least-once';
+    try {
+      pub();
+    } catch (err) {
+      throw { tag: 'unavailable', val: `url: ${(err as { val: string }).val}` };
+    }
+  },
+  ping() {
+    try { pub(); } catch (err) { throw (err as { val: string }).val; }
+  },
+};
+
+export const pubsub = {
+  publish(r: P.PublishRequest): void {
+    requireTopic(r.topic);
+    if (/[+#]/.test(r.topic)) throw pubsubError('invalid-argument', `topic '${r.topic}': wildcards are for subscribing, not publishing`);
+    const md = toMap(r.metadata);
+    const q = qosOf(md.qos);
+    const retain = md.retain !== undefined ? /^(1|t|true)$/i.test(md.retain) : flag(settings, 'retain', false);
+    run(() => pub().publish(r.topic, r.data, q, retain));
+  },
+
+  bulkPublish(rs: P.PublishRequest[]): P.BulkFailure[] {
+    const failed: P.BulkFailure[] = [];
+    rs.forEach((r, i) => {
+      try { pubsub.publish(r); } catch (err) { failed.push({ index: i, error: String((err as { val?: string }).val ?? err) }); }
+    });
+    return failed;
+  },
+
+  subscribe(s: P.Subscription): void {
+    requireTopic(s.topic);
+    if (filters.has(s.topic)) return;
+    run(() => sub(s.group).subscribe(s.topic, qosOf(toMap(s.metadata).qos)));
+    filters.set(s.topic, s);
+  },
+
+  fetch(subs: P.Subscription[], max: number, waitMs: number): P.Delivery[] {
+    for (const s of subs) if (!filters.has(s.topic)) pubsub.subscribe(s);
+    const out: P.Delivery[] = [];
+    for (const d of delayed.due(Number(nowMs()))) {
+      // Nacked while its subscription was in force; if that subscription is gone now, let the message go
+      // (holding it would hold up every later message: MQTT acknowledges in order).
+      if (filters.has(d.topic)) out.push(d);
+      else pubsub.ack([{ topic: d.topic, group: d.group, receipt: d.receipt }]);
+    }
+    if (out.length > 0 || !consumer) return out;
+    const got = run(() => consumer!.receive(max, delayed.size > 0 ? Math.min(waitMs, 100) : waitMs));
+    for (const m of got) {
+      let owner: P.Subscription | undefined;
+      for (const s of filters.values()) if (matches(s.topic, m.topic)) { owner = s; break; }
+      if (!owner) {
+        // Not ours (a subscription closed meanwhile, or a session from before): acknowledge and skip it.
+        run(() => consumer!.ack([Number(m.id)] as unknown as BigUint64Array));
+        continue;
+      }
+      const d: P.Delivery = {
+        topic: owner.topic, group: owner.group, receipt: String(m.id), data: m.payload, contentType: undefined,
+        metadata: m.topic !== owner.topic ? [['topic', m.topic]] : [], redeliveries: m.duplicate ? 1 : 0,
+      };
+      unsettled.set(d.receipt, d);
+      out.push(d);
+    }
+    return out;
+  },
+
+  ack(refs: P.SettleRef[]): void {
+    const ids: number[] = [];
+    for (const r of refs) if (unsettled.delete(r.receipt)) ids.push(Number(r.receipt));
+    if (ids.length > 0 && consumer) run(() => consumer!.ack(ids as unknown as BigUint64Array));
+  },
+
+  nack(refs: P.SettleRef[], delayMs: number): void {
+    const at = Number(nowMs()) + Math.max(0, delayMs);
+    for (const r of refs) {
+      const d = unsettled.get(r.receipt);
+      if (d) delayed.add({ ...d, redeliveries: d.redeliveries + 1 }, at);
+    }
+  },
+
+  close(s: P.Subscription): void {
+    if (!filters.delete(s.topic) || !consumer) return;
+    run(() => consumer!.unsubscribe(s.topic));
+  },
+};
