@@ -1,16 +1,33 @@
 /**
- * No loss: with a durable broker (Redis Streams) every message the publish API acknowledged reaches the
- * subscriber at least once, also when the sidecar is killed with `kill -9` mid-stream and restarted.
- * Competing consumers: two sidecars of one app id share the messages; another app id gets them all.
+ * No loss: with a durable broker every message the publish API acknowledged reaches the subscriber at
+ * least once, also when the sidecar is killed with `kill -9` mid-stream and restarted, and when the broker
+ * itself restarts mid-stream. Competing consumers: two sidecars of one app id share the messages; another
+ * app id gets them all.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { REDIS_HOST, Sidecar, tempDir, writeComponent } from '../helpers/sidecar.js';
+import { AMQP_URL, NATS_URL, REDIS_HOST, Sidecar, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { SubscriberApp } from '../helpers/subscriber-app.js';
+import { PrivateBroker, type BrokerKind } from '../helpers/private-broker.js';
 
-const metadata = { redisHost: REDIS_HOST, processingTimeout: '2s', redeliverInterval: '500ms' };
+/** Brokers with consumer groups and durable storage, on the shared services. */
+const durable: Array<{ type: string; metadata: Record<string, string> }> = [
+  { type: 'pubsub.redis', metadata: { redisHost: REDIS_HOST, processingTimeout: '2s', redeliverInterval: '500ms' } },
+  { type: 'pubsub.rabbitmq', metadata: { connectionString: AMQP_URL, durable: 'true', deletedWhenUnused: 'false', deliveryMode: '2' } },
+  { type: 'pubsub.jetstream', metadata: { natsURL: NATS_URL, ackWait: '2s', memoryStorage: 'true' } },
+];
 
+/** Brokers restarted by the test: servers of the test's own, with their data on disk. */
+/** `delayMs` slows the subscriber so that the restart lands mid-stream. */
+const restartable: Array<{ kind: BrokerKind; type: string; messages: number; delayMs: number; metadata: (address: string) => Record<string, string> }> = [
+  { kind: 'redis', type: 'pubsub.redis', messages: 1500, delayMs: 200, metadata: (a) => ({ redisHost: a, processingTimeout: '2s', redeliverInterval: '500ms' }) },
+  { kind: 'nats', type: 'pubsub.jetstream', messages: 1500, delayMs: 200, metadata: (a) => ({ natsURL: a, ackWait: '2s' }) },
+  // MQTT acknowledges in order, one message at a time: fewer messages keep the test short.
+  { kind: 'mosquitto', type: 'pubsub.mqtt3', messages: 150, delayMs: 20, metadata: (a) => ({ url: a, qos: '1', cleanSession: 'false' }) },
+];
+
+/** Publishes `ids` (50 at a time) and returns those the API acknowledged with 204. */
 async function publishAll(sc: Sidecar, topic: string, ids: string[]): Promise<string[]> {
   const acked: string[] = [];
   for (let i = 0; i < ids.length; i += 50) {
@@ -23,69 +40,111 @@ async function publishAll(sc: Sidecar, topic: string, ids: string[]): Promise<st
 
 const idsOf = (app: SubscriberApp) => new Set(app.deliveries.map((d) => (d.event?.data as { id?: string } | undefined)?.id).filter(Boolean) as string[]);
 
-describe('pub/sub durability on pubsub.redis', () => {
-  const cleanup: Array<() => Promise<unknown>> = [];
-  after(async () => { for (const c of cleanup.reverse()) await c().catch(() => undefined); });
+const cleanup: Array<() => Promise<unknown>> = [];
+after(async () => { for (const c of cleanup.reverse()) await c().catch(() => undefined); });
 
-  /** A fresh topic on a pubsub.redis component `broker`; apps subscribe to it, sidecars serve them. */
-  function scenario(name: string) {
-    const run = randomUUID().slice(0, 8);
-    const topic = `${name}-${run}`;
-    const res = tempDir(`pubsub-${name}`);
-    writeComponent(res, 'broker.yaml', 'broker', 'pubsub.redis', metadata);
-    return {
-      run, topic,
-      async app(): Promise<SubscriberApp> {
-        const a = await SubscriberApp.start([{ pubsubname: 'broker', topic, route: '/in' }]);
-        cleanup.push(() => a.close());
-        return a;
-      },
-      /** Starts a sidecar for `appId` in front of `app` and waits until it has subscribed. */
-      async sidecar(appId: string, app: SubscriberApp): Promise<Sidecar> {
-        const sc = await Sidecar.start({ appId, resourcesPath: res, args: ['--app-port', String(app.port)] });
-        cleanup.push(() => sc.stop());
-        await sc.waitForLog((l) => l.includes('subscribed to broker'));
-        return sc;
-      },
-    };
-  }
+/** A fresh topic on a component `broker` of `type`; apps subscribe to it, sidecars serve them. */
+function scenario(name: string, type: string, metadata: Record<string, string>) {
+  const run = randomUUID().slice(0, 8);
+  const topic = `${name}-${run}`;
+  const res = tempDir(`pubsub-${name}`);
+  writeComponent(res, 'broker.yaml', 'broker', type, metadata);
+  return {
+    run, topic,
+    async app(): Promise<SubscriberApp> {
+      const a = await SubscriberApp.start([{ pubsubname: 'broker', topic, route: '/in' }]);
+      cleanup.push(() => a.close());
+      return a;
+    },
+    /** Starts a sidecar for `appId` in front of `app` and waits until it has subscribed. */
+    async sidecar(appId: string, app: SubscriberApp): Promise<Sidecar> {
+      const sc = await Sidecar.start({ appId, resourcesPath: res, args: ['--app-port', String(app.port)] });
+      cleanup.push(() => sc.stop());
+      await sc.waitForLog((l) => l.includes('subscribed to broker'), 20_000);
+      return sc;
+    },
+  };
+}
 
-  it('kill -9 mid-stream and restart: every acknowledged message is delivered', async () => {
-    const { run, topic, app: startApp, sidecar } = scenario('durable');
-    const app = await startApp();
-    // A slow subscriber, so the kill lands while most messages are still queued.
-    app.delayMs = 200;
-    const appId = `durable-${run}`;
-    const first = await sidecar(appId, app);
-    const ids = Array.from({ length: 3000 }, (_, i) => `${run}-${i}`);
-    const acked = await publishAll(first, topic, ids);
-    assert.equal(acked.length, ids.length, 'every publish was acknowledged');
-    await app.until(() => idsOf(app).size >= 100, 30_000, '100 deliveries before the kill');
-    await first.kill9();
-    app.delayMs = 0;
-    const atKill = idsOf(app).size;
-    assert.ok(atKill < ids.length, `the kill came mid-stream (${atKill} of ${ids.length} delivered)`);
+for (const broker of durable) {
+  describe(`pub/sub durability on ${broker.type}`, () => {
+    it('kill -9 mid-stream and restart: every acknowledged message is delivered', async () => {
+      const { run, topic, app: startApp, sidecar } = scenario('durable', broker.type, broker.metadata);
+      const app = await startApp();
+      // A slow subscriber, so the kill lands while most messages are still queued.
+      app.delayMs = 200;
+      const appId = `durable-${run}`;
+      const first = await sidecar(appId, app);
+      const ids = Array.from({ length: 3000 }, (_, i) => `${run}-${i}`);
+      const acked = await publishAll(first, topic, ids);
+      assert.equal(acked.length, ids.length, 'every publish was acknowledged');
+      await app.until(() => idsOf(app).size >= 100, 30_000, '100 deliveries before the kill');
+      await first.kill9();
+      app.delayMs = 0;
+      const atKill = idsOf(app).size;
+      assert.ok(atKill < ids.length, `the kill came mid-stream (${atKill} of ${ids.length} delivered)`);
 
-    await sidecar(appId, app);
-    await app.until(() => idsOf(app).size === ids.length, 60_000, 'all messages after the restart');
-    const seen = idsOf(app);
-    assert.deepEqual(acked.filter((id) => !seen.has(id)), [], 'no acknowledged message is missing');
+      await sidecar(appId, app);
+      await app.until(() => idsOf(app).size === ids.length, 60_000, 'all messages after the restart');
+      const seen = idsOf(app);
+      assert.deepEqual(acked.filter((id) => !seen.has(id)), [], 'no acknowledged message is missing');
+    });
+
+    it('competing consumers share one app id\'s messages; another app id gets every message', async () => {
+      const { run, topic, app: startApp, sidecar } = scenario('compete', broker.type, broker.metadata);
+      const [a1, a2, other] = [await startApp(), await startApp(), await startApp()];
+      await sidecar(`shop-${run}`, a1);
+      await sidecar(`shop-${run}`, a2);
+      const s3 = await sidecar(`audit-${run}`, other);
+      const ids = Array.from({ length: 400 }, (_, i) => `${run}-${i}`);
+      // Published through the auditing app's sidecar: any sidecar may publish.
+      assert.equal((await publishAll(s3, topic, ids)).length, ids.length);
+      await other.until(() => idsOf(other).size === ids.length, 30_000, 'the other app id to get all');
+      await a1.until(() => new Set([...idsOf(a1), ...idsOf(a2)]).size === ids.length, 30_000, 'the shop app id to get all');
+      const n1 = idsOf(a1).size;
+      const n2 = idsOf(a2).size;
+      assert.ok(n1 > 0 && n2 > 0, `both sidecars of the app took messages (${n1} + ${n2})`);
+      assert.ok(n1 + n2 < ids.length * 1.1, `each message went to one of them (${n1} + ${n2} for ${ids.length})`);
+    });
   });
+}
 
-  it('competing consumers share one app id\'s messages; another app id gets every message', async () => {
-    const { run, topic, app: startApp, sidecar } = scenario('compete');
-    const [a1, a2, other] = [await startApp(), await startApp(), await startApp()];
-    await sidecar(`shop-${run}`, a1);
-    await sidecar(`shop-${run}`, a2);
-    const s3 = await sidecar(`audit-${run}`, other);
-    const ids = Array.from({ length: 400 }, (_, i) => `${run}-${i}`);
-    // Published through the auditing app's sidecar: any sidecar may publish.
-    assert.equal((await publishAll(s3, topic, ids)).length, ids.length);
-    await other.until(() => idsOf(other).size === ids.length, 30_000, 'the other app id to get all');
-    await a1.until(() => new Set([...idsOf(a1), ...idsOf(a2)]).size === ids.length, 30_000, 'the shop app id to get all');
-    const n1 = idsOf(a1).size;
-    const n2 = idsOf(a2).size;
-    assert.ok(n1 > 0 && n2 > 0, `both sidecars of the app took messages (${n1} + ${n2})`);
-    assert.ok(n1 + n2 < ids.length * 1.1, `each message went to one of them (${n1} + ${n2} for ${ids.length})`);
+for (const broker of restartable) {
+  describe(`pub/sub across a broker restart: ${broker.type} on its own ${broker.kind}`, () => {
+    it('the broker restarts mid-stream: every acknowledged message is delivered, and publishing resumes', async () => {
+      const server = await PrivateBroker.start(broker.kind);
+      cleanup.push(() => server.stop());
+      const { run, topic, app: startApp, sidecar } = scenario('restart', broker.type, broker.metadata(server.address));
+      const app = await startApp();
+      app.delayMs = broker.delayMs;
+      const sc = await sidecar(`restart-${run}`, app);
+      const before = Array.from({ length: broker.messages }, (_, i) => `${run}-a${i}`);
+      const acked = await publishAll(sc, topic, before);
+      assert.equal(acked.length, before.length, 'every publish before the restart was acknowledged');
+      await app.until(() => idsOf(app).size >= 20, 30_000, '20 deliveries before the restart');
+      await server.restart(1000);
+      const atRestart = idsOf(app).size;
+      assert.ok(atRestart < before.length, `the restart came mid-stream (${atRestart} of ${before.length} delivered)`);
+      app.delayMs = 0;
+
+      // Publishing works again once the component has reconnected; count only what was acknowledged.
+      const after = Array.from({ length: 50 }, (_, i) => `${run}-b${i}`);
+      const deadline = Date.now() + 30_000;
+      let pending = after;
+      while (pending.length > 0 && Date.now() < deadline) {
+        const ok = new Set(await publishAll(sc, topic, pending));
+        acked.push(...pending.filter((id) => ok.has(id)));
+        pending = pending.filter((id) => !ok.has(id));
+        if (pending.length > 0) await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.deepEqual(pending, [], 'publishing resumed after the restart');
+
+      await app.until(() => acked.every((id) => idsOf(app).has(id)), 90_000, 'every acknowledged message after the restart').catch((err: unknown) => {
+        if (process.env.MORTAR_TEST_DEBUG) console.log(sc.logs.slice(-40).join('\n'));
+        throw err;
+      });
+      const seen = idsOf(app);
+      assert.deepEqual(acked.filter((id) => !seen.has(id)), [], 'no acknowledged message is missing');
+    });
   });
-});
+}

@@ -1,0 +1,104 @@
+/**
+ * A broker of the test's own: the real server binary of the machine's Redis, NATS or Mosquitto, started
+ * on a free port with its data in a temporary folder, so a test can stop and restart it without touching
+ * the shared services other tests use.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { tempDir } from './sidecar.js';
+
+export type BrokerKind = 'redis' | 'nats' | 'mosquitto';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('error', () => resolve(false));
+  });
+}
+
+export class PrivateBroker {
+  #proc?: ChildProcess;
+  readonly output: string[] = [];
+
+  private constructor(readonly kind: BrokerKind, readonly port: number, readonly dir: string) {}
+
+  static async start(kind: BrokerKind): Promise<PrivateBroker> {
+    const b = new PrivateBroker(kind, await freePort(), tempDir(`broker-${kind}`));
+    await b.#launch();
+    return b;
+  }
+
+  /** The address components are given: `host:port` for Redis, a URL otherwise. */
+  get address(): string {
+    return this.kind === 'redis' ? `127.0.0.1:${this.port}` : this.kind === 'nats' ? `nats://127.0.0.1:${this.port}` : `tcp://127.0.0.1:${this.port}`;
+  }
+
+  /**
+   * Stops the broker (`SIGKILL` for Redis and NATS, whose acknowledged writes are already on disk or in
+   * the page cache; `SIGTERM` for Mosquitto, which saves its sessions when it shuts down), waits
+   * `downMs`, and starts it again on the same port with the same data.
+   */
+  async restart(downMs = 1000): Promise<void> {
+    await this.stop(this.kind === 'mosquitto' ? 'SIGTERM' : 'SIGKILL');
+    await new Promise((r) => setTimeout(r, downMs));
+    await this.#launch();
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.#proc;
+    this.#proc = undefined;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    await exited;
+  }
+
+  async #launch(): Promise<void> {
+    const [cmd, args] = this.#command();
+    // Debian installs the servers under /usr/sbin, which is not on every PATH.
+    const bin = ['/usr/sbin', '/usr/bin', '/usr/local/bin'].map((d) => join(d, cmd)).find((f) => existsSync(f)) ?? cmd;
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (b: Buffer) => { this.output.push(b.toString('utf8')); if (this.output.length > 200) this.output.shift(); };
+    p.stdout!.on('data', keep);
+    p.stderr!.on('data', keep);
+    this.#proc = p;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (p.exitCode !== null) throw new Error(`${this.kind} exited with ${p.exitCode}: ${this.output.join('')}`);
+      if (await portOpen(this.port)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${this.kind} did not open port ${this.port}: ${this.output.join('')}`);
+  }
+
+  #command(): [string, string[]] {
+    switch (this.kind) {
+      case 'redis':
+        // Every write is on disk before Redis answers it: an acknowledged publish survives a kill.
+        return ['redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '']];
+      case 'nats':
+        return ['nats-server', ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir]];
+      case 'mosquitto': {
+        const conf = join(this.dir, 'mosquitto.conf');
+        // `user`: run as root, Mosquitto would switch to its own user, which cannot write our folder.
+        writeFileSync(conf, `user ${userInfo().username}\nlistener ${this.port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location ${this.dir}/\nmax_queued_messages 0\n`);
+        return ['mosquitto', ['-c', conf]];
+      }
+    }
+  }
+}
