@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { AMQP_URL, NATS_URL, REDIS_HOST, Sidecar, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { SubscriberApp } from '../helpers/subscriber-app.js';
-import { PrivateBroker, type BrokerKind } from '../helpers/private-broker.js';
+import { restartableBroker, type BrokerKind } from '../helpers/private-broker.js';
 
 /** Brokers with consumer groups and durable storage, on the shared services. */
 const durable: Array<{ type: string; metadata: Record<string, string> }> = [
@@ -18,11 +18,12 @@ const durable: Array<{ type: string; metadata: Record<string, string> }> = [
   { type: 'pubsub.jetstream', metadata: { natsURL: NATS_URL, ackWait: '2s', memoryStorage: 'true' } },
 ];
 
-/** Brokers restarted by the test: servers of the test's own, with their data on disk. */
+/** Brokers restarted by the test: servers of the test's own with their data on disk, and the machine's RabbitMQ. */
 /** `delayMs` slows the subscriber so that the restart lands mid-stream. */
 const restartable: Array<{ kind: BrokerKind; type: string; messages: number; delayMs: number; metadata: (address: string) => Record<string, string> }> = [
-  { kind: 'redis', type: 'pubsub.redis', messages: 1500, delayMs: 200, metadata: (a) => ({ redisHost: a, processingTimeout: '2s', redeliverInterval: '500ms' }) },
-  { kind: 'nats', type: 'pubsub.jetstream', messages: 1500, delayMs: 200, metadata: (a) => ({ natsURL: a, ackWait: '2s' }) },
+  { kind: 'redis', type: 'pubsub.redis', messages: 1500, delayMs: 1000, metadata: (a) => ({ redisHost: a, processingTimeout: '2s', redeliverInterval: '500ms' }) },
+  { kind: 'rabbitmq', type: 'pubsub.rabbitmq', messages: 1500, delayMs: 2000, metadata: (a) => ({ connectionString: a, durable: 'true', deletedWhenUnused: 'false', deliveryMode: '2' }) },
+  { kind: 'nats', type: 'pubsub.jetstream', messages: 1500, delayMs: 1000, metadata: (a) => ({ natsURL: a, ackWait: '2s' }) },
   // MQTT acknowledges in order, one message at a time: fewer messages keep the test short.
   { kind: 'mosquitto', type: 'pubsub.mqtt3', messages: 150, delayMs: 20, metadata: (a) => ({ url: a, qos: '1', cleanSession: 'false' }) },
 ];
@@ -41,6 +42,32 @@ async function publishAll(sc: Sidecar, topic: string, ids: string[]): Promise<st
 const idsOf = (app: SubscriberApp) => new Set(app.deliveries.map((d) => (d.event?.data as { id?: string } | undefined)?.id).filter(Boolean) as string[]);
 
 const cleanup: Array<() => Promise<unknown>> = [];
+
+/**
+ * Removes what a scenario left on a shared broker that outlives it: RabbitMQ's durable queue and exchange,
+ * JetStream's stream (named after the topic).
+ */
+async function forget(type: string, metadata: Record<string, string>, topic: string, appId: string): Promise<void> {
+  if (type === 'pubsub.rabbitmq') {
+    const amqp = await import('amqplib');
+    const conn = await amqp.connect(metadata.connectionString!);
+    try {
+      const ch = await conn.createChannel();
+      await ch.deleteQueue(`${appId}-${topic}`);
+      await ch.deleteExchange(topic);
+    } finally {
+      await conn.close();
+    }
+  } else if (type === 'pubsub.jetstream') {
+    const { connect } = await import('nats');
+    const nc = await connect({ servers: metadata.natsURL! });
+    try {
+      await (await nc.jetstreamManager()).streams.delete(topic.replace(/[.*>\s/\\]/g, '_')).catch(() => undefined);
+    } finally {
+      await nc.close();
+    }
+  }
+}
 after(async () => { for (const c of cleanup.reverse()) await c().catch(() => undefined); });
 
 /** A fresh topic on a component `broker` of `type`; apps subscribe to it, sidecars serve them. */
@@ -58,6 +85,7 @@ function scenario(name: string, type: string, metadata: Record<string, string>) 
     },
     /** Starts a sidecar for `appId` in front of `app` and waits until it has subscribed. */
     async sidecar(appId: string, app: SubscriberApp): Promise<Sidecar> {
+      cleanup.push(() => forget(type, metadata, topic, appId));
       const sc = await Sidecar.start({ appId, resourcesPath: res, args: ['--app-port', String(app.port)] });
       cleanup.push(() => sc.stop());
       await sc.waitForLog((l) => l.includes('subscribed to broker'), 20_000);
@@ -110,9 +138,9 @@ for (const broker of durable) {
 }
 
 for (const broker of restartable) {
-  describe(`pub/sub across a broker restart: ${broker.type} on its own ${broker.kind}`, () => {
+  describe(`pub/sub across a broker restart: ${broker.type} (${broker.kind} restarted)`, () => {
     it('the broker restarts mid-stream: every acknowledged message is delivered, and publishing resumes', async () => {
-      const server = await PrivateBroker.start(broker.kind);
+      const server = await restartableBroker(broker.kind);
       cleanup.push(() => server.stop());
       const { run, topic, app: startApp, sidecar } = scenario('restart', broker.type, broker.metadata(server.address));
       const app = await startApp();

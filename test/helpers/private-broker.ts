@@ -10,7 +10,49 @@ import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { tempDir } from './sidecar.js';
 
-export type BrokerKind = 'redis' | 'nats' | 'mosquitto';
+export type BrokerKind = 'redis' | 'nats' | 'mosquitto' | 'rabbitmq';
+
+/** A broker a test may restart. */
+export interface RestartableBroker {
+  readonly address: string;
+  restart(downMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a broker of `kind` the test may restart: a private server, or for RabbitMQ the machine's own. */
+export function restartableBroker(kind: BrokerKind): Promise<RestartableBroker> {
+  return kind === 'rabbitmq' ? Promise.resolve(new RabbitMQApp()) : PrivateBroker.start(kind);
+}
+
+/**
+ * The machine's RabbitMQ, restarted with `rabbitmqctl stop_app` / `start_app`: the broker application stops
+ * (every connection drops; durable queues and persistent messages stay on disk) and starts again inside
+ * the same node. A private RabbitMQ node would take tens of seconds to boot; this takes about two.
+ */
+class RabbitMQApp implements RestartableBroker {
+  readonly address = process.env.MORTAR_TEST_AMQP ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+  async restart(downMs = 1000): Promise<void> {
+    await ctl('stop_app');
+    await new Promise((r) => setTimeout(r, downMs));
+    await ctl('start_app');
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && !(await portOpen(5672))) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  async stop(): Promise<void> {
+    // Shared: make sure it is running again whatever happened in the test.
+    await ctl('start_app').catch(() => undefined);
+  }
+}
+
+function ctl(command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('rabbitmqctl', [command], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/usr/local/sbin` } });
+    p.once('error', reject);
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rabbitmqctl ${command} exited with ${code}`))));
+  });
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -31,7 +73,7 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-export class PrivateBroker {
+export class PrivateBroker implements RestartableBroker {
   #proc?: ChildProcess;
   readonly output: string[] = [];
 
@@ -93,6 +135,7 @@ export class PrivateBroker {
         return ['redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '']];
       case 'nats':
         return ['nats-server', ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir]];
+      case 'rabbitmq': throw new Error('RabbitMQ is restarted in place (restartableBroker), not started privately');
       case 'mosquitto': {
         const conf = join(this.dir, 'mosquitto.conf');
         // `user`: run as root, Mosquitto would switch to its own user, which cannot write our folder.

@@ -4,6 +4,7 @@ import { parseQuantity } from '../../host/src/config.js';
 import { parseRunArgs } from '../../host/src/main.js';
 import { parseResources } from '../../host/src/components/resources.js';
 import { grantsFromSchema, normalise } from '../../host/src/capabilities/grants.js';
+import { Inbox } from '../../host/src/capabilities/inbox.js';
 import { keyPrefix, storedKey, originalKey } from '../../host/src/blocks/state/keys.js';
 
 it('sizes: Kubernetes quantities and plain bytes', () => {
@@ -65,6 +66,39 @@ it('grants: only annotated properties, Redis addresses normalised', () => {
   assert.ok(!g.allows('redis', '10.0.0.1:6379'));
   assert.ok(!g.allows('sql:postgres', 'cache.local'));
   assert.equal(normalise('redis', 'user:pw@Host:6380/0'), 'host:6380');
+});
+
+it('grants: broker URLs compare by host and port, with each scheme\'s default port', () => {
+  const schema = { properties: {
+    connectionString: { type: 'string', 'x-mortar-grant': 'amqp' },
+    url: { type: 'string', 'x-mortar-grant': 'mqtt' },
+    natsURL: { type: 'string', 'x-mortar-grant': 'nats' },
+  } };
+  const g = grantsFromSchema(schema, { connectionString: 'amqp://guest:secret@Rabbit.local/vhost', url: 'ssl://broker', natsURL: 'nats://n1:4222, nats://n2:4333' });
+  assert.ok(g.allows('amqp', 'amqp://other:creds@rabbit.local:5672/'));
+  assert.ok(!g.allows('amqp', 'amqps://rabbit.local'), 'amqps defaults to 5671, another endpoint');
+  assert.ok(g.allows('mqtt', 'mqtts://broker:8883'));
+  assert.ok(!g.allows('mqtt', 'tcp://broker'));
+  assert.ok(g.allows('nats', 'nats://n1') && g.allows('nats', 'n2:4333'), 'each server of a cluster list');
+  assert.ok(!g.allows('nats', 'nats://n3:4222'));
+  assert.ok(!g.allows('redis', 'rabbit.local:5672'), 'a grant is for its own capability only');
+});
+
+it('inbox: take waits for the first item up to its limit, keeps order, and gives back what a stopped consumer held', async () => {
+  const inbox = new Inbox<number>();
+  const t0 = performance.now();
+  assert.deepEqual(await inbox.take(10, 30), []);
+  assert.ok(performance.now() - t0 >= 25, 'an empty inbox waits');
+  setTimeout(() => inbox.push(1), 10);
+  assert.deepEqual(await inbox.take(10, 5000), [1], 'a push wakes the waiting take');
+  for (let i = 2; i <= 6; i++) inbox.push(i);
+  assert.deepEqual(await inbox.take(2, 0), [2, 3]);
+  assert.deepEqual(inbox.remove((n) => n % 2 === 0), [4, 6]);
+  assert.deepEqual(await inbox.take(10, 0), [5]);
+  inbox.fail(new Error('gone'));
+  await assert.rejects(inbox.take(1, 1000), /gone/);
+  inbox.clear();
+  assert.deepEqual(await inbox.take(1, 0), []);
 });
 
 it('state keys: prefixes, the || rule, and the original key', () => {
