@@ -2,7 +2,17 @@
  * Helpers the broker components share: metadata parsing in Dapr's formats and the bookkeeping for brokers
  * that cannot delay a redelivery themselves.
  */
+import type * as P from 'mortar:component/pubsub@0.1.0';
 import { pubsubError, type PubsubError } from './guest.js';
+
+/** Bulk publish for brokers without a batch operation: one by one, collecting the entries that failed. */
+export function publishEach(rs: P.PublishRequest[], publish: (r: P.PublishRequest) => void): P.BulkFailure[] {
+  const failed: P.BulkFailure[] = [];
+  rs.forEach((r, i) => {
+    try { publish(r); } catch (err) { failed.push({ index: i, error: String((err as { val?: string }).val ?? err) }); }
+  });
+  return failed;
+}
 
 /** Parses a Go-style duration (`60s`, `500ms`, `1m`, `1h30m`) or plain milliseconds; throws invalid-metadata. */
 export function durationMs(raw: string | undefined, fallback: number, field: string): number {

@@ -11,7 +11,7 @@
 import type * as P from 'mortar:component/pubsub@0.1.0';
 import { Connection, type DeliverPolicy } from 'mortar:host/nats@0.1.0';
 import { pubsubError, pubsubFromHost, schema, toMap, i64, type Pairs } from '../lib/guest.js';
-import { durationMs, flag, requireTopic } from '../lib/broker.js';
+import { durationMs, flag, publishEach, requireTopic } from '../lib/broker.js';
 
 let settings: Record<string, string> = {};
 let conn: Connection | undefined;
@@ -139,11 +139,7 @@ export const pubsub = {
   },
 
   bulkPublish(rs: P.PublishRequest[]): P.BulkFailure[] {
-    const failed: P.BulkFailure[] = [];
-    rs.forEach((r, i) => {
-      try { publishOne(r); } catch (err) { failed.push({ index: i, error: String((err as { val?: string }).val ?? err) }); }
-    });
-    return failed;
+    return publishEach(rs, publishOne);
   },
 
   subscribe(s: P.Subscription): void {

@@ -15,7 +15,7 @@ import type * as P from 'mortar:component/pubsub@0.1.0';
 import { Client, type Qos } from 'mortar:host/mqtt@0.1.0';
 import { nowMs } from 'mortar:host/clock@0.1.0';
 import { pubsubError, pubsubFromHost, schema, toMap, type Pairs } from '../lib/guest.js';
-import { DelayedSettlements, flag, requireTopic } from '../lib/broker.js';
+import { DelayedSettlements, flag, publishEach, requireTopic } from '../lib/broker.js';
 
 const QOS: Qos[] = ['at-most-once', 'at-least-once', 'exactly-once'];
 
@@ -118,11 +118,7 @@ export const pubsub = {
   },
 
   bulkPublish(rs: P.PublishRequest[]): P.BulkFailure[] {
-    const failed: P.BulkFailure[] = [];
-    rs.forEach((r, i) => {
-      try { pubsub.publish(r); } catch (err) { failed.push({ index: i, error: String((err as { val?: string }).val ?? err) }); }
-    });
-    return failed;
+    return publishEach(rs, pubsub.publish);
   },
 
   subscribe(s: P.Subscription): void {
