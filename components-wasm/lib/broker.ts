@@ -3,7 +3,7 @@
  * that cannot delay a redelivery themselves.
  */
 import type * as P from 'mortar:component/pubsub@0.1.0';
-import { pubsubError, type PubsubError } from './guest.js';
+import { pubsubError } from './guest.js';
 
 /** Bulk publish for brokers without a batch operation: one by one, collecting the entries that failed. */
 export function publishEach(rs: P.PublishRequest[], publish: (r: P.PublishRequest) => void): P.BulkFailure[] {
@@ -69,4 +69,3 @@ export class DelayedSettlements<T> {
   }
 }
 
-export type { PubsubError };

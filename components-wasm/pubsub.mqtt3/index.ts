@@ -52,7 +52,7 @@ function run<T>(fn: () => T): T {
 }
 
 /** Whether an MQTT topic filter (with `+` and `#`) matches a concrete topic. */
-export function matches(filter: string, topic: string): boolean {
+function matches(filter: string, topic: string): boolean {
   if (filter === topic) return true;
   const f = filter.split('/');
   const t = topic.split('/');

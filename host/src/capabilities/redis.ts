@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Redis } from 'ioredis';
 import { isConnectionFailure, witError, type WitError } from './wit-error.js';
+import { endpointOf } from './grants.js';
 
 /** Mirrors `mortar:host/redis.connect-options` (guest field names, camelCase as jco lowers them). */
 export interface RedisConnectOptions {
@@ -74,10 +75,11 @@ export class RedisClients {
   }
 }
 
+/** Host and port of a Redis address, parsed as the grant check parses it (scheme, credentials, path dropped). */
 function splitAddress(address: string): [string, number] {
-  const a = address.trim().replace(/^rediss?:\/\//, '').replace(/^[^@/]*@/, '').replace(/\/.*$/, '');
-  const m = /^(.*):(\d+)$/.exec(a);
-  return m ? [m[1]!.replace(/^\[|\]$/g, ''), Number(m[2])] : [a, 6379];
+  const hostPort = endpointOf(address, { '': 6379 });
+  const i = hostPort.lastIndexOf(':');
+  return [hostPort.slice(0, i).replace(/^\[|\]$/g, ''), Number(hostPort.slice(i + 1))];
 }
 
 export async function connect(client: Redis): Promise<void> {
