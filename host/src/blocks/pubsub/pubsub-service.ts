@@ -12,6 +12,7 @@ import { envelope, isBinaryContentType, isJsonContentType, isCloudEventContentTy
 import { topicAllowed } from './scopes.js';
 import { fromResource, Router, type Subscription } from './subscription.js';
 import { DeliveryLoop, type RetryPolicy } from './delivery.js';
+import { PublishBatcher, type WitPublishRequest } from './publish-batcher.js';
 
 export interface PublishRequest {
   readonly pubsub: string;
@@ -49,6 +50,8 @@ export class PubSubService {
   #closed = false;
   #retryTimer?: NodeJS.Timeout;
   #subscribeFailures = 0;
+  /** Publish coalescing, per running version of a component that has a native bulk publish. */
+  readonly #batchers = new WeakMap<ActiveComponent, PublishBatcher>();
 
   constructor(readonly registry: ComponentRegistry, readonly opts: PubSubOptions) {}
 
@@ -58,6 +61,14 @@ export class PubSubService {
     if (c?.block === 'pubsub') return c;
     if (this.registry.byBlock('pubsub').length === 0) throw new MortarError('ERR_PUBSUB_NOT_CONFIGURED');
     throw new MortarError('ERR_PUBSUB_NOT_FOUND', [name]);
+  }
+
+  /** Publishes one message through `c`: coalesced with concurrent ones where the broker batches natively. */
+  #send(c: ActiveComponent, req: WitPublishRequest): Promise<unknown> {
+    if (!c.features.includes('BULK_PUBLISH')) return c.pool.call('pubsub', 'publish', [req]);
+    let b = this.#batchers.get(c);
+    if (!b) this.#batchers.set(c, (b = new PublishBatcher(c.pool)));
+    return b.publish(req);
   }
 
   /** `POST /v1.0/publish/{pubsub}/{topic}`. Resolves once the broker has accepted the message. */
@@ -70,7 +81,7 @@ export class PubSubService {
       metadata: req.metadata, traceparent: req.traceparent, tracestate: req.tracestate, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
     });
     try {
-      await c.pool.call('pubsub', 'publish', [{ topic: req.topic, data: env.data, contentType: env.contentType, metadata: Object.entries(req.metadata) }]);
+      await this.#send(c, { topic: req.topic, data: env.data, contentType: env.contentType, metadata: Object.entries(req.metadata) });
     } catch (err) {
       throw publishError(err, req.topic, req.pubsub);
     }
@@ -188,7 +199,7 @@ export class PubSubService {
         logger: this.opts.logger, retry: this.opts.retry ?? DEFAULT_RETRY, maxInFlight: this.opts.maxInFlight ?? 64,
         appTimeoutMs: this.opts.appTimeoutMs ?? 60_000,
         deadLetter: async (topic, data, contentType) => {
-          await c.pool.call('pubsub', 'publish', [{ topic, data, contentType, metadata: [] }]);
+          await this.#send(c, { topic, data, contentType, metadata: [] });
           this.#loops.get(name)?.kick();
         },
       });
