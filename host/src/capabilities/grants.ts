@@ -13,7 +13,7 @@ export const GRANT_KINDS: readonly GrantKind[] = ['redis', 'sql:postgres', 'sql:
 const LISTS: ReadonlySet<GrantKind> = new Set(['redis', 'nats']);
 
 /** Default port per URL scheme, for the kinds compared by `host:port`. */
-const DEFAULT_PORTS: Readonly<Record<string, Record<string, number>>> = {
+export const DEFAULT_PORTS: Readonly<Record<string, Record<string, number>>> = {
   redis: { '': 6379, redis: 6379, rediss: 6379 },
   amqp: { '': 5672, amqp: 5672, amqps: 5671 },
   mqtt: { '': 1883, tcp: 1883, mqtt: 1883, ssl: 8883, mqtts: 8883, tls: 8883, ws: 80, wss: 443 },

@@ -5,12 +5,19 @@
  * held until the guest acks: mqtt.js sends it when `handleMessage`'s callback runs, and reads the next
  * packet only then, so acknowledgements leave in arrival order as MQTT 3.1.1 requires. After a reconnect
  * the held acknowledgements are forgotten; with a persistent session the broker sends those messages again.
+ *
+ * Shared subscriptions (`$share/<group>/<filter>`) are subscribed again after every reconnect, also when the
+ * broker says it kept the session: Mosquitto (2.0.11 measured) keeps a persistent session's plain
+ * subscriptions across its own restart but drops its shared ones, and mqtt.js resubscribes only to a new session.
+ * Until a connection with shared subscriptions has them back, publishes from this process to the same broker
+ * wait (up to `RESTORE_WAIT_MS`): a message published meanwhile would find no subscriber and be dropped.
  */
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { Inbox } from './inbox.js';
 import { witError, type WitError } from './wit-error.js';
+import { endpointOf, DEFAULT_PORTS } from './grants.js';
 
 export type Qos = 'at-most-once' | 'at-least-once' | 'exactly-once';
 const QOS: readonly Qos[] = ['at-most-once', 'at-least-once', 'exactly-once'];
@@ -22,18 +29,39 @@ const loadMqtt = () => require('mqtt') as typeof import('mqtt');
 
 const CONNECT_TIMEOUT_MS = 5000;
 const OPERATION_TIMEOUT_MS = 5000;
+/** Longest a publish waits for shared subscriptions to the same broker to be restored after a reconnect. */
+const RESTORE_WAIT_MS = 5000;
+
+/** Per broker (host:port): shared subscriptions of this process not yet restored after a disconnect. */
+const restoring = new Map<string, Set<Promise<void>>>();
+
+function awaitRestored(broker: string): Promise<void> | undefined {
+  const pending = restoring.get(broker);
+  if (!pending || pending.size === 0) return undefined;
+  return Promise.race([Promise.allSettled([...pending]).then(() => undefined), new Promise<void>((r) => setTimeout(r, RESTORE_WAIT_MS).unref())]);
+}
 
 export class MqttConnection {
   readonly #inbox = new Inbox<MqttMessage>();
   /** Acknowledgements held for the guest, in arrival order. */
   #held: Array<{ id: bigint; done: () => void; acked: boolean }> = [];
   #next = 1n;
+  /** Shared subscriptions in force (filter -> QoS), to subscribe again after a reconnect. */
+  readonly #shared = new Map<string, 0 | 1 | 2>();
+  /** Woken when a message arrives whose acknowledgement is held. */
+  #onHeld: Array<() => void> = [];
 
-  private constructor(readonly client: MqttClient) {
+  /** Resolves the current restore (see `restoring`) once this connection's shared subscriptions are back. */
+  #restored?: () => void;
+
+  private constructor(readonly client: MqttClient, readonly broker: string) {
     client.handleMessage = (packet: IPublishPacket, done: (err?: Error) => void) => {
       const id = this.#next++;
       const qos = QOS[packet.qos] ?? 'at-most-once';
-      if (packet.qos > 0) this.#held.push({ id, done: () => done(), acked: false });
+      if (packet.qos > 0) {
+        this.#held.push({ id, done: () => done(), acked: false });
+        for (const wake of this.#onHeld.splice(0)) wake();
+      }
       this.#inbox.push({
         id, topic: packet.topic, payload: toBytes(packet.payload), qos, retain: packet.retain, duplicate: packet.dup,
       });
@@ -43,36 +71,108 @@ export class MqttConnection {
     client.on('close', () => {
       this.#held = [];
       this.#inbox.clear();
+      if (this.#shared.size > 0 && !this.#restored && !client.disconnecting) this.#startRestore();
     });
     client.on('error', () => { /* reported per operation; mqtt.js reconnects */ });
+    client.on('connect', (connack) => {
+      const restored = this.#restored;
+      if (!restored) return;
+      if (!connack.sessionPresent) {
+        restored(); // a new session: mqtt.js subscribes to everything again itself, before anything else is sent
+        return;
+      }
+      // The SUBACKs may queue behind messages whose acknowledgement is held: the broker has the
+      // subscriptions once it read them, so wait for the SUBACKs only briefly.
+      // `resubscribe`: mqtt.js otherwise skips filters it believes subscribed.
+      const map: Record<string, { qos: 0 | 1 | 2 }> = Object.fromEntries([...this.#shared].map(([filter, qos]) => [filter, { qos }]));
+      const again = client.subscribeAsync({ ...map, resubscribe: true } as unknown as Record<string, { qos: 0 | 1 | 2 }>).catch(() => undefined);
+      void Promise.race([again, new Promise((r) => setTimeout(r, 500).unref())]).then(restored);
+    });
   }
 
+  /** Marks this connection's shared subscriptions as missing until the next connect restores them. */
+  #startRestore(): void {
+    let set = restoring.get(this.broker);
+    if (!set) restoring.set(this.broker, (set = new Set()));
+    const pending = new Promise<void>((resolve) => {
+      this.#restored = () => {
+        this.#restored = undefined;
+        set.delete(pending);
+        resolve();
+      };
+    });
+    set.add(pending);
+  }
+
+  /**
+   * Connects and waits for the CONNACK. The message handler is in place before the client connects: a
+   * persistent session's backlog may arrive in the same read as the CONNACK, and mqtt.js's default handler
+   * would acknowledge those messages with no one to take them.
+   */
   static async connect(o: MqttConnectOptions): Promise<MqttConnection> {
     const url = o.url.replace(/^tcp:\/\//i, 'mqtt://').replace(/^ssl:\/\//i, 'mqtts://');
+    let client: MqttClient;
     try {
-      const client = await loadMqtt().connectAsync(url, {
+      client = loadMqtt().connect(url, {
         clientId: o.clientId || `mortar-${randomUUID().slice(0, 13)}`, clean: o.cleanSession, keepalive: o.keepAliveSeconds, protocolVersion: 4,
-        connectTimeout: CONNECT_TIMEOUT_MS, reconnectPeriod: 1000, resubscribe: true,
-      }, false);
-      return new MqttConnection(client);
+        connectTimeout: CONNECT_TIMEOUT_MS, reconnectPeriod: 1000, resubscribe: true, manualConnect: true,
+      });
     } catch (err) {
       throw witError('unavailable', (err as Error).message);
     }
+    const conn = new MqttConnection(client, endpointOf(o.url, DEFAULT_PORTS.mqtt).toLowerCase());
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: Error) => {
+          client.off('connect', onConnect);
+          client.off('error', done);
+          client.off('close', onClose);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onConnect = () => done();
+        const onClose = () => done(new Error("couldn't connect to the MQTT broker"));
+        client.on('connect', onConnect);
+        client.on('error', done);
+        client.on('close', onClose);
+        client.connect();
+      });
+    } catch (err) {
+      await client.endAsync(true).catch(() => undefined);
+      throw witError('unavailable', (err as Error).message);
+    }
+    return conn;
   }
 
   async publish(topic: string, payload: Uint8Array, qos: Qos, retain: boolean): Promise<void> {
+    const restore = awaitRestored(this.broker);
+    if (restore) await restore;
     this.#ready();
     await within(this.client.publishAsync(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: qosNumber(qos), retain }), 'publish');
   }
 
+  /**
+   * Subscribes and waits for the SUBACK, or for a message whose acknowledgement is held: mqtt.js reads the
+   * next packet only once that message is acked, so a SUBACK queued behind a persistent session's backlog
+   * arrives only after the guest takes the backlog. Waiting for it then would wait forever.
+   */
   async subscribe(filter: string, qos: Qos): Promise<void> {
     this.#ready();
-    const grants = await within(this.client.subscribeAsync(filter, { qos: qosNumber(qos) }), 'subscribe');
-    if (grants.some((g) => g.qos === 128)) throw witError('refused', `the broker refused the subscription to ${filter}`);
+    const n = qosNumber(qos);
+    const suback = this.client.subscribeAsync(filter, { qos: n });
+    const backlog = new Promise<undefined>((resolve) => {
+      if (this.#held.length > 0) resolve(undefined);
+      else this.#onHeld.push(() => resolve(undefined));
+    });
+    const grants = await within(Promise.race([suback, backlog]), 'subscribe');
+    if (grants === undefined) suback.catch(() => undefined);
+    else if (grants.some((g) => g.qos === 128)) throw witError('refused', `the broker refused the subscription to ${filter}`);
+    if (filter.startsWith('$share/')) this.#shared.set(filter, n);
   }
 
   async unsubscribe(filter: string): Promise<void> {
     this.#ready();
+    this.#shared.delete(filter);
     await within(this.client.unsubscribeAsync(filter), 'unsubscribe');
   }
 
@@ -88,6 +188,9 @@ export class MqttConnection {
 
   async close(): Promise<void> {
     this.#held = [];
+    this.#onHeld = [];
+    this.#shared.clear();
+    this.#restored?.();
     await this.client.endAsync(true).catch(() => undefined);
   }
 
