@@ -2,10 +2,17 @@
  * pubsub.mqtt3: an MQTT 3.1.1 broker (Mosquitto, EMQX, HiveMQ, ...), as Dapr's `pubsub.mqtt3`.
  *
  * Subscriptions may use MQTT wildcards (`sensors/+/temp`, `logs/#`); a delivery names the subscription's
- * filter as its topic and the concrete topic in its `topic` metadata. The consuming client's id is
- * `consumerID` (by default the app id) with a persistent session unless `cleanSession` is true, so after a
- * restart the broker sends again what was not acknowledged. MQTT 3.1.1 has no consumer groups: as with
- * Dapr, every client subscribed to a topic gets every message, and two sidecars must not share a client id.
+ * filter as its topic and the concrete topic in its `topic` metadata.
+ *
+ * Consumer groups: MQTT 3.1.1 has none, so by default (`sharedSubscription`) each topic is subscribed as the
+ * shared subscription `$share/<group>/<topic>` (Mosquitto, EMQX and HiveMQ offer them to 3.1.1 clients):
+ * sidecars of one app (one group: `consumerID`, by default the app id) compete for messages, and other
+ * apps each get every message, as on every other broker. Each sidecar connects with a client id of its own,
+ * `<group>-<sidecar id>`, stable across its restarts and with a persistent session unless `cleanSession`
+ * is true, so after a restart the broker sends again what was not acknowledged (a sidecar that never comes
+ * back leaves its share in its session: MQTT's own limit). With `sharedSubscription: false` this is Dapr's
+ * `mqtt3`: a plain subscription under the client id `consumerID`, every client gets every message, and two
+ * sidecars must not share a client id.
  *
  * A message is acknowledged to the broker only after the host acks it; MQTT acknowledges in arrival order,
  * so the client takes the next message once the previous one is settled. A nacked message is kept here and
@@ -42,9 +49,19 @@ function pub(): Client {
   return publisher;
 }
 
-function sub(group: string): Client {
-  consumer ??= connectClient(settings.consumerID ?? group, flag(settings, 'cleanSession', false));
+function sub(s: P.Subscription): Client {
+  const clientId = shared() ? `${s.group}-${s.consumer}` : settings.consumerID ?? s.group;
+  consumer ??= connectClient(clientId, flag(settings, 'cleanSession', false));
   return consumer;
+}
+
+function shared(): boolean {
+  return flag(settings, 'sharedSubscription', true);
+}
+
+/** The filter subscribed on the broker for a subscription: shared by its group unless turned off. */
+function brokerFilter(s: P.Subscription): string {
+  return shared() && !s.topic.startsWith('$share/') ? `$share/${s.group}/${s.topic}` : s.topic;
 }
 
 function run<T>(fn: () => T): T {
@@ -80,7 +97,8 @@ export const lifecycle = {
       features: [],
       metadataSchema: schema({
         url: { type: 'string', pattern: '^(tcp|mqtt|ssl|mqtts|tls|ws|wss)://', 'x-mortar-grant': 'mqtt', description: 'tcp://[user][:password]@host[:port]', 'x-example': 'tcp://127.0.0.1:1883' },
-        consumerID: { type: 'string', minLength: 1, maxLength: 65535, description: 'Client id of the consuming connection; by default the app id.' },
+        consumerID: { type: 'string', minLength: 1, maxLength: 65535, description: 'The consumer group (shared subscriptions), or with sharedSubscription false the client id; by default the app id.' },
+        sharedSubscription: { type: 'boolean', default: true, description: 'Subscribe as $share/<group>/<topic>, so sidecars of one app compete for messages.' },
         qos: { type: 'integer', enum: [0, 1, 2], default: 1 },
         retain: { type: 'boolean', default: false },
         cleanSession: { type: 'boolean', default: false },
@@ -124,7 +142,8 @@ export const pubsub = {
   subscribe(s: P.Subscription): void {
     requireTopic(s.topic);
     if (filters.has(s.topic)) return;
-    run(() => sub(s.group).subscribe(s.topic, qosOf(toMap(s.metadata).qos)));
+    if (shared() && /[$+#/]/.test(s.group)) throw pubsubError('invalid-argument', `consumer group '${s.group}': a shared subscription's group may not contain $, +, # or /`);
+    run(() => sub(s).subscribe(brokerFilter(s), qosOf(toMap(s.metadata).qos)));
     filters.set(s.topic, s);
   },
 
@@ -141,7 +160,7 @@ export const pubsub = {
     const got = run(() => consumer!.receive(max, delayed.size > 0 ? Math.min(waitMs, 100) : waitMs));
     for (const m of got) {
       let owner: P.Subscription | undefined;
-      for (const s of filters.values()) if (matches(s.topic, m.topic)) { owner = s; break; }
+      for (const s of filters.values()) if (matches(s.topic.replace(/^\$share\/[^/]+\//, ''), m.topic)) { owner = s; break; }
       if (!owner) {
         // Not ours (a subscription closed meanwhile, or a session from before): acknowledge and skip it.
         run(() => consumer!.ack([Number(m.id)] as unknown as BigUint64Array));
@@ -172,7 +191,9 @@ export const pubsub = {
   },
 
   close(s: P.Subscription): void {
-    if (!filters.delete(s.topic) || !consumer) return;
-    run(() => consumer!.unsubscribe(s.topic));
+    const known = filters.get(s.topic);
+    if (!known || !consumer) return;
+    filters.delete(s.topic);
+    run(() => consumer!.unsubscribe(brokerFilter(known)));
   },
 };

@@ -20,6 +20,7 @@ import { fromAppResponse, type Subscription } from './blocks/pubsub/subscription
 import { AppChannel } from './app-channel.js';
 import { createHttpApi } from './api/http/server.js';
 import type { RuntimeView } from './api/http/metadata.js';
+import { sidecarId } from './sidecar-id.js';
 
 export const RUNTIME_VERSION = '0.1.0';
 
@@ -64,7 +65,7 @@ export class Runtime implements RuntimeView {
       appId: config.appId, connectors: this.#connectors, logger: this.logger, poolSize: config.instances,
       callTimeoutMs: config.componentCallTimeoutMs, memoryLimitBytes: config.componentMemoryBytes,
     });
-    this.pubsub = new PubSubService(this.registry, { appId: config.appId, logger: this.logger });
+    this.pubsub = new PubSubService(this.registry, { appId: config.appId, consumer: sidecarId(config.dataDir, config.appId), logger: this.logger });
     this.discovery = new Discovery({
       builtinDirs: [BUILTIN_DIR], resourcePaths: config.resourcePaths, defaults: defaultResources(),
       appId: config.appId, pollMs: config.pollMs, onSubscriptions: (subs) => this.pubsub.setDeclarative(subs),

@@ -19,7 +19,7 @@ export interface WitDelivery {
   topic: string; group: string; receipt: string; data: Uint8Array; contentType?: string | null;
   metadata: Array<[string, string]>; redeliveries: number;
 }
-interface WitSubscription { topic: string; group: string; metadata: Array<[string, string]> }
+interface WitSubscription { topic: string; group: string; consumer: string; metadata: Array<[string, string]> }
 interface SettleRef { topic: string; group: string; receipt: string }
 
 export interface RetryPolicy { readonly intervalMs: number; readonly maxRetries: number }
@@ -31,6 +31,8 @@ export interface DeliveryOptions {
   /** The subscriptions served, each with its compiled routing rules. */
   readonly routers: readonly Router[];
   readonly group: string;
+  /** This sidecar within the group. */
+  readonly consumer: string;
   readonly app: AppChannel;
   readonly logger: Logger;
   readonly retry: RetryPolicy;
@@ -69,7 +71,7 @@ export class DeliveryLoop {
       const raw = parseBool(sub.metadata.rawPayload ?? '') === true;
       const entry = { sub, router, raw, bulk: sub.bulk?.enabled ? new BulkBuffer(sub, raw, this) : undefined };
       this.#subs.set(sub.topic, entry);
-      this.#wit.push({ topic: sub.topic, group: opts.group, metadata: Object.entries(sub.metadata) });
+      this.#wit.push({ topic: sub.topic, group: opts.group, consumer: opts.consumer, metadata: Object.entries(sub.metadata) });
     }
   }
 

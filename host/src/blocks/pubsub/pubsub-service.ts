@@ -28,6 +28,8 @@ export interface BulkEntry { entryId: string; event: unknown; contentType: strin
 
 export interface PubSubOptions {
   readonly appId: string;
+  /** This sidecar within its app's consumer groups (see `sidecarId`). */
+  readonly consumer: string;
   readonly logger: Logger;
   readonly retry?: RetryPolicy;
   readonly maxInFlight?: number;
@@ -195,7 +197,7 @@ export class PubSubService {
       const usable = routers.map((r) => r.sub);
       if (usable.length === 0) continue;
       const loop = new DeliveryLoop({
-        key: JSON.stringify(subs), component: c, routers, group: c.resource.metadata.consumerID || this.opts.appId, app: this.#app,
+        key: JSON.stringify(subs), component: c, routers, group: c.resource.metadata.consumerID || this.opts.appId, consumer: this.opts.consumer, app: this.#app,
         logger: this.opts.logger, retry: this.opts.retry ?? DEFAULT_RETRY, maxInFlight: this.opts.maxInFlight ?? 64,
         appTimeoutMs: this.opts.appTimeoutMs ?? 60_000,
         deadLetter: async (topic, data, contentType) => {
