@@ -59,9 +59,16 @@ function shared(): boolean {
   return flag(settings, 'sharedSubscription', true);
 }
 
+const SHARE_PREFIX = /^\$share\/[^/]+\//;
+
 /** The filter subscribed on the broker for a subscription: shared by its group unless turned off. */
 function brokerFilter(s: P.Subscription): string {
-  return shared() && !s.topic.startsWith('$share/') ? `$share/${s.group}/${s.topic}` : s.topic;
+  return shared() && !SHARE_PREFIX.test(s.topic) ? `$share/${s.group}/${s.topic}` : s.topic;
+}
+
+/** The filter that messages of a subscription match (a `$share/<group>/` prefix is not part of their topic). */
+function messageFilter(s: P.Subscription): string {
+  return s.topic.replace(SHARE_PREFIX, '');
 }
 
 function run<T>(fn: () => T): T {
@@ -160,7 +167,7 @@ export const pubsub = {
     const got = run(() => consumer!.receive(max, delayed.size > 0 ? Math.min(waitMs, 100) : waitMs));
     for (const m of got) {
       let owner: P.Subscription | undefined;
-      for (const s of filters.values()) if (matches(s.topic.replace(/^\$share\/[^/]+\//, ''), m.topic)) { owner = s; break; }
+      for (const s of filters.values()) if (matches(messageFilter(s), m.topic)) { owner = s; break; }
       if (!owner) {
         // Not ours (a subscription closed meanwhile, or a session from before): acknowledge and skip it.
         run(() => consumer!.ack([Number(m.id)] as unknown as BigUint64Array));
