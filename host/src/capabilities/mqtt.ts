@@ -160,11 +160,17 @@ export class MqttConnection {
     this.#ready();
     const n = qosNumber(qos);
     const suback = this.client.subscribeAsync(filter, { qos: n });
+    let wake: (() => void) | undefined;
     const backlog = new Promise<undefined>((resolve) => {
       if (this.#held.length > 0) resolve(undefined);
-      else this.#onHeld.push(() => resolve(undefined));
+      else this.#onHeld.push((wake = () => resolve(undefined)));
     });
-    const grants = await within(Promise.race([suback, backlog]), 'subscribe');
+    let grants;
+    try {
+      grants = await within(Promise.race([suback, backlog]), 'subscribe');
+    } finally {
+      if (wake) this.#onHeld = this.#onHeld.filter((w) => w !== wake); // answered by the SUBACK: no waiter left behind
+    }
     if (grants === undefined) suback.catch(() => undefined);
     else if (grants.some((g) => g.qos === 128)) throw witError('refused', `the broker refused the subscription to ${filter}`);
     if (filter.startsWith('$share/')) this.#shared.set(filter, n);
