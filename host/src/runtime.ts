@@ -16,6 +16,7 @@ import { RedisClients } from './capabilities/redis.js';
 import { SqlDatabases } from './capabilities/sql.js';
 import { StateService } from './blocks/state/state-service.js';
 import { PubSubService } from './blocks/pubsub/pubsub-service.js';
+import { Resiliency } from './blocks/resiliency/resiliency.js';
 import { fromAppResponse, type Subscription } from './blocks/pubsub/subscription.js';
 import { AppChannel } from './app-channel.js';
 import { createHttpApi } from './api/http/server.js';
@@ -46,6 +47,7 @@ export class Runtime implements RuntimeView {
   readonly discovery: Discovery;
   readonly state: StateService;
   readonly pubsub: PubSubService;
+  readonly resiliency: Resiliency;
   readonly extended = new Map<string, string>();
   readonly runtimeVersion = RUNTIME_VERSION;
   readonly appConnection?: { port: number; protocol: string; channelAddress: string };
@@ -65,12 +67,14 @@ export class Runtime implements RuntimeView {
       appId: config.appId, connectors: this.#connectors, logger: this.logger, poolSize: config.instances,
       callTimeoutMs: config.componentCallTimeoutMs, memoryLimitBytes: config.componentMemoryBytes,
     });
-    this.pubsub = new PubSubService(this.registry, { appId: config.appId, consumer: sidecarId(config.dataDir, config.appId), logger: this.logger });
+    this.resiliency = new Resiliency(config.appId, this.logger);
+    this.pubsub = new PubSubService(this.registry, { appId: config.appId, consumer: sidecarId(config.dataDir, config.appId), logger: this.logger, resiliency: this.resiliency });
     this.discovery = new Discovery({
       builtinDirs: [BUILTIN_DIR], resourcePaths: config.resourcePaths, defaults: defaultResources(),
       appId: config.appId, pollMs: config.pollMs, onSubscriptions: (subs) => this.pubsub.setDeclarative(subs),
+      onResiliency: (resources) => this.resiliency.apply(resources),
     }, loader, this.registry, this.logger);
-    this.state = new StateService(this.registry, config.appId);
+    this.state = new StateService(this.registry, config.appId, this.resiliency);
     if (config.appPort !== undefined) {
       this.appConnection = { port: config.appPort, protocol: config.appProtocol, channelAddress: config.appChannelAddress };
     }

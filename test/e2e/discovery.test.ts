@@ -108,7 +108,7 @@ describe('discovery and hot reload', () => {
     assert.match(line, /known: .*state\.redis/);
   });
 
-  it('Subscription files are taken in; Resiliency, Configuration and HTTPEndpoint files are accepted and ignored', async () => {
+  it('Subscription and Resiliency files are taken in; Configuration and HTTPEndpoint files are accepted and ignored', async () => {
     writeFileSync(join(dir, 'sub.yaml'), `apiVersion: dapr.io/v2alpha1
 kind: Subscription
 metadata:
@@ -126,7 +126,7 @@ metadata:
 spec:
   policies: {}
 `);
-    await sc.waitForLog((l) => l.includes('Resiliency res') && l.includes('not acted on yet'), 2000);
+    await sc.waitForLog((l) => l.includes('resiliency res loaded from') && l.includes('sub.yaml'), 2000);
     const md = await sc.json('GET', '/v1.0/metadata');
     const subs = (md.body as { subscriptions: Array<{ pubsubname: string; topic: string; type: string; rules: Array<{ path: string }> }> }).subscriptions;
     assert.deepEqual(subs.map((x) => [x.pubsubname, x.topic, x.type, x.rules.map((r) => r.path)]), [['pubsub', 'orders', 'DECLARATIVE', ['/orders']]]);

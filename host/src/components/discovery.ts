@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { ComponentLoader, ComponentModule } from './component-types.js';
 import type { ComponentRegistry } from './registry.js';
 import { fingerprint } from './registry.js';
-import { parseResources, type ComponentResource, type Resource, type SubscriptionResource } from './resources.js';
+import { parseResources, type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from './resources.js';
 
 const YAML = new Set(['.yaml', '.yml']);
 
@@ -22,6 +22,8 @@ export interface DiscoveryOptions {
   readonly pollMs: number;
   /** Told the declarative subscriptions (scoped to this app) after every scan. */
   readonly onSubscriptions?: (subs: SubscriptionResource[]) => void;
+  /** Told every Resiliency resource in force after every scan (before components are reconciled). */
+  readonly onResiliency?: (resources: ResiliencyResource[]) => void;
 }
 
 /**
@@ -167,7 +169,12 @@ export class Discovery {
     const all = this.#opts.resourcePaths.length === 0 ? [...this.#opts.defaults] : [...this.#yaml.values()].flatMap((v) => v.resources);
     const desired = new Map<string, ComponentResource>();
     const subscriptions: SubscriptionResource[] = [];
+    const resiliency: ResiliencyResource[] = [];
     for (const r of all) {
+      if (r.kind === 'Resiliency') {
+        resiliency.push(r as ResiliencyResource);
+        continue;
+      }
       if (r.kind === 'Subscription') {
         const sub = r as SubscriptionResource;
         if (sub.scopes.length > 0 && !sub.scopes.includes(this.#opts.appId)) continue;
@@ -190,6 +197,8 @@ export class Discovery {
       }
       desired.set(c.name, c);
     }
+
+    this.#opts.onResiliency?.(resiliency);
 
     // 3. Reconcile: remove what is gone, bring up what is new or changed.
     for (const active of this.registry.list()) {

@@ -1,4 +1,6 @@
 import { parseAllDocuments } from 'yaml';
+import { Problem, isObject } from './resource-problem.js';
+import { toResiliency, type ResiliencyResource } from './resiliency-resource.js';
 
 /** A Dapr `Component` resource, as read from YAML, with metadata values as strings (as Dapr passes them). */
 export interface ComponentResource {
@@ -28,14 +30,16 @@ export interface SubscriptionResource {
   readonly file: string;
 }
 
-/** A resource of a kind mortar recognises but does not act on yet (Resiliency, ...). */
+export type { ResiliencyResource } from './resiliency-resource.js';
+
+/** A resource of a kind mortar recognises but does not act on yet (Configuration, HTTPEndpoint). */
 export interface OtherResource {
   readonly kind: string;
   readonly name: string;
   readonly file: string;
 }
 
-export type Resource = ComponentResource | SubscriptionResource | OtherResource;
+export type Resource = ComponentResource | SubscriptionResource | ResiliencyResource | OtherResource;
 
 /** A refused document: the file, the field path and the reason, for one log line. */
 export interface ResourceProblem {
@@ -70,13 +74,6 @@ export function parseResources(file: string, text: string): { resources: Resourc
   return { resources, problems };
 }
 
-class Problem extends Error {
-  constructor(readonly field: string, reason: string) { super(reason); }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function toResource(file: string, doc: unknown): Resource {
   if (!isObject(doc)) throw new Problem('(document)', 'must be a mapping with apiVersion, kind, metadata and spec');
@@ -91,6 +88,7 @@ function toResource(file: string, doc: unknown): Resource {
   if (!isObject(meta) || typeof meta.name !== 'string' || meta.name === '') throw new Problem('metadata.name', 'is required');
   const name = meta.name;
   if (kind === 'Subscription') return toSubscription(file, name, doc);
+  if (kind === 'Resiliency') return toResiliency(file, name, doc);
   if (kind !== 'Component') return { kind, name, file };
 
   const spec = doc.spec;

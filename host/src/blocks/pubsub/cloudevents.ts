@@ -6,6 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { MortarError } from '../../errors.js';
+import { parseDuration } from '../../duration.js';
 
 export const CLOUDEVENT_CONTENT_TYPE = 'application/cloudevents+json';
 const EVENT_TYPE = 'com.dapr.event.sent';
@@ -66,12 +67,11 @@ export function ttlMs(metadata: Readonly<Record<string, string>>): number | unde
   const v = metadata.ttlInSeconds;
   if (v === undefined || v === '') return undefined;
   if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== v) {
+  const ms = parseDuration(v);
+  if (ms === undefined) {
     throw new MortarError('ERR_PUBSUB_REQUEST_METADATA', [`ttlInSeconds: '${v}' is neither a number of seconds nor a duration such as 10s`]);
   }
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  return parts.reduce((ms, p) => ms + Number(p[1]) * unit[p[2]!]!, 0);
+  return ms;
 }
 
 /** RFC 3339 with Dapr's precision (seconds, UTC). */

@@ -3,9 +3,11 @@
  * instance), hand each message to the app over HTTP exactly as Dapr does (spec 1.14), and settle it.
  *
  * At-least-once: a message is acked only after the app took it (SUCCESS, DROP, 404, or after it went to
- * the dead-letter topic). Failures are retried in place (constant backoff, `retry.maxRetries`); a message
- * still failing is nacked, and the broker hands it out again later. Backpressure: at most `maxInFlight`
- * messages are with the app at once; the loop fetches only what it can take.
+ * the dead-letter topic). Failures are retried in place as the component's inbound resiliency policy says
+ * (retry back-off and status matching, per-attempt timeout, circuit breaker); a message still failing is
+ * nacked, and the broker hands it out again later. While the inbound circuit breaker is open the loop
+ * fetches nothing. Backpressure: at most `maxInFlight` messages are with the app at once; the loop
+ * fetches only what it can take.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logger.js';
@@ -14,6 +16,8 @@ import type { InstancePool } from '../../components/sandbox/pool.js';
 import type { AppChannel } from '../../app-channel.js';
 import { CLOUDEVENT_CONTENT_TYPE, expired, inbound, parseBool, type InboundEvent } from './cloudevents.js';
 import { Router, type Subscription } from './subscription.js';
+import { retriesStatus } from '../resiliency/backoff.js';
+import { sleep, type Policy } from '../resiliency/policy.js';
 
 export interface WitDelivery {
   topic: string; group: string; receipt: string; data: Uint8Array; contentType?: string | null;
@@ -21,8 +25,6 @@ export interface WitDelivery {
 }
 interface WitSubscription { topic: string; group: string; consumer: string; metadata: Array<[string, string]> }
 interface SettleRef { topic: string; group: string; receipt: string }
-
-export interface RetryPolicy { readonly intervalMs: number; readonly maxRetries: number }
 
 export interface DeliveryOptions {
   /** Identifies the subscriptions asked for (before scope and rule checks): a change means a new loop. */
@@ -35,15 +37,18 @@ export interface DeliveryOptions {
   readonly consumer: string;
   readonly app: AppChannel;
   readonly logger: Logger;
-  readonly retry: RetryPolicy;
+  /** The inbound resiliency policy in force, read for every message (so a reloaded policy applies at once). */
+  readonly policy: () => Policy;
   readonly maxInFlight: number;
-  /** How long the app may take to answer one delivery. */
+  /** How long the app may take to answer one delivery when the policy sets no timeout. */
   readonly appTimeoutMs: number;
   /** Publishes the original message to a dead-letter topic of the same component. */
   readonly deadLetter: (topic: string, data: Uint8Array, contentType: string | undefined) => Promise<void>;
 }
 
 type Outcome = 'success' | 'retry' | 'drop';
+/** An app's answer to one delivery; `status` is set when the app answered with a non-2xx status. */
+interface Answer { readonly outcome: Outcome; readonly status?: number }
 
 /** Longest a fetch may block in the broker waiting for the first message. */
 const LONG_POLL_MS = 1000;
@@ -113,6 +118,8 @@ export class DeliveryLoop {
     while (!this.#stopped) {
       try {
         await this.#settle();
+        const open = this.#o.policy().breaker?.openForMs() ?? 0;
+        if (open > 0) { await this.#idle(Math.min(open, LONG_POLL_MS)); continue; }
         const room = this.#o.maxInFlight - this.#inflight;
         if (room <= 0) { await this.#idle(50); continue; }
         const wait = this.#inflight > 0 ? 0 : LONG_POLL_MS;
@@ -202,24 +209,38 @@ export class DeliveryLoop {
     const headers: Record<string, string> = { ...md, 'content-type': CLOUDEVENT_CONTENT_TYPE, pubsubname: sub.pubsubname };
     if (typeof ev.event.traceparent === 'string') headers.traceparent = ev.event.traceparent;
     if (typeof ev.event.tracestate === 'string' && ev.event.tracestate !== '') headers.tracestate = ev.event.tracestate;
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await this.#post(path, ev.json, headers);
-      if (outcome === 'success') return true;
-      if (outcome === 'drop') return this.#toDeadLetterOrAck(sub, m);
-      if (this.#stopped || attempt >= this.#o.retry.maxRetries) return this.#finalFailure(sub, m);
-      await sleep(this.#o.retry.intervalMs);
+    const policy = this.#o.policy();
+    const backoff = policy.backoff();
+    for (;;) {
+      // An open breaker: the app is not tried; the broker hands the message out again later.
+      if (policy.breaker && !policy.breaker.allow()) return false;
+      const answer = await this.#post(path, ev.json, headers, policy);
+      policy.breaker?.record(answer.outcome !== 'retry');
+      if (answer.outcome === 'success') return true;
+      if (answer.outcome === 'drop') return this.#toDeadLetterOrAck(sub, m);
+      const wait = this.#nextRetry(policy, backoff, answer);
+      if (wait === undefined) return this.#finalFailure(sub, m);
+      await sleep(wait);
     }
   }
 
-  async #post(path: string, body: Buffer, headers: Record<string, string>): Promise<Outcome> {
+  /** The wait before retrying after `answer`, or undefined when the policy retries no more. */
+  #nextRetry(policy: Policy, backoff: ReturnType<Policy['backoff']>, answer: Answer): number | undefined {
+    if (this.#stopped) return undefined;
+    if (answer.status !== undefined && policy.retry && !retriesStatus(policy.retry, answer.status)) return undefined;
+    return backoff?.next();
+  }
+
+  async #post(path: string, body: Buffer, headers: Record<string, string>, policy: Policy): Promise<Answer> {
     let res;
     try {
-      res = await this.#o.app.request('POST', path, body, headers, this.#o.appTimeoutMs);
+      res = await this.#o.app.request('POST', path, body, headers, policy.timeoutMs ?? this.#o.appTimeoutMs);
     } catch (err) {
       this.#o.logger.debug({ path, err: (err as Error).message }, 'delivery to the app failed');
-      return 'retry';
+      return { outcome: 'retry' };
     }
-    return outcomeOf(res.status, res.body);
+    const outcome = outcomeOf(res.status, res.body);
+    return res.status >= 200 && res.status <= 299 ? { outcome } : { outcome, status: res.status };
   }
 
   async #toDeadLetterOrAck(sub: Subscription, m: WitDelivery): Promise<boolean> {
@@ -243,7 +264,9 @@ export class DeliveryLoop {
   async deliverBulk(sub: Subscription, raw: boolean, batch: WitDelivery[]): Promise<void> {
     let pending = batch.map((m) => ({ m, entryId: randomUUID() }));
     const path = sub.defaultPath ?? sub.rules[0]?.path ?? '/';
-    for (let attempt = 0; pending.length > 0; attempt++) {
+    const policy = this.#o.policy();
+    const backoff = policy.backoff();
+    while (pending.length > 0) {
       const entries: Array<Record<string, unknown>> = [];
       const ok: typeof pending = [];
       for (const p of pending) {
@@ -265,12 +288,17 @@ export class DeliveryLoop {
       pending = ok;
       if (pending.length === 0) return;
       const body = Buffer.from(JSON.stringify({ id: randomUUID(), type: 'com.dapr.event.sent.bulk', topic: sub.topic, pubsubname: sub.pubsubname, metadata: sub.metadata, entries }));
+      if (policy.breaker && !policy.breaker.allow()) {
+        for (const p of pending) this.settle(p.m, false);
+        return;
+      }
       let statuses = new Map<string, string>();
       let whole: Outcome | undefined;
+      let status: number | undefined;
       try {
-        const res = await this.#o.app.request('POST', path, body, { 'content-type': 'application/json', pubsubname: sub.pubsubname }, this.#o.appTimeoutMs);
+        const res = await this.#o.app.request('POST', path, body, { 'content-type': 'application/json', pubsubname: sub.pubsubname }, policy.timeoutMs ?? this.#o.appTimeoutMs);
         if (res.status === 404) whole = 'drop';
-        else if (res.status < 200 || res.status > 299) whole = 'retry';
+        else if (res.status < 200 || res.status > 299) { whole = 'retry'; status = res.status; }
         else {
           try {
             const parsed = JSON.parse(res.body.toString('utf8')) as { statuses?: Array<{ entryId?: string; status?: string }> };
@@ -280,6 +308,7 @@ export class DeliveryLoop {
       } catch {
         whole = 'retry';
       }
+      policy.breaker?.record(whole !== 'retry');
       const retry: typeof pending = [];
       for (const p of pending) {
         const s = whole === 'drop' ? 'DROP' : whole === 'retry' ? 'RETRY' : statuses.get(p.entryId) ?? 'RETRY';
@@ -288,12 +317,13 @@ export class DeliveryLoop {
         else retry.push(p);
       }
       if (retry.length === 0) return;
-      if (this.#stopped || attempt >= this.#o.retry.maxRetries) {
+      const wait = this.#nextRetry(policy, backoff, { outcome: 'retry', status });
+      if (wait === undefined) {
         for (const p of retry) this.settle(p.m, await this.#finalFailure(sub, p.m));
         return;
       }
       pending = retry;
-      await sleep(this.#o.retry.intervalMs);
+      await sleep(wait);
     }
   }
 }
@@ -339,6 +369,3 @@ class BulkBuffer {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

@@ -11,7 +11,9 @@ import type { AppChannel } from '../../app-channel.js';
 import { envelope, isBinaryContentType, isJsonContentType, isCloudEventContentType } from './cloudevents.js';
 import { topicAllowed } from './scopes.js';
 import { fromResource, Router, type Subscription } from './subscription.js';
-import { DeliveryLoop, type RetryPolicy } from './delivery.js';
+import { DeliveryLoop } from './delivery.js';
+import type { Fallback, Resiliency } from '../resiliency/resiliency.js';
+import { isPermanent } from '../resiliency/permanent.js';
 import { PublishBatcher, type WitPublishRequest } from './publish-batcher.js';
 
 export interface PublishRequest {
@@ -31,13 +33,17 @@ export interface PubSubOptions {
   /** This sidecar within its app's consumer groups (see `sidecarId`). */
   readonly consumer: string;
   readonly logger: Logger;
-  readonly retry?: RetryPolicy;
+  /** Retry, timeout and circuit-breaker policies for deliveries (inbound) and publishes (outbound). */
+  readonly resiliency: Resiliency;
   readonly maxInFlight?: number;
   readonly appTimeoutMs?: number;
 }
 
-/** Dapr's default inbound retry (js-sdk's resiliency.yaml: constant 250 ms, 5 retries). */
-const DEFAULT_RETRY: RetryPolicy = { intervalMs: 250, maxRetries: 5 };
+/**
+ * Delivery retries when no Resiliency resource sets them: constant 250 ms, 5 retries (the
+ * `DefaultComponentInboundRetryPolicy` of the js-sdk's resiliency.yaml), then the broker redelivers.
+ */
+const DEFAULT_INBOUND: Fallback = { retry: { policy: 'constant', durationMs: 250, maxIntervalMs: 60_000, maxRetries: 5 } };
 /** First wait before subscribing again after the broker refused or could not be reached; doubles up to the max. */
 const RETRY_SUBSCRIBE_MS = 500;
 const RETRY_SUBSCRIBE_MAX_MS = 10_000;
@@ -67,6 +73,12 @@ export class PubSubService {
 
   /** Publishes one message through `c`: coalesced with concurrent ones where the broker batches natively. */
   #send(c: ActiveComponent, req: WitPublishRequest): Promise<unknown> {
+    const policy = this.opts.resiliency.component(c.name, 'pubsub', 'outbound');
+    if (policy.none) return this.#sendOnce(c, req);
+    return policy.run(() => this.#sendOnce(c, req), isPermanent);
+  }
+
+  #sendOnce(c: ActiveComponent, req: WitPublishRequest): Promise<unknown> {
     if (!c.features.includes('BULK_PUBLISH')) return c.pool.call('pubsub', 'publish', [req]);
     let b = this.#batchers.get(c);
     if (!b) this.#batchers.set(c, (b = new PublishBatcher(c.pool)));
@@ -107,11 +119,13 @@ export class PubSubService {
       return { topic, data: env.data, contentType: env.contentType, metadata: Object.entries(md) };
     });
     let failures: Array<{ index: number; error: string }>;
+    const policy = this.opts.resiliency.component(c.name, 'pubsub', 'outbound');
+    const call = (fn: string, args: unknown[]) => (policy.none ? c.pool.call('pubsub', fn, args) : policy.run(() => c.pool.call('pubsub', fn, args), isPermanent));
     try {
       if (c.features.includes('BULK_PUBLISH')) {
-        failures = await c.pool.call('pubsub', 'bulkPublish', [reqs]) as Array<{ index: number; error: string }>;
+        failures = await call('bulkPublish', [reqs]) as Array<{ index: number; error: string }>;
       } else {
-        const settled = await Promise.allSettled(reqs.map((r) => c.pool.call('pubsub', 'publish', [r])));
+        const settled = await Promise.allSettled(reqs.map((r) => call('publish', [r])));
         failures = settled.flatMap((s, index) => (s.status === 'rejected' ? [{ index, error: describe(s.reason) }] : []));
       }
     } catch (err) {
@@ -198,7 +212,7 @@ export class PubSubService {
       if (usable.length === 0) continue;
       const loop = new DeliveryLoop({
         key: JSON.stringify(subs), component: c, routers, group: c.resource.metadata.consumerID || this.opts.appId, consumer: this.opts.consumer, app: this.#app,
-        logger: this.opts.logger, retry: this.opts.retry ?? DEFAULT_RETRY, maxInFlight: this.opts.maxInFlight ?? 64,
+        logger: this.opts.logger, policy: () => this.opts.resiliency.component(name, 'pubsub', 'inbound', DEFAULT_INBOUND), maxInFlight: this.opts.maxInFlight ?? 64,
         appTimeoutMs: this.opts.appTimeoutMs ?? 60_000,
         deadLetter: async (topic, data, contentType) => {
           await this.#send(c, { topic, data, contentType, metadata: [] });

@@ -3,6 +3,8 @@ import type { ActiveComponent, ComponentRegistry } from '../../components/regist
 import { ComponentCallError } from '../../components/sandbox/pool.js';
 import { keyPrefix, storedKey } from './keys.js';
 import { BulkItemError, GetBatcher } from './get-batcher.js';
+import type { Resiliency } from '../resiliency/resiliency.js';
+import { isPermanent } from '../resiliency/permanent.js';
 
 /** Request options as the Dapr API carries them (strings, validated here). */
 export interface StateOptions { concurrency?: string; consistency?: string }
@@ -48,7 +50,13 @@ const CONSISTENCY = new Set(['strong', 'eventual']);
  * (store lookup, key prefixes, option checks, error mapping). Transports call this and only translate.
  */
 export class StateService {
-  constructor(readonly registry: ComponentRegistry, readonly appId: string) {}
+  constructor(readonly registry: ComponentRegistry, readonly appId: string, readonly resiliency: Resiliency) {}
+
+  /** Runs one call to `store` under its outbound resiliency policy (directly when it has none). */
+  #run<T>(store: ActiveComponent, op: () => Promise<T>): Promise<T> {
+    const policy = this.resiliency.component(store.name, 'state', 'outbound');
+    return policy.none ? op() : policy.run(op, isPermanent);
+  }
 
   /** Finds a state store; ERR_STATE_STORE_NOT_CONFIGURED / _NOT_FOUND as Dapr reports them. */
   store(name: string): ActiveComponent {
@@ -67,7 +75,9 @@ export class StateService {
     const k = this.#key(store, key);
     const cons = consistencyOf(consistency);
     try {
-      const item = await this.#batcher(store).get({ key: k, consistency: cons, metadata: pairs(metadata) }) as WitItem | undefined;
+      const read = { key: k, consistency: cons, metadata: pairs(metadata) };
+      const batcher = this.#batcher(store);
+      const item = await this.#run(store, () => batcher.get(read)) as WitItem | undefined;
       return item ? fromWit(item) : undefined;
     } catch (err) {
       if (err instanceof BulkItemError) throw new MortarError('ERR_STATE_GET', [key, storeName, err.message]);
@@ -96,7 +106,7 @@ export class StateService {
     const reqs = keys.map((key) => ({ key: this.#key(store, key), consistency: 'strong', metadata: pairs(metadata) }));
     if (reqs.length === 0) return [];
     try {
-      const out = await store.pool.call('stateStore', 'bulkGet', [reqs]) as Array<{ key: string; item?: WitItem; error?: string }>;
+      const out = await this.#run(store, () => store.pool.call('stateStore', 'bulkGet', [reqs])) as Array<{ key: string; item?: WitItem; error?: string }>;
       return out.map((r, i) => ({ key: keys[i]!, item: r.item ? fromWit(r.item) : undefined, error: r.error ?? undefined }));
     } catch (err) {
       throw mapError(err, (msg, o) => new MortarError('ERR_STATE_BULK_GET', [storeName, msg], o));
@@ -110,11 +120,13 @@ export class StateService {
     const fail = (msg: string, o?: Status) => new MortarError('ERR_STATE_SAVE', [storeName, msg], o);
     try {
       if (reqs.length === 1) {
-        await store.pool.call('stateStore', 'set', [reqs[0]]);
+        await this.#run(store, () => store.pool.call('stateStore', 'set', [reqs[0]]));
         return;
       }
-      const failed = await store.pool.call('stateStore', 'bulkSet', [reqs]) as Array<{ key: string; error: WitStateError }>;
-      if (failed.length > 0) throw new ComponentCallError(combine(failed));
+      await this.#run(store, async () => {
+        const failed = await store.pool.call('stateStore', 'bulkSet', [reqs]) as Array<{ key: string; error: WitStateError }>;
+        if (failed.length > 0) throw new ComponentCallError(combine(failed));
+      });
     } catch (err) {
       throw mapError(err, fail);
     }
@@ -124,7 +136,7 @@ export class StateService {
     const store = this.store(storeName);
     const req = this.#deleteRequest(store, item);
     try {
-      await store.pool.call('stateStore', 'delete', [req]);
+      await this.#run(store, () => store.pool.call('stateStore', 'delete', [req]));
     } catch (err) {
       throw mapError(err, (msg, o) => new MortarError('ERR_STATE_DELETE', [item.key, msg], o));
     }
@@ -144,7 +156,7 @@ export class StateService {
     });
     if (witOps.length === 0) return;
     try {
-      await store.pool.call('stateStore', 'transact', [witOps, pairs(metadata)]);
+      await this.#run(store, () => store.pool.call('stateStore', 'transact', [witOps, pairs(metadata)]));
     } catch (err) {
       // Dapr reports every transaction failure, ETag mismatches included, as 500 ERR_STATE_TRANSACTION.
       if (err instanceof MortarError) throw err;
