@@ -14,8 +14,7 @@ export async function componentCall(root) {
   const { TranspileCache } = await import(dist('components/transpile-cache.js'));
   const { ComponentLoader } = await import(dist('components/component-types.js'));
   const { ComponentRegistry } = await import(dist('components/registry.js'));
-  const { RedisClients } = await import(dist('capabilities/redis.js'));
-  const { SqlDatabases } = await import(dist('capabilities/sql.js'));
+  const { InThreadCapabilities } = await import(dist('capabilities/capability-host.js'));
   const { limitMemory } = await import(dist('components/wasm-memory-limit.js'));
   const { WASIShim } = await import('@bytecodealliance/preview2-shim/instantiation');
 
@@ -50,7 +49,7 @@ export async function componentCall(root) {
   const jsUs = time(plain, 5_000_000);
 
   // Through the pool.
-  const registry = new ComponentRegistry({ appId: 'bench', connectors: { redis: new RedisClients(), sql: new SqlDatabases(dataDir) }, logger, poolSize: 1, callTimeoutMs: 5000, memoryLimitBytes: 256 * 1024 * 1024 });
+  const registry = new ComponentRegistry({ appId: 'bench', capabilities: new InThreadCapabilities(dataDir), logger, poolSize: 1, callTimeoutMs: 5000, memoryLimitBytes: 256 * 1024 * 1024 });
   await registry.apply({ kind: 'Component', name: 'm', type: 'state.in-memory', version: 'v1', metadata: {}, scopes: [], ignoreErrors: false, file: 'bench' }, mod);
   const pool = registry.get('m').pool;
   for (let i = 0; i < 2000; i++) await pool.call('stateStore', 'get', [req]);

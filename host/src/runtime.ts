@@ -12,8 +12,7 @@ import { ComponentLoader } from './components/component-types.js';
 import { ComponentRegistry } from './components/registry.js';
 import { Discovery } from './components/discovery.js';
 import type { ComponentResource } from './components/resources.js';
-import { RedisClients } from './capabilities/redis.js';
-import { SqlDatabases } from './capabilities/sql.js';
+import { CapabilityThread } from './capabilities/capability-thread.js';
 import { StateService } from './blocks/state/state-service.js';
 import { PubSubService } from './blocks/pubsub/pubsub-service.js';
 import { Resiliency } from './blocks/resiliency/resiliency.js';
@@ -51,7 +50,7 @@ export class Runtime implements RuntimeView {
   readonly extended = new Map<string, string>();
   readonly runtimeVersion = RUNTIME_VERSION;
   readonly appConnection?: { port: number; protocol: string; channelAddress: string };
-  readonly #connectors: { redis: RedisClients; sql: SqlDatabases };
+  readonly #capabilities: CapabilityThread;
   #http?: FastifyInstance;
   #app?: AppChannel;
   #outbound = false;
@@ -60,11 +59,11 @@ export class Runtime implements RuntimeView {
 
   constructor(readonly config: RuntimeConfig, logger?: Logger) {
     this.logger = logger ?? createLogger(config.logLevel, config.appId);
-    this.#connectors = { redis: new RedisClients(), sql: new SqlDatabases(config.dataDir) };
+    this.#capabilities = new CapabilityThread(config.dataDir, this.logger);
     const cache = new TranspileCache(join(config.dataDir, 'cache'));
     const loader = new ComponentLoader(cache, this.logger, config.componentCallTimeoutMs, config.componentMemoryBytes);
     this.registry = new ComponentRegistry({
-      appId: config.appId, connectors: this.#connectors, logger: this.logger, poolSize: config.instances,
+      appId: config.appId, capabilities: this.#capabilities, logger: this.logger, poolSize: config.instances,
       callTimeoutMs: config.componentCallTimeoutMs, memoryLimitBytes: config.componentMemoryBytes,
     });
     this.resiliency = new Resiliency(config.appId, this.logger);
@@ -183,8 +182,7 @@ export class Runtime implements RuntimeView {
       await this.pubsub.close();
       this.#app?.close();
       await this.registry.close();
-      await this.#connectors.redis.closeAll();
-      await this.#connectors.sql.closeAll();
+      await this.#capabilities.close();
     })();
     return this.#stopping;
   }

@@ -11,8 +11,7 @@ import { pino } from 'pino';
 import { TranspileCache } from '../../host/src/components/transpile-cache.js';
 import { ComponentLoader, type ComponentModule } from '../../host/src/components/component-types.js';
 import { ComponentRegistry } from '../../host/src/components/registry.js';
-import { RedisClients } from '../../host/src/capabilities/redis.js';
-import { SqlDatabases } from '../../host/src/capabilities/sql.js';
+import { CapabilityThread } from '../../host/src/capabilities/capability-thread.js';
 import { ComponentCallError } from '../../host/src/components/sandbox/pool.js';
 import { BUILTIN_COMPONENTS, PG_URL, REDIS_HOST, tempDir } from '../helpers/sidecar.js';
 
@@ -31,13 +30,12 @@ const targets: Array<[string, string, Record<string, string>]> = [
 
 describe('state-store components, called through their WIT exports', () => {
   const dataDir = tempDir('wit');
-  const connectors = { redis: new RedisClients(), sql: new SqlDatabases(dataDir) };
+  const capabilities = new CapabilityThread(dataDir, logger);
   const loader = new ComponentLoader(new TranspileCache(join(dataDir, 'cache')), logger, 5000, 128 * 1024 * 1024);
-  const registry = new ComponentRegistry({ appId: 'wit', connectors, logger, poolSize: 2, callTimeoutMs: 5000, memoryLimitBytes: 128 * 1024 * 1024 });
+  const registry = new ComponentRegistry({ appId: 'wit', capabilities, logger, poolSize: 2, callTimeoutMs: 5000, memoryLimitBytes: 128 * 1024 * 1024 });
   after(async () => {
     await registry.close();
-    await connectors.redis.closeAll();
-    await connectors.sql.closeAll();
+    await capabilities.close();
   });
 
   for (const [type, file, metadata] of targets) {

@@ -1,5 +1,5 @@
-import type { Logger } from '../logger.js';
 import type { Grants } from './grants.js';
+import type { HostEndpoint } from './bridge.js';
 import * as redis from './redis.js';
 import type { RedisClients, RedisConnectOptions, RedisArgument } from './redis.js';
 import type { SqlDatabases, Dialect, Statement, SqlDatabase } from './sql.js';
@@ -9,14 +9,13 @@ import { AmqpConnection, type AmqpOutgoing } from './amqp.js';
 import { MqttConnection, type MqttConnectOptions, type Qos } from './mqtt.js';
 import { NatsLink, type NatsConsumerConfig, type NatsStreamConfig } from './nats.js';
 
-/** What the main thread does for one component's host imports; the sandbox forwards every import here. */
-export interface HostEndpoint {
-  /** Performs import `op` (`redis.command`, `sql.batch`, ...). Rejects with `{tag, val}` WIT errors. */
-  dispatch(op: string, args: readonly unknown[]): Promise<unknown>;
-  /** A log line from the guest. */
-  log(level: string, message: string): void;
-  /** Releases everything the component opened. */
-  close(): Promise<void>;
+/** Where an endpoint's log lines go (a pino logger, or one that forwards to the main thread). */
+export interface LogSink {
+  trace(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
 }
 
 /** The process-wide connection registries every component's endpoint draws from. */
@@ -42,7 +41,7 @@ export class ComponentHostEndpoint implements HostEndpoint {
     readonly component: string,
     readonly grants: Grants,
     readonly connectors: Connectors,
-    readonly logger: Logger,
+    readonly logger: LogSink,
   ) {}
 
   log(level: string, message: string): void {

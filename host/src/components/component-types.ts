@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { MortarError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { InstancePool } from './sandbox/pool.js';
-import type { HostEndpoint } from '../capabilities/host-endpoint.js';
+import { serveBridge, type BridgeHost } from '../capabilities/bridge.js';
 import type { TranspileCache, Artifact } from './transpile-cache.js';
 import { checkDescriptor, type Block, type Descriptor } from './descriptor.js';
 
@@ -16,9 +16,13 @@ export interface ComponentModule {
   readonly builtin: boolean;
 }
 
-const NO_HOST: HostEndpoint = {
-  dispatch: () => Promise.reject({ tag: 'access-denied', val: 'describe() may not call host imports' }),
-  log: () => undefined,
+/** The host of a component being described: it may call no host import. */
+const NO_HOST: BridgeHost = {
+  attach: (bridge, reply) => serveBridge(bridge, reply, {
+    dispatch: () => Promise.reject({ tag: 'access-denied', val: 'describe() may not call host imports' }),
+    log: () => undefined,
+    close: async () => undefined,
+  }),
   close: async () => undefined,
 };
 

@@ -1,7 +1,7 @@
 import { MortarError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { ComponentHostEndpoint, type Connectors } from '../capabilities/host-endpoint.js';
-import { grantsFromSchema } from '../capabilities/grants.js';
+import type { BridgeHost } from '../capabilities/bridge.js';
+import type { CapabilityHost } from '../capabilities/capability-host.js';
 import { InstancePool } from './sandbox/pool.js';
 import { forgetModules } from './sandbox/compiled-modules.js';
 import type { ComponentModule } from './component-types.js';
@@ -33,7 +33,7 @@ export interface ActiveComponent {
   /** Identifies what is running: resource + module hash. A change means a new version. */
   readonly fingerprint: string;
   /** The host side of its imports; released when the component is retired. */
-  readonly host: ComponentHostEndpoint;
+  readonly host: BridgeHost;
   /**
    * A pool of its own for long calls (a pub/sub `fetch` that blocks waiting for messages), so they never
    * hold up calls on `pool`. Started on first use, closed with the component. For a component that keeps
@@ -44,7 +44,8 @@ export interface ActiveComponent {
 
 export interface RegistryOptions {
   readonly appId: string;
-  readonly connectors: Connectors;
+  /** Where components' host imports are performed. */
+  readonly capabilities: CapabilityHost;
   readonly logger: Logger;
   readonly poolSize: number;
   readonly callTimeoutMs: number;
@@ -102,8 +103,7 @@ export class ComponentRegistry {
       throw err;
     }
 
-    const grants = grantsFromSchema(JSON.parse(module.descriptor.metadataSchema), validated);
-    const host = new ComponentHostEndpoint(resource.name, grants, this.#opts.connectors, logger);
+    const host = this.#opts.capabilities.endpoint(resource.name, module.descriptor.metadataSchema, validated, logger);
     const size = module.descriptor.maxInstances > 0 ? Math.min(module.descriptor.maxInstances, this.#opts.poolSize) : this.#opts.poolSize;
     const pairs = Object.entries(validated);
     const makePool = (poolSize: number) => new InstancePool({

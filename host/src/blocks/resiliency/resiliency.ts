@@ -28,7 +28,8 @@ type Kind = 'Retry' | 'Timeout' | 'CircuitBreaker';
 
 export class Resiliency {
   #resources: ResiliencyResource[] = [];
-  #policies = new Map<string, Policy>();
+  /** Resolved policies by component, block and direction (no key strings built on the hot path). */
+  #policies = new Map<string, Map<string, Map<Direction, Policy>>>();
   #breakers = new Map<string, CircuitBreaker>();
   #signature = '';
 
@@ -51,15 +52,19 @@ export class Resiliency {
 
   /** The policy for `direction` operations on component `name` of building block `block`. */
   component(name: string, block: string, direction: Direction, fallback: Fallback = {}): Policy {
-    const key = `${name}\u0000${block}\u0000${direction}`;
-    let p = this.#policies.get(key);
+    let byBlock = this.#policies.get(name);
+    if (!byBlock) this.#policies.set(name, (byBlock = new Map()));
+    let byDirection = byBlock.get(block);
+    if (!byDirection) byBlock.set(block, (byDirection = new Map()));
+    let p = byDirection.get(direction);
     if (!p) {
+      const key = `${name}\u0000${block}\u0000${direction}`;
       const retry = this.#find('Retry', name, block, direction, (r, n) => r.retries[n]) ?? fallback.retry;
       const timeoutMs = this.#find('Timeout', name, block, direction, (r, n) => r.timeouts[n] ?? parseDuration(n)) ?? fallback.timeoutMs;
       const breakerDef = this.#find('CircuitBreaker', name, block, direction, (r, n) => (r.circuitBreakers[n] ? { name: n, spec: r.circuitBreakers[n]! } : undefined));
       p = retry === undefined && timeoutMs === undefined && breakerDef === undefined ? Policy.NONE
         : new Policy(retry, timeoutMs, breakerDef && this.#breaker(key, breakerDef));
-      this.#policies.set(key, p);
+      byDirection.set(direction, p);
     }
     return p;
   }

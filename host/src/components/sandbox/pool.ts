@@ -1,12 +1,12 @@
-import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Worker, MessageChannel } from 'node:worker_threads';
 import './engine-flags.js';
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
-import type { HostEndpoint } from '../../capabilities/host-endpoint.js';
+import type { BridgeHost } from '../../capabilities/bridge.js';
 import { compiledModules } from './compiled-modules.js';
-import { areaOf, createAreaBuffer, readArea, writeArea, type SharedArea } from './shared-area.js';
-import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, type BridgeRequest, type BridgeResponse, type CallMessage, type ReadyMessage, type ResultMessage, type WorkerInit } from './protocol.js';
+import { areaOf, createAreaBuffer, readArea, type SharedArea } from '../../capabilities/shared-area.js';
+import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, type CallMessage, type ReadyMessage, type ResultMessage, type WorkerInit } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /**
@@ -24,7 +24,8 @@ export interface PoolOptions {
   /** A call making no progress for this long gets its instance killed and replaced. */
   readonly callTimeoutMs: number;
   readonly memoryLimitBytes: number;
-  readonly host: HostEndpoint;
+  /** Where each instance's host imports are served. */
+  readonly host: BridgeHost;
   readonly logger: Logger;
   /** Run on every new instance before it serves calls (for example `lifecycle.init(metadata)`). */
   readonly prepare?: (call: (iface: string, fn: string, args: unknown[]) => Promise<unknown>) => Promise<void>;
@@ -52,17 +53,12 @@ class Slot {
   readonly inflight = new Map<number, Pending>();
   lastProgress = performance.now();
   dead = false;
-  /** Bridge replies to the instance; word 0 is the sequence number of the latest. */
-  readonly reply: SharedArea;
-  /** Sequence number of the latest bridge reply handed over. */
-  lastSeq = 0;
   /** Word 0 is bumped after every call posted, waking the instance. */
   readonly calls: Int32Array;
   /** Replies awaited by a spinning caller; word 0 is a `RESULT_*` state. */
   readonly result: SharedArea;
 
-  constructor(readonly worker: Worker, readonly bridge: MessagePort, buffers: SlotBuffers) {
-    this.reply = areaOf(buffers.reply);
+  constructor(readonly worker: Worker, buffers: SlotBuffers) {
     this.calls = new Int32Array(buffers.calls);
     this.result = areaOf(buffers.result);
   }
@@ -214,8 +210,8 @@ export class InstancePool {
       stdout: false,
       stderr: false,
     });
-    const slot = new Slot(worker, port1, buffers);
-    this.#serveBridge(slot);
+    const slot = new Slot(worker, buffers);
+    this.#opts.host.attach(port1, buffers.reply);
 
     await new Promise<void>((resolve, reject) => {
       const onFirst = (m: ReadyMessage) => {
@@ -228,7 +224,6 @@ export class InstancePool {
       worker.once('error', onError);
     }).catch(async (err: unknown) => {
       await worker.terminate();
-      port1.close();
       throw err;
     });
 
@@ -253,42 +248,12 @@ export class InstancePool {
       } catch (err) {
         slot.dead = true;
         await worker.terminate();
-        port1.close();
         throw err;
       }
     }
     this.#slots.push(slot);
     for (const p of this.#waiting.splice(0)) this.#dispatch(p);
     return slot;
-  }
-
-  #serveBridge(slot: Slot): void {
-    const { host } = this.#opts;
-    slot.bridge.on('message', (req: BridgeRequest) => {
-      if (req.op === 'log') {
-        host.log(String(req.args[0]), String(req.args[1]));
-        return;
-      }
-      host.dispatch(req.op, req.args).then(
-        (value) => this.#answer(slot, { seq: req.seq, ok: true, value }),
-        (error: unknown) => this.#answer(slot, { seq: req.seq, ok: false, error: toWitError(error) }),
-      );
-    });
-  }
-
-  /**
-   * Hands a bridge reply to the blocked instance: serialised straight into the shared area when it fits
-   * (no MessagePort round through the worker's queue), else posted on the bridge port (length -1).
-   */
-  #answer(slot: Slot, res: BridgeResponse): void {
-    if (slot.dead || res.seq < slot.lastSeq) return; // the instance gave up on older calls
-    slot.lastSeq = res.seq;
-    if (!writeArea(slot.reply, res)) {
-      slot.bridge.postMessage(res);
-      Atomics.store(slot.reply.words, 1, -1);
-    }
-    Atomics.store(slot.reply.words, 0, res.seq);
-    Atomics.notify(slot.reply.words, 0);
   }
 
   #onResult(slot: Slot, m: ResultMessage): void {
@@ -357,16 +322,10 @@ export class InstancePool {
 
   async #kill(slot: Slot): Promise<void> {
     slot.dead = true;
-    slot.bridge.close();
+    // The bridge closes with the worker, which tells whoever serves it.
     await slot.worker.terminate();
   }
 
   /** The most instances this pool will run. */
   get capacity(): number { return this.#opts.size; }
-}
-
-/** Turns whatever a capability rejected with into a WIT error value. */
-function toWitError(error: unknown): { tag: string; val?: unknown } {
-  if (error && typeof error === 'object' && 'tag' in error) return error as { tag: string; val?: unknown };
-  return { tag: 'other', val: error instanceof Error ? error.message : String(error) };
 }

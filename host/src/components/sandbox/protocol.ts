@@ -3,10 +3,8 @@
  *
  * Two channels per worker:
  * - the worker's own port carries calls into the component (`CallMessage` -> `ResultMessage`), asynchronously;
- * - a dedicated `bridge` port carries host imports out of the component (`BridgeRequest` -> `BridgeResponse`).
- *   The guest's imports are synchronous, so the worker blocks in `Atomics.wait` on a shared signal word
- *   until the main thread has performed the I/O, posted the response and bumped the signal to the request's
- *   sequence number; the worker then takes the response with `receiveMessageOnPort`.
+ * - a dedicated `bridge` port carries host imports out of the component to the capabilities (see
+ *   `capabilities/bridge.ts`), which serve it on their own thread.
  */
 
 import type { MessagePort } from 'node:worker_threads';
@@ -55,21 +53,3 @@ export type ResultMessage =
 
 /** Sent once by the worker after instantiation, or when instantiation failed. */
 export type ReadyMessage = { readonly ready: true; readonly exports: string[] } | { readonly ready: false; readonly message: string };
-
-export interface BridgeRequest {
-  readonly seq: number;
-  readonly op: string;
-  readonly args: readonly unknown[];
-}
-
-/** `error` is the WIT error value the import returns (`{tag, val}`), thrown into the guest as a result `err`. */
-export type BridgeResponse =
-  | { readonly seq: number; readonly ok: true; readonly value: unknown }
-  | { readonly seq: number; readonly ok: false; readonly error: { tag: string; val?: unknown } };
-
-/** A fire-and-forget message from the worker (logging). */
-export interface BridgeLog {
-  readonly seq: 0;
-  readonly op: 'log';
-  readonly args: readonly [level: string, message: string];
-}

@@ -2,14 +2,15 @@
  * Entry point of a sandbox worker: instantiates one component instance and serves calls into it.
  *
  * The instance gets a deny-by-default WASI (no preopens, no environment, no network) and the mortar:host
- * imports, each of which forwards to the main thread over the bridge. Nothing else is reachable.
+ * imports, each of which forwards over the bridge to the capabilities. Nothing else is reachable.
  */
 import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
-import { areaOf, readArea, writeArea } from './shared-area.js';
-import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, type BridgeRequest, type BridgeResponse, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
+import { areaOf, readArea, writeArea } from '../../capabilities/shared-area.js';
+import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
+import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -20,9 +21,9 @@ let seq = 0;
 /** Set while serving a call whose caller spins for the reply: lets it go to the asynchronous path. */
 let releaseCaller: (() => void) | undefined;
 
-/** Performs a host import on the main thread and blocks until it answers. Throws the WIT error as `payload`. */
+/** Performs a host import through the bridge and blocks until it answers. Throws the WIT error as `payload`. */
 function bridgeCall(op: string, args: unknown[]): unknown {
-  // The main thread cannot do our I/O while it spins for our reply: release it to the asynchronous path.
+  // A caller spinning for our reply would wait the whole import out: release it to the asynchronous path.
   if (releaseCaller) {
     releaseCaller();
     releaseCaller = undefined;

@@ -1,0 +1,83 @@
+/**
+ * The bridge: how a sandboxed instance's host imports reach the capabilities.
+ *
+ * Each instance has a `bridge` MessagePort. The guest's imports are synchronous, so the instance posts a
+ * `BridgeRequest` and blocks in `Atomics.wait` on word 0 of a shared reply area; whoever serves the bridge
+ * performs the I/O, writes the `BridgeResponse` into the area (or, when it does not fit, posts it on the
+ * port and sets the length word to -1) and bumps word 0 to the request's sequence number.
+ *
+ * The bridge is served where the capabilities live: on a thread of their own (`CapabilityThread`), so an
+ * instance waiting for Redis never waits behind the HTTP work of the main thread.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { areaOf, writeArea } from './shared-area.js';
+
+export interface BridgeRequest {
+  readonly seq: number;
+  readonly op: string;
+  readonly args: readonly unknown[];
+}
+
+/** `error` is the WIT error value the import returns (`{tag, val}`), thrown into the guest as a result `err`. */
+export type BridgeResponse =
+  | { readonly seq: number; readonly ok: true; readonly value: unknown }
+  | { readonly seq: number; readonly ok: false; readonly error: { tag: string; val?: unknown } };
+
+/** A fire-and-forget message from the instance (logging). */
+export interface BridgeLog {
+  readonly seq: 0;
+  readonly op: 'log';
+  readonly args: readonly [level: string, message: string];
+}
+
+/** What performs one component's host imports. */
+export interface HostEndpoint {
+  /** Performs import `op` (`redis.command`, `sql.batch`, ...). Rejects with `{tag, val}` WIT errors. */
+  dispatch(op: string, args: readonly unknown[]): Promise<unknown>;
+  /** A log line from the guest. */
+  log(level: string, message: string): void;
+  /** Releases everything the component opened. */
+  close(): Promise<void>;
+}
+
+/** What the sandbox needs from the host for one component: somewhere to plug each instance's bridge in. */
+export interface BridgeHost {
+  /** Serves one instance's bridge (the port is transferred when the capabilities run on another thread). */
+  attach(bridge: MessagePort, reply: SharedArrayBuffer): void;
+  /** Releases everything the component opened. */
+  close(): Promise<void>;
+}
+
+/** Serves one instance's bridge with `endpoint`, until the instance goes away (the port closes). */
+export function serveBridge(bridge: MessagePort, replyBuffer: SharedArrayBuffer, endpoint: HostEndpoint): void {
+  const reply = areaOf(replyBuffer);
+  let lastSeq = 0;
+  let closed = false;
+  const answer = (res: BridgeResponse) => {
+    if (closed || res.seq < lastSeq) return; // the instance is gone, or gave up on this call
+    lastSeq = res.seq;
+    if (!writeArea(reply, res)) {
+      bridge.postMessage(res);
+      Atomics.store(reply.words, 1, -1);
+    }
+    Atomics.store(reply.words, 0, res.seq);
+    Atomics.notify(reply.words, 0);
+  };
+  bridge.on('close', () => { closed = true; });
+  bridge.on('message', (req: BridgeRequest | BridgeLog) => {
+    if (req.op === 'log') {
+      endpoint.log(String(req.args[0]), String(req.args[1]));
+      return;
+    }
+    endpoint.dispatch(req.op, req.args).then(
+      (value) => answer({ seq: req.seq, ok: true, value }),
+      (error: unknown) => answer({ seq: req.seq, ok: false, error: toWitError(error) }),
+    );
+  });
+}
+
+/** Turns whatever a capability rejected with into a WIT error value. */
+function toWitError(error: unknown): { tag: string; val?: unknown } {
+  if (error && typeof error === 'object' && 'tag' in error) return error as { tag: string; val?: unknown };
+  return { tag: 'other', val: error instanceof Error ? error.message : String(error) };
+}
