@@ -136,6 +136,7 @@ async function run(argv: string[]): Promise<void> {
     log.info('stopped');
     process.exit(code);
   };
+  runtime.onFatal = (why) => void shutdown(why, 1);
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 

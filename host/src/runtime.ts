@@ -50,6 +50,8 @@ export class Runtime implements RuntimeView {
   readonly extended = new Map<string, string>();
   readonly runtimeVersion = RUNTIME_VERSION;
   readonly appConnection?: { port: number; protocol: string; channelAddress: string };
+  /** Told when the runtime can no longer serve (the process should stop and be restarted). */
+  onFatal?: (why: string) => void;
   readonly #capabilities: CapabilityThread;
   #http?: FastifyInstance;
   #app?: AppChannel;
@@ -59,7 +61,10 @@ export class Runtime implements RuntimeView {
 
   constructor(readonly config: RuntimeConfig, logger?: Logger) {
     this.logger = logger ?? createLogger(config.logLevel, config.appId);
-    this.#capabilities = new CapabilityThread(config.dataDir, this.logger);
+    this.#capabilities = new CapabilityThread(config.dataDir, this.logger, (why) => {
+      this.logger.fatal({ reason: why }, `${why}: components can no longer reach their backends`);
+      this.onFatal?.(why);
+    });
     const cache = new TranspileCache(join(config.dataDir, 'cache'));
     const loader = new ComponentLoader(cache, this.logger, config.componentCallTimeoutMs, config.componentMemoryBytes);
     this.registry = new ComponentRegistry({

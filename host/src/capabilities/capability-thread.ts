@@ -9,6 +9,8 @@
  *
  * The thread starts with the first component that may need it. Log lines come back to the main thread's
  * logger; grants are checked in the thread, against the same schema and metadata the registry validated.
+ * An exception a protocol client throws on the thread is logged and the thread goes on serving; should the
+ * thread die all the same, every bridge plugged into it is gone, and `onExit` tells the runtime.
  */
 import { Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
@@ -37,22 +39,23 @@ export class CapabilityThread implements CapabilityHost {
   readonly #loggers = new Map<number, LogSink>();
   readonly #requests = new Map<number, () => void>();
 
-  constructor(readonly dataDir: string, readonly logger: Logger) {}
+  /** `onExit`: the thread died (not through `close`); components served by it can no longer do I/O. */
+  constructor(readonly dataDir: string, readonly logger: Logger, readonly onExit?: (why: string) => void) {}
 
   #thread(): Worker {
     if (this.#worker) return this.#worker;
     const w = new Worker(WORKER_URL, { workerData: { dataDir: this.dataDir } });
     w.on('message', (m: FromCapabilities) => {
-      if (m.op === 'log') this.#loggers.get(m.id)?.[m.level](m.obj, m.msg);
+      if (m.op === 'log') (this.#loggers.get(m.id) ?? this.logger)[m.level](m.obj, m.msg);
       else { this.#requests.get(m.rid)?.(); this.#requests.delete(m.rid); }
     });
     w.on('error', (err) => this.logger.error({ err: err.message }, `capability thread failed: ${err.message}`));
     w.on('exit', (code) => {
       if (this.#worker !== w) return;
       this.#worker = undefined;
-      this.logger.error({ code }, `capability thread exited with code ${code}; components started from now on get a new one`);
       for (const done of this.#requests.values()) done();
       this.#requests.clear();
+      this.onExit?.(`the capability thread exited with code ${code}`);
     });
     this.#worker = w;
     return w;
