@@ -41,6 +41,9 @@ describe('sandbox: hostile components', () => {
     assert.equal((r.body as { errorCode: string }).errorCode, 'ERR_STATE_GET');
     assert.match((r.body as { message: string }).message, /trapped/);
     await sc.waitForLog((l) => l.includes('instance replaced') && l.includes('trapped'));
+    // What the guest printed as it failed (QuickJS's panic message) is a log line of the component.
+    const panic = await sc.waitForLog((l) => l.includes('panicked') && l.includes('hostile'));
+    assert.match(panic, /WARN/);
     await othersStillServe();
     assert.equal((await getText('/v1.0/state/hostile/after-trap')).text, '"after-trap"');
   });

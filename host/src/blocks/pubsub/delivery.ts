@@ -287,11 +287,11 @@ export class DeliveryLoop {
       }
       pending = ok;
       if (pending.length === 0) return;
-      const body = Buffer.from(JSON.stringify({ id: randomUUID(), type: 'com.dapr.event.sent.bulk', topic: sub.topic, pubsubname: sub.pubsubname, metadata: sub.metadata, entries }));
       if (policy.breaker && !policy.breaker.allow()) {
         for (const p of pending) this.settle(p.m, false);
         return;
       }
+      const body = Buffer.from(JSON.stringify({ id: randomUUID(), type: 'com.dapr.event.sent.bulk', topic: sub.topic, pubsubname: sub.pubsubname, metadata: sub.metadata, entries }));
       let statuses = new Map<string, string>();
       let whole: Outcome | undefined;
       let status: number | undefined;

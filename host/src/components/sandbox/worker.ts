@@ -1,13 +1,13 @@
 /**
  * Entry point of a sandbox worker: instantiates one component instance and serves calls into it.
  *
- * The instance gets a deny-by-default WASI (no preopens, no environment, no network) and the mortar:host
- * imports, each of which forwards over the bridge to the capabilities. Nothing else is reachable.
+ * The instance gets a deny-by-default WASI (no preopens, no environment, no network; see `wasi.ts`) and the
+ * mortar:host imports, each of which forwards over the bridge to the capabilities. Nothing else is reachable.
  */
 import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
+import { sandboxWasi } from './wasi.js';
 import { areaOf, readArea, writeArea } from '../../capabilities/shared-area.js';
 import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
 import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
@@ -124,8 +124,11 @@ async function main(): Promise<void> {
   const { instantiate } = await import(pathToFileURL(join(init.dir, 'component.js')).href) as {
     instantiate: (get: (p: string) => Promise<WebAssembly.Module>, imports: Record<string, unknown>) => Promise<Record<string, Record<string, (...a: unknown[]) => unknown>>>;
   };
-  const shim = new WASIShim({ sandbox: { preopens: {}, env: {}, args: [init.name], enableNetwork: false } });
-  const imports = { ...shim.getImportObject(), ...hostImports() };
+  // What the guest prints (a QuickJS panic, say) becomes log lines of the component.
+  const wasi = await sandboxWasi(init.name, (stream, line) => {
+    init.bridge.postMessage({ seq: 0, op: 'log', args: [stream === 'stderr' ? 'warn' : 'info', line] });
+  });
+  const imports = { ...wasi, ...hostImports() };
   const exports = await instantiate(async (p) => {
     const m = init.modules[p];
     if (!m) throw new Error(`artifact has no core module ${p}`);
