@@ -5,10 +5,19 @@ import { Redis } from 'ioredis';
 
 const [mode, port, redisHost = '127.0.0.1:6379'] = process.argv.slice(2);
 const app = Fastify({ logger: false });
+// state.redis's read script (components-wasm/state.redis/index.ts, MGET), here for one key.
 const GET = `
-local r = redis.call('HMGET', KEYS[1], 'data', 'version')
-if not r[1] then return false end
-return {r[1], r[2], redis.call('PTTL', KEYS[1])}`;
+local out = {}
+for i = 1, #KEYS do
+  local r = redis.call('HMGET', KEYS[i], 'data', 'version')
+  if r[1] then
+    out[#out + 1] = struct.pack('>idd', #r[1], tonumber(r[2]) or 0, redis.call('PTTL', KEYS[i]))
+    out[#out + 1] = r[1]
+  else
+    out[#out + 1] = struct.pack('>idd', -1, 0, 0)
+  end
+end
+return table.concat(out)`;
 
 if (mode === 'map') {
   const map = new Map([['orders||k', Buffer.from('{"n":1}')]]);
@@ -22,8 +31,9 @@ if (mode === 'map') {
   const redis = new Redis({ host, port: Number(p) });
   app.get('/v1.0/state/:store/:key', async (req, reply) => {
     const r = await redis.evalBuffer(GET, 1, `orders||${req.params.key}`);
-    if (!r) return reply.code(204).send();
-    return reply.code(200).header('etag', r[1].toString()).type('application/json').send(r[0]);
+    const len = r.readInt32BE(0);
+    if (len < 0) return reply.code(204).send();
+    return reply.code(200).header('etag', String(r.readDoubleBE(4))).type('application/json').send(r.subarray(20, 20 + len));
   });
 }
 await app.listen({ port: Number(port), host: '127.0.0.1' });
