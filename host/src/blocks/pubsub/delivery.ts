@@ -190,12 +190,14 @@ export class DeliveryLoop {
   }
 
   /** Delivers one message with retries; resolves true to ack, false to nack. */
-  async #deliverOne(entry: { sub: Subscription; router: Router; raw: boolean }, m: WitDelivery): Promise<boolean> {
-    const { sub } = entry;
-    const md = Object.fromEntries(m.metadata);
+  /**
+   * Reads a message as the CloudEvent the app gets. A message that is not one, or has expired, is not
+   * delivered: the answer is then how to settle it (true: ack, false: nack), dead letter included.
+   */
+  async #prepare(sub: Subscription, m: WitDelivery, md: Record<string, string>, raw: boolean): Promise<InboundEvent | boolean> {
     let ev: InboundEvent;
     try {
-      ev = inbound(m.data, m.contentType ?? undefined, entry.raw, m.topic, sub.pubsubname, md);
+      ev = inbound(m.data, m.contentType ?? undefined, raw, m.topic, sub.pubsubname, md);
     } catch (err) {
       this.#o.logger.warn({ topic: m.topic, err: (err as Error).message }, `pubsub ${sub.pubsubname}/${m.topic}: message is not a CloudEvent`);
       return this.#finalFailure(sub, m);
@@ -204,6 +206,14 @@ export class DeliveryLoop {
       this.#o.logger.debug({ topic: m.topic, id: ev.event.id }, 'dropping expired event');
       return this.#toDeadLetterOrAck(sub, m);
     }
+    return ev;
+  }
+
+  async #deliverOne(entry: { sub: Subscription; router: Router; raw: boolean }, m: WitDelivery): Promise<boolean> {
+    const { sub } = entry;
+    const md = Object.fromEntries(m.metadata);
+    const ev = await this.#prepare(sub, m, md, entry.raw);
+    if (typeof ev === 'boolean') return ev;
     const path = entry.router.route(ev.event);
     if (path === undefined) return true; // no route matches: Dapr drops it as a success
     const headers: Record<string, string> = { ...md, 'content-type': CLOUDEVENT_CONTENT_TYPE, pubsubname: sub.pubsubname };
@@ -276,14 +286,10 @@ export class DeliveryLoop {
           ok.push(p);
           continue;
         }
-        try {
-          const ev = inbound(p.m.data, p.m.contentType ?? undefined, false, p.m.topic, sub.pubsubname, md);
-          if (expired(ev.event)) { this.settle(p.m, await this.#toDeadLetterOrAck(sub, p.m)); continue; }
-          entries.push({ entryId: p.entryId, event: ev.event, metadata: md, contentType: CLOUDEVENT_CONTENT_TYPE });
-          ok.push(p);
-        } catch {
-          this.settle(p.m, await this.#finalFailure(sub, p.m));
-        }
+        const ev = await this.#prepare(sub, p.m, md, false);
+        if (typeof ev === 'boolean') { this.settle(p.m, ev); continue; }
+        entries.push({ entryId: p.entryId, event: ev.event, metadata: md, contentType: CLOUDEVENT_CONTENT_TYPE });
+        ok.push(p);
       }
       pending = ok;
       if (pending.length === 0) return;
