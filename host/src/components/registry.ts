@@ -19,6 +19,13 @@ export const HOST_METADATA: Record<Block, ReadonlySet<string>> = {
   pubsub: new Set(['allowedTopics', 'publishingScopes', 'subscriptionScopes', 'protectedTopics']),
 };
 
+/**
+ * How long a replaced version still takes calls after the swap: a request that looked the component up just
+ * before the swap may reach it a moment later (a coalesced read waits an event-loop turn; a retry waits its
+ * back-off), and must be served, not refused as unloaded.
+ */
+const SWAP_GRACE_MS = 1000;
+
 /** A component in service: a named resource bound to a module and running in a pool. */
 export interface ActiveComponent {
   readonly name: string;
@@ -154,7 +161,7 @@ export class ComponentRegistry {
     this.#active.set(resource.name, next);
     logger.info({ component: resource.name, type: resource.type, file: resource.file, wasm: module.file, instances: size },
       `component ${resource.name} (${resource.type}) ${current ? 'reloaded' : 'loaded'} from ${resource.file}`);
-    if (current) void this.#retire(current);
+    if (current) void this.#retire(current, SWAP_GRACE_MS);
     return next;
   }
 
@@ -173,7 +180,9 @@ export class ComponentRegistry {
     await Promise.all(all.map((c) => this.#retire(c)));
   }
 
-  async #retire(c: ActiveComponent): Promise<void> {
+  /** Closes a version taken out of service, after `graceMs` in which it still takes calls. */
+  async #retire(c: ActiveComponent, graceMs = 0): Promise<void> {
+    if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
     await c.pool.close();
     await this.#sidePools.get(c)?.close(0);
     await c.host.close();
