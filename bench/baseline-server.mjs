@@ -1,23 +1,17 @@
 // The baselines mortar is measured against: a bare fastify server answering Dapr's state GET route,
 // from a Map (`map`) or from Redis with ioredis running the same Lua read mortar's state.redis runs (`redis`).
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 
 const [mode, port, redisHost = '127.0.0.1:6379'] = process.argv.slice(2);
 const app = Fastify({ logger: false });
-// state.redis's read script (components-wasm/state.redis/index.ts, MGET), here for one key.
-const GET = `
-local out = {}
-for i = 1, #KEYS do
-  local r = redis.call('HMGET', KEYS[i], 'data', 'version')
-  if r[1] then
-    out[#out + 1] = struct.pack('>idd', #r[1], tonumber(r[2]) or 0, redis.call('PTTL', KEYS[i]))
-    out[#out + 1] = r[1]
-  else
-    out[#out + 1] = struct.pack('>idd', -1, 0, 0)
-  end
-end
-return table.concat(out)`;
+// state.redis's read script (MGET), taken from the component's own source so the two cannot drift apart;
+// the baseline runs it for its one key.
+const source = readFileSync(fileURLToPath(new URL('../components-wasm/state.redis/index.ts', import.meta.url)), 'utf8');
+const GET = /const MGET = `([^`]*)`;/.exec(source)?.[1];
+if (!GET) throw new Error('bench: the MGET script was not found in components-wasm/state.redis/index.ts');
 
 if (mode === 'map') {
   const map = new Map([['orders||k', Buffer.from('{"n":1}')]]);
