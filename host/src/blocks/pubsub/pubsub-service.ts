@@ -13,7 +13,6 @@ import { topicAllowed } from './scopes.js';
 import { fromResource, Router, type Subscription } from './subscription.js';
 import { DeliveryLoop } from './delivery.js';
 import type { Fallback, Resiliency } from '../resiliency/resiliency.js';
-import { isPermanent } from '../resiliency/permanent.js';
 import { PublishBatcher, type WitPublishRequest } from './publish-batcher.js';
 
 export interface PublishRequest {
@@ -73,9 +72,7 @@ export class PubSubService {
 
   /** Publishes one message through `c`: coalesced with concurrent ones where the broker batches natively. */
   #send(c: ActiveComponent, req: WitPublishRequest): Promise<unknown> {
-    const policy = this.opts.resiliency.component(c.name, 'pubsub', 'outbound');
-    if (policy.none) return this.#sendOnce(c, req);
-    return policy.run(() => this.#sendOnce(c, req), isPermanent);
+    return this.opts.resiliency.component(c.name, 'pubsub', 'outbound').run(() => this.#sendOnce(c, req));
   }
 
   #sendOnce(c: ActiveComponent, req: WitPublishRequest): Promise<unknown> {
@@ -120,7 +117,7 @@ export class PubSubService {
     });
     let failures: Array<{ index: number; error: string }>;
     const policy = this.opts.resiliency.component(c.name, 'pubsub', 'outbound');
-    const call = (fn: string, args: unknown[]) => (policy.none ? c.pool.call('pubsub', fn, args) : policy.run(() => c.pool.call('pubsub', fn, args), isPermanent));
+    const call = (fn: string, args: unknown[]) => policy.run(() => c.pool.call('pubsub', fn, args));
     try {
       if (c.features.includes('BULK_PUBLISH')) {
         failures = await call('bulkPublish', [reqs]) as Array<{ index: number; error: string }>;

@@ -16,9 +16,6 @@ export class Backoff {
     this.#interval = spec.durationMs;
   }
 
-  /** Retries taken so far. */
-  get retries(): number { return this.#retries; }
-
   next(): number | undefined {
     if (this.spec.maxRetries >= 0 && this.#retries >= this.spec.maxRetries) return undefined;
     this.#retries++;

@@ -5,6 +5,7 @@
 import type { RetrySpec } from '../../components/resiliency-resource.js';
 import { Backoff } from './backoff.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
+import { isPermanent } from './permanent.js';
 
 /** An attempt that took longer than the policy's timeout (the operation itself may still finish). */
 export class TimeoutError extends Error {
@@ -25,14 +26,16 @@ export class CircuitOpenError extends Error {
 export class Policy {
   static readonly NONE = new Policy(undefined, undefined, undefined);
 
+  /** True when there is nothing to apply: `run` calls straight through. */
+  readonly none: boolean;
+
   constructor(
     readonly retry: RetrySpec | undefined,
     readonly timeoutMs: number | undefined,
     readonly breaker: CircuitBreaker | undefined,
-  ) {}
-
-  /** True when there is nothing to apply: callers take the direct path. */
-  get none(): boolean { return this.retry === undefined && this.timeoutMs === undefined && this.breaker === undefined; }
+  ) {
+    this.none = retry === undefined && timeoutMs === undefined && breaker === undefined;
+  }
 
   /** A fresh retry schedule for one operation (undefined: no retries). */
   backoff(): Backoff | undefined {
@@ -40,11 +43,15 @@ export class Policy {
   }
 
   /**
-   * Runs `op` under the policy. Errors for which `permanent` holds are the target answering (an ETag
-   * mismatch, a bad argument): they are neither retried nor counted against the breaker.
+   * Runs `op` under the policy (with none, `op` is simply called: no wrapping on the hot path). Errors for
+   * which `permanent` holds are the target answering (an ETag mismatch, a bad argument): they are neither
+   * retried nor counted against the breaker.
    */
-  async run<T>(op: () => Promise<T>, permanent: (err: unknown) => boolean): Promise<T> {
-    if (this.none) return op();
+  run<T>(op: () => Promise<T>, permanent: (err: unknown) => boolean = isPermanent): Promise<T> {
+    return this.none ? op() : this.#run(op, permanent);
+  }
+
+  async #run<T>(op: () => Promise<T>, permanent: (err: unknown) => boolean): Promise<T> {
     const backoff = this.backoff();
     for (;;) {
       let err: unknown;

@@ -4,7 +4,6 @@ import { ComponentCallError } from '../../components/sandbox/pool.js';
 import { keyPrefix, storedKey } from './keys.js';
 import { BulkItemError, GetBatcher } from './get-batcher.js';
 import type { Resiliency } from '../resiliency/resiliency.js';
-import { isPermanent } from '../resiliency/permanent.js';
 
 /** Request options as the Dapr API carries them (strings, validated here). */
 export interface StateOptions { concurrency?: string; consistency?: string }
@@ -52,10 +51,9 @@ const CONSISTENCY = new Set(['strong', 'eventual']);
 export class StateService {
   constructor(readonly registry: ComponentRegistry, readonly appId: string, readonly resiliency: Resiliency) {}
 
-  /** Runs one call to `store` under its outbound resiliency policy (directly when it has none). */
+  /** Runs one call to `store` under its outbound resiliency policy. */
   #run<T>(store: ActiveComponent, op: () => Promise<T>): Promise<T> {
-    const policy = this.resiliency.component(store.name, 'state', 'outbound');
-    return policy.none ? op() : policy.run(op, isPermanent);
+    return this.resiliency.component(store.name, 'state', 'outbound').run(op);
   }
 
   /** Finds a state store; ERR_STATE_STORE_NOT_CONFIGURED / _NOT_FOUND as Dapr reports them. */
