@@ -6,8 +6,8 @@
  * performs the I/O, writes the `BridgeResponse` into the area (or, when it does not fit, posts it on the
  * port and sets the length word to -1) and bumps word 0 to the request's sequence number.
  *
- * The bridge is served where the capabilities live: on a thread of their own (`CapabilityThread`), so an
- * instance waiting for Redis never waits behind the HTTP work of the main thread.
+ * The bridge is served where the capabilities live: on a thread of their own (`CapabilityThread`), off the
+ * HTTP thread.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { areaOf, writeArea } from './shared-area.js';

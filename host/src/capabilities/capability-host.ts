@@ -22,14 +22,14 @@ export interface CapabilityHost {
 
 /** Capabilities served on this thread, with connections shared by every component of this host. */
 export class InThreadCapabilities implements CapabilityHost {
-  readonly connectors: Connectors;
+  readonly #connectors: Connectors;
 
   constructor(dataDir: string) {
-    this.connectors = { redis: new RedisClients(), sql: new SqlDatabases(dataDir) };
+    this.#connectors = { redis: new RedisClients(), sql: new SqlDatabases(dataDir) };
   }
 
   endpoint(component: string, schema: string, metadata: Readonly<Record<string, string>>, logger: LogSink): BridgeHost {
-    const endpoint = new ComponentHostEndpoint(component, grantsFromSchema(JSON.parse(schema), metadata), this.connectors, logger);
+    const endpoint = new ComponentHostEndpoint(component, grantsFromSchema(JSON.parse(schema), metadata), this.#connectors, logger);
     return {
       attach: (bridge: MessagePort, reply: SharedArrayBuffer) => serveBridge(bridge, reply, endpoint),
       close: () => endpoint.close(),
@@ -37,7 +37,7 @@ export class InThreadCapabilities implements CapabilityHost {
   }
 
   async close(): Promise<void> {
-    await this.connectors.redis.closeAll();
-    await this.connectors.sql.closeAll();
+    await this.#connectors.redis.closeAll();
+    await this.#connectors.sql.closeAll();
   }
 }
