@@ -50,7 +50,11 @@ export class Resiliency {
     }
   }
 
-  /** The policy for `direction` operations on component `name` of building block `block`. */
+  /**
+   * The policy for `direction` operations on component `name` of building block `block`. `fallback` is the
+   * caller's own default for that block and direction (each has one call site); it is resolved with the
+   * policy and cached with it until the resources change.
+   */
   component(name: string, block: string, direction: Direction, fallback: Fallback = {}): Policy {
     let byBlock = this.#policies.get(name);
     if (!byBlock) this.#policies.set(name, (byBlock = new Map()));
