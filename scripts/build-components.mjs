@@ -41,10 +41,13 @@ for (const [srcDir, outDir] of [['components-wasm', 'dist/components'], ['test/f
 
 const exec = promisify(execFile);
 
-/** The world a component implements, from its folder name: `pubsub.*` -> pubsub-component, else state-store. */
+/** Built-in state stores that also export `read-plan` (their reads are one request to a server). */
+const PLANNED = new Set(['state.redis']);
+
+/** The world a component implements, from its folder name: `pubsub.*` -> pubsub-component, else a state store. */
 function worldOf(name) {
   if (name.startsWith('pubsub.')) return 'pubsub-component';
-  return 'state-store-component';
+  return PLANNED.has(name) ? 'planned-state-store-component' : 'state-store-component';
 }
 let built = 0;
 async function build(t) {
