@@ -5,6 +5,7 @@
  * checks every condition before it changes anything.
  */
 import type * as S from 'mortar:component/state-store@0.1.0';
+import type * as P from 'mortar:component/read-plan@0.1.0';
 import { Connection, type Argument, type Value } from 'mortar:host/redis@0.1.0';
 import { nowMs } from 'mortar:host/clock@0.1.0';
 import { REDIS_CONNECTION_PROPERTIES, redisConnectOptions } from '../lib/redis-connection.js';
@@ -214,26 +215,56 @@ function withDefaultTtl(r: S.SetRequest): S.SetRequest {
   return { ...r, metadata: [...r.metadata, ['ttlInSeconds', defaultTtl]] };
 }
 
-/** Reads keys with the MGET script and decodes its packed reply (see MGET). */
-function read(rs: S.GetRequest[]): S.BulkGetItem[] {
-  let v: Value[];
-  try { v = script('MGET', rs.map((r) => txt(r.key)), []); } catch (err) { throw mapError(err); }
+/** The MGET script call that reads `rs`. */
+function mgetCommand(rs: S.GetRequest[]): Argument[] {
+  c();
+  return [txt('EVALSHA'), txt(sha.MGET!), txt(String(rs.length)), ...rs.map((r) => txt(r.key))];
+}
+
+/** Decodes the MGET script's packed reply (see MGET) into one outcome per key read. */
+function decode(v: Value[], count: number): P.ReadOutcome[] {
   const blob = v[0]?.tag === 'bulk' ? v[0].val : new Uint8Array(0);
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  const now = Number(nowMs());
+  let now: number | undefined; // read once, and only for a key with a TTL: every host import costs
+  const out: P.ReadOutcome[] = [];
   let at = 0;
-  return rs.map((r) => {
-    if (at + 20 > blob.length) return { key: r.key, item: undefined, error: 'short reply from the MGET script' };
+  for (let i = 0; i < count; i++) {
+    if (at + 20 > blob.length) { out.push({ tag: 'failed', val: 'short reply from the MGET script' }); continue; }
     const len = view.getInt32(at);
     const version = view.getFloat64(at + 4);
     const pttl = view.getFloat64(at + 12);
     at += 20;
-    if (len < 0) return { key: r.key, item: undefined, error: undefined };
+    if (len < 0) { out.push({ tag: 'missing' }); continue; }
     const data = blob.subarray(at, at + len);
     at += len;
-    return { key: r.key, item: { data, etag: String(version), metadata: pttl > 0 ? [['ttlExpireTime', rfc3339(now + pttl)]] : [] }, error: undefined };
-  });
+    out.push({ tag: 'found', val: { data, etag: String(version), metadata: pttl > 0 ? [['ttlExpireTime', rfc3339((now ??= Number(nowMs())) + pttl)]] : [] } });
+  }
+  return out;
 }
+
+/** Reads keys with the MGET script, blocking on the round trip (the `get`/`bulk-get` path). */
+function read(rs: S.GetRequest[]): S.BulkGetItem[] {
+  let v: Value[];
+  try { v = script('MGET', rs.map((r) => txt(r.key)), []); } catch (err) { throw mapError(err); }
+  return decode(v, rs.length).map((o, i) => ({
+    key: rs[i]!.key,
+    item: o.tag === 'found' ? o.val : undefined,
+    error: o.tag === 'failed' ? o.val : undefined,
+  }));
+}
+
+/** Reads planned by the host: the same MGET script call, sent by the host without blocking this instance. */
+export const readPlan = {
+  plan(rs: S.GetRequest[]): P.ReadIo {
+    return { tag: 'redis-command', val: mgetCommand(rs) };
+  },
+  finish(count: number, reply: P.Result<Value[], P.RedisError>): P.ReadOutcome[] | undefined {
+    if (reply.tag === 'ok') return decode(reply.val, count);
+    // The server lost the script (restart, SCRIPT FLUSH): `bulk-get` reloads it and reads again.
+    if (reply.val.tag === 'reply' && reply.val.val.includes('NOSCRIPT')) return undefined;
+    throw mapError(reply.val);
+  },
+};
 
 export const stateStore = {
   get(r: S.GetRequest): S.Item | undefined {
