@@ -34,6 +34,12 @@ export class RedisClients {
   readonly #clients = new Map<string, { client: Redis; refs: number }>();
   #exclusive = 0;
 
+  /**
+   * `commandTimeoutMs`: how long one command may take before it fails (the guest sees `unavailable`).
+   * `connectionName`: what the clients call themselves on the server (`CLIENT SETNAME`, shown by `CLIENT LIST`).
+   */
+  constructor(readonly commandTimeoutMs = COMMAND_TIMEOUT_MS, readonly connectionName = 'mortar') {}
+
   acquire(opts: RedisConnectOptions): { key: string; client: Redis } {
     const key = JSON.stringify([opts.address, opts.username ?? '', opts.password ?? '', opts.database, opts.tls, opts.exclusive ? ++this.#exclusive : 0]);
     let entry = this.#clients.get(key);
@@ -49,7 +55,8 @@ export class RedisClients {
         // command (RESP3 maps would reach them as flat key/value arrays of a different shape).
         protocol: 2,
         maxRetriesPerRequest: 1,
-        commandTimeout: COMMAND_TIMEOUT_MS,
+        commandTimeout: this.commandTimeoutMs,
+        connectionName: this.connectionName,
         retryStrategy: (times) => Math.min(times * 200, 2000),
       });
       client.on('error', () => { /* reported per command */ });

@@ -27,7 +27,7 @@ export class GetBatcher {
   #inflight = 0;
 
   /**
-   * `maxInFlight`: how many component calls this batcher keeps going at once (the pool's size). While
+   * `maxInFlight`: how many component calls this batcher keeps going at once (the pool's read concurrency). While
    * they are all busy, reads accumulate, so batches grow exactly when the store is saturated.
    * `isolate(err)`: whether a failed batch should be retried read by read (the failure may be one read's).
    */

@@ -93,7 +93,7 @@ export class StateService {
         get: (read) => store.pool.call('stateStore', 'get', [read]),
         bulkGet: async (reads) => (await store.pool.call('stateStore', 'bulkGet', [reads]) as Array<{ item?: WitItem; error?: string }>)
           .map((r) => ({ item: r.item ?? undefined, error: r.error ?? undefined })),
-      }, Math.max(1, store.pool.capacity), (err) => err instanceof MortarError && (err.code === 'ERR_COMPONENT_TRAPPED' || err.code === 'ERR_COMPONENT_TIMEOUT'));
+      }, Math.max(1, store.pool.readConcurrency), (err) => err instanceof MortarError && (err.code === 'ERR_COMPONENT_TRAPPED' || err.code === 'ERR_COMPONENT_TIMEOUT'));
       this.#batchers.set(store, b);
     }
     return b;

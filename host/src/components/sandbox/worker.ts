@@ -10,6 +10,8 @@ import { pathToFileURL } from 'node:url';
 import { sandboxWasi } from './wasi.js';
 import { areaOf, readArea, writeArea } from '../../capabilities/shared-area.js';
 import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
+import { asCallResult, PlannedReads, type ReadIo, type ReadOutcome } from './planned-reads.js';
+import type { RedisConnectOptions } from '../../capabilities/redis.js';
 import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
@@ -17,6 +19,8 @@ const port = parentPort!;
 const reply = areaOf(init.reply);
 const result = areaOf(init.result);
 let seq = 0;
+/** Performs the I/O of planned reads (used only if the component exports `read-plan`). */
+const planned = new PlannedReads(init.importTimeoutMs);
 
 /** Set while serving a call whose caller spins for the reply: lets it go to the asynchronous path. */
 let releaseCaller: (() => void) | undefined;
@@ -57,8 +61,11 @@ function witError(tag: string, val: string): Error {
   return Object.assign(new Error(val), { payload: { tag, val } });
 }
 
-/** Makes the class for an imported resource whose methods all forward over the bridge. */
-function bridgedResource(prefix: string, statics: Record<string, string>, methods: string[] | Record<string, string>): unknown {
+/**
+ * Makes the class for an imported resource whose methods all forward over the bridge. `opened` sees the
+ * arguments of every constructor (static) call that succeeded.
+ */
+function bridgedResource(prefix: string, statics: Record<string, string>, methods: string[] | Record<string, string>, opened?: (args: unknown[]) => void): unknown {
   class Resource {
     readonly id: number;
     constructor(id: number) { this.id = id; }
@@ -67,7 +74,13 @@ function bridgedResource(prefix: string, statics: Record<string, string>, method
     }
   }
   for (const [name, op] of Object.entries(statics)) {
-    Object.defineProperty(Resource, name, { value: (...args: unknown[]) => new Resource(bridgeCall(op, args) as number) });
+    Object.defineProperty(Resource, name, {
+      value: (...args: unknown[]) => {
+        const resource = new Resource(bridgeCall(op, args) as number);
+        opened?.(args);
+        return resource;
+      },
+    });
   }
   // Method name as jco calls it -> operation name (the WIT name) on the main thread.
   const ops = Array.isArray(methods) ? Object.fromEntries(methods.map((m) => [m, m])) : methods;
@@ -92,7 +105,7 @@ function hostImports(): Record<string, unknown> {
       monotonicMs: () => performance.now(),
     },
     'mortar:host/redis': {
-      Connection: bridgedResource('redis', { open: 'redis.open' }, ['command', 'pipeline']),
+      Connection: bridgedResource('redis', { open: 'redis.open' }, ['command', 'pipeline'], (args) => planned.redisOpened(args[0] as RedisConnectOptions)),
     },
     'mortar:host/sql': {
       Connection: bridgedResource('sql', { open: 'sql.open' }, ['query', 'batch']),
@@ -135,21 +148,71 @@ async function main(): Promise<void> {
     return m;
   }, imports);
 
-  const serve = (msg: CallMessage) => {
-    releaseCaller = msg.sync ? () => { Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_IDLE); } : undefined;
-    let reply: ResultMessage;
+  const failure = (id: number, err: unknown): ResultMessage => (isTrap(err)
+    ? { id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) }
+    : { id, ok: false, kind: 'error', error: (err as { payload: unknown }).payload });
+  const settle = (msg: CallMessage, run: () => unknown): ResultMessage => {
     try {
-      const target = exports[msg.iface]?.[msg.fn];
-      if (typeof target !== 'function') throw new TypeError(`component has no export ${msg.iface}.${msg.fn}`);
-      reply = { id: msg.id, ok: true, value: target(...msg.args) };
+      return { id: msg.id, ok: true, value: run() };
     } catch (err) {
-      reply = isTrap(err)
-        ? { id: msg.id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) }
-        : { id: msg.id, ok: false, kind: 'error', error: (err as { payload: unknown }).payload };
+      return failure(msg.id, err);
     }
-    releaseCaller = undefined;
+  };
+  const callExport = (msg: CallMessage) => () => {
+    const target = exports[msg.iface]?.[msg.fn];
+    if (typeof target !== 'function') throw new TypeError(`component has no export ${msg.iface}.${msg.fn}`);
+    return target(...msg.args);
+  };
+  const send = (msg: CallMessage, reply: ResultMessage) => {
     if (msg.sync && handOver(reply)) return;
     port.postMessage(reply);
+  };
+
+  const readPlan = exports.readPlan as { plan: (reads: unknown[]) => ReadIo; finish: (count: number, reply: unknown) => Array<ReadOutcome<unknown>> | undefined } | undefined;
+  /**
+   * Serves `get`/`bulk-get` as a planned read: plan, perform the I/O here without blocking, finish. Returns
+   * false when the plan cannot run here (the call is then served as usual).
+   */
+  const servePlanned = (msg: CallMessage): boolean => {
+    const reads = (msg.fn === 'get' ? [msg.args[0]] : msg.args[0]) as Array<{ key: string }>;
+    let io: ReadIo;
+    try {
+      io = readPlan!.plan(reads);
+    } catch (err) {
+      send(msg, failure(msg.id, err));
+      return true;
+    }
+    if (!planned.canRun(io)) return false;
+    // The reply is a round trip away: a caller spinning for it should stop.
+    releaseCaller?.();
+    releaseCaller = undefined;
+    void planned.run(io).then((reply) => {
+      let result: ResultMessage;
+      try {
+        const outcomes = readPlan!.finish(reads.length, reply);
+        if (outcomes === undefined) {
+          result = settle(msg, callExport(msg));
+        } else {
+          const r = asCallResult(msg.fn as 'get' | 'bulkGet', reads.map((x) => x.key), outcomes);
+          result = r.ok ? { id: msg.id, ok: true, value: r.value } : { id: msg.id, ok: false, kind: 'error', error: r.error };
+        }
+      } catch (err) {
+        result = failure(msg.id, err);
+      }
+      send(msg, result);
+    });
+    return true;
+  };
+
+  const serve = (msg: CallMessage) => {
+    releaseCaller = msg.sync ? () => { Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_IDLE); } : undefined;
+    if (readPlan && msg.iface === 'stateStore' && (msg.fn === 'get' || msg.fn === 'bulkGet') && servePlanned(msg)) {
+      releaseCaller = undefined;
+      return;
+    }
+    const reply = settle(msg, callExport(msg));
+    releaseCaller = undefined;
+    send(msg, reply);
   };
   // A caller still spinning for this reply gets it through shared memory (no wake-up of its event loop);
   // one that gave up gets it as a message.
@@ -162,6 +225,11 @@ async function main(): Promise<void> {
     return written;
   };
   port.postMessage({ ready: true, exports: Object.keys(exports) });
+  if (readPlan) {
+    // Planned reads wait for their I/O in this thread's event loop, so calls arrive there too.
+    port.on('message', (m: CallMessage) => serve(m));
+    return;
+  }
   // Between calls the instance blocks on the call word rather than in the event loop: a futex wake is
   // cheaper and steadier than an event-loop wake, and nothing else ever runs on this thread.
   const calls = new Int32Array(init.calls);

@@ -1,0 +1,86 @@
+/**
+ * Planned reads (`mortar:component/read-plan`), served inside a sandbox worker.
+ *
+ * A store that exports `read-plan` describes the I/O of a read (`plan`) instead of performing it through a
+ * blocking host import; the worker performs that I/O itself, asynchronously, on a connection of its own,
+ * then hands the reply to the store (`finish`). Compared with `bulk-get` through the bridge:
+ * - the instance is not blocked during the round trip, so several batches of reads overlap in one instance;
+ * - the request goes straight from this thread to the server: no hand-off to the capability thread and back.
+ *
+ * Authority is unchanged: the worker only ever connects with options the capabilities have already
+ * accepted (a `redis.open` that succeeded through the bridge, after its grant check).
+ */
+import { command, RedisClients, type RedisArgument, type RedisConnectOptions, type RedisValue } from '../../capabilities/redis.js';
+import type { Redis } from 'ioredis';
+
+/** `mortar:component/read-plan.read-io`. */
+export type ReadIo = { tag: 'redis-command'; val: RedisArgument[] };
+
+/** `result<list<value>, mortar:host/redis.error>` as jco lowers it. */
+export type ReadReply = { tag: 'ok'; val: RedisValue[] } | { tag: 'err'; val: { tag: string; val?: unknown } };
+
+/** `mortar:component/read-plan.read-outcome`. */
+export type ReadOutcome<Item> = { tag: 'found'; val: Item } | { tag: 'missing' } | { tag: 'failed'; val: string };
+
+/** What the worker hands back for a planned read, in the shape `get` or `bulk-get` would have returned. */
+export type ReadResult<Item> = { ok: true; value: Item | undefined | Array<{ key: string; item?: Item; error?: string }> } | { ok: false; error: { tag: string; val: string } };
+
+export class PlannedReads {
+  readonly #clients: RedisClients;
+  #redisOptions?: RedisConnectOptions;
+  #redis?: Redis;
+
+  /** `commandTimeoutMs`: how long the server may take to answer before the read fails as `unavailable`. */
+  constructor(commandTimeoutMs: number) {
+    this.#clients = new RedisClients(commandTimeoutMs, 'mortar-planned-reads');
+  }
+
+  /** Records a Redis connection the instance opened through the bridge (so its grant check passed). The
+   *  first non-exclusive one is where `redis-command` plans run. */
+  redisOpened(options: RedisConnectOptions): void {
+    if (!options.exclusive && !this.#redisOptions) this.#redisOptions = options;
+  }
+
+  /** Whether `io` can be performed here; if not, the read goes through `bulk-get`. */
+  canRun(io: ReadIo): boolean {
+    return io.tag === 'redis-command' && this.#redisOptions !== undefined;
+  }
+
+  /** Performs the I/O of a plan. Never rejects: failures are the `err` reply the store decodes. */
+  async run(io: ReadIo): Promise<ReadReply> {
+    try {
+      this.#redis ??= this.#clients.acquire(this.#redisOptions!).client;
+      return { tag: 'ok', val: await command(this.#redis, io.val) };
+    } catch (err) {
+      return { tag: 'err', val: err as { tag: string; val?: unknown } };
+    }
+  }
+
+  /** Closes the worker's connections. */
+  close(): Promise<void> {
+    return this.#clients.closeAll();
+  }
+}
+
+/**
+ * Turns a store's outcomes into what `get` (one request) or `bulk-get` (`keys`) returns, so the caller
+ * cannot tell which path served it.
+ */
+export function asCallResult<Item>(fn: 'get' | 'bulkGet', keys: readonly string[], outcomes: ReadonlyArray<ReadOutcome<Item>>): ReadResult<Item> {
+  if (outcomes.length !== keys.length) {
+    return { ok: false, error: { tag: 'other', val: `read-plan.finish returned ${outcomes.length} outcomes for ${keys.length} reads` } };
+  }
+  if (fn === 'get') {
+    const [o] = outcomes;
+    if (o!.tag === 'failed') return { ok: false, error: { tag: 'other', val: o!.val } };
+    return { ok: true, value: o!.tag === 'found' ? o!.val : undefined };
+  }
+  return {
+    ok: true,
+    value: outcomes.map((o, i) => ({
+      key: keys[i]!,
+      item: o.tag === 'found' ? o.val : undefined,
+      error: o.tag === 'failed' ? o.val : undefined,
+    })),
+  };
+}
