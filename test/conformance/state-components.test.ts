@@ -87,6 +87,33 @@ describe('state-store components, called through their WIT exports', () => {
           (e: unknown) => e instanceof ComponentCallError && e.error.tag === 'invalid-argument' && /ttlInSeconds/.test(String(e.error.val)));
         await assert.rejects(call('set', setReq(k('t'), 1, 'zzz')), (e: unknown) => e instanceof ComponentCallError && e.error.tag === 'etag-invalid');
       });
+
+      if (type === 'state.redis') {
+        it('read-plan: plans the command bulk-get runs and decodes its reply into the same answers', async () => {
+          assert.ok(mod.artifact.exports.includes('mortar:component/read-plan@0.1.0'));
+          await call('set', setReq(k('p'), { p: 1 }));
+          const reads = [getReq(k('p')), getReq(k('none'))];
+          const plan = await registry.get(type)!.pool.call('readPlan', 'plan', [reads]) as { tag: string; val: Array<{ tag: string; val: unknown }> };
+          assert.equal(plan.tag, 'redis-command');
+          assert.deepEqual(plan.val.map((a) => a.val).filter((v, i) => i !== 1), ['EVALSHA', '2', k('p'), k('none')]);
+          // Run the planned command as the worker would, on a connection of our own.
+          const { Redis } = await import('ioredis');
+          const [host, port] = REDIS_HOST.split(':');
+          const r = new Redis({ host, port: Number(port) });
+          const reply = await r.callBuffer(...plan.val.map((a) => String(a.val)) as [string, ...string[]]) as Buffer;
+          r.disconnect();
+          const outcomes = await registry.get(type)!.pool.call('readPlan', 'finish', [2, { tag: 'ok', val: [{ tag: 'bulk', val: new Uint8Array(reply) }] }]) as Array<{ tag: string; val?: { data: Uint8Array; etag: string } }>;
+          const viaBulkGet = await call('bulkGet', reads) as Array<{ item?: { data: Uint8Array; etag: string } }>;
+          assert.deepEqual(outcomes.map((o) => o.tag), ['found', 'missing']);
+          assert.equal(Buffer.from(outcomes[0]!.val!.data).toString(), '{"p":1}');
+          assert.equal(outcomes[0]!.val!.etag, viaBulkGet[0]!.item!.etag);
+          assert.equal(viaBulkGet[1]!.item, undefined);
+          // A server that lost the script: `none`, so the host reads through bulk-get instead.
+          assert.equal(await registry.get(type)!.pool.call('readPlan', 'finish', [2, { tag: 'err', val: { tag: 'reply', val: 'NOSCRIPT No matching script.' } }]), undefined);
+          await assert.rejects(registry.get(type)!.pool.call('readPlan', 'finish', [2, { tag: 'err', val: { tag: 'unavailable', val: 'connection refused' } }]),
+            (e: unknown) => e instanceof ComponentCallError && e.error.tag === 'unavailable');
+        });
+      }
     });
   }
 });
