@@ -25,6 +25,7 @@ export type ReadOutcome<Item> = { tag: 'found'; val: Item } | { tag: 'missing' }
 /** What the worker hands back for a planned read, in the shape `get` or `bulk-get` would have returned. */
 export type ReadResult<Item> = { ok: true; value: Item | undefined | Array<{ key: string; item?: Item; error?: string }> } | { ok: false; error: { tag: string; val: string } };
 
+/** The I/O side of planned reads in one worker. Its connections close with the worker's thread. */
 export class PlannedReads {
   readonly #clients: RedisClients;
   #redisOptions?: RedisConnectOptions;
@@ -54,11 +55,6 @@ export class PlannedReads {
     } catch (err) {
       return { tag: 'err', val: err as { tag: string; val?: unknown } };
     }
-  }
-
-  /** Closes the worker's connections. */
-  close(): Promise<void> {
-    return this.#clients.closeAll();
   }
 }
 
