@@ -12,6 +12,7 @@
  */
 import { command, RedisClients, type RedisArgument, type RedisConnectOptions, type RedisValue } from '../../capabilities/redis.js';
 import type { Redis } from 'ioredis';
+import type { ResultMessage } from './protocol.js';
 
 /** `mortar:component/read-plan.read-io`. */
 export type ReadIo = { tag: 'redis-command'; val: RedisArgument[] };
@@ -21,9 +22,6 @@ export type ReadReply = { tag: 'ok'; val: RedisValue[] } | { tag: 'err'; val: { 
 
 /** `mortar:component/read-plan.read-outcome`. */
 export type ReadOutcome<Item> = { tag: 'found'; val: Item } | { tag: 'missing' } | { tag: 'failed'; val: string };
-
-/** What the worker hands back for a planned read, in the shape `get` or `bulk-get` would have returned. */
-export type ReadResult<Item> = { ok: true; value: Item | undefined | Array<{ key: string; item?: Item; error?: string }> } | { ok: false; error: { tag: string; val: string } };
 
 /** The I/O side of planned reads in one worker. Its connections close with the worker's thread. */
 export class PlannedReads {
@@ -59,19 +57,19 @@ export class PlannedReads {
 }
 
 /**
- * Turns a store's outcomes into what `get` (one request) or `bulk-get` (`keys`) returns, so the caller
- * cannot tell which path served it.
+ * The reply to call `id` from a store's outcomes, exactly as `get` (one request) or `bulk-get` (`keys`)
+ * would have answered it, so the caller cannot tell which path served it.
  */
-export function asCallResult<Item>(fn: 'get' | 'bulkGet', keys: readonly string[], outcomes: ReadonlyArray<ReadOutcome<Item>>): ReadResult<Item> {
-  if (outcomes.length !== keys.length) {
-    return { ok: false, error: { tag: 'other', val: `read-plan.finish returned ${outcomes.length} outcomes for ${keys.length} reads` } };
-  }
+export function asCallResult(id: number, fn: 'get' | 'bulkGet', keys: readonly string[], outcomes: ReadonlyArray<ReadOutcome<unknown>>): ResultMessage {
+  const error = (val: string): ResultMessage => ({ id, ok: false, kind: 'error', error: { tag: 'other', val } });
+  if (outcomes.length !== keys.length) return error(`read-plan.finish returned ${outcomes.length} outcomes for ${keys.length} reads`);
   if (fn === 'get') {
     const [o] = outcomes;
-    if (o!.tag === 'failed') return { ok: false, error: { tag: 'other', val: o!.val } };
-    return { ok: true, value: o!.tag === 'found' ? o!.val : undefined };
+    if (o!.tag === 'failed') return error(o!.val);
+    return { id, ok: true, value: o!.tag === 'found' ? o!.val : undefined };
   }
   return {
+    id,
     ok: true,
     value: outcomes.map((o, i) => ({
       key: keys[i]!,

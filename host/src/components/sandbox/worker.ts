@@ -193,8 +193,7 @@ async function main(): Promise<void> {
         if (outcomes === undefined) {
           result = settle(msg, callExport(msg));
         } else {
-          const r = asCallResult(msg.fn as 'get' | 'bulkGet', reads.map((x) => x.key), outcomes);
-          result = r.ok ? { id: msg.id, ok: true, value: r.value } : { id: msg.id, ok: false, kind: 'error', error: r.error };
+          result = asCallResult(msg.id, msg.fn as 'get' | 'bulkGet', reads.map((x) => x.key), outcomes);
         }
       } catch (err) {
         result = failure(msg.id, err);
