@@ -87,9 +87,14 @@ let conn: Connection | undefined;
 const sha: Record<string, string> = {};
 const SCRIPTS: Record<string, string> = { SET, DEL, TX, MGET };
 
+/** The EVALSHA command that runs script `name`. */
+function evalsha(name: string, keys: Argument[], args: Argument[] = []): Argument[] {
+  return [txt('EVALSHA'), txt(sha[name]!), txt(String(keys.length)), ...keys, ...args];
+}
+
 /** Runs a script by SHA, reloading it once if the server lost it (restart, SCRIPT FLUSH). */
 function script(name: string, keys: Argument[], args: Argument[]): Value[] {
-  const call = () => c().command([txt('EVALSHA'), txt(sha[name]!), txt(String(keys.length)), ...keys, ...args]);
+  const call = () => c().command(evalsha(name, keys, args));
   try {
     return call();
   } catch (err) {
@@ -129,12 +134,12 @@ function checkEtag(etag: string | undefined): void {
 function setArgs(r: S.SetRequest): Argument[] {
   checkEtag(r.etag);
   const ttl = ttlSeconds(r.metadata);
-  return [txt('EVALSHA'), txt(sha.SET!), txt('1'), txt(r.key), txt(r.etag ?? ''), bin(r.value), txt(ttl === undefined ? '' : String(ttl)), txt(r.concurrency === 'first-write' ? '1' : '0')];
+  return evalsha('SET', [txt(r.key)], [txt(r.etag ?? ''), bin(r.value), txt(ttl === undefined ? '' : String(ttl)), txt(r.concurrency === 'first-write' ? '1' : '0')]);
 }
 
 function delArgs(r: S.DeleteRequest): Argument[] {
   checkEtag(r.etag);
-  return [txt('EVALSHA'), txt(sha.DEL!), txt('1'), txt(r.key), txt(r.etag ?? '')];
+  return evalsha('DEL', [txt(r.key)], [txt(r.etag ?? '')]);
 }
 
 function each<R extends { key: string }>(rs: R[], args: (r: R) => Argument[]): S.KeyedError[] {
@@ -215,11 +220,7 @@ function withDefaultTtl(r: S.SetRequest): S.SetRequest {
   return { ...r, metadata: [...r.metadata, ['ttlInSeconds', defaultTtl]] };
 }
 
-/** The MGET script call that reads `rs`. */
-function mgetCommand(rs: S.GetRequest[]): Argument[] {
-  c();
-  return [txt('EVALSHA'), txt(sha.MGET!), txt(String(rs.length)), ...rs.map((r) => txt(r.key))];
-}
+const keysOf = (rs: S.GetRequest[]): Argument[] => rs.map((r) => txt(r.key));
 
 /** Decodes the MGET script's packed reply (see MGET) into one outcome per key read. */
 function decode(v: Value[], count: number): P.ReadOutcome[] {
@@ -245,7 +246,7 @@ function decode(v: Value[], count: number): P.ReadOutcome[] {
 /** Reads keys with the MGET script, blocking on the round trip (the `get`/`bulk-get` path). */
 function read(rs: S.GetRequest[]): S.BulkGetItem[] {
   let v: Value[];
-  try { v = script('MGET', rs.map((r) => txt(r.key)), []); } catch (err) { throw mapError(err); }
+  try { v = script('MGET', keysOf(rs), []); } catch (err) { throw mapError(err); }
   return decode(v, rs.length).map((o, i) => ({
     key: rs[i]!.key,
     item: o.tag === 'found' ? o.val : undefined,
@@ -256,7 +257,8 @@ function read(rs: S.GetRequest[]): S.BulkGetItem[] {
 /** Reads planned by the host: the same MGET script call, sent by the host without blocking this instance. */
 export const readPlan = {
   plan(rs: S.GetRequest[]): P.ReadIo {
-    return { tag: 'redis-command', val: mgetCommand(rs) };
+    c(); // initialised: the script SHAs are loaded
+    return { tag: 'redis-command', val: evalsha('MGET', keysOf(rs)) };
   },
   finish(count: number, reply: P.Result<Value[], P.RedisError>): P.ReadOutcome[] | undefined {
     if (reply.tag === 'ok') return decode(reply.val, count);
