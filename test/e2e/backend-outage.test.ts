@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Sidecar, freePort, tempDir, writeComponent } from '../helpers/sidecar.js';
+import { waitUntil } from '../helpers/wait.js';
 
 async function redisServer(port: number): Promise<ChildProcess> {
   const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
@@ -61,14 +62,7 @@ describe('backend outage', () => {
 
     // Redis comes back (empty: it keeps nothing on disk); the store serves again without a restart.
     redis = await redisServer(port);
-    const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (Date.now() < deadline) {
-      status = (await sc.json('POST', '/v1.0/state/cache', [{ key: 'k3', value: 'after' }])).status;
-      if (status === 204) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-    assert.equal(status, 204);
+    await waitUntil(async () => (await sc.json('POST', '/v1.0/state/cache', [{ key: 'k3', value: 'after' }])).status === 204, 'a save once Redis is back');
     assert.equal(await (await sc.fetch('/v1.0/state/cache/k3')).text(), '"after"');
   });
 });

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { Sidecar, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { PrivateBroker } from '../helpers/private-broker.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('planned reads (state.redis)', () => {
   let broker: PrivateBroker;
@@ -100,14 +101,7 @@ describe('planned reads (state.redis)', () => {
     assert.ok(Date.now() - t0 < 2500, `failed within ${Date.now() - t0} ms`);
     assert.equal((await sc.fetch('/v1.0/healthz')).status, 204);
     await restarted;
-    const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (Date.now() < deadline) {
-      status = (await sc.json('POST', '/v1.0/state/cache', [{ key: 'd', value: 'back' }])).status;
-      if (status === 204) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-    assert.equal(status, 204);
+    await waitUntil(async () => (await sc.json('POST', '/v1.0/state/cache', [{ key: 'd', value: 'back' }])).status === 204, 'a save once Redis is back');
     assert.equal(await (await sc.fetch('/v1.0/state/cache/d')).text(), '"back"');
   });
 });
