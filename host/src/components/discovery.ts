@@ -9,8 +9,6 @@ import { parseResources, type ComponentResource, type ResiliencyResource, type R
 
 const YAML = new Set(['.yaml', '.yml']);
 
-interface FileState { readonly stamp: string }
-
 export interface DiscoveryOptions {
   /** Folders holding built-in `.wasm` components (always loaded, never watched for YAML). */
   readonly builtinDirs: readonly string[];
