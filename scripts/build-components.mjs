@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Builds each `components-wasm/<type>/index.ts` (and the test fixtures in `test/fixtures/components/`)
 // into a Wasm component with `jco componentize --backend quickjs`. A component is rebuilt only when the
-// hash of its inputs (its sources, the shared lib, the WIT and the jco version) changed.
+// hash of its inputs (its sources, the shared lib, the WIT and the jco version) changed. Then the built-ins
+// are transpiled and described into `dist/components/transpiled/` (host/src/components/prebuild.ts), so a
+// sidecar never transpiles them at run time; the test fixtures stay plain `.wasm`, as a user's would be.
+// Needs the host compiled first (`npm run build` runs tsc before this).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -72,3 +75,12 @@ async function build(t) {
 const queue = [...targets];
 await Promise.all([0, 1].map(async () => { while (queue.length) await build(queue.shift()); }));
 console.log(`components: ${built} built, ${targets.length - built} up to date`);
+
+const prebuild = join(root, 'dist/host/src/components/prebuild.js');
+if (!existsSync(prebuild)) throw new Error(`${relative(root, prebuild)} is missing: compile the host first (npm run build)`);
+const { prebuildComponents } = await import(prebuild);
+const t0 = Date.now();
+const prebuilt = await prebuildComponents(join(root, 'dist/components'));
+const fresh = prebuilt.filter((p) => p.origin === 'transpiled');
+for (const p of fresh) console.log(`transpiled ${relative(root, p.file)} (${p.types.join(', ')})`);
+console.log(`built-ins prebuilt: ${fresh.length} transpiled, ${prebuilt.length - fresh.length} up to date (${((Date.now() - t0) / 1000).toFixed(1)}s)`);

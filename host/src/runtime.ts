@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RuntimeConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { TranspileCache } from './components/transpile-cache.js';
+import { prebuiltRoot } from './components/prebuild.js';
 import { ComponentLoader } from './components/component-types.js';
 import { ComponentRegistry } from './components/registry.js';
 import { Discovery } from './components/discovery.js';
@@ -65,7 +66,8 @@ export class Runtime implements RuntimeView {
       this.logger.fatal({ reason: why }, `${why}: components can no longer reach their backends`);
       this.onFatal?.(why);
     });
-    const cache = new TranspileCache(join(config.dataDir, 'cache'));
+    // Built-ins come transpiled from the build (`prebuild.ts`); only user components are transpiled here.
+    const cache = new TranspileCache(join(config.dataDir, 'cache'), [prebuiltRoot(BUILTIN_DIR)]);
     const loader = new ComponentLoader(cache, this.logger, config.componentCallTimeoutMs, config.componentMemoryBytes);
     this.registry = new ComponentRegistry({
       appId: config.appId, capabilities: this.#capabilities, logger: this.logger, poolSize: config.instances,

@@ -6,6 +6,12 @@ import { MortarError } from '../errors.js';
 /** The jco version whose glue is cached; part of the cache key so an upgrade never reuses stale glue. */
 export const JCO_VERSION = '1.35.0';
 
+/**
+ * Where an artifact came from: `prebuilt` (shipped transpiled in `dist/components`, by `npm run build`),
+ * `cache` (transpiled by an earlier start, under the data dir) or `transpiled` (by this call, now cached).
+ */
+export type ArtifactOrigin = 'prebuilt' | 'cache' | 'transpiled';
+
 /** A transpiled component on disk, ready for a sandbox worker to import. */
 export interface Artifact {
   /** SHA-256 of the `.wasm` bytes. */
@@ -16,8 +22,8 @@ export interface Artifact {
   readonly imports: readonly string[];
   /** The component's exports (`mortar:component/state-store@0.1.0`, `stateStore`, ...). */
   readonly exports: readonly string[];
-  /** Whether this call reused the cache. */
-  readonly cached: boolean;
+  /** Whether this call found it ready (prebuilt or cached) or had to transpile it. */
+  readonly origin: ArtifactOrigin;
 }
 
 interface Manifest { imports: string[]; exports: string[]; jco: string }
@@ -25,15 +31,22 @@ interface Manifest { imports: string[]; exports: string[]; jco: string }
 /**
  * Transpiles components with jco, in memory, and caches the output on disk keyed by the file's hash.
  *
+ * Read-only `prebuilt` trees laid out the same way (`<root>/jco-<version>/<sha256>/`) are consulted first:
+ * the built-in components are transpiled by `npm run build` (see `prebuild.ts`) and shipped that way, so a
+ * start with an empty data dir transpiles nothing of its own and only user components land in `root`.
+ *
  * The generated glue reads `process.env.JCO_DEBUG` on every call; the cached copy reads it once, which
  * halves the cost of a host->component call (measured in `bench/`).
  */
 export class TranspileCache {
   readonly #root: string;
+  readonly #prebuilt: readonly string[];
   readonly #pending = new Map<string, Promise<Artifact>>();
 
-  constructor(root: string) {
-    this.#root = join(root, `jco-${JCO_VERSION}`);
+  /** `root` is written on a miss; `prebuilt` roots are only read (they may be on a read-only file system). */
+  constructor(root: string, prebuilt: readonly string[] = []) {
+    this.#root = versioned(root);
+    this.#prebuilt = prebuilt.map(versioned);
   }
 
   /** Returns the artifact for `bytes`, transpiling on a cache miss. `source` names the file in errors. */
@@ -48,11 +61,13 @@ export class TranspileCache {
   }
 
   async #load(hash: string, bytes: Uint8Array, source: string): Promise<Artifact> {
+    for (const root of this.#prebuilt) {
+      const found = await readArtifact(join(root, hash), hash, 'prebuilt');
+      if (found) return found;
+    }
     const dir = join(this.#root, hash);
-    try {
-      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
-      if (manifest.jco === JCO_VERSION) return { hash, dir, imports: manifest.imports, exports: manifest.exports, cached: true };
-    } catch { /* miss */ }
+    const found = await readArtifact(dir, hash, 'cache');
+    if (found) return found;
 
     let out: Awaited<ReturnType<typeof import('@bytecodealliance/jco').transpile>>;
     try {
@@ -81,8 +96,22 @@ export class TranspileCache {
       // Another process won the race: use its copy.
       await rm(tmp, { recursive: true, force: true });
     }
-    return { hash, dir, imports: out.imports, exports: manifest.exports, cached: false };
+    return { hash, dir, imports: out.imports, exports: manifest.exports, origin: 'transpiled' };
   }
+}
+
+/** The folder of a cache tree that holds this jco version's artifacts. */
+function versioned(root: string): string {
+  return join(root, `jco-${JCO_VERSION}`);
+}
+
+/** The artifact in `dir`, if one for this jco version is there (folders are renamed into place complete). */
+async function readArtifact(dir: string, hash: string, origin: ArtifactOrigin): Promise<Artifact | undefined> {
+  try {
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    if (manifest.jco === JCO_VERSION) return { hash, dir, imports: manifest.imports, exports: manifest.exports, origin };
+  } catch { /* miss */ }
+  return undefined;
 }
 
 /** Reads JCO_DEBUG once per instance instead of on every lift/lower (jco 1.35 `_debugLog`). */
