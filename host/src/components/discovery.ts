@@ -1,5 +1,5 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, extname } from 'node:path';
+import { dirname, join, extname } from 'node:path';
 import { MortarError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ComponentLoader, ComponentModule } from './component-types.js';
@@ -118,6 +118,7 @@ export class Discovery {
 
     // 1. Modules: load new or changed .wasm files; a broken file keeps its previous good version.
     const seen = new Set<string>();
+    const builtins: ComponentModule[] = [];
     await Promise.all(wasm.map(async ([file, builtin]) => {
       seen.add(file);
       const stamp = await this.#stamp(file);
@@ -126,12 +127,16 @@ export class Discovery {
       try {
         const mod = await this.loader.load(file, builtin);
         this.#modules.set(file, mod);
-        this.logger.info({ wasm: file, types: mod.descriptor.types, version: mod.descriptor.version, cached: mod.artifact.cached },
-          `loaded ${builtin ? 'built-in ' : ''}component ${mod.descriptor.types.join(', ')} ${mod.descriptor.version} from ${file}`);
+        if (builtin) builtins.push(mod);
+        else {
+          this.logger.info({ wasm: file, types: mod.descriptor.types, version: mod.descriptor.version, origin: mod.artifact.origin },
+            `loaded component ${mod.descriptor.types.join(', ')} ${mod.descriptor.version} from ${file}`);
+        }
       } catch (err) {
         this.#refuse(file, err);
       }
     }));
+    if (builtins.length > 0) logBuiltins(this.logger, builtins);
     for (const file of [...this.#modules.keys()]) {
       if (!seen.has(file)) {
         this.#modules.delete(file);
@@ -244,4 +249,18 @@ export class Discovery {
     const reason = err instanceof Error ? err.message : String(err);
     this.logger.error({ file, field, reason }, reason.startsWith(file) ? `refused ${reason}` : `refused ${file}: ${reason}`);
   }
+}
+
+/** The built-ins loaded by one scan, in one line: how many, which types, and whether they came prebuilt. */
+function logBuiltins(logger: Logger, mods: ComponentModule[]): void {
+  mods.sort((a, b) => a.file.localeCompare(b.file));
+  const origins = new Map<string, number>();
+  for (const m of mods) origins.set(m.artifact.origin, (origins.get(m.artifact.origin) ?? 0) + 1);
+  const how = [...origins].map(([origin, n]) => `${n} ${origin}`).join(', ');
+  const list = mods.map((m) => {
+    const [type, ...aliases] = m.descriptor.types;
+    return `${type} ${m.descriptor.version}${aliases.length ? ` (also ${aliases.join(', ')})` : ''}`;
+  }).join(', ');
+  logger.info({ builtins: mods.map((m) => ({ wasm: m.file, types: m.descriptor.types, version: m.descriptor.version, origin: m.artifact.origin })) },
+    `loaded ${mods.length} built-in components (${how}) from ${dirname(mods[0]!.file)}: ${list}`);
 }
