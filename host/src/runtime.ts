@@ -15,7 +15,7 @@ import { Discovery } from './components/discovery.js';
 import type { ComponentResource } from './components/resources.js';
 import { CapabilityThread } from './capabilities/capability-thread.js';
 import { StateService } from './blocks/state/state-service.js';
-import { PubSubService } from './blocks/pubsub/pubsub-service.js';
+import { PubSubService, SUBSCRIBE_READY_TIMEOUT_MS } from './blocks/pubsub/pubsub-service.js';
 import { Resiliency } from './blocks/resiliency/resiliency.js';
 import { fromAppResponse, type Subscription } from './blocks/pubsub/subscription.js';
 import { AppChannel } from './app-channel.js';
@@ -58,6 +58,8 @@ export class Runtime implements RuntimeView {
   #app?: AppChannel;
   #outbound = false;
   #appReachable = false;
+  /** With an app: its subscriptions are established at their brokers (or the bounded wait for them ended). */
+  #subscribed = false;
   #stopping?: Promise<void>;
 
   constructor(readonly config: RuntimeConfig, logger?: Logger) {
@@ -89,11 +91,18 @@ export class Runtime implements RuntimeView {
   get appId(): string { return this.config.appId; }
   subscriptions(): Subscription[] { return this.pubsub.subscriptions(); }
   outboundReady(): boolean { return this.#outbound; }
-  ready(): boolean { return this.#outbound && (this.config.appPort === undefined || this.#appReachable); }
+  /**
+   * `/v1.0/healthz`: the API serves and, with `--app-port`, the app port accepts connections and every
+   * subscription (declarative and from `GET /dapr/subscribe`) exists at its broker, as daprd marks its
+   * runtime ready only after starting the app's subscriptions. The wait for brokers is bounded
+   * (`SUBSCRIBE_READY_TIMEOUT_MS`).
+   */
+  ready(): boolean { return this.#outbound && (this.config.appPort === undefined || (this.#appReachable && this.#subscribed)); }
   notReadyTargets(): string[] {
     const t: string[] = [];
     if (!this.#outbound) t.push('runtime');
     if (this.config.appPort !== undefined && !this.#appReachable) t.push('app');
+    else if (this.config.appPort !== undefined && !this.#subscribed) t.push('subscriptions');
     return t;
   }
 
@@ -136,7 +145,8 @@ export class Runtime implements RuntimeView {
 
   /**
    * Once the app listens: read its programmatic subscriptions (`GET /dapr/subscribe`, retried while it
-   * fails) and start delivering, declarative subscriptions included.
+   * fails), start delivering, declarative subscriptions included, and become ready once they are all
+   * established at their brokers (or `SUBSCRIBE_READY_TIMEOUT_MS` has passed).
    */
   async #startAppChannel(): Promise<void> {
     const app = new AppChannel({ host: this.config.appChannelAddress, port: this.config.appPort!, appId: this.config.appId, appToken: this.config.appToken });
@@ -166,6 +176,16 @@ export class Runtime implements RuntimeView {
     }
     if (this.#stopping) return;
     this.pubsub.setProgrammatic(subs, app);
+    const t0 = performance.now();
+    const missing = await this.pubsub.whenEstablished(SUBSCRIBE_READY_TIMEOUT_MS);
+    if (this.#stopping) return;
+    const ms = Math.round(performance.now() - t0);
+    if (missing.length > 0) {
+      this.logger.warn({ subscriptions: missing, ms }, `ready without ${missing.join(', ')}: not established at the broker within ${ms}ms; retrying (messages published to them meanwhile may not be delivered)`);
+    } else {
+      this.logger.info({ subscriptions: this.pubsub.subscriptions().length, ms }, `subscriptions established at their brokers in ${ms}ms; ready`);
+    }
+    this.#subscribed = true;
   }
 
   /** Stops accepting requests, lets in-flight calls finish, then releases components and connections. */

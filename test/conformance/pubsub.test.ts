@@ -7,17 +7,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { AMQP_URL, MQTT_URL, NATS_URL, REDIS_HOST, Sidecar, tempDir, writeComponent } from '../helpers/sidecar.js';
+import { Sidecar, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { SubscriberApp } from '../helpers/subscriber-app.js';
 import { waitUntil } from '../helpers/wait.js';
-
-const brokers: Array<{ type: string; metadata: () => Record<string, string>; features: string[] }> = [
-  { type: 'pubsub.in-memory', metadata: () => ({}), features: ['BULK_PUBLISH'] },
-  { type: 'pubsub.redis', metadata: () => ({ redisHost: REDIS_HOST, processingTimeout: '5s', redeliverInterval: '1s' }), features: ['BULK_PUBLISH'] },
-  { type: 'pubsub.rabbitmq', metadata: () => ({ connectionString: AMQP_URL }), features: ['BULK_PUBLISH', 'MESSAGE_TTL'] },
-  { type: 'pubsub.mqtt3', metadata: () => ({ url: MQTT_URL, cleanSession: 'true' }), features: [] },
-  { type: 'pubsub.jetstream', metadata: () => ({ natsURL: NATS_URL, memoryStorage: 'true' }), features: ['BULK_PUBLISH'] },
-];
+import { selectedBrokers } from './brokers.js';
 
 function subscriptionYaml(name: string, topic: string, route: string, extra = ''): string {
   return `apiVersion: dapr.io/v2alpha1
@@ -33,8 +26,7 @@ ${extra}`;
 }
 
 // MORTAR_TEST_BROKERS=pubsub.redis,pubsub.mqtt3 runs only those.
-const only = process.env.MORTAR_TEST_BROKERS?.split(',');
-for (const broker of brokers.filter((b) => !only || only.includes(b.type))) {
+for (const broker of selectedBrokers()) {
   describe(`pub/sub conformance: ${broker.type}`, () => {
     const run = randomUUID().slice(0, 8);
     const topic = `testTopic-${run}`;

@@ -101,6 +101,12 @@ export class PrivateBroker implements RestartableBroker {
     await this.#launch();
   }
 
+  /** Starts the broker again after `stop`, on the same port with the same data. */
+  async relaunch(): Promise<void> {
+    if (this.#proc) return;
+    await this.#launch();
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const p = this.#proc;
     this.#proc = undefined;

@@ -21,7 +21,8 @@ export class SubscriberApp {
 
   get port(): number { return (this.#server.address() as AddressInfo).port; }
 
-  static async start(subscriptions: unknown[] = []): Promise<SubscriberApp> {
+  /** Listens on `port` (default: a free one) of 127.0.0.1. */
+  static async start(subscriptions: unknown[] = [], port = 0): Promise<SubscriberApp> {
     let app: SubscriberApp | undefined;
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -48,7 +49,7 @@ export class SubscriberApp {
       });
     });
     app = new SubscriberApp(server, subscriptions);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
     return app;
   }
 

@@ -145,7 +145,8 @@ export class ComponentRegistry {
     let side: Promise<InstancePool> | undefined;
     const sidePool = (): Promise<InstancePool> => {
       if (module.descriptor.maxInstances === 1) return Promise.resolve(pool);
-      side ??= (async () => {
+      if (side) return side;
+      const attempt = (async () => {
         const p = makePool(1);
         await p.start();
         if (this.#active.get(resource.name) !== next) {
@@ -155,7 +156,11 @@ export class ComponentRegistry {
         this.#sidePools.set(next, p);
         return p;
       })();
-      return side;
+      // A side instance whose `init` failed (its broker was down) is not kept: the next caller, a
+      // subscription retried with backoff, starts a new one.
+      side = attempt;
+      attempt.catch(() => { if (side === attempt) side = undefined; });
+      return attempt;
     };
     const next: ActiveComponent = { name: resource.name, resource, module, block: module.block, pool, features, hostMetadata, fingerprint: fp, host, sidePool };
     this.#active.set(resource.name, next);

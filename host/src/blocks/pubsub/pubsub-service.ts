@@ -46,6 +46,13 @@ const DEFAULT_INBOUND: Fallback = { retry: { policy: 'constant', durationMs: 250
 /** First wait before subscribing again after the broker refused or could not be reached; doubles up to the max. */
 const RETRY_SUBSCRIBE_MS = 500;
 const RETRY_SUBSCRIBE_MAX_MS = 10_000;
+/**
+ * The longest the runtime's readiness waits for the app's subscriptions to be established at their brokers
+ * (see `whenEstablished`). daprd blocks its readiness on each component's `Subscribe` (RabbitMQ's waits up to
+ * a minute for its queue) and then logs the failures and retries them in the background; mortar waits up to
+ * this long in all, then logs the subscriptions still missing and becomes ready, retrying them with backoff.
+ */
+export const SUBSCRIBE_READY_TIMEOUT_MS = 10_000;
 
 export class PubSubService {
   #declarative: Subscription[] = [];
@@ -57,6 +64,15 @@ export class PubSubService {
   #closed = false;
   #retryTimer?: NodeJS.Timeout;
   #subscribeFailures = 0;
+  /**
+   * Topics not (yet) established at their broker, by component: set before a delivery loop starts, cleared
+   * once its `subscribe` calls returned, kept while a failed start is retried.
+   */
+  readonly #pending = new Map<string, string[]>();
+  /** Reconciliations scheduled and not finished. */
+  #queued = 0;
+  /** Woken after every reconciliation (see `whenEstablished`). */
+  #waiters: Array<() => void> = [];
   /** Publish coalescing, per running version of a component that has a native bulk publish. */
   readonly #batchers = new WeakMap<ActiveComponent, PublishBatcher>();
 
@@ -150,11 +166,37 @@ export class PubSubService {
     this.#schedule();
   }
 
+  /**
+   * Resolves once every subscription in force is established at its broker (its component's `subscribe`
+   * calls returned: the queue is bound, the SUBACK received, the group or durable consumer exists), or once
+   * `timeoutMs` has passed; resolves with the subscriptions (`pubsub/topic`) still not established then,
+   * which go on being retried. A subscription to a pub/sub component that is not loaded does not count: as
+   * in Dapr, it starts when the component comes. Without an app channel there is nothing to establish.
+   */
+  async whenEstablished(timeoutMs = SUBSCRIBE_READY_TIMEOUT_MS): Promise<string[]> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const pending = [...this.#pending].flatMap(([name, topics]) => topics.map((t) => `${name}/${t}`));
+      if (this.#closed || (this.#queued === 0 && pending.length === 0)) return [];
+      const left = deadline - performance.now();
+      if (left <= 0) return pending;
+      await new Promise<void>((resolve) => {
+        const wake = () => { clearTimeout(timer); resolve(); };
+        const timer = setTimeout(() => { this.#waiters = this.#waiters.filter((w) => w !== wake); resolve(); }, left);
+        this.#waiters.push(wake);
+      });
+    }
+  }
+
   #schedule(): void {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    this.#queued++;
     this.#reconciling = this.#reconciling.then(() => this.#reconcile()).catch((err: unknown) => {
       this.opts.logger.error({ err: String(err) }, 'pubsub: reconciling subscriptions failed');
+    }).finally(() => {
+      this.#queued--;
+      for (const wake of this.#waiters.splice(0)) wake();
     });
   }
 
@@ -186,14 +228,23 @@ export class PubSubService {
         await loop.stop(undefined, kept);
       }
     }
-    if (!this.#app) return;
+    if (!this.#app) {
+      this.#pending.clear();
+      return;
+    }
+    for (const name of this.#pending.keys()) if (!byComponent.has(name)) this.#pending.delete(name);
     for (const [name, subs] of byComponent) {
-      if (this.#loops.has(name)) continue;
+      if (this.#loops.has(name)) {
+        this.#pending.delete(name);
+        continue;
+      }
       const c = this.registry.get(name);
       if (!c || c.block !== 'pubsub') {
+        this.#pending.delete(name);
         this.opts.logger.warn({ pubsub: name }, `subscriptions to pubsub ${name} wait: no such pub/sub component is loaded`);
         continue;
       }
+      this.#pending.set(name, subs.map((s) => s.topic));
       // Each subscription's rules are compiled once, here; one that does not compile is refused alone.
       const routers: Router[] = [];
       for (const s of subs) {
@@ -206,7 +257,11 @@ export class PubSubService {
         }
       }
       const usable = routers.map((r) => r.sub);
-      if (usable.length === 0) continue;
+      if (usable.length === 0) {
+        this.#pending.delete(name);
+        continue;
+      }
+      this.#pending.set(name, usable.map((s) => s.topic));
       const loop = new DeliveryLoop({
         key: JSON.stringify(subs), component: c, routers, group: c.resource.metadata.consumerID || this.opts.appId, consumer: this.opts.consumer, app: this.#app,
         logger: this.opts.logger, policy: () => this.opts.resiliency.component(name, 'pubsub', 'inbound', DEFAULT_INBOUND), maxInFlight: this.opts.maxInFlight ?? 64,
@@ -219,6 +274,7 @@ export class PubSubService {
       try {
         await loop.start();
         this.#loops.set(name, loop);
+        this.#pending.delete(name);
         this.opts.logger.info({ pubsub: name, topics: usable.map((s) => s.topic) }, `subscribed to ${name}: ${usable.map((s) => s.topic).join(', ')}`);
       } catch (err) {
         await loop.stop(0).catch(() => undefined);
@@ -239,6 +295,7 @@ export class PubSubService {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
+    for (const wake of this.#waiters.splice(0)) wake();
     await this.#reconciling;
     await Promise.all([...this.#loops.values()].map((l) => l.stop()));
     this.#loops.clear();
