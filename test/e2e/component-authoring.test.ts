@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT, Sidecar, tempDir, writeComponent } from '../helpers/sidecar.js';
@@ -48,6 +48,8 @@ describe('component authoring outside the checkout', () => {
 
   after(async () => {
     await sc?.stop();
+    // The global prefix holds a link to the checkout: rmSync removes the link, not what it points to.
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   it('`npm install -g <checkout>` puts a mortar on the PATH that runs outside the clone', async () => {
