@@ -11,8 +11,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import { pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// The componentize command line (QuickJS flags, wit/) is the one `mortar component build` uses; tsc has
+// compiled it by the time this runs (scripts/build.mjs).
+const { componentizeArgs } = await import(pathToFileURL(join(root, 'dist/host/src/components/toolchain.js')).href);
 const jco = join(root, 'node_modules/@bytecodealliance/jco/dist/jco.js');
 const jcoVersion = JSON.parse(readFileSync(join(root, 'node_modules/@bytecodealliance/jco/package.json'), 'utf8')).version;
 
@@ -60,8 +64,7 @@ async function build(t) {
   mkdirSync(dirname(t.out), { recursive: true });
   const t0 = Date.now();
   try {
-    await exec(process.execPath, [jco, 'componentize', t.entry, '--wit', join(root, 'wit'), '--world-name', worldOf(t.name),
-      '--backend', 'quickjs', '--backend-qjs-disable-async', '-o', t.out], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+    await exec(process.execPath, [jco, ...componentizeArgs(t.entry, worldOf(t.name), t.out)], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
   } catch (err) {
     process.stderr.write(`componentize ${t.name} failed:\n${err.stdout ?? ''}${err.stderr ?? ''}\n`);
     throw err;

@@ -69,6 +69,7 @@ export const catalogue = {
   ERR_COMPONENT_TYPE_UNKNOWN: spec("%s: spec.type '%s' is not served by any loaded component (known: %s)", 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_METADATA_INVALID: spec('%s: metadata %s', 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_COMPONENT_INIT: spec('%s: init failed: %s', 500, G.INTERNAL, 'guest'),
+  ERR_COMPONENT_INIT_CRASHED: spec('%s: crashed in init, loading %s: %s (a fault in the component, not in the YAML)', 500, G.INTERNAL, 'host'),
   ERR_WASM_INVALID: spec('%s: not a loadable mortar component: %s', 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_COMPONENT_TRAPPED: spec('component %s trapped: %s', 500, G.INTERNAL, 'guest'),
   ERR_COMPONENT_TIMEOUT: spec('component %s did not answer within %sms and was replaced', 500, G.DEADLINE_EXCEEDED, 'guest'),

@@ -11,6 +11,7 @@ const USAGE = `mortar ${RUNTIME_VERSION}: a Dapr-compatible sidecar whose backen
 
 Usage:
   mortar run [flags] [-- <command> [args...]]
+  mortar component new|build ...     write and build a Wasm component (mortar component --help)
   mortar version
 
 Flags (daprd-compatible):
@@ -164,6 +165,12 @@ export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'run': return run(rest);
+    case 'component': {
+      // Loaded only for this command, so `mortar run` starts without it.
+      const { componentCommand } = await import('./cli/component.js');
+      process.exitCode = await componentCommand(rest);
+      return;
+    }
     case 'version': case '--version': case '-v':
       process.stdout.write(`${RUNTIME_VERSION}\n`);
       return;

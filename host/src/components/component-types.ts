@@ -6,6 +6,7 @@ import { InstancePool } from './sandbox/pool.js';
 import { serveBridge, type BridgeHost } from '../capabilities/bridge.js';
 import type { TranspileCache, Artifact } from './transpile-cache.js';
 import { checkDescriptor, type Block, type Descriptor } from './descriptor.js';
+import { blockOf, checkImports, checkPreamble, checkTypesMatchBlock, explainDescribeFailure } from './build-check.js';
 
 /** A loaded `.wasm` file: its transpiled artifact and what it declares. */
 export interface ComponentModule {
@@ -40,10 +41,13 @@ export class ComponentLoader {
     } catch (err) {
       throw new MortarError('ERR_WASM_INVALID', [file, (err as Error).message]);
     }
-    if (bytes.length < 8 || bytes.readUInt32BE(0) !== 0x0061736d) throw new MortarError('ERR_WASM_INVALID', [file, 'missing the \\0asm magic number']);
+    // How it was built is checked first, so a toolchain mistake is refused with how to build it right.
+    checkPreamble(bytes, file);
     const artifact = await this.cache.get(bytes, file);
+    checkImports(artifact.imports, file);
     const block = blockOf(artifact.exports, file);
     const descriptor = await this.#describe(artifact, file);
+    checkTypesMatchBlock(descriptor.types, block, file);
     return { file, artifact, descriptor, block, builtin };
   }
 
@@ -61,7 +65,8 @@ export class ComponentLoader {
       await pool.start();
       d = await pool.call('lifecycle', 'describe', []);
     } catch (err) {
-      throw new MortarError('ERR_WASM_INVALID', [file, `describe() failed: ${(err as Error).message}`]);
+      const message = (err as Error).message;
+      throw new MortarError('ERR_WASM_INVALID', [file, explainDescribeFailure(message) ?? `describe() failed: ${message}`]);
     } finally {
       await pool.close(0);
     }
@@ -71,13 +76,4 @@ export class ComponentLoader {
     await writeFile(cached, JSON.stringify(descriptor)).catch(() => undefined);
     return descriptor;
   }
-}
-
-/** The building block a component serves, from the mortar:component interface it exports. */
-function blockOf(exports: readonly string[], file: string): Block {
-  const has = (iface: string) => exports.some((e) => e.startsWith(`mortar:component/${iface}@`));
-  if (!has('lifecycle')) throw new MortarError('ERR_WASM_INVALID', [file, 'it does not export mortar:component/lifecycle']);
-  if (has('state-store')) return 'state';
-  if (has('pubsub')) return 'pubsub';
-  throw new MortarError('ERR_WASM_INVALID', [file, 'it exports no building block this sidecar serves (expected mortar:component/state-store or mortar:component/pubsub)']);
 }

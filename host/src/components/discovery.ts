@@ -226,7 +226,9 @@ export class Discovery {
         this.#failed.delete(res.name);
       } catch (err) {
         this.#failed.set(res.name, fp);
-        this.#refuse(res.file, err, 'spec.metadata');
+        // A crash in init is the component's fault: the refusal names its .wasm, not the YAML.
+        const crashed = err instanceof MortarError && err.code === 'ERR_COMPONENT_INIT_CRASHED';
+        this.#refuse(crashed ? mod.file : res.file, err, crashed ? 'lifecycle.init' : 'spec.metadata');
         if (res.ignoreErrors) this.logger.warn({ component: res.name }, `component ${res.name} failed but has ignoreErrors: continuing`);
       }
     }));

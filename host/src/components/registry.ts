@@ -2,7 +2,7 @@ import { MortarError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BridgeHost } from '../capabilities/bridge.js';
 import type { CapabilityHost } from '../capabilities/capability-host.js';
-import { InstancePool } from './sandbox/pool.js';
+import { ComponentCallError, InstancePool } from './sandbox/pool.js';
 import { forgetModules } from './sandbox/compiled-modules.js';
 import type { ComponentModule } from './component-types.js';
 import type { ComponentResource } from './resources.js';
@@ -127,7 +127,10 @@ export class ComponentRegistry {
           await call('lifecycle', 'init', [pairs]);
           await call('lifecycle', 'ping', []);
         } catch (err) {
-          throw new MortarError('ERR_COMPONENT_INIT', [resource.file, describeError(err)]);
+          // An init-error the component returned is about its metadata or backend: the YAML's problem. A
+          // trap, a stray exception or a hang is the component's own fault, and is blamed on its file.
+          if (err instanceof ComponentCallError) throw new MortarError('ERR_COMPONENT_INIT', [resource.file, describeError(err)]);
+          throw new MortarError('ERR_COMPONENT_INIT_CRASHED', [module.file, resource.file, describeError(err)]);
         }
       },
     });

@@ -1,0 +1,214 @@
+/**
+ * `mortar component new <name> --block state|pubsub` and `mortar component build <entry> -o <file.wasm>`:
+ * writing a component and building it with the toolchain and WIT that ship with mortar, from any folder.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { MortarError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { ComponentLoader } from '../components/component-types.js';
+import { TranspileCache } from '../components/transpile-cache.js';
+import { componentizeArgs, jcoCli, WIT_DIR, WORLDS, type BuildBlock } from '../components/toolchain.js';
+import { templateFiles, type TemplateBlock } from './component-templates.js';
+
+export const COMPONENT_USAGE = `Usage:
+  mortar component new <name> --block state|pubsub [--type <type>] [--dir <parent>]
+      writes <parent>/<name>/ (default: ./<name>): index.ts (a working in-memory state store or broker),
+      package.json, tsconfig.json, component.yaml and types/ (TypeScript declarations of the WIT)
+  mortar component build <entry.ts|.js> -o <file.wasm> [--block state|planned-state|pubsub]
+      builds a component with mortar's own jco and wit/ (QuickJS backend, synchronous exports), checks that
+      the entry exports every function of its world, and loads the result as the sidecar would
+      (the block comes from --block, else the nearest package.json's "mortar": {"block"}, else the exports)
+`;
+
+const exec = promisify(execFile);
+
+/** Thrown for a usage or build problem; its message is printed as is. */
+class CliError extends Error {}
+
+/** Runs `mortar component ...`; returns the exit code. */
+export async function componentCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  try {
+    switch (sub) {
+      case 'new': return newComponent(rest);
+      case 'build': return await buildComponent(rest);
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(COMPONENT_USAGE);
+        return 0;
+      default:
+        throw new CliError(`unknown subcommand '${sub}'\n\n${COMPONENT_USAGE}`);
+    }
+  } catch (err) {
+    if (err instanceof CliError || err instanceof TypeError) {
+      // parseArgs reports unknown flags as TypeErrors with a readable message.
+      process.stderr.write(`mortar component ${sub ?? ''}: ${err.message}\n`);
+      return err instanceof CliError ? 1 : 2;
+    }
+    throw err;
+  }
+}
+
+/** Component names become folder, package and type names: lowercase letters, digits and dashes. */
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+function newComponent(argv: string[]): number {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: { block: { type: 'string' }, type: { type: 'string' }, dir: { type: 'string' } },
+  });
+  const [name, ...extra] = positionals;
+  if (!name || extra.length > 0) throw new CliError(`expected one component name\n\n${COMPONENT_USAGE}`);
+  if (!NAME.test(name)) throw new CliError(`'${name}' is not a valid name: use lowercase letters, digits and dashes, starting with a letter`);
+  const block = values.block as TemplateBlock | undefined;
+  if (block !== 'state' && block !== 'pubsub') throw new CliError(`--block must be state or pubsub${block ? ` (got '${block}')` : ''}`);
+  const type = values.type ?? `${block}.${name}`;
+  if (!type.startsWith(`${block}.`) || !/^[a-z0-9]+\.[A-Za-z0-9._-]+$/.test(type)) throw new CliError(`--type '${type}' must look like ${block}.<name>`);
+  const target = resolve(values.dir ?? '.', name);
+  if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
+    throw new CliError(`${target} already exists and is not empty`);
+  }
+  for (const f of templateFiles(name, block, type)) {
+    const path = join(target, f.path);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, f.text);
+  }
+  writeGuestTypes(WORLDS[block], join(target, 'types'));
+  const rel = relative(process.cwd(), target) || '.';
+  process.stdout.write(`created ${rel}/ (${type}, world ${WORLDS[block]})\n`
+    + `  cd ${rel} && mortar component build index.ts -o ${name}.wasm\n`
+    + `  then put ${name}.wasm and component.yaml in a folder and run: mortar run --resources-path <folder>\n`);
+  return 0;
+}
+
+/** Writes the TypeScript declarations of `world`'s interfaces (what `import ... from 'mortar:...'` sees). */
+function writeGuestTypes(world: string, out: string): void {
+  // Synchronous on purpose: `new` is a one-shot command and this takes about a second.
+  const r = spawnSync(process.execPath, [jcoCli(), 'guest-types', WIT_DIR, '--world-name', `mortar:component/${world}`, '-o', out, '--quiet'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new CliError(`could not write the WIT's TypeScript declarations: ${r.stderr}`);
+}
+
+async function buildComponent(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: { out: { type: 'string', short: 'o' }, block: { type: 'string' } },
+  });
+  const [entryArg, ...extra] = positionals;
+  if (!entryArg || extra.length > 0) throw new CliError(`expected one entry file\n\n${COMPONENT_USAGE}`);
+  if (!values.out) throw new CliError('-o <file.wasm> is required');
+  const entry = resolve(entryArg);
+  if (!existsSync(entry)) throw new CliError(`${entryArg}: no such file`);
+  const out = resolve(values.out);
+  const block = blockFor(entry, values.block);
+  const world = WORLDS[block];
+
+  const work = mkdtempSync(join(tmpdir(), 'mortar-build-'));
+  try {
+    const wrapper = join(work, 'entry.ts');
+    writeFileSync(wrapper, exportCheck(entry, world));
+    // The WIT imports are resolved by the component model, not the bundler: keep them out of the bundle.
+    const bundleConfig = join(work, 'bundle.config.mjs');
+    writeFileSync(bundleConfig, 'export default { external: [/^mortar:/, /^wasi:/] };\n');
+    mkdirSync(dirname(out), { recursive: true });
+    const t0 = Date.now();
+    try {
+      await exec(process.execPath, [jcoCli(), ...componentizeArgs(wrapper, world, out, ['--bundle-config', bundleConfig])],
+        { cwd: dirname(entry), maxBuffer: 64 * 1024 * 1024 });
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      const output = `${e.stdout ?? ''}${e.stderr ?? ''}`;
+      const missing = /MORTAR-EXPORTS: ([^\n]*)/.exec(output)?.[1];
+      if (missing) throw new CliError(`${entryArg} does not implement the ${world} world: ${missing}`);
+      throw new CliError(`building ${entryArg} for the ${world} world failed:\n${output.trim() || e.message}`);
+    }
+    const built = Date.now() - t0;
+    const summary = await verify(out, work);
+    process.stdout.write(`built ${relative(process.cwd(), out) || out} (${world}, ${(statSync(out).size / 1e6).toFixed(1)} MB, ${(built / 1000).toFixed(1)}s): ${summary}\n`);
+    return 0;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The block to build for: `--block`, else the nearest package.json's `"mortar": {"block"}`, else what the
+ * entry exports (`pubsub` -> pubsub, `readPlan` -> planned-state, otherwise a state store).
+ */
+function blockFor(entry: string, flag: string | undefined): BuildBlock {
+  const check = (b: string, where: string): BuildBlock => {
+    if (!(b in WORLDS)) throw new CliError(`${where}: block '${b}' is not one of ${Object.keys(WORLDS).join(', ')}`);
+    return b as BuildBlock;
+  };
+  if (flag) return check(flag, '--block');
+  for (let dir = dirname(entry); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      const block = (JSON.parse(readFileSync(pkg, 'utf8')) as { mortar?: { block?: string } }).mortar?.block;
+      if (block) return check(block, pkg);
+      break;
+    }
+    if (dirname(dir) === dir) break;
+  }
+  const src = readFileSync(entry, 'utf8');
+  if (/export\s+(const|let|var|function)\s+pubsub\b/.test(src)) return 'pubsub';
+  if (/export\s+(const|let|var|function)\s+readPlan\b/.test(src)) return 'planned-state';
+  return 'state';
+}
+
+/**
+ * A wrapper entry that re-exports `entry` after checking, when the build evaluates it, that every function
+ * of `world`'s exported interfaces is there: componentize accepts a module that lacks one, and the
+ * component would then trap on the first call to it.
+ */
+function exportCheck(entry: string, world: string): string {
+  const required = worldExports(world);
+  return `import * as component from ${JSON.stringify(entry)};
+const required: Record<string, string[]> = ${JSON.stringify(required)};
+const missing: string[] = [];
+for (const [iface, fns] of Object.entries(required)) {
+  const obj = (component as Record<string, unknown>)[iface] as Record<string, unknown> | undefined;
+  if (obj === undefined || obj === null) missing.push(\`export const \${iface}\`);
+  else for (const f of fns) if (typeof obj[f] !== 'function') missing.push(\`\${iface}.\${f}\`);
+}
+if (missing.length > 0) throw new Error(\`MORTAR-EXPORTS: missing \${missing.join(', ')}\`);
+export * from ${JSON.stringify(entry)};
+`;
+}
+
+/** The JS export names of `world` (camelCased interfaces) and the functions of each, read from the WIT. */
+export function worldExports(world: string): Record<string, string[]> {
+  const wit = readdirSync(WIT_DIR).filter((f) => f.endsWith('.wit')).map((f) => readFileSync(join(WIT_DIR, f), 'utf8')).join('\n');
+  const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+  const block = (kind: 'world' | 'interface', name: string): string => {
+    const start = new RegExp(`^${kind} ${name} \\{`, 'm').exec(wit);
+    if (!start) throw new CliError(`${kind} ${name} is not in ${WIT_DIR}`);
+    // Top-level WIT items close with a '}' at the start of a line.
+    const end = wit.indexOf('\n}', start.index);
+    return wit.slice(start.index, end);
+  };
+  const exportsOf = (w: string): string[] => {
+    const body = block('world', w);
+    const included = [...body.matchAll(/^\s*include ([a-z-]+);/gm)].flatMap((m) => exportsOf(m[1]!));
+    return [...included, ...[...body.matchAll(/^\s*export ([a-z-]+);/gm)].map((m) => m[1]!)];
+  };
+  const out: Record<string, string[]> = {};
+  for (const iface of exportsOf(world)) {
+    out[camel(iface)] = [...block('interface', iface).matchAll(/^\s*([a-z][a-z0-9-]*): func\(/gm)].map((m) => camel(m[1]!));
+  }
+  return out;
+}
+
+/** Loads `wasm` as the sidecar does (transpile, checks, `describe()` in a sandbox); returns what it declares. */
+async function verify(wasm: string, work: string): Promise<string> {
+  const loader = new ComponentLoader(new TranspileCache(join(work, 'cache')), createLogger('silent'), 10_000, 256 * 1024 * 1024);
+  try {
+    const mod = await loader.load(wasm, false);
+    return `${mod.block} component ${mod.descriptor.types.join(', ')} ${mod.descriptor.version}`;
+  } catch (err) {
+    if (err instanceof MortarError) throw new CliError(`built, but the sidecar would refuse it: ${err.message}`);
+    throw err;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Whether a `.wasm` was built the way the sidecar runs components, and if not, what to say about it.
+ *
+ * Each check names what is wrong with the file and ends with how to build it right (`HOW_TO_BUILD`), so a
+ * refusal caused by the toolchain is told apart from one caused by the component's code or its YAML.
+ */
+import { MortarError } from '../errors.js';
+import type { Block } from './descriptor.js';
+import { HOW_TO_BUILD, WORLDS } from './toolchain.js';
+
+/** The ERR_WASM_INVALID refusal for a file built the wrong way: the reason, then how to build it. */
+function badBuild(file: string, reason: string): MortarError {
+  return new MortarError('ERR_WASM_INVALID', [file, `${reason}; ${HOW_TO_BUILD}`]);
+}
+
+/**
+ * Checks the preamble: `\0asm`, then a component's version/layer (`0d 00 01 00`). A core module (layer 0,
+ * what `wasm32` compilers and `jco componentize` with a core target emit) is refused by name.
+ */
+export function checkPreamble(bytes: Uint8Array, file: string): void {
+  const magic = bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  if (!magic) throw badBuild(file, 'missing the \\0asm magic number (not a WebAssembly file)');
+  const layer = bytes[6]! | (bytes[7]! << 8);
+  if (layer === 0) throw badBuild(file, 'it is a core WebAssembly module, not a component');
+}
+
+/**
+ * Checks a transpiled component's imports: the sandbox offers `mortar:host/*` and the WASI of
+ * `sandbox/wasi.ts`, never `wasi:http` (which a StarlingMonkey build, jco's default backend, imports).
+ */
+export function checkImports(imports: readonly string[], file: string): void {
+  const http = imports.find((i) => i.startsWith('wasi:http/'));
+  if (http) throw badBuild(file, `it imports ${http}, which the sandbox does not offer (a StarlingMonkey build: jco's default backend)`);
+  const foreign = imports.find((i) => !i.startsWith('wasi:') && !i.startsWith('mortar:host/'));
+  if (foreign) throw badBuild(file, `it imports ${foreign}, which the sandbox does not offer (only mortar:host/* and WASI)`);
+}
+
+/** The building block a component serves, from the mortar:component interface it exports. */
+export function blockOf(exports: readonly string[], file: string): Block {
+  const has = (iface: string) => exports.some((e) => e.startsWith(`mortar:component/${iface}@`));
+  if (!has('lifecycle')) throw badBuild(file, 'it does not export mortar:component/lifecycle');
+  if (has('state-store')) return 'state';
+  if (has('pubsub')) return 'pubsub';
+  throw badBuild(file, 'it exports no building block this sidecar serves (expected mortar:component/state-store or mortar:component/pubsub)');
+}
+
+/**
+ * Checks that the types a component declares belong to the block its world serves (`state.*` for a state
+ * store, `pubsub.*` for a broker): a mismatch means it was built for the wrong world.
+ */
+export function checkTypesMatchBlock(types: readonly string[], block: Block, file: string): void {
+  const wrong = types.find((t) => !t.startsWith(`${block}.`));
+  if (!wrong) return;
+  const world = block === 'state' ? WORLDS.state : WORLDS.pubsub;
+  throw badBuild(file, `it declares type '${wrong}' but was built for the ${world} world (it serves ${block} only): built for the wrong world`);
+}
+
+/**
+ * Explains a `describe()` failure whose cause is how the file was built (the reason, then how to build it
+ * right), or returns undefined when it is the component's own fault. An async build (QuickJS without `--backend-qjs-disable-async`) needs JSPI
+ * (`WebAssembly.Suspending`), which Node does not enable.
+ */
+export function explainDescribeFailure(message: string): string | undefined {
+  let why: string | undefined;
+  if (/WebAssembly\.Suspending/.test(message)) why = `it was built with async exports (QuickJS without --backend-qjs-disable-async), which need JSPI (${message})`;
+  else if (/wasi:http\//.test(message)) why = `it needs wasi:http, which the sandbox does not offer (a StarlingMonkey build) (${message})`;
+  return why && `${why}; ${HOW_TO_BUILD}`;
+}

@@ -1,0 +1,49 @@
+/**
+ * How a mortar component is built: the one place that says which jco, which WIT and which flags.
+ *
+ * The sidecar runs components through jco's transpiled glue with a synchronous QuickJS guest, so a
+ * component must be built with jco's QuickJS backend and async disabled, against this package's own
+ * `wit/`. `scripts/build-components.mjs` (the built-ins) and `mortar component build` (a user's
+ * component) both take their command line from here.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The building blocks a component can serve, and the WIT world each is built against. */
+export const WORLDS = {
+  state: 'state-store-component',
+  'planned-state': 'planned-state-store-component',
+  pubsub: 'pubsub-component',
+} as const;
+
+export type BuildBlock = keyof typeof WORLDS;
+
+/**
+ * The flags that make a component the sidecar can run: the QuickJS engine (StarlingMonkey, jco's default,
+ * imports `wasi:http`, which the sandbox does not offer) and synchronous exports (an async build needs
+ * JSPI, `WebAssembly.Suspending`, which Node does not enable).
+ */
+export const QUICKJS_FLAGS: readonly string[] = ['--backend', 'quickjs', '--backend-qjs-disable-async'];
+
+/** The root of the mortar package (holds `wit/`, `bin/`, `dist/`), wherever it is installed (this file is dist/host/src/components/). */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+
+/** The WIT folder components are built against: the package's own, shipped with it. */
+export const WIT_DIR = join(PACKAGE_ROOT, 'wit');
+
+/** The jco command-line entry point of the jco this package depends on (pinned in package.json). */
+export function jcoCli(): string {
+  // The package's main export is dist/api.js; the CLI sits beside it.
+  return join(dirname(createRequire(import.meta.url).resolve('@bytecodealliance/jco')), 'jco.js');
+}
+
+/** The arguments after `node <jco.js>` that build `entry` into the component `out` for `world`. */
+export function componentizeArgs(entry: string, world: string, out: string, extra: readonly string[] = []): string[] {
+  return ['componentize', entry, '--wit', WIT_DIR, '--world-name', world, ...QUICKJS_FLAGS, ...extra, '-o', out];
+}
+
+/** What to tell someone whose `.wasm` was not built the way the sidecar runs components. */
+export const HOW_TO_BUILD = 'build it with `mortar component build <entry.ts> -o <file>.wasm` '
+  + '(jco componentize --backend quickjs --backend-qjs-disable-async against mortar\'s wit/, world '
+  + `${WORLDS.state} or ${WORLDS.pubsub})`;
