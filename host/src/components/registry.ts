@@ -8,6 +8,7 @@ import type { ComponentModule } from './component-types.js';
 import type { ComponentResource } from './resources.js';
 import { MetadataValidator, SchemaError } from './metadata-schema.js';
 import type { Block } from './descriptor.js';
+import { grantingMetadata } from '../capabilities/grants.js';
 
 /**
  * Metadata keys the host interprets itself, per block (Dapr handles these in the runtime, not in the
@@ -110,7 +111,14 @@ export class ComponentRegistry {
       throw err;
     }
 
-    const host = this.#opts.capabilities.endpoint(resource.name, module.descriptor.metadataSchema, validated, logger);
+    // Grants come from what the resource says, never from the component's own schema defaults.
+    const schema = module.descriptor.metadataSchema;
+    const granting = grantingMetadata(JSON.parse(schema), componentMetadata, validated, module.builtin);
+    for (const field of granting.ignored) {
+      logger.warn({ component: resource.name, file: resource.file, field },
+        `component ${resource.name}: '${field}' is not set in ${resource.file}; the default in ${module.file}'s schema grants no endpoint (only values written in the resource do)`);
+    }
+    const host = this.#opts.capabilities.endpoint(resource.name, schema, granting.metadata, logger);
     const size = module.descriptor.maxInstances > 0 ? Math.min(module.descriptor.maxInstances, this.#opts.poolSize) : this.#opts.poolSize;
     const pairs = Object.entries(validated);
     const makePool = (poolSize: number) => new InstancePool({
