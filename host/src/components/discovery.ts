@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { ComponentLoader, ComponentModule } from './component-types.js';
 import type { ComponentRegistry } from './registry.js';
 import { fingerprint } from './registry.js';
+import { closestType } from './closest-type.js';
 import { parseResources, type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from './resources.js';
 
 const YAML = new Set(['.yaml', '.yml']);
@@ -205,11 +206,13 @@ export class Discovery {
     await Promise.all([...desired.values()].map(async (res) => {
       const mod = this.#moduleFor(res.type);
       if (!mod) {
-        const known = [...new Set(this.modules().flatMap((m) => m.descriptor.types))].sort().join(', ');
+        const types = [...new Set(this.modules().flatMap((m) => m.descriptor.types))].sort();
+        const known = types.join(', ');
         const key = `unknown-type:${JSON.stringify(res)}:${known}`;
         if (this.#failed.get(res.name) !== key) {
           this.#failed.set(res.name, key);
-          this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, res.type, known]), 'spec.type');
+          const closest = closestType(res.type, types);
+          this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, res.type, closest ? `'${closest}'` : 'none', known]), 'spec.type');
         }
         if (this.registry.get(res.name) && !this.#moduleFor(this.registry.get(res.name)!.resource.type)) await this.registry.remove(res.name);
         return;
