@@ -6,7 +6,8 @@ import { InstancePool } from './sandbox/pool.js';
 import { forgetModules } from './sandbox/compiled-modules.js';
 import type { ComponentModule } from './component-types.js';
 import type { ComponentResource } from './resources.js';
-import { MetadataValidator, SchemaError } from './metadata-schema.js';
+import { SchemaError } from './metadata-schema.js';
+import { MetadataCheckThread, SchemaTimeout } from './metadata-check-thread.js';
 import type { Block } from './descriptor.js';
 import { grantingMetadata } from '../capabilities/grants.js';
 
@@ -73,7 +74,7 @@ export function fingerprint(resource: ComponentResource, module: ComponentModule
  */
 export class ComponentRegistry {
   readonly #active = new Map<string, ActiveComponent>();
-  readonly #validator = new MetadataValidator();
+  readonly #validator = new MetadataCheckThread();
   readonly #sidePools = new WeakMap<ActiveComponent, InstancePool>();
   readonly #opts: RegistryOptions;
 
@@ -103,11 +104,12 @@ export class ComponentRegistry {
 
     let validated: Record<string, string>;
     try {
-      const r = this.#validator.validate(module.descriptor.metadataSchema, componentMetadata);
+      const r = await this.#validator.validate(module.descriptor.metadataSchema, componentMetadata);
       if (!r.ok) throw new MortarError('ERR_METADATA_INVALID', [resource.file, r.problems.join('; ')]);
       validated = r.value;
     } catch (err) {
       if (err instanceof SchemaError) throw new MortarError('ERR_WASM_INVALID', [module.file, `its metadata schema does not compile: ${err.message}`]);
+      if (err instanceof SchemaTimeout) throw new MortarError('ERR_METADATA_INVALID', [resource.file, `${err.message}; the schema is ${module.file}'s`]);
       throw err;
     }
 
@@ -185,7 +187,7 @@ export class ComponentRegistry {
   async close(): Promise<void> {
     const all = this.list();
     this.#active.clear();
-    await Promise.all(all.map((c) => this.#retire(c)));
+    await Promise.all([...all.map((c) => this.#retire(c)), this.#validator.close()]);
   }
 
   /** Closes a version taken out of service, after `graceMs` in which it still takes calls. */
