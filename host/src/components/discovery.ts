@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join, extname } from 'node:path';
 import { MortarError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -6,6 +6,7 @@ import type { ComponentLoader, ComponentModule } from './component-types.js';
 import type { ComponentRegistry } from './registry.js';
 import { fingerprint } from './registry.js';
 import { closestType } from './closest-type.js';
+import { MAX_RESOURCE_FILE_BYTES } from './resource-limits.js';
 import { parseResources, type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from './resources.js';
 
 const YAML = new Set(['.yaml', '.yml']);
@@ -148,13 +149,17 @@ export class Discovery {
       const stamp = await this.#stamp(file);
       if (stamp === undefined || this.#yaml.get(file)?.stamp === stamp) continue;
       let text: string;
+      let parsed: ReturnType<typeof parseResources>;
       try {
-        text = await readFile(file, 'utf8');
+        text = await readBounded(file, MAX_RESOURCE_FILE_BYTES);
+        parsed = parseResources(file, text);
       } catch (err) {
+        // Refused alone: one bad file never stops the rest of the folder from loading.
         this.#refuse(file, err);
+        this.#yaml.set(file, { stamp, resources: this.#yaml.get(file)?.resources ?? [] });
         continue;
       }
-      const { resources, problems } = parseResources(file, text);
+      const { resources, problems } = parsed;
       for (const p of problems) {
         this.logger.error({ file: p.file, field: p.field, reason: p.reason }, `refused ${p.file}: ${p.field}: ${p.reason}`);
       }
@@ -246,5 +251,25 @@ export class Discovery {
   #refuse(file: string, err: unknown, field = '(file)'): void {
     const reason = err instanceof Error ? err.message : String(err);
     this.logger.error({ file, field, reason }, reason.startsWith(file) ? `refused ${reason}` : `refused ${file}: ${reason}`);
+  }
+}
+
+/**
+ * The text of `file` when it is at most `limit` bytes; refused by its size otherwise, before it is read
+ * whole or parsed (at most `limit + 1` bytes are read, so a file growing meanwhile is caught too).
+ */
+async function readBounded(file: string, limit: number): Promise<string> {
+  const tooBig = (size: string) => new Error(`${file}: the file is ${size}; a resource file may be at most ${limit} bytes`);
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size > limit) throw tooBig(`${size} bytes`);
+    const buf = Buffer.alloc(limit + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = await fh.read(buf, n, buf.length - n, n)).bytesRead > 0;) n += r.bytesRead;
+    if (n > limit) throw tooBig(`over ${limit} bytes`);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    await fh.close();
   }
 }
