@@ -7,7 +7,8 @@ import type { ComponentRegistry } from './registry.js';
 import { fingerprint } from './registry.js';
 import { closestType } from './closest-type.js';
 import { MAX_RESOURCE_FILE_BYTES } from './resource-limits.js';
-import { parseResources, type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from './resources.js';
+import { yamlParser, type ParseResult } from './check-thread.js';
+import { type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from './resources.js';
 
 const YAML = new Set(['.yaml', '.yml']);
 
@@ -51,6 +52,7 @@ export class Discovery {
 
   /** Loads everything once, then starts polling. */
   async start(): Promise<void> {
+    yamlParser.warm(); // YAML is parsed on a thread of its own: let it start while the modules load
     await this.rescan();
     this.#timer = setInterval(() => { this.#running = this.#running.then(() => this.#poll()); }, this.#opts.pollMs);
     this.#timer.unref();
@@ -59,6 +61,7 @@ export class Discovery {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     await this.#running;
+    await yamlParser.close();
   }
 
   /** The loaded modules (for a type served by several, `#moduleFor` prefers a user's over a built-in). */
@@ -149,10 +152,10 @@ export class Discovery {
       const stamp = await this.#stamp(file);
       if (stamp === undefined || this.#yaml.get(file)?.stamp === stamp) continue;
       let text: string;
-      let parsed: ReturnType<typeof parseResources>;
+      let parsed: ParseResult;
       try {
         text = await readBounded(file, MAX_RESOURCE_FILE_BYTES);
-        parsed = parseResources(file, text);
+        parsed = await yamlParser.parse(file, text);
       } catch (err) {
         // Refused alone: one bad file never stops the rest of the folder from loading.
         this.#refuse(file, err);

@@ -7,7 +7,7 @@ import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
  * numbers or booleans, fills in declared defaults, and the result goes back to the component as strings.
  *
  * The schema is the component's, so a check can take unbounded time (a backtracking `pattern`): the
- * runtime runs this class only on the worker thread of `MetadataCheckThread`, never on the API thread.
+ * runtime runs this class only on the worker thread of `CheckThread`, never on the API thread.
  */
 export class MetadataValidator {
   readonly #ajv: Ajv;

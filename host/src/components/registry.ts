@@ -7,7 +7,7 @@ import { forgetModules } from './sandbox/compiled-modules.js';
 import type { ComponentModule } from './component-types.js';
 import type { ComponentResource } from './resources.js';
 import { SchemaError } from './metadata-schema.js';
-import { MetadataCheckThread, SchemaTimeout } from './metadata-check-thread.js';
+import { schemaChecks, SchemaTimeout } from './check-thread.js';
 import type { Block } from './descriptor.js';
 import { grantingMetadata } from '../capabilities/grants.js';
 
@@ -74,8 +74,7 @@ export function fingerprint(resource: ComponentResource, module: ComponentModule
  */
 export class ComponentRegistry {
   readonly #active = new Map<string, ActiveComponent>();
-  readonly #validator = new MetadataCheckThread();
-  readonly #sidePools = new WeakMap<ActiveComponent, InstancePool>();
+    readonly #sidePools = new WeakMap<ActiveComponent, InstancePool>();
   readonly #opts: RegistryOptions;
 
   constructor(opts: RegistryOptions) {
@@ -104,7 +103,7 @@ export class ComponentRegistry {
 
     let validated: Record<string, string>;
     try {
-      const r = await this.#validator.validate(module.descriptor.metadataSchema, componentMetadata);
+      const r = await schemaChecks.validate(module.descriptor.metadataSchema, componentMetadata);
       if (!r.ok) throw new MortarError('ERR_METADATA_INVALID', [resource.file, r.problems.join('; ')]);
       validated = r.value;
     } catch (err) {
@@ -187,7 +186,7 @@ export class ComponentRegistry {
   async close(): Promise<void> {
     const all = this.list();
     this.#active.clear();
-    await Promise.all([...all.map((c) => this.#retire(c)), this.#validator.close()]);
+    await Promise.all([...all.map((c) => this.#retire(c)), schemaChecks.close()]);
   }
 
   /** Closes a version taken out of service, after `graceMs` in which it still takes calls. */

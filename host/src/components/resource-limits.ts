@@ -5,9 +5,9 @@
  */
 
 /**
- * Largest resource YAML file read, in bytes (256 KiB). A Dapr resource is a few kilobytes; YAML is parsed
- * on the API thread, and a 10 MB file held it for seconds, so a larger file is refused by its size before
- * it is read or parsed.
+ * Largest resource YAML file read, in bytes (256 KiB). A Dapr resource is a few kilobytes; a 10 MB file
+ * took seconds to parse and hundreds of MB to hold, so a larger file is refused by its size before it is
+ * read or parsed. (Parsing runs on a thread of its own, never on the API thread.)
  */
 export const MAX_RESOURCE_FILE_BYTES = 256 * 1024;
 
