@@ -151,11 +151,9 @@ export class Discovery {
     for (const file of yaml) {
       const stamp = await this.#stamp(file);
       if (stamp === undefined || this.#yaml.get(file)?.stamp === stamp) continue;
-      let text: string;
       let parsed: ParseResult;
       try {
-        text = await readBounded(file, MAX_RESOURCE_FILE_BYTES);
-        parsed = await yamlParser.parse(file, text);
+        parsed = await yamlParser.parse(file, await readBounded(file, MAX_RESOURCE_FILE_BYTES));
       } catch (err) {
         // Refused alone: one bad file never stops the rest of the folder from loading.
         this.#refuse(file, err);
