@@ -99,7 +99,8 @@ function qosOf(raw: string | undefined): Qos {
 export const lifecycle = {
   describe() {
     return {
-      types: ['pubsub.mqtt3'],
+      // Every name Dapr registers it under (dapr/dapr cmd/daprd/components/pubsub_mqtt3.go).
+      types: ['pubsub.mqtt3', 'pubsub.mqtt'],
       version: '1.0.0',
       features: [],
       metadataSchema: schema({

@@ -9,7 +9,9 @@ const store = new SqlStateStore('postgres');
 export const lifecycle = {
   describe() {
     return {
-      types: ['state.postgresql', 'state.postgres'],
+      // Every name Dapr registers its PostgreSQL store under (dapr/dapr cmd/daprd/components/state_postgres.go):
+      // YugabyteDB speaks the PostgreSQL protocol and Dapr serves it with the same store.
+      types: ['state.postgresql', 'state.postgres', 'state.yugabytedb', 'state.yugabyte'],
       version: '1.0.0',
       features: ['ETAG', 'TRANSACTIONAL', 'TTL', 'FIRST_WRITE'],
       metadataSchema: schema({

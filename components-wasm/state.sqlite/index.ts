@@ -10,7 +10,8 @@ const store = new SqlStateStore('sqlite');
 export const lifecycle = {
   describe() {
     return {
-      types: ['state.sqlite'],
+      // Every name Dapr registers it under (dapr/dapr cmd/daprd/components/state_sqlite.go).
+      types: ['state.sqlite', 'state.sqlite3'],
       version: '1.0.0',
       features: ['ETAG', 'TRANSACTIONAL', 'TTL', 'FIRST_WRITE'],
       metadataSchema: schema({

@@ -66,7 +66,7 @@ export const catalogue = {
   ERR_PUBSUB_CLOUD_EVENTS_SER: spec('error when marshalling cloud event envelope for topic %s pubsub %s: %s', 500, G.INTERNAL, 'host', 'DAPR_PUBSUB_CLOUD_EVENT_CREATION'),
   ERR_PUBSUB_EVENTS_SER: spec('error when marshaling events to bytes: %s', 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_MARSHAL_EVENTS'),
   // Components (mortar's own: loading, validation, sandbox)
-  ERR_COMPONENT_TYPE_UNKNOWN: spec("%s: spec.type '%s' is not served by any loaded component (known: %s)", 400, G.INVALID_ARGUMENT, 'guest'),
+  ERR_COMPONENT_TYPE_UNKNOWN: spec("%s: spec.type '%s' is not served by any loaded component (closest: %s; known: %s)", 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_METADATA_INVALID: spec('%s: metadata %s', 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_COMPONENT_INIT: spec('%s: init failed: %s', 500, G.INTERNAL, 'guest'),
   ERR_COMPONENT_INIT_CRASHED: spec('%s: crashed in init, loading %s: %s (a fault in the component, not in the YAML)', 500, G.INTERNAL, 'host'),

@@ -21,6 +21,8 @@ describe('sandbox: hostile components', () => {
     copyFileSync(join(TEST_COMPONENTS, 'hostile.wasm'), join(dir, 'hostile.wasm'));
     writeComponent(dir, 'hostile.yaml', 'hostile', 'state.hostile', { redisHost: REDIS_HOST });
     writeComponent(dir, 'mem.yaml', 'mem', 'state.in-memory');
+    // The same component with an empty YAML: only its schema's default names a Redis address.
+    writeComponent(dir, 'selfgrant.yaml', 'selfgrant', 'state.hostile');
     sc = await Sidecar.start({ resourcesPath: dir, args: ['--component-call-timeout', '1500', '--component-memory', '64Mi', '--instances', '2'] });
     assert.equal((await sc.json('POST', '/v1.0/state/mem', [{ key: 'keep', value: 'safe' }])).status, 204);
   });
@@ -84,5 +86,17 @@ describe('sandbox: hostile components', () => {
     const denied = await getText('/v1.0/state/hostile/connect:127.0.0.1:6380');
     assert.match(denied.text, /refused: access-denied: redis 127.0.0.1:6380 is not granted to component hostile/);
     await sc.waitForLog((l) => l.includes('may not reach redis 127.0.0.1:6380'));
+  });
+
+  it('a schema default grants nothing: a component that defaults its own redisHost to a live Redis is refused a connection there', async () => {
+    // The address the hostile schema's default names (test/fixtures/components/hostile).
+    const defaulted = '127.0.0.1:6379';
+    const warned = await sc.waitForLog((l) => l.includes('component selfgrant') && l.includes("'redisHost' is not set in") && l.includes('grants no endpoint'));
+    assert.match(warned, /selfgrant\.yaml/);
+    const denied = await getText('/v1.0/state/selfgrant/connect-own');
+    assert.equal(denied.text, `"refused: access-denied: redis ${defaulted} is not granted to component selfgrant"`);
+    await sc.waitForLog((l) => l.includes(`component selfgrant may not reach redis ${defaulted}`));
+    // The same component reaches the address its YAML wrote.
+    assert.equal((await getText('/v1.0/state/hostile/connect-own')).text, '"connected"');
   });
 });

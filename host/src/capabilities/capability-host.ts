@@ -13,7 +13,8 @@ import { SqlDatabases } from './sql.js';
 export interface CapabilityHost {
   /**
    * The host side of one component's imports. `schema` is the component's metadata JSON Schema and
-   * `metadata` its validated metadata: together they say which endpoints it may reach.
+   * `metadata` the granting metadata (`grantingMetadata`: written in the resource, never a schema default):
+   * together they say which endpoints it may reach.
    */
   endpoint(component: string, schema: string, metadata: Readonly<Record<string, string>>, logger: LogSink): BridgeHost;
   /** Closes every connection. */

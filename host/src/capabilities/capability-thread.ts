@@ -9,7 +9,7 @@
  * of thread hand-offs rather than by any one thread (see the README's benchmarks).
  *
  * The thread starts with the first component that may need it. Log lines come back to the main thread's
- * logger; grants are checked in the thread, against the same schema and metadata the registry validated.
+ * logger; grants are checked in the thread, against the schema and the granting metadata the registry derived.
  * An exception a protocol client throws on the thread is logged and the thread goes on serving; should the
  * thread die all the same, every bridge plugged into it is gone, and `onExit` tells the runtime.
  */

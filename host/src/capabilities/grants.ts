@@ -1,9 +1,10 @@
 /**
  * What a component may reach, derived from its metadata and the schema it declares.
  *
- * A schema property annotated `"x-mortar-grant": "<capability>"` names an endpoint: the property's value
- * (after defaults) is granted for that capability, and nothing else is. Grants are checked on the main
- * thread, where the I/O happens, never in the sandbox.
+ * A schema property annotated `"x-mortar-grant": "<capability>"` names an endpoint: the value the user
+ * wrote for that property in the resource is granted for that capability, and nothing else is. A schema
+ * `default` never grants (see `grantingMetadata`). Grants are checked where the I/O happens (the capability
+ * thread), never in the sandbox.
  */
 
 export type GrantKind = 'redis' | 'sql:postgres' | 'sql:mysql' | 'sql:sqlite' | 'amqp' | 'mqtt' | 'nats';
@@ -35,15 +36,42 @@ export class Grants {
   }
 }
 
-/** Builds grants from a JSON Schema's annotated properties and the (defaulted) metadata values. */
-export function grantsFromSchema(schema: unknown, metadata: Readonly<Record<string, string>>): Grants {
-  const grants = new Grants();
+/**
+ * The metadata grants may be taken from: the properties the user wrote in the resource (`written`, before
+ * the schema's defaults), with the values the component receives for them (`validated`, after coercion).
+ *
+ * Why not the defaulted metadata: a component writes its own schema, so a `default` on an annotated
+ * property would let it grant itself any endpoint with an empty YAML. The one exception is a built-in
+ * component (`trustDefaults`): its schema is mortar's own code, and its defaults (`state.sqlite`'s
+ * `connectionString: state.db`) grant as if written. `ignored` names the annotated properties whose value
+ * came only from a default and grants nothing, for the log.
+ */
+export function grantingMetadata(schema: unknown, written: Readonly<Record<string, string>>, validated: Readonly<Record<string, string>>, trustDefaults: boolean): { metadata: Record<string, string>; ignored: string[] } {
+  if (trustDefaults) return { metadata: { ...validated }, ignored: [] };
+  const metadata: Record<string, string> = {};
+  for (const k of Object.keys(written)) if (validated[k] !== undefined) metadata[k] = validated[k];
+  const ignored = Object.entries(annotated(schema)).filter(([name]) => !(name in written) && (validated[name] ?? '') !== '').map(([name]) => name);
+  return { metadata, ignored };
+}
+
+/** The schema's properties annotated with a known grant kind, by name. */
+function annotated(schema: unknown): Record<string, GrantKind> {
+  const out: Record<string, GrantKind> = {};
   const props = (schema as { properties?: Record<string, Record<string, unknown>> })?.properties ?? {};
   for (const [name, prop] of Object.entries(props)) {
     const kind = prop?.['x-mortar-grant'];
+    if (typeof kind === 'string' && (GRANT_KINDS as readonly string[]).includes(kind)) out[name] = kind as GrantKind;
+  }
+  return out;
+}
+
+/** Builds grants from a JSON Schema's annotated properties and the granting metadata (see `grantingMetadata`). */
+export function grantsFromSchema(schema: unknown, metadata: Readonly<Record<string, string>>): Grants {
+  const grants = new Grants();
+  for (const [name, kind] of Object.entries(annotated(schema))) {
     const value = metadata[name];
-    if (typeof kind === 'string' && (GRANT_KINDS as readonly string[]).includes(kind) && typeof value === 'string' && value !== '') {
-      for (const v of LISTS.has(kind as GrantKind) ? value.split(',') : [value]) grants.add(kind as GrantKind, v.trim());
+    if (typeof value === 'string' && value !== '') {
+      for (const v of LISTS.has(kind) ? value.split(',') : [value]) grants.add(kind, v.trim());
     }
   }
   return grants;

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type Database from 'better-sqlite3';
 import type * as MySql from 'mysql2/promise';
 import { isConnectionFailure, witError, type WitError } from './wit-error.js';
+import { postgresConfig } from './pg-connection.js';
 
 /** Drivers are loaded on first use: a sidecar that never opens a database never pays for its driver. */
 const require = createRequire(import.meta.url);
@@ -111,8 +112,16 @@ async function pooledBatch(connect: () => Promise<TxConnection>, list: Statement
 /** PostgreSQL through a pg.Pool. int8 is read as bigint; bytea as bytes. */
 class Postgres implements SqlDatabase {
   readonly #pool: pg.Pool;
-  constructor(connectionString: string) {
-    this.#pool = new drivers.pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 });
+  /** `address`: a `postgres://` URL or libpq's keyword/value form (see `pg-connection.ts`). */
+  constructor(address: string) {
+    const base: pg.PoolConfig = { max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 };
+    let config: pg.PoolConfig;
+    try {
+      config = { ...base, ...postgresConfig(address) };
+    } catch (err) {
+      throw witError('other', `postgres connection string: ${(err as Error).message}`);
+    }
+    this.#pool = new drivers.pg.Pool(config);
     this.#pool.on('error', () => { /* a broken idle client; the pool replaces it */ });
   }
 

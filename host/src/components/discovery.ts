@@ -1,11 +1,14 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { dirname, join, extname } from 'node:path';
 import { MortarError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ComponentLoader, ComponentModule } from './component-types.js';
 import type { ComponentRegistry } from './registry.js';
 import { fingerprint } from './registry.js';
-import { parseResources, type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from './resources.js';
+import { closestType } from './closest-type.js';
+import { MAX_RESOURCE_FILE_BYTES } from './resource-limits.js';
+import { yamlParser, type ParseResult } from './check-thread.js';
+import { type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from './resources.js';
 
 const YAML = new Set(['.yaml', '.yml']);
 
@@ -49,6 +52,7 @@ export class Discovery {
 
   /** Loads everything once, then starts polling. */
   async start(): Promise<void> {
+    yamlParser.warm(); // YAML is parsed on a thread of its own: let it start while the modules load
     await this.rescan();
     this.#timer = setInterval(() => { this.#running = this.#running.then(() => this.#poll()); }, this.#opts.pollMs);
     this.#timer.unref();
@@ -57,6 +61,7 @@ export class Discovery {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     await this.#running;
+    await yamlParser.close();
   }
 
   /** The loaded modules (for a type served by several, `#moduleFor` prefers a user's over a built-in). */
@@ -151,14 +156,16 @@ export class Discovery {
     for (const file of yaml) {
       const stamp = await this.#stamp(file);
       if (stamp === undefined || this.#yaml.get(file)?.stamp === stamp) continue;
-      let text: string;
+      let parsed: ParseResult;
       try {
-        text = await readFile(file, 'utf8');
+        parsed = await yamlParser.parse(file, await readBounded(file, MAX_RESOURCE_FILE_BYTES));
       } catch (err) {
+        // Refused alone: one bad file never stops the rest of the folder from loading.
         this.#refuse(file, err);
+        this.#yaml.set(file, { stamp, resources: this.#yaml.get(file)?.resources ?? [] });
         continue;
       }
-      const { resources, problems } = parseResources(file, text);
+      const { resources, problems } = parsed;
       for (const p of problems) {
         this.logger.error({ file: p.file, field: p.field, reason: p.reason }, `refused ${p.file}: ${p.field}: ${p.reason}`);
       }
@@ -210,11 +217,13 @@ export class Discovery {
     await Promise.all([...desired.values()].map(async (res) => {
       const mod = this.#moduleFor(res.type);
       if (!mod) {
-        const known = [...new Set(this.modules().flatMap((m) => m.descriptor.types))].sort().join(', ');
+        const types = [...new Set(this.modules().flatMap((m) => m.descriptor.types))].sort();
+        const known = types.join(', ');
         const key = `unknown-type:${JSON.stringify(res)}:${known}`;
         if (this.#failed.get(res.name) !== key) {
           this.#failed.set(res.name, key);
-          this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, res.type, known]), 'spec.type');
+          const closest = closestType(res.type, types);
+          this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, res.type, closest ? `'${closest}'` : 'none', known]), 'spec.type');
         }
         if (this.registry.get(res.name) && !this.#moduleFor(this.registry.get(res.name)!.resource.type)) await this.registry.remove(res.name);
         return;
@@ -265,4 +274,24 @@ function logBuiltins(logger: Logger, mods: ComponentModule[]): void {
   }).join(', ');
   logger.info({ builtins: mods.map((m) => ({ wasm: m.file, types: m.descriptor.types, version: m.descriptor.version, origin: m.artifact.origin })) },
     `loaded ${mods.length} built-in components (${how}) from ${dirname(mods[0]!.file)}: ${list}`);
+}
+
+/**
+ * The text of `file` when it is at most `limit` bytes; refused by its size otherwise, before it is read
+ * whole or parsed (at most `limit + 1` bytes are read, so a file growing meanwhile is caught too).
+ */
+async function readBounded(file: string, limit: number): Promise<string> {
+  const tooBig = (size: string) => new Error(`${file}: the file is ${size}; a resource file may be at most ${limit} bytes`);
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size > limit) throw tooBig(`${size} bytes`);
+    const buf = Buffer.alloc(limit + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = await fh.read(buf, n, buf.length - n, n)).bytesRead > 0;) n += r.bytesRead;
+    if (n > limit) throw tooBig(`over ${limit} bytes`);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    await fh.close();
+  }
 }

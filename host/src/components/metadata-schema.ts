@@ -5,12 +5,20 @@ import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
  *
  * Values arrive as strings (Dapr passes metadata as strings); ajv coerces them where the schema asks for
  * numbers or booleans, fills in declared defaults, and the result goes back to the component as strings.
+ *
+ * The schema is the component's, so a check can take unbounded time (a backtracking `pattern`): the
+ * runtime runs this class only on the worker thread of `CheckThread`, never on the API thread.
  */
 export class MetadataValidator {
-  readonly #ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: false });
+  readonly #ajv: Ajv;
   readonly #compiled = new Map<string, ValidateFunction>();
 
-  constructor() {
+  /** `onPattern` is told each value just before a schema `pattern` is tested on it (to name a field that hangs). */
+  constructor(onPattern?: (value: string) => void) {
+    this.#ajv = new Ajv({
+      allErrors: true, coerceTypes: true, useDefaults: true, strict: false,
+      code: onPattern ? { regExp: observedRegExp(onPattern) } : undefined,
+    });
     for (const k of ['x-mortar-grant', 'x-sensitive', 'x-example']) this.#ajv.addKeyword(k);
   }
 
@@ -34,6 +42,16 @@ export class MetadataValidator {
 }
 
 export class SchemaError extends Error {}
+
+/** ajv's regular-expression engine, telling `onPattern` each value before testing it. */
+function observedRegExp(onPattern: (value: string) => void) {
+  const engine = (pattern: string, u: string) => {
+    const re = new RegExp(pattern, u);
+    // ajv keys compiled patterns by their text: give it the pattern's, not "[object Object]".
+    return { test: (value: string) => { onPattern(value); return re.test(value); }, toString: () => re.toString() };
+  };
+  return Object.assign(engine, { code: 'observedRegExp' });
+}
 
 function describe(e: ErrorObject): string {
   const field = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '';

@@ -6,8 +6,10 @@ import { ComponentCallError, InstancePool } from './sandbox/pool.js';
 import { forgetModules } from './sandbox/compiled-modules.js';
 import type { ComponentModule } from './component-types.js';
 import type { ComponentResource } from './resources.js';
-import { MetadataValidator, SchemaError } from './metadata-schema.js';
+import { SchemaError } from './metadata-schema.js';
+import { schemaChecks, SchemaTimeout } from './check-thread.js';
 import type { Block } from './descriptor.js';
+import { grantingMetadata } from '../capabilities/grants.js';
 
 /**
  * Metadata keys the host interprets itself, per block (Dapr handles these in the runtime, not in the
@@ -72,8 +74,7 @@ export function fingerprint(resource: ComponentResource, module: ComponentModule
  */
 export class ComponentRegistry {
   readonly #active = new Map<string, ActiveComponent>();
-  readonly #validator = new MetadataValidator();
-  readonly #sidePools = new WeakMap<ActiveComponent, InstancePool>();
+    readonly #sidePools = new WeakMap<ActiveComponent, InstancePool>();
   readonly #opts: RegistryOptions;
 
   constructor(opts: RegistryOptions) {
@@ -102,15 +103,23 @@ export class ComponentRegistry {
 
     let validated: Record<string, string>;
     try {
-      const r = this.#validator.validate(module.descriptor.metadataSchema, componentMetadata);
+      const r = await schemaChecks.validate(module.descriptor.metadataSchema, componentMetadata);
       if (!r.ok) throw new MortarError('ERR_METADATA_INVALID', [resource.file, r.problems.join('; ')]);
       validated = r.value;
     } catch (err) {
       if (err instanceof SchemaError) throw new MortarError('ERR_WASM_INVALID', [module.file, `its metadata schema does not compile: ${err.message}`]);
+      if (err instanceof SchemaTimeout) throw new MortarError('ERR_METADATA_INVALID', [resource.file, `${err.message}; the schema is ${module.file}'s`]);
       throw err;
     }
 
-    const host = this.#opts.capabilities.endpoint(resource.name, module.descriptor.metadataSchema, validated, logger);
+    // Grants come from what the resource says, never from the component's own schema defaults.
+    const schema = module.descriptor.metadataSchema;
+    const granting = grantingMetadata(JSON.parse(schema), componentMetadata, validated, module.builtin);
+    for (const field of granting.ignored) {
+      logger.warn({ component: resource.name, file: resource.file, field },
+        `component ${resource.name}: '${field}' is not set in ${resource.file}; the default in ${module.file}'s schema grants no endpoint (only values written in the resource do)`);
+    }
+    const host = this.#opts.capabilities.endpoint(resource.name, schema, granting.metadata, logger);
     const size = module.descriptor.maxInstances > 0 ? Math.min(module.descriptor.maxInstances, this.#opts.poolSize) : this.#opts.poolSize;
     const pairs = Object.entries(validated);
     const makePool = (poolSize: number) => new InstancePool({
@@ -185,7 +194,7 @@ export class ComponentRegistry {
   async close(): Promise<void> {
     const all = this.list();
     this.#active.clear();
-    await Promise.all(all.map((c) => this.#retire(c)));
+    await Promise.all([...all.map((c) => this.#retire(c)), schemaChecks.close()]);
   }
 
   /** Closes a version taken out of service, after `graceMs` in which it still takes calls. */

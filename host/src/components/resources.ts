@@ -1,6 +1,7 @@
 import { parseAllDocuments } from 'yaml';
 import { Problem, isObject } from './resource-problem.js';
 import { toResiliency, type ResiliencyResource } from './resiliency-resource.js';
+import { MAX_YAML_ALIASES } from './resource-limits.js';
 
 /** A Dapr `Component` resource, as read from YAML, with metadata values as strings (as Dapr passes them). */
 export interface ComponentResource {
@@ -62,7 +63,14 @@ export function parseResources(file: string, text: string): { resources: Resourc
       problems.push({ file: where, field: '(yaml)', reason: doc.errors[0]!.message.split('\n')[0]! });
       return;
     }
-    const value = doc.toJS() as unknown;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+    } catch (err) {
+      // The yaml package throws a ReferenceError for an alias bomb ("excessive alias count").
+      problems.push({ file: where, field: '(yaml)', reason: `${(err as Error).message} (at most ${MAX_YAML_ALIASES} aliases are resolved per document)` });
+      return;
+    }
     if (value === null || value === undefined) return; // empty document
     try {
       resources.push(toResource(where, value));
