@@ -113,11 +113,12 @@ export class ComponentRegistry {
     const host = this.#opts.capabilities.endpoint(resource.name, module.descriptor.metadataSchema, validated, logger);
     const size = module.descriptor.maxInstances > 0 ? Math.min(module.descriptor.maxInstances, this.#opts.poolSize) : this.#opts.poolSize;
     const pairs = Object.entries(validated);
-    const makePool = (poolSize: number) => new InstancePool({
+    const makePool = (poolSize: number, spares: boolean) => new InstancePool({
       name: resource.name,
       artifact: module.artifact,
       size: poolSize,
       callTimeoutMs: this.#opts.callTimeoutMs,
+      spares,
       memoryLimitBytes: this.#opts.memoryLimitBytes,
       host,
       logger,
@@ -131,7 +132,8 @@ export class ComponentRegistry {
         }
       },
     });
-    const pool = makePool(size);
+    // A component declaring max-instances 1 keeps its data in its one instance: no spare may stand in for it.
+    const pool = makePool(size, module.descriptor.maxInstances !== 1);
     try {
       await pool.start();
     } catch (err) {
@@ -146,7 +148,8 @@ export class ComponentRegistry {
     const sidePool = (): Promise<InstancePool> => {
       if (module.descriptor.maxInstances === 1) return Promise.resolve(pool);
       side ??= (async () => {
-        const p = makePool(1);
+        // Its calls wait on purpose (a fetch long-polls): waiting is not stalling.
+        const p = makePool(1, false);
         await p.start();
         if (this.#active.get(resource.name) !== next) {
           await p.close(0);
