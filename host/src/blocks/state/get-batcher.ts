@@ -122,8 +122,9 @@ export class GetBatcher {
         return;
       }
       // The batch was lost to a fault that one read may have caused (a trap, a key the backend refuses):
-      // retry each read alone, so only the read that causes it fails. Reads are safe to repeat.
-      await Promise.all(batch.map((w) => this.backend.get(w.read, left(w.deadline)).then(w.resolve, w.reject)));
+      // retry each read alone, so only the read that causes it fails. Reads are safe to repeat, and a read
+      // is not charged for the batch's fault: it gets its whole budget again.
+      await Promise.all(batch.map((w) => this.backend.get(w.read, w.timeoutMs).then(w.resolve, w.reject)));
     }
   }
 }

@@ -95,7 +95,7 @@ export class StateService {
         get: (read, t) => store.pool.call('stateStore', 'get', [read], t),
         bulkGet: async (reads, t) => (await store.pool.call('stateStore', 'bulkGet', [reads], t) as Array<{ item?: WitItem; error?: string }>)
           .map((r) => ({ item: r.item ?? undefined, error: r.error ?? undefined })),
-      }, Math.max(1, store.pool.readConcurrency), (err) => err instanceof MortarError && (err.code === 'ERR_COMPONENT_TRAPPED' || err.code === 'ERR_COMPONENT_TIMEOUT'), STALLED_AFTER_MS);
+      }, Math.max(1, store.pool.readConcurrency), isolatable, STALLED_AFTER_MS);
       this.#batchers.set(store, b);
     }
     return b;
@@ -187,6 +187,16 @@ export class StateService {
     const { concurrency, consistency } = checkOptions(it.options);
     return { key: this.#key(store, it.key), etag: it.etag === '' ? undefined : it.etag, concurrency, consistency, metadata: pairs(it.metadata) };
   }
+}
+
+/**
+ * Whether a coalesced bulk-get that failed as a whole may have failed for one of its reads, so each is
+ * retried alone: a trap, or an error the backend gave (a key it refuses). Not when the backend is
+ * unreachable, nor past the deadline: a retry would only wait again.
+ */
+function isolatable(err: unknown): boolean {
+  if (err instanceof MortarError) return err.code === 'ERR_COMPONENT_TRAPPED';
+  return err instanceof ComponentCallError && (err.error as WitStateError).tag !== 'unavailable';
 }
 
 function checkOptions(o: StateOptions | undefined): { concurrency: string; consistency: string } {
