@@ -18,7 +18,7 @@ export interface RuntimeConfig {
   readonly gracefulShutdownSeconds: number;
   /** mortar: instances per component (workers). */
   readonly instances: number;
-  /** mortar: a component call making no progress for this long gets its instance replaced. */
+  /** mortar: deadline of a component call no Resiliency timeout applies to (see `DEFAULTS`). */
   readonly componentCallTimeoutMs: number;
   /** mortar: cap on each component instance's linear memory. */
   readonly componentMemoryBytes: number;
@@ -37,7 +37,14 @@ export const DEFAULTS = {
   /** One instance per core beyond the one the HTTP API and the host's I/O run on, up to 4 (measured in
    *  bench/: on 2 cores a second instance only adds thread hand-offs; on more cores it adds throughput). */
   instances: Math.max(1, Math.min(4, availableParallelism() - 1)),
-  componentCallTimeoutMs: 10_000,
+  /**
+   * The deadline of every component call that no Resiliency outbound timeout applies to (`--component-call-timeout`):
+   * the caller gets Dapr's 500 error (`ERR_STATE_GET`, ...) by then. The instance starts no call past its
+   * deadline and its host imports give up by then, so it is free again; one still computing 500 ms later is
+   * terminated and replaced. Applied in `InstancePool.callTimeout`. Close to the backend clients' own 5 s
+   * command timeouts: long enough for a slow backend, short enough that a frozen one fails requests fast.
+   */
+  componentCallTimeoutMs: 5_000,
   componentMemoryBytes: 256 * 1024 * 1024,
   pollMs: 500,
   gracefulShutdownSeconds: 5,

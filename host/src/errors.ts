@@ -72,7 +72,7 @@ export const catalogue = {
   ERR_COMPONENT_INIT_CRASHED: spec('%s: crashed in init, loading %s: %s (a fault in the component, not in the YAML)', 500, G.INTERNAL, 'host'),
   ERR_WASM_INVALID: spec('%s: not a loadable mortar component: %s', 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_COMPONENT_TRAPPED: spec('component %s trapped: %s', 500, G.INTERNAL, 'guest'),
-  ERR_COMPONENT_TIMEOUT: spec('component %s did not answer within %sms and was replaced', 500, G.DEADLINE_EXCEEDED, 'guest'),
+  ERR_COMPONENT_TIMEOUT: spec('component %s did not answer within %sms', 500, G.DEADLINE_EXCEEDED, 'guest'),
   ERR_COMPONENT_UNAVAILABLE: spec('component %s is not available: %s', 500, G.UNAVAILABLE, 'host'),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -32,7 +32,7 @@ Flags (daprd-compatible):
   --dapr-graceful-shutdown-seconds <n>  time allowed for in-flight work on SIGTERM (default: 5)
 mortar flags:
   --instances <n>                    most sandboxed instances per component (default: cores - 1, 1..4)
-  --component-call-timeout <ms>      a component call without progress this long is killed (default: 10000)
+  --component-call-timeout <ms>      deadline of a component call without a Resiliency timeout (default: 5000)
   --component-memory <size>          linear memory cap per component instance (default: 256Mi)
 Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FORMAT=text.
 `;

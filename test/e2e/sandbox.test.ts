@@ -100,3 +100,43 @@ describe('sandbox: hostile components', () => {
     assert.equal((await getText('/v1.0/state/hostile/connect-own')).text, '"connected"');
   });
 });
+
+describe('sandbox: one stuck call does not stall its component', () => {
+  let one: Sidecar;
+  before(async () => {
+    const dir = tempDir('hostile-one');
+    copyFileSync(join(TEST_COMPONENTS, 'hostile.wasm'), join(dir, 'hostile.wasm'));
+    writeComponent(dir, 'hostile.yaml', 'hostile', 'state.hostile', { redisHost: REDIS_HOST });
+    // One instance per component: the default pool on 2 cores. The call deadline is the default (5 s).
+    one = await Sidecar.start({ resourcesPath: dir, args: ['--instances', '1'] });
+  });
+  after(async () => { await one?.stop(); });
+
+  const timedGet = async (key: string) => {
+    const t0 = performance.now();
+    const r = await one.fetch(`/v1.0/state/hostile/${key}`);
+    return { key, status: r.status, text: await r.text(), ms: Math.round(performance.now() - t0) };
+  };
+
+  it('while one call loops, innocent calls to the same component answer within 2 s each, and the loop gets its 500 at the deadline', async () => {
+    assert.equal((await timedGet('warm')).status, 200);
+    const t0 = performance.now();
+    const looping = one.json('GET', '/v1.0/state/hostile/loop');
+    await new Promise((r) => setTimeout(r, 100));
+    const innocent: Array<ReturnType<typeof timedGet>> = [];
+    for (let i = 0; i < 12; i++) {
+      innocent.push(timedGet(`innocent-${i}`), timedGet(`innocent-${i}b`));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    for (const r of await Promise.all(innocent)) {
+      assert.deepEqual([r.status, r.text], [200, JSON.stringify(r.key)]);
+      assert.ok(r.ms < 2000, `${r.key} waited ${r.ms} ms behind the looping call`);
+    }
+    const loop = await looping;
+    assert.equal(loop.status, 500);
+    assert.match((loop.body as { message: string }).message, /did not answer within 5000ms/);
+    assert.ok(performance.now() - t0 < 5000 + 1500, 'the loop is cut off at its deadline');
+    await one.waitForLog((l) => l.includes('instance replaced') && l.includes('past its 5000ms deadline'));
+    assert.equal((await timedGet('after')).status, 200);
+  });
+});

@@ -107,6 +107,11 @@ export class PrivateBroker implements RestartableBroker {
     await this.#launch();
   }
 
+  /** Sends `signal` to the running server: `SIGSTOP` freezes it with its connections open, `SIGCONT` resumes it. */
+  signal(signal: NodeJS.Signals): void {
+    this.#proc?.kill(signal);
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const p = this.#proc;
     this.#proc = undefined;

@@ -122,11 +122,12 @@ export class ComponentRegistry {
     const host = this.#opts.capabilities.endpoint(resource.name, schema, granting.metadata, logger);
     const size = module.descriptor.maxInstances > 0 ? Math.min(module.descriptor.maxInstances, this.#opts.poolSize) : this.#opts.poolSize;
     const pairs = Object.entries(validated);
-    const makePool = (poolSize: number) => new InstancePool({
+    const makePool = (poolSize: number, spares: boolean) => new InstancePool({
       name: resource.name,
       artifact: module.artifact,
       size: poolSize,
       callTimeoutMs: this.#opts.callTimeoutMs,
+      spares,
       memoryLimitBytes: this.#opts.memoryLimitBytes,
       host,
       logger,
@@ -143,7 +144,8 @@ export class ComponentRegistry {
         }
       },
     });
-    const pool = makePool(size);
+    // A component declaring max-instances 1 keeps its data in its one instance: no spare may stand in for it.
+    const pool = makePool(size, module.descriptor.maxInstances !== 1);
     try {
       await pool.start();
     } catch (err) {
@@ -159,7 +161,8 @@ export class ComponentRegistry {
       if (module.descriptor.maxInstances === 1) return Promise.resolve(pool);
       if (side) return side;
       const attempt = (async () => {
-        const p = makePool(1);
+        // Its calls wait on purpose (a fetch long-polls): waiting is not stalling.
+        const p = makePool(1, false);
         await p.start();
         if (this.#active.get(resource.name) !== next) {
           await p.close(0);

@@ -124,7 +124,8 @@ export class DeliveryLoop {
         if (room <= 0) { await this.#idle(50); continue; }
         const wait = this.#inflight > 0 ? 0 : LONG_POLL_MS;
         const t0 = performance.now();
-        const got = await this.#pool!.call('pubsub', 'fetch', [this.#wit, Math.min(room, 256), wait]) as WitDelivery[];
+        // The long poll is part of the call: its deadline comes on top of it.
+        const got = await this.#pool!.call('pubsub', 'fetch', [this.#wit, Math.min(room, 256), wait], wait + this.#pool!.callTimeout()) as WitDelivery[];
         failures = 0;
         if (this.#stopped) {
           // Unsubscribed while the fetch waited: give these back rather than deliver them.

@@ -10,8 +10,11 @@
  * Each waiting publish still gets its own outcome: `bulk-publish` reports failures by position. Used only
  * for components that declare `BULK_PUBLISH` (a native batch); for the others a batch would be published
  * one by one inside the component, serially, which is slower than instances in parallel.
+ *
+ * Each publish keeps its own deadline, counting its wait in the queue: a batch is sent with the time its
+ * most pressed publish has left.
  */
-import { ComponentCallError, type InstancePool } from '../../components/sandbox/pool.js';
+import { ComponentCallError, STALLED_AFTER_MS, type InstancePool } from '../../components/sandbox/pool.js';
 
 /** The WIT `publish-request`, as the host passes it. */
 export interface WitPublishRequest {
@@ -21,7 +24,7 @@ export interface WitPublishRequest {
   readonly metadata: Array<[string, string]>;
 }
 
-interface Waiting { readonly req: WitPublishRequest; readonly resolve: () => void; readonly reject: (err: unknown) => void }
+interface Waiting { readonly req: WitPublishRequest; readonly deadline: number; readonly resolve: () => void; readonly reject: (err: unknown) => void }
 
 /** Most publishes in one `bulk-publish` call. */
 const MAX_BATCH = 256;
@@ -31,23 +34,50 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 export class PublishBatcher {
   readonly #pool: InstancePool;
   readonly #queue: Waiting[] = [];
-  #inflight = 0;
+  /** When each call in flight was sent (`performance.now()`). */
+  readonly #inflight = new Set<{ readonly sent: number }>();
+  #recheck?: NodeJS.Timeout;
 
   constructor(pool: InstancePool) {
     this.#pool = pool;
   }
 
-  /** Resolves once the broker accepted `req`; rejects as `publish` would (a `ComponentCallError`, ...). */
-  publish(req: WitPublishRequest): Promise<void> {
+  /**
+   * Resolves once the broker accepted `req`; rejects as `publish` would (a `ComponentCallError`, ...).
+   * `timeoutMs`: its deadline from now (default: the pool's, `callTimeout()`).
+   */
+  publish(req: WitPublishRequest, timeoutMs = this.#pool.callTimeout()): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ req, resolve, reject });
+      this.#queue.push({ req, deadline: performance.now() + timeoutMs, resolve, reject });
       this.#drain();
     });
   }
 
+  /**
+   * Calls in flight that are not stalled (`STALLED_AFTER_MS`: their instance hands its queue to another, so
+   * they no longer hold back the queue); arms a re-check for when the oldest of them would be.
+   */
+  #busy(): number {
+    const now = performance.now();
+    let n = 0;
+    let oldest = Infinity;
+    for (const c of this.#inflight) {
+      if (now - c.sent >= STALLED_AFTER_MS) continue;
+      n++;
+      oldest = Math.min(oldest, c.sent);
+    }
+    if (n >= this.#pool.capacity && !this.#recheck && oldest !== Infinity) {
+      this.#recheck = setTimeout(() => {
+        this.#recheck = undefined;
+        this.#drain();
+      }, oldest + STALLED_AFTER_MS - now + 1);
+    }
+    return n;
+  }
+
   /** Sends queued publishes while an instance is free. */
   #drain(): void {
-    while (this.#queue.length > 0 && this.#inflight < this.#pool.capacity) {
+    while (this.#queue.length > 0 && this.#busy() < this.#pool.capacity) {
       let n = 0;
       let bytes = 0;
       while (n < this.#queue.length && n < MAX_BATCH && (n === 0 || bytes + this.#queue[n]!.req.data.byteLength <= MAX_BATCH_BYTES)) {
@@ -55,19 +85,24 @@ export class PublishBatcher {
         n++;
       }
       const batch = this.#queue.splice(0, n);
-      this.#inflight++;
+      const call = { sent: performance.now() };
+      this.#inflight.add(call);
       void this.#send(batch).finally(() => {
-        this.#inflight--;
+        this.#inflight.delete(call);
         this.#drain();
       });
     }
   }
 
   async #send(batch: Waiting[]): Promise<void> {
+    let deadline = Infinity;
+    for (const w of batch) deadline = Math.min(deadline, w.deadline);
+    // At least 1 ms: a publish whose time is up is answered by the pool's deadline, like any call.
+    const timeoutMs = Math.max(1, deadline - performance.now());
     if (batch.length === 1) {
       const [only] = batch as [Waiting];
       try {
-        await this.#pool.call('pubsub', 'publish', [only.req]);
+        await this.#pool.call('pubsub', 'publish', [only.req], timeoutMs);
         only.resolve();
       } catch (err) {
         only.reject(err);
@@ -76,7 +111,7 @@ export class PublishBatcher {
     }
     let failures: Array<{ index: number; error: string }>;
     try {
-      failures = await this.#pool.call('pubsub', 'bulkPublish', [batch.map((w) => w.req)]) as typeof failures;
+      failures = await this.#pool.call('pubsub', 'bulkPublish', [batch.map((w) => w.req)], timeoutMs) as typeof failures;
     } catch (err) {
       for (const w of batch) w.reject(err);
       return;

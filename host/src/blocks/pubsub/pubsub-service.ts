@@ -88,14 +88,16 @@ export class PubSubService {
 
   /** Publishes one message through `c`: coalesced with concurrent ones where the broker batches natively. */
   #send(c: ActiveComponent, req: WitPublishRequest): Promise<unknown> {
-    return this.opts.resiliency.component(c.name, 'pubsub', 'outbound').run(() => this.#sendOnce(c, req));
+    const policy = this.opts.resiliency.component(c.name, 'pubsub', 'outbound');
+    const timeoutMs = c.pool.callTimeout(policy.timeoutMs);
+    return policy.run(() => this.#sendOnce(c, req, timeoutMs));
   }
 
-  #sendOnce(c: ActiveComponent, req: WitPublishRequest): Promise<unknown> {
-    if (!c.features.includes('BULK_PUBLISH')) return c.pool.call('pubsub', 'publish', [req]);
+  #sendOnce(c: ActiveComponent, req: WitPublishRequest, timeoutMs: number): Promise<unknown> {
+    if (!c.features.includes('BULK_PUBLISH')) return c.pool.call('pubsub', 'publish', [req], timeoutMs);
     let b = this.#batchers.get(c);
     if (!b) this.#batchers.set(c, (b = new PublishBatcher(c.pool)));
-    return b.publish(req);
+    return b.publish(req, timeoutMs);
   }
 
   /** `POST /v1.0/publish/{pubsub}/{topic}`. Resolves once the broker has accepted the message. */
@@ -133,7 +135,8 @@ export class PubSubService {
     });
     let failures: Array<{ index: number; error: string }>;
     const policy = this.opts.resiliency.component(c.name, 'pubsub', 'outbound');
-    const call = (fn: string, args: unknown[]) => policy.run(() => c.pool.call('pubsub', fn, args));
+    const timeoutMs = c.pool.callTimeout(policy.timeoutMs);
+    const call = (fn: string, args: unknown[]) => policy.run(() => c.pool.call('pubsub', fn, args, timeoutMs));
     try {
       if (c.features.includes('BULK_PUBLISH')) {
         failures = await call('bulkPublish', [reqs]) as Array<{ index: number; error: string }>;

@@ -6,16 +6,25 @@
  * and metadata are sent as one bulk-get (one hand-off, one Redis pipeline or one SQL `IN` query) and the
  * results are handed back one by one. A lone read still goes out as a plain `get`. Same idea as ioredis's
  * auto-pipelining or DataLoader.
+ *
+ * Each read keeps its own deadline: a batch is sent with the time its most pressed read has left, so a read
+ * that waited for a free slot is not given a fresh budget.
  */
 export interface BatchedRead { key: string; consistency: string; metadata: Array<[string, string]> }
 
 type Item = unknown;
-interface Waiter { read: BatchedRead; resolve: (v: Item | undefined) => void; reject: (e: unknown) => void }
+interface Waiter { read: BatchedRead; timeoutMs?: number; deadline: number; resolve: (v: Item | undefined) => void; reject: (e: unknown) => void }
 
+/** `timeoutMs`: how long the call may take (undefined: the backend's default). */
 export interface ReadBackend {
-  get(read: BatchedRead): Promise<Item | undefined>;
+  get(read: BatchedRead, timeoutMs?: number): Promise<Item | undefined>;
   /** One result per read, in order; `error` set for a read that failed on its own. */
-  bulkGet(reads: BatchedRead[]): Promise<Array<{ item?: Item; error?: string }>>;
+  bulkGet(reads: BatchedRead[], timeoutMs?: number): Promise<Array<{ item?: Item; error?: string }>>;
+}
+
+/** What is left of `deadline` (at least 1 ms, so the backend's own deadline answers it), or undefined. */
+function left(deadline: number): number | undefined {
+  return deadline === Infinity ? undefined : Math.max(1, deadline - performance.now());
 }
 
 /** Most reads sent in one bulk-get; larger groups are split. */
@@ -24,21 +33,49 @@ const MAX_BATCH = 64;
 export class GetBatcher {
   #pending = new Map<string, Waiter[]>();
   #scheduled = false;
-  #inflight = 0;
+  /** When each call in flight was sent (`performance.now()`). */
+  readonly #inflight = new Set<{ readonly sent: number }>();
+  #recheck?: NodeJS.Timeout;
 
   /**
    * `maxInFlight`: how many component calls this batcher keeps going at once (the pool's read concurrency). While
    * they are all busy, reads accumulate, so batches grow exactly when the store is saturated.
    * `isolate(err)`: whether a failed batch should be retried read by read (the failure may be one read's).
+   * `stalledAfterMs`: a call in flight this long no longer counts against `maxInFlight` (it is stuck on a
+   * loop or a frozen backend, and its instance hands its queue to another; see `STALLED_AFTER_MS`), so the
+   * reads behind it are sent.
    */
-  constructor(readonly backend: ReadBackend, readonly maxInFlight: number, readonly isolate: (err: unknown) => boolean = () => false) {}
+  constructor(
+    readonly backend: ReadBackend, readonly maxInFlight: number, readonly isolate: (err: unknown) => boolean = () => false,
+    readonly stalledAfterMs = Infinity,
+  ) {}
 
-  get(read: BatchedRead): Promise<Item | undefined> {
+  /** Calls in flight that are not stalled; arms a re-check for when the oldest of them would be. */
+  #busy(): number {
+    const now = performance.now();
+    let n = 0;
+    let oldest = Infinity;
+    for (const c of this.#inflight) {
+      if (now - c.sent >= this.stalledAfterMs) continue;
+      n++;
+      oldest = Math.min(oldest, c.sent);
+    }
+    if (n >= this.maxInFlight && !this.#recheck && oldest !== Infinity && this.stalledAfterMs !== Infinity) {
+      this.#recheck = setTimeout(() => {
+        this.#recheck = undefined;
+        this.#flush();
+      }, oldest + this.stalledAfterMs - now + 1);
+    }
+    return n;
+  }
+
+  /** Reads `read`; `timeoutMs` is its deadline from now, counting the wait for a batch (undefined: none of its own). */
+  get(read: BatchedRead, timeoutMs?: number): Promise<Item | undefined> {
     return new Promise((resolve, reject) => {
       const group = `${read.consistency}\u0000${JSON.stringify(read.metadata)}`;
       let list = this.#pending.get(group);
       if (!list) this.#pending.set(group, (list = []));
-      list.push({ read, resolve, reject });
+      list.push({ read, timeoutMs, deadline: timeoutMs === undefined ? Infinity : performance.now() + timeoutMs, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => {
@@ -51,26 +88,29 @@ export class GetBatcher {
 
   #flush(): void {
     for (const [group, list] of this.#pending) {
-      while (list.length > 0 && this.#inflight < this.maxInFlight) {
-        this.#inflight++;
+      while (list.length > 0 && this.#busy() < this.maxInFlight) {
+        const call = { sent: performance.now() };
+        this.#inflight.add(call);
         void this.#send(list.splice(0, MAX_BATCH)).finally(() => {
-          this.#inflight--;
+          this.#inflight.delete(call);
           this.#flush();
         });
       }
       if (list.length === 0) this.#pending.delete(group);
-      if (this.#inflight >= this.maxInFlight) return;
+      if (list.length > 0) return;
     }
   }
 
   async #send(batch: Waiter[]): Promise<void> {
     if (batch.length === 1) {
       const [w] = batch;
-      await this.backend.get(w!.read).then(w!.resolve, w!.reject);
+      await this.backend.get(w!.read, left(w!.deadline)).then(w!.resolve, w!.reject);
       return;
     }
+    let deadline = Infinity;
+    for (const w of batch) deadline = Math.min(deadline, w.deadline);
     try {
-      const results = await this.backend.bulkGet(batch.map((w) => w.read));
+      const results = await this.backend.bulkGet(batch.map((w) => w.read), left(deadline));
       batch.forEach((w, i) => {
         const r = results[i];
         if (r?.error) w.reject(new BulkItemError(r.error));
@@ -81,9 +121,10 @@ export class GetBatcher {
         for (const w of batch) w.reject(err);
         return;
       }
-      // The batch was lost to a fault that one read may have caused (a trap, a timeout): retry each read
-      // alone, so only the read that causes it fails. Reads are safe to repeat.
-      await Promise.all(batch.map((w) => this.backend.get(w.read).then(w.resolve, w.reject)));
+      // The batch was lost to a fault that one read may have caused (a trap, a key the backend refuses):
+      // retry each read alone, so only the read that causes it fails. Reads are safe to repeat, and a read
+      // is not charged for the batch's fault: it gets its whole budget again.
+      await Promise.all(batch.map((w) => this.backend.get(w.read, w.timeoutMs).then(w.resolve, w.reject)));
     }
   }
 }

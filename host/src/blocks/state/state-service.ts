@@ -1,6 +1,6 @@
 import { GrpcCode, MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
-import { ComponentCallError } from '../../components/sandbox/pool.js';
+import { ComponentCallError, STALLED_AFTER_MS } from '../../components/sandbox/pool.js';
 import { keyPrefix, storedKey } from './keys.js';
 import { BulkItemError, GetBatcher } from './get-batcher.js';
 import type { Resiliency } from '../resiliency/resiliency.js';
@@ -51,9 +51,11 @@ const CONSISTENCY = new Set(['strong', 'eventual']);
 export class StateService {
   constructor(readonly registry: ComponentRegistry, readonly appId: string, readonly resiliency: Resiliency) {}
 
-  /** Runs one call to `store` under its outbound resiliency policy. */
-  #run<T>(store: ActiveComponent, op: () => Promise<T>): Promise<T> {
-    return this.resiliency.component(store.name, 'state', 'outbound').run(op);
+  /** Runs one call to `store` under its outbound resiliency policy; `op` gets the call's deadline (`callTimeout`). */
+  #run<T>(store: ActiveComponent, op: (timeoutMs: number) => Promise<T>): Promise<T> {
+    const policy = this.resiliency.component(store.name, 'state', 'outbound');
+    const timeoutMs = store.pool.callTimeout(policy.timeoutMs);
+    return policy.run(() => op(timeoutMs));
   }
 
   /** Finds a state store; ERR_STATE_STORE_NOT_CONFIGURED / _NOT_FOUND as Dapr reports them. */
@@ -75,7 +77,7 @@ export class StateService {
     try {
       const read = { key: k, consistency: cons, metadata: pairs(metadata) };
       const batcher = this.#batcher(store);
-      const item = await this.#run(store, () => batcher.get(read)) as WitItem | undefined;
+      const item = await this.#run(store, (t) => batcher.get(read, t)) as WitItem | undefined;
       return item ? fromWit(item) : undefined;
     } catch (err) {
       if (err instanceof BulkItemError) throw new MortarError('ERR_STATE_GET', [key, storeName, err.message]);
@@ -90,10 +92,10 @@ export class StateService {
     let b = this.#batchers.get(store);
     if (!b) {
       b = new GetBatcher({
-        get: (read) => store.pool.call('stateStore', 'get', [read]),
-        bulkGet: async (reads) => (await store.pool.call('stateStore', 'bulkGet', [reads]) as Array<{ item?: WitItem; error?: string }>)
+        get: (read, t) => store.pool.call('stateStore', 'get', [read], t),
+        bulkGet: async (reads, t) => (await store.pool.call('stateStore', 'bulkGet', [reads], t) as Array<{ item?: WitItem; error?: string }>)
           .map((r) => ({ item: r.item ?? undefined, error: r.error ?? undefined })),
-      }, Math.max(1, store.pool.readConcurrency), (err) => err instanceof MortarError && (err.code === 'ERR_COMPONENT_TRAPPED' || err.code === 'ERR_COMPONENT_TIMEOUT'));
+      }, Math.max(1, store.pool.readConcurrency), isolatable, STALLED_AFTER_MS);
       this.#batchers.set(store, b);
     }
     return b;
@@ -104,7 +106,7 @@ export class StateService {
     const reqs = keys.map((key) => ({ key: this.#key(store, key), consistency: 'strong', metadata: pairs(metadata) }));
     if (reqs.length === 0) return [];
     try {
-      const out = await this.#run(store, () => store.pool.call('stateStore', 'bulkGet', [reqs])) as Array<{ key: string; item?: WitItem; error?: string }>;
+      const out = await this.#run(store, (t) => store.pool.call('stateStore', 'bulkGet', [reqs], t)) as Array<{ key: string; item?: WitItem; error?: string }>;
       return out.map((r, i) => ({ key: keys[i]!, item: r.item ? fromWit(r.item) : undefined, error: r.error ?? undefined }));
     } catch (err) {
       throw mapError(err, (msg, o) => new MortarError('ERR_STATE_BULK_GET', [storeName, msg], o));
@@ -118,11 +120,11 @@ export class StateService {
     const fail = (msg: string, o?: Status) => new MortarError('ERR_STATE_SAVE', [storeName, msg], o);
     try {
       if (reqs.length === 1) {
-        await this.#run(store, () => store.pool.call('stateStore', 'set', [reqs[0]]));
+        await this.#run(store, (t) => store.pool.call('stateStore', 'set', [reqs[0]], t));
         return;
       }
-      await this.#run(store, async () => {
-        const failed = await store.pool.call('stateStore', 'bulkSet', [reqs]) as Array<{ key: string; error: WitStateError }>;
+      await this.#run(store, async (t) => {
+        const failed = await store.pool.call('stateStore', 'bulkSet', [reqs], t) as Array<{ key: string; error: WitStateError }>;
         if (failed.length > 0) throw new ComponentCallError(combine(failed));
       });
     } catch (err) {
@@ -134,7 +136,7 @@ export class StateService {
     const store = this.store(storeName);
     const req = this.#deleteRequest(store, item);
     try {
-      await this.#run(store, () => store.pool.call('stateStore', 'delete', [req]));
+      await this.#run(store, (t) => store.pool.call('stateStore', 'delete', [req], t));
     } catch (err) {
       throw mapError(err, (msg, o) => new MortarError('ERR_STATE_DELETE', [item.key, msg], o));
     }
@@ -154,7 +156,7 @@ export class StateService {
     });
     if (witOps.length === 0) return;
     try {
-      await this.#run(store, () => store.pool.call('stateStore', 'transact', [witOps, pairs(metadata)]));
+      await this.#run(store, (t) => store.pool.call('stateStore', 'transact', [witOps, pairs(metadata)], t));
     } catch (err) {
       // Dapr reports every transaction failure, ETag mismatches included, as 500 ERR_STATE_TRANSACTION.
       if (err instanceof MortarError) throw err;
@@ -185,6 +187,16 @@ export class StateService {
     const { concurrency, consistency } = checkOptions(it.options);
     return { key: this.#key(store, it.key), etag: it.etag === '' ? undefined : it.etag, concurrency, consistency, metadata: pairs(it.metadata) };
   }
+}
+
+/**
+ * Whether a coalesced bulk-get that failed as a whole may have failed for one of its reads, so each is
+ * retried alone: a trap, or an error the backend gave (a key it refuses). Not when the backend is
+ * unreachable, nor past the deadline: a retry would only wait again.
+ */
+function isolatable(err: unknown): boolean {
+  if (err instanceof MortarError) return err.code === 'ERR_COMPONENT_TRAPPED';
+  return err instanceof ComponentCallError && (err.error as WitStateError).tag !== 'unavailable';
 }
 
 function checkOptions(o: StateOptions | undefined): { concurrency: string; consistency: string } {

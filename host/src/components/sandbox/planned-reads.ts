@@ -12,7 +12,7 @@
  */
 import { command, RedisClients, type RedisArgument, type RedisConnectOptions, type RedisValue } from '../../capabilities/redis.js';
 import type { Redis } from 'ioredis';
-import type { ResultMessage } from './protocol.js';
+import { sharedClock, type ResultMessage } from './protocol.js';
 
 /** `mortar:component/read-plan.read-io`. */
 export type ReadIo = { tag: 'redis-command'; val: RedisArgument[] };
@@ -29,8 +29,11 @@ export class PlannedReads {
   #redisOptions?: RedisConnectOptions;
   #redis?: Redis;
 
-  /** `commandTimeoutMs`: how long the server may take to answer before the read fails as `unavailable`. */
-  constructor(commandTimeoutMs: number) {
+  /**
+   * `commandTimeoutMs`: how long the server may take to answer before the read fails as `unavailable`;
+   * `marginMs`: how long before a read's deadline it fails so if the server has not answered.
+   */
+  constructor(commandTimeoutMs: number, readonly marginMs = 0) {
     this.#clients = new RedisClients(commandTimeoutMs, 'mortar-planned-reads');
   }
 
@@ -45,13 +48,27 @@ export class PlannedReads {
     return io.tag === 'redis-command' && this.#redisOptions !== undefined;
   }
 
-  /** Performs the I/O of a plan. Never rejects: failures are the `err` reply the store decodes. */
-  async run(io: ReadIo): Promise<ReadReply> {
+  /**
+   * Performs the I/O of a plan, by `deadline` (`sharedClock`): a server that has not answered by then (a
+   * frozen one, say) fails the read as `unavailable`. Never rejects: failures are the `err` reply the store
+   * decodes.
+   */
+  async run(io: ReadIo, deadline = Infinity): Promise<ReadReply> {
+    const budget = Math.floor(deadline - sharedClock() - this.marginMs);
+    if (budget <= 0) return { tag: 'err', val: { tag: 'unavailable', val: "redis read not attempted: the call's deadline has passed" } };
+    let timer: NodeJS.Timeout | undefined;
     try {
       this.#redis ??= this.#clients.acquire(this.#redisOptions!).client;
-      return { tag: 'ok', val: await command(this.#redis, io.val) };
+      const reply = command(this.#redis, io.val);
+      if (budget === Infinity) return { tag: 'ok', val: await reply };
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject({ tag: 'unavailable', val: `redis read timed out after ${budget}ms` }), budget);
+      });
+      return { tag: 'ok', val: await Promise.race([reply, late]) };
     } catch (err) {
       return { tag: 'err', val: err as { tag: string; val?: unknown } };
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -6,7 +6,10 @@ import type { Artifact } from '../transpile-cache.js';
 import type { BridgeHost } from '../../capabilities/bridge.js';
 import { compiledModules } from './compiled-modules.js';
 import { areaOf, createAreaBuffer, readArea, type SharedArea } from '../../capabilities/shared-area.js';
-import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, type CallMessage, type ReadyMessage, type ResultMessage, type WorkerInit } from './protocol.js';
+import {
+  CTL_RUNNING, CTL_STARTED, CTL_WORDS, NOT_RUNNING, RESULT_DONE, RESULT_IDLE, RESULT_WAITING, SEALED, nextSeq, postedAfter, sharedClock,
+  type CallMessage, type ReadyMessage, type ResultMessage, type WorkerInit,
+} from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /**
@@ -22,14 +25,38 @@ const SYNC_SPIN_MS = 0.3;
  * three and four gain nothing more.
  */
 const PLANNED_READS_PER_INSTANCE = 2;
+/**
+ * An instance that has been executing one call for this long is *stalled*: the calls queued behind it are
+ * withdrawn and handed to another instance, started as a spare if every other one is busy (see
+ * `PoolOptions.spares`). Well above any call a healthy backend serves (sub-millisecond to tens of
+ * milliseconds), well below the call deadline: an innocent call waits at most about this long, plus the
+ * start of a spare, behind a call that loops or waits on a frozen backend.
+ */
+export const STALLED_AFTER_MS = 300;
+/** How long a call may keep its instance busy past its deadline (its caller has had its error) before the
+ *  instance is terminated and replaced. Host imports give up at the deadline, so only a guest that computes
+ *  (an endless loop) gets here. */
+const KILL_GRACE_MS = 500;
+/** How often deadlines and stalls are checked. */
+const TICK_MS = 100;
 
 export interface PoolOptions {
   readonly name: string;
   readonly artifact: Artifact;
   /** Most instances (workers) the pool runs. It starts with one and grows while every instance is busy. */
   readonly size: number;
-  /** A call making no progress for this long gets its instance killed and replaced. */
+  /**
+   * The deadline of a call made without one of its own (`call`'s `timeoutMs`): `--component-call-timeout`,
+   * default `DEFAULTS.componentCallTimeoutMs`.
+   */
   readonly callTimeoutMs: number;
+  /**
+   * Whether a stalled instance may be relieved by a spare (default true): the stalled one stops counting
+   * against `size`, so up to `2 * size` instances may run for a moment. False for a component declaring
+   * `max-instances: 1`, which keeps its data in its one instance (calls then wait behind a stalled call, up
+   * to their deadline), and for pools of long calls (a pub/sub `fetch` waits on purpose).
+   */
+  readonly spares?: boolean;
   readonly memoryLimitBytes: number;
   /** Where each instance's host imports are served. */
   readonly host: BridgeHost;
@@ -47,9 +74,20 @@ export class ComponentCallError extends Error {
 }
 
 interface Pending {
-  readonly msg: CallMessage;
+  readonly id: number;
+  readonly iface: string;
+  readonly fn: string;
+  readonly args: unknown[];
+  /** When the caller stops waiting (`sharedClock`). Set afresh when its instance crashed under another call. */
+  deadline: number;
+  /** The budget the deadline was set from, for the error message. */
+  readonly timeoutMs: number;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
+  /** Its `seq` on the instance it was last posted to. */
+  seq: number;
+  /** The caller has had its answer (the deadline passed); the instance may still be running the call. */
+  settled?: boolean;
 }
 
 /** The shared memory between the main thread and one worker (see `WorkerInit`). */
@@ -57,35 +95,49 @@ interface SlotBuffers { readonly reply: SharedArrayBuffer; readonly calls: Share
 
 /** One worker thread running one instance. */
 class Slot {
+  /** Calls posted and not answered by the instance, in the order posted. */
   readonly inflight = new Map<number, Pending>();
-  lastProgress = performance.now();
   dead = false;
-  /** Word 0 is bumped after every call posted, waking the instance. */
-  readonly calls: Int32Array;
+  /** Withdrawn from service while a call stalls it (`CTL_STARTED` is `SEALED`): takes no new calls. */
+  sealed = false;
+  /** `seq` of the last call posted. */
+  posted = 0;
+  /** The `CTL_RUNNING` value last seen, and since when (`sharedClock`). */
+  running = NOT_RUNNING;
+  runningSince = 0;
+  /** The control words (`CTL_*`). */
+  readonly ctl: Int32Array;
   /** Replies awaited by a spinning caller; word 0 is a `RESULT_*` state. */
   readonly result: SharedArea;
 
   /** `blocksBetweenCalls`: the instance waits on the call word (else in its event loop, which the message wakes). */
   constructor(readonly worker: Worker, buffers: SlotBuffers, readonly blocksBetweenCalls: boolean) {
-    this.calls = new Int32Array(buffers.calls);
+    this.ctl = new Int32Array(buffers.calls);
     this.result = areaOf(buffers.result);
   }
 
   /** Posts a call and wakes the instance. */
-  post(msg: CallMessage): void {
+  post(p: Pending, sync?: boolean): void {
+    this.posted = nextSeq(this.posted);
+    p.seq = this.posted;
+    this.inflight.set(p.id, p);
+    const msg: CallMessage = { id: p.id, seq: p.seq, deadline: p.deadline, sync, iface: p.iface, fn: p.fn, args: p.args };
     this.worker.postMessage(msg);
     if (!this.blocksBetweenCalls) return;
-    Atomics.add(this.calls, 0, 1);
-    Atomics.notify(this.calls, 0);
+    Atomics.add(this.ctl, 0, 1);
+    Atomics.notify(this.ctl, 0);
   }
 }
 
 /**
  * A pool of sandboxed instances of one component.
  *
- * Calls go to the instance with the fewest calls in flight. An instance that traps, exceeds its memory
- * limit, or makes no progress for `callTimeoutMs` is terminated and replaced; calls queued behind the failed
- * one (not yet started) are re-sent to a healthy instance, so only the offending call fails.
+ * Calls go to the instance with the fewest calls in flight. Every call has a deadline (see `call`): its
+ * caller gets `ERR_COMPONENT_TIMEOUT` then, whatever the instance is doing. An instance stalled on one call
+ * (`STALLED_AFTER_MS`) hands the calls queued behind it to another instance. An instance that traps,
+ * exceeds its memory limit, or is still running a call `KILL_GRACE_MS` past its deadline is terminated and
+ * replaced; calls queued behind the failed one (not yet started) are re-sent to a healthy instance, so only
+ * the offending call fails.
  */
 export class InstancePool {
   readonly #opts: PoolOptions;
@@ -109,6 +161,12 @@ export class InstancePool {
   get name(): string { return this.#opts.name; }
 
   /**
+   * The deadline of a component call, in one place: the Resiliency outbound timeout when one applies to the
+   * call (`policyTimeoutMs`), else the pool's default (`--component-call-timeout`, 5 s unless set).
+   */
+  callTimeout(policyTimeoutMs?: number): number { return policyTimeoutMs ?? this.#opts.callTimeoutMs; }
+
+  /**
    * Starts the first instance and runs `prepare` on it; rejects (and cleans up) if that fails. More are
    * started on demand (`#grow`), so an idle sidecar holds one instance per component, and one-time setup in
    * `init` (creating a table, say) never races with itself.
@@ -120,16 +178,20 @@ export class InstancePool {
       await this.close();
       throw err;
     }
-    const period = Math.max(50, Math.min(1000, this.#opts.callTimeoutMs / 4));
-    this.#watchdog = setInterval(() => this.#checkProgress(), period);
+    this.#watchdog = setInterval(() => this.#tick(), TICK_MS);
     this.#watchdog.unref();
   }
 
-  /** Calls export `iface.fn`. Rejects with `ComponentCallError` (the component's WIT error) or a `MortarError`. */
-  call(iface: string, fn: string, args: unknown[]): Promise<unknown> {
+  /**
+   * Calls export `iface.fn`. Rejects with `ComponentCallError` (the component's WIT error) or a `MortarError`:
+   * `ERR_COMPONENT_TIMEOUT` once `timeoutMs` (default `callTimeout()`) have passed without an answer, whether
+   * the call was still queued or running. The instance does not start a call past its deadline, and its host
+   * imports give up by then, so it is free again at the deadline (or replaced, if it computes on).
+   */
+  call(iface: string, fn: string, args: unknown[], timeoutMs: number = this.#opts.callTimeoutMs): Promise<unknown> {
     if (this.#closed) return Promise.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']));
     return new Promise((resolve, reject) => {
-      this.#dispatch({ msg: { id: this.#nextId++, iface, fn, args }, resolve, reject });
+      this.#dispatch({ id: this.#nextId++, iface, fn, args, deadline: sharedClock() + timeoutMs, timeoutMs, resolve, reject, seq: 0 });
     });
   }
 
@@ -145,29 +207,35 @@ export class InstancePool {
     await Promise.all(this.#slots.splice(0).map((s) => this.#kill(s)));
   }
 
+  /** Instances in service (not stalled, not failed). */
+  #healthy(): number {
+    let n = 0;
+    for (const s of this.#slots) if (!s.dead && !s.sealed) n++;
+    return n;
+  }
+
   #dispatch(p: Pending): void {
     let best: Slot | undefined;
     for (const s of this.#slots) {
-      if (s.dead) continue;
+      if (s.dead || s.sealed) continue;
       if (!best || s.inflight.size < best.inflight.size) best = s;
     }
     if (!best) {
       this.#waiting.push(p);
+      this.#grow();
       return;
     }
     if (best.inflight.size > 0) this.#grow();
     const idle = this.#spinScore >= 0 && this.#slots.every((x) => x.inflight.size === 0);
-    if (best.inflight.size === 0) best.lastProgress = performance.now();
-    best.inflight.set(p.msg.id, p);
     if (!idle) {
       // A component that gave up its spins gets another chance now and then.
       if (this.#spinScore < 0) this.#spinScore++;
-      best.post(p.msg);
+      best.post(p);
       return;
     }
     // Nothing in flight anywhere: wait for this reply synchronously, briefly.
     Atomics.store(best.result.words, 0, RESULT_WAITING);
-    best.post({ ...p.msg, sync: true });
+    best.post(p, true);
     const deadline = performance.now() + SYNC_SPIN_MS;
     for (;;) {
       const state = Atomics.load(best.result.words, 0);
@@ -189,22 +257,29 @@ export class InstancePool {
     this.#onResult(best, reply);
   }
 
-  /** Starts one more instance when every instance is busy and the pool is below its size. */
+  /**
+   * Starts one more instance when every instance is busy and fewer than `size` are in service (a stalled
+   * one does not count, so this starts its spare; never more than `2 * size` in all).
+   */
   #grow(): void {
-    if (this.#closed || this.#growing > 0 || this.#slots.length + this.#growing >= this.#opts.size) return;
+    if (this.#closed || this.#growing > 0 || this.#healthy() >= this.#opts.size || this.#slots.length >= 2 * this.#opts.size) return;
     this.#growing++;
     this.#spawn().then(
       () => { this.#growing--; },
       (err: unknown) => {
         this.#growing--;
         this.#opts.logger.warn({ component: this.#opts.name, err: String(err) }, `component ${this.#opts.name}: could not start another instance`);
+        // Nothing left in service (every instance stalled or failed): keep trying, with back-off.
+        if (!this.#closed && this.#healthy() === 0) this.#respawn(1);
       },
     );
   }
 
   async #spawn(): Promise<Slot> {
+    const started = performance.now();
     const { port1, port2 } = new MessageChannel();
-    const buffers: SlotBuffers = { reply: createAreaBuffer(), calls: new SharedArrayBuffer(4), result: createAreaBuffer() };
+    const buffers: SlotBuffers = { reply: createAreaBuffer(), calls: new SharedArrayBuffer(4 * CTL_WORDS), result: createAreaBuffer() };
+    Atomics.store(new Int32Array(buffers.calls), CTL_RUNNING, NOT_RUNNING);
     const init: WorkerInit = {
       name: this.#opts.name,
       dir: this.#opts.artifact.dir,
@@ -248,13 +323,15 @@ export class InstancePool {
       // prepare's calls go to this instance only, and get the same no-progress deadline as any call.
       const timeoutMs = this.#opts.callTimeoutMs;
       const direct = (iface: string, fn: string, args: unknown[]) => new Promise((resolve, reject) => {
-        const p: Pending = { msg: { id: this.#nextId++, iface, fn, args }, resolve, reject };
+        const id = this.#nextId++;
         const timer = setTimeout(() => {
-          slot.inflight.delete(p.msg.id);
+          slot.inflight.delete(id);
           reject(new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, timeoutMs]));
         }, timeoutMs);
-        slot.inflight.set(p.msg.id, { ...p, resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
-        slot.post(p.msg);
+        slot.post({
+          id, iface, fn, args, deadline: sharedClock() + timeoutMs, timeoutMs, seq: 0,
+          resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); },
+        });
       });
       try {
         await this.#opts.prepare(direct);
@@ -265,38 +342,123 @@ export class InstancePool {
       }
     }
     this.#slots.push(slot);
-    for (const p of this.#waiting.splice(0)) this.#dispatch(p);
+    this.#opts.logger.debug({ component: this.#opts.name, ms: Math.round(performance.now() - started), instances: this.#slots.length }, `component ${this.#opts.name}: instance started`);
+    this.#redispatch();
     return slot;
+  }
+
+  /** Dispatches the calls waiting for an instance. */
+  #redispatch(): void {
+    for (const p of this.#waiting.splice(0)) this.#dispatch(p);
   }
 
   #onResult(slot: Slot, m: ResultMessage): void {
     const p = slot.inflight.get(m.id);
     if (!p) return;
     slot.inflight.delete(m.id);
-    slot.lastProgress = performance.now();
+    if (slot.sealed && slot.inflight.size === 0) this.#unstall(slot);
+    if (p.settled) {
+      // Its caller already had ERR_COMPONENT_TIMEOUT. A trap still means the instance is unusable.
+      if (!m.ok && m.kind === 'trap') this.#fail(slot, `trapped: ${m.message}`);
+      return;
+    }
     if (m.ok) {
       p.resolve(m.value);
     } else if (m.kind === 'error') {
       p.reject(new ComponentCallError(m.error as { tag: string; val?: unknown }));
+    } else if (m.kind === 'expired') {
+      p.reject(this.#timeout(p));
     } else {
       p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, m.message]));
       this.#fail(slot, `trapped: ${m.message}`);
     }
   }
 
-  #checkProgress(): void {
-    const now = performance.now();
-    for (const slot of this.#slots) {
-      if (slot.dead || slot.inflight.size === 0) continue;
-      if (now - slot.lastProgress > this.#opts.callTimeoutMs) {
-        const [first] = slot.inflight.values();
-        if (first) {
-          slot.inflight.delete(first.msg.id);
-          first.reject(new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, this.#opts.callTimeoutMs]));
-        }
-        this.#fail(slot, `no progress for ${this.#opts.callTimeoutMs}ms`);
+  #timeout(p: Pending): MortarError {
+    return new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, Math.round(p.timeoutMs)]);
+  }
+
+  /** Enforces deadlines and relieves stalled instances (every `TICK_MS`). */
+  #tick(): void {
+    const now = sharedClock();
+    if (this.#waiting.some((p) => now >= p.deadline)) {
+      const waiting = this.#waiting.splice(0);
+      for (const p of waiting) {
+        if (now >= p.deadline) p.reject(this.#timeout(p));
+        else this.#waiting.push(p);
       }
     }
+    for (const slot of [...this.#slots]) {
+      if (slot.dead) continue;
+      if (slot.inflight.size === 0) {
+        if (slot.sealed) this.#unstall(slot);
+        continue;
+      }
+      const running = Atomics.load(slot.ctl, CTL_RUNNING);
+      if (running !== slot.running) {
+        slot.running = running;
+        slot.runningSince = now;
+      }
+      let current: Pending | undefined;
+      for (const [id, p] of slot.inflight) {
+        if (p.seq === running) current = p;
+        if (now < p.deadline) continue;
+        if (!p.settled) {
+          p.settled = true;
+          p.reject(this.#timeout(p));
+        } else if (p !== current && now >= p.deadline + KILL_GRACE_MS) {
+          // Not running and long answered: the instance will skip it (expired) or has lost it.
+          slot.inflight.delete(id);
+        }
+      }
+      if (current && now >= current.deadline + KILL_GRACE_MS) {
+        this.#fail(slot, `a call ran ${Math.round(now - current.deadline + current.timeoutMs)}ms, past its ${Math.round(current.timeoutMs)}ms deadline`);
+        continue;
+      }
+      if (slot.sealed && slot.inflight.size === 0) this.#unstall(slot);
+      else if (current && this.#opts.spares !== false && !slot.sealed && now - slot.runningSince >= STALLED_AFTER_MS && this.#queuedBehind(slot, running)) this.#stall(slot);
+    }
+  }
+
+  /** Whether calls wait behind the running call on `slot` (posted to it and not started). */
+  #queuedBehind(slot: Slot, running: number): boolean {
+    if (this.#waiting.length > 0) return true;
+    for (const p of slot.inflight.values()) if (!p.settled && postedAfter(p.seq, running)) return true;
+    return false;
+  }
+
+  /** Takes a stalled instance out of service: withdraws the calls it has not started and sends them elsewhere. */
+  #stall(slot: Slot): void {
+    let started: number;
+    for (;;) {
+      started = Atomics.load(slot.ctl, CTL_STARTED);
+      if (Atomics.compareExchange(slot.ctl, CTL_STARTED, started, SEALED) === started) break;
+    }
+    slot.sealed = true;
+    const moved: Pending[] = [];
+    for (const [id, p] of slot.inflight) {
+      if (!postedAfter(p.seq, started)) continue;
+      slot.inflight.delete(id);
+      if (!p.settled) moved.push(p);
+    }
+    this.#opts.logger.debug({ component: this.#opts.name, withdrawn: moved.length }, `component ${this.#opts.name}: an instance is stalled on one call; ${moved.length} calls queued behind it go to another instance`);
+    this.#waiting.unshift(...moved);
+    this.#redispatch();
+  }
+
+  /** A stalled instance finished what it had started: back in service if the pool needs it, else retired. */
+  #unstall(slot: Slot): void {
+    if (this.#closed || slot.dead) return;
+    if (this.#healthy() + this.#growing < this.#opts.size) {
+      // Calls it skipped were withdrawn; the next one posted follows the last posted.
+      Atomics.store(slot.ctl, CTL_STARTED, slot.posted);
+      slot.sealed = false;
+      this.#redispatch();
+      return;
+    }
+    const idx = this.#slots.indexOf(slot);
+    if (idx >= 0) this.#slots.splice(idx, 1);
+    void this.#kill(slot);
   }
 
   /** Kills a failed instance, re-sends the calls that had not started, and starts a replacement. */
@@ -305,7 +467,11 @@ export class InstancePool {
     slot.dead = true;
     const idx = this.#slots.indexOf(slot);
     if (idx >= 0) this.#slots.splice(idx, 1);
-    const orphans = [...slot.inflight.values()];
+    // Calls whose callers were answered (deadline passed) are not re-sent.
+    const orphans = [...slot.inflight.values()].filter((p) => !p.settled);
+    // A call is not failed for another call's crash: re-sent, it gets its whole budget again.
+    const now = sharedClock();
+    for (const p of orphans) p.deadline = now + p.timeoutMs;
     slot.inflight.clear();
     void this.#kill(slot);
     if (this.#closed || idx < 0) {
@@ -315,7 +481,10 @@ export class InstancePool {
     }
     this.#opts.logger.warn({ component: this.#opts.name, reason: why }, `component ${this.#opts.name}: instance replaced (${why})`);
     for (const p of orphans) this.#waiting.push(p);
-    this.#respawn(1);
+    // A spare that relieved it may already stand in for it.
+    if (this.#healthy() + this.#growing < this.#opts.size) this.#respawn(1);
+    // Healthy instances take the orphans now rather than after the replacement has started.
+    this.#redispatch();
   }
 
   #respawn(attempt: number): void {

@@ -22,12 +22,46 @@ export interface WorkerInit {
   /** Bridge replies (a `SharedArea`): word 0 is the sequence number of the latest reply. */
   readonly reply: SharedArrayBuffer;
   readonly bridge: MessagePort;
-  /** Int32 word 0 is bumped (and notified) after every call posted to the worker: the worker blocks on it
-   *  between calls instead of idling in its event loop. */
+  /** The control words (`CTL_*`, Int32): how the host wakes the instance, withdraws calls it has not
+   *  started, and sees which call it is running. */
   readonly calls: SharedArrayBuffer;
   /** Replies to calls whose caller spins for them (a `SharedArea`): word 0 is a `RESULT_*` state. */
   readonly result: SharedArrayBuffer;
 }
+
+/**
+ * Control words shared by the host and one instance (Int32 indexes into `WorkerInit.calls`):
+ * - `CTL_POSTED` is bumped (and notified) after every call posted: the instance blocks on it between calls
+ *   instead of idling in its event loop;
+ * - `CTL_STARTED` is the `seq` of the last call the instance started. The instance starts call `seq` only by
+ *   moving it from `seq - 1` to `seq` (compare-and-exchange); the host withdraws every call not yet started
+ *   by setting it to `SEALED` (the instance then skips them, and the host sends them elsewhere);
+ * - `CTL_RUNNING` is the `seq` of the call the instance is executing synchronously (it cannot take another
+ *   call meanwhile), or `NOT_RUNNING`.
+ */
+export const CTL_POSTED = 0;
+export const CTL_STARTED = 1;
+export const CTL_RUNNING = 2;
+export const CTL_WORDS = 3;
+export const SEALED = -2;
+export const NOT_RUNNING = -1;
+/** Call sequence numbers wrap within 30 bits (never negative, so never `SEALED` or `NOT_RUNNING`). */
+export const SEQ_MASK = 0x3fffffff;
+
+/** The sequence number after `seq`. */
+export function nextSeq(seq: number): number { return (seq + 1) & SEQ_MASK; }
+
+/** Whether call `a` was posted after call `b` (sequence numbers compared modulo their wrap). */
+export function postedAfter(a: number, b: number): boolean {
+  const d = (a - b) & SEQ_MASK;
+  return d !== 0 && d < (SEQ_MASK >>> 1);
+}
+
+/**
+ * A clock every thread reads the same (milliseconds since the epoch, sub-millisecond precision): call
+ * deadlines are set on the main thread and checked in the instance.
+ */
+export function sharedClock(): number { return performance.timeOrigin + performance.now(); }
 
 /** States of the result area's word 0. */
 export const RESULT_IDLE = 0;
@@ -38,6 +72,11 @@ export const RESULT_DONE = 3;
 /** A call into an exported function: `iface` is the export's JS name (`lifecycle`, `stateStore`). */
 export interface CallMessage {
   readonly id: number;
+  /** Position of this call among those posted to this instance (see `CTL_STARTED`). */
+  readonly seq: number;
+  /** When the caller stops waiting (`sharedClock`): the instance does not start the call after it, and its
+   *  host imports give up by then. */
+  readonly deadline: number;
   /** The caller is waiting for this reply in the shared result area (see `RESULT_*`). */
   readonly sync?: boolean;
   readonly iface: string;
@@ -49,7 +88,9 @@ export interface CallMessage {
 export type ResultMessage =
   | { readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly id: number; readonly ok: false; readonly kind: 'error'; readonly error: unknown }
-  | { readonly id: number; readonly ok: false; readonly kind: 'trap'; readonly message: string };
+  | { readonly id: number; readonly ok: false; readonly kind: 'trap'; readonly message: string }
+  /** The call's deadline had passed when the instance came to it: it was not run. */
+  | { readonly id: number; readonly ok: false; readonly kind: 'expired' };
 
 /** Sent once by the worker after instantiation, or when instantiation failed. */
 export type ReadyMessage = { readonly ready: true; readonly exports: string[] } | { readonly ready: false; readonly message: string };

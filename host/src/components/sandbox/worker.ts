@@ -12,15 +12,26 @@ import { areaOf, readArea, writeArea } from '../../capabilities/shared-area.js';
 import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
 import { asCallResult, PlannedReads, type ReadIo, type ReadOutcome } from './planned-reads.js';
 import type { RedisConnectOptions } from '../../capabilities/redis.js';
-import { RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
+import {
+  CTL_RUNNING, CTL_STARTED, NOT_RUNNING, RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, SEQ_MASK, sharedClock,
+  type CallMessage, type ResultMessage, type WorkerInit,
+} from './protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const reply = areaOf(init.reply);
 const result = areaOf(init.result);
+const ctl = new Int32Array(init.calls);
 let seq = 0;
+/**
+ * How long before a call's deadline its host imports give up: the guest then returns its own error (say
+ * `unavailable: host call redis.command timed out`) in time for the caller, and the instance is free.
+ */
+const DEADLINE_MARGIN_MS = 50;
 /** Performs the I/O of planned reads (used only if the component exports `read-plan`). */
-const planned = new PlannedReads(init.importTimeoutMs);
+const planned = new PlannedReads(init.importTimeoutMs, DEADLINE_MARGIN_MS);
+/** Deadline (`sharedClock`) of the call being executed: no host import waits past it. */
+let callDeadline = Infinity;
 
 /** Set while serving a call whose caller spins for the reply: lets it go to the asynchronous path. */
 let releaseCaller: (() => void) | undefined;
@@ -32,14 +43,16 @@ function bridgeCall(op: string, args: unknown[]): unknown {
     releaseCaller();
     releaseCaller = undefined;
   }
+  const budget = Math.floor(Math.min(init.importTimeoutMs, callDeadline - sharedClock() - DEADLINE_MARGIN_MS));
+  if (budget <= 0) throw witError('unavailable', `host call ${op} not attempted: the call's deadline has passed`);
   const mine = ++seq;
   init.bridge.postMessage({ seq: mine, op, args } satisfies BridgeRequest);
-  const deadline = performance.now() + init.importTimeoutMs;
+  const deadline = performance.now() + budget;
   for (;;) {
     const current = Atomics.load(reply.words, 0);
     if (current === mine) break;
     const left = deadline - performance.now();
-    if (left <= 0) throw witError('unavailable', `host call ${op} timed out after ${init.importTimeoutMs}ms`);
+    if (left <= 0) throw witError('unavailable', `host call ${op} timed out after ${budget}ms`);
     Atomics.wait(reply.words, 0, current, left);
   }
   let res: BridgeResponse | undefined;
@@ -151,11 +164,17 @@ async function main(): Promise<void> {
   const failure = (id: number, err: unknown): ResultMessage => (isTrap(err)
     ? { id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) }
     : { id, ok: false, kind: 'error', error: (err as { payload: unknown }).payload });
+  /** Runs `run` for call `msg` synchronously: the host sees it running, and its imports keep its deadline. */
   const settle = (msg: CallMessage, run: () => unknown): ResultMessage => {
+    Atomics.store(ctl, CTL_RUNNING, msg.seq);
+    callDeadline = msg.deadline;
     try {
       return { id: msg.id, ok: true, value: run() };
     } catch (err) {
       return failure(msg.id, err);
+    } finally {
+      callDeadline = Infinity;
+      Atomics.store(ctl, CTL_RUNNING, NOT_RUNNING);
     }
   };
   const callExport = (msg: CallMessage) => () => {
@@ -175,35 +194,37 @@ async function main(): Promise<void> {
    */
   const servePlanned = (msg: CallMessage): boolean => {
     const reads = (msg.fn === 'get' ? [msg.args[0]] : msg.args[0]) as Array<{ key: string }>;
-    let io: ReadIo;
-    try {
-      io = readPlan!.plan(reads);
-    } catch (err) {
-      send(msg, failure(msg.id, err));
+    const planning = settle(msg, () => readPlan!.plan(reads));
+    if (!planning.ok) {
+      send(msg, planning);
       return true;
     }
+    const io = planning.value as ReadIo;
     if (!planned.canRun(io)) return false;
     // The reply is a round trip away: a caller spinning for it should stop.
     releaseCaller?.();
     releaseCaller = undefined;
-    void planned.run(io).then((reply) => {
+    void planned.run(io, msg.deadline).then((reply) => {
+      let outcomes: Array<ReadOutcome<unknown>> | undefined;
+      const finishing = settle(msg, () => { outcomes = readPlan!.finish(reads.length, reply); });
       let result: ResultMessage;
-      try {
-        const outcomes = readPlan!.finish(reads.length, reply);
-        if (outcomes === undefined) {
-          result = settle(msg, callExport(msg));
-        } else {
-          result = asCallResult(msg.id, msg.fn as 'get' | 'bulkGet', reads.map((x) => x.key), outcomes);
-        }
-      } catch (err) {
-        result = failure(msg.id, err);
-      }
+      if (!finishing.ok) result = finishing;
+      else if (outcomes === undefined) result = settle(msg, callExport(msg));
+      else result = asCallResult(msg.id, msg.fn as 'get' | 'bulkGet', reads.map((x) => x.key), outcomes);
       send(msg, result);
     });
     return true;
   };
 
   const serve = (msg: CallMessage) => {
+    // Start it only if the host has not withdrawn it (see CTL_STARTED); a withdrawn call is served elsewhere.
+    const before = (msg.seq - 1) & SEQ_MASK;
+    if (Atomics.compareExchange(ctl, CTL_STARTED, before, msg.seq) !== before) return;
+    // Its caller has stopped waiting: a late write or read would only do work nobody sees.
+    if (sharedClock() >= msg.deadline) {
+      send(msg, { id: msg.id, ok: false, kind: 'expired' });
+      return;
+    }
     releaseCaller = msg.sync ? () => { Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_IDLE); } : undefined;
     if (readPlan && msg.iface === 'stateStore' && (msg.fn === 'get' || msg.fn === 'bulkGet') && servePlanned(msg)) {
       releaseCaller = undefined;
@@ -231,11 +252,10 @@ async function main(): Promise<void> {
   }
   // Between calls the instance blocks on the call word rather than in the event loop: a futex wake is
   // cheaper and steadier than an event-loop wake, and nothing else ever runs on this thread.
-  const calls = new Int32Array(init.calls);
   let seen = 0;
   for (;;) {
-    Atomics.wait(calls, 0, seen);
-    seen = Atomics.load(calls, 0);
+    Atomics.wait(ctl, 0, seen);
+    seen = Atomics.load(ctl, 0);
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) serve(m.message as CallMessage);
   }
 }
