@@ -123,9 +123,11 @@ describe('mortar run -- <command>: the app\'s whole process group', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`on ${signal} the app's grandchild holding a port is signalled and awaited before mortar exits 0`, async () => {
       const app = npmLikeApp('graceful');
-      const sc = await Sidecar.start({ args: ['--', ...await app.command] });
+      // Not waited in start(): a sidecar that never gets ready is still stopped by the finally below.
+      const sc = await Sidecar.start({ args: ['--', ...await app.command], wait: false });
       let pid = 0;
       try {
+        await sc.waitReady();
         await waitUntil(() => existsSync(join(app.dir, 'pid')), 'the grandchild listening', 15_000);
         pid = Number(readFileSync(join(app.dir, 'pid'), 'utf8'));
         assert.ok(await portOpen(await app.port));
@@ -135,6 +137,7 @@ describe('mortar run -- <command>: the app\'s whole process group', () => {
         assert.ok(!alive(pid), 'the grandchild is gone');
         assert.equal(await portOpen(await app.port), false, 'its port is free');
       } finally {
+        await sc.stop();
         if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
       }
     });
@@ -142,9 +145,10 @@ describe('mortar run -- <command>: the app\'s whole process group', () => {
 
   it('a grandchild that ignores SIGTERM gets SIGKILL after the 5 s grace period', async () => {
     const app = npmLikeApp('stubborn');
-    const sc = await Sidecar.start({ args: ['--', ...await app.command] });
+    const sc = await Sidecar.start({ args: ['--', ...await app.command], wait: false });
     let pid = 0;
     try {
+      await sc.waitReady();
       await waitUntil(() => existsSync(join(app.dir, 'pid')), 'the grandchild listening', 15_000);
       pid = Number(readFileSync(join(app.dir, 'pid'), 'utf8'));
       const t0 = Date.now();
@@ -155,6 +159,7 @@ describe('mortar run -- <command>: the app\'s whole process group', () => {
       assert.ok(!alive(pid), 'the grandchild is gone');
       assert.ok(sc.logs.some((l) => l.includes('outlived SIGTERM') && l.includes('SIGKILL')), sc.logs.join('\n'));
     } finally {
+      await sc.stop();
       if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
     }
   });
@@ -179,9 +184,10 @@ describe('mortar run -- <command>: the app\'s whole process group', () => {
 
 describe('mortar run: listening and start-up warnings', () => {
   it('serves every --dapr-listen-addresses address (::1, 127.0.0.2 and 127.0.0.1), and stops serving each on SIGTERM', async () => {
-    const sc = await Sidecar.start({ args: ['--dapr-listen-addresses', '::1,127.0.0.2,127.0.0.1'] });
+    const sc = await Sidecar.start({ args: ['--dapr-listen-addresses', '::1,127.0.0.2,127.0.0.1'], wait: false });
     const at = (host: string) => `http://${host}:${sc.port}`;
     try {
+      await sc.waitReady();
       for (const host of ['[::1]', '127.0.0.2', '127.0.0.1']) assert.equal((await fetch(`${at(host)}/v1.0/healthz`)).status, 204, host);
       const saved = await fetch(`${at('[::1]')}/v1.0/state/statestore`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ key: 'multi', value: 'via ::1' }]) });
       assert.equal(saved.status, 204);
@@ -197,8 +203,10 @@ describe('mortar run: listening and start-up warnings', () => {
     const sc = await Sidecar.start({
       args: ['--config', '/nonexistent.yaml', '--app-protocol', 'grpc', '--placement-host-address', 'localhost:50005',
         '-scheduler-host-address', 'localhost:50006', '--metrics-port', '9091', '--enable-metrics=false', '--mode', 'standalone'],
+      wait: false,
     });
     try {
+      await sc.waitReady();
       const warnings = sc.logs.filter((l) => l.includes('accepted but not applied'));
       assert.deepEqual(warnings, ['WARN  accepted but not applied by mortar 0.1.0: --config /nonexistent.yaml, --app-protocol grpc, '
         + '--placement-host-address, --scheduler-host-address, --metrics-port']);
