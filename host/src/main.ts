@@ -20,12 +20,12 @@ Flags (daprd-compatible):
   --app-channel-address <addr>       the app's address (default: 127.0.0.1)
   --dapr-http-port <port>            HTTP API port (default: 3500)
   --dapr-grpc-port <port>            gRPC API port, passed to the app as DAPR_GRPC_PORT (default: 50001)
-  --dapr-listen-addresses <a,b>      addresses to listen on (default: 127.0.0.1)
+  --dapr-listen-addresses <a,b>      addresses to listen on, each one served (default: 127.0.0.1)
   --resources-path <dir>             folder of component YAML and .wasm files (repeatable);
                                      alias --components-path. Without it: embedded defaults.
   --data-dir <dir>                   where embedded stores and caches live (default: ~/.mortar)
   --log-level <level>                debug | info | warn | error (default: info)
-  --config <file>                    a Dapr Configuration file (accepted; not yet applied)
+  --config <file>                    a Dapr Configuration file (accepted; not yet applied: a warning says so)
   --max-body-size <size>             largest request body, e.g. 4Mi (default: 4Mi)
   --dapr-http-max-request-size <MB>  deprecated form of --max-body-size, in MB
   --dapr-graceful-shutdown-seconds <n>  time allowed for in-flight work on SIGTERM (default: 5)
