@@ -48,6 +48,17 @@ export const DEFAULTS = {
   componentMemoryBytes: 256 * 1024 * 1024,
   pollMs: 500,
   gracefulShutdownSeconds: 5,
+  /** `mortar run -- <command>`: on shutdown the app's process group gets SIGTERM, and SIGKILL if any of it
+   *  is still alive this long after (`dapr run`'s grace period). */
+  appStopGraceMs: 5000,
+  /** HTTP API: a request whose headers have not all arrived this long after the connection opened (or after
+   *  the previous request on it) is answered 408 and its connection closed. daprd: `ReadHeaderTimeout` 10 s. */
+  httpHeadersTimeoutMs: 10_000,
+  /** HTTP API: a request (headers and body) not fully received this long after it began is answered 408 and
+   *  its connection closed, so a body that never finishes holds nothing. A 4 MiB body needs only ~1.1 Mbit/s. */
+  httpRequestTimeoutMs: 30_000,
+  /** How often the HTTP server checks the two timeouts above, so each fires at most this late. */
+  httpTimeoutCheckMs: 1000,
 } as const;
 
 /** Parses Dapr/Kubernetes quantities (`4Mi`, `10M`, `512Ki`, `1048576`) into bytes. */

@@ -2,10 +2,10 @@
  * The `mortar` command line: `mortar run` is a drop-in for `daprd` / `dapr run`.
  */
 import { parseArgs } from 'node:util';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { DEFAULTS, parseQuantity, type RuntimeConfig } from './config.js';
 import { Runtime, RUNTIME_VERSION } from './runtime.js';
+import { AppProcess, type AppExit } from './app-process.js';
 
 const USAGE = `mortar ${RUNTIME_VERSION}: a Dapr-compatible sidecar whose backends are WebAssembly components
 
@@ -21,12 +21,12 @@ Flags (daprd-compatible):
   --app-channel-address <addr>       the app's address (default: 127.0.0.1)
   --dapr-http-port <port>            HTTP API port (default: 3500)
   --dapr-grpc-port <port>            gRPC API port, passed to the app as DAPR_GRPC_PORT (default: 50001)
-  --dapr-listen-addresses <a,b>      addresses to listen on (default: 127.0.0.1)
+  --dapr-listen-addresses <a,b>      addresses to listen on, each one served (default: 127.0.0.1)
   --resources-path <dir>             folder of component YAML and .wasm files (repeatable);
                                      alias --components-path. Without it: embedded defaults.
   --data-dir <dir>                   where embedded stores and caches live (default: ~/.mortar)
   --log-level <level>                debug | info | warn | error (default: info)
-  --config <file>                    a Dapr Configuration file (accepted; not yet applied)
+  --config <file>                    a Dapr Configuration file (accepted; not yet applied: a warning says so)
   --max-body-size <size>             largest request body, e.g. 4Mi (default: 4Mi)
   --dapr-http-max-request-size <MB>  deprecated form of --max-body-size, in MB
   --dapr-graceful-shutdown-seconds <n>  time allowed for in-flight work on SIGTERM (default: 5)
@@ -37,13 +37,23 @@ mortar flags:
 Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FORMAT=text.
 `;
 
-/** Flags daprd accepts that mortar recognises but does not act on (logged at debug). */
+/** Flags daprd accepts that mortar recognises but does not act on (named in one warning at start). */
 const ACCEPTED_ONLY = ['placement-host-address', 'scheduler-host-address', 'enable-app-health-check', 'app-health-check-path',
   'app-health-probe-interval', 'app-health-probe-timeout', 'app-health-threshold', 'disable-init-endpoints', 'metrics-port',
   'enable-metrics', 'profile-port', 'enable-profiling', 'dapr-internal-grpc-port', 'app-max-concurrency', 'mode', 'allowed-origins',
   'dapr-public-port', 'enable-mtls', 'sentry-address', 'control-plane-address', 'app-ssl', 'unix-domain-socket', 'log-as-json',
   'enable-api-logging', 'namespace', 'dapr-block-shutdown-duration'];
 
+/** Values of accepted-only flags that ask for what mortar does anyway, so need no warning. */
+const ALREADY_SO: Readonly<Record<string, readonly string[]>> = {
+  mode: ['standalone'], 'enable-metrics': ['false'], 'enable-profiling': ['false'], 'enable-mtls': ['false'],
+  'enable-app-health-check': ['false'], 'app-ssl': ['false'], 'enable-api-logging': ['false'], 'app-max-concurrency': ['-1'],
+};
+
+/**
+ * Parses `mortar run`'s flags. `ignored` lists, as written on the command line, every flag that was
+ * accepted but is not applied (`--config <file>`, `--app-protocol grpc`, `--placement-host-address`, ...).
+ */
 export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): { config: RuntimeConfig; command: string[]; ignored: string[] } {
   const dash = argv.indexOf('--');
   const flagsPart = dash >= 0 ? argv.slice(0, dash) : argv;
@@ -98,7 +108,11 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     apiToken: env.DAPR_API_TOKEN || undefined,
     appToken: env.APP_API_TOKEN || undefined,
   };
-  const ignored = ACCEPTED_ONLY.filter((f) => v[f] !== undefined);
+  const ignored = ACCEPTED_ONLY.filter((f) => v[f] !== undefined && !ALREADY_SO[f]?.includes(String(v[f]).toLowerCase()))
+    .map((f) => `--${f}`);
+  // Only the HTTP app channel exists; the other protocols are accepted and the app is still called over HTTP.
+  if (protocol !== 'http') ignored.unshift(`--app-protocol ${protocol}`);
+  if (config.configFile) ignored.unshift(`--config ${config.configFile}`);
   if (v.help) throw new HelpRequested();
   return { config, command, ignored };
 }
@@ -121,25 +135,29 @@ async function run(argv: string[]): Promise<void> {
   const { config, command, ignored } = parsed;
   const runtime = new Runtime(config);
   const log = runtime.logger;
-  if (ignored.length) log.debug({ flags: ignored }, `accepted but not acted on: ${ignored.map((f) => `--${f}`).join(' ')}`);
-  if (config.configFile) log.debug({ config: config.configFile }, `Configuration ${config.configFile} accepted; not applied yet`);
+  if (ignored.length) log.warn({ flags: ignored }, `accepted but not applied by mortar ${RUNTIME_VERSION}: ${ignored.join(', ')}`);
 
-  let child: ChildProcess | undefined;
+  let app: AppProcess | undefined;
   let exiting = false;
   const shutdown = async (signal: string, code = 0) => {
     if (exiting) return;
     exiting = true;
     log.info({ signal }, `received ${signal}: shutting down gracefully`);
-    const force = setTimeout(() => process.exit(code || 1), config.gracefulShutdownSeconds * 1000 + 2000);
+    const force = setTimeout(() => { app?.signalGroup('SIGKILL'); process.exit(code || 1); },
+      Math.max(config.gracefulShutdownSeconds * 1000, DEFAULTS.appStopGraceMs) + 2000);
     force.unref();
-    if (child && child.exitCode === null) child.kill('SIGTERM');
-    await runtime.stop();
+    // As dapr run: the sidecar drains while the app's whole process group is stopped and awaited.
+    await Promise.all([app?.stop(DEFAULTS.appStopGraceMs), runtime.stop()]);
     log.info('stopped');
     process.exit(code);
   };
   runtime.onFatal = (why) => void shutdown(why, 1);
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // The app runs in a session of its own, so a closing terminal no longer reaches it: stop it from here.
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
+  // Whatever way this process ends (a crash included), the app does not outlive it.
+  process.on('exit', () => app?.signalGroup('SIGKILL'));
 
   try {
     await runtime.start();
@@ -152,12 +170,13 @@ async function run(argv: string[]): Promise<void> {
   if (command.length > 0) {
     const env: NodeJS.ProcessEnv = { ...process.env, DAPR_HTTP_PORT: String(config.httpPort), DAPR_GRPC_PORT: String(config.grpcPort), APP_ID: config.appId };
     if (config.appPort !== undefined) env.APP_PORT = String(config.appPort);
-    child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
-    child.on('error', (err) => { log.error({ err: err.message }, `could not start ${command[0]}: ${err.message}`); void shutdown('app-error', 1); });
-    child.on('exit', (code, sig) => {
-      log.info({ code, signal: sig }, `app exited with ${sig ?? `code ${code}`}`);
-      void shutdown('app-exit', code ?? 0);
-    });
+    app = new AppProcess(command, env, log, (exit: AppExit) => {
+      if (exiting) return;
+      // As dapr run: the app ending by itself stops the sidecar (and what the app left running in its
+      // group); mortar exits with the app's code, 1 when a signal ended it.
+      log.info({ code: exit.code, signal: exit.signal }, `app exited with ${exit.signal ?? `code ${exit.code}`}`);
+      void shutdown('app-exit', exit.signal ? 1 : exit.code ?? 0);
+    }, (err) => { log.error({ err: err.message }, `could not start ${command[0]}: ${err.message}`); void shutdown('app-error', 1); });
   }
 }
 

@@ -20,6 +20,7 @@ import { Resiliency } from './blocks/resiliency/resiliency.js';
 import { fromAppResponse, type Subscription } from './blocks/pubsub/subscription.js';
 import { AppChannel } from './app-channel.js';
 import { createHttpApi } from './api/http/server.js';
+import { listenOnAll, type Listening } from './api/http/listen.js';
 import type { RuntimeView } from './api/http/metadata.js';
 import { sidecarId } from './sidecar-id.js';
 
@@ -55,6 +56,7 @@ export class Runtime implements RuntimeView {
   onFatal?: (why: string) => void;
   readonly #capabilities: CapabilityThread;
   #http?: FastifyInstance;
+  #listening?: Listening;
   #app?: AppChannel;
   #outbound = false;
   #appReachable = false;
@@ -114,14 +116,11 @@ export class Runtime implements RuntimeView {
       runtime: this, state: this.state, pubsub: this.pubsub, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken,
     });
     const hosts = this.config.listenAddresses.length > 0 ? this.config.listenAddresses : ['127.0.0.1'];
-    for (const [i, host] of hosts.entries()) {
-      if (i === 0) await this.#http.listen({ port: this.config.httpPort, host });
-      else this.logger.warn({ host }, `additional listen address ${host} ignored: one address is served`);
-    }
+    this.#listening = await listenOnAll(this.#http, this.config.httpPort, hosts);
     this.#outbound = true;
     const names = this.registry.list().map((c) => `${c.name} (${c.resource.type})`).join(', ') || 'none';
     this.logger.info({ port: this.config.httpPort, components: this.registry.list().length, ms: Math.round(performance.now() - t0) },
-      `mortar ${RUNTIME_VERSION} ready for app '${this.config.appId}': HTTP API on ${hosts[0]}:${this.config.httpPort}; components: ${names}`);
+      `mortar ${RUNTIME_VERSION} ready for app '${this.config.appId}': HTTP API on ${this.#listening.addresses.join(', ')}; components: ${names}`);
     if (this.config.appPort !== undefined) void this.#waitForApp();
   }
 
@@ -196,6 +195,7 @@ export class Runtime implements RuntimeView {
       if (this.#http) {
         // In-flight requests finish; keep-alive connections are closed as soon as they fall idle, and
         // whatever is still open at the graceful deadline is cut.
+        this.#listening?.close();
         const server = this.#http.server;
         const sweep = setInterval(() => server.closeIdleConnections(), 50);
         const deadline = setTimeout(() => server.closeAllConnections(), this.config.gracefulShutdownSeconds * 1000);

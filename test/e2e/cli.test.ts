@@ -6,7 +6,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import { connect } from 'node:net';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BIN, Sidecar, freePort, tempDir } from '../helpers/sidecar.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('mortar run', () => {
   it('starts the app after `--` with DAPR_HTTP_PORT / DAPR_GRPC_PORT set, and stops when it exits', async () => {
@@ -77,6 +81,137 @@ describe('mortar run', () => {
       assert.deepEqual(md.components, [], 'resources path given: no embedded defaults');
       const big = await sc.json('POST', '/v1.0/state/statestore', [{ key: 'big', value: 'x'.repeat(2 * 1024 * 1024) }]);
       assert.equal(big.status, 413);
+    } finally {
+      await sc.stop();
+    }
+  });
+});
+
+/**
+ * An npm-like app: `sh` starts a grandchild that holds a port and writes its pid once listening. On SIGTERM
+ * the grandchild takes 500 ms to finish and leaves a `graceful` file; `stubborn` ignores SIGTERM.
+ */
+function npmLikeApp(mode: 'graceful' | 'stubborn', shTail = 'wait'): { dir: string; port: Promise<number>; command: Promise<string[]> } {
+  const dir = tempDir('app-group');
+  const script = join(dir, 'grandchild.mjs');
+  writeFileSync(script, `import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
+const [port, dir, mode] = process.argv.slice(2);
+createServer((s) => s.end()).listen(Number(port), '127.0.0.1', () => writeFileSync(dir + '/pid', String(process.pid)));
+process.on('SIGTERM', () => {
+  if (mode === 'stubborn') return;
+  setTimeout(() => { writeFileSync(dir + '/graceful', 'yes'); process.exit(0); }, 500);
+});
+`);
+  const port = freePort();
+  const command = port.then((p) => ['sh', '-c', `'${process.execPath}' '${script}' ${p} '${dir}' ${mode} & ${shTail}`]);
+  return { dir, port, command };
+}
+
+/** Running: signalable and, where /proc tells, not a zombie waiting for init to reap it. */
+const alive = (pid: number) => {
+  try { process.kill(pid, 0); } catch { return false; }
+  try { return !/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'latin1')); } catch { return true; }
+};
+const portOpen = (port: number) => new Promise<boolean>((resolve) => {
+  const s = connect(port, '127.0.0.1');
+  s.once('connect', () => { s.destroy(); resolve(true); });
+  s.once('error', () => resolve(false));
+});
+
+describe('mortar run -- <command>: the app\'s whole process group', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`on ${signal} the app's grandchild holding a port is signalled and awaited before mortar exits 0`, async () => {
+      const app = npmLikeApp('graceful');
+      // Not waited in start(): a sidecar that never gets ready is still stopped by the finally below.
+      const sc = await Sidecar.start({ args: ['--', ...await app.command], wait: false });
+      let pid = 0;
+      try {
+        await sc.waitReady();
+        await waitUntil(() => existsSync(join(app.dir, 'pid')), 'the grandchild listening', 15_000);
+        pid = Number(readFileSync(join(app.dir, 'pid'), 'utf8'));
+        assert.ok(await portOpen(await app.port));
+        sc.proc.kill(signal);
+        assert.equal(await sc.stop(), 0);
+        assert.ok(existsSync(join(app.dir, 'graceful')), 'the grandchild had finished its SIGTERM handler when mortar exited');
+        assert.ok(!alive(pid), 'the grandchild is gone');
+        assert.equal(await portOpen(await app.port), false, 'its port is free');
+      } finally {
+        await sc.stop();
+        if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+      }
+    });
+  }
+
+  it('a grandchild that ignores SIGTERM gets SIGKILL after the 5 s grace period', async () => {
+    const app = npmLikeApp('stubborn');
+    const sc = await Sidecar.start({ args: ['--', ...await app.command], wait: false });
+    let pid = 0;
+    try {
+      await sc.waitReady();
+      await waitUntil(() => existsSync(join(app.dir, 'pid')), 'the grandchild listening', 15_000);
+      pid = Number(readFileSync(join(app.dir, 'pid'), 'utf8'));
+      const t0 = Date.now();
+      sc.proc.kill('SIGTERM');
+      await sc.stop();
+      const took = Date.now() - t0;
+      assert.ok(took >= 4500 && took < 9000, `mortar exited after ${took} ms`);
+      assert.ok(!alive(pid), 'the grandchild is gone');
+      assert.ok(sc.logs.some((l) => l.includes('outlived SIGTERM') && l.includes('SIGKILL')), sc.logs.join('\n'));
+    } finally {
+      await sc.stop();
+      if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('when the app exits by itself, mortar stops what it left running in its group and exits with the app\'s code', async () => {
+    const app = npmLikeApp('graceful', `while [ ! -f '${'$'}{DIR}/pid' ]; do sleep 0.05; done; exit 3`);
+    const command = (await app.command).map((a) => a.replace('${DIR}', app.dir));
+    const sc = await Sidecar.start({ args: ['--', ...command], wait: false });
+    const code = await new Promise<number | null>((r) => sc.proc.once('exit', r));
+    const pid = Number(readFileSync(join(app.dir, 'pid'), 'utf8'));
+    try {
+      assert.equal(code, 3, sc.logs.join('\n'));
+      assert.ok(sc.logs.some((l) => l.includes('app exited with code 3')));
+      assert.ok(existsSync(join(app.dir, 'graceful')), 'the grandchild was stopped gracefully');
+      assert.ok(!alive(pid));
+      assert.equal(await portOpen(await app.port), false);
+    } finally {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
+describe('mortar run: listening and start-up warnings', () => {
+  it('serves every --dapr-listen-addresses address (::1, 127.0.0.2 and 127.0.0.1), and stops serving each on SIGTERM', async () => {
+    const sc = await Sidecar.start({ args: ['--dapr-listen-addresses', '::1,127.0.0.2,127.0.0.1'], wait: false });
+    const at = (host: string) => `http://${host}:${sc.port}`;
+    try {
+      await sc.waitReady();
+      for (const host of ['[::1]', '127.0.0.2', '127.0.0.1']) assert.equal((await fetch(`${at(host)}/v1.0/healthz`)).status, 204, host);
+      const saved = await fetch(`${at('[::1]')}/v1.0/state/statestore`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ key: 'multi', value: 'via ::1' }]) });
+      assert.equal(saved.status, 204);
+      assert.equal(await (await fetch(`${at('127.0.0.2')}/v1.0/state/statestore/multi`)).json(), 'via ::1');
+      assert.ok(sc.logs.some((l) => l.includes(`HTTP API on [::1]:${sc.port}, 127.0.0.2:${sc.port}, 127.0.0.1:${sc.port}`)), sc.logs.join('\n'));
+    } finally {
+      assert.equal(await sc.stop(), 0);
+    }
+    for (const host of ['[::1]', '127.0.0.2', '127.0.0.1']) await assert.rejects(fetch(`${at(host)}/v1.0/healthz`), `${host} no longer served`);
+  });
+
+  it('names every flag accepted but not applied in one warning at start; text log lines carry no JSON', async () => {
+    const sc = await Sidecar.start({
+      args: ['--config', '/nonexistent.yaml', '--app-protocol', 'grpc', '--placement-host-address', 'localhost:50005',
+        '-scheduler-host-address', 'localhost:50006', '--metrics-port', '9091', '--enable-metrics=false', '--mode', 'standalone'],
+      wait: false,
+    });
+    try {
+      await sc.waitReady();
+      const warnings = sc.logs.filter((l) => l.includes('accepted but not applied'));
+      assert.deepEqual(warnings, ['WARN  accepted but not applied by mortar 0.1.0: --config /nonexistent.yaml, --app-protocol grpc, '
+        + '--placement-host-address, --scheduler-host-address, --metrics-port']);
+      assert.ok(sc.logs.length > 3);
+      for (const l of sc.logs) assert.ok(!l.includes('{"'), `no JSON in text log line: ${l}`);
     } finally {
       await sc.stop();
     }

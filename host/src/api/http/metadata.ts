@@ -20,6 +20,15 @@ export interface RuntimeView {
   subscriptions(): Subscription[];
 }
 
+/**
+ * Bounds on the app-set `extended` metadata (`PUT /v1.0/metadata/{key}`), which lives in memory for the
+ * process's life and has no delete: at most `maxKeys` keys (overwriting an existing key is always allowed)
+ * and each value at most `maxValueBytes` bytes, so at most ~6.4 MiB in all. Beyond either: 400 (too many
+ * keys) or 413 (value too large), `ERR_BAD_REQUEST` naming the key and the limit. The Dapr CLI's own keys
+ * (`cliPID`, `appCommand`, ...) are a handful of short values.
+ */
+export const EXTENDED_METADATA_LIMITS = { maxKeys: 100, maxValueBytes: 64 * 1024 } as const;
+
 /** `GET/PUT /v1.0/metadata` and the health endpoints. */
 export function metadataRoutes(rt: RuntimeView) {
   return async function plugin(app: FastifyInstance): Promise<void> {
@@ -47,6 +56,13 @@ export function metadataRoutes(rt: RuntimeView) {
     app.put('/v1.0/metadata/:key', async (req, reply) => {
       const { key } = req.params as { key: string };
       const raw = req.body as Buffer | undefined;
+      const { maxKeys, maxValueBytes } = EXTENDED_METADATA_LIMITS;
+      if (raw && raw.length > maxValueBytes) {
+        throw new MortarError('ERR_BAD_REQUEST', [`metadata value for '${key}' is ${raw.length} bytes; at most ${maxValueBytes} bytes are allowed`], { http: 413 });
+      }
+      if (!rt.extended.has(key) && rt.extended.size >= maxKeys) {
+        throw new MortarError('ERR_BAD_REQUEST', [`metadata key '${key}' not set: at most ${maxKeys} keys can be set (existing keys can be overwritten)`]);
+      }
       rt.extended.set(key, raw ? raw.toString('utf8') : '');
       return reply.code(204).send();
     });

@@ -7,6 +7,8 @@ import type { PubSubService } from '../../blocks/pubsub/pubsub-service.js';
 import { pubsubRoutes } from './pubsub.js';
 import { stateRoutes } from './state.js';
 import { metadataRoutes, type RuntimeView } from './metadata.js';
+import { unmatchedRouteError } from './unsupported.js';
+import { DEFAULTS } from '../../config.js';
 
 export interface HttpApiOptions {
   readonly runtime: RuntimeView;
@@ -29,6 +31,13 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 4096 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A client that sends headers or a body slowly (or never finishes) is cut off: 408, connection closed.
+    requestTimeout: DEFAULTS.httpRequestTimeoutMs,
+    http: {
+      headersTimeout: DEFAULTS.httpHeadersTimeoutMs,
+      requestTimeout: DEFAULTS.httpRequestTimeoutMs,
+      connectionsCheckingInterval: DEFAULTS.httpTimeoutCheckMs,
+    },
   });
 
   // Every body arrives as raw bytes; each route decides how to parse it (Dapr accepts any content type).
@@ -56,11 +65,16 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
     return reply.code(e.http).type('application/json').send(toDaprBody(e, opts.runtime.appId));
   });
 
+  // A Dapr API mortar does not serve is logged at warn the first time (the app expects it), then at debug.
+  const warned = new Set<string>();
   app.setNotFoundHandler((req, reply) => {
-    // Dapr routes every unmatched request to service invocation, which needs an app id.
-    const e = req.headers['dapr-app-id']
-      ? new MortarError('ERR_API_UNIMPLEMENTED', ['service invocation'])
-      : new MortarError('ERR_DIRECT_INVOKE', ['failed getting app id either from the URL path or the header dapr-app-id']);
+    const { error: e, api } = unmatchedRouteError(req.method, req.url, req.headers, opts.runtime.runtimeVersion);
+    if (api && !warned.has(api)) {
+      warned.add(api);
+      opts.logger.warn({ code: e.code, api }, e.message);
+    } else {
+      opts.logger.debug({ code: e.code }, e.message);
+    }
     return reply.code(e.http).type('application/json').send(toDaprBody(e, opts.runtime.appId));
   });
 

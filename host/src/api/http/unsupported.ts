@@ -1,0 +1,48 @@
+/**
+ * Requests no route of mortar's HTTP API matches: the Dapr building blocks mortar does not serve yet get
+ * 501 `ERR_API_UNIMPLEMENTED` naming the route and the API (as daprd answers for an API it lacks), and
+ * anything else a 404 naming the route. Both in Dapr's error format.
+ */
+import { MortarError } from '../../errors.js';
+
+/**
+ * Dapr HTTP APIs mortar does not serve, by the path segment after the version (`/v1.0`, `/v1.0-alpha1`, ...).
+ * The served ones (`state`, `publish`, `metadata`, `healthz`) are absent: a wrong method or shape under them
+ * is a plain 404.
+ */
+export const UNSUPPORTED_APIS: Readonly<Record<string, string>> = {
+  invoke: 'service invocation',
+  bindings: 'bindings',
+  secrets: 'secrets',
+  configuration: 'configuration',
+  lock: 'distributed lock',
+  unlock: 'distributed lock',
+  actors: 'actors',
+  workflows: 'workflows',
+  crypto: 'cryptography',
+  jobs: 'jobs',
+  conversation: 'conversation',
+  shutdown: 'shutdown',
+  subscribe: 'streaming subscriptions',
+};
+
+/** Longest part of a path quoted in an answer or a log line: the rest is cut, so a huge URL stays small. */
+const QUOTED_PATH_CHARS = 200;
+
+/** The Dapr API an unmatched request asked for, or undefined when it is not one mortar lacks. */
+export function unsupportedApi(path: string, headers: Readonly<Record<string, unknown>>): string | undefined {
+  const m = /^\/v1\.0(?:-(?:alpha|beta)\d+)?\/([^/?]+)/.exec(path);
+  const api = m ? UNSUPPORTED_APIS[m[1]!] : undefined;
+  if (api) return api;
+  // daprd sends any other request carrying `dapr-app-id` to service invocation.
+  return headers['dapr-app-id'] !== undefined ? 'service invocation' : undefined;
+}
+
+/** The error for an unmatched request: 501 for an API mortar lacks, else 404; both name the route. */
+export function unmatchedRouteError(method: string, url: string, headers: Readonly<Record<string, unknown>>, version: string): { error: MortarError; api?: string } {
+  const path = url.split('?')[0]!;
+  const route = `${method} ${path.length > QUOTED_PATH_CHARS ? `${path.slice(0, QUOTED_PATH_CHARS)}...` : path}`;
+  const api = unsupportedApi(path, headers);
+  if (api) return { api, error: new MortarError('ERR_API_UNIMPLEMENTED', [`${route}: ${api} is not supported by mortar ${version}`]) };
+  return { error: new MortarError('ERR_BAD_REQUEST', [`no route ${route} in mortar ${version}`], { http: 404 }) };
+}
