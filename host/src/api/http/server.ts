@@ -7,6 +7,8 @@ import type { PubSubService } from '../../blocks/pubsub/pubsub-service.js';
 import { pubsubRoutes } from './pubsub.js';
 import { stateRoutes } from './state.js';
 import { metadataRoutes, type RuntimeView } from './metadata.js';
+import { clientErrorHandler, frameworkErrors } from './transport-errors.js';
+import { MAX_KEY_URL_CHARS } from '../../blocks/state/keys.js';
 
 export interface HttpApiOptions {
   readonly runtime: RuntimeView;
@@ -26,7 +28,10 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: opts.maxBodyBytes,
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 4096 },
+    // A path segment may hold the longest state key, percent-encoded (keys.ts states the key rule).
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_KEY_URL_CHARS },
+    frameworkErrors: frameworkErrors(() => opts.runtime.appId),
+    clientErrorHandler: clientErrorHandler(() => opts.runtime.appId, opts.logger),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
