@@ -19,10 +19,11 @@ describe('daprd JSON compatibility', () => {
   let sc: Sidecar;
   let app: SubscriberApp;
   let client: DaprClient;
-  const topics = { plain: `plain-${randomUUID()}`, json: `json-${randomUUID()}`, bin: `bin-${randomUUID()}`, ce: `ce-${randomUUID()}`, raw: `raw-${randomUUID()}`, bulk: `bulk-${randomUUID()}` };
+  const topics = { plain: `plain-${randomUUID()}`, json: `json-${randomUUID()}`, bin: `bin-${randomUUID()}`, ce: `ce-${randomUUID()}`, raw: `raw-${randomUUID()}`, bulk: `bulk-${randomUUID()}`, caps: `caps-${randomUUID()}` };
   before(async () => {
     app = await SubscriberApp.start([
-      ...Object.entries(topics).filter(([n]) => n !== 'raw').map(([n, topic]) => ({ pubsubname: 'ps', topic, route: `/${n}` })),
+      { PubsubName: 'ps', TOPIC: topics.caps, Routes: { Default: '/caps' } },
+      ...Object.entries(topics).filter(([n]) => n !== 'raw' && n !== 'caps').map(([n, topic]) => ({ pubsubname: 'ps', topic, route: `/${n}` })),
       { pubsubname: 'ps', topic: topics.raw, route: '/raw', metadata: { rawPayload: 'true' } },
     ]);
     const dir = tempDir('jsoncompat');
@@ -59,6 +60,15 @@ describe('daprd JSON compatibility', () => {
       assert.equal(tx.status, 204, tx.text);
       assert.equal(await (await sc.fetch(`/v1.0/state/mem/${k}-kelvin`)).text(), '"k"', 'U+212A KELVIN SIGN folds to k, as in Go');
       assert.equal((await sc.fetch(`/v1.0/state/mem/${k}`)).status, 204);
+    });
+
+    it('the app\'s answers too: a /dapr/subscribe entry spelled PubsubName/TOPIC/Routes.Default is served, and {"Status":"RETRY"} is a retry', async () => {
+      let answers = 0;
+      app.respond = (d) => (d.path === '/caps' && answers++ === 0 ? { status: 200, body: '{"Status":"RETRY"}' } : { status: 200 });
+      const r = await sc.fetch(`/v1.0/publish/ps/${topics.caps}`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } });
+      assert.equal(r.status, 204);
+      await app.until(() => app.on('/caps').length >= 2, 10_000, 'the retried delivery');
+      app.respond = () => ({ status: 200 });
     });
 
     it('bulk publish accepts entryID (what the official SDK sends) as well as entryId, and the SDK\'s publishBulk succeeds', async () => {

@@ -9,6 +9,7 @@
  * fetches nothing. Backpressure: at most `maxInFlight` messages are with the app at once; the loop
  * fetches only what it can take.
  */
+import { goFields } from '../../request-json.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
@@ -307,8 +308,13 @@ export class DeliveryLoop {
         else if (res.status < 200 || res.status > 299) { whole = 'retry'; status = res.status; }
         else {
           try {
-            const parsed = JSON.parse(res.body.toString('utf8')) as { statuses?: Array<{ entryId?: string; status?: string }> };
-            statuses = new Map((parsed.statuses ?? []).map((s) => [String(s.entryId), String(s.status ?? '').toUpperCase()]));
+            // daprd's AppBulkResponse, field names matched case-insensitively as Go decodes them.
+            const parsed = goFields(JSON.parse(res.body.toString('utf8')) as object, ['statuses'] as const);
+            const list = Array.isArray(parsed.statuses) ? parsed.statuses as unknown[] : [];
+            statuses = new Map(list.map((raw) => {
+              const s = raw !== null && typeof raw === 'object' ? goFields(raw, ['entryId', 'status'] as const) : {};
+              return [String(s.entryId), String(s.status ?? '').toUpperCase()];
+            }));
           } catch { /* no statuses: every entry counts as RETRY */ }
         }
       } catch {
@@ -343,7 +349,7 @@ export function outcomeOf(status: number, body: Buffer): Outcome {
   let parsed: unknown;
   try { parsed = JSON.parse(text); } catch { return 'success'; }
   if (typeof parsed !== 'object' || parsed === null) return 'success';
-  const s = (parsed as { status?: unknown }).status;
+  const s = goFields(parsed, ['status'] as const).status;
   if (s === undefined || s === null || s === '') return 'success';
   switch (String(s).toUpperCase()) {
     case 'SUCCESS': return 'success';
