@@ -61,6 +61,9 @@ function fold(name: string): string {
   return name.replace(/[A-Z\u212a\u017f]/g, (c) => (c === '\u212a' ? 'k' : c === '\u017f' ? 's' : c.toLowerCase()));
 }
 
+/** Lookup tables per field list (the lists are module constants, so this stays small). */
+const INDEXES = new WeakMap<readonly string[], { exact: Set<string>; folded: Map<string, string> }>();
+
 /**
  * The fields of a decoded JSON object under their canonical names, matched as Go's `encoding/json` matches
  * struct fields: an exact name first, else a case-insensitive one (`entryID` is `entryId`); when several keys
@@ -69,15 +72,14 @@ function fold(name: string): string {
  */
 export function goFields<K extends string>(obj: object, names: readonly K[]): { [P in K]?: unknown } {
   const out: { [P in K]?: unknown } = {};
-  const exact = new Set<string>(names);
-  let folded: Map<string, K> | undefined;
+  let index = INDEXES.get(names);
+  if (!index) INDEXES.set(names, (index = { exact: new Set(names), folded: new Map(names.map((n) => [fold(n), n])) }));
   for (const [k, v] of Object.entries(obj)) {
-    if (exact.has(k)) {
+    if (index.exact.has(k)) {
       out[k as K] = v;
       continue;
     }
-    folded ??= new Map(names.map((n) => [fold(n), n]));
-    const name = folded.get(fold(k));
+    const name = index.folded.get(fold(k)) as K | undefined;
     if (name !== undefined) out[name] = v;
   }
   return out;

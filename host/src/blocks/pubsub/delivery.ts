@@ -309,10 +309,10 @@ export class DeliveryLoop {
         else {
           try {
             // daprd's AppBulkResponse, field names matched case-insensitively as Go decodes them.
-            const parsed = goFields(JSON.parse(res.body.toString('utf8')) as object, ['statuses'] as const);
+            const parsed = goFields(JSON.parse(res.body.toString('utf8')) as object, BULK_RESPONSE_FIELDS);
             const list = Array.isArray(parsed.statuses) ? parsed.statuses as unknown[] : [];
             statuses = new Map(list.map((raw) => {
-              const s = raw !== null && typeof raw === 'object' ? goFields(raw, ['entryId', 'status'] as const) : {};
+              const s = raw !== null && typeof raw === 'object' ? goFields(raw, BULK_STATUS_FIELDS) : {};
               return [String(s.entryId), String(s.status ?? '').toUpperCase()];
             }));
           } catch { /* no statuses: every entry counts as RETRY */ }
@@ -340,6 +340,11 @@ export class DeliveryLoop {
   }
 }
 
+/** daprd's AppResponse / AppBulkResponse field names (matched case-insensitively, as Go decodes them). */
+const RESPONSE_FIELDS = ['status'] as const;
+const BULK_RESPONSE_FIELDS = ['statuses'] as const;
+const BULK_STATUS_FIELDS = ['entryId', 'status'] as const;
+
 /** Dapr's reading of an app's answer to a delivery (spec 1.14 table). */
 export function outcomeOf(status: number, body: Buffer): Outcome {
   if (status === 404) return 'drop';
@@ -349,7 +354,7 @@ export function outcomeOf(status: number, body: Buffer): Outcome {
   let parsed: unknown;
   try { parsed = JSON.parse(text); } catch { return 'success'; }
   if (typeof parsed !== 'object' || parsed === null) return 'success';
-  const s = goFields(parsed, ['status'] as const).status;
+  const s = goFields(parsed, RESPONSE_FIELDS).status;
   if (s === undefined || s === null || s === '') return 'success';
   switch (String(s).toUpperCase()) {
     case 'SUCCESS': return 'success';
