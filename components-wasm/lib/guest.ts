@@ -43,23 +43,34 @@ export function toMap(p: Pairs): Record<string, string> {
   return m;
 }
 
+/** The latest expiry a store writes or reports: 9999-12-31T23:59:59Z, the last instant RFC 3339 can write. */
+export const MAX_EXPIRY_MS = 253402300799000;
+
 /**
  * Reads `ttlInSeconds`: undefined when absent or `-1` (no expiry); throws `invalid-argument` when it is
- * not an integer (Dapr: `ttlInSeconds: foo` is an error).
+ * not an integer (Dapr: `ttlInSeconds: foo` is an error) or when now + TTL is after {@link MAX_EXPIRY_MS}.
+ * The host checks the same rule before any call; this keeps the component safe on its own.
  */
-export function ttlSeconds(metadata: Pairs): number | undefined {
+export function ttlSeconds(metadata: Pairs, nowMs?: number): number | undefined {
   const raw = toMap(metadata).ttlInSeconds;
   if (raw === undefined || raw === '') return undefined;
   if (!/^-?\d+$/.test(raw.trim())) throw stateError('invalid-argument', `ttlInSeconds: '${raw}' is not an integer`);
   const n = Number(raw);
   if (n === -1) return undefined;
   if (n < -1) throw stateError('invalid-argument', `ttlInSeconds: ${n} must be -1 or greater`);
+  if (nowMs !== undefined ? nowMs + n * 1000 > MAX_EXPIRY_MS : n * 1000 > MAX_EXPIRY_MS) {
+    throw stateError('invalid-argument', `ttlInSeconds: ${raw} puts the expiry after 9999-12-31T23:59:59Z`);
+  }
   return n;
 }
 
-/** RFC 3339 without fractional seconds, as Dapr formats `ttlExpireTime`. */
+/**
+ * RFC 3339 without fractional seconds, as Dapr formats `ttlExpireTime`. Total: an expiry read back from a
+ * backend (written by anyone, any version) is clamped into 1970..9999, so formatting it can never throw.
+ */
 export function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const t = Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_EXPIRY_MS) : MAX_EXPIRY_MS;
+  return new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 export function utf8Encode(s: string): Uint8Array {

@@ -87,7 +87,7 @@ export class SqlStateStore {
 
   /** The statement for one write, with the expectation that encodes its ETag condition. */
   setStatement(r: S.SetRequest, at: number): Statement {
-    const ttl = ttlSeconds(r.metadata);
+    const ttl = ttlSeconds(r.metadata, at);
     const expires = ttl === undefined ? { tag: 'null' } as DbValue : int(at + ttl * 1000);
     const p = this.#p;
     if (r.etag != null) {

@@ -46,7 +46,7 @@ function admit(cur: Entry | undefined, etag: string | undefined, concurrency: S.
 }
 
 function prepareSet(r: S.SetRequest, now: number): () => void {
-  const ttl = ttlSeconds(r.metadata);
+  const ttl = ttlSeconds(r.metadata, now);
   admit(live(r.key, now), r.etag, r.concurrency, r.key);
   return () => {
     store.set(r.key, { data: r.value, etag: String(++version), expires: ttl === undefined ? undefined : now + ttl * 1000 });
@@ -121,7 +121,7 @@ export const stateStore = {
     for (const op of ops) {
       if (op.tag === 'upsert') {
         const r = op.val;
-        const ttl = ttlSeconds(r.metadata);
+        const ttl = ttlSeconds(r.metadata, now);
         admit(view(r.key), r.etag, r.concurrency, r.key);
         const e: Entry = { data: r.value, etag: '', expires: ttl === undefined ? undefined : now + ttl * 1000 };
         shadow.set(r.key, { ...e, etag: 'pending' });

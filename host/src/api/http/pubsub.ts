@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MortarError, toDaprBody } from '../../errors.js';
 import type { PubSubService } from '../../blocks/pubsub/pubsub-service.js';
 import { queryMetadata } from './request.js';
+import { parseRequestJson } from '../../request-json.js';
 
 type TopicParams = { pubsub: string; '*': string };
 
@@ -28,7 +29,7 @@ export function pubsubRoutes(pubsub: PubSubService, appId: () => string) {
       const raw = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
       let body: unknown;
       try {
-        body = JSON.parse(raw.toString('utf8'));
+        body = parseRequestJson(raw.toString('utf8'));
       } catch (err) {
         throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`failed to parse the body: ${(err as Error).message}`], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
       }

@@ -9,6 +9,8 @@ import { stateRoutes } from './state.js';
 import { metadataRoutes, type RuntimeView } from './metadata.js';
 import { unmatchedRouteError } from './unsupported.js';
 import { DEFAULTS } from '../../config.js';
+import { clientErrorHandler, frameworkErrors } from './transport-errors.js';
+import { MAX_KEY_URL_CHARS } from '../../blocks/state/keys.js';
 
 export interface HttpApiOptions {
   readonly runtime: RuntimeView;
@@ -28,7 +30,10 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: opts.maxBodyBytes,
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 4096 },
+    // A path segment may hold the longest state key, percent-encoded (keys.ts states the key rule).
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_KEY_URL_CHARS },
+    frameworkErrors: frameworkErrors(() => opts.runtime.appId),
+    clientErrorHandler: clientErrorHandler(() => opts.runtime.appId, opts.logger),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // A client that sends headers or a body slowly (or never finishes) is cut off: 408, connection closed.

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MortarError } from '../../errors.js';
 import type { StateService, SaveItem, DeleteItem, TransactionOp, StateOptions } from '../../blocks/state/state-service.js';
-import { jsonBody, queryMetadata, queryValue, stringMap } from './request.js';
+import { jsonBody, objectFields, optionalString, queryMetadata, queryValue, stringMap } from './request.js';
 
 type StoreParams = { storeName: string };
 type KeyParams = { storeName: string; key: string };
@@ -19,14 +19,14 @@ export function stateRoutes(state: StateService) {
       if (!Array.isArray(body)) throw new MortarError('ERR_MALFORMED_REQUEST', ['failed to parse request body: expected a JSON array of state items']);
       const qm = queryMetadata(req);
       const items: SaveItem[] = body.map((raw: unknown, i: number) => {
-        const it = raw as Record<string, unknown> | null;
-        if (!it || typeof it !== 'object' || typeof it.key !== 'string' || it.key === '') {
+        const it = objectFields(raw, ITEM_FIELDS);
+        if (!it || typeof it.key !== 'string' || it.key === '') {
           throw new MortarError('ERR_MALFORMED_REQUEST', [`"key" is a required field (item ${i})`]);
         }
         return {
           key: it.key,
           value: encodeValue(it.value),
-          etag: it.etag === undefined || it.etag === null ? undefined : String(it.etag),
+          etag: optionalString(it.etag, `[${i}].etag`),
           metadata: { ...stringMap(it.metadata, `[${i}].metadata`), ...qm },
           options: options(it.options, `[${i}].options`),
         };
@@ -40,11 +40,14 @@ export function stateRoutes(state: StateService) {
     const bulk = async (req: FastifyRequest<{ Params: StoreParams }>, reply: FastifyReply) => {
       const { storeName } = req.params;
       state.store(storeName);
-      const body = jsonBody(req) as { keys?: unknown; metadata?: unknown } | null;
-      if (!body || typeof body !== 'object' || (body.keys !== undefined && !Array.isArray(body.keys))) {
+      const body = objectFields(jsonBody(req), BULK_FIELDS);
+      if (!body || (body.keys !== undefined && body.keys !== null && !Array.isArray(body.keys))) {
         throw new MortarError('ERR_MALFORMED_REQUEST', ["failed to parse request body: expected {\"keys\": [...]}"]);
       }
-      const keys = (body.keys as unknown[] | undefined ?? []).map(String);
+      const keys = ((body.keys as unknown[] | null | undefined) ?? []).map((k, i) => {
+        if (typeof k !== 'string') throw new MortarError('ERR_MALFORMED_REQUEST', [`failed to parse request body: keys[${i}] must be a string`]);
+        return k;
+      });
       const results = await state.bulkGet(storeName, keys, { ...stringMap(body.metadata, 'metadata'), ...queryMetadata(req) });
       const parts = results.map((r) => {
         let s = `{"key":${JSON.stringify(r.key)}`;
@@ -64,20 +67,20 @@ export function stateRoutes(state: StateService) {
     const transaction = async (req: FastifyRequest<{ Params: StoreParams }>, reply: FastifyReply) => {
       const { storeName } = req.params;
       state.store(storeName);
-      const body = jsonBody(req) as { operations?: unknown; metadata?: unknown } | null;
-      if (!body || typeof body !== 'object' || (body.operations !== undefined && !Array.isArray(body.operations))) {
+      const body = objectFields(jsonBody(req), TRANSACTION_FIELDS);
+      if (!body || (body.operations !== undefined && body.operations !== null && !Array.isArray(body.operations))) {
         throw new MortarError('ERR_MALFORMED_REQUEST', ['failed to parse request body: expected {"operations": [...]}']);
       }
       const qm = queryMetadata(req);
       const ops: TransactionOp[] = ((body.operations as unknown[] | undefined) ?? []).map((raw, i) => {
-        const op = raw as { operation?: unknown; request?: Record<string, unknown> } | null;
-        const r = op?.request;
+        const op = objectFields(raw, OPERATION_FIELDS);
+        const r = objectFields(op?.request, ITEM_FIELDS);
         const kind = op?.operation;
         if (kind !== 'upsert' && kind !== 'delete') throw new MortarError('ERR_NOT_SUPPORTED_STATE_OPERATION', [String(kind)]);
         if (!r || typeof r.key !== 'string' || r.key === '') throw new MortarError('ERR_MALFORMED_REQUEST', [`"key" is a required field (operations[${i}].request)`]);
         const common = {
           key: r.key,
-          etag: r.etag === undefined || r.etag === null ? undefined : String(r.etag),
+          etag: optionalString(r.etag, `operations[${i}].request.etag`),
           metadata: { ...stringMap(r.metadata, `operations[${i}].request.metadata`), ...qm },
           options: options(r.options, `operations[${i}].request.options`),
         };
@@ -116,11 +119,21 @@ export function stateRoutes(state: StateService) {
   };
 }
 
+/**
+ * The request bodies' field names, as daprd's structs declare them (`state.SetRequest`, `BulkGetRequest`,
+ * `TransactionalStateRequest`, `StateOptions`). Decoding matches them case-insensitively, as Go does.
+ */
+const ITEM_FIELDS = ['key', 'value', 'etag', 'metadata', 'options', 'contentType'] as const;
+const BULK_FIELDS = ['keys', 'metadata', 'parallelism'] as const;
+const TRANSACTION_FIELDS = ['operations', 'metadata'] as const;
+const OPERATION_FIELDS = ['operation', 'request'] as const;
+const OPTION_FIELDS = ['concurrency', 'consistency'] as const;
+
 function options(v: unknown, field: string): StateOptions | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'object') throw new MortarError('ERR_MALFORMED_REQUEST', [`'${field}' must be an object`]);
-  const o = v as Record<string, unknown>;
-  return { concurrency: o.concurrency === undefined ? undefined : String(o.concurrency), consistency: o.consistency === undefined ? undefined : String(o.consistency) };
+  const o = objectFields(v, OPTION_FIELDS);
+  if (!o) throw new MortarError('ERR_MALFORMED_REQUEST', [`'${field}' must be an object`]);
+  return { concurrency: optionalString(o.concurrency, `${field}.concurrency`), consistency: optionalString(o.consistency, `${field}.consistency`) };
 }
 
 /** Values are stored JSON-encoded, as Dapr does: the string "v" is stored as the bytes `"v"`. */

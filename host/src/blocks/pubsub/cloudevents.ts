@@ -5,8 +5,9 @@
  * size stay exact) once it is known to parse.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { MortarError } from '../../errors.js';
-import { parseDuration } from '../../duration.js';
+import { GrpcCode, MortarError } from '../../errors.js';
+import { checkTtl, InvalidTtl, TTL_KEY, withCheckedTtl } from '../ttl.js';
+import { JsonTooDeep, parseRequestJson } from '../../request-json.js';
 
 export const CLOUDEVENT_CONTENT_TYPE = 'application/cloudevents+json';
 const EVENT_TYPE = 'com.dapr.event.sent';
@@ -19,7 +20,7 @@ export interface PublishInput {
   readonly body: Buffer;
   /** The request's Content-Type (missing: `text/plain`). */
   readonly contentType?: string;
-  /** `metadata.*` of the request (or entry), prefix stripped. */
+  /** `metadata.*` of the request (or entry), prefix stripped, passed through {@link publishMetadata}. */
   readonly metadata: Readonly<Record<string, string>>;
   /** Incoming `traceparent` / `tracestate`, if any. */
   readonly traceparent?: string;
@@ -62,16 +63,25 @@ export function rawPayload(metadata: Readonly<Record<string, string>>): boolean 
   return b;
 }
 
-/** `ttlInSeconds`: integer seconds or a Go duration; undefined when absent. */
-export function ttlMs(metadata: Readonly<Record<string, string>>): number | undefined {
-  const v = metadata.ttlInSeconds;
-  if (v === undefined || v === '') return undefined;
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    throw new MortarError('ERR_PUBSUB_REQUEST_METADATA', [`ttlInSeconds: '${v}' is neither a number of seconds nor a duration such as 10s`]);
+/**
+ * The publish metadata a component and the envelope see: `ttlInSeconds` checked by the TTL rule (`../ttl.ts`)
+ * and written as whole seconds, or removed when it means no expiry. An invalid TTL is a 400
+ * `ERR_PUBSUB_REQUEST_METADATA` naming the field.
+ */
+export function publishMetadata(metadata: Readonly<Record<string, string>>): Record<string, string> {
+  if (!(TTL_KEY in metadata)) return metadata as Record<string, string>;
+  try {
+    return withCheckedTtl(metadata as Record<string, string>, checkTtl(metadata[TTL_KEY], { durations: true }), false);
+  } catch (err) {
+    if (err instanceof InvalidTtl) throw new MortarError('ERR_PUBSUB_REQUEST_METADATA', [err.message]);
+    throw err;
   }
-  return ms;
+}
+
+/** `ttlInSeconds` in ms, from metadata already passed through {@link publishMetadata}; undefined when absent. */
+export function ttlMs(metadata: Readonly<Record<string, string>>): number | undefined {
+  const v = metadata[TTL_KEY];
+  return v === undefined ? undefined : Number(v) * 1000;
 }
 
 /** RFC 3339 with Dapr's precision (seconds, UTC). */
@@ -100,11 +110,13 @@ export function envelope(input: PublishInput): Envelope {
   if (isCloudEventContentType(contentType)) {
     // An app-made CloudEvent: Dapr keeps it, overwrites topic and pubsubname and fills in what is missing.
     try {
-      const parsed = JSON.parse(input.body.toString('utf8')) as unknown;
+      const parsed = parseRequestJson(input.body.toString('utf8'));
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('a CloudEvent must be a JSON object');
       event = parsed as Record<string, unknown>;
     } catch (err) {
-      throw new MortarError('ERR_PUBSUB_CLOUD_EVENTS_SER', [input.topic, input.pubsub, (err as Error).message]);
+      // Too deep to handle is the caller's mistake; a body that is not a CloudEvent is Dapr's 500.
+      const o = err instanceof JsonTooDeep ? { http: 400, grpc: GrpcCode.INVALID_ARGUMENT } : undefined;
+      throw new MortarError('ERR_PUBSUB_CLOUD_EVENTS_SER', [input.topic, input.pubsub, (err as Error).message], o);
     }
     event.id ??= randomUUID();
     event.specversion ??= '1.0';
@@ -147,10 +159,37 @@ export function envelope(input: PublishInput): Envelope {
       if (k === 'traceparent') event.traceid = v;
     }
   }
-  let json = JSON.stringify(event);
-  // Splice the app's JSON in verbatim: JSON.parse + stringify would round big integers.
-  if (dataJson !== undefined) json = `${json.slice(0, -1)},"data":${dataJson}}`;
-  return { data: Buffer.from(json), contentType: CLOUDEVENT_CONTENT_TYPE };
+  // The app's JSON goes in verbatim: JSON.parse + stringify would round big integers.
+  return { data: Buffer.from(goMapJson(event, dataJson)), contentType: CLOUDEVENT_CONTENT_TYPE };
+}
+
+/**
+ * An event as daprd writes it: Go's `json.Marshal` of a map, so the keys in sorted (byte) order, at the top
+ * level. `rawData`: JSON text to write as `data` verbatim. Values themselves (an app's `data`) keep their own
+ * key order. Keys holding `undefined` are left out.
+ */
+export function goMapJson(event: Record<string, unknown>, rawData?: string): string {
+  const keys = Object.keys(event).filter((k) => event[k] !== undefined && !(rawData !== undefined && k === 'data'));
+  if (rawData !== undefined) keys.push('data');
+  keys.sort(byCodePoint);
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    out += `${i === 0 ? '' : ','}${JSON.stringify(k)}:${rawData !== undefined && k === 'data' ? rawData : JSON.stringify(event[k])}`;
+  }
+  return `${out}}`;
+}
+
+/** Code-point order, which is the byte order of UTF-8 (Go sorts map keys by their bytes). */
+function byCodePoint(a: string, b: string): number {
+  for (let i = 0, j = 0; i < a.length && j < b.length;) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(j)!;
+    if (x !== y) return x - y;
+    i += x > 0xffff ? 2 : 1;
+    j += y > 0xffff ? 2 : 1;
+  }
+  return a.length - b.length;
 }
 
 /** A CloudEvent as delivered to an app: the JSON bytes to send and the parsed object (for routing). */
@@ -168,7 +207,7 @@ export function inbound(data: Uint8Array, contentType: string | undefined, raw: 
       topic, pubsubname: pubsub, data_base64: bytes.toString('base64'),
     };
     for (const k of ['traceid', 'traceparent', 'tracestate']) if (metadata[k] !== undefined) event[k] = metadata[k];
-    return { json: Buffer.from(JSON.stringify(event)), event };
+    return { json: Buffer.from(goMapJson(event)), event };
   }
   if (contentType !== undefined && isBinaryContentType(contentType)) {
     // A binary broker message: the event attributes travel as `ce-*` metadata (contrib: FromBinary).
@@ -177,7 +216,7 @@ export function inbound(data: Uint8Array, contentType: string | undefined, raw: 
     event.id ??= randomUUID();
     event.source ??= 'Dapr';
     event.type ??= EVENT_TYPE;
-    return { json: Buffer.from(JSON.stringify(event)), event };
+    return { json: Buffer.from(goMapJson(event)), event };
   }
   const parsed = JSON.parse(bytes.toString('utf8')) as unknown;
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('the message is not a CloudEvent (not a JSON object)');

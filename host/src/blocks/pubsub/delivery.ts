@@ -9,6 +9,7 @@
  * fetches nothing. Backpressure: at most `maxInFlight` messages are with the app at once; the loop
  * fetches only what it can take.
  */
+import { goFields } from '../../request-json.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
@@ -308,8 +309,13 @@ export class DeliveryLoop {
         else if (res.status < 200 || res.status > 299) { whole = 'retry'; status = res.status; }
         else {
           try {
-            const parsed = JSON.parse(res.body.toString('utf8')) as { statuses?: Array<{ entryId?: string; status?: string }> };
-            statuses = new Map((parsed.statuses ?? []).map((s) => [String(s.entryId), String(s.status ?? '').toUpperCase()]));
+            // daprd's AppBulkResponse, field names matched case-insensitively as Go decodes them.
+            const parsed = goFields(JSON.parse(res.body.toString('utf8')) as object, BULK_RESPONSE_FIELDS);
+            const list = Array.isArray(parsed.statuses) ? parsed.statuses as unknown[] : [];
+            statuses = new Map(list.map((raw) => {
+              const s = raw !== null && typeof raw === 'object' ? goFields(raw, BULK_STATUS_FIELDS) : {};
+              return [String(s.entryId), String(s.status ?? '').toUpperCase()];
+            }));
           } catch { /* no statuses: every entry counts as RETRY */ }
         }
       } catch {
@@ -335,6 +341,11 @@ export class DeliveryLoop {
   }
 }
 
+/** daprd's AppResponse / AppBulkResponse field names (matched case-insensitively, as Go decodes them). */
+const RESPONSE_FIELDS = ['status'] as const;
+const BULK_RESPONSE_FIELDS = ['statuses'] as const;
+const BULK_STATUS_FIELDS = ['entryId', 'status'] as const;
+
 /** Dapr's reading of an app's answer to a delivery (spec 1.14 table). */
 export function outcomeOf(status: number, body: Buffer): Outcome {
   if (status === 404) return 'drop';
@@ -344,7 +355,7 @@ export function outcomeOf(status: number, body: Buffer): Outcome {
   let parsed: unknown;
   try { parsed = JSON.parse(text); } catch { return 'success'; }
   if (typeof parsed !== 'object' || parsed === null) return 'success';
-  const s = (parsed as { status?: unknown }).status;
+  const s = goFields(parsed, RESPONSE_FIELDS).status;
   if (s === undefined || s === null || s === '') return 'success';
   switch (String(s).toUpperCase()) {
     case 'SUCCESS': return 'success';

@@ -8,12 +8,13 @@ import type { ActiveComponent, ComponentRegistry } from '../../components/regist
 import { ComponentCallError } from '../../components/sandbox/pool.js';
 import type { SubscriptionResource } from '../../components/resources.js';
 import type { AppChannel } from '../../app-channel.js';
-import { envelope, isBinaryContentType, isJsonContentType, isCloudEventContentType } from './cloudevents.js';
+import { envelope, publishMetadata, isBinaryContentType, isJsonContentType, isCloudEventContentType } from './cloudevents.js';
 import { topicAllowed } from './scopes.js';
 import { fromResource, Router, type Subscription } from './subscription.js';
 import { DeliveryLoop } from './delivery.js';
 import type { Fallback, Resiliency } from '../resiliency/resiliency.js';
 import { PublishBatcher, type WitPublishRequest } from './publish-batcher.js';
+import { goFields } from '../../request-json.js';
 
 export interface PublishRequest {
   readonly pubsub: string;
@@ -105,12 +106,13 @@ export class PubSubService {
     const c = this.#component(req.pubsub);
     if (req.topic === '') throw new MortarError('ERR_TOPIC_NAME_EMPTY', [req.pubsub]);
     if (!topicAllowed(c.hostMetadata, this.opts.appId, req.topic, true)) throw new MortarError('ERR_PUBSUB_FORBIDDEN', [req.topic, this.opts.appId]);
+    const metadata = publishMetadata(req.metadata);
     const env = envelope({
       pubsub: req.pubsub, topic: req.topic, appId: this.opts.appId, body: req.body, contentType: req.contentType,
-      metadata: req.metadata, traceparent: req.traceparent, tracestate: req.tracestate, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
+      metadata, traceparent: req.traceparent, tracestate: req.tracestate, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
     });
     try {
-      await this.#send(c, { topic: req.topic, data: env.data, contentType: env.contentType, metadata: Object.entries(req.metadata) });
+      await this.#send(c, { topic: req.topic, data: env.data, contentType: env.contentType, metadata: Object.entries(metadata) });
     } catch (err) {
       throw publishError(err, req.topic, req.pubsub);
     }
@@ -127,7 +129,7 @@ export class PubSubService {
     if (!topicAllowed(c.hostMetadata, this.opts.appId, topic, true)) throw new MortarError('ERR_PUBSUB_FORBIDDEN', [topic, this.opts.appId]);
     const entries = checkBulkBody(body);
     const reqs = entries.map((e) => {
-      const md = e.metadata ? { ...metadata, ...e.metadata } : { ...metadata };
+      const md = publishMetadata(e.metadata ? { ...metadata, ...e.metadata } : { ...metadata });
       const env = envelope({
         pubsub, topic, appId: this.opts.appId, body: eventBytes(e), contentType: e.contentType, metadata: md, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
       });
@@ -318,13 +320,18 @@ function publishError(err: unknown, topic: string, pubsub: string): MortarError 
   return new MortarError('ERR_PUBSUB_PUBLISH_MESSAGE', [topic, pubsub, describe(err)], { cause: err });
 }
 
-/** Checks a bulk publish body (spec 1.4): an array of entries with unique `entryId`s. */
+/**
+ * Checks a bulk publish body (spec 1.4): an array of entries with unique `entryId`s. Field names match as
+ * daprd's Go decoder matches them, case-insensitively (the official SDKs send `entryID`).
+ */
+const ENTRY_FIELDS = ['entryId', 'event', 'contentType', 'metadata'] as const;
+
 function checkBulkBody(body: unknown): BulkEntry[] {
   if (!Array.isArray(body)) throw new MortarError('ERR_PUBSUB_EVENTS_SER', ['the body must be a JSON array of entries'], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
   const ids = new Set<string>();
   return body.map((e: unknown, i: number) => {
     if (typeof e !== 'object' || e === null) throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i} is not an object`], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
-    const x = e as Record<string, unknown>;
+    const x = goFields(e, ENTRY_FIELDS);
     if (typeof x.entryId !== 'string' || x.entryId === '') throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId is missing`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
     if (ids.has(x.entryId)) throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId '${x.entryId}' is not unique`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
     ids.add(x.entryId);

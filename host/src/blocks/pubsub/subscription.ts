@@ -2,6 +2,7 @@
  * Subscriptions: what the app wants delivered, from `GET /dapr/subscribe` (programmatic) or `Subscription`
  * resources (declarative), normalised to one shape, with routing rules compiled from CEL.
  */
+import { goFields } from '../../request-json.js';
 import { Environment } from '@marcbachmann/cel-js';
 import type { SubscriptionResource } from '../../components/resources.js';
 
@@ -41,6 +42,12 @@ export function fromResource(r: SubscriptionResource): Subscription {
   };
 }
 
+/** daprd's `SubscriptionJSON` and its parts: field names match case-insensitively, as Go decodes them. */
+const SUBSCRIPTION_FIELDS = ['pubsubname', 'topic', 'route', 'routes', 'metadata', 'deadLetterTopic', 'bulkSubscribe'] as const;
+const ROUTES_FIELDS = ['rules', 'default'] as const;
+const RULE_FIELDS = ['match', 'path'] as const;
+const BULK_FIELDS = ['enabled', 'maxMessagesCount', 'maxAwaitDurationMs'] as const;
+
 /**
  * Parses the app's answer to `GET /dapr/subscribe`. Entries without any route are dropped (as Dapr does);
  * `problems` names every entry refused and why.
@@ -52,16 +59,17 @@ export function fromAppResponse(body: unknown): { subscriptions: Subscription[];
   body.forEach((e: unknown, i: number) => {
     const at = `entry ${i}`;
     if (typeof e !== 'object' || e === null) { problems.push(`${at}: not an object`); return; }
-    const x = e as Record<string, unknown>;
+    const x = goFields(e, SUBSCRIPTION_FIELDS);
     if (typeof x.pubsubname !== 'string' || x.pubsubname === '') { problems.push(`${at}: pubsubname is missing`); return; }
     if (typeof x.topic !== 'string' || x.topic === '') { problems.push(`${at}: topic is missing`); return; }
     const rules: Rule[] = [];
     let defaultPath = typeof x.route === 'string' && x.route !== '' ? normalisePath(x.route) : undefined;
     if (typeof x.routes === 'object' && x.routes !== null) {
-      const r = x.routes as Record<string, unknown>;
+      const r = goFields(x.routes, ROUTES_FIELDS);
       if (typeof r.default === 'string' && r.default !== '') defaultPath = normalisePath(r.default);
       if (Array.isArray(r.rules)) {
-        for (const rule of r.rules as Array<Record<string, unknown>>) {
+        for (const raw of r.rules as unknown[]) {
+          const rule = raw !== null && typeof raw === 'object' ? goFields(raw, RULE_FIELDS) : undefined;
           if (rule && typeof rule.path === 'string' && rule.path !== '') rules.push({ match: typeof rule.match === 'string' ? rule.match : '', path: normalisePath(rule.path) });
         }
       }
@@ -69,7 +77,7 @@ export function fromAppResponse(body: unknown): { subscriptions: Subscription[];
     if (rules.length === 0 && defaultPath === undefined) { problems.push(`${at} (${x.pubsubname}/${x.topic}): no route`); return; }
     const metadata: Record<string, string> = {};
     if (typeof x.metadata === 'object' && x.metadata !== null) for (const [k, v] of Object.entries(x.metadata)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
-    const b = x.bulkSubscribe as Record<string, unknown> | undefined;
+    const b = x.bulkSubscribe !== null && typeof x.bulkSubscribe === 'object' ? goFields(x.bulkSubscribe, BULK_FIELDS) : undefined;
     const bulk = b && (b.enabled === true || b.enabled === 'true')
       ? { enabled: true, maxMessagesCount: Number(b.maxMessagesCount) > 0 ? Number(b.maxMessagesCount) : DEFAULT_BULK.maxMessagesCount, maxAwaitDurationMs: Number(b.maxAwaitDurationMs) > 0 ? Number(b.maxAwaitDurationMs) : DEFAULT_BULK.maxAwaitDurationMs }
       : undefined;

@@ -4,6 +4,7 @@ import { ComponentCallError, STALLED_AFTER_MS } from '../../components/sandbox/p
 import { keyPrefix, storedKey } from './keys.js';
 import { BulkItemError, GetBatcher } from './get-batcher.js';
 import type { Resiliency } from '../resiliency/resiliency.js';
+import { checkTtl, InvalidTtl, TTL_KEY, withCheckedTtl } from '../ttl.js';
 
 /** Request options as the Dapr API carries them (strings, validated here). */
 export interface StateOptions { concurrency?: string; consistency?: string }
@@ -40,6 +41,9 @@ export type TransactionOp = { operation: 'upsert'; request: SaveItem } | { opera
 type WitStateError = { tag: string; val?: string };
 type Pairs = Array<[string, string]>;
 interface WitItem { data: Uint8Array; etag?: string; metadata: Pairs }
+
+/** A caller's mistake reported under an operation's own error code (as Dapr does for an invalid ETag). */
+const BAD_REQUEST = { http: 400, grpc: GrpcCode.INVALID_ARGUMENT };
 
 const CONCURRENCY = new Set(['first-write', 'last-write']);
 const CONSISTENCY = new Set(['strong', 'eventual']);
@@ -115,7 +119,7 @@ export class StateService {
 
   async save(storeName: string, items: SaveItem[]): Promise<void> {
     const store = this.store(storeName);
-    const reqs = items.map((it) => this.#setRequest(store, it));
+    const reqs = items.map((it) => this.#setRequest(store, it, (msg) => new MortarError('ERR_STATE_SAVE', [storeName, msg], BAD_REQUEST)));
     if (reqs.length === 0) return;
     const fail = (msg: string, o?: Status) => new MortarError('ERR_STATE_SAVE', [storeName, msg], o);
     try {
@@ -150,7 +154,7 @@ export class StateService {
       });
     }
     const witOps = ops.map((op) => {
-      if (op.operation === 'upsert') return { tag: 'upsert', val: this.#setRequest(store, op.request) };
+      if (op.operation === 'upsert') return { tag: 'upsert', val: this.#setRequest(store, op.request, (msg) => new MortarError('ERR_STATE_TRANSACTION', [msg], BAD_REQUEST)) };
       if (op.operation === 'delete') return { tag: 'delete', val: this.#deleteRequest(store, op.request) };
       throw new MortarError('ERR_NOT_SUPPORTED_STATE_OPERATION', [(op as { operation: string }).operation]);
     });
@@ -175,12 +179,20 @@ export class StateService {
     });
   }
 
-  #setRequest(store: ActiveComponent, it: SaveItem) {
+  /** The WIT set request for `it`; the TTL rule is applied here, once, for save, bulk save and transactions. */
+  #setRequest(store: ActiveComponent, it: SaveItem, invalid: (msg: string) => MortarError) {
     const { concurrency, consistency } = checkOptions(it.options);
-    return {
-      key: this.#key(store, it.key), value: it.value, etag: it.etag === '' ? undefined : it.etag,
-      concurrency, consistency, metadata: pairs(it.metadata),
-    };
+    const key = this.#key(store, it.key);
+    let metadata = it.metadata;
+    if (TTL_KEY in metadata) {
+      try {
+        metadata = withCheckedTtl(metadata, checkTtl(metadata[TTL_KEY]), true);
+      } catch (err) {
+        if (err instanceof InvalidTtl) throw invalid(`key ${it.key}: ${err.message}`);
+        throw err;
+      }
+    }
+    return { key, value: it.value, etag: it.etag === '' ? undefined : it.etag, concurrency, consistency, metadata: pairs(metadata) };
   }
 
   #deleteRequest(store: ActiveComponent, it: DeleteItem) {

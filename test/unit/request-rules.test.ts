@@ -1,0 +1,52 @@
+/**
+ * The request rules in their one place each: the TTL rule, Go's field-name matching and the JSON nesting limit.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkTtl, InvalidTtl, MAX_EXPIRY_MS, withCheckedTtl } from '../../host/src/blocks/ttl.js';
+import { goFields, JsonTooDeep, MAX_JSON_DEPTH, nestingExceeds, parseRequestJson } from '../../host/src/request-json.js';
+import { goMapJson } from '../../host/src/blocks/pubsub/cloudevents.js';
+
+const NOW = Date.UTC(2026, 0, 1);
+
+it('ttl: -1 and absent are no expiry; whole seconds (Go ParseInt form) pass; the expiry may reach 9999-12-31T23:59:59Z and no further', () => {
+  for (const none of [undefined, '', '-1']) assert.equal(checkTtl(none, { now: NOW }), undefined);
+  assert.deepEqual(checkTtl('0', { now: NOW }), { ms: 0 });
+  assert.deepEqual(checkTtl('+5', { now: NOW }), { ms: 5000 });
+  const last = (MAX_EXPIRY_MS - NOW) / 1000;
+  assert.deepEqual(checkTtl(String(last), { now: NOW }), { ms: last * 1000 });
+  assert.throws(() => checkTtl(String(last + 1), { now: NOW }), (e: unknown) => e instanceof InvalidTtl && /ttlInSeconds.*9999-12-31T23:59:59Z/.test(e.message));
+  for (const bad of ['abc', '1.5', '-5', ' 5', '5 ', '1e3', '0x10', '10s', '9000000000000']) {
+    assert.throws(() => checkTtl(bad, { now: NOW }), (e: unknown) => e instanceof InvalidTtl && /metadata\.ttlInSeconds/.test(e.message), bad);
+  }
+});
+
+it('ttl: publish also takes a Go duration, passed on to components as whole seconds rounded up; -1 is removed for publish, kept for state', () => {
+  assert.deepEqual(checkTtl('1m30s', { durations: true, now: NOW }), { ms: 90_000 });
+  assert.throws(() => checkTtl('-5s', { durations: true, now: NOW }), InvalidTtl);
+  assert.deepEqual(withCheckedTtl({ ttlInSeconds: '1500ms', a: 'b' }, { ms: 1500 }, false), { ttlInSeconds: '2', a: 'b' });
+  assert.deepEqual(withCheckedTtl({ ttlInSeconds: '-1' }, undefined, false), {});
+  assert.deepEqual(withCheckedTtl({ ttlInSeconds: '-1' }, undefined, true), { ttlInSeconds: '-1' });
+  assert.deepEqual(withCheckedTtl({ ttlInSeconds: '+7' }, { ms: 7000 }, true), { ttlInSeconds: '7' });
+});
+
+it('field names: exact first, else case-insensitive as Go folds (incl. U+212A and U+017F); the last matching key wins; others dropped', () => {
+  assert.deepEqual(goFields({ entryID: 'a', EVENT: 1, other: 2 }, ['entryId', 'event'] as const), { entryId: 'a', event: 1 });
+  assert.deepEqual(goFields({ key: 'a', KEY: 'b' }, ['key'] as const), { key: 'b' });
+  assert.deepEqual(goFields({ '\u212aey': 'kelvin', '\u017fize': 'long s' }, ['key', 'size'] as const), { key: 'kelvin', size: 'long s' });
+  assert.deepEqual(goFields({ 'kéy': 1, 'ke y': 2 }, ['key'] as const), {});
+});
+
+it(`JSON: nesting deeper than ${MAX_JSON_DEPTH} is refused before parsing; brackets inside strings do not count`, () => {
+  const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  assert.doesNotThrow(() => parseRequestJson(nest(MAX_JSON_DEPTH)));
+  assert.throws(() => parseRequestJson(nest(MAX_JSON_DEPTH + 1)), JsonTooDeep);
+  assert.equal(nestingExceeds(`["${'['.repeat(5000)}\\"${'{'.repeat(5000)}"]`, 2), false);
+  assert.throws(() => parseRequestJson('{"a":'), (e: unknown) => e instanceof Error && !(e instanceof JsonTooDeep));
+});
+
+it('CloudEvent JSON: top-level keys in byte order as Go sorts map keys; raw data embedded verbatim; undefined left out', () => {
+  assert.equal(goMapJson({ type: 't', id: '1', data_base64: 'AA', datacontenttype: 'x', skip: undefined }), '{"data_base64":"AA","datacontenttype":"x","id":"1","type":"t"}');
+  assert.equal(goMapJson({ topic: 'a', data: 'ignored' }, '{"z":1,"n":12345678901234567890}'), '{"data":{"z":1,"n":12345678901234567890},"topic":"a"}');
+  assert.equal(goMapJson({ 'é': 1, z: 2, Z: 3, '\u{1F600}': 4, '\uffff': 5 }), '{"Z":3,"z":2,"é":1,"\uffff":5,"\u{1F600}":4}');
+});
