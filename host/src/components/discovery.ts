@@ -272,8 +272,10 @@ function logBuiltins(logger: Logger, mods: ComponentModule[]): void {
     const [type, ...aliases] = m.descriptor.types;
     return `${type} ${m.descriptor.version}${aliases.length ? ` (also ${aliases.join(', ')})` : ''}`;
   }).join(', ');
-  logger.info({ builtins: mods.map((m) => ({ wasm: m.file, types: m.descriptor.types, version: m.descriptor.version, origin: m.artifact.origin })) },
-    `loaded ${mods.length} built-in components (${how}) from ${dirname(mods[0]!.file)}: ${list}`);
+  // The fields hold only what the message says, so a text line does not repeat it (logger.ts textLine).
+  const dir = dirname(mods[0]!.file);
+  logger.info({ dir, builtins: mods.flatMap((m) => m.descriptor.types) },
+    `loaded ${mods.length} built-in components (${how}) from ${dir}: ${list}`);
 }
 
 /**
