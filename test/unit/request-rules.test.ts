@@ -3,7 +3,8 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkTtl, InvalidTtl, MAX_EXPIRY_MS, withCheckedTtl } from '../../host/src/blocks/ttl.js';
+import { checkTtl, InvalidTtl, MAX_EXPIRY_MS, MAX_TTL_CHARS, withCheckedTtl } from '../../host/src/blocks/ttl.js';
+import { parseDuration } from '../../host/src/duration.js';
 import { goFields, JsonTooDeep, MAX_JSON_DEPTH, nestingExceeds, parseRequestJson } from '../../host/src/request-json.js';
 import { goMapJson } from '../../host/src/blocks/pubsub/cloudevents.js';
 
@@ -28,6 +29,22 @@ it('ttl: publish also takes a Go duration, passed on to components as whole seco
   assert.deepEqual(withCheckedTtl({ ttlInSeconds: '-1' }, undefined, false), {});
   assert.deepEqual(withCheckedTtl({ ttlInSeconds: '-1' }, undefined, true), { ttlInSeconds: '-1' });
   assert.deepEqual(withCheckedTtl({ ttlInSeconds: '+7' }, { ms: 7000 }, true), { ttlInSeconds: '7' });
+});
+
+it(`ttl: a value longer than ${MAX_TTL_CHARS} characters is refused at once, naming the field; Go durations parse in linear time`, () => {
+  for (const raw of ['1'.repeat(100_000) + 'x', '1'.repeat(100_000)]) {
+    const t0 = performance.now();
+    assert.throws(() => checkTtl(raw, { durations: true, now: NOW }), (e: unknown) => e instanceof InvalidTtl && /metadata\.ttlInSeconds.*longer than/.test(e.message) && e.message.length < 200);
+    assert.ok(performance.now() - t0 < 50, `refused in ${performance.now() - t0} ms`);
+  }
+  assert.deepEqual(checkTtl('1h2m3s4ms5us6ns', { durations: true, now: NOW }), { ms: 3_723_004.005006 });
+  const t0 = performance.now();
+  assert.equal(parseDuration('1'.repeat(20_000) + 'x'), undefined);
+  assert.equal(parseDuration('1s'.repeat(1000) + '1'), undefined);
+  assert.ok(performance.now() - t0 < 50, `parseDuration took ${performance.now() - t0} ms`);
+  assert.equal(parseDuration('1m30s'), 90_000);
+  assert.equal(parseDuration('1.5h.5s'), 5_400_500);
+  for (const bad of ['1', 's', '1x', '1s1', '-1s']) assert.equal(parseDuration(bad), undefined, bad);
 });
 
 it('field names: exact first, else case-insensitive as Go folds (incl. U+212A and U+017F); the last matching key wins; others dropped', () => {
