@@ -67,3 +67,26 @@ it('CloudEvent JSON: top-level keys in byte order as Go sorts map keys; raw data
   assert.equal(goMapJson({ topic: 'a', data: 'ignored' }, '{"z":1,"n":12345678901234567890}'), '{"data":{"z":1,"n":12345678901234567890},"topic":"a"}');
   assert.equal(goMapJson({ 'é': 1, z: 2, Z: 3, '\u{1F600}': 4, '\uffff': 5 }), '{"Z":3,"z":2,"é":1,"\uffff":5,"\u{1F600}":4}');
 });
+
+it('CloudEvent JSON: the same bytes as writing key by key in code-point order, for integer-like, __proto__, astral and empty keys, with and without raw data', () => {
+  // The reference: Go's json.Marshal of a map, written out one key at a time.
+  const reference = (event: Record<string, unknown>, rawData?: string) => {
+    const keys = Object.keys(event).filter((k) => event[k] !== undefined && !(rawData !== undefined && k === 'data'));
+    if (rawData !== undefined) keys.push('data');
+    const cp = (k: string) => [...k].map((c) => c.codePointAt(0)!);
+    keys.sort((a, b) => { const x = cp(a), y = cp(b); for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!; return x.length - y.length; });
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${k === 'data' && rawData !== undefined ? rawData : JSON.stringify(event[k])}`).join(',')}}`;
+  };
+  const events: Record<string, unknown>[] = [
+    {},
+    { data: 1 },
+    { id: 'x', specversion: '1.0', type: 't', source: 's', topic: 'a', pubsubname: 'p', traceid: 't', traceparent: 't', tracestate: '', time: 'now', datacontenttype: 'application/json', expiration: 'e' },
+    { 10: 'ten', 9: 'nine', a: 1, '01': 2, '4294967295': 3 },
+    JSON.parse('{"__proto__":{"x":1},"b":[1,{"z":0,"a":1}],"":"empty","\\ud83d\\ude00":1,"\\uffff":2,"aa":null}') as Record<string, unknown>,
+    { zz: 'last', a: 'first' },
+  ];
+  for (const e of events) {
+    assert.equal(goMapJson(e), reference(e), JSON.stringify(e));
+    for (const raw of ['{"n":12345678901234567890,"b":1}', '"s"']) assert.equal(goMapJson(e, raw), reference(e, raw), JSON.stringify(e));
+  }
+});
