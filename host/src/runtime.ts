@@ -116,7 +116,7 @@ export class Runtime implements RuntimeView {
       runtime: this, state: this.state, pubsub: this.pubsub, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken,
     });
     const hosts = this.config.listenAddresses.length > 0 ? this.config.listenAddresses : ['127.0.0.1'];
-    this.#listening = await listenOnAll(this.#http, this.config.httpPort, hosts);
+    this.#listening = await listenOnAll(this.#http, this.config.httpPort, hosts, this.logger);
     this.#outbound = true;
     const names = this.registry.list().map((c) => `${c.name} (${c.resource.type})`).join(', ') || 'none';
     this.logger.info({ port: this.config.httpPort, components: this.registry.list().length, ms: Math.round(performance.now() - t0) },

@@ -6,7 +6,8 @@
  *   `1.5`, `1e3`, ` 5`, `abc` and `-5` are not);
  * - publish also takes a Go duration (`10s`, `1m30s`), as Dapr documents for pub/sub;
  * - the expiry it gives (now + TTL) must not fall after 9999-12-31T23:59:59Z, the last instant RFC 3339
- *   (and so `ttlExpireTime`) can write.
+ *   (and so `ttlExpireTime`) can write;
+ * - at most {@link MAX_TTL_CHARS} characters, so no check on client input takes more than a moment.
  *
  * Anything else is the caller's mistake: {@link InvalidTtl}, which each building block reports as its 400.
  */
@@ -17,6 +18,12 @@ export const TTL_KEY = 'ttlInSeconds';
 
 /** The latest expiry allowed: 9999-12-31T23:59:59Z, in ms since the epoch. */
 export const MAX_EXPIRY_MS = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+/**
+ * The longest `ttlInSeconds` value looked at: any valid TTL is far shorter (the latest expiry is 12 digits of
+ * seconds away), and a longer one is refused before any pattern is tried on it.
+ */
+export const MAX_TTL_CHARS = 32;
 
 /** A `ttlInSeconds` value outside the rule; the message names the field and says why. */
 export class InvalidTtl extends Error {}
@@ -29,6 +36,9 @@ export type Ttl = { readonly ms: number } | undefined;
  */
 export function checkTtl(raw: string | undefined, opts: { durations?: boolean; now?: number } = {}): Ttl {
   if (raw === undefined || raw === '' || raw === '-1') return undefined;
+  if (raw.length > MAX_TTL_CHARS) {
+    throw new InvalidTtl(`metadata.${TTL_KEY}: '${raw.slice(0, MAX_TTL_CHARS)}...' is longer than ${MAX_TTL_CHARS} characters`);
+  }
   let ms: number | undefined;
   if (/^\+?\d+$/.test(raw)) ms = Number(raw) * 1000;
   else if (opts.durations && !/^[+-]/.test(raw) && raw.trim() === raw) ms = parseDuration(raw);

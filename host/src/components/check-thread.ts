@@ -6,7 +6,7 @@
  * Why: both can take long. The schema comes from the component, and a `pattern` of `^(a+)+$` on a
  * 28-character value held the main thread, and with it every HTTP route, for 12 s; parsing YAML runs at
  * about 1 MB/s, so even a file within `MAX_RESOURCE_FILE_BYTES` held it for a few hundred ms. Here the work
- * runs one task at a time on worker threads: schema checks on one at the lowest CPU priority, YAML on one
+ * runs one task at a time on worker threads: schema checks on one at a low CPU priority (nice 10), YAML on one
 at the normal priority (`schemaChecks`, `yamlParser`). A validation that overruns is ended by
  * terminating the thread (the next task starts a fresh one) and refused as `SchemaTimeout`, naming the
  * field whose `pattern` was being tested. Parsing needs no limit: the file size and alias limits bound it.
@@ -18,6 +18,9 @@ import { METADATA_VALIDATION_TIMEOUT_MS } from './resource-limits.js';
 
 export type CheckResult = { ok: true; value: Record<string, string> } | { ok: false; problems: string[] };
 export type ParseResult = { resources: Resource[]; problems: ResourceProblem[] };
+
+/** What a thread is for: it loads only that task's code (ajv or yaml), before it reports ready. */
+export type CheckThreadKind = 'schema' | 'yaml';
 
 /** Main thread -> check thread. */
 export type ToCheckThread =
@@ -48,8 +51,11 @@ export class CheckThread {
   #nextId = 1;
   #queue: Promise<unknown> = Promise.resolve();
 
-  /** `nice`: the thread's CPU niceness (0 normal, 19 lowest); `timeoutMs`: the limit on one validation. */
-  constructor(readonly nice: number, readonly timeoutMs = METADATA_VALIDATION_TIMEOUT_MS) {}
+  /**
+   * `kind`: the tasks it runs (a `schema` thread validates, a `yaml` thread parses); `nice`: the thread's CPU
+   * niceness (0 normal, 19 lowest); `timeoutMs`: the limit on one validation.
+   */
+  constructor(readonly kind: CheckThreadKind, readonly nice: number, readonly timeoutMs = METADATA_VALIDATION_TIMEOUT_MS) {}
 
   /**
    * Validates `metadata` against `schema` (see `MetadataValidator.validate`). Rejects with `SchemaError` when
@@ -83,7 +89,7 @@ export class CheckThread {
 
   #thread(): { w: Worker; ready: Promise<void> } {
     if (this.#worker) return this.#worker;
-    const w = new Worker(WORKER_URL, { workerData: { nice: this.nice } });
+    const w = new Worker(WORKER_URL, { workerData: { nice: this.nice, kind: this.kind } });
     w.unref(); // an idle check thread never keeps the process alive
     const ready = new Promise<void>((resolve, reject) => {
       const onMessage = (m: FromCheckThread) => { if (m.op === 'ready') { w.off('message', onMessage); resolve(); } };
@@ -127,8 +133,8 @@ export class CheckThread {
   }
 }
 
-/** Where components' metadata is checked against their schemas (every registry): lowest CPU priority. */
-export const schemaChecks = new CheckThread(19);
+/** Where components' metadata is checked against their schemas (every registry): low CPU priority (nice 10). */
+export const schemaChecks = new CheckThread('schema', 10);
 
 /** Where resource files are parsed (discovery): normal priority, bounded by the file size and alias limits. */
-export const yamlParser = new CheckThread(0);
+export const yamlParser = new CheckThread('yaml', 0);

@@ -17,10 +17,19 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
+ * The longest type a suggestion is looked for: the edit distance takes time in proportion to the product of
+ * the lengths, and no real type comes near (the longest are about 30 characters). A longer `spec.type` gets
+ * no suggestion and is shown cut to this length.
+ */
+export const MAX_SUGGESTED_TYPE_CHARS = 64;
+
+/**
  * The entry of `known` at the least edit distance from `type` (compared case-insensitively); on a tie, one
- * of the same building block (`state.`, `pubsub.`), then the first alphabetically. Undefined when `known` is empty.
+ * of the same building block (`state.`, `pubsub.`), then the first alphabetically. Undefined when `known` is
+ * empty or `type` is longer than {@link MAX_SUGGESTED_TYPE_CHARS}.
  */
 export function closestType(type: string, known: readonly string[]): string | undefined {
+  if (type.length > MAX_SUGGESTED_TYPE_CHARS) return undefined;
   const t = type.toLowerCase();
   const block = t.slice(0, t.indexOf('.') + 1);
   let best: { type: string; score: [number, number, string] } | undefined;
@@ -31,4 +40,16 @@ export function closestType(type: string, known: readonly string[]): string | un
     }
   }
   return best?.type;
+}
+
+/**
+ * The parts of an unknown-type refusal: the type as shown (cut to {@link MAX_SUGGESTED_TYPE_CHARS} characters
+ * and `...`) and the suggestion (`'state.redis'`, `none`, or why there is none for a type that long).
+ */
+export function unknownTypeParts(type: string, known: readonly string[]): { shown: string; closest: string } {
+  if (type.length > MAX_SUGGESTED_TYPE_CHARS) {
+    return { shown: `${type.slice(0, MAX_SUGGESTED_TYPE_CHARS)}...`, closest: `none, the type is too long (${type.length} characters, more than ${MAX_SUGGESTED_TYPE_CHARS})` };
+  }
+  const closest = closestType(type, known);
+  return { shown: type, closest: closest ? `'${closest}'` : 'none' };
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { ComponentLoader, ComponentModule } from './component-types.js';
 import type { ComponentRegistry } from './registry.js';
 import { fingerprint } from './registry.js';
-import { closestType } from './closest-type.js';
+import { unknownTypeParts } from './closest-type.js';
 import { MAX_RESOURCE_FILE_BYTES } from './resource-limits.js';
 import { yamlParser, type ParseResult } from './check-thread.js';
 import { type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from './resources.js';
@@ -222,8 +222,8 @@ export class Discovery {
         const key = `unknown-type:${JSON.stringify(res)}:${known}`;
         if (this.#failed.get(res.name) !== key) {
           this.#failed.set(res.name, key);
-          const closest = closestType(res.type, types);
-          this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, res.type, closest ? `'${closest}'` : 'none', known]), 'spec.type');
+          const { shown, closest } = unknownTypeParts(res.type, types);
+          this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, shown, closest, known]), 'spec.type');
         }
         if (this.registry.get(res.name) && !this.#moduleFor(this.registry.get(res.name)!.resource.type)) await this.registry.remove(res.name);
         return;

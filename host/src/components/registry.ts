@@ -74,7 +74,7 @@ export function fingerprint(resource: ComponentResource, module: ComponentModule
  */
 export class ComponentRegistry {
   readonly #active = new Map<string, ActiveComponent>();
-    readonly #sidePools = new WeakMap<ActiveComponent, InstancePool>();
+  readonly #sidePools = new WeakMap<ActiveComponent, InstancePool>();
   readonly #opts: RegistryOptions;
 
   constructor(opts: RegistryOptions) {

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../../logger.js';
 
 /** The addresses being served, as `host:port` (`[::1]:3500` for IPv6), and how to stop the extra ones. */
 export interface Listening {
@@ -17,11 +18,15 @@ export interface Listening {
 /**
  * Listens on every host in `hosts` (at least one), on `port`; with port 0 the extra hosts take the port the
  * first one got. Fails if any address cannot be bound, having closed the extra listeners it opened (the
- * fastify server is the caller's to close).
+ * fastify server is the caller's to close). Once listening, an error on any listener (a failed accept, such as
+ * EMFILE when out of file descriptors) is logged to `logger` and the server goes on: without a listener, an
+ * 'error' event would end the process.
  */
-export async function listenOnAll(app: FastifyInstance, port: number, hosts: readonly string[]): Promise<Listening> {
+export async function listenOnAll(app: FastifyInstance, port: number, hosts: readonly string[], logger: Logger): Promise<Listening> {
   await app.listen({ port, host: hosts[0] });
   const bound = (app.server.address() as { port: number }).port;
+  const onError = (host: string) => (err: Error) => logger.error({ address: `${host}:${bound}`, err: err.message }, `HTTP API listener on ${host} port ${bound}: ${err.message}`);
+  app.server.on('error', onError(hosts[0]!));
   const extra: Server[] = [];
   // net.Server.close() stops listening at once; its callback would wait for the handed-over connections.
   const close = () => { for (const s of extra) s.close(); };
@@ -31,7 +36,7 @@ export async function listenOnAll(app: FastifyInstance, port: number, hosts: rea
       extra.push(s);
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.listen({ port: bound, host }, () => { s.off('error', reject); resolve(); });
+        s.listen({ port: bound, host }, () => { s.off('error', reject); s.on('error', onError(host)); resolve(); });
       });
     }
   } catch (err) {

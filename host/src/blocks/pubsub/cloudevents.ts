@@ -169,9 +169,41 @@ export function envelope(input: PublishInput): Envelope {
  * key order. Keys holding `undefined` are left out.
  */
 export function goMapJson(event: Record<string, unknown>, rawData?: string): string {
-  const keys = Object.keys(event).filter((k) => event[k] !== undefined && !(rawData !== undefined && k === 'data'));
+  const keys: string[] = [];
+  let astral = false;
+  let slow = false;
+  for (const k in event) {
+    if (!Object.hasOwn(event, k) || event[k] === undefined || (rawData !== undefined && k === 'data')) continue;
+    keys.push(k);
+    astral ||= SURROGATE.test(k);
+    // JSON.stringify writes an object's keys in insertion order, except integer-like keys ("7"), which an
+    // object always lists first in numeric order, and `__proto__`, which is no own key when assigned: with
+    // one of those, write key by key.
+    slow ||= (k.charCodeAt(0) <= 0x39 && INDEX_LIKE.test(k)) || k === '__proto__';
+  }
   if (rawData !== undefined) keys.push('data');
-  keys.sort(byCodePoint);
+  // UTF-16 order (plain sort) is code-point order, and so Go's byte order, unless a key holds a surrogate.
+  if (astral) keys.sort(byCodePoint);
+  else keys.sort();
+  if (slow) return keyByKey(event, keys, rawData);
+  const at = rawData === undefined ? -1 : keys.indexOf('data');
+  const head: Record<string, unknown> = {};
+  const tail: Record<string, unknown> = {};
+  for (let i = 0; i < keys.length; i++) if (i !== at) (at < 0 || i < at ? head : tail)[keys[i]!] = event[keys[i]!];
+  if (at < 0) return JSON.stringify(head);
+  // The app's data goes between the keys before and after it, byte for byte; `data` sorts first among the
+  // keys an envelope usually has, so there is usually nothing before it to write.
+  const h = at === 0 ? '' : JSON.stringify(head).slice(1, -1);
+  const t = at === keys.length - 1 ? '' : JSON.stringify(tail).slice(1, -1);
+  return `{${h}${h === '' ? '' : ','}"data":${rawData}${t === '' ? '' : ','}${t}}`;
+}
+
+const SURROGATE = /[\ud800-\udfff]/;
+/** Keys a JS object orders numerically before all others (array indices: canonical integers below 2^32 - 1). */
+const INDEX_LIKE = /^(?:0|[1-9]\d{0,9})$/;
+
+/** The slow path of {@link goMapJson}: one JSON.stringify per value. */
+function keyByKey(event: Record<string, unknown>, keys: readonly string[], rawData: string | undefined): string {
   let out = '{';
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
