@@ -146,7 +146,10 @@ export class InstancePool {
   #nextId = 1;
   #closed = false;
   #watchdog?: NodeJS.Timeout;
+  /** Instances being started (`#grow`, `#respawn`). */
   #growing = 0;
+  /** A `#respawn` loop is waiting to retry. */
+  #retrying = false;
   /** >= 0: calls into an idle pool are awaited by spinning; pushed down by calls that needed host I/O. */
   #spinScore = 0;
 
@@ -269,8 +272,9 @@ export class InstancePool {
       (err: unknown) => {
         this.#growing--;
         this.#opts.logger.warn({ component: this.#opts.name, err: String(err) }, `component ${this.#opts.name}: could not start another instance`);
-        // Nothing left in service (every instance stalled or failed): keep trying, with back-off.
-        if (!this.#closed && this.#healthy() === 0) this.#respawn(1);
+        // Nothing left in service (every instance stalled or failed): keep trying, with back-off, unless a
+        // retry loop already is.
+        if (!this.#closed && this.#healthy() === 0 && !this.#retrying) this.#respawn(1);
       },
     );
   }
@@ -340,6 +344,12 @@ export class InstancePool {
         await worker.terminate();
         throw err;
       }
+    }
+    if (this.#closed) {
+      // The pool closed while this instance started: it must not live on outside `#slots`.
+      slot.dead = true;
+      await worker.terminate();
+      throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
     }
     this.#slots.push(slot);
     this.#opts.logger.debug({ component: this.#opts.name, ms: Math.round(performance.now() - started), instances: this.#slots.length }, `component ${this.#opts.name}: instance started`);
@@ -482,22 +492,35 @@ export class InstancePool {
     this.#opts.logger.warn({ component: this.#opts.name, reason: why }, `component ${this.#opts.name}: instance replaced (${why})`);
     for (const p of orphans) this.#waiting.push(p);
     // A spare that relieved it may already stand in for it.
-    if (this.#healthy() + this.#growing < this.#opts.size) this.#respawn(1);
+    if (this.#healthy() + this.#growing < this.#opts.size && !this.#retrying) this.#respawn(1);
     // Healthy instances take the orphans now rather than after the replacement has started.
     this.#redispatch();
   }
 
+  /**
+   * Starts a replacement instance, retrying with back-off while it fails and the pool is short of `size`.
+   * The attempt in progress counts in `#growing` (so `#grow` starts nothing beside it); while a retry is
+   * pending, `#retrying` keeps `#grow` and `#fail` from starting a second loop.
+   */
   #respawn(attempt: number): void {
+    this.#growing++;
     this.#spawn().then(
-      () => undefined,
+      () => { this.#growing--; },
       (err: unknown) => {
+        this.#growing--;
         if (this.#closed) return;
-        const delay = Math.min(5000, 100 * 2 ** attempt);
-        this.#opts.logger.error({ component: this.#opts.name, err: String(err) }, `component ${this.#opts.name}: replacement failed, retrying in ${delay}ms`);
         if (this.#slots.length === 0) {
           for (const p of this.#waiting.splice(0)) p.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, String(err)]));
         }
-        setTimeout(() => this.#respawn(attempt + 1), delay).unref();
+        // Another start (or an instance back from a stall) already fills the pool.
+        if (this.#healthy() + this.#growing >= this.#opts.size) return;
+        const delay = Math.min(5000, 100 * 2 ** attempt);
+        this.#opts.logger.error({ component: this.#opts.name, err: String(err) }, `component ${this.#opts.name}: replacement failed, retrying in ${delay}ms`);
+        this.#retrying = true;
+        setTimeout(() => {
+          this.#retrying = false;
+          if (!this.#closed && this.#healthy() + this.#growing < this.#opts.size) this.#respawn(attempt + 1);
+        }, delay).unref();
       },
     );
   }
