@@ -78,8 +78,8 @@ interface Pending {
   readonly iface: string;
   readonly fn: string;
   readonly args: unknown[];
-  /** When the caller stops waiting (`sharedClock`). Set afresh when its instance crashed under another call. */
-  deadline: number;
+  /** When the caller stops waiting (`sharedClock`); kept when the call is re-sent to another instance. */
+  readonly deadline: number;
   /** The budget the deadline was set from, for the error message. */
   readonly timeoutMs: number;
   readonly resolve: (v: unknown) => void;
@@ -477,11 +477,16 @@ export class InstancePool {
     slot.dead = true;
     const idx = this.#slots.indexOf(slot);
     if (idx >= 0) this.#slots.splice(idx, 1);
-    // Calls whose callers were answered (deadline passed) are not re-sent.
-    const orphans = [...slot.inflight.values()].filter((p) => !p.settled);
-    // A call is not failed for another call's crash: re-sent, it gets its whole budget again.
-    const now = sharedClock();
-    for (const p of orphans) p.deadline = now + p.timeoutMs;
+    // Calls whose callers were answered (deadline passed) are not re-sent. A call the instance had started
+    // may be what crashed it (a worker `error`/`exit`): re-sent, it would kill one instance after another,
+    // so its caller gets the failure. Calls it had not started are re-sent, with their own deadline.
+    const started = Atomics.load(slot.ctl, CTL_STARTED);
+    const orphans: Pending[] = [];
+    for (const p of slot.inflight.values()) {
+      if (p.settled) continue;
+      if (started === SEALED || !postedAfter(p.seq, started)) p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, why]));
+      else orphans.push(p);
+    }
     slot.inflight.clear();
     void this.#kill(slot);
     if (this.#closed || idx < 0) {
