@@ -426,7 +426,7 @@ export class InstancePool {
         continue;
       }
       if (slot.sealed && slot.inflight.size === 0) this.#unstall(slot);
-      else if (current && this.#opts.spares !== false && !slot.sealed && now - slot.runningSince >= STALLED_AFTER_MS && this.#queuedBehind(slot, running)) this.#stall(slot);
+      else if (current && !slot.sealed && now - slot.runningSince >= this.stalledAfterMs && this.#queuedBehind(slot, running)) this.#stall(slot);
     }
   }
 
@@ -535,6 +535,16 @@ export class InstancePool {
     // The bridge closes with the worker, which tells whoever serves it.
     await slot.worker.terminate();
   }
+
+  /**
+   * How long a call runs before its instance counts as stalled and hands the calls queued behind it to
+   * another (`STALLED_AFTER_MS`); `Infinity` for a pool without spares, which never relieves a stalled
+   * instance (calls wait behind it up to their deadline).
+   */
+  get stalledAfterMs(): number { return this.#opts.spares === false ? Infinity : STALLED_AFTER_MS; }
+
+  /** The component exports `read-plan`: its reads do not block an instance (they never stall it). */
+  get plannedReads(): boolean { return this.#planned; }
 
   /** The most instances this pool will run. */
   get capacity(): number { return this.#opts.size; }
