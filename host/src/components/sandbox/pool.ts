@@ -28,11 +28,16 @@ const PLANNED_READS_PER_INSTANCE = 2;
 /**
  * An instance that has been executing one call for this long is *stalled*: the calls queued behind it are
  * withdrawn and handed to another instance, started as a spare if every other one is busy (see
- * `PoolOptions.spares`). Well above any call a healthy backend serves (sub-millisecond to tens of
- * milliseconds), well below the call deadline: an innocent call waits at most about this long, plus the
- * start of a spare, behind a call that loops or waits on a frozen backend.
+ * `PoolOptions.spares`). The least threshold: well above any call a healthy backend serves (sub-millisecond
+ * to tens of milliseconds), well below the call deadline: an innocent call waits at most about this long,
+ * plus the start of a spare, behind a call that loops or waits on a frozen backend. A pool whose calls may
+ * take long (`callTimeoutMs`) waits a quarter of that, so a slow-but-healthy call does not seal its instance
+ * (see `stalledAfter`).
  */
 export const STALLED_AFTER_MS = 300;
+
+/** The stall threshold of a pool whose calls time out after `callTimeoutMs`: max(`STALLED_AFTER_MS`, a quarter of it). */
+export function stalledAfter(callTimeoutMs: number): number { return Math.max(STALLED_AFTER_MS, callTimeoutMs / 4); }
 /** How long a call may keep its instance busy past its deadline (its caller has had its error) before the
  *  instance is terminated and replaced. Host imports give up at the deadline, so only a guest that computes
  *  (an endless loop) gets here. */
@@ -134,7 +139,7 @@ class Slot {
  *
  * Calls go to the instance with the fewest calls in flight. Every call has a deadline (see `call`): its
  * caller gets `ERR_COMPONENT_TIMEOUT` then, whatever the instance is doing. An instance stalled on one call
- * (`STALLED_AFTER_MS`) hands the calls queued behind it to another instance. An instance that traps,
+ * (`stalledAfterMs`) hands the calls queued behind it to another instance. An instance that traps,
  * exceeds its memory limit, or is still running a call `KILL_GRACE_MS` past its deadline is terminated and
  * replaced; calls queued behind the failed one (not yet started) are re-sent to a healthy instance, so only
  * the offending call fails.
@@ -538,10 +543,10 @@ export class InstancePool {
 
   /**
    * How long a call runs before its instance counts as stalled and hands the calls queued behind it to
-   * another (`STALLED_AFTER_MS`); `Infinity` for a pool without spares, which never relieves a stalled
+   * another (`stalledAfter(callTimeoutMs)`); `Infinity` for a pool without spares, which never relieves a stalled
    * instance (calls wait behind it up to their deadline).
    */
-  get stalledAfterMs(): number { return this.#opts.spares === false ? Infinity : STALLED_AFTER_MS; }
+  get stalledAfterMs(): number { return this.#opts.spares === false ? Infinity : stalledAfter(this.#opts.callTimeoutMs); }
 
   /** The component exports `read-plan`: its reads do not block an instance (they never stall it). */
   get plannedReads(): boolean { return this.#planned; }
