@@ -26,6 +26,7 @@ export type ReadOutcome<Item> = { tag: 'found'; val: Item } | { tag: 'missing' }
 /** The I/O side of planned reads in one worker. Its connections close with the worker's thread. */
 export class PlannedReads {
   readonly #clients: RedisClients;
+  readonly #commandTimeoutMs: number;
   #redisOptions?: RedisConnectOptions;
   #redis?: Redis;
 
@@ -34,6 +35,7 @@ export class PlannedReads {
    * `marginMs`: how long before a read's deadline it fails so if the server has not answered.
    */
   constructor(commandTimeoutMs: number, readonly marginMs = 0) {
+    this.#commandTimeoutMs = commandTimeoutMs;
     this.#clients = new RedisClients(commandTimeoutMs, 'mortar-planned-reads');
   }
 
@@ -60,7 +62,8 @@ export class PlannedReads {
     try {
       this.#redis ??= this.#clients.acquire(this.#redisOptions!).client;
       const reply = command(this.#redis, io.val);
-      if (budget === Infinity) return { tag: 'ok', val: await reply };
+      // The client's own command timeout (`unavailable` too) fires first: no timer of our own per read.
+      if (budget >= this.#commandTimeoutMs) return { tag: 'ok', val: await reply };
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject({ tag: 'unavailable', val: `redis read timed out after ${budget}ms` }), budget);
       });

@@ -57,11 +57,14 @@ export function postedAfter(a: number, b: number): boolean {
   return d !== 0 && d < (SEQ_MASK >>> 1);
 }
 
+/** This thread's `performance.timeOrigin` (fixed for the thread's life; each worker loads its own copy). */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /**
  * A clock every thread reads the same (milliseconds since the epoch, sub-millisecond precision): call
  * deadlines are set on the main thread and checked in the instance.
  */
-export function sharedClock(): number { return performance.timeOrigin + performance.now(); }
+export function sharedClock(): number { return TIME_ORIGIN + performance.now(); }
 
 /** States of the result area's word 0. */
 export const RESULT_IDLE = 0;
