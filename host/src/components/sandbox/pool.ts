@@ -390,7 +390,8 @@ export class InstancePool {
   }
 
   #timeout(p: Pending): MortarError {
-    return new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, Math.round(p.timeoutMs)]);
+    // Up: a batcher hands on what is left of the caller's budget (1499.6 ms of a 1500 ms timeout, say).
+    return new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, Math.ceil(p.timeoutMs)]);
   }
 
   /** Enforces deadlines and relieves stalled instances (every `TICK_MS`). */
