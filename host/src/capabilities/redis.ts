@@ -126,7 +126,7 @@ export function flatten(reply: unknown, out: RedisValue[] = []): RedisValue[] {
 function toWit(err: unknown): WitError {
   if (err && typeof err === 'object' && 'tag' in err) return err as WitError;
   const msg = err instanceof Error ? err.message : String(err);
-  if (isConnectionFailure(err) || /Stream isn't writeable|enableOfflineQueue/.test(msg)) return witError('unavailable', msg);
+  if (isConnectionFailure(err) || /Stream isn't writeable|enableOfflineQueue|Command timed out/.test(msg)) return witError('unavailable', msg);
   if ((err as { name?: string })?.name === 'ReplyError') return witError('reply', msg);
   return witError('other', msg);
 }

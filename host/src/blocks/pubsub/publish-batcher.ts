@@ -14,7 +14,8 @@
  * Each publish keeps its own deadline, counting its wait in the queue: a batch is sent with the time its
  * most pressed publish has left.
  */
-import { ComponentCallError, STALLED_AFTER_MS, type InstancePool } from '../../components/sandbox/pool.js';
+import { ComponentCallError, type InstancePool } from '../../components/sandbox/pool.js';
+import { InFlightCalls } from '../inflight-calls.js';
 
 /** The WIT `publish-request`, as the host passes it. */
 export interface WitPublishRequest {
@@ -34,12 +35,12 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 export class PublishBatcher {
   readonly #pool: InstancePool;
   readonly #queue: Waiting[] = [];
-  /** When each call in flight was sent (`performance.now()`). */
-  readonly #inflight = new Set<{ readonly sent: number }>();
-  #recheck?: NodeJS.Timeout;
+  /** Up to `capacity` calls at once; see `InFlightCalls` for stalled ones. */
+  readonly #inflight: InFlightCalls;
 
   constructor(pool: InstancePool) {
     this.#pool = pool;
+    this.#inflight = new InFlightCalls(pool.capacity, pool.stalledAfterMs, () => this.#drain());
   }
 
   /**
@@ -53,31 +54,9 @@ export class PublishBatcher {
     });
   }
 
-  /**
-   * Calls in flight that are not stalled (`STALLED_AFTER_MS`: their instance hands its queue to another, so
-   * they no longer hold back the queue); arms a re-check for when the oldest of them would be.
-   */
-  #busy(): number {
-    const now = performance.now();
-    let n = 0;
-    let oldest = Infinity;
-    for (const c of this.#inflight) {
-      if (now - c.sent >= STALLED_AFTER_MS) continue;
-      n++;
-      oldest = Math.min(oldest, c.sent);
-    }
-    if (n >= this.#pool.capacity && !this.#recheck && oldest !== Infinity) {
-      this.#recheck = setTimeout(() => {
-        this.#recheck = undefined;
-        this.#drain();
-      }, oldest + STALLED_AFTER_MS - now + 1);
-    }
-    return n;
-  }
-
   /** Sends queued publishes while an instance is free. */
   #drain(): void {
-    while (this.#queue.length > 0 && this.#busy() < this.#pool.capacity) {
+    while (this.#queue.length > 0 && this.#inflight.free()) {
       let n = 0;
       let bytes = 0;
       while (n < this.#queue.length && n < MAX_BATCH && (n === 0 || bytes + this.#queue[n]!.req.data.byteLength <= MAX_BATCH_BYTES)) {
@@ -85,10 +64,9 @@ export class PublishBatcher {
         n++;
       }
       const batch = this.#queue.splice(0, n);
-      const call = { sent: performance.now() };
-      this.#inflight.add(call);
+      const end = this.#inflight.begin();
       void this.#send(batch).finally(() => {
-        this.#inflight.delete(call);
+        end();
         this.#drain();
       });
     }

@@ -10,6 +10,8 @@
  * Each read keeps its own deadline: a batch is sent with the time its most pressed read has left, so a read
  * that waited for a free slot is not given a fresh budget.
  */
+import { InFlightCalls } from '../inflight-calls.js';
+
 export interface BatchedRead { key: string; consistency: string; metadata: Array<[string, string]> }
 
 type Item = unknown;
@@ -33,40 +35,21 @@ const MAX_BATCH = 64;
 export class GetBatcher {
   #pending = new Map<string, Waiter[]>();
   #scheduled = false;
-  /** When each call in flight was sent (`performance.now()`). */
-  readonly #inflight = new Set<{ readonly sent: number }>();
-  #recheck?: NodeJS.Timeout;
+  readonly #inflight: InFlightCalls;
 
   /**
    * `maxInFlight`: how many component calls this batcher keeps going at once (the pool's read concurrency). While
    * they are all busy, reads accumulate, so batches grow exactly when the store is saturated.
    * `isolate(err)`: whether a failed batch should be retried read by read (the failure may be one read's).
-   * `stalledAfterMs`: a call in flight this long no longer counts against `maxInFlight` (it is stuck on a
-   * loop or a frozen backend, and its instance hands its queue to another; see `STALLED_AFTER_MS`), so the
-   * reads behind it are sent.
+   * `stalledAfterMs`: a call in flight this long no longer counts against `maxInFlight` (its instance hands
+   * its queue to another; see `InstancePool.stalledAfterMs`), so the reads behind it are sent. `Infinity` for
+   * a pool that relieves nothing.
    */
   constructor(
     readonly backend: ReadBackend, readonly maxInFlight: number, readonly isolate: (err: unknown) => boolean = () => false,
     readonly stalledAfterMs = Infinity,
-  ) {}
-
-  /** Calls in flight that are not stalled; arms a re-check for when the oldest of them would be. */
-  #busy(): number {
-    const now = performance.now();
-    let n = 0;
-    let oldest = Infinity;
-    for (const c of this.#inflight) {
-      if (now - c.sent >= this.stalledAfterMs) continue;
-      n++;
-      oldest = Math.min(oldest, c.sent);
-    }
-    if (n >= this.maxInFlight && !this.#recheck && oldest !== Infinity && this.stalledAfterMs !== Infinity) {
-      this.#recheck = setTimeout(() => {
-        this.#recheck = undefined;
-        this.#flush();
-      }, oldest + this.stalledAfterMs - now + 1);
-    }
-    return n;
+  ) {
+    this.#inflight = new InFlightCalls(maxInFlight, stalledAfterMs, () => this.#flush());
   }
 
   /** Reads `read`; `timeoutMs` is its deadline from now, counting the wait for a batch (undefined: none of its own). */
@@ -88,11 +71,10 @@ export class GetBatcher {
 
   #flush(): void {
     for (const [group, list] of this.#pending) {
-      while (list.length > 0 && this.#busy() < this.maxInFlight) {
-        const call = { sent: performance.now() };
-        this.#inflight.add(call);
+      while (list.length > 0 && this.#inflight.free()) {
+        const end = this.#inflight.begin();
         void this.#send(list.splice(0, MAX_BATCH)).finally(() => {
-          this.#inflight.delete(call);
+          end();
           this.#flush();
         });
       }

@@ -1,6 +1,6 @@
 import { GrpcCode, MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
-import { ComponentCallError, STALLED_AFTER_MS } from '../../components/sandbox/pool.js';
+import { ComponentCallError } from '../../components/sandbox/pool.js';
 import { keyPrefix, storedKey } from './keys.js';
 import { BulkItemError, GetBatcher } from './get-batcher.js';
 import type { Resiliency } from '../resiliency/resiliency.js';
@@ -99,7 +99,9 @@ export class StateService {
         get: (read, t) => store.pool.call('stateStore', 'get', [read], t),
         bulkGet: async (reads, t) => (await store.pool.call('stateStore', 'bulkGet', [reads], t) as Array<{ item?: WitItem; error?: string }>)
           .map((r) => ({ item: r.item ?? undefined, error: r.error ?? undefined })),
-      }, Math.max(1, store.pool.readConcurrency), isolatable, STALLED_AFTER_MS);
+      }, Math.max(1, store.pool.readConcurrency), isolatable,
+      // Planned reads do not hold their instance, so a read on a frozen backend stalls nothing to relieve.
+      store.pool.plannedReads ? Infinity : store.pool.stalledAfterMs);
       this.#batchers.set(store, b);
     }
     return b;

@@ -12,7 +12,7 @@
  */
 import { command, RedisClients, type RedisArgument, type RedisConnectOptions, type RedisValue } from '../../capabilities/redis.js';
 import type { Redis } from 'ioredis';
-import { sharedClock, type ResultMessage } from './protocol.js';
+import { deadlineMargin, sharedClock, type ResultMessage } from './protocol.js';
 
 /** `mortar:component/read-plan.read-io`. */
 export type ReadIo = { tag: 'redis-command'; val: RedisArgument[] };
@@ -26,14 +26,16 @@ export type ReadOutcome<Item> = { tag: 'found'; val: Item } | { tag: 'missing' }
 /** The I/O side of planned reads in one worker. Its connections close with the worker's thread. */
 export class PlannedReads {
   readonly #clients: RedisClients;
+  readonly #commandTimeoutMs: number;
   #redisOptions?: RedisConnectOptions;
   #redis?: Redis;
 
   /**
-   * `commandTimeoutMs`: how long the server may take to answer before the read fails as `unavailable`;
-   * `marginMs`: how long before a read's deadline it fails so if the server has not answered.
+   * `commandTimeoutMs`: how long the server may take to answer before the read fails as `unavailable`. A
+   * read also fails so `deadlineMargin` before its deadline if the server has not answered.
    */
-  constructor(commandTimeoutMs: number, readonly marginMs = 0) {
+  constructor(commandTimeoutMs: number) {
+    this.#commandTimeoutMs = commandTimeoutMs;
     this.#clients = new RedisClients(commandTimeoutMs, 'mortar-planned-reads');
   }
 
@@ -54,13 +56,15 @@ export class PlannedReads {
    * decodes.
    */
   async run(io: ReadIo, deadline = Infinity): Promise<ReadReply> {
-    const budget = Math.floor(deadline - sharedClock() - this.marginMs);
+    const left = deadline - sharedClock();
+    const budget = Math.floor(left - deadlineMargin(left));
     if (budget <= 0) return { tag: 'err', val: { tag: 'unavailable', val: "redis read not attempted: the call's deadline has passed" } };
     let timer: NodeJS.Timeout | undefined;
     try {
       this.#redis ??= this.#clients.acquire(this.#redisOptions!).client;
       const reply = command(this.#redis, io.val);
-      if (budget === Infinity) return { tag: 'ok', val: await reply };
+      // The client's own command timeout (`unavailable` too) fires first: no timer of our own per read.
+      if (budget >= this.#commandTimeoutMs) return { tag: 'ok', val: await reply };
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject({ tag: 'unavailable', val: `redis read timed out after ${budget}ms` }), budget);
       });

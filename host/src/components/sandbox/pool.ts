@@ -28,11 +28,16 @@ const PLANNED_READS_PER_INSTANCE = 2;
 /**
  * An instance that has been executing one call for this long is *stalled*: the calls queued behind it are
  * withdrawn and handed to another instance, started as a spare if every other one is busy (see
- * `PoolOptions.spares`). Well above any call a healthy backend serves (sub-millisecond to tens of
- * milliseconds), well below the call deadline: an innocent call waits at most about this long, plus the
- * start of a spare, behind a call that loops or waits on a frozen backend.
+ * `PoolOptions.spares`). The least threshold: well above any call a healthy backend serves (sub-millisecond
+ * to tens of milliseconds), well below the call deadline: an innocent call waits at most about this long,
+ * plus the start of a spare, behind a call that loops or waits on a frozen backend. A pool whose calls may
+ * take long (`callTimeoutMs`) waits a quarter of that, so a slow-but-healthy call does not seal its instance
+ * (see `stalledAfter`).
  */
 export const STALLED_AFTER_MS = 300;
+
+/** The stall threshold of a pool whose calls time out after `callTimeoutMs`: max(`STALLED_AFTER_MS`, a quarter of it). */
+export function stalledAfter(callTimeoutMs: number): number { return Math.max(STALLED_AFTER_MS, callTimeoutMs / 4); }
 /** How long a call may keep its instance busy past its deadline (its caller has had its error) before the
  *  instance is terminated and replaced. Host imports give up at the deadline, so only a guest that computes
  *  (an endless loop) gets here. */
@@ -78,8 +83,8 @@ interface Pending {
   readonly iface: string;
   readonly fn: string;
   readonly args: unknown[];
-  /** When the caller stops waiting (`sharedClock`). Set afresh when its instance crashed under another call. */
-  deadline: number;
+  /** When the caller stops waiting (`sharedClock`); kept when the call is re-sent to another instance. */
+  readonly deadline: number;
   /** The budget the deadline was set from, for the error message. */
   readonly timeoutMs: number;
   readonly resolve: (v: unknown) => void;
@@ -134,7 +139,7 @@ class Slot {
  *
  * Calls go to the instance with the fewest calls in flight. Every call has a deadline (see `call`): its
  * caller gets `ERR_COMPONENT_TIMEOUT` then, whatever the instance is doing. An instance stalled on one call
- * (`STALLED_AFTER_MS`) hands the calls queued behind it to another instance. An instance that traps,
+ * (`stalledAfterMs`) hands the calls queued behind it to another instance. An instance that traps,
  * exceeds its memory limit, or is still running a call `KILL_GRACE_MS` past its deadline is terminated and
  * replaced; calls queued behind the failed one (not yet started) are re-sent to a healthy instance, so only
  * the offending call fails.
@@ -146,7 +151,10 @@ export class InstancePool {
   #nextId = 1;
   #closed = false;
   #watchdog?: NodeJS.Timeout;
+  /** Instances being started (`#grow`, `#respawn`). */
   #growing = 0;
+  /** A `#respawn` loop is waiting to retry. */
+  #retrying = false;
   /** >= 0: calls into an idle pool are awaited by spinning; pushed down by calls that needed host I/O. */
   #spinScore = 0;
 
@@ -269,8 +277,9 @@ export class InstancePool {
       (err: unknown) => {
         this.#growing--;
         this.#opts.logger.warn({ component: this.#opts.name, err: String(err) }, `component ${this.#opts.name}: could not start another instance`);
-        // Nothing left in service (every instance stalled or failed): keep trying, with back-off.
-        if (!this.#closed && this.#healthy() === 0) this.#respawn(1);
+        // Nothing left in service (every instance stalled or failed): keep trying, with back-off, unless a
+        // retry loop already is.
+        if (!this.#closed && this.#healthy() === 0 && !this.#retrying) this.#respawn(1);
       },
     );
   }
@@ -341,6 +350,12 @@ export class InstancePool {
         throw err;
       }
     }
+    if (this.#closed) {
+      // The pool closed while this instance started: it must not live on outside `#slots`.
+      slot.dead = true;
+      await worker.terminate();
+      throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
+    }
     this.#slots.push(slot);
     this.#opts.logger.debug({ component: this.#opts.name, ms: Math.round(performance.now() - started), instances: this.#slots.length }, `component ${this.#opts.name}: instance started`);
     this.#redispatch();
@@ -375,7 +390,8 @@ export class InstancePool {
   }
 
   #timeout(p: Pending): MortarError {
-    return new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, Math.round(p.timeoutMs)]);
+    // Up: a batcher hands on what is left of the caller's budget (1499.6 ms of a 1500 ms timeout, say).
+    return new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, Math.ceil(p.timeoutMs)]);
   }
 
   /** Enforces deadlines and relieves stalled instances (every `TICK_MS`). */
@@ -416,7 +432,7 @@ export class InstancePool {
         continue;
       }
       if (slot.sealed && slot.inflight.size === 0) this.#unstall(slot);
-      else if (current && this.#opts.spares !== false && !slot.sealed && now - slot.runningSince >= STALLED_AFTER_MS && this.#queuedBehind(slot, running)) this.#stall(slot);
+      else if (current && !slot.sealed && now - slot.runningSince >= this.stalledAfterMs && this.#queuedBehind(slot, running)) this.#stall(slot);
     }
   }
 
@@ -467,11 +483,16 @@ export class InstancePool {
     slot.dead = true;
     const idx = this.#slots.indexOf(slot);
     if (idx >= 0) this.#slots.splice(idx, 1);
-    // Calls whose callers were answered (deadline passed) are not re-sent.
-    const orphans = [...slot.inflight.values()].filter((p) => !p.settled);
-    // A call is not failed for another call's crash: re-sent, it gets its whole budget again.
-    const now = sharedClock();
-    for (const p of orphans) p.deadline = now + p.timeoutMs;
+    // Calls whose callers were answered (deadline passed) are not re-sent. A call the instance had started
+    // may be what crashed it (a worker `error`/`exit`): re-sent, it would kill one instance after another,
+    // so its caller gets the failure. Calls it had not started are re-sent, with their own deadline.
+    const started = Atomics.load(slot.ctl, CTL_STARTED);
+    const orphans: Pending[] = [];
+    for (const p of slot.inflight.values()) {
+      if (p.settled) continue;
+      if (started === SEALED || !postedAfter(p.seq, started)) p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, why]));
+      else orphans.push(p);
+    }
     slot.inflight.clear();
     void this.#kill(slot);
     if (this.#closed || idx < 0) {
@@ -482,22 +503,35 @@ export class InstancePool {
     this.#opts.logger.warn({ component: this.#opts.name, reason: why }, `component ${this.#opts.name}: instance replaced (${why})`);
     for (const p of orphans) this.#waiting.push(p);
     // A spare that relieved it may already stand in for it.
-    if (this.#healthy() + this.#growing < this.#opts.size) this.#respawn(1);
+    if (this.#healthy() + this.#growing < this.#opts.size && !this.#retrying) this.#respawn(1);
     // Healthy instances take the orphans now rather than after the replacement has started.
     this.#redispatch();
   }
 
+  /**
+   * Starts a replacement instance, retrying with back-off while it fails and the pool is short of `size`.
+   * The attempt in progress counts in `#growing` (so `#grow` starts nothing beside it); while a retry is
+   * pending, `#retrying` keeps `#grow` and `#fail` from starting a second loop.
+   */
   #respawn(attempt: number): void {
+    this.#growing++;
     this.#spawn().then(
-      () => undefined,
+      () => { this.#growing--; },
       (err: unknown) => {
+        this.#growing--;
         if (this.#closed) return;
-        const delay = Math.min(5000, 100 * 2 ** attempt);
-        this.#opts.logger.error({ component: this.#opts.name, err: String(err) }, `component ${this.#opts.name}: replacement failed, retrying in ${delay}ms`);
         if (this.#slots.length === 0) {
           for (const p of this.#waiting.splice(0)) p.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, String(err)]));
         }
-        setTimeout(() => this.#respawn(attempt + 1), delay).unref();
+        // Another start (or an instance back from a stall) already fills the pool.
+        if (this.#healthy() + this.#growing >= this.#opts.size) return;
+        const delay = Math.min(5000, 100 * 2 ** attempt);
+        this.#opts.logger.error({ component: this.#opts.name, err: String(err) }, `component ${this.#opts.name}: replacement failed, retrying in ${delay}ms`);
+        this.#retrying = true;
+        setTimeout(() => {
+          this.#retrying = false;
+          if (!this.#closed && this.#healthy() + this.#growing < this.#opts.size) this.#respawn(attempt + 1);
+        }, delay).unref();
       },
     );
   }
@@ -507,6 +541,16 @@ export class InstancePool {
     // The bridge closes with the worker, which tells whoever serves it.
     await slot.worker.terminate();
   }
+
+  /**
+   * How long a call runs before its instance counts as stalled and hands the calls queued behind it to
+   * another (`stalledAfter(callTimeoutMs)`); `Infinity` for a pool without spares, which never relieves a stalled
+   * instance (calls wait behind it up to their deadline).
+   */
+  get stalledAfterMs(): number { return this.#opts.spares === false ? Infinity : stalledAfter(this.#opts.callTimeoutMs); }
+
+  /** The component exports `read-plan`: its reads do not block an instance (they never stall it). */
+  get plannedReads(): boolean { return this.#planned; }
 
   /** The most instances this pool will run. */
   get capacity(): number { return this.#opts.size; }

@@ -57,11 +57,22 @@ export function postedAfter(a: number, b: number): boolean {
   return d !== 0 && d < (SEQ_MASK >>> 1);
 }
 
+/** This thread's `performance.timeOrigin` (fixed for the thread's life; each worker loads its own copy). */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /**
  * A clock every thread reads the same (milliseconds since the epoch, sub-millisecond precision): call
  * deadlines are set on the main thread and checked in the instance.
  */
-export function sharedClock(): number { return performance.timeOrigin + performance.now(); }
+export function sharedClock(): number { return TIME_ORIGIN + performance.now(); }
+
+/**
+ * How long before a call's deadline its host imports and planned reads give up, so the guest returns its
+ * own error (say `unavailable: host call redis.command timed out`) in time for the caller, and the instance
+ * is free: 50 ms, or a tenth of the call's budget (`budgetMs`: what it had left when it started) if that is
+ * less, so a short Resiliency timeout (50 ms or less) still leaves the call time to try.
+ */
+export function deadlineMargin(budgetMs: number): number { return Math.min(50, budgetMs / 10); }
 
 /** States of the result area's word 0. */
 export const RESULT_IDLE = 0;

@@ -13,7 +13,7 @@ import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js
 import { asCallResult, PlannedReads, type ReadIo, type ReadOutcome } from './planned-reads.js';
 import type { RedisConnectOptions } from '../../capabilities/redis.js';
 import {
-  CTL_RUNNING, CTL_STARTED, NOT_RUNNING, RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, SEQ_MASK, sharedClock,
+  CTL_RUNNING, CTL_STARTED, NOT_RUNNING, RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, SEQ_MASK, deadlineMargin, sharedClock,
   type CallMessage, type ResultMessage, type WorkerInit,
 } from './protocol.js';
 
@@ -23,15 +23,12 @@ const reply = areaOf(init.reply);
 const result = areaOf(init.result);
 const ctl = new Int32Array(init.calls);
 let seq = 0;
-/**
- * How long before a call's deadline its host imports give up: the guest then returns its own error (say
- * `unavailable: host call redis.command timed out`) in time for the caller, and the instance is free.
- */
-const DEADLINE_MARGIN_MS = 50;
 /** Performs the I/O of planned reads (used only if the component exports `read-plan`). */
-const planned = new PlannedReads(init.importTimeoutMs, DEADLINE_MARGIN_MS);
+const planned = new PlannedReads(init.importTimeoutMs);
 /** Deadline (`sharedClock`) of the call being executed: no host import waits past it. */
 let callDeadline = Infinity;
+/** How long before `callDeadline` host imports give up (`deadlineMargin`). */
+let callMargin = 0;
 
 /** Set while serving a call whose caller spins for the reply: lets it go to the asynchronous path. */
 let releaseCaller: (() => void) | undefined;
@@ -43,7 +40,7 @@ function bridgeCall(op: string, args: unknown[]): unknown {
     releaseCaller();
     releaseCaller = undefined;
   }
-  const budget = Math.floor(Math.min(init.importTimeoutMs, callDeadline - sharedClock() - DEADLINE_MARGIN_MS));
+  const budget = Math.floor(Math.min(init.importTimeoutMs, callDeadline - sharedClock() - callMargin));
   if (budget <= 0) throw witError('unavailable', `host call ${op} not attempted: the call's deadline has passed`);
   const mine = ++seq;
   init.bridge.postMessage({ seq: mine, op, args } satisfies BridgeRequest);
@@ -168,6 +165,7 @@ async function main(): Promise<void> {
   const settle = (msg: CallMessage, run: () => unknown): ResultMessage => {
     Atomics.store(ctl, CTL_RUNNING, msg.seq);
     callDeadline = msg.deadline;
+    callMargin = deadlineMargin(msg.deadline - sharedClock());
     try {
       return { id: msg.id, ok: true, value: run() };
     } catch (err) {
