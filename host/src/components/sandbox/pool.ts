@@ -36,8 +36,8 @@ const PLANNED_READS_PER_INSTANCE = 2;
  */
 export const STALLED_AFTER_MS = 300;
 
-/** The stall threshold of a pool whose calls time out after `callTimeoutMs`: max(`STALLED_AFTER_MS`, a quarter of it). */
-export function stalledAfter(callTimeoutMs: number): number { return Math.max(STALLED_AFTER_MS, callTimeoutMs / 4); }
+/** The stall threshold of a pool whose calls time out after `callTimeoutMs`: max(`STALLED_AFTER_MS`, a tenth of it), so a slow but healthy call does not spawn a spare at once, and a stuck one holds the calls behind it well under a second at the 5 s default. */
+export function stalledAfter(callTimeoutMs: number): number { return Math.max(STALLED_AFTER_MS, callTimeoutMs / 10); }
 /** How long a call may keep its instance busy past its deadline (its caller has had its error) before the
  *  instance is terminated and replaced. Host imports give up at the deadline, so only a guest that computes
  *  (an endless loop) gets here. */
