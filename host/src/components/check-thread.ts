@@ -44,12 +44,17 @@ export class SchemaTimeout extends Error {
 
 type Task = { op: 'validate'; schema: string; metadata: Record<string, string> } | { op: 'parse'; file: string; text: string };
 
+/** How long a check thread may sit idle before it is stopped (a later task starts a new one). */
+export const CHECK_THREAD_IDLE_MS = 2000;
+
 const WORKER_URL = new URL('./check-worker.js', import.meta.url);
 
 export class CheckThread {
   #worker?: { w: Worker; ready: Promise<void> };
   #nextId = 1;
   #queue: Promise<unknown> = Promise.resolve();
+  #pending = 0;
+  #idle?: NodeJS.Timeout;
 
   /**
    * `kind`: the tasks it runs (a `schema` thread validates, a `yaml` thread parses); `nice`: the thread's CPU
@@ -71,7 +76,10 @@ export class CheckThread {
   }
 
   /** Starts the thread now, so that loading it overlaps other start-up work instead of delaying the first task. */
-  warm(): void { this.#thread(); }
+  warm(): void {
+    this.#thread();
+    if (this.#pending === 0) this.#idleClose();
+  }
 
   /** Stops the thread (a later task starts a new one). */
   async close(): Promise<void> {
@@ -80,11 +88,24 @@ export class CheckThread {
     await w?.terminate();
   }
 
-  /** Tasks run one behind another. */
+  /**
+   * Tasks run one behind another. A thread left idle for `CHECK_THREAD_IDLE_MS` is stopped: a sidecar
+   * parses and checks at start and on a hot reload, and an idle isolate costs several MB of RSS.
+   */
   #enqueue(task: Task): Promise<unknown> {
+    clearTimeout(this.#idle);
+    this.#pending++;
     const run = this.#queue.then(() => this.#run(task));
-    this.#queue = run.catch(() => undefined);
+    this.#queue = run.catch(() => undefined).then(() => {
+      if (--this.#pending === 0) this.#idleClose();
+    });
     return run;
+  }
+
+  #idleClose(): void {
+    clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => { if (this.#pending === 0) void this.close(); }, CHECK_THREAD_IDLE_MS);
+    this.#idle.unref();
   }
 
   #thread(): { w: Worker; ready: Promise<void> } {

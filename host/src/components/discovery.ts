@@ -52,7 +52,8 @@ export class Discovery {
 
   /** Loads everything once, then starts polling. */
   async start(): Promise<void> {
-    yamlParser.warm(); // YAML is parsed on a thread of its own: let it start while the modules load
+    // YAML is parsed on a thread of its own: let it start while the modules load (when there is YAML to parse).
+    if (this.#opts.resourcePaths.length > 0) yamlParser.warm();
     await this.rescan();
     this.#timer = setInterval(() => { this.#running = this.#running.then(() => this.#poll()); }, this.#opts.pollMs);
     this.#timer.unref();

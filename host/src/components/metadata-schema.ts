@@ -7,7 +7,8 @@ import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
  * numbers or booleans, fills in declared defaults, and the result goes back to the component as strings.
  *
  * The schema is the component's, so a check can take unbounded time (a backtracking `pattern`): the
- * runtime runs this class only on the worker thread of `CheckThread`, never on the API thread.
+ * runtime runs this class on the worker thread of `CheckThread`, never on the API thread, except for the
+ * built-in components, whose schemas are mortar's own.
  */
 export class MetadataValidator {
   readonly #ajv: Ajv;
