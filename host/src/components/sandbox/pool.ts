@@ -374,7 +374,7 @@ export class InstancePool {
     if (slot.sealed && slot.inflight.size === 0) this.#unstall(slot);
     if (p.settled) {
       // Its caller already had ERR_COMPONENT_TIMEOUT. A trap still means the instance is unusable.
-      if (!m.ok && m.kind === 'trap') this.#fail(slot, `trapped: ${m.message}`);
+      if (!m.ok && m.kind === 'trap') this.#fail(slot, `trapped: ${m.message}`, true);
       return;
     }
     if (m.ok) {
@@ -385,7 +385,7 @@ export class InstancePool {
       p.reject(this.#timeout(p));
     } else {
       p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, m.message]));
-      this.#fail(slot, `trapped: ${m.message}`);
+      this.#fail(slot, `trapped: ${m.message}`, true);
     }
   }
 
@@ -477,8 +477,12 @@ export class InstancePool {
     void this.#kill(slot);
   }
 
-  /** Kills a failed instance, re-sends the calls that had not started, and starts a replacement. */
-  #fail(slot: Slot, why: string): void {
+  /**
+   * Kills a failed instance, re-sends the calls that had not started, and starts a replacement.
+   * `reported`: the instance itself reported which call trapped (that caller has its error), so every other
+   * call is re-sent: those it took after the trap could not enter the component and did nothing.
+   */
+  #fail(slot: Slot, why: string, reported = false): void {
     if (slot.dead) return;
     slot.dead = true;
     const idx = this.#slots.indexOf(slot);
@@ -490,7 +494,7 @@ export class InstancePool {
     const orphans: Pending[] = [];
     for (const p of slot.inflight.values()) {
       if (p.settled) continue;
-      if (started === SEALED || !postedAfter(p.seq, started)) p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, why]));
+      if (!reported && (started === SEALED || !postedAfter(p.seq, started))) p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, why]));
       else orphans.push(p);
     }
     slot.inflight.clear();
