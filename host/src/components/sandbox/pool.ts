@@ -428,7 +428,7 @@ export class InstancePool {
         }
       }
       if (current && now >= current.deadline + KILL_GRACE_MS) {
-        this.#fail(slot, `a call ran ${Math.round(now - current.deadline + current.timeoutMs)}ms, past its ${Math.round(current.timeoutMs)}ms deadline`);
+        this.#fail(slot, `a call ran ${Math.round(now - current.deadline + current.timeoutMs)}ms, past its ${Math.ceil(current.timeoutMs)}ms deadline`);
         continue;
       }
       if (slot.sealed && slot.inflight.size === 0) this.#unstall(slot);
