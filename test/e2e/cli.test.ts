@@ -120,49 +120,45 @@ const portOpen = (port: number) => new Promise<boolean>((resolve) => {
 });
 
 describe('mortar run -- <command>: the app\'s whole process group', () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`on ${signal} the app's grandchild holding a port is signalled and awaited before mortar exits 0`, async () => {
-      const app = npmLikeApp('graceful');
-      // Not waited in start(): a sidecar that never gets ready is still stopped by the finally below.
-      const sc = await Sidecar.start({ args: ['--', ...await app.command], wait: false });
-      let pid = 0;
-      try {
-        await sc.waitReady();
-        await waitUntil(() => existsSync(join(app.dir, 'pid')), 'the grandchild listening', 15_000);
-        pid = Number(readFileSync(join(app.dir, 'pid'), 'utf8'));
-        assert.ok(await portOpen(await app.port));
-        sc.proc.kill(signal);
-        assert.equal(await sc.stop(), 0);
-        assert.ok(existsSync(join(app.dir, 'graceful')), 'the grandchild had finished its SIGTERM handler when mortar exited');
-        assert.ok(!alive(pid), 'the grandchild is gone');
-        assert.equal(await portOpen(await app.port), false, 'its port is free');
-      } finally {
-        await sc.stop();
-        if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
-      }
-    });
-  }
-
-  it('a grandchild that ignores SIGTERM gets SIGKILL after the 5 s grace period', async () => {
-    const app = npmLikeApp('stubborn');
+  /**
+   * Starts mortar with an npm-like app of `kind`, waits until its grandchild listens, and runs `body` with the
+   * grandchild's pid. Not waited in start(): a sidecar that never gets ready is still stopped by the finally.
+   */
+  const withGrandchild = async (kind: 'graceful' | 'stubborn', body: (sc: Sidecar, pid: number, app: ReturnType<typeof npmLikeApp>) => Promise<void>) => {
+    const app = npmLikeApp(kind);
     const sc = await Sidecar.start({ args: ['--', ...await app.command], wait: false });
     let pid = 0;
     try {
       await sc.waitReady();
       await waitUntil(() => existsSync(join(app.dir, 'pid')), 'the grandchild listening', 15_000);
       pid = Number(readFileSync(join(app.dir, 'pid'), 'utf8'));
-      const t0 = Date.now();
-      sc.proc.kill('SIGTERM');
-      await sc.stop();
-      const took = Date.now() - t0;
-      assert.ok(took >= 4500 && took < 9000, `mortar exited after ${took} ms`);
-      assert.ok(!alive(pid), 'the grandchild is gone');
-      assert.ok(sc.logs.some((l) => l.includes('outlived SIGTERM') && l.includes('SIGKILL')), sc.logs.join('\n'));
+      await body(sc, pid, app);
     } finally {
       await sc.stop();
       if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
     }
-  });
+  };
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`on ${signal} the app's grandchild holding a port is signalled and awaited before mortar exits 0`, () => withGrandchild('graceful', async (sc, pid, app) => {
+      assert.ok(await portOpen(await app.port));
+      sc.proc.kill(signal);
+      assert.equal(await sc.stop(), 0);
+      assert.ok(existsSync(join(app.dir, 'graceful')), 'the grandchild had finished its SIGTERM handler when mortar exited');
+      assert.ok(!alive(pid), 'the grandchild is gone');
+      assert.equal(await portOpen(await app.port), false, 'its port is free');
+    }));
+  }
+
+  it('a grandchild that ignores SIGTERM gets SIGKILL after the 5 s grace period', () => withGrandchild('stubborn', async (sc, pid) => {
+    const t0 = Date.now();
+    sc.proc.kill('SIGTERM');
+    await sc.stop();
+    const took = Date.now() - t0;
+    assert.ok(took >= 4500 && took < 9000, `mortar exited after ${took} ms`);
+    assert.ok(!alive(pid), 'the grandchild is gone');
+    assert.ok(sc.logs.some((l) => l.includes('outlived SIGTERM') && l.includes('SIGKILL')), sc.logs.join('\n'));
+  }));
 
   it('when the app exits by itself, mortar stops what it left running in its group and exits with the app\'s code', async () => {
     const app = npmLikeApp('graceful', `while [ ! -f '${'$'}{DIR}/pid' ]; do sleep 0.05; done; exit 3`);
