@@ -89,9 +89,7 @@ export class PubSubService {
 
   /** Publishes one message through `c`: coalesced with concurrent ones where the broker batches natively. */
   #send(c: ActiveComponent, req: WitPublishRequest): Promise<unknown> {
-    const policy = this.opts.resiliency.component(c.name, 'pubsub', 'outbound');
-    const timeoutMs = c.pool.callTimeout(policy.timeoutMs);
-    return policy.run(() => this.#sendOnce(c, req, timeoutMs));
+    return this.opts.resiliency.outbound(c, 'pubsub', (timeoutMs) => this.#sendOnce(c, req, timeoutMs));
   }
 
   #sendOnce(c: ActiveComponent, req: WitPublishRequest, timeoutMs: number): Promise<unknown> {
@@ -136,9 +134,7 @@ export class PubSubService {
       return { topic, data: env.data, contentType: env.contentType, metadata: Object.entries(md) };
     });
     let failures: Array<{ index: number; error: string }>;
-    const policy = this.opts.resiliency.component(c.name, 'pubsub', 'outbound');
-    const timeoutMs = c.pool.callTimeout(policy.timeoutMs);
-    const call = (fn: string, args: unknown[]) => policy.run(() => c.pool.call('pubsub', fn, args, timeoutMs));
+    const call = (fn: string, args: unknown[]) => this.opts.resiliency.outbound(c, 'pubsub', (timeoutMs) => c.pool.call('pubsub', fn, args, timeoutMs));
     try {
       if (c.features.includes('BULK_PUBLISH')) {
         failures = await call('bulkPublish', [reqs]) as Array<{ index: number; error: string }>;

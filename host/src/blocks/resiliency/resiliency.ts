@@ -10,6 +10,12 @@
  */
 import type { Logger } from '../../logger.js';
 import { parseDuration } from '../../duration.js';
+
+/** What `Resiliency.outbound` needs of a component: its name and its pool's call timeout. */
+export interface OutboundTarget {
+  readonly name: string;
+  readonly pool: { callTimeout(policyTimeoutMs?: number): number };
+}
 import type { CircuitBreakerSpec, ResiliencyResource, RetrySpec } from '../../components/resiliency-resource.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { Policy } from './policy.js';
@@ -48,6 +54,16 @@ export class Resiliency {
       this.logger?.info({ resiliency: r.name, file: r.file, retries: Object.keys(r.retries), timeouts: Object.keys(r.timeouts), circuitBreakers: Object.keys(r.circuitBreakers) },
         `resiliency ${r.name} loaded from ${r.file}: ${Object.keys(r.retries).length} retry, ${Object.keys(r.timeouts).length} timeout, ${Object.keys(r.circuitBreakers).length} circuit breaker policies; component targets: ${targets.join(', ') || 'none'}`);
     }
+  }
+
+  /**
+   * Runs one outbound call to component `c` of building block `block` under its policy; `op` gets the call's
+   * deadline: the policy's timeout, else the component's own call timeout.
+   */
+  outbound<T>(c: OutboundTarget, block: string, op: (timeoutMs: number) => Promise<T>): Promise<T> {
+    const policy = this.component(c.name, block, 'outbound');
+    const timeoutMs = c.pool.callTimeout(policy.timeoutMs);
+    return policy.run(() => op(timeoutMs));
   }
 
   /**

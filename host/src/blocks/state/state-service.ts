@@ -57,9 +57,7 @@ export class StateService {
 
   /** Runs one call to `store` under its outbound resiliency policy; `op` gets the call's deadline (`callTimeout`). */
   #run<T>(store: ActiveComponent, op: (timeoutMs: number) => Promise<T>): Promise<T> {
-    const policy = this.resiliency.component(store.name, 'state', 'outbound');
-    const timeoutMs = store.pool.callTimeout(policy.timeoutMs);
-    return policy.run(() => op(timeoutMs));
+    return this.resiliency.outbound(store, 'state', op);
   }
 
   /** Finds a state store; ERR_STATE_STORE_NOT_CONFIGURED / _NOT_FOUND as Dapr reports them. */
