@@ -48,13 +48,18 @@ for (const [srcDir, outDir] of [['components-wasm', 'dist/components'], ['test/f
 
 const exec = promisify(execFile);
 
-/** Built-in state stores that also export `read-plan` (their reads are one request to a server). */
-const PLANNED = new Set(['state.redis']);
-
-/** The world a component implements, from its folder name: `pubsub.*` -> pubsub-component, else a state store. */
-function worldOf(name) {
-  if (name.startsWith('pubsub.')) return 'pubsub-component';
-  return PLANNED.has(name) ? 'planned-state-store-component' : 'state-store-component';
+/**
+ * The world a component implements: the `// world: <name>` line of its entry file when it has one (a
+ * planned state store, a binding that only sends or only receives), else the default world of its block,
+ * from the folder name's prefix.
+ */
+const DEFAULT_WORLDS = { state: 'state-store-component', pubsub: 'pubsub-component', bindings: 'binding-component' };
+function worldOf(t) {
+  const m = /^\/\/ world: ([a-z-]+)\s*$/m.exec(readFileSync(t.entry, 'utf8'));
+  if (m) return m[1];
+  const world = DEFAULT_WORLDS[t.name.split('.')[0]];
+  if (!world) throw new Error(`${relative(root, t.entry)}: no '// world: <name>' line and no block for the prefix of '${t.name}'`);
+  return world;
 }
 let built = 0;
 async function build(t) {
@@ -64,7 +69,7 @@ async function build(t) {
   mkdirSync(dirname(t.out), { recursive: true });
   const t0 = Date.now();
   try {
-    await exec(process.execPath, [jco, ...componentizeArgs(t.entry, worldOf(t.name), t.out)], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+    await exec(process.execPath, [jco, ...componentizeArgs(t.entry, worldOf(t), t.out)], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
   } catch (err) {
     process.stderr.write(`componentize ${t.name} failed:\n${err.stdout ?? ''}${err.stderr ?? ''}\n`);
     throw err;

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 const t0 = Date.now();
-for (const world of ['state-store-component', 'planned-state-store-component', 'pubsub-component']) {
+for (const world of ['state-store-component', 'planned-state-store-component', 'pubsub-component', 'output-binding-component', 'input-binding-component', 'binding-component']) {
   run(process.execPath, [join(root, 'node_modules/@bytecodealliance/jco/dist/jco.js'), 'guest-types', 'wit', '--world-name', `mortar:component/${world}`, '-o', 'components-wasm/generated', '--quiet']);
 }
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);

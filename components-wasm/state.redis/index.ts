@@ -1,3 +1,4 @@
+// world: planned-state-store-component
 /**
  * state.redis: state in Redis, in Dapr's own layout (a hash per key with fields `data` and `version`;
  * the ETag is the version), so data written by Dapr's state.redis is readable here and the other way round.

@@ -41,7 +41,8 @@ export function blockOf(exports: readonly string[], file: string): Block {
   if (!has('lifecycle')) throw badBuild(file, 'it does not export mortar:component/lifecycle');
   if (has('state-store')) return 'state';
   if (has('pubsub')) return 'pubsub';
-  throw badBuild(file, 'it exports no building block this sidecar serves (expected mortar:component/state-store or mortar:component/pubsub)');
+  if (has('output-binding') || has('input-binding')) return 'bindings';
+  throw badBuild(file, 'it exports no building block this sidecar serves (expected mortar:component/state-store, mortar:component/pubsub, mortar:component/output-binding or mortar:component/input-binding)');
 }
 
 /**
@@ -51,7 +52,7 @@ export function blockOf(exports: readonly string[], file: string): Block {
 export function checkTypesMatchBlock(types: readonly string[], block: Block, file: string): void {
   const wrong = types.find((t) => !t.startsWith(`${block}.`));
   if (!wrong) return;
-  const world = block === 'state' ? WORLDS.state : WORLDS.pubsub;
+  const world = WORLDS[block];
   throw badBuild(file, `it declares type '${wrong}' but was built for the ${world} world (it serves ${block} only): built for the wrong world`);
 }
 

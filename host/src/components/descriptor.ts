@@ -8,7 +8,7 @@ export interface Descriptor {
 }
 
 /** The world a component implements, inferred from its exports. */
-export type Block = 'state' | 'pubsub';
+export type Block = 'state' | 'pubsub' | 'bindings';
 
 /** Checks the shape of a descriptor returned by a guest; returns a reason when it is not usable. */
 export function checkDescriptor(d: unknown): string | undefined {

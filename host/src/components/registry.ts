@@ -19,6 +19,8 @@ export const HOST_METADATA: Record<Block, ReadonlySet<string>> = {
   state: new Set(['keyPrefix', 'actorStateStore']),
   // Topic scoping is enforced by the host (Dapr: pkg/runtime/pubsub/scopes.go).
   pubsub: new Set(['allowedTopics', 'publishingScopes', 'subscriptionScopes', 'protectedTopics']),
+  // Where input events go and which way the binding works (Dapr: pkg/runtime/processor/binding).
+  bindings: new Set(['direction', 'route']),
 };
 
 /**

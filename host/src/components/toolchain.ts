@@ -15,6 +15,9 @@ export const WORLDS = {
   state: 'state-store-component',
   'planned-state': 'planned-state-store-component',
   pubsub: 'pubsub-component',
+  bindings: 'binding-component',
+  'output-binding': 'output-binding-component',
+  'input-binding': 'input-binding-component',
 } as const;
 
 export type BuildBlock = keyof typeof WORLDS;

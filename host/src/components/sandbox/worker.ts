@@ -129,6 +129,12 @@ function hostImports(): Record<string, unknown> {
     'mortar:host/mqtt': {
       Client: bridgedResource('mqtt', { connect: 'mqtt.connect' }, ['publish', 'subscribe', 'unsubscribe', 'receive', 'ack']),
     },
+    'mortar:host/http': {
+      send: (req: unknown) => bridgeCall('http.send', [req]),
+    },
+    'mortar:host/directory': {
+      Root: bridgedResource('directory', { open: 'directory.open' }, ['read', 'write', 'delete', 'list']),
+    },
     'mortar:host/nats': {
       Connection: bridgedResource('nats', { open: 'nats.open' }, {
         ensureStream: 'ensure-stream', streamForSubject: 'stream-for-subject', publish: 'publish', consume: 'consume',
