@@ -39,10 +39,10 @@ export function rssBytes(pid) {
   return Number(m[1]) * 1024;
 }
 
-/** Requests per second under load (autocannon). */
-export async function throughput(url, { connections = 32, duration = 5 } = {}) {
-  await autocannon({ url, connections, duration: 1 }); // warm-up
-  const r = await autocannon({ url, connections, duration });
+/** Requests per second under load (autocannon); `request` sets method, headers and body (default: GET). */
+export async function throughput(url, { connections = 32, duration = 5, request = {} } = {}) {
+  await autocannon({ url, connections, duration: 1, ...request }); // warm-up
+  const r = await autocannon({ url, connections, duration, ...request });
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   return r.requests.average;
 }
@@ -69,18 +69,18 @@ export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length
 
 /**
  * Throughput of `url` against `baseUrl`, interleaved over `rounds` rounds so that drift on a noisy machine
- * hits both alike; returns the median of the per-round ratios and the median figures.
+ * hits both alike; returns the median of the per-round ratios and the median figures. `request` as for `throughput`.
  */
-export async function interleavedThroughput(url, baseUrl, { rounds = 3, duration = 3, connections = 32 } = {}) {
+export async function interleavedThroughput(url, baseUrl, { rounds = 3, duration = 3, connections = 32, request = {} } = {}) {
   const ratios = [];
   const ours = [];
   const theirs = [];
   // Warm both up first (JIT, connection pools, the sidecar growing its instance pool).
-  await throughput(url, { connections, duration: 2 });
-  await throughput(baseUrl, { connections, duration: 2 });
+  await throughput(url, { connections, duration: 2, request });
+  await throughput(baseUrl, { connections, duration: 2, request });
   for (let i = 0; i < rounds; i++) {
-    const a = await throughput(url, { connections, duration });
-    const b = await throughput(baseUrl, { connections, duration });
+    const a = await throughput(url, { connections, duration, request });
+    const b = await throughput(baseUrl, { connections, duration, request });
     ours.push(a);
     theirs.push(b);
     ratios.push(a / b);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench`: mortar's hot paths, each as a ratio against a baseline measured in the same run.
 // These machines are noisy; read the ratios, not the absolute figures. Backing service: Redis on
-// 127.0.0.1:6379 (override with MORTAR_TEST_REDIS). Sections: state-memory, state-redis, pubsub-redis, call, startup.
+// 127.0.0.1:6379 (override with MORTAR_TEST_REDIS), RabbitMQ for bindings-rabbitmq (MORTAR_TEST_AMQP).
+// Sections: state-memory, state-redis, pubsub-redis, bindings-redis, bindings-http, bindings-rabbitmq, call, startup.
 // MORTAR_BENCH_ARGS adds flags to every mortar process started (e.g. "--instances 2") for experiments.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,10 +26,10 @@ const report = (name, value, baseline, unit, target, better = 'higher', ratio = 
 };
 const fmt = (x) => (x >= 100 ? Math.round(x).toString() : x.toFixed(3));
 
-function resources(type, metadata) {
+function resources(type, metadata, name = 'store') {
   const dir = mkdtempSync(join(tmpdir(), 'mortar-bench-res-'));
   const md = Object.entries(metadata).map(([k, v]) => `    - name: ${k}\n      value: "${v}"`).join('\n');
-  writeFileSync(join(dir, 'store.yaml'), `apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: store\nspec:\n  type: ${type}\n  version: v1\n  metadata:${md ? '\n' + md : ' []'}\n`);
+  writeFileSync(join(dir, `${name}.yaml`), `apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: ${name}\nspec:\n  type: ${type}\n  version: v1\n  metadata:${md ? '\n' + md : ' []'}\n`);
   return dir;
 }
 
@@ -112,6 +113,29 @@ if (want('pubsub-redis')) {
   console.log(`  per-round ratios: ${tp.map((r) => r.toFixed(2)).join(', ')}`);
   report('pub/sub latency at low load, publish -> delivered p50', med(rounds.map((r) => r.mortar.p50)), med(rounds.map((r) => r.baseline.p50)), 'ms');
   report('pub/sub latency at low load, publish -> delivered p99', med(rounds.map((r) => r.mortar.p99)), med(rounds.map((r) => r.baseline.p99)), 'ms');
+}
+
+if (want('bindings-redis') || want('bindings-http') || want('bindings-rabbitmq')) {
+  const bindings = await import('./bindings.mjs');
+  const ctx = { root, REDIS, mortar, resources };
+  if (want('bindings-redis')) {
+    console.log('\n## output binding, bindings.redis create vs bare fastify + ioredis SET');
+    const t = await bindings.outputRedis(ctx);
+    report('bindings.redis create throughput (32 conn., median of 3 rounds)', t.value, t.baseline, 'req/s', 0.5, 'higher', t.ratio);
+    console.log(`  per-round ratios: ${t.ratios.map((r) => r.toFixed(2)).join(', ')}`);
+  }
+  if (want('bindings-http')) {
+    console.log('\n## output binding, bindings.http post vs bare fastify + undici forwarder (same target)');
+    const t = await bindings.outputHttp(ctx);
+    report('bindings.http post throughput (32 conn., median of 3 rounds)', t.value, t.baseline, 'req/s', 0.5, 'higher', t.ratio);
+    console.log(`  per-round ratios: ${t.ratios.map((r) => r.toFixed(2)).join(', ')}`);
+  }
+  if (want('bindings-rabbitmq')) {
+    console.log('\n## input binding, bindings.rabbitmq -> app vs bare amqplib consumer POSTing to the same app');
+    const t = await bindings.inputRabbitmq(ctx);
+    report('bindings.rabbitmq delivered to the app (5000 events, median of 3)', t.value, t.baseline, 'events/s', 0.5, 'higher', t.ratio);
+    console.log(`  per-round ratios: ${t.ratios.map((r) => r.toFixed(2)).join(', ')}`);
+  }
 }
 
 if (want('call')) {
