@@ -131,9 +131,11 @@ export class DeliveryLoop {
         // The long poll is part of the call: its deadline comes on top of it.
         const got = await this.#pool!.call('pubsub', 'fetch', [this.#wit, Math.min(room, 256), wait], wait + this.#pool!.callTimeout()) as WitDelivery[];
         failures = 0;
-        if (this.#stopped) {
-          // Unsubscribed while the fetch waited: give these back rather than deliver them.
+        const paused = this.#o.app.paused();
+        if (this.#stopped || paused) {
+          // Unsubscribed, or the app found unhealthy, while the fetch waited: give these back rather than deliver them.
           if (got.length > 0) await this.#pool!.call('pubsub', 'nack', [got.map((m) => ({ topic: m.topic, group: m.group, receipt: m.receipt })), 0]).catch(() => undefined);
+          if (paused && !this.#stopped) continue;
           break;
         }
         for (const m of got) this.#dispatch(m);
