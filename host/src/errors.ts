@@ -52,7 +52,6 @@ export const catalogue = {
   ERR_STATE_BULK_GET: spec('failed getting bulk state from state store %s: %s', 500, G.INTERNAL, 'host'),
   ERR_STATE_SAVE: spec('failed saving state in state store %s: %s', 500, G.INTERNAL, 'host'),
   ERR_STATE_DELETE: spec('failed deleting state with key %s: %s', 500, G.INTERNAL, 'host'),
-  ERR_STATE_DELETE_BULK: spec('failed deleting state in state store %s: %s', 500, G.INTERNAL, 'host'),
   ERR_STATE_TRANSACTION: spec('error while executing state transaction: %s', 500, G.INTERNAL, 'host'),
   ERR_NOT_SUPPORTED_STATE_OPERATION: spec('operation type %s not supported', 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_STATE_STORE_NOT_SUPPORTED: spec('state store %s doesn\'t support %s', 500, G.UNIMPLEMENTED, 'guest'),

@@ -80,10 +80,10 @@ describe('universal API: the caller decides identity', () => {
     assert.deepEqual(left.map((g) => text(g.item?.data)), [undefined, undefined, '"c"']);
   });
 
-  it('bulk delete: an ETag mismatch is 409 ERR_STATE_DELETE_BULK naming the store, and deletes nothing of that key', async () => {
+  it('bulk delete: an ETag mismatch is 409 ERR_STATE_DELETE naming the keys, and deletes nothing of that key', async () => {
     await rt.api.saveState(billing, 'store', [{ key: 'e1', value: bytes('1'), metadata: {} }, { key: 'e2', value: bytes('2'), metadata: {} }]);
     await assert.rejects(rt.api.deleteBulkState(billing, 'store', [{ key: 'e1', etag: WRONG_ETAG, metadata: {} }, { key: 'e2', etag: WRONG_ETAG, metadata: {} }]),
-      (e: unknown) => e instanceof MortarError && e.code === 'ERR_STATE_DELETE_BULK' && e.http === 409 && e.message.startsWith('failed deleting state in state store store: '));
+      (e: unknown) => e instanceof MortarError && e.code === 'ERR_STATE_DELETE' && e.http === 409 && e.message.startsWith('failed deleting state with key e1, e2: '));
     assert.equal(text((await rt.api.getState(billing, 'store', { key: 'e1', metadata: {} }))?.data), '1');
   });
 

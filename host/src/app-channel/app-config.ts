@@ -4,6 +4,7 @@
  */
 import { goFields } from '../request-json.js';
 
+/** Actor reentrancy, as the app configures it. */
 export interface AppReentrancy { readonly enabled: boolean; readonly maxStackDepth?: number }
 
 /** daprd's `ApplicationConfig`; fields the app left out are absent. */

@@ -19,11 +19,13 @@ export interface AppHealthConfig {
   readonly threshold: number;
 }
 
+/** daprd's defaults (spec 1.1). */
 export const APP_HEALTH_DEFAULTS: AppHealthConfig = { path: '/healthz', intervalMs: 5000, timeoutMs: 500, threshold: 3 };
 
 /** One probe: resolves true for a healthy answer, false (or rejects) otherwise. */
 export type Probe = () => Promise<boolean>;
 
+/** The health checks of one app; see the module comment. */
 export class AppHealth implements HealthSignal {
   readonly #listeners = new Set<(healthy: boolean) => void>();
   /** `whenHealthy` callers still waiting. */

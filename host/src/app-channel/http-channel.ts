@@ -5,8 +5,10 @@
  */
 import http from 'node:http';
 
+/** The app's answer to one call. */
 export interface AppResponse { readonly status: number; readonly body: Buffer; readonly headers: http.IncomingHttpHeaders }
 
+/** Where the app listens and what every call to it carries. */
 export interface AppChannelOptions {
   readonly host: string;
   readonly port: number;
@@ -31,6 +33,7 @@ export const ROUTE_PROBE_TIMEOUT_MS = 3000;
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+/** The sidecar's HTTP channel to the app; see the module comment. */
 export class AppChannel {
   readonly #agent: http.Agent;
   #health?: HealthSignal;

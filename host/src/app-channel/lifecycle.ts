@@ -24,6 +24,7 @@ import { parseAppConfig, type AppConfig } from './app-config.js';
 
 /** The init calls `--disable-init-endpoints` can turn off. */
 export type InitEndpoint = 'config' | 'subscribe';
+/** Every name `--disable-init-endpoints` takes. */
 export const INIT_ENDPOINTS: readonly InitEndpoint[] = ['config', 'subscribe'];
 
 /**
@@ -50,6 +51,7 @@ export interface SubscriptionSink {
   subscriptions(): Subscription[];
 }
 
+/** How to reach the app, what to do at start, and where its subscriptions go. */
 export interface AppLifecycleOptions {
   readonly host: string;
   readonly port: number;
@@ -69,6 +71,7 @@ const INIT_CALL_TIMEOUT_MS = 5000;
 const SUBSCRIBE_ATTEMPTS = 5;
 const DIAL_EVERY_MS = 100;
 
+/** The app's lifecycle and channel (see the module comment); one per runtime with `--app-port`. */
 export class AppLifecycle {
   readonly channel: AppChannel;
   readonly health?: AppHealth;

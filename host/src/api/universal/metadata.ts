@@ -5,6 +5,7 @@
 import type { SubscriptionType } from '../../blocks/pubsub/subscription.js';
 import type { AppHealthProperties, RuntimeView } from './runtime-view.js';
 
+/** A loaded component, as the metadata API lists it. */
 export interface ComponentInfo {
   readonly name: string;
   readonly type: string;
@@ -13,6 +14,7 @@ export interface ComponentInfo {
   readonly capabilities: readonly string[];
 }
 
+/** A subscription in force, as the metadata API lists it. */
 export interface SubscriptionInfo {
   readonly pubsubname: string;
   readonly topic: string;
@@ -24,6 +26,7 @@ export interface SubscriptionInfo {
   readonly type: SubscriptionType;
 }
 
+/** How the sidecar reaches the app, as the metadata API reports it. */
 export interface AppConnectionProperties {
   readonly port: number;
   readonly protocol: string;

@@ -23,6 +23,7 @@ export interface AppConnection {
   readonly health?: AppHealthProperties;
 }
 
+/** The runtime as metadata and health read it. */
 export interface RuntimeView {
   /** The sidecar's app id (`--app-id`). */
   readonly appId: string;

@@ -18,6 +18,7 @@ import type {
   PublishEventRequest, QueryStateRequest, SaveItem, StateItem, TransactionRequest,
 } from './requests.js';
 
+/** What the universal API serves from: the runtime's view and the building blocks. */
 export interface UniversalApiOptions {
   readonly runtime: RuntimeView;
   readonly state: StateService;
@@ -26,6 +27,7 @@ export interface UniversalApiOptions {
   readonly bindings?: OutputBindings;
 }
 
+/** One method per Dapr operation served today; see the module comment. */
 export class UniversalApi {
   readonly #rt: RuntimeView;
   readonly #state: StateService;
@@ -62,6 +64,7 @@ export class UniversalApi {
     return this.#state.bulkGet(caller.appId, storeName, keys, metadata);
   }
 
+  /** Saves every item (one `set` for one item, else one `bulk-set`); values are stored as given. */
   async saveState(caller: Caller, storeName: string, items: Deferred<readonly SaveItem[]>): Promise<void> {
     this.#state.store(storeName);
     await this.#state.save(caller.appId, storeName, resolve(items));
@@ -78,6 +81,7 @@ export class UniversalApi {
     await this.#state.bulkDelete(caller.appId, storeName, resolve(items));
   }
 
+  /** Applies every operation at once, on a store that declares `TRANSACTIONAL`. */
   async executeStateTransaction(caller: Caller, storeName: string, req: Deferred<TransactionRequest>): Promise<void> {
     this.#state.store(storeName);
     const { operations, metadata } = resolve(req);
@@ -134,6 +138,7 @@ export class UniversalApi {
 
   // Metadata and health (spec 1.10, 1.11).
 
+  /** The sidecar's metadata (its app id, components, subscriptions, app connection), whoever asks. */
   getMetadata(_caller: Caller): MetadataResult {
     return metadataOf(this.#rt);
   }

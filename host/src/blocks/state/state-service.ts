@@ -151,13 +151,15 @@ export class StateService {
   /**
    * Deletes several keys (gRPC `DeleteBulkState`; Dapr's HTTP API has no such route): one `delete` for a
    * single item, else one `bulk-delete`, as daprd's `PerformBulkStoreOperation`. Failures are
-   * `ERR_STATE_DELETE_BULK` (409 / 400 for ETag mismatch / invalid ETag, as for a single delete).
+   * `ERR_STATE_DELETE` naming the keys (409 / 400 for ETag mismatch / invalid ETag, as for a single delete);
+   * daprd's gRPC answer has a message of its own (`failed deleting state in state store %s: %s`), for the
+   * gRPC transport to add to the catalogue.
    */
   async bulkDelete(appId: string, storeName: string, items: readonly DeleteItem[]): Promise<void> {
     const store = this.store(storeName);
     const reqs = items.map((it) => this.#deleteRequest(appId, store, it));
     if (reqs.length === 0) return;
-    const fail = (msg: string, o?: Status) => new MortarError('ERR_STATE_DELETE_BULK', [storeName, msg], o);
+    const fail = (msg: string, o?: Status) => new MortarError('ERR_STATE_DELETE', [items.map((it) => it.key).join(', '), msg], o);
     try {
       if (reqs.length === 1) {
         await this.#run(store, (t) => store.pool.call('stateStore', 'delete', [reqs[0]], t));
