@@ -1,5 +1,7 @@
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
+import type { AppHealthConfig } from './app-channel/health.js';
+import type { InitEndpoint } from './app-channel/lifecycle.js';
 
 /** Everything `mortar run` can be told, after flag parsing and defaults. */
 export interface RuntimeConfig {
@@ -7,6 +9,10 @@ export interface RuntimeConfig {
   readonly appPort?: number;
   readonly appProtocol: string;
   readonly appChannelAddress: string;
+  /** `--enable-app-health-check` with its `--app-health-*` settings; absent: the app is not probed. */
+  readonly appHealth?: AppHealthConfig;
+  /** `--disable-init-endpoints`: the init calls to the app that are not made. */
+  readonly disableInitEndpoints: readonly InitEndpoint[];
   readonly httpPort: number;
   readonly grpcPort: number;
   readonly listenAddresses: readonly string[];

@@ -24,3 +24,17 @@ export function parseDuration(text: string): number | undefined {
   }
   return ms;
 }
+
+/**
+ * A whole number of milliseconds written as Go's `time.Duration.String` writes it (`500ms`, `5s`, `1.5s`,
+ * `1m30s`, `1h0m0s`), as Dapr reports durations (the metadata API's app-health settings).
+ */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${ms}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = `${Number(((ms % 60_000) / 1000).toFixed(3))}s`;
+  if (h > 0) return `${h}h${m}m${s}`;
+  return m > 0 ? `${m}m${s}` : s;
+}

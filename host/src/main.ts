@@ -6,6 +6,8 @@ import { resolve } from 'node:path';
 import { DEFAULTS, parseQuantity, type RuntimeConfig } from './config.js';
 import { Runtime, RUNTIME_VERSION } from './runtime.js';
 import { AppProcess, type AppExit } from './app-process.js';
+import { APP_HEALTH_DEFAULTS, type AppHealthConfig } from './app-channel/health.js';
+import { INIT_ENDPOINTS, type InitEndpoint } from './app-channel/lifecycle.js';
 
 const USAGE = `mortar ${RUNTIME_VERSION}: a Dapr-compatible sidecar whose backends are WebAssembly components
 
@@ -30,6 +32,13 @@ Flags (daprd-compatible):
   --max-body-size <size>             largest request body, e.g. 4Mi (default: 4Mi)
   --dapr-http-max-request-size <MB>  deprecated form of --max-body-size, in MB
   --dapr-graceful-shutdown-seconds <n>  time allowed for in-flight work on SIGTERM (default: 5)
+  --enable-app-health-check          probe the app; while it is unhealthy, deliveries to it pause
+  --app-health-check-path <path>     the path probed with GET (default: /healthz)
+  --app-health-probe-interval <s>    seconds between probes (default: 5)
+  --app-health-probe-timeout <ms>    deadline of one probe (default: 500)
+  --app-health-threshold <n>         consecutive failed probes that make the app unhealthy (default: 3)
+  --disable-init-endpoints <list>    app calls not made at start: config (GET /dapr/config),
+                                     subscribe (GET /dapr/subscribe); comma-separated
 mortar flags:
   --instances <n>                    most sandboxed instances per component (default: cores - 1, 1..4)
   --component-call-timeout <ms>      deadline of a component call without a Resiliency timeout (default: 5000)
@@ -38,16 +47,15 @@ Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FO
 `;
 
 /** Flags daprd accepts that mortar recognises but does not act on (named in one warning at start). */
-const ACCEPTED_ONLY = ['placement-host-address', 'scheduler-host-address', 'enable-app-health-check', 'app-health-check-path',
-  'app-health-probe-interval', 'app-health-probe-timeout', 'app-health-threshold', 'disable-init-endpoints', 'metrics-port',
-  'enable-metrics', 'profile-port', 'enable-profiling', 'dapr-internal-grpc-port', 'app-max-concurrency', 'mode', 'allowed-origins',
+const ACCEPTED_ONLY = ['placement-host-address', 'scheduler-host-address', 'metrics-port', 'enable-metrics', 'profile-port',
+  'enable-profiling', 'dapr-internal-grpc-port', 'app-max-concurrency', 'mode', 'allowed-origins',
   'dapr-public-port', 'enable-mtls', 'sentry-address', 'control-plane-address', 'app-ssl', 'unix-domain-socket', 'log-as-json',
   'enable-api-logging', 'namespace', 'dapr-block-shutdown-duration'];
 
 /** Values of accepted-only flags that ask for what mortar does anyway, so need no warning. */
 const ALREADY_SO: Readonly<Record<string, readonly string[]>> = {
   mode: ['standalone'], 'enable-metrics': ['false'], 'enable-profiling': ['false'], 'enable-mtls': ['false'],
-  'enable-app-health-check': ['false'], 'app-ssl': ['false'], 'enable-api-logging': ['false'], 'app-max-concurrency': ['-1'],
+  'app-ssl': ['false'], 'enable-api-logging': ['false'], 'app-max-concurrency': ['-1'],
 };
 
 /**
@@ -66,10 +74,22 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     config: { type: 'string' }, 'max-body-size': { type: 'string' }, 'dapr-http-max-request-size': { type: 'string' },
     'dapr-graceful-shutdown-seconds': { type: 'string' }, instances: { type: 'string' }, 'component-call-timeout': { type: 'string' },
     'component-memory': { type: 'string' }, 'poll-ms': { type: 'string' }, help: { type: 'boolean' },
+    'app-health-check-path': { type: 'string' }, 'app-health-probe-interval': { type: 'string' },
+    'app-health-probe-timeout': { type: 'string' }, 'app-health-threshold': { type: 'string' },
+    'disable-init-endpoints': { type: 'string', multiple: true },
   };
   for (const f of ACCEPTED_ONLY) options[f] = { type: 'string' };
   // daprd flags may be written -app-id (single dash, Go style) or --app-id=x; normalise the single dash.
-  const norm = flagsPart.map((a) => (/^-[a-z][a-z-]+/.test(a) ? `-${a}` : a));
+  // Go boolean flags are given bare (`--x`) or with `=value` (`--x=false`), never with a separate value.
+  const bools: Record<string, boolean> = {};
+  const norm = flagsPart.map((a) => (/^-[a-z][a-z-]+/.test(a) ? `-${a}` : a)).filter((a) => {
+    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(a);
+    if (!m || !GO_BOOL_FLAGS.includes(m[1]!)) return true;
+    const b = m[2] === undefined ? true : goBool(m[2]);
+    if (b === undefined) throw new Error(`--${m[1]}: '${m[2]}' is not true or false`);
+    bools[m[1]!] = b;
+    return false;
+  });
   const { values } = parseArgs({ args: norm, options, strict: true, allowPositionals: false });
   const v = values as Record<string, string | string[] | boolean | undefined>;
   const str = (k: string) => v[k] as string | undefined;
@@ -92,6 +112,8 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     appPort: int('app-port'),
     appProtocol: protocol,
     appChannelAddress: str('app-channel-address') ?? '127.0.0.1',
+    appHealth: bools['enable-app-health-check'] ? appHealth(str, int) : undefined,
+    disableInitEndpoints: initEndpoints((v['disable-init-endpoints'] as string[] | undefined) ?? []),
     httpPort: int('dapr-http-port', DEFAULTS.httpPort)!,
     grpcPort: int('dapr-grpc-port', DEFAULTS.grpcPort)!,
     listenAddresses: (str('dapr-listen-addresses') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
@@ -118,6 +140,38 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
 }
 
 class HelpRequested extends Error {}
+
+/** daprd's boolean flags that mortar applies (see the normalisation in `parseRunArgs`). */
+const GO_BOOL_FLAGS = ['enable-app-health-check'];
+
+/** Go's `strconv.ParseBool`. */
+function goBool(v: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return undefined;
+}
+
+/** The app-health settings from `--app-health-*` (each at least 1; the path gets a leading `/`). */
+function appHealth(str: (k: string) => string | undefined, int: (k: string, dflt?: number) => number | undefined): AppHealthConfig {
+  const d = APP_HEALTH_DEFAULTS;
+  const path = str('app-health-check-path') || d.path;
+  return {
+    path: path.startsWith('/') ? path : `/${path}`,
+    intervalMs: Math.max(1, int('app-health-probe-interval', d.intervalMs / 1000)!) * 1000,
+    timeoutMs: Math.max(1, int('app-health-probe-timeout', d.timeoutMs)!),
+    threshold: Math.max(1, int('app-health-threshold', d.threshold)!),
+  };
+}
+
+/** `--disable-init-endpoints config,subscribe` (repeatable, comma-separated). */
+function initEndpoints(given: readonly string[]): InitEndpoint[] {
+  const out = new Set<InitEndpoint>();
+  for (const name of given.flatMap((g) => g.split(',')).map((s) => s.trim()).filter(Boolean)) {
+    if (!(INIT_ENDPOINTS as readonly string[]).includes(name)) throw new Error(`--disable-init-endpoints: '${name}' is not one of ${INIT_ENDPOINTS.join(', ')}`);
+    out.add(name as InitEndpoint);
+  }
+  return [...out];
+}
 
 async function run(argv: string[]): Promise<void> {
   let parsed: ReturnType<typeof parseRunArgs>;

@@ -1,7 +1,7 @@
 /**
- * The composition root: the only module that wires implementations together.
+ * The composition root: the only module that wires implementations together. It builds the blocks, the
+ * universal API over them, the app channel and the HTTP server, and stops them in order.
  */
-import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -15,13 +15,14 @@ import { Discovery } from './components/discovery.js';
 import type { ComponentResource } from './components/resources.js';
 import { CapabilityThread } from './capabilities/capability-thread.js';
 import { StateService } from './blocks/state/state-service.js';
-import { PubSubService, SUBSCRIBE_READY_TIMEOUT_MS } from './blocks/pubsub/pubsub-service.js';
+import { PubSubService } from './blocks/pubsub/pubsub-service.js';
 import { Resiliency } from './blocks/resiliency/resiliency.js';
-import { fromAppResponse, type Subscription } from './blocks/pubsub/subscription.js';
-import { AppChannel } from './app-channel.js';
+import type { Subscription } from './blocks/pubsub/subscription.js';
+import { AppLifecycle } from './app-channel/lifecycle.js';
+import { UniversalApi } from './api/universal/universal-api.js';
+import type { AppConnection, RuntimeView } from './api/universal/runtime-view.js';
 import { createHttpApi } from './api/http/server.js';
 import { listenOnAll, type Listening } from './api/http/listen.js';
-import type { RuntimeView } from './api/http/metadata.js';
 import { sidecarId } from './sidecar-id.js';
 
 export const RUNTIME_VERSION = '0.1.0';
@@ -49,19 +50,19 @@ export class Runtime implements RuntimeView {
   readonly state: StateService;
   readonly pubsub: PubSubService;
   readonly resiliency: Resiliency;
+  /** The API every transport serves (HTTP today). */
+  readonly api: UniversalApi;
+  /** With `--app-port`: the app's lifecycle and channel (register input bindings here, see `AppConsumer`). */
+  readonly app?: AppLifecycle;
   readonly extended = new Map<string, string>();
   readonly runtimeVersion = RUNTIME_VERSION;
-  readonly appConnection?: { port: number; protocol: string; channelAddress: string };
+  readonly appConnection?: AppConnection;
   /** Told when the runtime can no longer serve (the process should stop and be restarted). */
   onFatal?: (why: string) => void;
   readonly #capabilities: CapabilityThread;
   #http?: FastifyInstance;
   #listening?: Listening;
-  #app?: AppChannel;
   #outbound = false;
-  #appReachable = false;
-  /** With an app: its subscriptions are established at their brokers (or the bounded wait for them ended). */
-  #subscribed = false;
   #stopping?: Promise<void>;
 
   constructor(readonly config: RuntimeConfig, logger?: Logger) {
@@ -84,9 +85,18 @@ export class Runtime implements RuntimeView {
       appId: config.appId, pollMs: config.pollMs, onSubscriptions: (subs) => this.pubsub.setDeclarative(subs),
       onResiliency: (resources) => this.resiliency.apply(resources),
     }, loader, this.registry, this.logger);
-    this.state = new StateService(this.registry, config.appId, this.resiliency);
+    this.state = new StateService(this.registry, this.resiliency);
+    this.api = new UniversalApi({ runtime: this, state: this.state, pubsub: this.pubsub });
     if (config.appPort !== undefined) {
-      this.appConnection = { port: config.appPort, protocol: config.appProtocol, channelAddress: config.appChannelAddress };
+      const h = config.appHealth;
+      this.appConnection = {
+        port: config.appPort, protocol: config.appProtocol, channelAddress: config.appChannelAddress,
+        health: h && { healthCheckPath: h.path, probeIntervalMs: h.intervalMs, probeTimeoutMs: h.timeoutMs, threshold: h.threshold },
+      };
+      this.app = new AppLifecycle({
+        host: config.appChannelAddress, port: config.appPort, appId: config.appId, appToken: config.appToken,
+        health: config.appHealth, disableInitEndpoints: config.disableInitEndpoints, pubsub: this.pubsub, logger: this.logger,
+      });
     }
   }
 
@@ -94,97 +104,27 @@ export class Runtime implements RuntimeView {
   subscriptions(): Subscription[] { return this.pubsub.subscriptions(); }
   outboundReady(): boolean { return this.#outbound; }
   /**
-   * `/v1.0/healthz`: the API serves and, with `--app-port`, the app port accepts connections and every
-   * subscription (declarative and from `GET /dapr/subscribe`) exists at its broker, as daprd marks its
-   * runtime ready only after starting the app's subscriptions. The wait for brokers is bounded
-   * (`SUBSCRIBE_READY_TIMEOUT_MS`).
+   * `/v1.0/healthz`: the API serves and, with `--app-port`, the app is ready as `AppLifecycle.ready` says
+   * (its port accepts connections and, without app health checks, every subscription exists at its broker,
+   * as daprd marks its runtime ready only after starting the app's subscriptions; that wait is bounded).
    */
-  ready(): boolean { return this.#outbound && (this.config.appPort === undefined || (this.#appReachable && this.#subscribed)); }
+  ready(): boolean { return this.#outbound && (this.app === undefined || this.app.ready()); }
   notReadyTargets(): string[] {
-    const t: string[] = [];
-    if (!this.#outbound) t.push('runtime');
-    if (this.config.appPort !== undefined && !this.#appReachable) t.push('app');
-    else if (this.config.appPort !== undefined && !this.#subscribed) t.push('subscriptions');
-    return t;
+    return [...(this.#outbound ? [] : ['runtime']), ...(this.app?.notReadyTargets() ?? [])];
   }
 
   /** Loads components, then serves the HTTP API. Resolves once the API listens. */
   async start(): Promise<void> {
     const t0 = performance.now();
     await this.discovery.start();
-    this.#http = createHttpApi({
-      runtime: this, state: this.state, pubsub: this.pubsub, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken,
-    });
+    this.#http = createHttpApi({ api: this.api, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken });
     const hosts = this.config.listenAddresses.length > 0 ? this.config.listenAddresses : ['127.0.0.1'];
     this.#listening = await listenOnAll(this.#http, this.config.httpPort, hosts, this.logger);
     this.#outbound = true;
     const names = this.registry.list().map((c) => `${c.name} (${c.resource.type})`).join(', ') || 'none';
     this.logger.info({ port: this.config.httpPort, components: this.registry.list().length, ms: Math.round(performance.now() - t0) },
       `mortar ${RUNTIME_VERSION} ready for app '${this.config.appId}': HTTP API on ${this.#listening.addresses.join(', ')}; components: ${names}`);
-    if (this.config.appPort !== undefined) void this.#waitForApp();
-  }
-
-  /** Dials the app port every 100 ms until it accepts a connection, as daprd does before reading app config. */
-  async #waitForApp(): Promise<void> {
-    while (!this.#stopping) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = createConnection({ host: this.config.appChannelAddress, port: this.config.appPort! });
-        s.once('connect', () => { s.destroy(); resolve(true); });
-        s.once('error', () => resolve(false));
-      });
-      if (ok) {
-        this.#appReachable = true;
-        this.logger.info({ port: this.config.appPort }, `app is reachable on port ${this.config.appPort}`);
-        await this.#startAppChannel();
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  /**
-   * Once the app listens: read its programmatic subscriptions (`GET /dapr/subscribe`, retried while it
-   * fails), start delivering, declarative subscriptions included, and become ready once they are all
-   * established at their brokers (or `SUBSCRIBE_READY_TIMEOUT_MS` has passed).
-   */
-  async #startAppChannel(): Promise<void> {
-    const app = new AppChannel({ host: this.config.appChannelAddress, port: this.config.appPort!, appId: this.config.appId, appToken: this.config.appToken });
-    this.#app = app;
-    const headers = { 'dapr-app-id': this.config.appId, 'content-type': 'application/json' };
-    let subs: Subscription[] = [];
-    for (let attempt = 1; !this.#stopping; attempt++) {
-      try {
-        const res = await app.request('GET', '/dapr/subscribe', undefined, headers, 5000);
-        if (res.status === 200) {
-          let body: unknown;
-          try { body = JSON.parse(res.body.toString('utf8')); } catch { body = undefined; }
-          const parsed = fromAppResponse(body);
-          for (const p of parsed.problems) this.logger.warn({ reason: p }, `GET /dapr/subscribe: ${p}`);
-          subs = parsed.subscriptions;
-        } else if (res.status !== 404) {
-          this.logger.warn({ status: res.status }, `GET /dapr/subscribe answered ${res.status}; no programmatic subscriptions`);
-        }
-        break;
-      } catch (err) {
-        if (attempt >= 5) {
-          this.logger.warn({ err: (err as Error).message }, 'GET /dapr/subscribe failed; no programmatic subscriptions');
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 200 * attempt));
-      }
-    }
-    if (this.#stopping) return;
-    this.pubsub.setProgrammatic(subs, app);
-    const t0 = performance.now();
-    const missing = await this.pubsub.whenEstablished(SUBSCRIBE_READY_TIMEOUT_MS);
-    if (this.#stopping) return;
-    const ms = Math.round(performance.now() - t0);
-    if (missing.length > 0) {
-      this.logger.warn({ subscriptions: missing, ms }, `ready without ${missing.join(', ')}: not established at the broker within ${ms}ms; retrying (messages published to them meanwhile may not be delivered)`);
-    } else {
-      this.logger.info({ subscriptions: this.pubsub.subscriptions().length, ms }, `subscriptions established at their brokers in ${ms}ms; ready`);
-    }
-    this.#subscribed = true;
+    this.app?.start();
   }
 
   /** Stops accepting requests, lets in-flight calls finish, then releases components and connections. */
@@ -206,8 +146,11 @@ export class Runtime implements RuntimeView {
           clearTimeout(deadline);
         }
       }
+      // Consumers of the app (input bindings) and health probes stop; then the delivery loops, whose
+      // in-flight deliveries still use the app channel, which closes last.
+      await this.app?.stop();
       await this.pubsub.close();
-      this.#app?.close();
+      this.app?.close();
       await this.registry.close();
       await this.#capabilities.close();
     })();

@@ -1,6 +1,8 @@
 /**
  * A real HTTP app for pub/sub tests: answers `GET /dapr/subscribe` with the given subscriptions and
- * records every delivery. `respond` decides each answer (status and body) per delivery.
+ * records every delivery. `respond` decides each answer (status and body) per delivery. It also answers
+ * the sidecar's other calls, recorded apart from deliveries: `GET /dapr/config` (with `appConfig`, 404 when
+ * unset) and the health probe `GET /healthz` (200 while `healthy`, else 503).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +15,12 @@ export class SubscriberApp {
   respond: (d: Delivery) => { status?: number; body?: string } = () => ({ status: 200 });
   /** How long the app takes to answer each delivery. */
   delayMs = 0;
+  /** The body of `GET /dapr/config`; undefined: 404. */
+  appConfig?: unknown;
+  /** What `GET /healthz` answers: 200 while true, 503 otherwise. */
+  healthy = true;
+  /** The sidecar's init calls (`/dapr/config`, `/dapr/subscribe`) and health probes, in arrival order. */
+  readonly calls: Array<{ method: string; path: string; headers: http.IncomingHttpHeaders; at: number }> = [];
   readonly #server: http.Server;
 
   private constructor(server: http.Server, readonly subscriptions: unknown[]) {
@@ -28,7 +36,22 @@ export class SubscriberApp {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        const call = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, at: Date.now() };
+        if (req.method === 'GET' && req.url === '/dapr/config') {
+          app!.calls.push(call);
+          if (app!.appConfig === undefined) res.statusCode = 404;
+          else res.setHeader('content-type', 'application/json');
+          res.end(app!.appConfig === undefined ? '' : JSON.stringify(app!.appConfig));
+          return;
+        }
+        if (req.method === 'GET' && req.url === '/healthz') {
+          app!.calls.push(call);
+          res.statusCode = app!.healthy ? 200 : 503;
+          res.end();
+          return;
+        }
         if (req.method === 'GET' && req.url === '/dapr/subscribe') {
+          app!.calls.push(call);
           res.setHeader('content-type', 'application/json');
           res.end(JSON.stringify(app!.subscriptions));
           return;

@@ -2,20 +2,19 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { MortarError, toDaprBody } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { StateService } from '../../blocks/state/state-service.js';
-import type { PubSubService } from '../../blocks/pubsub/pubsub-service.js';
+import type { UniversalApi } from '../universal/universal-api.js';
+import type { Caller } from '../universal/caller.js';
 import { pubsubRoutes } from './pubsub.js';
-import { stateRoutes } from './state.js';
-import { metadataRoutes, type RuntimeView } from './metadata.js';
+import { stateQueryRoutes, stateRoutes } from './state.js';
+import { metadataRoutes } from './metadata.js';
 import { unmatchedRouteError } from './unsupported.js';
 import { DEFAULTS } from '../../config.js';
 import { clientErrorHandler, frameworkErrors } from './transport-errors.js';
 import { MAX_KEY_URL_CHARS } from '../../blocks/state/keys.js';
 
 export interface HttpApiOptions {
-  readonly runtime: RuntimeView;
-  readonly state: StateService;
-  readonly pubsub: PubSubService;
+  /** What every route calls: one universal API method per request. */
+  readonly api: UniversalApi;
   readonly logger: Logger;
   /** Largest accepted request body, in bytes (Dapr default 4 MiB). */
   readonly maxBodyBytes: number;
@@ -25,15 +24,22 @@ export interface HttpApiOptions {
 
 const TOKEN_EXEMPT = new Set(['/v1.0/healthz', '/v1.0/healthz/outbound']);
 
-/** Builds the Dapr HTTP API server (not yet listening). */
+/**
+ * Builds the Dapr HTTP API server (not yet listening). Its routes translate only: parse the request, call
+ * one method of the universal API, encode the result.
+ */
 export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
+  const { api } = opts;
+  // Every HTTP caller is the sidecar's own app (the API token, when set, is the only credential).
+  const httpCaller: Caller = { appId: api.appId, transport: 'http' };
+  const caller = () => httpCaller;
   const app = Fastify({
     logger: false,
     bodyLimit: opts.maxBodyBytes,
     // A path segment may hold the longest state key, percent-encoded (keys.ts states the key rule).
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: MAX_KEY_URL_CHARS },
-    frameworkErrors: frameworkErrors(() => opts.runtime.appId),
-    clientErrorHandler: clientErrorHandler(() => opts.runtime.appId, opts.logger),
+    frameworkErrors: frameworkErrors(() => api.appId),
+    clientErrorHandler: clientErrorHandler(() => api.appId, opts.logger),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // A client that sends headers or a body slowly (or never finishes) is cut off: 408, connection closed.
@@ -67,30 +73,26 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
     // A 4xx is the caller's business (an ETag conflict, a bad key): debug. A 5xx is ours: error.
     if (e.http >= 500) opts.logger.error({ code: e.code, err: e.message }, e.message);
     else opts.logger.debug({ code: e.code, err: e.message }, e.message);
-    return reply.code(e.http).type('application/json').send(toDaprBody(e, opts.runtime.appId));
+    return reply.code(e.http).type('application/json').send(toDaprBody(e, api.appId));
   });
 
   // A Dapr API mortar does not serve is logged at warn the first time (the app expects it), then at debug.
   const warned = new Set<string>();
   app.setNotFoundHandler((req, reply) => {
-    const { error: e, api } = unmatchedRouteError(req.method, req.url, req.headers, opts.runtime.runtimeVersion);
-    if (api && !warned.has(api)) {
-      warned.add(api);
-      opts.logger.warn({ code: e.code, api }, e.message);
+    const { error: e, api: lacking } = unmatchedRouteError(req.method, req.url, req.headers, api.runtimeVersion);
+    if (lacking && !warned.has(lacking)) {
+      warned.add(lacking);
+      opts.logger.warn({ code: e.code, api: lacking }, e.message);
     } else {
       opts.logger.debug({ code: e.code }, e.message);
     }
-    return reply.code(e.http).type('application/json').send(toDaprBody(e, opts.runtime.appId));
+    return reply.code(e.http).type('application/json').send(toDaprBody(e, api.appId));
   });
 
-  app.register(stateRoutes(opts.state), { prefix: '/v1.0/state' });
-  app.register(async (alpha) => {
-    const query = async (req: { params: unknown }) => opts.state.query((req.params as { storeName: string }).storeName);
-    alpha.post('/:storeName/query', query);
-    alpha.put('/:storeName/query', query);
-  }, { prefix: '/v1.0-alpha1/state' });
-  app.register(pubsubRoutes(opts.pubsub, () => opts.runtime.appId));
-  app.register(metadataRoutes(opts.runtime));
+  app.register(stateRoutes(api, caller), { prefix: '/v1.0/state' });
+  app.register(stateQueryRoutes(api, caller), { prefix: '/v1.0-alpha1/state' });
+  app.register(pubsubRoutes(api, caller));
+  app.register(metadataRoutes(api, caller));
   return app;
 }
 

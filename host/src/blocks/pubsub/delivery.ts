@@ -5,16 +5,16 @@
  * At-least-once: a message is acked only after the app took it (SUCCESS, DROP, 404, or after it went to
  * the dead-letter topic). Failures are retried in place as the component's inbound resiliency policy says
  * (retry back-off and status matching, per-attempt timeout, circuit breaker); a message still failing is
- * nacked, and the broker hands it out again later. While the inbound circuit breaker is open the loop
- * fetches nothing. Backpressure: at most `maxInFlight` messages are with the app at once; the loop
- * fetches only what it can take.
+ * nacked, and the broker hands it out again later. While the inbound circuit breaker is open, and while
+ * the app's health checks find it unhealthy (`AppChannel.paused`), the loop fetches nothing. Backpressure:
+ * at most `maxInFlight` messages are with the app at once; the loop fetches only what it can take.
  */
 import { goFields } from '../../request-json.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
 import type { InstancePool } from '../../components/sandbox/pool.js';
-import type { AppChannel } from '../../app-channel.js';
+import type { AppChannel } from '../../app-channel/http-channel.js';
 import { CLOUDEVENT_CONTENT_TYPE, expired, inbound, parseBool, type InboundEvent } from './cloudevents.js';
 import { Router, type Subscription } from './subscription.js';
 import { retriesStatus } from '../resiliency/backoff.js';
@@ -55,6 +55,8 @@ interface Answer { readonly outcome: Outcome; readonly status?: number }
 const LONG_POLL_MS = 1000;
 /** A broker that cannot block is polled this often while idle (local publishes wake it at once). */
 const IDLE_POLL_MS = 100;
+/** How often a loop paused for an unhealthy app checks whether it may fetch again. */
+const PAUSED_POLL_MS = 100;
 /** Delay before a nacked message comes back, where the broker can honour one. */
 const NACK_DELAY_MS = 1000;
 
@@ -121,6 +123,7 @@ export class DeliveryLoop {
         await this.#settle();
         const open = this.#o.policy().breaker?.openForMs() ?? 0;
         if (open > 0) { await this.#idle(Math.min(open, LONG_POLL_MS)); continue; }
+        if (this.#o.app.paused()) { await this.#idle(PAUSED_POLL_MS); continue; }
         const room = this.#o.maxInFlight - this.#inflight;
         if (room <= 0) { await this.#idle(50); continue; }
         const wait = this.#inflight > 0 ? 0 : LONG_POLL_MS;
@@ -128,9 +131,11 @@ export class DeliveryLoop {
         // The long poll is part of the call: its deadline comes on top of it.
         const got = await this.#pool!.call('pubsub', 'fetch', [this.#wit, Math.min(room, 256), wait], wait + this.#pool!.callTimeout()) as WitDelivery[];
         failures = 0;
-        if (this.#stopped) {
-          // Unsubscribed while the fetch waited: give these back rather than deliver them.
+        const paused = this.#o.app.paused();
+        if (this.#stopped || paused) {
+          // Unsubscribed, or the app found unhealthy, while the fetch waited: give these back rather than deliver them.
           if (got.length > 0) await this.#pool!.call('pubsub', 'nack', [got.map((m) => ({ topic: m.topic, group: m.group, receipt: m.receipt })), 0]).catch(() => undefined);
+          if (paused && !this.#stopped) continue;
           break;
         }
         for (const m of got) this.#dispatch(m);

@@ -7,14 +7,13 @@ import { MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
 import { ComponentCallError } from '../../components/sandbox/pool.js';
 import type { SubscriptionResource } from '../../components/resources.js';
-import type { AppChannel } from '../../app-channel.js';
-import { envelope, publishMetadata, isBinaryContentType, isJsonContentType, isCloudEventContentType } from './cloudevents.js';
+import type { AppChannel } from '../../app-channel/http-channel.js';
+import { envelope, publishMetadata } from './cloudevents.js';
 import { topicAllowed } from './scopes.js';
 import { fromResource, Router, type Subscription } from './subscription.js';
 import { DeliveryLoop } from './delivery.js';
 import type { Fallback, Resiliency } from '../resiliency/resiliency.js';
 import { PublishBatcher, type WitPublishRequest } from './publish-batcher.js';
-import { goFields } from '../../request-json.js';
 
 export interface PublishRequest {
   readonly pubsub: string;
@@ -26,9 +25,19 @@ export interface PublishRequest {
   readonly tracestate?: string;
 }
 
-export interface BulkEntry { entryId: string; event: unknown; contentType: string; metadata?: Record<string, string> }
+/**
+ * One entry of a bulk publish (gRPC `BulkPublishRequestEntry`): its event as the bytes to publish, in
+ * `contentType`, with its own metadata, if any (merged over the request's, the entry's keys winning).
+ */
+export interface BulkPublishEntry {
+  readonly entryId: string;
+  readonly event: Uint8Array;
+  readonly contentType: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
 
 export interface PubSubOptions {
+  /** The app whose subscriptions this serves (its consumer group, its subscription scopes). */
   readonly appId: string;
   /** This sidecar within its app's consumer groups (see `sidecarId`). */
   readonly consumer: string;
@@ -79,7 +88,8 @@ export class PubSubService {
 
   constructor(readonly registry: ComponentRegistry, readonly opts: PubSubOptions) {}
 
-  #component(name: string): ActiveComponent {
+  /** Finds a pub/sub component; ERR_PUBSUB_EMPTY / _NOT_CONFIGURED / _NOT_FOUND as Dapr reports them. */
+  component(name: string): ActiveComponent {
     if (name === '') throw new MortarError('ERR_PUBSUB_EMPTY');
     const c = this.registry.get(name);
     if (c?.block === 'pubsub') return c;
@@ -99,14 +109,16 @@ export class PubSubService {
     return b.publish(req, timeoutMs);
   }
 
-  /** `POST /v1.0/publish/{pubsub}/{topic}`. Resolves once the broker has accepted the message. */
-  async publish(req: PublishRequest): Promise<void> {
-    const c = this.#component(req.pubsub);
+  /**
+   * Publishes one event for the app `appId` (the CloudEvent's `source`). Resolves once the broker has
+   * accepted the message. Topic scopes are the caller's to check (`api/universal`).
+   */
+  async publish(appId: string, req: PublishRequest): Promise<void> {
+    const c = this.component(req.pubsub);
     if (req.topic === '') throw new MortarError('ERR_TOPIC_NAME_EMPTY', [req.pubsub]);
-    if (!topicAllowed(c.hostMetadata, this.opts.appId, req.topic, true)) throw new MortarError('ERR_PUBSUB_FORBIDDEN', [req.topic, this.opts.appId]);
     const metadata = publishMetadata(req.metadata);
     const env = envelope({
-      pubsub: req.pubsub, topic: req.topic, appId: this.opts.appId, body: req.body, contentType: req.contentType,
+      pubsub: req.pubsub, topic: req.topic, appId, body: req.body, contentType: req.contentType,
       metadata, traceparent: req.traceparent, tracestate: req.tracestate, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
     });
     try {
@@ -118,18 +130,17 @@ export class PubSubService {
   }
 
   /**
-   * Bulk publish. Resolves with the entries that failed (empty: all published). Throws for errors of the
-   * whole request (unknown pubsub, bad body).
+   * Bulk publish for the app `appId` (each CloudEvent's `source`). Resolves with the entries that failed
+   * (empty: all published). Throws for errors of the whole request (unknown pubsub, bad metadata). Topic
+   * scopes are the caller's to check (`api/universal`).
    */
-  async bulkPublish(pubsub: string, topic: string, body: unknown, metadata: Record<string, string>): Promise<Array<{ entryId: string; error: string }>> {
-    const c = this.#component(pubsub);
+  async bulkPublish(appId: string, pubsub: string, topic: string, entries: readonly BulkPublishEntry[], metadata: Record<string, string>): Promise<Array<{ entryId: string; error: string }>> {
+    const c = this.component(pubsub);
     if (topic === '') throw new MortarError('ERR_TOPIC_NAME_EMPTY', [pubsub]);
-    if (!topicAllowed(c.hostMetadata, this.opts.appId, topic, true)) throw new MortarError('ERR_PUBSUB_FORBIDDEN', [topic, this.opts.appId]);
-    const entries = checkBulkBody(body);
     const reqs = entries.map((e) => {
       const md = publishMetadata(e.metadata ? { ...metadata, ...e.metadata } : { ...metadata });
       const env = envelope({
-        pubsub, topic, appId: this.opts.appId, body: eventBytes(e), contentType: e.contentType, metadata: md, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
+        pubsub, topic, appId, body: Buffer.from(e.event.buffer, e.event.byteOffset, e.event.byteLength), contentType: e.contentType, metadata: md, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
       });
       return { topic, data: env.data, contentType: env.contentType, metadata: Object.entries(md) };
     });
@@ -315,43 +326,3 @@ function publishError(err: unknown, topic: string, pubsub: string): MortarError 
   if (err instanceof MortarError && err.code.startsWith('ERR_PUBSUB')) return err;
   return new MortarError('ERR_PUBSUB_PUBLISH_MESSAGE', [topic, pubsub, describe(err)], { cause: err });
 }
-
-/**
- * Checks a bulk publish body (spec 1.4): an array of entries with unique `entryId`s. Field names match as
- * daprd's Go decoder matches them, case-insensitively (the official SDKs send `entryID`).
- */
-const ENTRY_FIELDS = ['entryId', 'event', 'contentType', 'metadata'] as const;
-
-function checkBulkBody(body: unknown): BulkEntry[] {
-  if (!Array.isArray(body)) throw new MortarError('ERR_PUBSUB_EVENTS_SER', ['the body must be a JSON array of entries'], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
-  const ids = new Set<string>();
-  return body.map((e: unknown, i: number) => {
-    if (typeof e !== 'object' || e === null) throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i} is not an object`], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
-    const x = goFields(e, ENTRY_FIELDS);
-    if (typeof x.entryId !== 'string' || x.entryId === '') throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId is missing`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
-    if (ids.has(x.entryId)) throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId '${x.entryId}' is not unique`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
-    ids.add(x.entryId);
-    let metadata: Record<string, string> | undefined;
-    if (x.metadata !== undefined && x.metadata !== null) {
-      if (typeof x.metadata !== 'object') throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: metadata must be an object`], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
-      metadata = Object.fromEntries(Object.entries(x.metadata as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
-    }
-    const contentType = typeof x.contentType === 'string' && x.contentType !== '' ? x.contentType : (typeof x.event === 'string' ? 'text/plain' : 'application/json');
-    const entry = { entryId: x.entryId, event: x.event, contentType, metadata };
-    eventBytes(entry, i); // validates the event against its content type now, failing the whole request
-    return entry;
-  });
-}
-
-/** Dapr `ConvertEventToBytes`: how a bulk entry's `event` becomes the bytes to publish. */
-function eventBytes(e: BulkEntry, index?: number): Buffer {
-  const fail = (why: string) => new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${index ?? e.entryId}: ${why}`], { reason: 'DAPR_PUBSUB_MARSHAL_ENVELOPE' });
-  if (isBinaryContentType(e.contentType)) {
-    if (typeof e.event !== 'string') throw fail(`event must be a base64 string for content type ${e.contentType}`);
-    return Buffer.from(e.event, 'base64');
-  }
-  if (isJsonContentType(e.contentType) || isCloudEventContentType(e.contentType)) return Buffer.from(JSON.stringify(e.event ?? null));
-  if (typeof e.event !== 'string') throw fail(`event must be a string for content type ${e.contentType}`);
-  return Buffer.from(e.event);
-}
-

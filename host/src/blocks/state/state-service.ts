@@ -50,10 +50,11 @@ const CONSISTENCY = new Set(['strong', 'eventual']);
 
 /**
  * The state building block: the semantics shared by every state store, whatever its backend
- * (store lookup, key prefixes, option checks, error mapping). Transports call this and only translate.
+ * (store lookup, key prefixes, option checks, error mapping). The universal API (`api/universal`) calls
+ * this; each operation takes `appId`, the app its caller acts for, which its keys are prefixed with.
  */
 export class StateService {
-  constructor(readonly registry: ComponentRegistry, readonly appId: string, readonly resiliency: Resiliency) {}
+  constructor(readonly registry: ComponentRegistry, readonly resiliency: Resiliency) {}
 
   /** Runs one call to `store` under its outbound resiliency policy; `op` gets the call's deadline (`callTimeout`). */
   #run<T>(store: ActiveComponent, op: (timeoutMs: number) => Promise<T>): Promise<T> {
@@ -68,13 +69,14 @@ export class StateService {
     throw new MortarError('ERR_STATE_STORE_NOT_FOUND', [name]);
   }
 
-  #key(store: ActiveComponent, key: string): string {
-    return storedKey(keyPrefix(store.hostMetadata.keyPrefix, this.appId, store.name), key, store.name);
+  /** The key as stored: prefixed for `appId`, the app the caller acts for (see `keys.ts`). */
+  #key(appId: string, store: ActiveComponent, key: string): string {
+    return storedKey(keyPrefix(store.hostMetadata.keyPrefix, appId, store.name), key, store.name);
   }
 
-  async get(storeName: string, key: string, consistency: string | undefined, metadata: Record<string, string>): Promise<GetResult | undefined> {
+  async get(appId: string, storeName: string, key: string, consistency: string | undefined, metadata: Record<string, string>): Promise<GetResult | undefined> {
     const store = this.store(storeName);
-    const k = this.#key(store, key);
+    const k = this.#key(appId, store, key);
     const cons = consistencyOf(consistency);
     try {
       const read = { key: k, consistency: cons, metadata: pairs(metadata) };
@@ -105,9 +107,9 @@ export class StateService {
     return b;
   }
 
-  async bulkGet(storeName: string, keys: string[], metadata: Record<string, string>): Promise<BulkGetResult[]> {
+  async bulkGet(appId: string, storeName: string, keys: readonly string[], metadata: Record<string, string>): Promise<BulkGetResult[]> {
     const store = this.store(storeName);
-    const reqs = keys.map((key) => ({ key: this.#key(store, key), consistency: 'strong', metadata: pairs(metadata) }));
+    const reqs = keys.map((key) => ({ key: this.#key(appId, store, key), consistency: 'strong', metadata: pairs(metadata) }));
     if (reqs.length === 0) return [];
     try {
       const out = await this.#run(store, (t) => store.pool.call('stateStore', 'bulkGet', [reqs], t)) as Array<{ key: string; item?: WitItem; error?: string }>;
@@ -117,9 +119,9 @@ export class StateService {
     }
   }
 
-  async save(storeName: string, items: SaveItem[]): Promise<void> {
+  async save(appId: string, storeName: string, items: readonly SaveItem[]): Promise<void> {
     const store = this.store(storeName);
-    const reqs = items.map((it) => this.#setRequest(store, it, (msg) => new MortarError('ERR_STATE_SAVE', [storeName, msg], BAD_REQUEST)));
+    const reqs = items.map((it) => this.#setRequest(appId, store, it, (msg) => new MortarError('ERR_STATE_SAVE', [storeName, msg], BAD_REQUEST)));
     if (reqs.length === 0) return;
     const fail = (msg: string, o?: Status) => new MortarError('ERR_STATE_SAVE', [storeName, msg], o);
     try {
@@ -136,9 +138,9 @@ export class StateService {
     }
   }
 
-  async delete(storeName: string, item: DeleteItem): Promise<void> {
+  async delete(appId: string, storeName: string, item: DeleteItem): Promise<void> {
     const store = this.store(storeName);
-    const req = this.#deleteRequest(store, item);
+    const req = this.#deleteRequest(appId, store, item);
     try {
       await this.#run(store, (t) => store.pool.call('stateStore', 'delete', [req], t));
     } catch (err) {
@@ -146,16 +148,42 @@ export class StateService {
     }
   }
 
-  async transact(storeName: string, ops: TransactionOp[], metadata: Record<string, string>): Promise<void> {
+  /**
+   * Deletes several keys (gRPC `DeleteBulkState`; Dapr's HTTP API has no such route): one `delete` for a
+   * single item, else one `bulk-delete`, as daprd's `PerformBulkStoreOperation`. Failures are
+   * `ERR_STATE_DELETE` naming the keys (409 / 400 for ETag mismatch / invalid ETag, as for a single delete);
+   * daprd's gRPC answer has a message of its own (`failed deleting state in state store %s: %s`), for the
+   * gRPC transport to add to the catalogue.
+   */
+  async bulkDelete(appId: string, storeName: string, items: readonly DeleteItem[]): Promise<void> {
+    const store = this.store(storeName);
+    const reqs = items.map((it) => this.#deleteRequest(appId, store, it));
+    if (reqs.length === 0) return;
+    const fail = (msg: string, o?: Status) => new MortarError('ERR_STATE_DELETE', [items.map((it) => it.key).join(', '), msg], o);
+    try {
+      if (reqs.length === 1) {
+        await this.#run(store, (t) => store.pool.call('stateStore', 'delete', [reqs[0]], t));
+        return;
+      }
+      await this.#run(store, async (t) => {
+        const failed = await store.pool.call('stateStore', 'bulkDelete', [reqs], t) as Array<{ key: string; error: WitStateError }>;
+        if (failed.length > 0) throw new ComponentCallError(combine(failed));
+      });
+    } catch (err) {
+      throw mapError(err, fail);
+    }
+  }
+
+  async transact(appId: string, storeName: string, ops: readonly TransactionOp[], metadata: Record<string, string>): Promise<void> {
     const store = this.store(storeName);
     if (!store.features.includes('TRANSACTIONAL')) {
       throw new MortarError('ERR_STATE_STORE_NOT_SUPPORTED', [storeName, 'transactions']).with({
-        '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED', domain: 'dapr.io', metadata: { appID: this.appId },
+        '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED', domain: 'dapr.io', metadata: { appID: appId },
       });
     }
     const witOps = ops.map((op) => {
-      if (op.operation === 'upsert') return { tag: 'upsert', val: this.#setRequest(store, op.request, (msg) => new MortarError('ERR_STATE_TRANSACTION', [msg], BAD_REQUEST)) };
-      if (op.operation === 'delete') return { tag: 'delete', val: this.#deleteRequest(store, op.request) };
+      if (op.operation === 'upsert') return { tag: 'upsert', val: this.#setRequest(appId, store, op.request, (msg) => new MortarError('ERR_STATE_TRANSACTION', [msg], BAD_REQUEST)) };
+      if (op.operation === 'delete') return { tag: 'delete', val: this.#deleteRequest(appId, store, op.request) };
       throw new MortarError('ERR_NOT_SUPPORTED_STATE_OPERATION', [(op as { operation: string }).operation]);
     });
     if (witOps.length === 0) return;
@@ -172,17 +200,17 @@ export class StateService {
    * State query (`/v1.0-alpha1/state/{store}/query`). No state-store world has a query export yet, so a
    * store is queryable only if it declares `QUERY_API`, which none does: Dapr's answer for such a store.
    */
-  query(storeName: string): never {
+  query(appId: string, storeName: string): never {
     const store = this.store(storeName);
     throw new MortarError('ERR_STATE_STORE_NOT_SUPPORTED', [storeName, 'query']).with({
-      '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'DAPR_STATE_QUERYING_NOT_SUPPORTED', domain: 'dapr.io', metadata: { appID: this.appId, store: store.name },
+      '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'DAPR_STATE_QUERYING_NOT_SUPPORTED', domain: 'dapr.io', metadata: { appID: appId, store: store.name },
     });
   }
 
   /** The WIT set request for `it`; the TTL rule is applied here, once, for save, bulk save and transactions. */
-  #setRequest(store: ActiveComponent, it: SaveItem, invalid: (msg: string) => MortarError) {
+  #setRequest(appId: string, store: ActiveComponent, it: SaveItem, invalid: (msg: string) => MortarError) {
     const { concurrency, consistency } = checkOptions(it.options);
-    const key = this.#key(store, it.key);
+    const key = this.#key(appId, store, it.key);
     let metadata = it.metadata;
     if (TTL_KEY in metadata) {
       try {
@@ -195,9 +223,9 @@ export class StateService {
     return { key, value: it.value, etag: it.etag === '' ? undefined : it.etag, concurrency, consistency, metadata: pairs(metadata) };
   }
 
-  #deleteRequest(store: ActiveComponent, it: DeleteItem) {
+  #deleteRequest(appId: string, store: ActiveComponent, it: DeleteItem) {
     const { concurrency, consistency } = checkOptions(it.options);
-    return { key: this.#key(store, it.key), etag: it.etag === '' ? undefined : it.etag, concurrency, consistency, metadata: pairs(it.metadata) };
+    return { key: this.#key(appId, store, it.key), etag: it.etag === '' ? undefined : it.etag, concurrency, consistency, metadata: pairs(it.metadata) };
   }
 }
 

@@ -1,11 +1,14 @@
 /**
  * The HTTP channel from the sidecar to the app (Dapr `pkg/channel/http`): one keep-alive agent, the app
- * token header, and a deadline per call.
+ * token header, and a deadline per call. It also tells whether deliveries to the app are paused, because
+ * its health checks find it unhealthy (see `health.ts`).
  */
 import http from 'node:http';
 
+/** The app's answer to one call. */
 export interface AppResponse { readonly status: number; readonly body: Buffer; readonly headers: http.IncomingHttpHeaders }
 
+/** Where the app listens and what every call to it carries. */
 export interface AppChannelOptions {
   readonly host: string;
   readonly port: number;
@@ -15,12 +18,25 @@ export interface AppChannelOptions {
   readonly maxSockets?: number;
 }
 
+/** What the channel knows of the app's health: `AppHealth` when `--enable-app-health-check` is given. */
+export interface HealthSignal {
+  /** The last verdict of the health checks (false before the first probe succeeded). */
+  healthy(): boolean;
+  /** Calls `listener` on every change of verdict; returns the function that stops it. */
+  onChange(listener: (healthy: boolean) => void): () => void;
+}
+
+/** daprd's input-binding probe deadline (`--app-binding-options-timeout`, 3 s). */
+export const ROUTE_PROBE_TIMEOUT_MS = 3000;
+
 /** Characters a header value may carry; anything else is left out rather than failing the call. */
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+/** The sidecar's HTTP channel to the app; see the module comment. */
 export class AppChannel {
   readonly #agent: http.Agent;
+  #health?: HealthSignal;
 
   constructor(readonly opts: AppChannelOptions) {
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 128 });
@@ -43,6 +59,40 @@ export class AppChannel {
       req.on('error', (e) => { clearTimeout(timer); reject(e); });
       req.end(body);
     });
+  }
+
+  /**
+   * Whether the app serves `path`, as daprd probes a route before starting an input binding on it:
+   * `OPTIONS <path>` answered 2xx or 405 within `timeoutMs`. A 404, any other status or no answer: false.
+   */
+  async serves(path: string, timeoutMs = ROUTE_PROBE_TIMEOUT_MS): Promise<boolean> {
+    try {
+      const res = await this.request('OPTIONS', path, undefined, {}, timeoutMs);
+      return (res.status >= 200 && res.status <= 299) || res.status === 405;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Follows the app's health checks from now on (set once, by the app lifecycle). */
+  useHealth(health: HealthSignal): void {
+    this.#health = health;
+  }
+
+  /**
+   * True while deliveries to the app wait: its health checks are on and find it unhealthy. Pub/sub delivery
+   * loops and input bindings fetch nothing then; messages stay at the broker. Without health checks: never.
+   */
+  paused(): boolean {
+    return this.#health !== undefined && !this.#health.healthy();
+  }
+
+  /**
+   * Calls `listener` with `paused()` every time it changes (never without health checks); returns the
+   * function that stops it.
+   */
+  onPausedChange(listener: (paused: boolean) => void): () => void {
+    return this.#health?.onChange((healthy) => listener(!healthy)) ?? (() => undefined);
   }
 
   close(): void {

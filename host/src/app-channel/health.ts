@@ -1,0 +1,124 @@
+/**
+ * App health checks (`--enable-app-health-check`; daprd `pkg/apphealth`): `GET <path>` every interval,
+ * each with its own timeout; a 2xx answer is healthy. The app counts as unhealthy until a probe first
+ * succeeds; once healthy, `threshold` consecutive failed probes make it unhealthy, and one successful
+ * probe healthy again. Listeners hear every change (the app channel pauses deliveries while unhealthy).
+ */
+import type { Logger } from '../logger.js';
+import type { HealthSignal } from './http-channel.js';
+
+/** The health-check settings, as daprd's flags give them. */
+export interface AppHealthConfig {
+  /** `--app-health-check-path` (default `/healthz`). */
+  readonly path: string;
+  /** `--app-health-probe-interval`, in ms here (the flag is in seconds; default 5 s). */
+  readonly intervalMs: number;
+  /** `--app-health-probe-timeout` (ms; default 500). */
+  readonly timeoutMs: number;
+  /** `--app-health-threshold`: consecutive failures that make the app unhealthy (default 3; at least 1). */
+  readonly threshold: number;
+}
+
+/** daprd's defaults (spec 1.1). */
+export const APP_HEALTH_DEFAULTS: AppHealthConfig = { path: '/healthz', intervalMs: 5000, timeoutMs: 500, threshold: 3 };
+
+/** One probe: resolves true for a healthy answer, false (or rejects) otherwise. */
+export type Probe = () => Promise<boolean>;
+
+/** The health checks of one app; see the module comment. */
+export class AppHealth implements HealthSignal {
+  readonly #listeners = new Set<(healthy: boolean) => void>();
+  /** `whenHealthy` callers still waiting. */
+  readonly #waiters = new Set<() => void>();
+  readonly #threshold: number;
+  /** Consecutive failed probes; starts at the threshold: unhealthy until a probe succeeds. */
+  #failures: number;
+  #timer?: NodeJS.Timeout;
+  #probing = false;
+  #stopped = false;
+  #lastError = '';
+
+  constructor(readonly config: AppHealthConfig, readonly probe: Probe, readonly logger: Logger) {
+    this.#threshold = Math.max(1, config.threshold);
+    this.#failures = this.#threshold;
+  }
+
+  healthy(): boolean {
+    return this.#failures < this.#threshold;
+  }
+
+  onChange(listener: (healthy: boolean) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Probes at once, then every interval, until `stop`. */
+  start(): void {
+    if (this.#timer || this.#stopped) return;
+    this.#timer = setInterval(() => void this.#probeOnce(), this.config.intervalMs);
+    this.#timer.unref();
+    void this.#probeOnce();
+  }
+
+  /** Resolves once the app is healthy (at once if it is), or once the checks stop. */
+  whenHealthy(): Promise<void> {
+    if (this.healthy() || this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.add(resolve));
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    this.#listeners.clear();
+    for (const w of this.#waiters) w();
+    this.#waiters.clear();
+  }
+
+  /** One probe; a probe still running when the next is due makes that one skipped, not doubled. */
+  async #probeOnce(): Promise<void> {
+    if (this.#probing || this.#stopped) return;
+    this.#probing = true;
+    let ok: boolean;
+    try {
+      ok = await this.probe();
+      if (!ok) this.#lastError = 'not a 2xx answer';
+    } catch (err) {
+      ok = false;
+      this.#lastError = (err as Error).message;
+    } finally {
+      this.#probing = false;
+    }
+    if (this.#stopped) return;
+    this.#record(ok);
+  }
+
+  #record(ok: boolean): void {
+    const { path } = this.config;
+    if (ok) {
+      const was = this.#failures;
+      this.#failures = 0;
+      if (was >= this.#threshold) {
+        this.logger.info({ path }, `app is healthy (GET ${path} answered 2xx): deliveries to it run`);
+        this.#emit(true);
+      }
+      return;
+    }
+    // Bounded, so a long outage cannot overflow the count.
+    this.#failures = Math.min(this.#failures + 1, this.#threshold + 1);
+    if (this.#failures === this.#threshold) {
+      this.logger.warn({ path, failures: this.#threshold, err: this.#lastError },
+        `app is unhealthy: ${this.#threshold} consecutive GET ${path} probes failed (last: ${this.#lastError}); deliveries to it are paused`);
+      this.#emit(false);
+    } else {
+      this.logger.debug({ path, err: this.#lastError }, `app health probe GET ${path} failed: ${this.#lastError}`);
+    }
+  }
+
+  #emit(healthy: boolean): void {
+    if (healthy) {
+      for (const w of this.#waiters) w();
+      this.#waiters.clear();
+    }
+    for (const l of [...this.#listeners]) l(healthy);
+  }
+}
