@@ -5,7 +5,7 @@ import type { CapabilityHost } from '../capabilities/capability-host.js';
 import { ComponentCallError, InstancePool } from './sandbox/pool.js';
 import { forgetModules } from './sandbox/compiled-modules.js';
 import type { ComponentModule } from './component-types.js';
-import type { ComponentResource } from './resources.js';
+import type { ComponentResource } from '../resources/resources.js';
 import { MetadataValidator, SchemaError } from './metadata-schema.js';
 import { schemaChecks, SchemaTimeout } from './check-thread.js';
 import type { Block } from './descriptor.js';

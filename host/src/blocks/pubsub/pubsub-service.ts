@@ -6,7 +6,7 @@ import type { Logger } from '../../logger.js';
 import { MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
 import { ComponentCallError } from '../../components/sandbox/pool.js';
-import type { SubscriptionResource } from '../../components/resources.js';
+import type { SubscriptionResource } from '../../resources/resources.js';
 import type { AppChannel } from '../../app-channel.js';
 import { envelope, publishMetadata, isBinaryContentType, isJsonContentType, isCloudEventContentType } from './cloudevents.js';
 import { topicAllowed } from './scopes.js';
