@@ -10,18 +10,14 @@ import { MetadataValidator, SchemaError } from './metadata-schema.js';
 import { schemaChecks, SchemaTimeout } from './check-thread.js';
 import type { Block } from './descriptor.js';
 import { grantingMetadata } from '../capabilities/grants.js';
+import { perBlock } from '../building-blocks.js';
 
 /**
  * Metadata keys the host interprets itself, per block (Dapr handles these in the runtime, not in the
- * component). They are removed before the component's schema sees the metadata.
+ * component; `hostMetadata` of the building-block table). They are removed before the component's schema
+ * sees the metadata.
  */
-export const HOST_METADATA: Record<Block, ReadonlySet<string>> = {
-  state: new Set(['keyPrefix', 'actorStateStore']),
-  // Topic scoping is enforced by the host (Dapr: pkg/runtime/pubsub/scopes.go).
-  pubsub: new Set(['allowedTopics', 'publishingScopes', 'subscriptionScopes', 'protectedTopics']),
-  // Where input events go and which way the binding works (Dapr: pkg/runtime/processor/binding).
-  bindings: new Set(['direction', 'route']),
-};
+export const HOST_METADATA: Readonly<Record<Block, ReadonlySet<string>>> = perBlock((b) => new Set<string>(b.hostMetadata));
 
 /**
  * How long a replaced version still takes calls after the swap: a request that looked the component up just
