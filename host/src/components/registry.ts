@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { BridgeHost } from '../capabilities/bridge.js';
 import type { CapabilityHost } from '../capabilities/capability-host.js';
 import { ComponentCallError, InstancePool } from './sandbox/pool.js';
+import { LifecycleClient } from './lifecycle-client.js';
 import { forgetModules } from './sandbox/compiled-modules.js';
 import type { ComponentModule } from './component-types.js';
 import type { ComponentResource } from '../resources/resources.js';
@@ -134,9 +135,10 @@ export class ComponentRegistry {
       logger,
       // Every instance is initialised and must answer ping before it serves a call.
       prepare: async (call) => {
+        const lifecycle = new LifecycleClient({ call });
         try {
-          await call('lifecycle', 'init', [pairs]);
-          await call('lifecycle', 'ping', []);
+          await lifecycle.init(pairs);
+          await lifecycle.ping();
         } catch (err) {
           // An init-error the component returned is about its metadata or backend: the YAML's problem. A
           // trap, a stray exception or a hang is the component's own fault, and is blamed on its file.
