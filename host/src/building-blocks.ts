@@ -52,6 +52,8 @@ export interface BuildingBlock {
   readonly defaultWorld: string;
   /** Metadata keys the host interprets itself (Dapr does so in the runtime): removed before the component's schema sees the metadata. */
   readonly hostMetadata: readonly string[];
+  /** Host metadata keys that, set to `true`, add a Dapr feature to the component's (`actorStateStore` -> `ACTOR`). */
+  readonly metadataFeatures: Readonly<Record<string, string>>;
   /** The HTTP API path segments it serves, after the version (`/v1.0/state/...` is `state`). */
   readonly httpApi: readonly string[];
   /** What it needs from the app channel. */
@@ -81,6 +83,7 @@ export const BUILDING_BLOCKS = [
     ],
     defaultWorld: 'state-store-component',
     hostMetadata: ['keyPrefix', 'actorStateStore'],
+    metadataFeatures: { actorStateStore: 'ACTOR' },
     httpApi: ['state'],
     appChannel: [],
     sidePool: false,
@@ -95,6 +98,7 @@ export const BUILDING_BLOCKS = [
     defaultWorld: 'pubsub-component',
     // Topic scoping is enforced by the host (Dapr: pkg/runtime/pubsub/scopes.go).
     hostMetadata: ['allowedTopics', 'publishingScopes', 'subscriptionScopes', 'protectedTopics'],
+    metadataFeatures: {},
     httpApi: ['publish'],
     appChannel: ['subscriptions'],
     sidePool: true,
@@ -112,6 +116,7 @@ export const BUILDING_BLOCKS = [
     defaultWorld: 'binding-component',
     // Where input events go and which way the binding works (Dapr: pkg/runtime/processor/binding).
     hostMetadata: ['direction', 'route'],
+    metadataFeatures: {},
     httpApi: ['bindings'],
     appChannel: ['input-bindings'],
     sidePool: true,

@@ -11,7 +11,7 @@ import { MetadataValidator, SchemaError } from './metadata-schema.js';
 import { schemaChecks, SchemaTimeout } from './check-thread.js';
 import type { Block } from './descriptor.js';
 import { grantingMetadata } from '../capabilities/grants.js';
-import { perBlock } from '../building-blocks.js';
+import { BLOCKS, perBlock } from '../building-blocks.js';
 
 /**
  * Metadata keys the host interprets itself, per block (Dapr handles these in the runtime, not in the
@@ -158,7 +158,7 @@ export class ComponentRegistry {
     }
 
     const features = [...module.descriptor.features.filter((f) => f !== 'FIRST_WRITE')];
-    if (module.block === 'state' && hostMetadata.actorStateStore === 'true') features.push('ACTOR');
+    for (const [key, feature] of Object.entries(BLOCKS[module.block].metadataFeatures)) if (hostMetadata[key] === 'true') features.push(feature);
     let side: Promise<InstancePool> | undefined;
     const sidePool = (): Promise<InstancePool> => {
       if (module.descriptor.maxInstances === 1) return Promise.resolve(pool);
