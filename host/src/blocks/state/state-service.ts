@@ -96,9 +96,9 @@ export class StateService {
         get: (read, t) => client.get(read, t),
         bulkGet: async (reads, t) => (await client.bulkGet(reads, t))
           .map((r) => ({ item: r.item ?? undefined, error: r.error ?? undefined })),
-      }, Math.max(1, store.pool.readConcurrency), isolatable,
+      }, Math.max(1, client.readConcurrency), isolatable,
       // Planned reads do not hold their instance, so a read on a frozen backend stalls nothing to relieve.
-      store.pool.plannedReads ? Infinity : store.pool.stalledAfterMs);
+      client.plannedReads ? Infinity : client.stalledAfterMs);
       this.#batchers.set(store, b);
     }
     return b;

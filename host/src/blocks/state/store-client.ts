@@ -38,6 +38,10 @@ export class StoreClient {
 
   /** The store exports `read-plan`: its reads do not hold an instance (the sandbox serves them as planned reads). */
   get plannedReads(): boolean { return this.pool.plannedReads; }
+  /** How many reads to keep going at once to keep every instance busy (`InstancePool.readConcurrency`). */
+  get readConcurrency(): number { return this.pool.readConcurrency; }
+  /** See `InstancePool.stalledAfterMs`. */
+  get stalledAfterMs(): number { return this.pool.stalledAfterMs; }
 }
 
 const clients = new WeakMap<InstancePool, StoreClient>();
