@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BLOCKS, BUILDING_BLOCKS, COMPONENT_WORLDS, LIFECYCLE, plannedReadOf } from '../../host/src/building-blocks.js';
-import { worldExports } from '../../host/src/cli/component.js';
+import { worldExported, worldExports } from '../../host/src/cli/component.js';
 import { blockOf, checkTypesMatchBlock } from '../../host/src/components/build-check.js';
 import { HOST_METADATA } from '../../host/src/components/registry.js';
 import { PACKAGE_ROOT, WORLDS } from '../../host/src/components/toolchain.js';
@@ -63,4 +63,15 @@ it('the toolchain, the CLI and the registry read the table: build names, worlds 
     pubsub: ['allowedTopics', 'publishingScopes', 'subscriptionScopes', 'protectedTopics'],
     bindings: ['direction', 'route'],
   });
+});
+
+it('mortar component build without --block picks the world of the table an entry exports everything of, the fullest first', () => {
+  const src = (...names: string[]) => names.map((n) => `export const ${n} = {};`).join('\n');
+  assert.equal(worldExported(src('lifecycle', 'stateStore')), 'state');
+  assert.equal(worldExported(src('lifecycle', 'stateStore', 'readPlan')), 'planned-state');
+  assert.equal(worldExported(src('lifecycle', 'pubsub')), 'pubsub');
+  assert.equal(worldExported(src('lifecycle', 'outputBinding')), 'output-binding');
+  assert.equal(worldExported(src('lifecycle', 'inputBinding')), 'input-binding');
+  assert.equal(worldExported(src('lifecycle', 'outputBinding', 'inputBinding')), 'bindings');
+  assert.equal(worldExported(src('lifecycle')), 'state');
 });

@@ -19,7 +19,7 @@ export const COMPONENT_USAGE = `Usage:
   mortar component new <name> --block state|pubsub [--type <type>] [--dir <parent>]
       writes <parent>/<name>/ (default: ./<name>): index.ts (a working in-memory state store or broker),
       package.json, tsconfig.json, component.yaml and types/ (TypeScript declarations of the WIT)
-  mortar component build <entry.ts|.js> -o <file.wasm> [--block state|planned-state|pubsub]
+  mortar component build <entry.ts|.js> -o <file.wasm> [--block ${COMPONENT_WORLDS.map((w) => w.build).join('|')}]
       builds a component with mortar's own jco and wit/ (QuickJS backend, synchronous exports), checks that
       the entry exports every function of its world, and loads the result as the sidecar would
       (the block comes from --block, else the nearest package.json's "mortar": {"block"}, else the exports)
@@ -162,7 +162,7 @@ function blockFor(entry: string, flag: string | undefined): BuildBlock {
  * with the most exports (`stateStore` and `readPlan`: planned-state); else the one it exports most of; else a
  * state store.
  */
-function worldExported(src: string): BuildBlock {
+export function worldExported(src: string): BuildBlock {
   let best: { build: BuildBlock; complete: boolean; found: number } | undefined;
   for (const w of COMPONENT_WORLDS) {
     const interfaces: Readonly<Record<string, string>> = BLOCKS[w.block].interfaces;
