@@ -17,6 +17,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // The componentize command line (QuickJS flags, wit/) is the one `mortar component build` uses; tsc has
 // compiled it by the time this runs (scripts/build.mjs).
 const { componentizeArgs } = await import(pathToFileURL(join(root, 'dist/host/src/components/toolchain.js')).href);
+const { BUILDING_BLOCKS, COMPONENT_WORLDS } = await import(pathToFileURL(join(root, 'dist/host/src/building-blocks.js')).href);
+// scripts/build.mjs generated the WIT types of the worlds it read from the table's source; a world it missed
+// (the table no longer spells it `world: '<name>'`) would leave the host compiled against stale types.
+for (const { world } of COMPONENT_WORLDS) {
+  if (!existsSync(join(root, 'host/generated', `${world}.d.ts`))) throw new Error(`host/generated/${world}.d.ts is missing: scripts/build.mjs did not read world '${world}' from host/src/building-blocks.ts`);
+}
 const jco = join(root, 'node_modules/@bytecodealliance/jco/dist/jco.js');
 const jcoVersion = JSON.parse(readFileSync(join(root, 'node_modules/@bytecodealliance/jco/package.json'), 'utf8')).version;
 
@@ -50,14 +56,13 @@ const exec = promisify(execFile);
 
 /**
  * The world a component implements: the `// world: <name>` line of its entry file when it has one (a
- * planned state store, a binding that only sends or only receives), else the default world of its block,
- * from the folder name's prefix.
+ * planned state store, a binding that only sends or only receives), else the default world of its block
+ * (host/src/building-blocks.ts), from the folder name's prefix.
  */
-const DEFAULT_WORLDS = { state: 'state-store-component', pubsub: 'pubsub-component', bindings: 'binding-component' };
 function worldOf(t) {
   const m = /^\/\/ world: ([a-z-]+)\s*$/m.exec(readFileSync(t.entry, 'utf8'));
   if (m) return m[1];
-  const world = DEFAULT_WORLDS[t.name.split('.')[0]];
+  const world = BUILDING_BLOCKS.find((b) => t.name.startsWith(b.typePrefix))?.defaultWorld;
   if (!world) throw new Error(`${relative(root, t.entry)}: no '// world: <name>' line and no block for the prefix of '${t.name}'`);
   return world;
 }

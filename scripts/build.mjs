@@ -1,15 +1,41 @@
 #!/usr/bin/env node
-// `npm run build`: generate guest types from WIT, compile the host (tsc), type-check and build every
-// built-in component to Wasm with jco's QuickJS backend. Components are rebuilt only when their inputs change.
+// `npm run build`: generate TypeScript types from WIT (the host's into host/generated/, the guests' into
+// components-wasm/generated/), compile the host (tsc), type-check and build every built-in component to Wasm
+// with jco's QuickJS backend. Components are rebuilt only when their inputs change.
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 const t0 = Date.now();
-for (const world of ['state-store-component', 'planned-state-store-component', 'pubsub-component', 'output-binding-component', 'input-binding-component', 'binding-component']) {
-  run(process.execPath, [join(root, 'node_modules/@bytecodealliance/jco/dist/jco.js'), 'guest-types', 'wit', '--world-name', `mortar:component/${world}`, '-o', 'components-wasm/generated', '--quiet']);
+
+/**
+ * The worlds of the building-block table (host/src/building-blocks.ts), read from its source: the types
+ * must exist before tsc compiles the host, and loading TypeScript to strip the table's types costs more
+ * than the generation itself. Each world is a `world: '<name>'` entry of the table.
+ */
+function componentWorlds() {
+  const source = readFileSync(join(root, 'host/src/building-blocks.ts'), 'utf8');
+  const worlds = [...source.matchAll(/\bworld: '([a-z][a-z0-9-]*)'/g)].map((m) => m[1]);
+  if (worlds.length === 0) throw new Error("host/src/building-blocks.ts: no world: '<name>' entries found");
+  return worlds;
+}
+
+// Types for every world of the table, generated in this process (one jco load for all of them): the host's
+// (what it calls a component with and gets back) and the guests' (what a component implements).
+const worlds = componentWorlds();
+const { types } = await import(pathToFileURL(join(root, 'node_modules/@bytecodealliance/jco/dist/api.js')).href);
+rmSync(join(root, 'host/generated'), { recursive: true, force: true });
+for (const [dir, guest] of [['host/generated', false], ['components-wasm/generated', true]]) {
+  for (const world of worlds) {
+    const files = await types(join(root, 'wit'), { worldName: `mortar:component/${world}`, outDir: join(root, dir), guest });
+    for (const [file, bytes] of Object.entries(files)) {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, bytes);
+    }
+  }
 }
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'components-wasm/tsconfig.json']);

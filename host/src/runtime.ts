@@ -12,7 +12,7 @@ import { prebuiltRoot } from './components/prebuild.js';
 import { ComponentLoader } from './components/component-types.js';
 import { ComponentRegistry } from './components/registry.js';
 import { Discovery } from './components/discovery.js';
-import type { ComponentResource } from './components/resources.js';
+import type { ComponentResource } from './resources/resources.js';
 import { CapabilityThread } from './capabilities/capability-thread.js';
 import { StateService } from './blocks/state/state-service.js';
 import { PubSubService } from './blocks/pubsub/pubsub-service.js';

@@ -2,7 +2,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseQuantity } from '../../host/src/config.js';
 import { parseRunArgs } from '../../host/src/main.js';
-import { parseResources } from '../../host/src/components/resources.js';
+import { parseResources } from '../../host/src/resources/resources.js';
 import { grantsFromSchema, normalise } from '../../host/src/capabilities/grants.js';
 import { Inbox } from '../../host/src/capabilities/inbox.js';
 import { keyPrefix, storedKey, originalKey } from '../../host/src/blocks/state/keys.js';

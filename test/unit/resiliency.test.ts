@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseResources, type ResiliencyResource } from '../../host/src/components/resources.js';
+import { parseResources, type ResiliencyResource } from '../../host/src/resources/resources.js';
 import { parseDuration } from '../../host/src/duration.js';
 import { Backoff, retriesStatus } from '../../host/src/blocks/resiliency/backoff.js';
 import { CircuitBreaker } from '../../host/src/blocks/resiliency/circuit-breaker.js';

@@ -12,13 +12,14 @@ import { createLogger } from '../logger.js';
 import { ComponentLoader } from '../components/component-types.js';
 import { TranspileCache } from '../components/transpile-cache.js';
 import { componentizeArgs, jcoCli, WIT_DIR, WORLDS, type BuildBlock } from '../components/toolchain.js';
+import { BLOCKS, COMPONENT_WORLDS } from '../building-blocks.js';
 import { templateFiles, type TemplateBlock } from './component-templates.js';
 
 export const COMPONENT_USAGE = `Usage:
   mortar component new <name> --block state|pubsub [--type <type>] [--dir <parent>]
       writes <parent>/<name>/ (default: ./<name>): index.ts (a working in-memory state store or broker),
       package.json, tsconfig.json, component.yaml and types/ (TypeScript declarations of the WIT)
-  mortar component build <entry.ts|.js> -o <file.wasm> [--block state|planned-state|pubsub]
+  mortar component build <entry.ts|.js> -o <file.wasm> [--block ${COMPONENT_WORLDS.map((w) => w.build).join('|')}]
       builds a component with mortar's own jco and wit/ (QuickJS backend, synchronous exports), checks that
       the entry exports every function of its world, and loads the result as the sidecar would
       (the block comes from --block, else the nearest package.json's "mortar": {"block"}, else the exports)
@@ -135,7 +136,7 @@ async function buildComponent(argv: string[]): Promise<number> {
 
 /**
  * The block to build for: `--block`, else the nearest package.json's `"mortar": {"block"}`, else what the
- * entry exports (`pubsub` -> pubsub, `readPlan` -> planned-state, otherwise a state store).
+ * entry exports (see `worldExported`).
  */
 function blockFor(entry: string, flag: string | undefined): BuildBlock {
   const check = (b: string, where: string): BuildBlock => {
@@ -152,10 +153,24 @@ function blockFor(entry: string, flag: string | undefined): BuildBlock {
     }
     if (dirname(dir) === dir) break;
   }
-  const src = readFileSync(entry, 'utf8');
-  if (/export\s+(const|let|var|function)\s+pubsub\b/.test(src)) return 'pubsub';
-  if (/export\s+(const|let|var|function)\s+readPlan\b/.test(src)) return 'planned-state';
-  return 'state';
+  return worldExported(readFileSync(entry, 'utf8'));
+}
+
+/**
+ * The world of the building-block table an entry's source implements, from the export objects it declares
+ * (jco's names: `stateStore`, `readPlan`, `pubsub`, ...): of the worlds it exports everything of, the one
+ * with the most exports (`stateStore` and `readPlan`: planned-state); else the one it exports most of; else a
+ * state store.
+ */
+export function worldExported(src: string): BuildBlock {
+  let best: { build: BuildBlock; complete: boolean; found: number } | undefined;
+  for (const w of COMPONENT_WORLDS) {
+    const interfaces: Readonly<Record<string, string>> = BLOCKS[w.block].interfaces;
+    const found = w.exports.filter((i) => new RegExp(`export\\s+(const|let|var|function)\\s+${interfaces[i]}\\b`).test(src)).length;
+    const complete = found === w.exports.length;
+    if (found > 0 && (!best || (complete && !best.complete) || (complete === best.complete && found > best.found))) best = { build: w.build, complete, found };
+  }
+  return best?.build ?? 'state';
 }
 
 /**

@@ -6,7 +6,8 @@
  */
 import { MortarError } from '../errors.js';
 import type { Block } from './descriptor.js';
-import { HOW_TO_BUILD, WORLDS } from './toolchain.js';
+import { HOW_TO_BUILD } from './toolchain.js';
+import { BLOCKS, BUILDING_BLOCKS, COMPONENT_PACKAGE, LIFECYCLE, blockExporting } from '../building-blocks.js';
 
 /** The ERR_WASM_INVALID refusal for a file built the wrong way: the reason, then how to build it. */
 function badBuild(file: string, reason: string): MortarError {
@@ -35,14 +36,16 @@ export function checkImports(imports: readonly string[], file: string): void {
   if (foreign) throw badBuild(file, `it imports ${foreign}, which the sandbox does not offer (only mortar:host/* and WASI)`);
 }
 
-/** The building block a component serves, from the mortar:component interface it exports. */
+/** The building block a component serves, from the mortar:component interface it exports (see `building-blocks.ts`). */
 export function blockOf(exports: readonly string[], file: string): Block {
-  const has = (iface: string) => exports.some((e) => e.startsWith(`mortar:component/${iface}@`));
-  if (!has('lifecycle')) throw badBuild(file, 'it does not export mortar:component/lifecycle');
-  if (has('state-store')) return 'state';
-  if (has('pubsub')) return 'pubsub';
-  if (has('output-binding') || has('input-binding')) return 'bindings';
-  throw badBuild(file, 'it exports no building block this sidecar serves (expected mortar:component/state-store, mortar:component/pubsub, mortar:component/output-binding or mortar:component/input-binding)');
+  const prefix = `${COMPONENT_PACKAGE}/`;
+  // `mortar:component/state-store@0.1.0` -> `state-store`
+  const exported = exports.filter((e) => e.startsWith(prefix) && e.includes('@')).map((e) => e.slice(prefix.length, e.indexOf('@')));
+  if (!exported.includes(LIFECYCLE.wit)) throw badBuild(file, `it does not export ${prefix}${LIFECYCLE.wit}`);
+  const block = blockExporting(exported);
+  if (block) return block;
+  const expected = BUILDING_BLOCKS.flatMap((b) => b.identifiedBy.map((i) => `${prefix}${i}`));
+  throw badBuild(file, `it exports no building block this sidecar serves (expected ${expected.slice(0, -1).join(', ')} or ${expected.at(-1)})`);
 }
 
 /**
@@ -50,9 +53,9 @@ export function blockOf(exports: readonly string[], file: string): Block {
  * store, `pubsub.*` for a broker): a mismatch means it was built for the wrong world.
  */
 export function checkTypesMatchBlock(types: readonly string[], block: Block, file: string): void {
-  const wrong = types.find((t) => !t.startsWith(`${block}.`));
+  const wrong = types.find((t) => !t.startsWith(BLOCKS[block].typePrefix));
   if (!wrong) return;
-  const world = WORLDS[block];
+  const world = BLOCKS[block].defaultWorld;
   throw badBuild(file, `it declares type '${wrong}' but was built for the ${world} world (it serves ${block} only): built for the wrong world`);
 }
 

@@ -13,8 +13,8 @@ at the normal priority (`schemaChecks`, `yamlParser`). A validation that overrun
  */
 import { Worker } from 'node:worker_threads';
 import { SchemaError } from './metadata-schema.js';
-import type { ResourceProblem, Resource } from './resources.js';
-import { METADATA_VALIDATION_TIMEOUT_MS } from './resource-limits.js';
+import type { ResourceProblem, Resource } from '../resources/resources.js';
+import { METADATA_VALIDATION_TIMEOUT_MS } from '../resources/resource-limits.js';
 
 export type CheckResult = { ok: true; value: Record<string, string> } | { ok: false; problems: string[] };
 export type ParseResult = { resources: Resource[]; problems: ResourceProblem[] };

@@ -31,7 +31,7 @@ if (kind === 'schema') {
   // ajv's first compile costs about as much again as loading it (lazily loaded parts, cold code): pay it here.
   new m.MetadataValidator(() => undefined).validate(WARM_UP_SCHEMA, { a: 'a' });
 } else {
-  await import('./resources.js');
+  await import('../resources/resources.js');
 }
 
 port.on('message', (m: ToCheckThread) => void handle(m));
@@ -40,7 +40,7 @@ async function handle(m: ToCheckThread): Promise<void> {
   current = m.id;
   try {
     if (m.op === 'parse') {
-      const { parseResources } = await import('./resources.js');
+      const { parseResources } = await import('../resources/resources.js');
       post({ op: 'parsed', id: m.id, result: parseResources(m.file, m.text) });
     } else {
       if (validator === undefined) throw new Error('this check thread does not validate schemas');

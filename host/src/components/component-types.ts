@@ -7,6 +7,7 @@ import { serveBridge, type BridgeHost } from '../capabilities/bridge.js';
 import type { TranspileCache, Artifact } from './transpile-cache.js';
 import { checkDescriptor, type Block, type Descriptor } from './descriptor.js';
 import { blockOf, checkImports, checkPreamble, checkTypesMatchBlock, explainDescribeFailure } from './build-check.js';
+import { LifecycleClient } from './lifecycle-client.js';
 
 /** A loaded `.wasm` file: its transpiled artifact and what it declares. */
 export interface ComponentModule {
@@ -60,20 +61,20 @@ export class ComponentLoader {
       name: `describe:${file}`, artifact, size: 1, callTimeoutMs: this.callTimeoutMs,
       memoryLimitBytes: this.memoryLimitBytes, host: NO_HOST, logger: this.logger,
     });
-    let d: unknown;
+    let d: Descriptor;
     try {
       await pool.start();
-      d = await pool.call('lifecycle', 'describe', []);
+      d = await new LifecycleClient(pool).describe();
     } catch (err) {
       const message = (err as Error).message;
       throw new MortarError('ERR_WASM_INVALID', [file, explainDescribeFailure(message) ?? `describe() failed: ${message}`]);
     } finally {
       await pool.close(0);
     }
+    // The guest may answer anything: checked before it is believed.
     const problem = checkDescriptor(d);
     if (problem) throw new MortarError('ERR_WASM_INVALID', [file, problem]);
-    const descriptor = d as Descriptor;
-    await writeFile(cached, JSON.stringify(descriptor)).catch(() => undefined);
-    return descriptor;
+    await writeFile(cached, JSON.stringify(d)).catch(() => undefined);
+    return d;
   }
 }

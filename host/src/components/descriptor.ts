@@ -1,14 +1,11 @@
-/** What a component declared about itself (mirrors `mortar:component/types.descriptor`). */
-export interface Descriptor {
-  readonly types: readonly string[];
-  readonly version: string;
-  readonly features: readonly string[];
-  readonly metadataSchema: string;
-  readonly maxInstances: number;
-}
+import type { Descriptor as WitDescriptor } from '../../generated/interfaces/mortar-component-types.js';
+import type { BlockId } from '../building-blocks.js';
 
-/** The world a component implements, inferred from its exports. */
-export type Block = 'state' | 'pubsub' | 'bindings';
+/** What a component declared about itself (`mortar:component/types.descriptor`, as generated from the WIT). */
+export type Descriptor = Readonly<WitDescriptor>;
+
+/** The building block a component serves, inferred from its exports (a row of `building-blocks.ts`). */
+export type Block = BlockId;
 
 /** Checks the shape of a descriptor returned by a guest; returns a reason when it is not usable. */
 export function checkDescriptor(d: unknown): string | undefined {

@@ -6,9 +6,9 @@ import type { ComponentLoader, ComponentModule } from './component-types.js';
 import type { ComponentRegistry } from './registry.js';
 import { fingerprint } from './registry.js';
 import { unknownTypeParts } from './closest-type.js';
-import { MAX_RESOURCE_FILE_BYTES } from './resource-limits.js';
+import { MAX_RESOURCE_FILE_BYTES } from '../resources/resource-limits.js';
 import { yamlParser, type ParseResult } from './check-thread.js';
-import { type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from './resources.js';
+import { type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from '../resources/resources.js';
 
 const YAML = new Set(['.yaml', '.yml']);
 

@@ -3,25 +3,22 @@ import type { Logger } from '../logger.js';
 import type { BridgeHost } from '../capabilities/bridge.js';
 import type { CapabilityHost } from '../capabilities/capability-host.js';
 import { ComponentCallError, InstancePool } from './sandbox/pool.js';
+import { LifecycleClient } from './lifecycle-client.js';
 import { forgetModules } from './sandbox/compiled-modules.js';
 import type { ComponentModule } from './component-types.js';
-import type { ComponentResource } from './resources.js';
+import type { ComponentResource } from '../resources/resources.js';
 import { MetadataValidator, SchemaError } from './metadata-schema.js';
 import { schemaChecks, SchemaTimeout } from './check-thread.js';
 import type { Block } from './descriptor.js';
 import { grantingMetadata } from '../capabilities/grants.js';
+import { BLOCKS, perBlock } from '../building-blocks.js';
 
 /**
  * Metadata keys the host interprets itself, per block (Dapr handles these in the runtime, not in the
- * component). They are removed before the component's schema sees the metadata.
+ * component; `hostMetadata` of the building-block table). They are removed before the component's schema
+ * sees the metadata.
  */
-export const HOST_METADATA: Record<Block, ReadonlySet<string>> = {
-  state: new Set(['keyPrefix', 'actorStateStore']),
-  // Topic scoping is enforced by the host (Dapr: pkg/runtime/pubsub/scopes.go).
-  pubsub: new Set(['allowedTopics', 'publishingScopes', 'subscriptionScopes', 'protectedTopics']),
-  // Where input events go and which way the binding works (Dapr: pkg/runtime/processor/binding).
-  bindings: new Set(['direction', 'route']),
-};
+export const HOST_METADATA: Readonly<Record<Block, ReadonlySet<string>>> = perBlock((b) => new Set<string>(b.hostMetadata));
 
 /**
  * How long a replaced version still takes calls after the swap: a request that looked the component up just
@@ -138,9 +135,10 @@ export class ComponentRegistry {
       logger,
       // Every instance is initialised and must answer ping before it serves a call.
       prepare: async (call) => {
+        const lifecycle = new LifecycleClient({ call });
         try {
-          await call('lifecycle', 'init', [pairs]);
-          await call('lifecycle', 'ping', []);
+          await lifecycle.init(pairs);
+          await lifecycle.ping();
         } catch (err) {
           // An init-error the component returned is about its metadata or backend: the YAML's problem. A
           // trap, a stray exception or a hang is the component's own fault, and is blamed on its file.
@@ -160,7 +158,7 @@ export class ComponentRegistry {
     }
 
     const features = [...module.descriptor.features.filter((f) => f !== 'FIRST_WRITE')];
-    if (module.block === 'state' && hostMetadata.actorStateStore === 'true') features.push('ACTOR');
+    for (const [key, feature] of Object.entries(BLOCKS[module.block].metadataFeatures)) if (hostMetadata[key] === 'true') features.push(feature);
     let side: Promise<InstancePool> | undefined;
     const sidePool = (): Promise<InstancePool> => {
       if (module.descriptor.maxInstances === 1) return Promise.resolve(pool);

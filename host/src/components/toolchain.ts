@@ -9,18 +9,13 @@
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BLOCKS, COMPONENT_WORLDS, type BuildName } from '../building-blocks.js';
 
-/** The building blocks a component can serve, and the WIT world each is built against. */
-export const WORLDS = {
-  state: 'state-store-component',
-  'planned-state': 'planned-state-store-component',
-  pubsub: 'pubsub-component',
-  bindings: 'binding-component',
-  'output-binding': 'output-binding-component',
-  'input-binding': 'input-binding-component',
-} as const;
+/** What `mortar component build --block` takes (`state`, `planned-state`, ...): a world of the building-block table. */
+export type BuildBlock = BuildName;
 
-export type BuildBlock = keyof typeof WORLDS;
+/** The WIT world each build name stands for (`planned-state` -> `planned-state-store-component`), from the building-block table. */
+export const WORLDS = Object.fromEntries(COMPONENT_WORLDS.map((w) => [w.build, w.world])) as Readonly<Record<BuildBlock, string>>;
 
 /**
  * The flags that make a component the sidecar can run: the QuickJS engine (StarlingMonkey, jco's default,
@@ -49,4 +44,4 @@ export function componentizeArgs(entry: string, world: string, out: string, extr
 /** What to tell someone whose `.wasm` was not built the way the sidecar runs components. */
 export const HOW_TO_BUILD = 'build it with `mortar component build <entry.ts> -o <file>.wasm` '
   + '(jco componentize --backend quickjs --backend-qjs-disable-async against mortar\'s wit/, world '
-  + `${WORLDS.state} or ${WORLDS.pubsub})`;
+  + `${BLOCKS.state.defaultWorld} or ${BLOCKS.pubsub.defaultWorld})`;

@@ -13,19 +13,15 @@ import { goFields } from '../../request-json.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
-import type { InstancePool } from '../../components/sandbox/pool.js';
+import { brokerClient, type BrokerClient, type Delivery, type SettleRef, type Subscription as WitSubscription } from './broker-client.js';
 import type { AppChannel } from '../../app-channel/http-channel.js';
 import { CLOUDEVENT_CONTENT_TYPE, expired, inbound, parseBool, type InboundEvent } from './cloudevents.js';
 import { Router, type Subscription } from './subscription.js';
 import { retriesStatus } from '../resiliency/backoff.js';
 import { sleep, type Policy } from '../resiliency/policy.js';
 
-export interface WitDelivery {
-  topic: string; group: string; receipt: string; data: Uint8Array; contentType?: string | null;
-  metadata: Array<[string, string]>; redeliveries: number;
-}
-interface WitSubscription { topic: string; group: string; consumer: string; metadata: Array<[string, string]> }
-interface SettleRef { topic: string; group: string; receipt: string }
+/** A message fetched from the broker (the WIT `delivery`). */
+export type WitDelivery = Delivery;
 
 export interface DeliveryOptions {
   /** Identifies the subscriptions asked for (before scope and rule checks): a change means a new loop. */
@@ -64,7 +60,7 @@ export class DeliveryLoop {
   readonly #o: DeliveryOptions;
   readonly #subs = new Map<string, { sub: Subscription; router: Router; raw: boolean; bulk?: BulkBuffer }>();
   readonly #wit: WitSubscription[] = [];
-  #pool?: InstancePool;
+  #broker?: BrokerClient;
   #stopped = false;
   #inflight = 0;
   #acks: SettleRef[] = [];
@@ -88,8 +84,8 @@ export class DeliveryLoop {
 
   /** Prepares every subscription on the broker, then runs until `stop`. Rejects if preparing fails. */
   async start(): Promise<void> {
-    this.#pool = await this.#o.component.sidePool();
-    for (const s of this.#wit) await this.#pool.call('pubsub', 'subscribe', [s]);
+    this.#broker = brokerClient(await this.#o.component.sidePool());
+    for (const s of this.#wit) await this.#broker.subscribe(s);
     this.#done = this.#run();
   }
 
@@ -113,7 +109,7 @@ export class DeliveryLoop {
     for (const s of this.#subs.values()) s.bulk?.flushNow();
     while (this.#inflight > 0 && Date.now() < deadline) await sleep(10);
     await this.#settle().catch(() => undefined);
-    if (this.#pool) for (const s of this.#wit) if (!kept?.has(s.topic)) await this.#pool.call('pubsub', 'close', [s]).catch(() => undefined);
+    if (this.#broker) for (const s of this.#wit) if (!kept?.has(s.topic)) await this.#broker.close(s).catch(() => undefined);
   }
 
   async #run(): Promise<void> {
@@ -129,12 +125,12 @@ export class DeliveryLoop {
         const wait = this.#inflight > 0 ? 0 : LONG_POLL_MS;
         const t0 = performance.now();
         // The long poll is part of the call: its deadline comes on top of it.
-        const got = await this.#pool!.call('pubsub', 'fetch', [this.#wit, Math.min(room, 256), wait], wait + this.#pool!.callTimeout()) as WitDelivery[];
+        const got = await this.#broker!.fetch(this.#wit, Math.min(room, 256), wait, wait + this.#broker!.callTimeout());
         failures = 0;
         const paused = this.#o.app.paused();
         if (this.#stopped || paused) {
           // Unsubscribed, or the app found unhealthy, while the fetch waited: give these back rather than deliver them.
-          if (got.length > 0) await this.#pool!.call('pubsub', 'nack', [got.map((m) => ({ topic: m.topic, group: m.group, receipt: m.receipt })), 0]).catch(() => undefined);
+          if (got.length > 0) await this.#broker!.nack(got.map((m) => ({ topic: m.topic, group: m.group, receipt: m.receipt })), 0).catch(() => undefined);
           if (paused && !this.#stopped) continue;
           break;
         }
@@ -165,7 +161,7 @@ export class DeliveryLoop {
       const acks = this.#acks;
       this.#acks = [];
       try {
-        await this.#pool!.call('pubsub', 'ack', [acks]);
+        await this.#broker!.ack(acks);
       } catch (err) {
         // Not acked: the broker will hand these out again (at-least-once).
         this.#o.logger.warn({ component: this.#o.component.name, count: acks.length, err: String(err) }, `pubsub ${this.#o.component.name}: ack failed; the broker will redeliver`);
@@ -174,7 +170,7 @@ export class DeliveryLoop {
     if (this.#nacks.length > 0) {
       const nacks = this.#nacks;
       this.#nacks = [];
-      await this.#pool!.call('pubsub', 'nack', [nacks, NACK_DELAY_MS]).catch(() => undefined);
+      await this.#broker!.nack(nacks, NACK_DELAY_MS).catch(() => undefined);
     }
   }
 

@@ -14,16 +14,12 @@
  * Each publish keeps its own deadline, counting its wait in the queue: a batch is sent with the time its
  * most pressed publish has left.
  */
-import { ComponentCallError, type InstancePool } from '../../components/sandbox/pool.js';
+import { ComponentCallError } from '../../components/sandbox/pool.js';
 import { InFlightCalls } from '../inflight-calls.js';
+import type { BrokerClient, BulkFailure, PublishRequest } from './broker-client.js';
 
 /** The WIT `publish-request`, as the host passes it. */
-export interface WitPublishRequest {
-  readonly topic: string;
-  readonly data: Uint8Array;
-  readonly contentType?: string;
-  readonly metadata: Array<[string, string]>;
-}
+export type WitPublishRequest = PublishRequest;
 
 interface Waiting { readonly req: WitPublishRequest; readonly deadline: number; readonly resolve: () => void; readonly reject: (err: unknown) => void }
 
@@ -33,21 +29,21 @@ const MAX_BATCH = 256;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 export class PublishBatcher {
-  readonly #pool: InstancePool;
+  readonly #broker: BrokerClient;
   readonly #queue: Waiting[] = [];
   /** Up to `capacity` calls at once; see `InFlightCalls` for stalled ones. */
   readonly #inflight: InFlightCalls;
 
-  constructor(pool: InstancePool) {
-    this.#pool = pool;
-    this.#inflight = new InFlightCalls(pool.capacity, pool.stalledAfterMs, () => this.#drain());
+  constructor(broker: BrokerClient) {
+    this.#broker = broker;
+    this.#inflight = new InFlightCalls(broker.capacity, broker.stalledAfterMs, () => this.#drain());
   }
 
   /**
    * Resolves once the broker accepted `req`; rejects as `publish` would (a `ComponentCallError`, ...).
    * `timeoutMs`: its deadline from now (default: the pool's, `callTimeout()`).
    */
-  publish(req: WitPublishRequest, timeoutMs = this.#pool.callTimeout()): Promise<void> {
+  publish(req: WitPublishRequest, timeoutMs = this.#broker.callTimeout()): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ req, deadline: performance.now() + timeoutMs, resolve, reject });
       this.#drain();
@@ -80,16 +76,16 @@ export class PublishBatcher {
     if (batch.length === 1) {
       const [only] = batch as [Waiting];
       try {
-        await this.#pool.call('pubsub', 'publish', [only.req], timeoutMs);
+        await this.#broker.publish(only.req, timeoutMs);
         only.resolve();
       } catch (err) {
         only.reject(err);
       }
       return;
     }
-    let failures: Array<{ index: number; error: string }>;
+    let failures: BulkFailure[];
     try {
-      failures = await this.#pool.call('pubsub', 'bulkPublish', [batch.map((w) => w.req)], timeoutMs) as typeof failures;
+      failures = await this.#broker.bulkPublish(batch.map((w) => w.req), timeoutMs);
     } catch (err) {
       for (const w of batch) w.reject(err);
       return;

@@ -6,7 +6,7 @@ import type { Logger } from '../../logger.js';
 import { MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
 import { ComponentCallError } from '../../components/sandbox/pool.js';
-import type { SubscriptionResource } from '../../components/resources.js';
+import type { SubscriptionResource } from '../../resources/resources.js';
 import type { AppChannel } from '../../app-channel/http-channel.js';
 import { envelope, publishMetadata } from './cloudevents.js';
 import { topicAllowed } from './scopes.js';
@@ -14,6 +14,7 @@ import { fromResource, Router, type Subscription } from './subscription.js';
 import { DeliveryLoop } from './delivery.js';
 import type { Fallback, Resiliency } from '../resiliency/resiliency.js';
 import { PublishBatcher, type WitPublishRequest } from './publish-batcher.js';
+import { brokerClient, publishError, type BulkFailure } from './broker-client.js';
 
 export interface PublishRequest {
   readonly pubsub: string;
@@ -103,9 +104,9 @@ export class PubSubService {
   }
 
   #sendOnce(c: ActiveComponent, req: WitPublishRequest, timeoutMs: number): Promise<unknown> {
-    if (!c.features.includes('BULK_PUBLISH')) return c.pool.call('pubsub', 'publish', [req], timeoutMs);
+    if (!c.features.includes('BULK_PUBLISH')) return brokerClient(c.pool).publish(req, timeoutMs);
     let b = this.#batchers.get(c);
-    if (!b) this.#batchers.set(c, (b = new PublishBatcher(c.pool)));
+    if (!b) this.#batchers.set(c, (b = new PublishBatcher(brokerClient(c.pool))));
     return b.publish(req, timeoutMs);
   }
 
@@ -144,13 +145,13 @@ export class PubSubService {
       });
       return { topic, data: env.data, contentType: env.contentType, metadata: Object.entries(md) };
     });
-    let failures: Array<{ index: number; error: string }>;
-    const call = (fn: string, args: unknown[]) => this.opts.resiliency.outbound(c, 'pubsub', (timeoutMs) => c.pool.call('pubsub', fn, args, timeoutMs));
+    let failures: BulkFailure[];
+    const broker = brokerClient(c.pool);
     try {
       if (c.features.includes('BULK_PUBLISH')) {
-        failures = await call('bulkPublish', [reqs]) as Array<{ index: number; error: string }>;
+        failures = await this.opts.resiliency.outbound(c, 'pubsub', (timeoutMs) => broker.bulkPublish(reqs, timeoutMs));
       } else {
-        const settled = await Promise.allSettled(reqs.map((r) => call('publish', [r])));
+        const settled = await Promise.allSettled(reqs.map((r) => this.opts.resiliency.outbound(c, 'pubsub', (timeoutMs) => broker.publish(r, timeoutMs))));
         failures = settled.flatMap((s, index) => (s.status === 'rejected' ? [{ index, error: describe(s.reason) }] : []));
       }
     } catch (err) {
@@ -319,10 +320,3 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function publishError(err: unknown, topic: string, pubsub: string): MortarError {
-  if (err instanceof ComponentCallError && err.error.tag === 'not-found') {
-    return new MortarError('ERR_PUBSUB_NOT_FOUND', [pubsub], { http: 400, reason: 'DAPR_PUBSUB_TEST_NOT_FOUND' });
-  }
-  if (err instanceof MortarError && err.code.startsWith('ERR_PUBSUB')) return err;
-  return new MortarError('ERR_PUBSUB_PUBLISH_MESSAGE', [topic, pubsub, describe(err)], { cause: err });
-}

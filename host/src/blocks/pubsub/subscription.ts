@@ -4,7 +4,7 @@
  */
 import { goFields } from '../../request-json.js';
 import { Environment } from '@marcbachmann/cel-js';
-import type { SubscriptionResource } from '../../components/resources.js';
+import type { SubscriptionResource } from '../../resources/resources.js';
 
 export type SubscriptionType = 'DECLARATIVE' | 'PROGRAMMATIC';
 

@@ -1,7 +1,7 @@
 /**
  * The waits between retries of one operation, as a Dapr retry policy describes them.
  */
-import type { RetrySpec, StatusRange } from '../../components/resiliency-resource.js';
+import type { RetrySpec, StatusRange } from '../../resources/resiliency-resource.js';
 
 /** Exponential back-off as Dapr computes it (cenkalti/backoff defaults): x1.5 per retry, +-50% jitter. */
 const MULTIPLIER = 1.5;

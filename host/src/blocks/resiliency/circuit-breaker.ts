@@ -3,7 +3,7 @@
  * opens when `trip` holds; open, it refuses work until `timeout` has passed; half-open, it lets `maxRequests`
  * trial requests through, closing after that many successes and opening again on any failure.
  */
-import { compileTrip, type CircuitBreakerSpec } from '../../components/resiliency-resource.js';
+import { compileTrip, type CircuitBreakerSpec } from '../../resources/resiliency-resource.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 

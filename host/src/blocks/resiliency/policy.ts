@@ -2,7 +2,7 @@
  * The resiliency policy in force for one target: its retry, timeout and circuit breaker, any of which may
  * be absent. `run` applies all three to an outbound operation; the pub/sub delivery loop uses the parts.
  */
-import type { RetrySpec } from '../../components/resiliency-resource.js';
+import type { RetrySpec } from '../../resources/resiliency-resource.js';
 import { Backoff } from './backoff.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
 import { isPermanent } from './permanent.js';

@@ -16,7 +16,7 @@ export interface OutboundTarget {
   readonly name: string;
   readonly pool: { callTimeout(policyTimeoutMs?: number): number };
 }
-import type { CircuitBreakerSpec, ResiliencyResource, RetrySpec } from '../../components/resiliency-resource.js';
+import type { CircuitBreakerSpec, ResiliencyResource, RetrySpec } from '../../resources/resiliency-resource.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { Policy } from './policy.js';
 

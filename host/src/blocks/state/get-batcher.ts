@@ -11,14 +11,18 @@
  * that waited for a free slot is not given a fresh budget.
  */
 import { InFlightCalls } from '../inflight-calls.js';
+import type { GetRequest } from './store-client.js';
 
-export interface BatchedRead { key: string; consistency: string; metadata: Array<[string, string]> }
+/** One read: the WIT `get-request`. */
+export type BatchedRead = GetRequest;
 
-type Item = unknown;
-interface Waiter { read: BatchedRead; timeoutMs?: number; deadline: number; resolve: (v: Item | undefined) => void; reject: (e: unknown) => void }
+interface Waiter<Item> { read: BatchedRead; timeoutMs?: number; deadline: number; resolve: (v: Item | undefined) => void; reject: (e: unknown) => void }
 
-/** `timeoutMs`: how long the call may take (undefined: the backend's default). */
-export interface ReadBackend {
+/**
+ * The reads of one store (`StoreClient.get` and `.bulkGet`); `Item` is what a read finds. `timeoutMs`: how
+ * long the call may take (undefined: the backend's default).
+ */
+export interface ReadBackend<Item> {
   get(read: BatchedRead, timeoutMs?: number): Promise<Item | undefined>;
   /** One result per read, in order; `error` set for a read that failed on its own. */
   bulkGet(reads: BatchedRead[], timeoutMs?: number): Promise<Array<{ item?: Item; error?: string }>>;
@@ -32,8 +36,8 @@ function left(deadline: number): number | undefined {
 /** Most reads sent in one bulk-get; larger groups are split. */
 const MAX_BATCH = 64;
 
-export class GetBatcher {
-  #pending = new Map<string, Waiter[]>();
+export class GetBatcher<Item> {
+  #pending = new Map<string, Waiter<Item>[]>();
   #scheduled = false;
   readonly #inflight: InFlightCalls;
 
@@ -46,7 +50,7 @@ export class GetBatcher {
    * a pool that relieves nothing.
    */
   constructor(
-    readonly backend: ReadBackend, readonly maxInFlight: number, readonly isolate: (err: unknown) => boolean = () => false,
+    readonly backend: ReadBackend<Item>, readonly maxInFlight: number, readonly isolate: (err: unknown) => boolean = () => false,
     readonly stalledAfterMs = Infinity,
   ) {
     this.#inflight = new InFlightCalls(maxInFlight, stalledAfterMs, () => this.#flush());
@@ -83,7 +87,7 @@ export class GetBatcher {
     }
   }
 
-  async #send(batch: Waiter[]): Promise<void> {
+  async #send(batch: Waiter<Item>[]): Promise<void> {
     if (batch.length === 1) {
       const [w] = batch;
       await this.backend.get(w!.read, left(w!.deadline)).then(w!.resolve, w!.reject);

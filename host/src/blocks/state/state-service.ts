@@ -1,8 +1,8 @@
 import { GrpcCode, MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
-import { ComponentCallError } from '../../components/sandbox/pool.js';
 import { keyPrefix, storedKey } from './keys.js';
 import { BulkItemError, GetBatcher } from './get-batcher.js';
+import { errorText, isolatable, keyedFailure, mapError, storeClient, type Concurrency, type Consistency, type GetRequest, type Item, type Operation, type Status } from './store-client.js';
 import type { Resiliency } from '../resiliency/resiliency.js';
 import { checkTtl, InvalidTtl, TTL_KEY, withCheckedTtl } from '../ttl.js';
 
@@ -38,9 +38,7 @@ export interface BulkGetResult {
 
 export type TransactionOp = { operation: 'upsert'; request: SaveItem } | { operation: 'delete'; request: DeleteItem };
 
-type WitStateError = { tag: string; val?: string };
 type Pairs = Array<[string, string]>;
-interface WitItem { data: Uint8Array; etag?: string; metadata: Pairs }
 
 /** A caller's mistake reported under an operation's own error code (as Dapr does for an invalid ETag). */
 const BAD_REQUEST = { http: 400, grpc: GrpcCode.INVALID_ARGUMENT };
@@ -81,7 +79,7 @@ export class StateService {
     try {
       const read = { key: k, consistency: cons, metadata: pairs(metadata) };
       const batcher = this.#batcher(store);
-      const item = await this.#run(store, (t) => batcher.get(read, t)) as WitItem | undefined;
+      const item = await this.#run(store, (t) => batcher.get(read, t));
       return item ? fromWit(item) : undefined;
     } catch (err) {
       if (err instanceof BulkItemError) throw new MortarError('ERR_STATE_GET', [key, storeName, err.message]);
@@ -90,18 +88,19 @@ export class StateService {
   }
 
   /** One read batcher per running component version (a reloaded component gets a fresh one). */
-  readonly #batchers = new WeakMap<ActiveComponent, GetBatcher>();
+  readonly #batchers = new WeakMap<ActiveComponent, GetBatcher<Item>>();
 
-  #batcher(store: ActiveComponent): GetBatcher {
+  #batcher(store: ActiveComponent): GetBatcher<Item> {
     let b = this.#batchers.get(store);
     if (!b) {
-      b = new GetBatcher({
-        get: (read, t) => store.pool.call('stateStore', 'get', [read], t),
-        bulkGet: async (reads, t) => (await store.pool.call('stateStore', 'bulkGet', [reads], t) as Array<{ item?: WitItem; error?: string }>)
+      const client = storeClient(store.pool);
+      b = new GetBatcher<Item>({
+        get: (read, t) => client.get(read, t),
+        bulkGet: async (reads, t) => (await client.bulkGet(reads, t))
           .map((r) => ({ item: r.item ?? undefined, error: r.error ?? undefined })),
-      }, Math.max(1, store.pool.readConcurrency), isolatable,
+      }, Math.max(1, client.readConcurrency), isolatable,
       // Planned reads do not hold their instance, so a read on a frozen backend stalls nothing to relieve.
-      store.pool.plannedReads ? Infinity : store.pool.stalledAfterMs);
+      client.plannedReads ? Infinity : client.stalledAfterMs);
       this.#batchers.set(store, b);
     }
     return b;
@@ -109,10 +108,10 @@ export class StateService {
 
   async bulkGet(appId: string, storeName: string, keys: readonly string[], metadata: Record<string, string>): Promise<BulkGetResult[]> {
     const store = this.store(storeName);
-    const reqs = keys.map((key) => ({ key: this.#key(appId, store, key), consistency: 'strong', metadata: pairs(metadata) }));
+    const reqs = keys.map((key): GetRequest => ({ key: this.#key(appId, store, key), consistency: 'strong', metadata: pairs(metadata) }));
     if (reqs.length === 0) return [];
     try {
-      const out = await this.#run(store, (t) => store.pool.call('stateStore', 'bulkGet', [reqs], t)) as Array<{ key: string; item?: WitItem; error?: string }>;
+      const out = await this.#run(store, (t) => storeClient(store.pool).bulkGet(reqs, t));
       return out.map((r, i) => ({ key: keys[i]!, item: r.item ? fromWit(r.item) : undefined, error: r.error ?? undefined }));
     } catch (err) {
       throw mapError(err, (msg, o) => new MortarError('ERR_STATE_BULK_GET', [storeName, msg], o));
@@ -126,12 +125,12 @@ export class StateService {
     const fail = (msg: string, o?: Status) => new MortarError('ERR_STATE_SAVE', [storeName, msg], o);
     try {
       if (reqs.length === 1) {
-        await this.#run(store, (t) => store.pool.call('stateStore', 'set', [reqs[0]], t));
+        await this.#run(store, (t) => storeClient(store.pool).set(reqs[0]!, t));
         return;
       }
       await this.#run(store, async (t) => {
-        const failed = await store.pool.call('stateStore', 'bulkSet', [reqs], t) as Array<{ key: string; error: WitStateError }>;
-        if (failed.length > 0) throw new ComponentCallError(combine(failed));
+        const failed = await storeClient(store.pool).bulkSet(reqs, t);
+        if (failed.length > 0) throw keyedFailure(failed);
       });
     } catch (err) {
       throw mapError(err, fail);
@@ -142,7 +141,7 @@ export class StateService {
     const store = this.store(storeName);
     const req = this.#deleteRequest(appId, store, item);
     try {
-      await this.#run(store, (t) => store.pool.call('stateStore', 'delete', [req], t));
+      await this.#run(store, (t) => storeClient(store.pool).delete(req, t));
     } catch (err) {
       throw mapError(err, (msg, o) => new MortarError('ERR_STATE_DELETE', [item.key, msg], o));
     }
@@ -162,12 +161,12 @@ export class StateService {
     const fail = (msg: string, o?: Status) => new MortarError('ERR_STATE_DELETE', [items.map((it) => it.key).join(', '), msg], o);
     try {
       if (reqs.length === 1) {
-        await this.#run(store, (t) => store.pool.call('stateStore', 'delete', [reqs[0]], t));
+        await this.#run(store, (t) => storeClient(store.pool).delete(reqs[0]!, t));
         return;
       }
       await this.#run(store, async (t) => {
-        const failed = await store.pool.call('stateStore', 'bulkDelete', [reqs], t) as Array<{ key: string; error: WitStateError }>;
-        if (failed.length > 0) throw new ComponentCallError(combine(failed));
+        const failed = await storeClient(store.pool).bulkDelete(reqs, t);
+        if (failed.length > 0) throw keyedFailure(failed);
       });
     } catch (err) {
       throw mapError(err, fail);
@@ -181,14 +180,14 @@ export class StateService {
         '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED', domain: 'dapr.io', metadata: { appID: appId },
       });
     }
-    const witOps = ops.map((op) => {
+    const witOps = ops.map((op): Operation => {
       if (op.operation === 'upsert') return { tag: 'upsert', val: this.#setRequest(appId, store, op.request, (msg) => new MortarError('ERR_STATE_TRANSACTION', [msg], BAD_REQUEST)) };
       if (op.operation === 'delete') return { tag: 'delete', val: this.#deleteRequest(appId, store, op.request) };
       throw new MortarError('ERR_NOT_SUPPORTED_STATE_OPERATION', [(op as { operation: string }).operation]);
     });
     if (witOps.length === 0) return;
     try {
-      await this.#run(store, (t) => store.pool.call('stateStore', 'transact', [witOps, pairs(metadata)], t));
+      await this.#run(store, (t) => storeClient(store.pool).transact(witOps, pairs(metadata), t));
     } catch (err) {
       // Dapr reports every transaction failure, ETag mismatches included, as 500 ERR_STATE_TRANSACTION.
       if (err instanceof MortarError) throw err;
@@ -229,65 +228,24 @@ export class StateService {
   }
 }
 
-/**
- * Whether a coalesced bulk-get that failed as a whole may have failed for one of its reads, so each is
- * retried alone: a trap, or an error the backend gave (a key it refuses). Not when the backend is
- * unreachable, nor past the deadline: a retry would only wait again.
- */
-function isolatable(err: unknown): boolean {
-  if (err instanceof MortarError) return err.code === 'ERR_COMPONENT_TRAPPED';
-  return err instanceof ComponentCallError && (err.error as WitStateError).tag !== 'unavailable';
-}
-
-function checkOptions(o: StateOptions | undefined): { concurrency: string; consistency: string } {
+function checkOptions(o: StateOptions | undefined): { concurrency: Concurrency; consistency: Consistency } {
   const concurrency = o?.concurrency || 'last-write';
   const consistency = o?.consistency || 'eventual';
   if (!CONCURRENCY.has(concurrency)) throw new MortarError('ERR_MALFORMED_REQUEST', [`invalid concurrency option '${concurrency}': must be first-write or last-write`]);
   if (!CONSISTENCY.has(consistency)) throw new MortarError('ERR_MALFORMED_REQUEST', [`invalid consistency option '${consistency}': must be strong or eventual`]);
-  return { concurrency, consistency };
+  return { concurrency: concurrency as Concurrency, consistency: consistency as Consistency };
 }
 
-function consistencyOf(c: string | undefined): string {
+function consistencyOf(c: string | undefined): Consistency {
   const v = c || 'eventual';
   if (!CONSISTENCY.has(v)) throw new MortarError('ERR_MALFORMED_REQUEST', [`invalid consistency option '${v}': must be strong or eventual`]);
-  return v;
+  return v as Consistency;
 }
 
 function pairs(m: Record<string, string>): Pairs {
   return Object.entries(m);
 }
 
-function fromWit(item: WitItem): GetResult {
+function fromWit(item: Item): GetResult {
   return { data: item.data, etag: item.etag ?? undefined, metadata: Object.fromEntries(item.metadata) };
-}
-
-function combine(failed: Array<{ key: string; error: WitStateError }>): WitStateError {
-  const mismatch = failed.find((f) => f.error.tag === 'etag-mismatch') ?? failed[0]!;
-  return { tag: mismatch.error.tag, val: failed.map((f) => `${f.key}: ${witText(f.error)}`).join('; ') };
-}
-
-function witText(e: WitStateError): string {
-  switch (e.tag) {
-    case 'etag-mismatch': return `possible etag mismatch. error from state store: ${e.val ?? ''}`.trim();
-    case 'etag-invalid': return `invalid etag value: ${e.val ?? ''}`.trim();
-    default: return e.val ?? e.tag;
-  }
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof ComponentCallError) return witText(err.error as WitStateError);
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** Maps a component's WIT error to Dapr's status: ETag mismatch 409, invalid ETag 400, the rest 500. */
-type Status = { http: number; grpc: number };
-
-function mapError(err: unknown, make: (msg: string, o?: Status) => MortarError): MortarError {
-  if (err instanceof MortarError) return err.code.startsWith('ERR_COMPONENT_') ? make(err.message) : err;
-  if (err instanceof ComponentCallError) {
-    const tag = (err.error as WitStateError).tag;
-    if (tag === 'etag-mismatch') return make(errorText(err), { http: 409, grpc: GrpcCode.ABORTED });
-    if (tag === 'etag-invalid') return make(errorText(err), { http: 400, grpc: GrpcCode.INVALID_ARGUMENT });
-  }
-  return make(errorText(err));
 }

@@ -78,13 +78,14 @@ export class PlannedReads {
 }
 
 /**
- * The reply to call `id` from a store's outcomes, exactly as `get` (one request) or `bulk-get` (`keys`)
- * would have answered it, so the caller cannot tell which path served it.
+ * The reply to call `id` from a store's outcomes, exactly as its single read (`get`, one request) or its
+ * batch read (`bulk-get`, `batch`: one entry per key of `keys`) would have answered it, so the caller cannot
+ * tell which path served it.
  */
-export function asCallResult(id: number, fn: 'get' | 'bulkGet', keys: readonly string[], outcomes: ReadonlyArray<ReadOutcome<unknown>>): ResultMessage {
+export function asCallResult(id: number, batch: boolean, keys: readonly string[], outcomes: ReadonlyArray<ReadOutcome<unknown>>): ResultMessage {
   const error = (val: string): ResultMessage => ({ id, ok: false, kind: 'error', error: { tag: 'other', val } });
   if (outcomes.length !== keys.length) return error(`read-plan.finish returned ${outcomes.length} outcomes for ${keys.length} reads`);
-  if (fn === 'get') {
+  if (!batch) {
     const [o] = outcomes;
     if (o!.tag === 'failed') return error(o!.val);
     return { id, ok: true, value: o!.tag === 'found' ? o!.val : undefined };

@@ -5,6 +5,7 @@ import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
 import type { BridgeHost } from '../../capabilities/bridge.js';
 import { compiledModules } from './compiled-modules.js';
+import { plannedReadOf, type PlannedRead } from '../../building-blocks.js';
 import { areaOf, createAreaBuffer, readArea, type SharedArea } from '../../capabilities/shared-area.js';
 import {
   CTL_RUNNING, CTL_STARTED, CTL_WORDS, NOT_RUNNING, RESULT_DONE, RESULT_IDLE, RESULT_WAITING, SEALED, nextSeq, postedAfter, sharedClock,
@@ -158,12 +159,17 @@ export class InstancePool {
   /** >= 0: calls into an idle pool are awaited by spinning; pushed down by calls that needed host I/O. */
   #spinScore = 0;
 
-  /** The component exports `read-plan`: its instances serve calls from their event loop (see `worker.ts`). */
+  /**
+   * The reads the component plans (it exports its block's plan, `read-plan`; see the building-block table):
+   * its instances serve calls from their event loop (see `worker.ts`).
+   */
+  readonly #plannedRead?: PlannedRead;
   readonly #planned: boolean;
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
-    this.#planned = opts.artifact.exports.includes('readPlan');
+    this.#plannedRead = plannedReadOf(opts.artifact.exports);
+    this.#planned = this.#plannedRead !== undefined;
   }
 
   get name(): string { return this.#opts.name; }
@@ -298,6 +304,7 @@ export class InstancePool {
       bridge: port2,
       calls: buffers.calls,
       result: buffers.result,
+      plannedRead: this.#plannedRead,
     };
     const worker = new Worker(WORKER_URL, {
       workerData: init,

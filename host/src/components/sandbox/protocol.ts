@@ -8,6 +8,7 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
+import type { PlannedRead } from '../../building-blocks.js';
 
 /** Data a worker starts from. */
 export interface WorkerInit {
@@ -27,6 +28,11 @@ export interface WorkerInit {
   readonly calls: SharedArrayBuffer;
   /** Replies to calls whose caller spins for them (a `SharedArea`): word 0 is a `RESULT_*` state. */
   readonly result: SharedArrayBuffer;
+  /**
+   * The reads the component plans (its block's `plannedRead` in the building-block table, when it exports
+   * the plan): served as planned reads, not as plain calls. Absent: every call is a plain call.
+   */
+  readonly plannedRead?: PlannedRead;
 }
 
 /**

@@ -23,7 +23,7 @@ const reply = areaOf(init.reply);
 const result = areaOf(init.result);
 const ctl = new Int32Array(init.calls);
 let seq = 0;
-/** Performs the I/O of planned reads (used only if the component exports `read-plan`). */
+/** Performs the I/O of planned reads (used only if the component plans reads: `init.plannedRead`). */
 const planned = new PlannedReads(init.importTimeoutMs);
 /** Deadline (`sharedClock`) of the call being executed: no host import waits past it. */
 let callDeadline = Infinity;
@@ -191,13 +191,19 @@ async function main(): Promise<void> {
     port.postMessage(reply);
   };
 
-  const readPlan = exports.readPlan as { plan: (reads: unknown[]) => ReadIo; finish: (count: number, reply: unknown) => Array<ReadOutcome<unknown>> | undefined } | undefined;
+  // Which calls are reads the component plans comes from the host (`WorkerInit.plannedRead`): this worker
+  // knows no building block.
+  const plannedRead = init.plannedRead;
+  const readPlan = (plannedRead ? exports[plannedRead.plan] : undefined) as { plan: (reads: unknown[]) => ReadIo; finish: (count: number, reply: unknown) => Array<ReadOutcome<unknown>> | undefined } | undefined;
+  /** Whether `msg` is a read the component plans (its single or its batch read). */
+  const isPlannedRead = (msg: CallMessage): boolean => msg.iface === plannedRead!.iface && (msg.fn === plannedRead!.single || msg.fn === plannedRead!.batch);
   /**
-   * Serves `get`/`bulk-get` as a planned read: plan, perform the I/O here without blocking, finish. Returns
-   * false when the plan cannot run here (the call is then served as usual).
+   * Serves a single or batch read (`get`/`bulk-get`) as a planned read: plan, perform the I/O here without
+   * blocking, finish. Returns false when the plan cannot run here (the call is then served as usual).
    */
   const servePlanned = (msg: CallMessage): boolean => {
-    const reads = (msg.fn === 'get' ? [msg.args[0]] : msg.args[0]) as Array<{ key: string }>;
+    const batch = msg.fn === plannedRead!.batch;
+    const reads = (batch ? msg.args[0] : [msg.args[0]]) as Array<{ key: string }>;
     const planning = settle(msg, () => readPlan!.plan(reads));
     if (!planning.ok) {
       send(msg, planning);
@@ -214,7 +220,7 @@ async function main(): Promise<void> {
       let result: ResultMessage;
       if (!finishing.ok) result = finishing;
       else if (outcomes === undefined) result = settle(msg, callExport(msg));
-      else result = asCallResult(msg.id, msg.fn as 'get' | 'bulkGet', reads.map((x) => x.key), outcomes);
+      else result = asCallResult(msg.id, batch, reads.map((x) => x.key), outcomes);
       send(msg, result);
     });
     return true;
@@ -230,7 +236,7 @@ async function main(): Promise<void> {
       return;
     }
     releaseCaller = msg.sync ? () => { Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_IDLE); } : undefined;
-    if (readPlan && msg.iface === 'stateStore' && (msg.fn === 'get' || msg.fn === 'bulkGet') && servePlanned(msg)) {
+    if (readPlan && isPlannedRead(msg) && servePlanned(msg)) {
       releaseCaller = undefined;
       return;
     }
