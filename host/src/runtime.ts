@@ -17,6 +17,8 @@ import { CapabilityThread } from './capabilities/capability-thread.js';
 import { StateService } from './blocks/state/state-service.js';
 import { PubSubService, SUBSCRIBE_READY_TIMEOUT_MS } from './blocks/pubsub/pubsub-service.js';
 import { Resiliency } from './blocks/resiliency/resiliency.js';
+import { BindingsService } from './blocks/bindings/bindings-service.js';
+import { InputBindings } from './blocks/bindings/input-bindings.js';
 import { fromAppResponse, type Subscription } from './blocks/pubsub/subscription.js';
 import { AppChannel } from './app-channel.js';
 import { createHttpApi } from './api/http/server.js';
@@ -49,6 +51,9 @@ export class Runtime implements RuntimeView {
   readonly state: StateService;
   readonly pubsub: PubSubService;
   readonly resiliency: Resiliency;
+  readonly bindings: BindingsService;
+  /** Input bindings read for the app (started after its subscriptions, as daprd starts them). */
+  readonly inputBindings: InputBindings;
   readonly extended = new Map<string, string>();
   readonly runtimeVersion = RUNTIME_VERSION;
   readonly appConnection?: { port: number; protocol: string; channelAddress: string };
@@ -81,10 +86,12 @@ export class Runtime implements RuntimeView {
     this.pubsub = new PubSubService(this.registry, { appId: config.appId, consumer: sidecarId(config.dataDir, config.appId), logger: this.logger, resiliency: this.resiliency });
     this.discovery = new Discovery({
       builtinDirs: [BUILTIN_DIR], resourcePaths: config.resourcePaths, defaults: defaultResources(),
-      appId: config.appId, pollMs: config.pollMs, onSubscriptions: (subs) => this.pubsub.setDeclarative(subs),
+      appId: config.appId, pollMs: config.pollMs, onSubscriptions: (subs) => { this.pubsub.setDeclarative(subs); void this.inputBindings.reconcile(); },
       onResiliency: (resources) => this.resiliency.apply(resources),
     }, loader, this.registry, this.logger);
     this.state = new StateService(this.registry, config.appId, this.resiliency);
+    this.bindings = new BindingsService(this.registry, { appId: config.appId, resiliency: this.resiliency });
+    this.inputBindings = new InputBindings(this.registry, { logger: this.logger, resiliency: this.resiliency });
     if (config.appPort !== undefined) {
       this.appConnection = { port: config.appPort, protocol: config.appProtocol, channelAddress: config.appChannelAddress };
     }
@@ -113,7 +120,7 @@ export class Runtime implements RuntimeView {
     const t0 = performance.now();
     await this.discovery.start();
     this.#http = createHttpApi({
-      runtime: this, state: this.state, pubsub: this.pubsub, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken,
+      runtime: this, state: this.state, pubsub: this.pubsub, bindings: this.bindings, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken,
     });
     const hosts = this.config.listenAddresses.length > 0 ? this.config.listenAddresses : ['127.0.0.1'];
     this.#listening = await listenOnAll(this.#http, this.config.httpPort, hosts, this.logger);
@@ -185,6 +192,7 @@ export class Runtime implements RuntimeView {
       this.logger.info({ subscriptions: this.pubsub.subscriptions().length, ms }, `subscriptions established at their brokers in ${ms}ms; ready`);
     }
     this.#subscribed = true;
+    await this.inputBindings.start(app);
   }
 
   /** Stops accepting requests, lets in-flight calls finish, then releases components and connections. */
@@ -207,6 +215,7 @@ export class Runtime implements RuntimeView {
         }
       }
       await this.pubsub.close();
+      await this.inputBindings.close();
       this.#app?.close();
       await this.registry.close();
       await this.#capabilities.close();

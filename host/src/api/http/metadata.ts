@@ -3,6 +3,7 @@ import { MortarError } from '../../errors.js';
 import type { ComponentRegistry } from '../../components/registry.js';
 import type { Subscription } from '../../blocks/pubsub/subscription.js';
 import { queryValue } from './request.js';
+import { bindingCapabilities } from '../../blocks/bindings/direction.js';
 
 /** What the metadata and health routes read from the runtime. */
 export interface RuntimeView {
@@ -39,7 +40,7 @@ export function metadataRoutes(rt: RuntimeView) {
         enabledFeatures: [],
         actors: [],
         components: rt.registry.list().map((c) => ({
-          name: c.name, type: c.resource.type, version: c.resource.version, capabilities: c.features,
+          name: c.name, type: c.resource.type, version: c.resource.version, capabilities: c.block === 'bindings' ? bindingCapabilities(c) : c.features,
         })),
         extended: { ...Object.fromEntries(rt.extended), daprRuntimeVersion: rt.runtimeVersion },
         subscriptions: rt.subscriptions().map((s) => ({

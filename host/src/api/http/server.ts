@@ -4,6 +4,8 @@ import { MortarError, toDaprBody } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { StateService } from '../../blocks/state/state-service.js';
 import type { PubSubService } from '../../blocks/pubsub/pubsub-service.js';
+import type { BindingsService } from '../../blocks/bindings/bindings-service.js';
+import { bindingsRoutes } from './bindings.js';
 import { pubsubRoutes } from './pubsub.js';
 import { stateRoutes } from './state.js';
 import { metadataRoutes, type RuntimeView } from './metadata.js';
@@ -16,6 +18,7 @@ export interface HttpApiOptions {
   readonly runtime: RuntimeView;
   readonly state: StateService;
   readonly pubsub: PubSubService;
+  readonly bindings: BindingsService;
   readonly logger: Logger;
   /** Largest accepted request body, in bytes (Dapr default 4 MiB). */
   readonly maxBodyBytes: number;
@@ -90,6 +93,7 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
     alpha.put('/:storeName/query', query);
   }, { prefix: '/v1.0-alpha1/state' });
   app.register(pubsubRoutes(opts.pubsub, () => opts.runtime.appId));
+  app.register(bindingsRoutes(opts.bindings));
   app.register(metadataRoutes(opts.runtime));
   return app;
 }

@@ -1,0 +1,93 @@
+/**
+ * The one place the host calls a bindings component: typed methods over its sandbox pools for both halves
+ * of `wit/bindings.wit`. Output calls go to the component's pool; the input half (`open`, `fetch` that
+ * long-polls, `ack`, `nack`, `close`) goes to its side pool, so a waiting fetch never holds up an
+ * `invoke`. A `binding-error` the component returns is thrown as the pool's `ComponentCallError` (so a
+ * resiliency policy can tell an answer from an outage, see `permanent.ts`); `outputBindingError` turns
+ * whatever a call threw into the catalogue error daprd answers.
+ */
+import { MortarError } from '../../errors.js';
+import type { ActiveComponent } from '../../components/registry.js';
+import { ComponentCallError } from '../../components/sandbox/pool.js';
+import {
+  INPUT_BINDING, OUTPUT_BINDING, type WitBindingEvent, type WitInvokeRequest, type WitInvokeResponse,
+} from './wit-shapes.js';
+
+/** `operations()` per running version of a component: it "must not fail", and is asked once. */
+const OPERATIONS = new WeakMap<ActiveComponent, Promise<readonly string[]>>();
+
+export class BindingClient {
+  constructor(readonly component: ActiveComponent) {}
+
+  get name(): string { return this.component.name; }
+
+  /** The component exports `output-binding`. */
+  get isOutput(): boolean { return exports(this.component, 'output-binding'); }
+
+  /** The component exports `input-binding`. */
+  get isInput(): boolean { return exports(this.component, 'input-binding'); }
+
+  /** The operations `invoke` accepts, asked once per component version. */
+  operations(): Promise<readonly string[]> {
+    let ops = OPERATIONS.get(this.component);
+    if (!ops) {
+      ops = this.component.pool.call(OUTPUT_BINDING, 'operations', []).then((r) => (r as string[]).map(String));
+      OPERATIONS.set(this.component, ops);
+      // A failed ask (the instance was being replaced) is not remembered: the next request asks again.
+      ops.catch(() => { if (OPERATIONS.get(this.component) === ops) OPERATIONS.delete(this.component); });
+    }
+    return ops;
+  }
+
+  /** `invoke`; undefined is the component's `none` (no response object). */
+  async invoke(req: WitInvokeRequest, timeoutMs: number): Promise<WitInvokeResponse | undefined> {
+    const r = await this.component.pool.call(OUTPUT_BINDING, 'invoke', [req], timeoutMs) as WitInvokeResponse | undefined | null;
+    return r ?? undefined;
+  }
+
+  /** `open`: returns once the source is set up. */
+  async open(): Promise<void> {
+    const pool = await this.component.sidePool();
+    await pool.call(INPUT_BINDING, 'open', []);
+  }
+
+  /** `fetch`: up to `max` events, waiting up to `waitMs` for the first; the wait comes on top of the call's deadline. */
+  async fetch(max: number, waitMs: number): Promise<WitBindingEvent[]> {
+    const pool = await this.component.sidePool();
+    return await pool.call(INPUT_BINDING, 'fetch', [max, waitMs], waitMs + pool.callTimeout()) as WitBindingEvent[];
+  }
+
+  /** `ack`: the app took these events. */
+  async ack(receipts: readonly string[]): Promise<void> {
+    const pool = await this.component.sidePool();
+    await pool.call(INPUT_BINDING, 'ack', [[...receipts]]);
+  }
+
+  /** `nack`: the app did not take these events after the retries, for the reason `error`. */
+  async nack(receipts: readonly string[], error: string, delayMs: number): Promise<void> {
+    const pool = await this.component.sidePool();
+    await pool.call(INPUT_BINDING, 'nack', [[...receipts], error, Math.max(0, Math.round(delayMs))]);
+  }
+
+  /** `close`: stops reading; unsettled events go back to the source. */
+  async close(): Promise<void> {
+    const pool = await this.component.sidePool();
+    await pool.call(INPUT_BINDING, 'close', []);
+  }
+}
+
+function exports(c: ActiveComponent, iface: string): boolean {
+  return c.module.artifact.exports.some((e) => e.startsWith(`mortar:component/${iface}@`));
+}
+
+/** What a failed call says, as daprd words the component's error: its own message for a `binding-error`. */
+export function describeBindingError(err: unknown): string {
+  if (err instanceof ComponentCallError) return typeof err.error.val === 'string' ? err.error.val : err.error.tag;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Any failure of an output binding call, as daprd answers it: 500 `ERR_INVOKE_OUTPUT_BINDING`. */
+export function outputBindingError(name: string, err: unknown): MortarError {
+  if (err instanceof MortarError && err.code === 'ERR_INVOKE_OUTPUT_BINDING') return err;
+  return new MortarError('ERR_INVOKE_OUTPUT_BINDING', [name, describeBindingError(err)], { cause: err });
+}
