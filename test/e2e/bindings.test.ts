@@ -7,13 +7,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sidecar, TEST_COMPONENTS, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { BindingApp } from '../helpers/binding-app.js';
 import { waitUntil } from '../helpers/wait.js';
 
-interface Stats { opened: number; fetched: number; acked: number; nacked: number; ackedEvents: number[]; nackedEvents: number[]; nackErrors: string[]; inflight: number; ready: number }
+interface Stats { invoked: Record<string, number>; opened: number; fetched: number; acked: number; nacked: number; ackedEvents: number[]; nackedEvents: number[]; nackErrors: string[]; inflight: number; ready: number }
 
 const FIXTURE = 'bindings.echo-fixture';
 /** Events the `numbers` binding emits. */
@@ -24,6 +24,7 @@ describe('bindings over HTTP against mortar', () => {
   let app: BindingApp;
   /** How many times the app refused event 3 of `flaky` so far. */
   let flakyRefusals = 0;
+  let dir: string;
 
   const invoke = (name: string, body: unknown, method = 'POST') => sc.json(method, `/v1.0/bindings/${name}`, body);
   const stats = async (name: string): Promise<Stats> => {
@@ -34,7 +35,7 @@ describe('bindings over HTTP against mortar', () => {
   const delivered = (path: string) => app.on('POST', path).map((r) => Number(r.headers.n));
 
   before(async () => {
-    const dir = tempDir('bindings');
+    dir = tempDir('bindings');
     copyFileSync(join(TEST_COMPONENTS, `${FIXTURE}.wasm`), join(dir, `${FIXTURE}.wasm`));
     // Probed (no direction); the app answers OPTIONS /echo with 404: never read.
     writeComponent(dir, 'echo.yaml', 'echo', FIXTURE, { events: '3' });
@@ -46,6 +47,20 @@ describe('bindings over HTTP against mortar', () => {
     writeComponent(dir, 'outonly.yaml', 'outonly', FIXTURE, { events: '3', direction: 'output' });
     writeComponent(dir, 'inonly.yaml', 'inonly', FIXTURE, { events: '2', direction: 'input' });
     writeComponent(dir, 'scoped.yaml', 'scoped', FIXTURE, {}, 'scopes:\n- some-other-app\n');
+    // Output calls to `echo` are retried twice (a `binding-error` that is an answer, such as
+    // `invalid-argument`, is not retried).
+    writeFileSync(join(dir, 'resiliency.yaml'), `apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata:
+  name: bindings
+spec:
+  policies:
+    retries:
+      twice: { policy: constant, duration: 50ms, maxRetries: 2 }
+  targets:
+    components:
+      echo: { outbound: { retry: twice } }
+`);
     app = await BindingApp.start();
     app.respond = (r) => {
       if (r.method === 'OPTIONS') return r.path === '/echo' ? 404 : r.path === '/events' ? 405 : 200;
@@ -211,5 +226,22 @@ describe('bindings over HTTP against mortar', () => {
     await waitUntil(() => delivered('/numbers-in').length === before + 3, 'three late events');
     const bodies = app.on('POST', '/numbers-in').slice(-3).map((r) => r.body).sort();
     assert.deepEqual(bodies, ['{"late":0}', '{"late":1}', '{"late":2}']);
+  });
+
+  it('output calls run under the binding\'s outbound resiliency policy: a failure is retried, an invalid-argument answer is not', async () => {
+    const before = (await stats('echo')).invoked;
+    assert.equal((await invoke('echo', { operation: 'fail' })).status, 500);
+    assert.equal((await invoke('echo', { operation: 'bad' })).status, 500);
+    const after = (await stats('echo')).invoked;
+    assert.equal((after.fail ?? 0) - (before.fail ?? 0), 3, 'fail: 1 + 2 retries');
+    assert.equal((after.bad ?? 0) - (before.bad ?? 0), 1, 'bad: not retried');
+  });
+
+  it('hot reload: a changed binding gets a new loop on its new version, which is read from the start', async () => {
+    await waitUntil(() => delivered('/inonly').length === 2, 'inonly: its two events');
+    writeComponent(dir, 'inonly.yaml', 'inonly', FIXTURE, { events: '4', direction: 'input' });
+    await waitUntil(() => delivered('/inonly').length === 6, 'inonly: four more from the new version', 15_000);
+    assert.deepEqual(delivered('/inonly').slice(2).sort(), [1, 2, 3, 4]);
+    await sc.waitForLog((l) => l.includes('component inonly') && l.includes('reloaded'));
   });
 });
