@@ -245,3 +245,37 @@ spec:
     await sc.waitForLog((l) => l.includes('component inonly') && l.includes('reloaded'));
   });
 });
+
+describe('bindings: an input binding whose app is down loses nothing', () => {
+  let sc: Sidecar;
+  let app: BindingApp;
+
+  before(async () => {
+    const dir = tempDir('bindings-down');
+    copyFileSync(join(TEST_COMPONENTS, `${FIXTURE}.wasm`), join(dir, `${FIXTURE}.wasm`));
+    writeComponent(dir, 'jobs.yaml', 'jobs', FIXTURE, { direction: 'input,output' });
+    app = await BindingApp.start();
+    sc = await Sidecar.start({ appId: 'bindings-down', resourcesPath: dir, args: ['--app-port', String(app.port)] });
+    await sc.waitForLog((l) => l.includes('input binding jobs reading'), 20_000);
+  });
+  after(async () => {
+    await sc?.stop();
+    await app?.close();
+  });
+
+  it('events produced while the app is down are nacked after the retries, then all delivered once it is back', async () => {
+    const port = app.port;
+    await app.close();
+    for (let i = 0; i < 20; i++) assert.equal((await sc.json('POST', '/v1.0/bindings/jobs', { operation: 'emit', data: { job: i } })).status, 204);
+    const stats = async () => (await sc.json('POST', '/v1.0/bindings/jobs', { operation: 'stats' })).body as Stats;
+    await waitUntil(async () => (await stats()).nacked >= 20, 'every event nacked while the app is down', 15_000);
+    const s = await stats();
+    assert.equal(s.acked, 0, 'nothing acked while the app is down');
+    assert.match(s.nackErrors[0]!, /^error invoking app: /);
+    app = await BindingApp.start(port);
+    await waitUntil(async () => (await stats()).acked === 20, 'all twenty acked once the app is back', 20_000);
+    const jobs = new Set(app.on('POST', '/jobs').map((r) => (JSON.parse(r.body) as { job: number }).job));
+    assert.deepEqual([...jobs].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i));
+    assert.equal(new Set((await stats()).ackedEvents).size, 20, 'each acked once');
+  });
+});
