@@ -90,7 +90,7 @@ export class Runtime implements RuntimeView {
       onResiliency: (resources) => this.resiliency.apply(resources),
     }, loader, this.registry, this.logger);
     this.state = new StateService(this.registry, config.appId, this.resiliency);
-    this.bindings = new BindingsService(this.registry, { appId: config.appId, resiliency: this.resiliency });
+    this.bindings = new BindingsService(this.registry, { resiliency: this.resiliency });
     this.inputBindings = new InputBindings(this.registry, { logger: this.logger, resiliency: this.resiliency });
     if (config.appPort !== undefined) {
       this.appConnection = { port: config.appPort, protocol: config.appProtocol, channelAddress: config.appChannelAddress };

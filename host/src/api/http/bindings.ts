@@ -51,12 +51,12 @@ export function parseOutputBindingBody(raw: Buffer | undefined): { operation: st
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-export function bindingsRoutes(bindings: BindingsService) {
+export function bindingsRoutes(bindings: BindingsService, appId: () => string) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const handler = async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
       const { operation, data, metadata } = parseOutputBindingBody(req.body as Buffer | undefined);
       const header = (n: string) => { const v = req.headers[n]; return Array.isArray(v) ? v[0] : v; };
-      const res = await bindings.invoke(req.params.name, { operation, data, metadata, traceparent: header('traceparent'), tracestate: header('tracestate') });
+      const res = await bindings.invoke(appId(), req.params.name, { operation, data, metadata, traceparent: header('traceparent'), tracestate: header('tracestate') });
       if (!res) return reply.code(204).send();
       for (const [k, v] of Object.entries(res.metadata)) {
         const name = `metadata.${k}`;

@@ -93,7 +93,7 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
     alpha.put('/:storeName/query', query);
   }, { prefix: '/v1.0-alpha1/state' });
   app.register(pubsubRoutes(opts.pubsub, () => opts.runtime.appId));
-  app.register(bindingsRoutes(opts.bindings));
+  app.register(bindingsRoutes(opts.bindings, () => opts.runtime.appId));
   app.register(metadataRoutes(opts.runtime));
   return app;
 }

@@ -28,7 +28,6 @@ export interface OutputBindingResponse {
 }
 
 export interface BindingsServiceOptions {
-  readonly appId: string;
   readonly resiliency: Resiliency;
 }
 
@@ -40,8 +39,10 @@ export class BindingsService {
    * (HTTP 204). Every failure is 500 `ERR_INVOKE_OUTPUT_BINDING` worded as daprd words it: a missing
    * operation, no such output binding (also one whose `direction` leaves out `output`, which daprd never
    * starts as an output binding), an operation the binding does not list, or the component's error.
+   * `caller` is who asks (this app's id; a guest component's name once Wasm guests call bindings): nothing
+   * depends on it yet, as a binding scoped away from this app is never loaded.
    */
-  async invoke(name: string, req: OutputBindingRequest): Promise<OutputBindingResponse | undefined> {
+  async invoke(_caller: string, name: string, req: OutputBindingRequest): Promise<OutputBindingResponse | undefined> {
     if (req.operation === '') throw new MortarError('ERR_INVOKE_OUTPUT_BINDING', [name, 'operation field is missing from request']);
     const c = this.registry.get(name);
     if (!c || !servesDirection(c, 'output')) throw new MortarError('ERR_INVOKE_OUTPUT_BINDING', [name, `couldn't find output binding ${name}`]);

@@ -65,10 +65,16 @@ export class InputLoop {
   #nacks = new Map<string, string[]>();
   #wake?: () => void;
   #done?: Promise<void>;
+  /**
+   * The component runs in one instance (max-instances 1) that also serves `invoke`: its fetch never waits
+   * in the component (an output call would wait behind it); the loop polls instead.
+   */
+  readonly #sharedInstance: boolean;
 
   constructor(opts: InputLoopOptions) {
     this.#o = opts;
     this.#client = new BindingClient(opts.component);
+    this.#sharedInstance = opts.component.module.descriptor.maxInstances === 1 && this.#client.isOutput;
   }
 
   get component(): ActiveComponent { return this.#o.component; }
@@ -112,7 +118,7 @@ export class InputLoop {
         if (this.#o.app.paused?.()) { await this.#idle(IDLE_POLL_MS); continue; }
         const room = this.#o.maxInFlight - this.#inflight;
         if (room <= 0) { await this.#idle(50); continue; }
-        const wait = this.#inflight > 0 ? 0 : LONG_POLL_MS;
+        const wait = this.#inflight > 0 || this.#sharedInstance ? 0 : LONG_POLL_MS;
         const t0 = performance.now();
         const got = await this.#client.fetch(Math.min(room, 256), wait);
         failures = 0;
@@ -124,7 +130,7 @@ export class InputLoop {
         for (const e of got) this.#dispatch(e);
         if (got.length === 0) {
           if (this.#inflight > 0) await this.#idle(10);
-          else if (performance.now() - t0 < wait / 2) await this.#idle(IDLE_POLL_MS);
+          else if (wait === 0 || performance.now() - t0 < wait / 2) await this.#idle(IDLE_POLL_MS);
         }
       } catch (err) {
         if (this.#stopped) break;
