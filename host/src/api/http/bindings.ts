@@ -51,6 +51,7 @@ export function parseOutputBindingBody(raw: Buffer | undefined): { operation: st
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
+/** The `POST|PUT /v1.0/bindings/:name` routes over `bindings`; `appId` is the caller they name. */
 export function bindingsRoutes(bindings: BindingsService, appId: () => string) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const handler = async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {

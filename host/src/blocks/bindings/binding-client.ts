@@ -16,6 +16,7 @@ import {
 /** `operations()` per running version of a component: it "must not fail", and is asked once. */
 const OPERATIONS = new WeakMap<ActiveComponent, Promise<readonly string[]>>();
 
+/** Typed calls to one running version of a bindings component (see the file comment). */
 export class BindingClient {
   constructor(readonly component: ActiveComponent) {}
 

@@ -27,10 +27,12 @@ export interface OutputBindingResponse {
   readonly contentType?: string;
 }
 
+/** What the service needs: the resiliency policies in force. */
 export interface BindingsServiceOptions {
   readonly resiliency: Resiliency;
 }
 
+/** Output bindings: `invoke` is what every transport calls. */
 export class BindingsService {
   constructor(readonly registry: ComponentRegistry, readonly opts: BindingsServiceOptions) {}
 

@@ -11,6 +11,7 @@ import type { Fallback, Resiliency } from '../resiliency/resiliency.js';
 import { explicitlyInput, servesDirection } from './direction.js';
 import { InputLoop, type AppTarget } from './input-loop.js';
 
+/** Logger, policies and delivery limits for every loop. */
 export interface InputBindingsOptions {
   readonly logger: Logger;
   readonly resiliency: Resiliency;
@@ -35,6 +36,7 @@ export function inputRoute(c: ActiveComponent): string {
   return route.startsWith('/') ? route : `/${route}`;
 }
 
+/** The input binding loops of this sidecar, kept in line with the components in service. */
 export class InputBindings {
   readonly #loops = new Map<string, InputLoop>();
   /** Versions the app said it does not want (a non-2xx/405 probe): not asked again until they change. */

@@ -27,6 +27,7 @@ export interface AppTarget {
   paused?(): boolean;
 }
 
+/** What one loop serves and how. */
 export interface InputLoopOptions {
   readonly component: ActiveComponent;
   /** The app path events go to (`/` included). */
@@ -54,6 +55,7 @@ const MAX_FAILURE_BACKOFF_MS = 5000;
 /** An attempt's result: `error` is set when the app did not take the event (daprd's wording). */
 interface Attempt { readonly ok: boolean; readonly status?: number; readonly error?: string }
 
+/** The loop of one input binding version (see the file comment); `start` once, `stop` once. */
 export class InputLoop {
   readonly #o: InputLoopOptions;
   readonly #client: BindingClient;
