@@ -65,6 +65,8 @@ export const catalogue = {
   ERR_PUBSUB_REQUEST_METADATA: spec('failed deserializing metadata: %s', 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_METADATA_DESERIALIZATION'),
   ERR_PUBSUB_CLOUD_EVENTS_SER: spec('error when marshalling cloud event envelope for topic %s pubsub %s: %s', 500, G.INTERNAL, 'host', 'DAPR_PUBSUB_CLOUD_EVENT_CREATION'),
   ERR_PUBSUB_EVENTS_SER: spec('error when marshaling events to bytes: %s', 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_MARSHAL_EVENTS'),
+  // Bindings
+  ERR_INVOKE_OUTPUT_BINDING: spec('error invoking output binding %s: %s', 500, G.INTERNAL, 'host'),
   // Components (mortar's own: loading, validation, sandbox)
   ERR_COMPONENT_TYPE_UNKNOWN: spec("%s: spec.type '%s' is not served by any loaded component (closest: %s; known: %s)", 400, G.INVALID_ARGUMENT, 'guest'),
   ERR_METADATA_INVALID: spec('%s: metadata %s', 400, G.INVALID_ARGUMENT, 'guest'),

@@ -84,3 +84,38 @@ export function goFields<K extends string>(obj: object, names: readonly K[]): { 
   }
   return out;
 }
+
+/**
+ * `value` (as `JSON.parse` made it) encoded as Go's `json.Marshal` encodes the `interface{}` it decoded to,
+ * which is how daprd re-marshals a binding request's `data`: object keys sorted (by UTF-8 bytes), `<`, `>`,
+ * `&`, U+2028 and U+2029 escaped as `\u003c`..., a lone surrogate replaced by U+FFFD, `-0` kept, numbers in
+ * their shortest float64 form (as JavaScript's, which uses the same thresholds for exponents).
+ */
+export function goMarshal(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  switch (typeof value) {
+    case 'boolean': return value ? 'true' : 'false';
+    case 'number': return Object.is(value, -0) ? '-0' : Number.isFinite(value) ? goNumber(value) : 'null';
+    case 'string': return goString(value);
+    case 'object': {
+      if (Array.isArray(value)) return `[${value.map(goMarshal).join(',')}]`;
+      const keys = Object.keys(value).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      return `{${keys.map((k) => `${goString(k)}:${goMarshal((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    }
+    default: return 'null';
+  }
+}
+
+/**
+ * Go's float64 form: fixed notation from 1e-6 up to 1e21, else an exponent with its leading zeros dropped
+ * (`1e-7`, `1e+21`): the thresholds and the shortest digits JavaScript uses.
+ */
+function goNumber(n: number): string {
+  return String(n);
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+function goString(s: string): string {
+  return JSON.stringify(s.replace(LONE_SURROGATE, '\ufffd')).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

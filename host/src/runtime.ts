@@ -18,6 +18,8 @@ import { StateService } from './blocks/state/state-service.js';
 import { PubSubService } from './blocks/pubsub/pubsub-service.js';
 import { Resiliency } from './blocks/resiliency/resiliency.js';
 import type { Subscription } from './blocks/pubsub/subscription.js';
+import { BindingsService } from './blocks/bindings/bindings-service.js';
+import { InputBindings } from './blocks/bindings/input-bindings.js';
 import { AppLifecycle } from './app-channel/lifecycle.js';
 import { UniversalApi } from './api/universal/universal-api.js';
 import type { AppConnection, RuntimeView } from './api/universal/runtime-view.js';
@@ -52,8 +54,11 @@ export class Runtime implements RuntimeView {
   readonly resiliency: Resiliency;
   /** The API every transport serves (HTTP today). */
   readonly api: UniversalApi;
-  /** With `--app-port`: the app's lifecycle and channel (register input bindings here, see `AppConsumer`). */
+  /** With `--app-port`: the app's lifecycle and channel (input bindings are registered with it, see `AppConsumer`). */
   readonly app?: AppLifecycle;
+  readonly bindings: BindingsService;
+  /** Input bindings read for the app (started after its subscriptions, as daprd starts them). */
+  readonly inputBindings: InputBindings;
   readonly extended = new Map<string, string>();
   readonly runtimeVersion = RUNTIME_VERSION;
   readonly appConnection?: AppConnection;
@@ -82,11 +87,13 @@ export class Runtime implements RuntimeView {
     this.pubsub = new PubSubService(this.registry, { appId: config.appId, consumer: sidecarId(config.dataDir, config.appId), logger: this.logger, resiliency: this.resiliency });
     this.discovery = new Discovery({
       builtinDirs: [BUILTIN_DIR], resourcePaths: config.resourcePaths, defaults: defaultResources(),
-      appId: config.appId, pollMs: config.pollMs, onSubscriptions: (subs) => this.pubsub.setDeclarative(subs),
+      appId: config.appId, pollMs: config.pollMs, onSubscriptions: (subs) => { this.pubsub.setDeclarative(subs); void this.inputBindings.reconcile(); },
       onResiliency: (resources) => this.resiliency.apply(resources),
     }, loader, this.registry, this.logger);
     this.state = new StateService(this.registry, this.resiliency);
-    this.api = new UniversalApi({ runtime: this, state: this.state, pubsub: this.pubsub });
+    this.bindings = new BindingsService(this.registry, { resiliency: this.resiliency });
+    this.inputBindings = new InputBindings(this.registry, { logger: this.logger, resiliency: this.resiliency });
+    this.api = new UniversalApi({ runtime: this, state: this.state, pubsub: this.pubsub, bindings: this.bindings });
     if (config.appPort !== undefined) {
       const h = config.appHealth;
       this.appConnection = {
@@ -97,6 +104,7 @@ export class Runtime implements RuntimeView {
         host: config.appChannelAddress, port: config.appPort, appId: config.appId, appToken: config.appToken,
         health: config.appHealth, disableInitEndpoints: config.disableInitEndpoints, pubsub: this.pubsub, logger: this.logger,
       });
+      this.app.register({ name: 'input bindings', start: (app) => this.inputBindings.start(app), stop: () => this.inputBindings.close() });
     }
   }
 

@@ -67,7 +67,6 @@ describe('mortar HTTP API server', () => {
       ['POST', '/v1.0/invoke/other-app/method/orders', 'service invocation'],
       ['GET', '/v1.0/secrets/vault/db-password', 'secrets'],
       ['GET', '/v1.0/secrets/vault/bulk', 'secrets'],
-      ['POST', '/v1.0/bindings/kafka', 'bindings'],
       ['GET', '/v1.0/actors/Cart/c1/state/items', 'actors'],
       ['GET', '/v1.0/configuration/cfg', 'configuration'],
       ['GET', '/v1.0-alpha1/configuration/cfg/subscribe', 'configuration'],

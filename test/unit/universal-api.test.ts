@@ -116,9 +116,9 @@ describe('universal API: the caller decides identity', () => {
     await assert.rejects(rt.api.bulkPublishEvent(billing, req(['a', 'a'])), /entry 1: entryId 'a' is not unique/);
   });
 
-  it('invokeBinding is ERR_API_UNIMPLEMENTED (501) until a bindings block is wired', async () => {
+  it('invokeBinding of a binding the runtime does not have is 500 ERR_INVOKE_OUTPUT_BINDING naming it, as daprd', async () => {
     await assert.rejects(rt.api.invokeBinding(billing, { name: 'b', operation: 'create', data: bytes(''), metadata: {} }),
-      (e: unknown) => e instanceof MortarError && e.code === 'ERR_API_UNIMPLEMENTED' && e.http === 501 && e.message.includes('bindings is not supported by mortar'));
+      (e: unknown) => e instanceof MortarError && e.code === 'ERR_INVOKE_OUTPUT_BINDING' && e.http === 500 && e.message === "error invoking output binding b: couldn't find output binding b");
   });
 
   it('metadata and health: typed results about the sidecar, whoever asks', () => {

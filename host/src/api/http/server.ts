@@ -4,6 +4,7 @@ import { MortarError, toDaprBody } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { UniversalApi } from '../universal/universal-api.js';
 import type { Caller } from '../universal/caller.js';
+import { bindingsRoutes } from './bindings.js';
 import { pubsubRoutes } from './pubsub.js';
 import { stateQueryRoutes, stateRoutes } from './state.js';
 import { metadataRoutes } from './metadata.js';
@@ -92,6 +93,7 @@ export function createHttpApi(opts: HttpApiOptions): FastifyInstance {
   app.register(stateRoutes(api, caller), { prefix: '/v1.0/state' });
   app.register(stateQueryRoutes(api, caller), { prefix: '/v1.0-alpha1/state' });
   app.register(pubsubRoutes(api, caller));
+  app.register(bindingsRoutes(api, caller));
   app.register(metadataRoutes(api, caller));
   return app;
 }

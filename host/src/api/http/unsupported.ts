@@ -7,12 +7,11 @@ import { MortarError } from '../../errors.js';
 
 /**
  * Dapr HTTP APIs mortar does not serve, by the path segment after the version (`/v1.0`, `/v1.0-alpha1`, ...).
- * The served ones (`state`, `publish`, `metadata`, `healthz`) are absent: a wrong method or shape under them
+ * The served ones (`state`, `publish`, `bindings`, `metadata`, `healthz`) are absent: a wrong method or shape under them
  * is a plain 404.
  */
 export const UNSUPPORTED_APIS: Readonly<Record<string, string>> = {
   invoke: 'service invocation',
-  bindings: 'bindings',
   secrets: 'secrets',
   configuration: 'configuration',
   lock: 'distributed lock',

@@ -1,27 +1,14 @@
 /**
  * Output bindings through the universal API (`InvokeBinding`, `POST /v1.0/bindings/{name}`; spec 1.5):
- * the typed request and result, and what the bindings block provides to serve them.
+ * the typed request and result. The bindings block (`blocks/bindings/bindings-service.ts`) serves them.
  */
+import type { OutputBindingRequest, OutputBindingResponse } from '../../blocks/bindings/bindings-service.js';
 
-/** One call of an output binding. `data` is the bytes the component gets (HTTP re-marshals its JSON `data`). */
-export interface InvokeBindingRequest {
+/** One call of an output binding: `data` is the bytes the component gets (HTTP re-marshals its JSON `data`). */
+export interface InvokeBindingRequest extends OutputBindingRequest {
+  /** The binding component's name. */
   readonly name: string;
-  readonly operation: string;
-  readonly data: Uint8Array;
-  readonly metadata: Readonly<Record<string, string>>;
 }
 
-/** The component's answer: no `data` when it returned none (HTTP 204). */
-export interface InvokeBindingResult {
-  readonly data?: Uint8Array;
-  readonly metadata: Readonly<Record<string, string>>;
-}
-
-/**
- * The bindings block as the universal API uses it. Until one is given to `UniversalApi`, `invokeBinding`
- * answers `ERR_API_UNIMPLEMENTED`, as mortar answers for the bindings API today.
- */
-export interface OutputBindings {
-  /** Invokes `req.name` for the app `appId`; throws catalogue errors (`ERR_INVOKE_OUTPUT_BINDING`, ...). */
-  invoke(appId: string, req: InvokeBindingRequest): Promise<InvokeBindingResult>;
-}
+/** The component's answer; `undefined` (no response object, HTTP 204) is told apart by the caller. */
+export type InvokeBindingResult = OutputBindingResponse;

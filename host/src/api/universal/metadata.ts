@@ -4,13 +4,14 @@
  */
 import type { SubscriptionType } from '../../blocks/pubsub/subscription.js';
 import type { AppHealthProperties, RuntimeView } from './runtime-view.js';
+import { bindingCapabilities } from '../../blocks/bindings/direction.js';
 
 /** A loaded component, as the metadata API lists it. */
 export interface ComponentInfo {
   readonly name: string;
   readonly type: string;
   readonly version: string;
-  /** The component's features (`ETAG`, `TRANSACTIONAL`, ...). */
+  /** The component's features (`ETAG`, `TRANSACTIONAL`, ...); for a binding `INPUT_BINDING` / `OUTPUT_BINDING`. */
   readonly capabilities: readonly string[];
 }
 
@@ -69,7 +70,7 @@ export function metadataOf(rt: RuntimeView): MetadataResult {
     enabledFeatures: [],
     actors: [],
     components: rt.registry.list().map((c) => ({
-      name: c.name, type: c.resource.type, version: c.resource.version, capabilities: c.features,
+      name: c.name, type: c.resource.type, version: c.resource.version, capabilities: c.block === 'bindings' ? bindingCapabilities(c) : c.features,
     })),
     extended: { ...Object.fromEntries(rt.extended), daprRuntimeVersion: rt.runtimeVersion },
     subscriptions: rt.subscriptions().map((s) => ({

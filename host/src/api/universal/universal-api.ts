@@ -12,7 +12,8 @@ import { resolve, type Deferred } from './deferred.js';
 import type { RuntimeView } from './runtime-view.js';
 import { checkPublish } from './access.js';
 import { EXTENDED_METADATA_LIMITS, metadataOf, type MetadataResult } from './metadata.js';
-import type { InvokeBindingRequest, InvokeBindingResult, OutputBindings } from './bindings.js';
+import type { InvokeBindingRequest, InvokeBindingResult } from './bindings.js';
+import type { BindingsService } from '../../blocks/bindings/bindings-service.js';
 import type {
   BulkPublishEntry, BulkPublishEventRequest, BulkPublishResult, BulkStateItem, DeleteItem, GetBulkStateRequest, GetStateRequest,
   PublishEventRequest, QueryStateRequest, SaveItem, StateItem, TransactionRequest,
@@ -23,8 +24,7 @@ export interface UniversalApiOptions {
   readonly runtime: RuntimeView;
   readonly state: StateService;
   readonly pubsub: PubSubService;
-  /** The bindings block; without it `invokeBinding` is `ERR_API_UNIMPLEMENTED`. */
-  readonly bindings?: OutputBindings;
+  readonly bindings: BindingsService;
 }
 
 /** One method per Dapr operation served today; see the module comment. */
@@ -32,7 +32,7 @@ export class UniversalApi {
   readonly #rt: RuntimeView;
   readonly #state: StateService;
   readonly #pubsub: PubSubService;
-  #bindings?: OutputBindings;
+  readonly #bindings: BindingsService;
 
   constructor(opts: UniversalApiOptions) {
     this.#rt = opts.runtime;
@@ -44,11 +44,6 @@ export class UniversalApi {
   /** The sidecar's app id (`--app-id`): the app its errors and metadata name. */
   get appId(): string { return this.#rt.appId; }
   get runtimeVersion(): string { return this.#rt.runtimeVersion; }
-
-  /** Serves `invokeBinding` with the bindings block from now on. */
-  setBindings(bindings: OutputBindings): void {
-    this.#bindings = bindings;
-  }
 
   // State (spec 1.2). Keys are prefixed for the caller's app id.
 
@@ -128,12 +123,13 @@ export class UniversalApi {
 
   // Bindings (spec 1.5).
 
-  /** Invokes an output binding; `ERR_API_UNIMPLEMENTED` until the bindings block is wired. */
-  async invokeBinding(caller: Caller, req: InvokeBindingRequest): Promise<InvokeBindingResult> {
-    if (!this.#bindings) {
-      throw new MortarError('ERR_API_UNIMPLEMENTED', [`invoke binding ${req.name}: bindings is not supported by mortar ${this.#rt.runtimeVersion}`]);
-    }
-    return this.#bindings.invoke(caller.appId, req);
+  /**
+   * Invokes an output binding; `undefined` when the component answered no response object (HTTP 204).
+   * Throws `ERR_INVOKE_OUTPUT_BINDING` for an unknown binding, a missing or unsupported operation and any
+   * failure of the component, as daprd.
+   */
+  invokeBinding(caller: Caller, req: InvokeBindingRequest): Promise<InvokeBindingResult | undefined> {
+    return this.#bindings.invoke(caller.appId, req.name, req);
   }
 
   // Metadata and health (spec 1.10, 1.11).
