@@ -17,8 +17,8 @@
  * Input: `open` declares the queue and starts a consumer with manual acknowledgement (`prefetchCount`
  * unacknowledged deliveries at most; 0: mortar's default of 512). Each delivery is an event with the body
  * as data and its string headers as metadata (names URL-query-escaped, as Dapr does). `ack` acknowledges it
- * to the broker; `nack` requeues it (after its delay, held here); `close` cancels the consumer, and the
- * broker takes back what was not acknowledged when the connection closes.
+ * to the broker; `nack` requeues it (after its delay, held here); `close` requeues what is unsettled and
+ * cancels the consumer (and the broker takes back whatever is unacknowledged when a connection breaks).
  */
 import type * as O from 'mortar:component/output-binding@0.1.0';
 import type * as I from 'mortar:component/input-binding@0.1.0';
@@ -37,6 +37,8 @@ let generation = 0;
 let consumerTag: string | undefined;
 let queueTtlMs: number | undefined;
 const delayed = new DelayedSettlements<string>();
+/** Receipts handed out and not yet settled (requeued on close). */
+const unsettled = new Set<string>();
 
 function release(c: Connection): void {
   const dispose = (Symbol as { dispose?: symbol }).dispose;
@@ -53,6 +55,7 @@ function connection(): Connection {
     generation++;
     consumerTag = undefined;
     delayed.clear();
+    unsettled.clear();
   }
   return conn;
 }
@@ -194,16 +197,20 @@ export const inputBinding = {
     return got.map((m) => {
       const metadata: Pairs = [];
       for (const [k, v] of m.properties.headers) if (v.tag === 'text') metadata.push([queryEscape(k), v.val]);
-      return { receipt: `${generation}:${m.deliveryTag}`, data: m.body, metadata, contentType: undefined };
+      const receipt = `${generation}:${m.deliveryTag}`;
+      unsettled.add(receipt);
+      return { receipt, data: m.body, metadata, contentType: undefined };
     });
   },
 
   ack(receipts: string[]): void {
+    for (const r of receipts) unsettled.delete(r);
     const tags = tagsOf(receipts);
     if (tags.length > 0) run((c) => c.ack(tags), 'acknowledging');
   },
 
   nack(receipts: string[], _error: string, delayMs: number): void {
+    for (const r of receipts) unsettled.delete(r);
     if (delayMs <= 0) {
       const tags = tagsOf(receipts);
       if (tags.length > 0) run((c) => c.nack(tags, true), 'requeueing');
@@ -216,8 +223,9 @@ export const inputBinding = {
   close(): void {
     const tag = consumerTag;
     consumerTag = undefined;
-    // Requeue the held nacks now: nobody will fetch them from this consumer.
-    const held = tagsOf(delayed.due(Infinity));
+    // Requeue what is held or unsettled now: nobody will settle it through this consumer.
+    const held = tagsOf([...delayed.due(Infinity), ...unsettled]);
+    unsettled.clear();
     if (conn && held.length > 0) run((c) => c.nack(held, true), 'requeueing');
     if (tag !== undefined && conn) run((c) => c.cancel(tag), 'cancelling the consumer');
   },

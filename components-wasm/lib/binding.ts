@@ -43,15 +43,6 @@ export function bindingFromHost(err: unknown, what = ''): BindingError {
   return bindingError('other', `${pre}${e?.message ?? String(err)}`);
 }
 
-/** Runs `fn`, turning any throw into a binding-error (so the guest never traps on a backend error). */
-export function guarded<T>(fn: () => T, what = ''): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw bindingFromHost(err, what);
-  }
-}
-
 /**
  * A metadata value looked up as `kit/metadata.GetMetadataProperty` does: the first of `keys` present,
  * compared case-insensitively.
@@ -115,7 +106,7 @@ export function formatGoDuration(ns: number): string {
 
 /** Fractional seconds as Go's `.999999999` layouts print them: digits of `ms`'s millisecond, zeros trimmed. */
 function fraction(ms: number): string {
-  const f = String(((ms % 1000) + 1000) % 1000).padStart(3, '0').replace(/0+$/, '');
+  const f = String(((Math.floor(ms) % 1000) + 1000) % 1000).padStart(3, '0').replace(/0+$/, '');
   return f === '' ? '' : `.${f}`;
 }
 

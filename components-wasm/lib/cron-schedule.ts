@@ -89,7 +89,8 @@ const all = (b: Bounds): Field => range('*', b);
 
 /** Whether the host knows `zone` (it answers an offset for it). */
 function knownZone(zone: string): boolean {
-  return zone === 'UTC' || zone === '' || zoneOffsetMs(zone, i64(0)) !== undefined;
+  // An unknown zone is `none` (undefined or null, as the binding lowers it).
+  return zone === 'UTC' || zone === '' || zoneOffsetMs(zone, i64(0)) != null;
 }
 
 /** Parses a schedule; throws ScheduleError with robfig's reason. */
