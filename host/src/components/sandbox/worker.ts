@@ -111,7 +111,9 @@ function hostImports(): Record<string, unknown> {
         init.bridge.postMessage({ seq: 0, op: 'log', args: [typeof level === 'number' ? levels[level] : level, message] });
       },
     },
-    'mortar:host/clock': clockImports(() => callDeadline - sharedClock() - callMargin),
+    'mortar:host/clock': {
+      ...clockImports(() => callDeadline - sharedClock() - callMargin),
+    },
     'mortar:host/redis': {
       Connection: bridgedResource('redis', { open: 'redis.open' }, ['command', 'pipeline'], (args) => planned.redisOpened(args[0] as RedisConnectOptions)),
     },
