@@ -6,8 +6,8 @@
  * ignores the deprecated `qos`).
  *
  * Output: `create` publishes the data to the request metadata `topic`, or to the component's `topic`, with
- * the component's `retain`; no response. It uses a client of its own whose id the host generates (Dapr's
- * is `<consumerID>-producer`, which two instances of one pool would fight over).
+ * the component's `retain`; no response. It uses a client of its own with a clean session, whose id the
+ * host generates (Dapr's is `<consumerID>-producer`, which two instances of one pool would fight over).
  *
  * Input: `open` connects the client `<consumerID>-consumer` (a persistent session unless `cleanSession`)
  * and subscribes to `topic` at QoS 1, waiting for the SUBACK. Each message is an event with its payload as
@@ -47,7 +47,8 @@ function release(c: Client | undefined): void {
 }
 
 function pub(): Client {
-  publisher ??= connect('', flag(settings, 'cleanSession', false));
+  // A clean session: its id is new on every start, so a persistent one would be left on the broker.
+  publisher ??= connect('', true);
   return publisher;
 }
 

@@ -382,6 +382,29 @@ describe('binding components, called through their WIT exports', () => {
       assert.deepEqual(await call('fetch', 10, 300), [], 'nothing comes back after acks');
     });
 
+    it('a message fetched and not acknowledged is sent again by the broker after close and open: the PUBACK waits for ack', async () => {
+      const consumerID = `bind-${run}-p`;
+      const persistent = { url: MQTT_URL, topic: `bind/${run}/p`, consumerID, cleanSession: 'false' };
+      const n = await apply('bindings.mqtt3', persistent);
+      const call = input(n);
+      await call('open');
+      await out(n)(req('create', {}, '"p1"'));
+      const [e] = await call('fetch', 10, 3000) as Event[];
+      assert.equal(str(e!.data), '"p1"');
+      await call('close');
+      await call('open');
+      let back: Event[] = [];
+      const until = Date.now() + 5000;
+      while (back.length === 0 && Date.now() < until) back = await call('fetch', 10, 500) as Event[];
+      assert.equal(str(back[0]?.data), '"p1"', 'the broker sent the unacknowledged message again');
+      await call('ack', [back[0]!.receipt]);
+      await call('close');
+      // Leave no session behind on the shared broker: a clean session under the same id discards it.
+      const clean = await apply('bindings.mqtt3', { ...persistent, cleanSession: 'true' });
+      await input(clean)('open');
+      await input(clean)('close');
+    });
+
     it('create publishes to the request metadata topic when given; a wildcard topic is invalid-argument', async () => {
       await assert.rejects(out(name)(req('create', { topic: 'a/+/b' }, '1')), rejectsWith('invalid-argument', /topic/));
       assert.equal(await out(name)(req('create', { topic: `bind/${run}/other` }, '"x"')), undefined);
