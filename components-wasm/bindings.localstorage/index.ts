@@ -70,7 +70,7 @@ function pathError(err: unknown, what: string, name: string): BindingError {
   if ((err as { payload?: { tag?: string } })?.payload?.tag === 'access-denied' || /access denied/.test(e.val)) {
     return bindingError('invalid-argument', `fileName: '${name}' leads outside rootPath: ${e.val}`);
   }
-  return { tag: e.tag, val: `${what} ${name}: ${e.val}` };
+  return bindingError(e.tag, `${what} ${name}: ${e.val}`);
 }
 
 /** Walk order: path segments compared one by one (a directory's files before the names that sort after it). */

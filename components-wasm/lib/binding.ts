@@ -10,15 +10,17 @@ import { hostPayload, utf8Encode, type Pairs } from './guest.js';
 /** A WIT `binding-error` value, thrown from a binding export to return `err(...)`. */
 export interface BindingError { tag: 'invalid-argument' | 'not-supported' | 'not-found' | 'unavailable' | 'other'; val: string }
 
+/** Marks the binding-errors a component made itself, told apart from a host import's `{tag, val}`. */
+const OWN = 'mortarBindingError';
+
 export function bindingError(tag: BindingError['tag'], val: string): BindingError {
-  return { tag, val };
+  // Not enumerable: the WIT lowering reads `tag` and `val` only.
+  return Object.defineProperty({ tag, val }, OWN, { value: true, enumerable: false });
 }
 
-/** Whether a thrown value is already a binding-error (thrown by the component itself). */
+/** Whether a thrown value is a binding-error the component made itself (passed on unchanged). */
 function isBindingError(e: unknown): e is BindingError {
-  const t = (e as { tag?: unknown })?.tag;
-  return (t === 'invalid-argument' || t === 'not-supported' || t === 'not-found' || t === 'unavailable' || t === 'other')
-    && typeof (e as { val?: unknown }).val === 'string' && !('payload' in (e as object));
+  return typeof e === 'object' && e !== null && (e as Record<string, unknown>)[OWN] === true;
 }
 
 /**
