@@ -8,6 +8,7 @@ import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_thread
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sandboxWasi } from './wasi.js';
+import { clockImports } from './clock.js';
 import { areaOf, readArea, writeArea } from '../../capabilities/shared-area.js';
 import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
 import { asCallResult, PlannedReads, type ReadIo, type ReadOutcome } from './planned-reads.js';
@@ -111,8 +112,7 @@ function hostImports(): Record<string, unknown> {
       },
     },
     'mortar:host/clock': {
-      nowMs: () => BigInt(Date.now()),
-      monotonicMs: () => performance.now(),
+      ...clockImports(() => callDeadline - sharedClock() - callMargin),
     },
     'mortar:host/redis': {
       Connection: bridgedResource('redis', { open: 'redis.open' }, ['command', 'pipeline'], (args) => planned.redisOpened(args[0] as RedisConnectOptions)),
