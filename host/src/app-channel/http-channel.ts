@@ -4,6 +4,7 @@
  * its health checks find it unhealthy (see `health.ts`).
  */
 import http from 'node:http';
+import type { AppTarget } from '../blocks/app-target.js';
 
 /** The app's answer to one call. */
 export interface AppResponse { readonly status: number; readonly body: Buffer; readonly headers: http.IncomingHttpHeaders }
@@ -34,7 +35,7 @@ const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** The sidecar's HTTP channel to the app; see the module comment. */
-export class AppChannel {
+export class AppChannel implements AppTarget {
   readonly #agent: http.Agent;
   #health?: HealthSignal;
 

@@ -9,7 +9,8 @@ import type { Logger } from '../../logger.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
 import type { Fallback, Resiliency } from '../resiliency/resiliency.js';
 import { explicitlyInput, servesDirection } from './direction.js';
-import { InputLoop, type AppTarget } from './input-loop.js';
+import { InputLoop } from './input-loop.js';
+import type { AppTarget } from '../app-target.js';
 
 /** Logger, policies and delivery limits for every loop. */
 export interface InputBindingsOptions {

@@ -12,20 +12,11 @@
  */
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
+import type { AppTarget } from '../app-target.js';
 import { retriesStatus } from '../resiliency/backoff.js';
 import { sleep, type Policy } from '../resiliency/policy.js';
 import { BindingClient, describeBindingError } from './binding-client.js';
 import type { BindingEvent } from './binding-client.js';
-
-/**
- * What the loop needs of the app channel: today's `AppChannel` (host/src/app-channel.ts) has this shape,
- * and so must the app-channel module that replaces it. `paused` is app health: true while the app is
- * unhealthy, when daprd pauses input bindings.
- */
-export interface AppTarget {
-  request(method: string, path: string, body: Buffer | undefined, headers: Record<string, string>, timeoutMs: number): Promise<{ readonly status: number; readonly body: Buffer }>;
-  paused?(): boolean;
-}
 
 /** What one loop serves and how. */
 export interface InputLoopOptions {
@@ -117,7 +108,7 @@ export class InputLoop {
         await this.#settle();
         const open = this.#o.policy().breaker?.openForMs() ?? 0;
         if (open > 0) { await this.#idle(Math.min(open, LONG_POLL_MS)); continue; }
-        if (this.#o.app.paused?.()) { await this.#idle(IDLE_POLL_MS); continue; }
+        if (this.#o.app.paused()) { await this.#idle(IDLE_POLL_MS); continue; }
         const room = this.#o.maxInFlight - this.#inflight;
         if (room <= 0) { await this.#idle(50); continue; }
         const wait = this.#inflight > 0 || this.#sharedInstance ? 0 : LONG_POLL_MS;

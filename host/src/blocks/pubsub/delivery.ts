@@ -6,7 +6,7 @@
  * the dead-letter topic). Failures are retried in place as the component's inbound resiliency policy says
  * (retry back-off and status matching, per-attempt timeout, circuit breaker); a message still failing is
  * nacked, and the broker hands it out again later. While the inbound circuit breaker is open, and while
- * the app's health checks find it unhealthy (`AppChannel.paused`), the loop fetches nothing. Backpressure:
+ * the app's health checks find it unhealthy (`AppTarget.paused`), the loop fetches nothing. Backpressure:
  * at most `maxInFlight` messages are with the app at once; the loop fetches only what it can take.
  */
 import { goFields } from '../../request-json.js';
@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
 import { brokerClient, type BrokerClient, type Delivery, type SettleRef, type Subscription as WitSubscription } from './broker-client.js';
-import type { AppChannel } from '../../app-channel/http-channel.js';
+import type { AppTarget } from '../app-target.js';
 import { CLOUDEVENT_CONTENT_TYPE, expired, inbound, parseBool, type InboundEvent } from './cloudevents.js';
 import { Router, type Subscription } from './subscription.js';
 import { retriesStatus } from '../resiliency/backoff.js';
@@ -32,7 +32,7 @@ export interface DeliveryOptions {
   readonly group: string;
   /** This sidecar within the group. */
   readonly consumer: string;
-  readonly app: AppChannel;
+  readonly app: AppTarget;
   readonly logger: Logger;
   /** The inbound resiliency policy in force, read for every message (so a reloaded policy applies at once). */
   readonly policy: () => Policy;

@@ -7,7 +7,7 @@ import { MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
 import { ComponentCallError } from '../../components/sandbox/pool.js';
 import type { SubscriptionResource } from '../../resources/resources.js';
-import type { AppChannel } from '../../app-channel/http-channel.js';
+import type { AppTarget } from '../app-target.js';
 import { envelope, publishMetadata } from './cloudevents.js';
 import { topicAllowed } from './scopes.js';
 import { fromResource, Router, type Subscription } from './subscription.js';
@@ -70,7 +70,7 @@ export class PubSubService {
   #programmatic: Subscription[] = [];
   /** Delivery loops by component name. */
   readonly #loops = new Map<string, DeliveryLoop>();
-  #app?: AppChannel;
+  #app?: AppTarget;
   #reconciling: Promise<void> = Promise.resolve();
   #closed = false;
   #retryTimer?: NodeJS.Timeout;
@@ -173,7 +173,7 @@ export class PubSubService {
   }
 
   /** Called with the app's `GET /dapr/subscribe` answer once the app is reachable. */
-  setProgrammatic(subs: Subscription[], app: AppChannel): void {
+  setProgrammatic(subs: Subscription[], app: AppTarget): void {
     this.#programmatic = subs;
     this.#app = app;
     this.#schedule();
