@@ -87,7 +87,7 @@ export async function send(req: HttpRequest, deadline: number): Promise<HttpResp
   const timeout = Math.min(req.timeoutMs ?? Infinity, left);
   const own = req.timeoutMs !== undefined && req.timeoutMs <= left;
   if (timeout <= 0) throw witError('unavailable', `${url.origin}: not sent, the call's deadline has passed`);
-  const signal = AbortSignal.timeout(timeout);
+  const signal = Number.isFinite(timeout) ? AbortSignal.timeout(timeout) : undefined;
   const late = () => witError('unavailable', `${url.origin} did not answer within ${timeout}ms (${own ? 'the request\'s timeout-ms' : 'the call\'s deadline'})`);
   const limit = CAPABILITY_LIMITS.httpResponseBodyBytes;
   try {
@@ -114,7 +114,7 @@ export async function send(req: HttpRequest, deadline: number): Promise<HttpResp
     return { status: res.statusCode, headers: pairs(res.headers), body };
   } catch (err) {
     if (err && typeof err === 'object' && 'tag' in err) throw err as WitError;
-    if (signal.aborted) throw late();
+    if (signal?.aborted) throw late();
     throw toWit(err, url);
   }
 }
