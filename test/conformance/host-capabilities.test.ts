@@ -85,6 +85,9 @@ describe('host capabilities http and directory, through a sandboxed component', 
             res.end();
           };
           more();
+        } else if (path === '/api/big-declared' && req.method === 'HEAD') {
+          res.writeHead(200, { 'content-length': String(big) });
+          res.end();
         } else if (path === '/api/big-declared') {
           res.writeHead(200, { 'content-length': String(big) });
           res.write(Buffer.alloc(1024, 0x62));
@@ -187,12 +190,15 @@ describe('host capabilities http and directory, through a sandboxed component', 
       assert.ok(took < 1500, `took ${took}ms, the call's budget is 1500ms`);
     });
 
-    it(`refuses a response body over ${CAPABILITY_LIMITS.httpResponseBodyBytes} bytes with too-large, whether or not its length is declared`, async () => {
+    it(`refuses a response body over ${CAPABILITY_LIMITS.httpResponseBodyBytes} bytes with too-large, whether or not its length is declared (not a HEAD's)`, async () => {
       for (const path of ['/api/big', '/api/big-declared']) {
         const r = await invoke('http', { method: 'GET', url: `${granted.url}${path}` });
         assert.equal(r.err?.tag, 'too-large', `${path}: ${JSON.stringify(r)}`);
         assert.match(r.err!.val, /16 MiB/);
       }
+      const head = await invoke<{ status: number; headers: Array<[string, string]> }>('http', { method: 'HEAD', url: `${granted.url}/api/big-declared` });
+      assert.equal(head.ok?.status, 200, 'a HEAD response declares a length it does not carry');
+      assert.ok(head.ok!.headers.some(([n, v]) => n === 'content-length' && v === String(big)));
     });
 
     it('refuses a malformed request with invalid-request naming the problem, and sends nothing', async () => {

@@ -154,7 +154,7 @@ function fsError(err: unknown, rel: string): WitError | Escape {
     // O_NOFOLLOW met a link: one appeared since the path was checked.
     case 'ELOOP': return new Escape(rel, 'a symbolic link appeared on the way');
     case 'EISDIR': return witError('other', `'${rel}' is a directory`);
-    case 'ENOTDIR': return witError('other', `a part of '${rel}' is not a directory`);
+    case 'ENOTDIR': return witError('other', `'${rel}' (or a directory on its way) is not a directory`);
     default: return witError('other', `'${rel}': ${code || (err instanceof Error ? err.message : String(err))}`);
   }
 }

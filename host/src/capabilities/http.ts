@@ -8,8 +8,6 @@
  * refused); the request gives up after its `timeout-ms` or at the call's deadline, whichever is first; a
  * response body over `CAPABILITY_LIMITS.httpResponseBodyBytes` is `too-large`.
  */
-// With undici a dependency: `import { request } from 'undici';` (see undici-request.ts).
-import { request } from './undici-request.js';
 import { originOf } from './grants.js';
 import { witError, isConnectionFailure, type WitError } from './wit-error.js';
 import { CAPABILITY_LIMITS, mib } from './limits.js';
@@ -30,6 +28,12 @@ export interface HttpResponse {
   headers: Array<[string, string]>;
   body: Uint8Array;
 }
+
+/**
+ * The HTTP client, loaded on first use: a sidecar without http components never pays for it (node:https
+ * brings TLS). With undici a dependency: `import('undici')` (see undici-request.ts).
+ */
+const loadClient = (): Promise<Pick<typeof import('./undici-request.js'), 'request'>> => import('./undici-request.js');
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']);
 /** Headers that frame the message or the connection: the host sets them, a component may not. */
@@ -91,8 +95,10 @@ export async function send(req: HttpRequest, deadline: number): Promise<HttpResp
   const late = () => witError('unavailable', `${url.origin} did not answer within ${timeout}ms (${own ? 'the request\'s timeout-ms' : 'the call\'s deadline'})`);
   const limit = CAPABILITY_LIMITS.httpResponseBodyBytes;
   try {
+    const { request } = await loadClient();
     const res = await request(url, { method, headers, body: req.body, signal });
-    const declared = Number(res.headers['content-length'] ?? NaN);
+    // A HEAD response declares the length of a body it does not carry.
+    const declared = method === 'HEAD' ? 0 : Number(res.headers['content-length'] ?? NaN);
     if (declared > limit) {
       res.body.destroy();
       throw witError('too-large', `response body of ${declared} bytes is over the ${mib(limit)} the host reads`);
