@@ -46,7 +46,7 @@ function inside(root: string, p: string): boolean {
 class Escape { constructor(readonly path: string, readonly why: string) {} }
 
 /** The segments of a relative path. Throws `invalid-path`, or an `Escape` for an absolute path or `..`. */
-export function segmentsOf(path: unknown, allowRoot: boolean): string[] {
+function segmentsOf(path: unknown, allowRoot: boolean): string[] {
   const p = String(path);
   if (p.includes('\0')) throw witError('invalid-path', `path '${p.replace(/\0/g, '\\0')}' contains a NUL`);
   if (p.startsWith('/') || isAbsolute(p)) throw new Escape(p, 'an absolute path leads outside the granted directory');
