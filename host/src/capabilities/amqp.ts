@@ -10,6 +10,8 @@ import { createRequire } from 'node:module';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { Inbox } from './inbox.js';
 import { isConnectionFailure, witError, type WitError } from './wit-error.js';
+import { redact } from './redact.js';
+import type { CapabilityHandlers } from './capability.js';
 
 export type FieldValue = { tag: 'text'; val: string } | { tag: 'int'; val: bigint } | { tag: 'boolean'; val: boolean };
 type Table = Array<[string, FieldValue]>;
@@ -230,3 +232,30 @@ function toWit(err: unknown): WitError {
   if (/PRECONDITION|NOT[-_]FOUND|ACCESS[-_]REFUSED|RESOURCE[-_]LOCKED/i.test(msg)) return witError('refused', msg);
   return witError('other', msg);
 }
+
+/** `mortar:host/amqp` on the host: a connection of its own to a granted broker. */
+export const amqpCapability: CapabilityHandlers<'amqp'> = {
+  functions: {},
+  resources: {
+    connection: {
+      statics: {
+        open: {
+          grant: (args) => [{ kind: 'amqp', value: String(args[0]), shown: redact(String(args[0])) }],
+          run: (_ctx, args) => AmqpConnection.open(String(args[0])),
+        },
+      },
+      methods: {
+        'declare-exchange': (c: AmqpConnection, a) => c.declareExchange(String(a[0]), a[1] as never),
+        'declare-queue': (c: AmqpConnection, a) => c.declareQueue(String(a[0]), a[1] as never),
+        'bind-queue': (c: AmqpConnection, a) => c.bindQueue(String(a[0]), String(a[1]), String(a[2])),
+        publish: (c: AmqpConnection, a) => c.publish(a[0] as AmqpOutgoing[]),
+        consume: (c: AmqpConnection, a) => c.consume(String(a[0]), Number(a[1])),
+        cancel: (c: AmqpConnection, a) => c.cancel(String(a[0])),
+        receive: (c: AmqpConnection, a) => c.receive(Number(a[0]), Number(a[1])),
+        ack: (c: AmqpConnection, a) => c.ack(a[0] as bigint[]),
+        nack: (c: AmqpConnection, a) => c.nack(a[0] as bigint[], Boolean(a[1])),
+      },
+      close: (c: AmqpConnection) => c.close(),
+    },
+  },
+};

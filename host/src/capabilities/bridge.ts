@@ -16,6 +16,8 @@ export interface BridgeRequest {
   readonly seq: number;
   readonly op: string;
   readonly args: readonly unknown[];
+  /** How long the instance waits for the answer (ms from sending): the host gives up before it does. */
+  readonly budget: number;
 }
 
 /** `error` is the WIT error value the import returns (`{tag, val}`), thrown into the guest as a result `err`. */
@@ -32,8 +34,11 @@ export interface BridgeLog {
 
 /** What performs one component's host imports. */
 export interface HostEndpoint {
-  /** Performs import `op` (`redis.command`, `sql.batch`, ...). Rejects with `{tag, val}` WIT errors. */
-  dispatch(op: string, args: readonly unknown[]): Promise<unknown>;
+  /**
+   * Performs import `op` (`redis.connection.command`, `http.send`: see `opName`) for a caller that waits
+   * `budget` ms from now. Rejects with `{tag, val}` WIT errors.
+   */
+  dispatch(op: string, args: readonly unknown[], budget: number): Promise<unknown>;
   /** A log line from the guest. */
   log(level: string, message: string): void;
   /** Releases everything the component opened. */
@@ -69,7 +74,7 @@ export function serveBridge(bridge: MessagePort, replyBuffer: SharedArrayBuffer,
       endpoint.log(String(req.args[0]), String(req.args[1]));
       return;
     }
-    endpoint.dispatch(req.op, req.args).then(
+    endpoint.dispatch(req.op, req.args, (req as BridgeRequest).budget).then(
       (value) => answer({ seq: req.seq, ok: true, value }),
       (error: unknown) => answer({ seq: req.seq, ok: false, error: toWitError(error) }),
     );

@@ -5,10 +5,17 @@
  * wrote for that property in the resource is granted for that capability, and nothing else is. A schema
  * `default` never grants (see `grantingMetadata`). Grants are checked where the I/O happens (the capability
  * thread), never in the sandbox.
+ *
+ * How a kind's values compare (`normalise`): the network kinds by `host:port`; `http` by origin (scheme, host
+ * and port, the scheme's default port added: `http://Api.local/v1` grants `http://api.local:80`); `directory` by
+ * absolute path, a relative one taken from the sidecar's working directory; SQL addresses verbatim.
  */
+import { isAbsolute, resolve } from 'node:path';
 
-export type GrantKind = 'redis' | 'sql:postgres' | 'sql:mysql' | 'sql:sqlite' | 'amqp' | 'mqtt' | 'nats';
-export const GRANT_KINDS: readonly GrantKind[] = ['redis', 'sql:postgres', 'sql:mysql', 'sql:sqlite', 'amqp', 'mqtt', 'nats'];
+/** What a granted value is for: a `mortar:host` capability (SQL by dialect). */
+export type GrantKind = 'redis' | 'sql:postgres' | 'sql:mysql' | 'sql:sqlite' | 'amqp' | 'mqtt' | 'nats' | 'http' | 'directory';
+/** Every grant kind, as a schema's `x-mortar-grant` names it (another name grants nothing). */
+export const GRANT_KINDS: readonly GrantKind[] = ['redis', 'sql:postgres', 'sql:mysql', 'sql:sqlite', 'amqp', 'mqtt', 'nats', 'http', 'directory'];
 
 /** Kinds whose grant value may list several endpoints, comma-separated (failover or cluster seeds). */
 const LISTS: ReadonlySet<GrantKind> = new Set(['redis', 'nats']);
@@ -21,18 +28,26 @@ export const DEFAULT_PORTS: Readonly<Record<string, Record<string, number>>> = {
   nats: { '': 4222, nats: 4222, tls: 4222 },
 };
 
+/** The endpoints one component may reach, by kind. */
 export class Grants {
   readonly #allowed = new Map<GrantKind, Set<string>>();
 
-  /** Adds `value` for `kind`; values are normalised so `redis://h:6379` and `h` compare equal. */
+  /**
+   * Adds `value` for `kind`; values are normalised so `redis://h:6379` and `h` compare equal. A value that
+   * names no endpoint of its kind (`ftp://x` for `http`) grants nothing.
+   */
   add(kind: GrantKind, value: string): void {
+    const v = normalise(kind, value);
+    if (v === undefined) return;
     let set = this.#allowed.get(kind);
     if (!set) this.#allowed.set(kind, (set = new Set()));
-    set.add(normalise(kind, value));
+    set.add(v);
   }
 
+  /** Whether `value` names an endpoint granted for `kind`. */
   allows(kind: GrantKind, value: string): boolean {
-    return this.#allowed.get(kind)?.has(normalise(kind, value)) ?? false;
+    const v = normalise(kind, value);
+    return v !== undefined && (this.#allowed.get(kind)?.has(v) ?? false);
   }
 }
 
@@ -79,12 +94,39 @@ export function grantsFromSchema(schema: unknown, metadata: Readonly<Record<stri
 
 /**
  * `host:port` for the network kinds (scheme, credentials and path dropped; the scheme's default port
- * added), so `amqp://guest:guest@Host/vhost` and `host:5672` compare equal; SQL addresses verbatim.
+ * added), so `amqp://guest:guest@Host/vhost` and `host:5672` compare equal; the origin for `http`
+ * (`originOf`); the absolute path for `directory` (`directoryOf`); SQL addresses verbatim. `undefined`: the
+ * value names no endpoint of its kind (it is never granted).
  */
-export function normalise(kind: GrantKind, value: string): string {
+export function normalise(kind: GrantKind, value: string): string | undefined {
+  if (kind === 'http') return originOf(value);
+  if (kind === 'directory') return directoryOf(value);
   const ports = DEFAULT_PORTS[kind];
   if (!ports) return value.trim();
   return endpointOf(value, ports).toLowerCase();
+}
+
+/**
+ * The origin of an `http:` or `https:` URL, `scheme://host:port` with the scheme's default port (80, 443)
+ * written out and the host in lower case: `HTTPS://Api.Example.com/v1?q` is `https://api.example.com:443`.
+ * `undefined` for anything else (another scheme, no URL at all).
+ */
+export function originOf(url: string): string | undefined {
+  let u: URL;
+  try { u = new URL(url.trim()); } catch { return undefined; }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+  if (u.hostname === '') return undefined;
+  return `${u.protocol}//${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+}
+
+/**
+ * A granted directory as an absolute, normalised path (no `.`/`..` segments, no trailing `/`); a relative
+ * value is taken from the sidecar's working directory. `undefined` for an empty value or one with a NUL.
+ */
+export function directoryOf(path: string): string | undefined {
+  const p = path.trim();
+  if (p === '' || p.includes('\0')) return undefined;
+  return isAbsolute(p) ? resolve(p) : resolve(process.cwd(), p);
 }
 
 /** `host:port` of a URL or bare address, with the scheme's default port when none is given. */

@@ -17,6 +17,8 @@ import { randomUUID } from 'node:crypto';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { Inbox } from './inbox.js';
 import { witError, type WitError } from './wit-error.js';
+import { redact } from './redact.js';
+import type { CapabilityHandlers } from './capability.js';
 import { endpointOf, DEFAULT_PORTS } from './grants.js';
 
 export type Qos = 'at-most-once' | 'at-least-once' | 'exactly-once';
@@ -227,3 +229,26 @@ async function within<T>(p: Promise<T>, what: string): Promise<T> {
     clearTimeout(t);
   }
 }
+
+/** `mortar:host/mqtt` on the host: a client of its own on a granted broker. */
+export const mqttCapability: CapabilityHandlers<'mqtt'> = {
+  functions: {},
+  resources: {
+    client: {
+      statics: {
+        connect: {
+          grant: (args) => [{ kind: 'mqtt', value: (args[0] as MqttConnectOptions).url, shown: redact((args[0] as MqttConnectOptions).url) }],
+          run: (_ctx, args) => MqttConnection.connect(args[0] as MqttConnectOptions),
+        },
+      },
+      methods: {
+        publish: (c: MqttConnection, a) => c.publish(String(a[0]), a[1] as Uint8Array, a[2] as Qos, Boolean(a[3])),
+        subscribe: (c: MqttConnection, a) => c.subscribe(String(a[0]), a[1] as Qos),
+        unsubscribe: (c: MqttConnection, a) => c.unsubscribe(String(a[0])),
+        receive: (c: MqttConnection, a) => c.receive(Number(a[0]), Number(a[1])),
+        ack: (c: MqttConnection, a) => c.ack(a[0] as bigint[]),
+      },
+      close: (c: MqttConnection) => c.close(),
+    },
+  },
+};

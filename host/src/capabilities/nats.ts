@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, NatsConnection, StreamConfig } from 'nats';
 import { Inbox } from './inbox.js';
 import { isConnectionFailure, witError, type WitError } from './wit-error.js';
+import { redact } from './redact.js';
+import type { CapabilityHandlers } from './capability.js';
 
 type Headers = Array<[string, string]>;
 export interface NatsStreamConfig { name: string; subjects: string[]; storage: 'file' | 'memory'; maxAgeMs: bigint; replicas: number }
@@ -204,3 +206,38 @@ function toWit(err: unknown): WitError {
   if (/^4\d\d$/.test(code) || /stream|consumer|subject/i.test(msg)) return witError('refused', msg);
   return witError('other', msg);
 }
+
+/** The servers of a `servers` argument (comma-separated). */
+function serversOf(arg: unknown): string[] {
+  return String(arg).split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** `mortar:host/nats` on the host: a connection of its own to granted servers (every one must be granted). */
+export const natsCapability: CapabilityHandlers<'nats'> = {
+  functions: {},
+  resources: {
+    connection: {
+      statics: {
+        open: {
+          grant: (args) => {
+            const servers = serversOf(args[0]);
+            // None named: the whole argument is what is refused (an empty value is never granted).
+            return (servers.length === 0 ? [String(args[0])] : servers).map((s) => ({ kind: 'nats' as const, value: s, shown: redact(s) }));
+          },
+          run: (_ctx, args) => NatsLink.open(serversOf(args[0])),
+        },
+      },
+      methods: {
+        'ensure-stream': (c: NatsLink, a) => c.ensureStream(a[0] as NatsStreamConfig),
+        'stream-for-subject': (c: NatsLink, a) => c.streamForSubject(String(a[0])),
+        publish: (c: NatsLink, a) => c.publish(String(a[0]), a[1] as Uint8Array, a[2] as Array<[string, string]>, (a[3] as string | undefined) ?? undefined),
+        consume: (c: NatsLink, a) => c.consume(a[0] as NatsConsumerConfig, Number(a[1])),
+        stop: (c: NatsLink, a) => c.stop(String(a[0])),
+        receive: (c: NatsLink, a) => c.receive(Number(a[0]), Number(a[1])),
+        ack: (c: NatsLink, a) => c.ack(a[0] as bigint[]),
+        nak: (c: NatsLink, a) => c.nak(a[0] as bigint[], Number(a[1])),
+      },
+      close: (c: NatsLink) => c.close(),
+    },
+  },
+};

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { Redis } from 'ioredis';
 import { isConnectionFailure, witError, type WitError } from './wit-error.js';
 import { endpointOf } from './grants.js';
+import type { CapabilityHandlers } from './capability.js';
 
 /** Mirrors `mortar:host/redis.connect-options` (guest field names, camelCase as jco lowers them). */
 export interface RedisConnectOptions {
@@ -157,3 +158,30 @@ export async function pipeline(client: Redis, commands: RedisArgument[][]): Prom
     throw toWit(err);
   }
 }
+
+/** A Redis handle: the shared (or exclusive) client and its key in `RedisClients`. */
+interface RedisHandle { key: string; client: Redis }
+
+/** `mortar:host/redis` on the host: a connection to a granted address. */
+export const redisCapability: CapabilityHandlers<'redis'> = {
+  functions: {},
+  resources: {
+    connection: {
+      statics: {
+        open: {
+          grant: (args) => [{ kind: 'redis', value: (args[0] as RedisConnectOptions).address }],
+          async run(ctx, args): Promise<RedisHandle> {
+            const { key, client } = ctx.connectors.redis.acquire(args[0] as RedisConnectOptions);
+            await connect(client).catch((e: unknown) => { ctx.connectors.redis.release(key); throw e; });
+            return { key, client };
+          },
+        },
+      },
+      methods: {
+        command: (h: RedisHandle, args) => command(h.client, args[0] as RedisArgument[]),
+        pipeline: (h: RedisHandle, args) => pipeline(h.client, args[0] as RedisArgument[][]),
+      },
+      close: (h: RedisHandle, ctx) => ctx.connectors.redis.release(h.key),
+    },
+  },
+};

@@ -6,6 +6,8 @@ import type Database from 'better-sqlite3';
 import type * as MySql from 'mysql2/promise';
 import { isConnectionFailure, witError, type WitError } from './wit-error.js';
 import { postgresConfig } from './pg-connection.js';
+import { redact } from './redact.js';
+import type { CapabilityHandlers } from './capability.js';
 
 /** Drivers are loaded on first use: a sidecar that never opens a database never pays for its driver. */
 const require = createRequire(import.meta.url);
@@ -306,3 +308,26 @@ export class SqlDatabases {
     this.#dbs.clear();
   }
 }
+
+/** A SQL handle: the shared pool and its key in `SqlDatabases`. */
+interface SqlHandle { key: string; db: SqlDatabase }
+
+/** `mortar:host/sql` on the host: a pool on a granted database (the grant kind names the dialect). */
+export const sqlCapability: CapabilityHandlers<'sql'> = {
+  functions: {},
+  resources: {
+    connection: {
+      statics: {
+        open: {
+          grant: (args) => [{ kind: `sql:${args[0] as Dialect}`, value: String(args[1]), shown: redact(String(args[1])) }],
+          run: async (ctx, args): Promise<SqlHandle> => ctx.connectors.sql.acquire(args[0] as Dialect, String(args[1])),
+        },
+      },
+      methods: {
+        query: (h: SqlHandle, args) => h.db.query(args[0] as Statement),
+        batch: (h: SqlHandle, args) => h.db.batch(args[0] as Statement[]),
+      },
+      close: (h: SqlHandle, ctx) => ctx.connectors.sql.release(h.key),
+    },
+  },
+};

@@ -11,6 +11,7 @@ import { sandboxWasi } from './wasi.js';
 import { clockImports } from './clock.js';
 import { areaOf, readArea, writeArea } from '../../capabilities/shared-area.js';
 import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
+import { guestImports } from '../../capabilities/guest-imports.js';
 import { asCallResult, PlannedReads, type ReadIo, type ReadOutcome } from './planned-reads.js';
 import type { RedisConnectOptions } from '../../capabilities/redis.js';
 import {
@@ -44,7 +45,7 @@ function bridgeCall(op: string, args: unknown[]): unknown {
   const budget = Math.floor(Math.min(init.importTimeoutMs, callDeadline - sharedClock() - callMargin));
   if (budget <= 0) throw witError('unavailable', `host call ${op} not attempted: the call's deadline has passed`);
   const mine = ++seq;
-  init.bridge.postMessage({ seq: mine, op, args } satisfies BridgeRequest);
+  init.bridge.postMessage({ seq: mine, op, args, budget } satisfies BridgeRequest);
   const deadline = performance.now() + budget;
   for (;;) {
     const current = Atomics.load(reply.words, 0);
@@ -72,37 +73,7 @@ function witError(tag: string, val: string): Error {
   return Object.assign(new Error(val), { payload: { tag, val } });
 }
 
-/**
- * Makes the class for an imported resource whose methods all forward over the bridge. `opened` sees the
- * arguments of every constructor (static) call that succeeded.
- */
-function bridgedResource(prefix: string, statics: Record<string, string>, methods: string[] | Record<string, string>, opened?: (args: unknown[]) => void): unknown {
-  class Resource {
-    readonly id: number;
-    constructor(id: number) { this.id = id; }
-    [Symbol.dispose](): void {
-      try { bridgeCall(`${prefix}.drop`, [this.id]); } catch { /* best effort */ }
-    }
-  }
-  for (const [name, op] of Object.entries(statics)) {
-    Object.defineProperty(Resource, name, {
-      value: (...args: unknown[]) => {
-        const resource = new Resource(bridgeCall(op, args) as number);
-        opened?.(args);
-        return resource;
-      },
-    });
-  }
-  // Method name as jco calls it -> operation name (the WIT name) on the main thread.
-  const ops = Array.isArray(methods) ? Object.fromEntries(methods.map((m) => [m, m])) : methods;
-  for (const [name, op] of Object.entries(ops)) {
-    Object.defineProperty(Resource.prototype, name, {
-      value(this: Resource, ...args: unknown[]) { return bridgeCall(`${prefix}.${op}`, [this.id, ...args]); },
-    });
-  }
-  return Resource;
-}
-
+/** The instance's `mortar:host` imports: log and clock served here, every capability over the bridge. */
 function hostImports(): Record<string, unknown> {
   const levels = ['trace', 'debug', 'info', 'warn', 'error'];
   return {
@@ -114,33 +85,7 @@ function hostImports(): Record<string, unknown> {
     'mortar:host/clock': {
       ...clockImports(() => callDeadline - sharedClock() - callMargin),
     },
-    'mortar:host/redis': {
-      Connection: bridgedResource('redis', { open: 'redis.open' }, ['command', 'pipeline'], (args) => planned.redisOpened(args[0] as RedisConnectOptions)),
-    },
-    'mortar:host/sql': {
-      Connection: bridgedResource('sql', { open: 'sql.open' }, ['query', 'batch']),
-    },
-    'mortar:host/amqp': {
-      Connection: bridgedResource('amqp', { open: 'amqp.open' }, {
-        declareExchange: 'declare-exchange', declareQueue: 'declare-queue', bindQueue: 'bind-queue',
-        publish: 'publish', consume: 'consume', cancel: 'cancel', receive: 'receive', ack: 'ack', nack: 'nack',
-      }),
-    },
-    'mortar:host/mqtt': {
-      Client: bridgedResource('mqtt', { connect: 'mqtt.connect' }, ['publish', 'subscribe', 'unsubscribe', 'receive', 'ack']),
-    },
-    'mortar:host/http': {
-      send: (req: unknown) => bridgeCall('http.send', [req]),
-    },
-    'mortar:host/directory': {
-      Root: bridgedResource('directory', { open: 'directory.open' }, ['read', 'write', 'delete', 'list']),
-    },
-    'mortar:host/nats': {
-      Connection: bridgedResource('nats', { open: 'nats.open' }, {
-        ensureStream: 'ensure-stream', streamForSubject: 'stream-for-subject', publish: 'publish', consume: 'consume',
-        stop: 'stop', receive: 'receive', ack: 'ack', nak: 'nak',
-      }),
-    },
+    ...guestImports(bridgeCall, { redis: (args) => planned.redisOpened(args[0] as RedisConnectOptions) }),
   };
 }
 
