@@ -27,7 +27,11 @@ if (mode === 'map') {
     const r = await redis.evalBuffer(GET, 1, `orders||${req.params.key}`);
     const len = r.readInt32BE(0);
     if (len < 0) return reply.code(204).send();
-    return reply.code(200).header('etag', String(r.readDoubleBE(4))).type('application/json').send(r.subarray(20, 20 + len));
+    return reply
+      .code(200)
+      .header('etag', String(r.readDoubleBE(4)))
+      .type('application/json')
+      .send(r.subarray(20, 20 + len));
   });
 }
 await app.listen({ port: Number(port), host: '127.0.0.1' });

@@ -44,11 +44,16 @@ if (mode === 'redis') {
   await app.listen({ port: Number(port), host: '127.0.0.1' });
 } else if (mode === 'target') {
   const [port] = args;
-  http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => { res.setHeader('content-type', 'application/json'); res.end(Buffer.concat(chunks)); });
-  }).listen(Number(port), '127.0.0.1');
+  http
+    .createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        res.end(Buffer.concat(chunks));
+      });
+    })
+    .listen(Number(port), '127.0.0.1');
 } else if (mode === 'rabbitmq') {
   const [url, queue, appPort, route] = args;
   const amqp = await import('amqplib');
@@ -57,20 +62,39 @@ if (mode === 'redis') {
   await ch.assertQueue(queue, { durable: true });
   await ch.prefetch(64);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const post = (body) => new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: Number(appPort), method: 'POST', path: route, agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
+  const post = (body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: Number(appPort),
+          method: 'POST',
+          path: route,
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': body.length },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
-    req.on('error', reject);
-    req.end(body);
-  });
   await ch.consume(queue, (m) => {
     if (!m) return;
-    post(m.content).then((status) => (status >= 200 && status < 300 ? ch.ack(m) : ch.nack(m, false, true)), () => ch.nack(m, false, true));
+    post(m.content).then(
+      (status) => (status >= 200 && status < 300 ? ch.ack(m) : ch.nack(m, false, true)),
+      () => ch.nack(m, false, true),
+    );
   });
   // Ready: the consumer is registered.
-  http.createServer((_q, r) => { r.statusCode = 204; r.end(); }).listen(Number(process.env.READY_PORT), '127.0.0.1');
+  http
+    .createServer((_q, r) => {
+      r.statusCode = 204;
+      r.end();
+    })
+    .listen(Number(process.env.READY_PORT), '127.0.0.1');
 } else {
   throw new Error(`bindings-baseline: unknown mode ${mode}`);
 }

@@ -32,7 +32,12 @@ export async function outputRedis({ root, REDIS, mortar, resources }) {
 /** `bindings.http` post vs fastify + undici forwarding to the same target server. */
 export async function outputHttp({ root, mortar, resources }) {
   const targetPort = await freePort();
-  const target = await startProcess(process.execPath, [join(root, 'bench/bindings-baseline.mjs'), 'target', String(targetPort)], `http://127.0.0.1:${targetPort}/`, [200]);
+  const target = await startProcess(
+    process.execPath,
+    [join(root, 'bench/bindings-baseline.mjs'), 'target', String(targetPort)],
+    `http://127.0.0.1:${targetPort}/`,
+    [200],
+  );
   const url = `http://127.0.0.1:${targetPort}/echo`;
   const m = await mortar(['--resources-path', resources('bindings.http', { url }, 'out')]);
   const port = await freePort();
@@ -56,7 +61,10 @@ async function inputApp() {
     req.on('end', () => {
       if (req.method === 'POST') {
         count++;
-        if (waiter && count >= waiter.n) { waiter.resolve(); waiter = undefined; }
+        if (waiter && count >= waiter.n) {
+          waiter.resolve();
+          waiter = undefined;
+        }
       }
       res.end();
     });
@@ -64,9 +72,20 @@ async function inputApp() {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: server.address().port,
-    reset() { count = 0; },
-    until(n) { return count >= n ? Promise.resolve() : new Promise((resolve) => { waiter = { n, resolve }; }); },
-    close() { server.closeAllConnections(); return new Promise((r) => server.close(r)); },
+    reset() {
+      count = 0;
+    },
+    until(n) {
+      return count >= n
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            waiter = { n, resolve };
+          });
+    },
+    close() {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
   };
 }
 
@@ -104,14 +123,29 @@ export async function inputRabbitmq({ root, mortar, resources }, rounds = 3, n =
   try {
     for (let i = 0; i < rounds; i++) {
       const queue = `bench-in-${randomUUID().slice(0, 8)}`;
-      const m = await mortar(['--app-port', String(app.port), '--resources-path', resources('bindings.rabbitmq', { host: AMQP, queueName: queue, durable: 'true', route: '/in' }, 'in')]);
+      const m = await mortar([
+        '--app-port',
+        String(app.port),
+        '--resources-path',
+        resources('bindings.rabbitmq', { host: AMQP, queueName: queue, durable: 'true', route: '/in' }, 'in'),
+      ]);
       let a;
-      try { a = await deliveryRate(app, queue, n); } finally { await stop(m.proc); }
+      try {
+        a = await deliveryRate(app, queue, n);
+      } finally {
+        await stop(m.proc);
+      }
       const bq = `${queue}-base`;
       const ready = await freePort();
-      const b = await baselineProcess(root, ['rabbitmq', AMQP, bq, String(app.port), '/in'], `http://127.0.0.1:${ready}/`, [204], { READY_PORT: String(ready) });
+      const b = await baselineProcess(root, ['rabbitmq', AMQP, bq, String(app.port), '/in'], `http://127.0.0.1:${ready}/`, [204], {
+        READY_PORT: String(ready),
+      });
       let c;
-      try { c = await deliveryRate(app, bq, n); } finally { await stop(b.proc); }
+      try {
+        c = await deliveryRate(app, bq, n);
+      } finally {
+        await stop(b.proc);
+      }
       ours.push(a);
       theirs.push(c);
       ratios.push(a / c);

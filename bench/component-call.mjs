@@ -49,8 +49,18 @@ export async function componentCall(root) {
   const jsUs = time(plain, 5_000_000);
 
   // Through the pool.
-  const registry = new ComponentRegistry({ appId: 'bench', capabilities: new InThreadCapabilities(dataDir), logger, poolSize: 1, callTimeoutMs: 5000, memoryLimitBytes: 256 * 1024 * 1024 });
-  await registry.apply({ kind: 'Component', name: 'm', type: 'state.in-memory', version: 'v1', metadata: {}, scopes: [], ignoreErrors: false, file: 'bench' }, mod);
+  const registry = new ComponentRegistry({
+    appId: 'bench',
+    capabilities: new InThreadCapabilities(dataDir),
+    logger,
+    poolSize: 1,
+    callTimeoutMs: 5000,
+    memoryLimitBytes: 256 * 1024 * 1024,
+  });
+  await registry.apply(
+    { kind: 'Component', name: 'm', type: 'state.in-memory', version: 'v1', metadata: {}, scopes: [], ignoreErrors: false, file: 'bench' },
+    mod,
+  );
   const pool = registry.get('m').pool;
   for (let i = 0; i < 2000; i++) await pool.call('stateStore', 'get', [req]);
   const n = 20_000;

@@ -7,7 +7,10 @@ import autocannon from 'autocannon';
 
 export async function freePort() {
   return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
   });
 }
 
@@ -21,7 +24,9 @@ export async function startProcess(cmd, args, readyUrl, okStatus = [200, 204], e
       const r = await fetch(readyUrl);
       await r.arrayBuffer();
       if (okStatus.includes(r.status)) return { proc, ms: performance.now() - t0 };
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -50,9 +55,15 @@ export async function throughput(url, { connections = 32, duration = 5, request 
 /** Latency at low load: sequential requests on one keep-alive connection, in ms (p50, p99). */
 export async function lowLoadLatency(url, n = 2000) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const get = () => new Promise((resolve, reject) => {
-    http.get(url, { agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
-  });
+  const get = () =>
+    new Promise((resolve, reject) => {
+      http
+        .get(url, { agent }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        })
+        .on('error', reject);
+    });
   for (let i = 0; i < 500; i++) await get();
   const samples = [];
   for (let i = 0; i < n; i++) {

@@ -24,11 +24,25 @@ app.post('/v1.0/publish/:pubsub/:topic', async (req, reply) => {
 await app.listen({ port: Number(port), host: '127.0.0.1' });
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-const post = (body) => new Promise((resolve, reject) => {
-  const req = http.request({ host: '127.0.0.1', port: Number(appPort), method: 'POST', path: '/in', agent, headers: { 'content-type': 'application/cloudevents+json', pubsubname: 'broker', 'content-length': Buffer.byteLength(body) } }, (res) => { res.resume(); res.on('end', resolve); });
-  req.on('error', reject);
-  req.end(body);
-});
+const post = (body) =>
+  new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: Number(appPort),
+        method: 'POST',
+        path: '/in',
+        agent,
+        headers: { 'content-type': 'application/cloudevents+json', pubsubname: 'broker', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', resolve);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 for (;;) {
   const r = await sub.xreadgroup('GROUP', group, 'c', 'COUNT', '64', 'BLOCK', '1000', 'STREAMS', topic, '>');
   if (!r) continue;

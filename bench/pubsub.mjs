@@ -22,32 +22,53 @@ async function subscriberApp(topic) {
         const id = JSON.parse(Buffer.concat(chunks).toString()).data?.id;
         waiters.get(id)?.();
         waiters.delete(id);
-      } catch { /* not ours */ }
+      } catch {
+        /* not ours */
+      }
       res.end();
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: server.address().port,
-    get count() { return count; },
-    reset() { count = 0; },
-    waitFor(id) { return new Promise((r) => waiters.set(id, r)); },
-    close() { server.closeAllConnections(); return new Promise((r) => server.close(r)); },
+    get count() {
+      return count;
+    },
+    reset() {
+      count = 0;
+    },
+    waitFor(id) {
+      return new Promise((r) => waiters.set(id, r));
+    },
+    close() {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
   };
 }
 
 async function measure(publishUrl, app) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-  const publish = (body) => new Promise((resolve, reject) => {
-    const req = http.request(publishUrl, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`publish: ${res.statusCode}`))));
+  const publish = (body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        publishUrl,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`publish: ${res.statusCode}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
-    req.on('error', reject);
-    req.end(body);
-  });
   // Warm-up, then low-load latency: one message at a time, publish -> delivered.
-  for (let i = 0; i < 50; i++) { const id = randomUUID(); const w = app.waitFor(id); await publish(JSON.stringify({ id })); await w; }
+  for (let i = 0; i < 50; i++) {
+    const id = randomUUID();
+    const w = app.waitFor(id);
+    await publish(JSON.stringify({ id }));
+    await w;
+  }
   const lat = [];
   for (let i = 0; i < 300; i++) {
     const id = randomUUID();
@@ -63,7 +84,14 @@ async function measure(publishUrl, app) {
   app.reset();
   const t0 = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: 32 }, async () => { while (next < n) { next++; await publish(JSON.stringify({ id: 'bulk' })); } }));
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < n) {
+        next++;
+        await publish(JSON.stringify({ id: 'bulk' }));
+      }
+    }),
+  );
   while (app.count < n) await new Promise((r) => setTimeout(r, 1));
   const rate = n / ((performance.now() - t0) / 1000);
   agent.destroy();
@@ -75,17 +103,31 @@ export async function pubsubRound({ REDIS, root, mortar, resources }) {
   const app = await subscriberApp(topic);
   const out = {};
   try {
-    const m = await mortar(['--resources-path', resources('pubsub.redis', { redisHost: REDIS, consumerID: `bench-${randomUUID().slice(0, 8)}` }), '--app-port', String(app.port)]);
+    const m = await mortar([
+      '--resources-path',
+      resources('pubsub.redis', { redisHost: REDIS, consumerID: `bench-${randomUUID().slice(0, 8)}` }),
+      '--app-port',
+      String(app.port),
+    ]);
     try {
       // The subscription starts once the sidecar has read /dapr/subscribe.
       await new Promise((r) => setTimeout(r, 1500));
       out.mortar = await measure(`http://127.0.0.1:${m.port}/v1.0/publish/store/${topic}`, app);
-    } finally { await stop(m.proc); }
+    } finally {
+      await stop(m.proc);
+    }
     const port = await freePort();
-    const b = await startProcess(process.execPath, [join(root, 'bench/pubsub-baseline.mjs'), String(port), REDIS, String(app.port), `${topic}-base`], `http://127.0.0.1:${port}/none`, [404]);
+    const b = await startProcess(
+      process.execPath,
+      [join(root, 'bench/pubsub-baseline.mjs'), String(port), REDIS, String(app.port), `${topic}-base`],
+      `http://127.0.0.1:${port}/none`,
+      [404],
+    );
     try {
       out.baseline = await measure(`http://127.0.0.1:${port}/v1.0/publish/broker/${topic}-base`, app);
-    } finally { await stop(b.proc); }
+    } finally {
+      await stop(b.proc);
+    }
   } finally {
     await app.close();
   }

@@ -22,21 +22,45 @@ const results = [];
 const report = (name, value, baseline, unit, target, better = 'higher', ratio = value / baseline) => {
   const ok = target === undefined ? '' : (better === 'higher' ? ratio >= target : ratio <= target) ? 'meets' : 'MISSES';
   results.push({ name, value, baseline, unit, ratio, target, ok });
-  console.log(`${name}: ${fmt(value)} ${unit} vs baseline ${fmt(baseline)} ${unit} -> ratio ${ratio.toFixed(2)}x${target !== undefined ? ` (target ${better === 'higher' ? '>=' : '<='} ${target}x: ${ok})` : ''}`);
+  console.log(
+    `${name}: ${fmt(value)} ${unit} vs baseline ${fmt(baseline)} ${unit} -> ratio ${ratio.toFixed(2)}x${target !== undefined ? ` (target ${better === 'higher' ? '>=' : '<='} ${target}x: ${ok})` : ''}`,
+  );
 };
 const fmt = (x) => (x >= 100 ? Math.round(x).toString() : x.toFixed(3));
 
 function resources(type, metadata, name = 'store') {
   const dir = mkdtempSync(join(tmpdir(), 'mortar-bench-res-'));
-  const md = Object.entries(metadata).map(([k, v]) => `    - name: ${k}\n      value: "${v}"`).join('\n');
-  writeFileSync(join(dir, `${name}.yaml`), `apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: ${name}\nspec:\n  type: ${type}\n  version: v1\n  metadata:${md ? '\n' + md : ' []'}\n`);
+  const md = Object.entries(metadata)
+    .map(([k, v]) => `    - name: ${k}\n      value: "${v}"`)
+    .join('\n');
+  writeFileSync(
+    join(dir, `${name}.yaml`),
+    `apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: ${name}\nspec:\n  type: ${type}\n  version: v1\n  metadata:${md ? `\n${md}` : ' []'}\n`,
+  );
   return dir;
 }
 
 async function mortar(args, dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-data-'))) {
   const port = await freePort();
-  const r = await startProcess(process.execPath, [BIN, 'run', '--app-id', 'orders', '--dapr-http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn', ...(process.env.MORTAR_BENCH_ARGS ?? '').split(' ').filter(Boolean), ...args],
-    `http://127.0.0.1:${port}/v1.0/healthz/outbound`, [204]);
+  const r = await startProcess(
+    process.execPath,
+    [
+      BIN,
+      'run',
+      '--app-id',
+      'orders',
+      '--dapr-http-port',
+      String(port),
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      ...(process.env.MORTAR_BENCH_ARGS ?? '').split(' ').filter(Boolean),
+      ...args,
+    ],
+    `http://127.0.0.1:${port}/v1.0/healthz/outbound`,
+    [204],
+  );
   return { ...r, port, dataDir };
 }
 
@@ -47,7 +71,11 @@ async function baseline(mode) {
 }
 
 async function seed(port) {
-  const r = await fetch(`http://127.0.0.1:${port}/v1.0/state/store`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[{"key":"k","value":{"n":1}}]' });
+  const r = await fetch(`http://127.0.0.1:${port}/v1.0/state/store`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '[{"key":"k","value":{"n":1}}]',
+  });
   if (r.status !== 204) throw new Error(`seed failed: ${r.status}`);
 }
 
@@ -72,9 +100,13 @@ if (want('state-memory')) {
     const addP50 = median(rounds.map((r) => r.m.p50 - r.b.p50));
     const addP99 = median(rounds.map((r) => r.m.p99 - r.b.p99));
     for (const [i, r] of rounds.entries()) {
-      console.log(`low-load round ${i + 1}: mortar p50 ${r.m.p50.toFixed(3)} p99 ${r.m.p99.toFixed(3)} ms; baseline p50 ${r.b.p50.toFixed(3)} p99 ${r.b.p99.toFixed(3)} ms`);
+      console.log(
+        `low-load round ${i + 1}: mortar p50 ${r.m.p50.toFixed(3)} p99 ${r.m.p99.toFixed(3)} ms; baseline p50 ${r.b.p50.toFixed(3)} p99 ${r.b.p99.toFixed(3)} ms`,
+      );
     }
-    console.log(`added latency (median of 3 rounds): p50 +${addP50.toFixed(3)} ms (target <= 0.3: ${addP50 <= 0.3 ? 'meets' : 'MISSES'}), p99 +${addP99.toFixed(3)} ms (target <= 1: ${addP99 <= 1 ? 'meets' : 'MISSES'})`);
+    console.log(
+      `added latency (median of 3 rounds): p50 +${addP50.toFixed(3)} ms (target <= 0.3: ${addP50 <= 0.3 ? 'meets' : 'MISSES'}), p99 +${addP99.toFixed(3)} ms (target <= 1: ${addP99 <= 1 ? 'meets' : 'MISSES'})`,
+    );
     report('in-memory GET low-load p50 latency', median(rounds.map((r) => r.m.p50)), median(rounds.map((r) => r.b.p50)), 'ms');
     report('in-memory GET low-load p99 latency', median(rounds.map((r) => r.m.p99)), median(rounds.map((r) => r.b.p99)), 'ms');
   } finally {
@@ -109,7 +141,15 @@ if (want('pubsub-redis')) {
   for (let i = 0; i < 3; i++) rounds.push(await pubsubRound({ BIN, REDIS, root, mortar, resources }));
   const tp = rounds.map((r) => r.mortar.rate / r.baseline.rate);
   const med = (xs) => median(xs);
-  report('pub/sub throughput, publish -> delivered (2000 msgs, 32 publishers, median of 3)', med(rounds.map((r) => r.mortar.rate)), med(rounds.map((r) => r.baseline.rate)), 'msg/s', 0.4, 'higher', med(tp));
+  report(
+    'pub/sub throughput, publish -> delivered (2000 msgs, 32 publishers, median of 3)',
+    med(rounds.map((r) => r.mortar.rate)),
+    med(rounds.map((r) => r.baseline.rate)),
+    'msg/s',
+    0.4,
+    'higher',
+    med(tp),
+  );
   console.log(`  per-round ratios: ${tp.map((r) => r.toFixed(2)).join(', ')}`);
   report('pub/sub latency at low load, publish -> delivered p50', med(rounds.map((r) => r.mortar.p50)), med(rounds.map((r) => r.baseline.p50)), 'ms');
   report('pub/sub latency at low load, publish -> delivered p99', med(rounds.map((r) => r.mortar.p99)), med(rounds.map((r) => r.baseline.p99)), 'ms');
@@ -174,7 +214,9 @@ if (want('startup')) {
   }
   report('first start to ready (median of 5, empty data dir)', median(firstTimes), median(baseTimes), 'ms');
   report('warm start to ready (median of 5, data dir kept)', median(times), median(baseTimes), 'ms');
-  console.log(`  absolute: first ${Math.round(median(firstTimes))} ms, warm ${Math.round(median(times))} ms (target < 1500 ms: ${median(times) < 1500 ? 'meets' : 'MISSES'})`);
+  console.log(
+    `  absolute: first ${Math.round(median(firstTimes))} ms, warm ${Math.round(median(times))} ms (target < 1500 ms: ${median(times) < 1500 ? 'meets' : 'MISSES'})`,
+  );
   report('first start vs warm start (medians of 5)', median(firstTimes), median(times), 'ms', 1.5, 'lower');
   const rss = median(rsss);
   report('RSS with the defaults loaded (median of 5)', rss / 1e6, median(baseRsss) / 1e6, 'MB');

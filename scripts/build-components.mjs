@@ -21,7 +21,8 @@ const { BUILDING_BLOCKS, COMPONENT_WORLDS } = await import(pathToFileURL(join(ro
 // scripts/build.mjs generated the WIT types of the worlds it read from the table's source; a world it missed
 // (the table no longer spells it `world: '<name>'`) would leave the host compiled against stale types.
 for (const { world } of COMPONENT_WORLDS) {
-  if (!existsSync(join(root, 'host/generated', `${world}.d.ts`))) throw new Error(`host/generated/${world}.d.ts is missing: scripts/build.mjs did not read world '${world}' from host/src/building-blocks.ts`);
+  if (!existsSync(join(root, 'host/generated', `${world}.d.ts`)))
+    throw new Error(`host/generated/${world}.d.ts is missing: scripts/build.mjs did not read world '${world}' from host/src/building-blocks.ts`);
 }
 const jco = join(root, 'node_modules/@bytecodealliance/jco/dist/jco.js');
 const jcoVersion = JSON.parse(readFileSync(join(root, 'node_modules/@bytecodealliance/jco/package.json'), 'utf8')).version;
@@ -42,7 +43,10 @@ function hashOf(paths) {
 
 const targets = [];
 const shared = [...files(join(root, 'components-wasm/lib')), ...files(join(root, 'wit'))];
-for (const [srcDir, outDir] of [['components-wasm', 'dist/components'], ['test/fixtures/components', 'dist/test-components']]) {
+for (const [srcDir, outDir] of [
+  ['components-wasm', 'dist/components'],
+  ['test/fixtures/components', 'dist/test-components'],
+]) {
   const base = join(root, srcDir);
   if (!existsSync(base)) continue;
   for (const name of readdirSync(base)) {
@@ -86,7 +90,11 @@ async function build(t) {
 
 // Two at a time: componentize is CPU-bound and the machines have two cores.
 const queue = [...targets];
-await Promise.all([0, 1].map(async () => { while (queue.length) await build(queue.shift()); }));
+await Promise.all(
+  [0, 1].map(async () => {
+    while (queue.length) await build(queue.shift());
+  }),
+);
 console.log(`components: ${built} built, ${targets.length - built} up to date`);
 
 const prebuild = join(root, 'dist/host/src/components/prebuild.js');

@@ -28,7 +28,10 @@ function componentWorlds() {
 const worlds = componentWorlds();
 const { types } = await import(pathToFileURL(join(root, 'node_modules/@bytecodealliance/jco/dist/api.js')).href);
 rmSync(join(root, 'host/generated'), { recursive: true, force: true });
-for (const [dir, guest] of [['host/generated', false], ['components-wasm/generated', true]]) {
+for (const [dir, guest] of [
+  ['host/generated', false],
+  ['components-wasm/generated', true],
+]) {
   for (const world of worlds) {
     const files = await types(join(root, 'wit'), { worldName: `mortar:component/${world}`, outDir: join(root, dir), guest });
     for (const [file, bytes] of Object.entries(files)) {

@@ -16,10 +16,18 @@ for (const [path, entry] of Object.entries(lock.packages)) {
   if (!entry.optionalDependencies) continue;
   for (const dep of Object.keys(entry.optionalDependencies)) {
     // npm resolves a dependency from the nearest node_modules up the path.
-    const parts = path ? path.split('node_modules/').filter(Boolean).map((p) => p.replace(/\/$/, '')) : [];
+    const parts = path
+      ? path
+          .split('node_modules/')
+          .filter(Boolean)
+          .map((p) => p.replace(/\/$/, ''))
+      : [];
     let found = false;
     for (let i = parts.length; i >= 0 && !found; i--) {
-      const prefix = parts.slice(0, i).map((p) => `node_modules/${p}/`).join('');
+      const prefix = parts
+        .slice(0, i)
+        .map((p) => `node_modules/${p}/`)
+        .join('');
       found = present.has(`${prefix}node_modules/${dep}`);
     }
     if (!found) {
@@ -29,5 +37,5 @@ for (const [path, entry] of Object.entries(lock.packages)) {
   }
   if (Object.keys(entry.optionalDependencies).length === 0) delete entry.optionalDependencies;
 }
-writeFileSync(file, JSON.stringify(lock, null, 2) + '\n');
+writeFileSync(file, `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`prune-lock: removed ${removed} optional dependencies with no lockfile entry`);

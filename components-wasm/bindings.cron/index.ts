@@ -54,13 +54,18 @@ export const lifecycle = {
       types: ['bindings.cron'],
       version: '1.0.0',
       features: [],
-      metadataSchema: schema({
-        schedule: {
-          type: 'string', minLength: 1,
-          description: 'The cron schedule: "@every 15s", "@daily", six fields with seconds ("0 30 * * * *") or five without; a "CRON_TZ=<zone> " prefix sets the time zone.',
-          'x-example': '@every 15m',
+      metadataSchema: schema(
+        {
+          schedule: {
+            type: 'string',
+            minLength: 1,
+            description:
+              'The cron schedule: "@every 15s", "@daily", six fields with seconds ("0 30 * * * *") or five without; a "CRON_TZ=<zone> " prefix sets the time zone.',
+            'x-example': '@every 15m',
+          },
         },
-      }, ['schedule']),
+        ['schedule'],
+      ),
       maxInstances: 1,
     };
   },
@@ -75,7 +80,9 @@ export const lifecycle = {
       throw { tag: 'invalid-metadata', val: `schedule: invalid schedule format '${spec}': ${why}` };
     }
   },
-  ping() { /* nothing to reach */ },
+  ping() {
+    /* nothing to reach */
+  },
 };
 
 export const inputBinding = {
@@ -96,10 +103,17 @@ export const inputBinding = {
         lastFired = tick;
         const receipt = String(tick);
         unsettled.add(receipt);
-        return [{
-          receipt, data: new Uint8Array(0), contentType: undefined,
-          metadata: [['timeZone', 'Local'], ['readTimeUTC', goUtcString(t)]],
-        }];
+        return [
+          {
+            receipt,
+            data: new Uint8Array(0),
+            contentType: undefined,
+            metadata: [
+              ['timeZone', 'Local'],
+              ['readTimeUTC', goUtcString(t)],
+            ],
+          },
+        ];
       }
       const left = wait - (monotonicMs() - started);
       if (left <= 0) return [];

@@ -25,21 +25,68 @@ const WITH_BODY = new Set(['PUT', 'POST', 'PATCH']);
 
 /** Go's `http.StatusText`, for the `status` metadata (`resp.Status`). */
 const STATUS_TEXT: Record<number, string> = {
-  100: 'Continue', 101: 'Switching Protocols', 102: 'Processing', 103: 'Early Hints',
-  200: 'OK', 201: 'Created', 202: 'Accepted', 203: 'Non-Authoritative Information', 204: 'No Content', 205: 'Reset Content',
-  206: 'Partial Content', 207: 'Multi-Status', 208: 'Already Reported', 226: 'IM Used',
-  300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified', 305: 'Use Proxy',
-  307: 'Temporary Redirect', 308: 'Permanent Redirect',
-  400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 407: 'Proxy Authentication Required', 408: 'Request Timeout', 409: 'Conflict', 410: 'Gone',
-  411: 'Length Required', 412: 'Precondition Failed', 413: 'Request Entity Too Large', 414: 'Request URI Too Long',
-  415: 'Unsupported Media Type', 416: 'Requested Range Not Satisfiable', 417: 'Expectation Failed', 418: "I'm a teapot",
-  421: 'Misdirected Request', 422: 'Unprocessable Entity', 423: 'Locked', 424: 'Failed Dependency', 425: 'Too Early',
-  426: 'Upgrade Required', 428: 'Precondition Required', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+  100: 'Continue',
+  101: 'Switching Protocols',
+  102: 'Processing',
+  103: 'Early Hints',
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  203: 'Non-Authoritative Information',
+  204: 'No Content',
+  205: 'Reset Content',
+  206: 'Partial Content',
+  207: 'Multi-Status',
+  208: 'Already Reported',
+  226: 'IM Used',
+  300: 'Multiple Choices',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  305: 'Use Proxy',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  402: 'Payment Required',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  407: 'Proxy Authentication Required',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  412: 'Precondition Failed',
+  413: 'Request Entity Too Large',
+  414: 'Request URI Too Long',
+  415: 'Unsupported Media Type',
+  416: 'Requested Range Not Satisfiable',
+  417: 'Expectation Failed',
+  418: "I'm a teapot",
+  421: 'Misdirected Request',
+  422: 'Unprocessable Entity',
+  423: 'Locked',
+  424: 'Failed Dependency',
+  425: 'Too Early',
+  426: 'Upgrade Required',
+  428: 'Precondition Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   451: 'Unavailable For Legal Reasons',
-  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
-  505: 'HTTP Version Not Supported', 506: 'Variant Also Negotiates', 507: 'Insufficient Storage', 508: 'Loop Detected',
-  510: 'Not Extended', 511: 'Network Authentication Required',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+  506: 'Variant Also Negotiates',
+  507: 'Insufficient Storage',
+  508: 'Loop Detected',
+  510: 'Not Extended',
+  511: 'Network Authentication Required',
 };
 
 let settings: Record<string, string> = {};
@@ -57,7 +104,20 @@ function canonical(name: string): string {
 function byteSize(raw: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(raw.trim());
   if (!m) return undefined;
-  const pow: Record<string, number> = { k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+  const pow: Record<string, number> = {
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
+  };
   return Math.ceil(Number(m[1]) * (m[2] ? pow[m[2]]! : 1));
 }
 
@@ -75,18 +135,27 @@ export const lifecycle = {
       types: ['bindings.http'],
       version: '1.0.0',
       features: [],
-      metadataSchema: schema({
-        url: { type: 'string', pattern: '^https?://', 'x-mortar-grant': 'http', description: 'The base URL of the HTTP endpoint to invoke', 'x-example': 'http://myservice:8000/customer' },
-        responseTimeout: { type: 'string', description: 'A Go duration after which a request is given up ("10s", "5m").' },
-        maxResponseBodySize: { type: 'string', description: 'Most of a response body read, as a resource quantity ("100Mi"); 0 or less: no limit.' },
-        securityToken: { type: 'string', 'x-sensitive': true },
-        securityTokenHeader: { type: 'string' },
-        errorIfNot2XX: { type: 'string', description: 'Fail on a status other than 2xx (default true).' },
-        MTLSRootCA: { type: 'string', description: 'Not supported: refused at init.' },
-        MTLSClientCert: { type: 'string', description: 'Not supported: refused at init.' },
-        MTLSClientKey: { type: 'string', 'x-sensitive': true, description: 'Not supported: refused at init.' },
-        MTLSRenegotiation: { type: 'string', enum: ['RenegotiateNever', 'RenegotiateOnceAsClient', 'RenegotiateFreelyAsClient'] },
-      }, ['url']),
+      metadataSchema: schema(
+        {
+          url: {
+            type: 'string',
+            pattern: '^https?://',
+            'x-mortar-grant': 'http',
+            description: 'The base URL of the HTTP endpoint to invoke',
+            'x-example': 'http://myservice:8000/customer',
+          },
+          responseTimeout: { type: 'string', description: 'A Go duration after which a request is given up ("10s", "5m").' },
+          maxResponseBodySize: { type: 'string', description: 'Most of a response body read, as a resource quantity ("100Mi"); 0 or less: no limit.' },
+          securityToken: { type: 'string', 'x-sensitive': true },
+          securityTokenHeader: { type: 'string' },
+          errorIfNot2XX: { type: 'string', description: 'Fail on a status other than 2xx (default true).' },
+          MTLSRootCA: { type: 'string', description: 'Not supported: refused at init.' },
+          MTLSClientCert: { type: 'string', description: 'Not supported: refused at init.' },
+          MTLSClientKey: { type: 'string', 'x-sensitive': true, description: 'Not supported: refused at init.' },
+          MTLSRenegotiation: { type: 'string', enum: ['RenegotiateNever', 'RenegotiateOnceAsClient', 'RenegotiateFreelyAsClient'] },
+        },
+        ['url'],
+      ),
       maxInstances: 0,
     };
   },
@@ -102,12 +171,15 @@ export const lifecycle = {
     }
     if (settings.maxResponseBodySize) {
       const n = byteSize(settings.maxResponseBodySize);
-      if (n === undefined) throw { tag: 'invalid-metadata', val: `maxResponseBodySize: invalid value for maxResponseBodySize: '${settings.maxResponseBodySize}'` };
+      if (n === undefined)
+        throw { tag: 'invalid-metadata', val: `maxResponseBodySize: invalid value for maxResponseBodySize: '${settings.maxResponseBodySize}'` };
       maxBody = n;
     }
     errorIfNot2XX = settings.errorIfNot2XX ? isTruthy(settings.errorIfNot2XX) : true;
   },
-  ping() { /* Dapr's http binding has no ping; sending a request to check would have side effects */ },
+  ping() {
+    /* Dapr's http binding has no ping; sending a request to check would have side effects */
+  },
 };
 
 export const outputBinding = {
@@ -135,7 +207,10 @@ export const outputBinding = {
     } catch (err) {
       throw bindingFromHost(err, `${method} ${url}`);
     }
-    const meta: Pairs = [['statusCode', String(res.status)], ['status', `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trimEnd()]];
+    const meta: Pairs = [
+      ['statusCode', String(res.status)],
+      ['status', `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trimEnd()],
+    ];
     const joined = new Map<string, string[]>();
     for (const [k, v] of res.headers) {
       const c = canonical(k);

@@ -35,7 +35,11 @@ function clean(p: string): string {
   const out: string[] = [];
   for (const seg of p.split('/')) {
     if (seg === '' || seg === '.') continue;
-    if (seg === '..') { if (out.length > 0 && out[out.length - 1] !== '..') out.pop(); else if (!abs) out.push('..'); continue; }
+    if (seg === '..') {
+      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
+      else if (!abs) out.push('..');
+      continue;
+    }
     out.push(seg);
   }
   const s = (abs ? '/' : '') + out.join('/');
@@ -47,7 +51,10 @@ function inside(fileName: string): string {
   const out: string[] = [];
   for (const seg of fileName.replace(/\\/g, '/').split('/')) {
     if (seg === '' || seg === '.') continue;
-    if (seg === '..') { out.pop(); continue; }
+    if (seg === '..') {
+      out.pop();
+      continue;
+    }
     out.push(seg);
   }
   return out.join('/');
@@ -88,9 +95,12 @@ export const lifecycle = {
       types: ['bindings.localstorage'],
       version: '1.0.0',
       features: [],
-      metadataSchema: schema({
-        rootPath: { type: 'string', minLength: 1, 'x-mortar-grant': 'directory', description: 'The root directory path', 'x-example': '/tmp/dapr' },
-      }, ['rootPath']),
+      metadataSchema: schema(
+        {
+          rootPath: { type: 'string', minLength: 1, 'x-mortar-grant': 'directory', description: 'The root directory path', 'x-example': '/tmp/dapr' },
+        },
+        ['rootPath'],
+      ),
       maxInstances: 0,
     };
   },
@@ -105,11 +115,18 @@ export const lifecycle = {
       dir();
     } catch (err) {
       const e = err as BindingError;
-      throw { tag: e.tag === 'unavailable' ? 'unavailable' : 'other', val: `rootPath: unable to create directory specified by 'rootPath' ${rootPath}: ${e.val}` };
+      throw {
+        tag: e.tag === 'unavailable' ? 'unavailable' : 'other',
+        val: `rootPath: unable to create directory specified by 'rootPath' ${rootPath}: ${e.val}`,
+      };
     }
   },
   ping() {
-    try { dir().list('', 1); } catch (err) { throw bindingFromHost(err).val; }
+    try {
+      dir().list('', 1);
+    } catch (err) {
+      throw bindingFromHost(err).val;
+    }
   },
 };
 
@@ -123,9 +140,16 @@ export const outputBinding = {
     const name = inside(fileName);
     if (r.operation === 'list') {
       let entries;
-      try { entries = dir().list(name, MAX_LIST); } catch (err) { throw pathError(err, 'error listing files in', fileName || '.'); }
+      try {
+        entries = dir().list(name, MAX_LIST);
+      } catch (err) {
+        throw pathError(err, 'error listing files in', fileName || '.');
+      }
       const base = rootPath === '/' ? '' : rootPath;
-      const files = entries.filter((e) => !e.isDirectory).map((e) => `${base}/${e.name}`).sort(walkOrder);
+      const files = entries
+        .filter((e) => !e.isDirectory)
+        .map((e) => `${base}/${e.name}`)
+        .sort(walkOrder);
       return response(files.length === 0 ? 'null' : JSON.stringify(files));
     }
     if (name === '') throw bindingError('invalid-argument', `fileName: '${fileName}' names rootPath itself, not a file`);
@@ -133,16 +157,26 @@ export const outputBinding = {
       case 'create': {
         let data = goUnquote(r.data) ?? r.data;
         data = base64StdDecode(data) ?? data;
-        try { dir().write(name, data); } catch (err) { throw pathError(err, 'error creating file', fileName); }
+        try {
+          dir().write(name, data);
+        } catch (err) {
+          throw pathError(err, 'error creating file', fileName);
+        }
         return response(JSON.stringify({ fileName: name }));
       }
       case 'get':
-        try { return response(dir().read(name)); } catch (err) {
+        try {
+          return response(dir().read(name));
+        } catch (err) {
           const e = pathError(err, 'error opening path', fileName);
           throw e.tag === 'not-found' ? bindingError('not-found', `file not found: ${fileName}`) : e;
         }
       default: // delete
-        try { dir().delete(name); } catch (err) { throw pathError(err, 'error deleting file', fileName); }
+        try {
+          dir().delete(name);
+        } catch (err) {
+          throw pathError(err, 'error deleting file', fileName);
+        }
         return undefined;
     }
   },

@@ -43,7 +43,11 @@ function connect(clientId: string, cleanSession: boolean): Client {
 
 function release(c: Client | undefined): void {
   const dispose = (Symbol as { dispose?: symbol }).dispose;
-  try { if (c && dispose) (c as unknown as Record<symbol, () => void>)[dispose]?.(); } catch { /* already gone */ }
+  try {
+    if (c && dispose) (c as unknown as Record<symbol, () => void>)[dispose]?.();
+  } catch {
+    /* already gone */
+  }
 }
 
 function pub(): Client {
@@ -53,7 +57,11 @@ function pub(): Client {
 }
 
 function run<T>(fn: () => T, what: string): T {
-  try { return fn(); } catch (err) { throw bindingFromHost(err, what); }
+  try {
+    return fn();
+  } catch (err) {
+    throw bindingFromHost(err, what);
+  }
 }
 
 export const lifecycle = {
@@ -63,18 +71,27 @@ export const lifecycle = {
       types: ['bindings.mqtt3', 'bindings.mqtt'],
       version: '1.0.0',
       features: [],
-      metadataSchema: schema({
-        url: { type: 'string', pattern: '^(tcp|mqtt|ssl|mqtts|tcps|tls|ws|wss)://', 'x-mortar-grant': 'mqtt', description: 'tcp://[username][:password]@host[:port]', 'x-example': 'tcp://127.0.0.1:1883' },
-        topic: { type: 'string', minLength: 1, description: 'The topic to listen on or send events to.' },
-        consumerID: { type: 'string', minLength: 1, description: 'The client id; the consumer connects as <consumerID>-consumer.' },
-        retain: { type: 'boolean', default: false },
-        cleanSession: { type: 'boolean', default: false },
-        backOffMaxRetries: { type: 'integer', description: 'Accepted for Dapr compatibility: the host retries deliveries as the resiliency policy says.' },
-        qos: { type: 'string', description: 'Deprecated and ignored, as in Dapr: QoS is 1.' },
-        caCert: { type: 'string' },
-        clientCert: { type: 'string' },
-        clientKey: { type: 'string', 'x-sensitive': true },
-      }, ['url', 'topic', 'consumerID']),
+      metadataSchema: schema(
+        {
+          url: {
+            type: 'string',
+            pattern: '^(tcp|mqtt|ssl|mqtts|tcps|tls|ws|wss)://',
+            'x-mortar-grant': 'mqtt',
+            description: 'tcp://[username][:password]@host[:port]',
+            'x-example': 'tcp://127.0.0.1:1883',
+          },
+          topic: { type: 'string', minLength: 1, description: 'The topic to listen on or send events to.' },
+          consumerID: { type: 'string', minLength: 1, description: 'The client id; the consumer connects as <consumerID>-consumer.' },
+          retain: { type: 'boolean', default: false },
+          cleanSession: { type: 'boolean', default: false },
+          backOffMaxRetries: { type: 'integer', description: 'Accepted for Dapr compatibility: the host retries deliveries as the resiliency policy says.' },
+          qos: { type: 'string', description: 'Deprecated and ignored, as in Dapr: QoS is 1.' },
+          caCert: { type: 'string' },
+          clientCert: { type: 'string' },
+          clientKey: { type: 'string', 'x-sensitive': true },
+        },
+        ['url', 'topic', 'consumerID'],
+      ),
       maxInstances: 0,
     };
   },
@@ -91,7 +108,11 @@ export const lifecycle = {
     }
   },
   ping() {
-    try { pub(); } catch (err) { throw (err as { val: string }).val; }
+    try {
+      pub();
+    } catch (err) {
+      throw (err as { val: string }).val;
+    }
   },
 };
 

@@ -39,7 +39,11 @@ function release(): void {
   const c = conn;
   conn = undefined;
   const dispose = (Symbol as { dispose?: symbol }).dispose;
-  try { if (c && dispose) (c as unknown as Record<symbol, () => void>)[dispose]?.(); } catch { /* already gone */ }
+  try {
+    if (c && dispose) (c as unknown as Record<symbol, () => void>)[dispose]?.();
+  } catch {
+    /* already gone */
+  }
 }
 
 function param(v: unknown): DbValue {
@@ -63,10 +67,14 @@ function base64(b: Uint8Array): string {
 
 function jsonValue(v: DbValue): unknown {
   switch (v.tag) {
-    case 'null': return null;
-    case 'binary': return base64(v.val);
-    case 'int64': return Number(v.val);
-    default: return v.val;
+    case 'null':
+      return null;
+    case 'binary':
+      return base64(v.val);
+    case 'int64':
+      return Number(v.val);
+    default:
+      return v.val;
   }
 }
 
@@ -74,7 +82,9 @@ function jsonValue(v: DbValue): unknown {
 function params(raw: string | undefined): DbValue[] {
   if (raw === undefined || raw === '') return [];
   let parsed: unknown;
-  try { parsed = JSON.parse(raw); } catch (err) {
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
     throw bindingError('invalid-argument', `params: invalid metadata property params: failed to unserialize into an array: ${(err as Error).message}`);
   }
   if (!Array.isArray(parsed)) throw bindingError('invalid-argument', 'params: invalid metadata property params: failed to unserialize into an array');
@@ -90,7 +100,10 @@ export const lifecycle = {
       features: [],
       metadataSchema: schema({
         connectionString: {
-          type: 'string', minLength: 1, 'x-mortar-grant': 'sql:postgres', 'x-sensitive': true,
+          type: 'string',
+          minLength: 1,
+          'x-mortar-grant': 'sql:postgres',
+          'x-sensitive': true,
           description: 'libpq connection string or URL, e.g. postgres://user:password@127.0.0.1:5432/db',
         },
         url: { type: 'string', minLength: 1, 'x-mortar-grant': 'sql:postgres', 'x-sensitive': true, description: 'Alias of connectionString.' },
@@ -121,7 +134,11 @@ export const lifecycle = {
     }
   },
   ping() {
-    try { connection().query({ sql: 'SELECT 1', params: [], expect: undefined }); } catch (err) { throw bindingFromHost(err).val; }
+    try {
+      connection().query({ sql: 'SELECT 1', params: [], expect: undefined });
+    } catch (err) {
+      throw bindingFromHost(err).val;
+    }
   },
 };
 
@@ -149,7 +166,11 @@ export const outputBinding = {
       throw e;
     }
     const elapsedNs = (monotonicMs() - t0) * 1e6;
-    const meta: Pairs = [['operation', r.operation], ['sql', sql], ['start-time', rfc3339Nano(start)]];
+    const meta: Pairs = [
+      ['operation', r.operation],
+      ['sql', sql],
+      ['start-time', rfc3339Nano(start)],
+    ];
     let data = '';
     if (r.operation === 'exec') meta.push(['rows-affected', String(Number(rs.affected))]);
     else data = JSON.stringify(rs.rows.map((row) => row.map(jsonValue)));
@@ -157,4 +178,3 @@ export const outputBinding = {
     return response(data, meta);
   },
 };
-

@@ -42,7 +42,11 @@ const unsettled = new Set<string>();
 
 function release(c: Connection): void {
   const dispose = (Symbol as { dispose?: symbol }).dispose;
-  try { if (dispose) (c as unknown as Record<symbol, () => void>)[dispose]?.(); } catch { /* already gone */ }
+  try {
+    if (dispose) (c as unknown as Record<symbol, () => void>)[dispose]?.();
+  } catch {
+    /* already gone */
+  }
 }
 
 function connection(): Connection {
@@ -82,7 +86,12 @@ function queueOptions(): QueueOptions {
   const args: Array<[string, FieldValue]> = [];
   if (queueTtlMs !== undefined) args.push(['x-message-ttl', int(Math.trunc(queueTtlMs))]);
   if (settings.maxPriority) args.push(['x-max-priority', int(Math.min(255, Number(settings.maxPriority)))]);
-  return { durable: flag(settings, 'durable', false), exclusive: flag(settings, 'exclusive', false), autoDelete: flag(settings, 'deleteWhenUnused', false), arguments: args };
+  return {
+    durable: flag(settings, 'durable', false),
+    exclusive: flag(settings, 'exclusive', false),
+    autoDelete: flag(settings, 'deleteWhenUnused', false),
+    arguments: args,
+  };
 }
 
 function declare(): void {
@@ -101,7 +110,9 @@ function tagsOf(receipts: Iterable<string>): BigUint64Array {
 
 /** `url.QueryEscape` of Go: what Dapr does to header names before they become HTTP metadata. */
 function queryEscape(s: string): string {
-  return encodeURIComponent(s).replace(/%20/g, '+').replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(s)
+    .replace(/%20/g, '+')
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 export const lifecycle = {
@@ -111,23 +122,33 @@ export const lifecycle = {
       types: ['bindings.rabbitmq'],
       version: '1.0.0',
       features: [],
-      metadataSchema: schema({
-        host: { type: 'string', pattern: '^amqps?://', 'x-mortar-grant': 'amqp', 'x-sensitive': true, description: 'amqp://[username][:password]@host.domain[:port]', 'x-example': 'amqp://guest:guest@127.0.0.1:5672' },
-        queueName: { type: 'string', minLength: 1 },
-        durable: { type: 'boolean', default: false },
-        deleteWhenUnused: { type: 'boolean', default: false },
-        exclusive: { type: 'boolean', default: false },
-        ttl: { type: 'string', description: 'Default message TTL of the queue: a Go duration or whole seconds.' },
-        ttlInSeconds: { type: 'string', description: 'Alias of ttl.' },
-        prefetchCount: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
-        maxPriority: { type: 'integer', minimum: 0 },
-        contentType: { type: 'string', description: 'Content type of published messages (default text/plain).' },
-        reconnectWaitInSeconds: { type: 'string' },
-        caCert: { type: 'string' },
-        clientCert: { type: 'string' },
-        clientKey: { type: 'string', 'x-sensitive': true },
-        externalSasl: { type: 'string' },
-      }, ['host', 'queueName']),
+      metadataSchema: schema(
+        {
+          host: {
+            type: 'string',
+            pattern: '^amqps?://',
+            'x-mortar-grant': 'amqp',
+            'x-sensitive': true,
+            description: 'amqp://[username][:password]@host.domain[:port]',
+            'x-example': 'amqp://guest:guest@127.0.0.1:5672',
+          },
+          queueName: { type: 'string', minLength: 1 },
+          durable: { type: 'boolean', default: false },
+          deleteWhenUnused: { type: 'boolean', default: false },
+          exclusive: { type: 'boolean', default: false },
+          ttl: { type: 'string', description: 'Default message TTL of the queue: a Go duration or whole seconds.' },
+          ttlInSeconds: { type: 'string', description: 'Alias of ttl.' },
+          prefetchCount: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
+          maxPriority: { type: 'integer', minimum: 0 },
+          contentType: { type: 'string', description: 'Content type of published messages (default text/plain).' },
+          reconnectWaitInSeconds: { type: 'string' },
+          caCert: { type: 'string' },
+          clientCert: { type: 'string' },
+          clientKey: { type: 'string', 'x-sensitive': true },
+          externalSasl: { type: 'string' },
+        },
+        ['host', 'queueName'],
+      ),
       maxInstances: 0,
     };
   },
@@ -150,7 +171,11 @@ export const lifecycle = {
     }
   },
   ping() {
-    try { connection(); } catch (err) { throw (err as { val: string }).val; }
+    try {
+      connection();
+    } catch (err) {
+      throw (err as { val: string }).val;
+    }
   },
 };
 
@@ -162,19 +187,25 @@ export const outputBinding = {
     const ttl = ttlMs(r.metadata);
     const priority = priorityOf(r.metadata);
     const headers: Array<[string, FieldValue]> = r.metadata.map(([k, v]) => [k, { tag: 'text', val: v }]);
-    const [res] = run((c) => c.publish([{
-      exchange: '',
-      routingKey: settings.queueName!,
-      body: r.data,
-      properties: {
-        contentType: prop(r.metadata, 'contentType') || settings.contentType || 'text/plain',
-        persistent: true,
-        expirationMs: ttl !== undefined ? i64(Math.trunc(ttl)) : undefined,
-        priority,
-        messageId: prop(r.metadata, 'messageID') || undefined,
-        headers,
-      },
-    }]), 'failed to publish message');
+    const [res] = run(
+      (c) =>
+        c.publish([
+          {
+            exchange: '',
+            routingKey: settings.queueName!,
+            body: r.data,
+            properties: {
+              contentType: prop(r.metadata, 'contentType') || settings.contentType || 'text/plain',
+              persistent: true,
+              expirationMs: ttl !== undefined ? i64(Math.trunc(ttl)) : undefined,
+              priority,
+              messageId: prop(r.metadata, 'messageID') || undefined,
+              headers,
+            },
+          },
+        ]),
+      'failed to publish message',
+    );
     if (res?.tag === 'err') throw bindingError('unavailable', `failed to publish message: the broker refused it: ${res.val}`);
     return undefined;
   },

@@ -55,22 +55,25 @@ export const lifecycle = {
       types: ['bindings.redis'],
       version: '1.0.0',
       features: [],
-      metadataSchema: schema({
-        ...REDIS_CONNECTION_PROPERTIES,
-        redisType: { type: 'string', enum: ['node'], default: 'node', description: 'Only a single node is supported.' },
-        redisMaxRetries: { type: 'integer' },
-        redisMinRetryInterval: { type: 'string' },
-        redisMaxRetryInterval: { type: 'string' },
-        dialTimeout: { type: 'string' },
-        readTimeout: { type: 'string' },
-        writeTimeout: { type: 'string' },
-        poolSize: { type: 'integer' },
-        poolTimeout: { type: 'string' },
-        maxConnAge: { type: 'string' },
-        minIdleConns: { type: 'integer' },
-        idleCheckFrequency: { type: 'string' },
-        idleTimeout: { type: 'string' },
-      }, ['redisHost']),
+      metadataSchema: schema(
+        {
+          ...REDIS_CONNECTION_PROPERTIES,
+          redisType: { type: 'string', enum: ['node'], default: 'node', description: 'Only a single node is supported.' },
+          redisMaxRetries: { type: 'integer' },
+          redisMinRetryInterval: { type: 'string' },
+          redisMaxRetryInterval: { type: 'string' },
+          dialTimeout: { type: 'string' },
+          readTimeout: { type: 'string' },
+          writeTimeout: { type: 'string' },
+          poolSize: { type: 'integer' },
+          poolTimeout: { type: 'string' },
+          maxConnAge: { type: 'string' },
+          minIdleConns: { type: 'integer' },
+          idleCheckFrequency: { type: 'string' },
+          idleTimeout: { type: 'string' },
+        },
+        ['redisHost'],
+      ),
       maxInstances: 0,
     };
   },
@@ -80,11 +83,18 @@ export const lifecycle = {
       connection().command([text('PING')]);
     } catch (err) {
       const e = bindingFromHost(err);
-      throw { tag: e.tag === 'unavailable' ? 'unavailable' : 'other', val: `redisHost: redis binding: error connecting to redis at ${settings.redisHost}: ${e.val}` };
+      throw {
+        tag: e.tag === 'unavailable' ? 'unavailable' : 'other',
+        val: `redisHost: redis binding: error connecting to redis at ${settings.redisHost}: ${e.val}`,
+      };
     }
   },
   ping() {
-    try { run([text('PING')]); } catch (err) { throw (err as { val: string }).val; }
+    try {
+      run([text('PING')]);
+    } catch (err) {
+      throw (err as { val: string }).val;
+    }
   },
 };
 

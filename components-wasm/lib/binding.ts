@@ -8,7 +8,10 @@ import { monotonicMs, nowMs } from 'mortar:host/clock@0.1.0';
 import { hostPayload, utf8Encode, type Pairs } from './guest.js';
 
 /** A WIT `binding-error` value, thrown from a binding export to return `err(...)`. */
-export interface BindingError { tag: 'invalid-argument' | 'not-supported' | 'not-found' | 'unavailable' | 'other'; val: string }
+export interface BindingError {
+  tag: 'invalid-argument' | 'not-supported' | 'not-found' | 'unavailable' | 'other';
+  val: string;
+}
 
 /** Marks the binding-errors a component made itself, told apart from a host import's `{tag, val}`. */
 const OWN = 'mortarBindingError';
@@ -35,11 +38,18 @@ export function bindingFromHost(err: unknown, what = ''): BindingError {
   if (e && typeof e === 'object' && typeof e.tag === 'string') {
     const text = typeof e.val === 'string' ? e.val : typeof e.val === 'number' ? `statement ${e.val}` : e.tag;
     switch (e.tag) {
-      case 'unavailable': return bindingError('unavailable', `${pre}${text}`);
-      case 'not-found': return bindingError('not-found', `${pre}${text}`);
-      case 'invalid-path': case 'invalid-request': case 'invalid-argument': return bindingError('invalid-argument', `${pre}${text}`);
-      case 'access-denied': return bindingError('other', `${pre}access denied: ${text}`);
-      default: return bindingError('other', `${pre}${text}`);
+      case 'unavailable':
+        return bindingError('unavailable', `${pre}${text}`);
+      case 'not-found':
+        return bindingError('not-found', `${pre}${text}`);
+      case 'invalid-path':
+      case 'invalid-request':
+      case 'invalid-argument':
+        return bindingError('invalid-argument', `${pre}${text}`);
+      case 'access-denied':
+        return bindingError('other', `${pre}access denied: ${text}`);
+      default:
+        return bindingError('other', `${pre}${text}`);
     }
   }
   return bindingError('other', `${pre}${e?.message ?? String(err)}`);
@@ -63,13 +73,16 @@ export function isTruthy(v: string | undefined): boolean {
   return /^(y|yes|true|t|on|1)$/i.test((v ?? '').trim());
 }
 
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Go's `time.ParseDuration`, in milliseconds; undefined when `text` is not a Go duration. */
 export function parseGoDuration(text: string): number | undefined {
   let s = text;
   let sign = 1;
-  if (s.startsWith('-') || s.startsWith('+')) { sign = s[0] === '-' ? -1 : 1; s = s.slice(1); }
+  if (s.startsWith('-') || s.startsWith('+')) {
+    sign = s[0] === '-' ? -1 : 1;
+    s = s.slice(1);
+  }
   if (s === '0') return 0;
   if (s === '') return undefined;
   let total = 0;
@@ -108,7 +121,9 @@ export function formatGoDuration(ns: number): string {
 
 /** Fractional seconds as Go's `.999999999` layouts print them: digits of `ms`'s millisecond, zeros trimmed. */
 function fraction(ms: number): string {
-  const f = String(((Math.floor(ms) % 1000) + 1000) % 1000).padStart(3, '0').replace(/0+$/, '');
+  const f = String(((Math.floor(ms) % 1000) + 1000) % 1000)
+    .padStart(3, '0')
+    .replace(/0+$/, '');
   return f === '' ? '' : `.${f}`;
 }
 
@@ -171,7 +186,7 @@ function next32(): number {
     for (let i = 0; i < 16; i++) next32();
   }
   const [a, b, c, d] = state as [number, number, number, number];
-  const result = Math.imul(((Math.imul(b, 5) << 7) | (Math.imul(b, 5) >>> 25)), 9) >>> 0;
+  const result = Math.imul((Math.imul(b, 5) << 7) | (Math.imul(b, 5) >>> 25), 9) >>> 0;
   const t = (b << 9) >>> 0;
   let nc = (c ^ a) >>> 0;
   let nd = (d ^ b) >>> 0;
@@ -186,7 +201,10 @@ function next32(): number {
 /** A random (version 4) UUID, as `uuid.NewRandom` makes for a file without a name. */
 export function uuid4(): string {
   const b: number[] = [];
-  for (let i = 0; i < 4; i++) { const w = next32(); b.push(w >>> 24, (w >>> 16) & 255, (w >>> 8) & 255, w & 255); }
+  for (let i = 0; i < 4; i++) {
+    const w = next32();
+    b.push(w >>> 24, (w >>> 16) & 255, (w >>> 8) & 255, w & 255);
+  }
   b[6] = (b[6]! & 0x0f) | 0x40;
   b[8] = (b[8]! & 0x3f) | 0x80;
   const h = b.map((x) => x.toString(16).padStart(2, '0')).join('');
@@ -210,7 +228,7 @@ export function base64StdDecode(bytes: Uint8Array): Uint8Array | undefined {
     const pad = q.filter((v) => v === -2).length;
     // Padding only at the very end: `xx==` or `xxx=`.
     if (pad > 0 && (i + 4 !== chars.length || q[0] === -2 || q[1] === -2 || (q[2] === -2 && q[3] !== -2))) return undefined;
-    const [a, b, c, d] = q.map((v) => (v < 0 ? 0 : v)) as [number, number, number, number];
+    const [a, b, c, d] = q.map((v) => Math.max(v, 0)) as [number, number, number, number];
     const n = (a << 18) | (b << 12) | (c << 6) | d;
     out.push((n >> 16) & 255);
     if (pad < 2) out.push((n >> 8) & 255);
@@ -234,33 +252,60 @@ export function goUnquote(b: Uint8Array): Uint8Array | undefined {
     return body.filter((c) => c !== 13);
   }
   const out: number[] = [];
-  const push = (cp: number) => { for (const x of utf8Encode(String.fromCodePoint(cp))) out.push(x); };
+  const push = (cp: number) => {
+    for (const x of utf8Encode(String.fromCodePoint(cp))) out.push(x);
+  };
   const hex = (from: number, len: number): number | undefined => {
     const s = String.fromCharCode(...body.subarray(from, from + len));
     return s.length === len && /^[0-9a-fA-F]+$/.test(s) ? parseInt(s, 16) : undefined;
   };
   let runes = 0;
-  for (let i = 0; i < body.length;) {
+  for (let i = 0; i < body.length; ) {
     const c = body[i]!;
     runes++;
     if (c === q || c === 10) return undefined;
-    if (c !== 92) { out.push(c); i++; if (c >= 0x80) { while (i < body.length && (body[i]! & 0xc0) === 0x80) out.push(body[i++]!); } continue; }
+    if (c !== 92) {
+      out.push(c);
+      i++;
+      if (c >= 0x80) {
+        while (i < body.length && (body[i]! & 0xc0) === 0x80) out.push(body[i++]!);
+      }
+      continue;
+    }
     const e = body[i + 1];
     if (e === undefined) return undefined;
     const simple: Record<number, number> = { 97: 7, 98: 8, 102: 12, 110: 10, 114: 13, 116: 9, 118: 11, 92: 92 };
-    if (simple[e] !== undefined) { out.push(simple[e]!); i += 2; continue; }
-    if (e === q) { out.push(q); i += 2; continue; }
-    if (e === 120) { const v = hex(i + 2, 2); if (v === undefined) return undefined; out.push(v); i += 4; continue; }
+    if (simple[e] !== undefined) {
+      out.push(simple[e]!);
+      i += 2;
+      continue;
+    }
+    if (e === q) {
+      out.push(q);
+      i += 2;
+      continue;
+    }
+    if (e === 120) {
+      const v = hex(i + 2, 2);
+      if (v === undefined) return undefined;
+      out.push(v);
+      i += 4;
+      continue;
+    }
     if (e === 117 || e === 85) {
       const len = e === 117 ? 4 : 8;
       const v = hex(i + 2, len);
       if (v === undefined || v > 0x10ffff || (v >= 0xd800 && v < 0xe000)) return undefined;
-      push(v); i += 2 + len; continue;
+      push(v);
+      i += 2 + len;
+      continue;
     }
     if (e >= 48 && e <= 55) {
       const s = String.fromCharCode(...body.subarray(i + 1, i + 4));
       if (!/^[0-7]{3}$/.test(s) || parseInt(s, 8) > 255) return undefined;
-      out.push(parseInt(s, 8)); i += 4; continue;
+      out.push(parseInt(s, 8));
+      i += 4;
+      continue;
     }
     return undefined;
   }

@@ -9,7 +9,11 @@ import { pubsubError } from './guest.js';
 export function publishEach(rs: P.PublishRequest[], publish: (r: P.PublishRequest) => void): P.BulkFailure[] {
   const failed: P.BulkFailure[] = [];
   rs.forEach((r, i) => {
-    try { publish(r); } catch (err) { failed.push({ index: i, error: String((err as { val?: string }).val ?? err) }); }
+    try {
+      publish(r);
+    } catch (err) {
+      failed.push({ index: i, error: String((err as { val?: string }).val ?? err) });
+    }
   });
   return failed;
 }
@@ -50,7 +54,9 @@ export function requireTopic(topic: string): void {
 export class DelayedSettlements<T> {
   #items: Array<{ at: number; item: T }> = [];
 
-  get size(): number { return this.#items.length; }
+  get size(): number {
+    return this.#items.length;
+  }
 
   add(item: T, at: number): void {
     this.#items.push({ at, item });
@@ -59,7 +65,11 @@ export class DelayedSettlements<T> {
   due(now: number): T[] {
     if (this.#items.length === 0) return [];
     const out: T[] = [];
-    this.#items = this.#items.filter((x) => (x.at <= now ? (out.push(x.item), false) : true));
+    this.#items = this.#items.filter((x) => {
+      if (x.at > now) return true;
+      out.push(x.item);
+      return false;
+    });
     return out;
   }
 
@@ -68,4 +78,3 @@ export class DelayedSettlements<T> {
     this.#items = [];
   }
 }
-

@@ -10,7 +10,11 @@ import { zoneOffsetMs } from 'mortar:host/clock@0.1.0';
 import { i64 } from './guest.js';
 import { parseGoDuration } from './binding.js';
 
-interface Bounds { min: number; max: number; names?: Record<string, number> }
+interface Bounds {
+  min: number;
+  max: number;
+  names?: Record<string, number>;
+}
 
 const SECONDS: Bounds = { min: 0, max: 59 };
 const MINUTES: Bounds = { min: 0, max: 59 };
@@ -20,7 +24,10 @@ const MONTHS: Bounds = { min: 1, max: 12, names: { jan: 1, feb: 2, mar: 3, apr: 
 const DOW: Bounds = { min: 0, max: 6, names: { sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6 } };
 
 /** The values a field allows, and whether it was written with `*` or `?` (robfig's star bit). */
-interface Field { values: Set<number>; star: boolean }
+interface Field {
+  values: Set<number>;
+  star: boolean;
+}
 
 /** A parsed schedule. `zone` is an IANA name, `UTC`, or `''` for the host's local zone (Go's `time.Local`). */
 export type Schedule =
@@ -50,7 +57,9 @@ function range(expr: string, b: Bounds): Field {
   let end: number;
   let star = false;
   if (lowHigh[0] === '*' || lowHigh[0] === '?') {
-    start = b.min; end = b.max; star = true;
+    start = b.min;
+    end = b.max;
+    star = true;
   } else {
     start = intOrName(lowHigh[0]!, b);
     if (lowHigh.length === 1) end = start;
@@ -113,23 +122,43 @@ export function parseSchedule(input: string): Schedule {
   if (fields.length < 5 || fields.length > 6) throw new ScheduleError(`expected 5 to 6 fields, found ${fields.length}: [${fields.join(' ')}]`);
   if (fields.length === 5) fields = ['0', ...fields];
   return {
-    kind: 'spec', zone,
-    second: field(fields[0]!, SECONDS), minute: field(fields[1]!, MINUTES), hour: field(fields[2]!, HOURS),
-    dom: field(fields[3]!, DOM), month: field(fields[4]!, MONTHS), dow: field(fields[5]!, DOW),
+    kind: 'spec',
+    zone,
+    second: field(fields[0]!, SECONDS),
+    minute: field(fields[1]!, MINUTES),
+    hour: field(fields[2]!, HOURS),
+    dom: field(fields[3]!, DOM),
+    month: field(fields[4]!, MONTHS),
+    dow: field(fields[5]!, DOW),
   };
 }
 
 function descriptor(d: string, zone: string): Schedule {
   const at = (month: Field, dom: Field, dow: Field, hour: Field = only(0)): Schedule => ({
-    kind: 'spec', zone, second: only(0), minute: only(0), hour, dom, month, dow,
+    kind: 'spec',
+    zone,
+    second: only(0),
+    minute: only(0),
+    hour,
+    dom,
+    month,
+    dow,
   });
   switch (d) {
-    case '@yearly': case '@annually': return at(only(1), only(1), all(DOW));
-    case '@monthly': return at(all(MONTHS), only(1), all(DOW));
-    case '@weekly': return at(all(MONTHS), all(DOM), only(0));
-    case '@daily': case '@midnight': return at(all(MONTHS), all(DOM), all(DOW));
-    case '@hourly': return at(all(MONTHS), all(DOM), all(DOW), all(HOURS));
-    default: break;
+    case '@yearly':
+    case '@annually':
+      return at(only(1), only(1), all(DOW));
+    case '@monthly':
+      return at(all(MONTHS), only(1), all(DOW));
+    case '@weekly':
+      return at(all(MONTHS), all(DOM), only(0));
+    case '@daily':
+    case '@midnight':
+      return at(all(MONTHS), all(DOM), all(DOW));
+    case '@hourly':
+      return at(all(MONTHS), all(DOM), all(DOW), all(HOURS));
+    default:
+      break;
   }
   if (d.startsWith('@every ')) {
     const text = d.slice('@every '.length);
@@ -143,7 +172,15 @@ function descriptor(d: string, zone: string): Schedule {
 }
 
 /** Wall-clock fields of an instant in a zone. */
-interface Fields { y: number; mo: number; d: number; h: number; mi: number; s: number; wd: number }
+interface Fields {
+  y: number;
+  mo: number;
+  d: number;
+  h: number;
+  mi: number;
+  s: number;
+  wd: number;
+}
 
 function offset(zone: string, t: number): number {
   if (zone === 'UTC') return 0;
@@ -152,7 +189,15 @@ function offset(zone: string, t: number): number {
 
 function fieldsOf(zone: string, t: number): Fields {
   const l = new Date(t + offset(zone, t));
-  return { y: l.getUTCFullYear(), mo: l.getUTCMonth() + 1, d: l.getUTCDate(), h: l.getUTCHours(), mi: l.getUTCMinutes(), s: l.getUTCSeconds(), wd: l.getUTCDay() };
+  return {
+    y: l.getUTCFullYear(),
+    mo: l.getUTCMonth() + 1,
+    d: l.getUTCDate(),
+    h: l.getUTCHours(),
+    mi: l.getUTCMinutes(),
+    s: l.getUTCSeconds(),
+    wd: l.getUTCDay(),
+  };
 }
 
 /** Go's `time.Date(y, mo, d, h, mi, s, 0, zone)`, normalising overflows and choosing the offset as Go does. */
@@ -184,13 +229,21 @@ export function nextAfter(s: Schedule, from: number): number | undefined {
   wrap: for (;;) {
     if (f(t).y > yearLimit) return undefined;
     while (!s.month.values.has(f(t).mo)) {
-      if (!added) { added = true; const x = f(t); t = dateIn(z, x.y, x.mo, 1, 0, 0, 0); }
+      if (!added) {
+        added = true;
+        const x = f(t);
+        t = dateIn(z, x.y, x.mo, 1, 0, 0, 0);
+      }
       const x = f(t);
       t = dateIn(z, x.y, x.mo + 1, x.d, x.h, x.mi, x.s);
       if (f(t).mo === 1) continue wrap;
     }
     while (!dayMatches(s, f(t))) {
-      if (!added) { added = true; const x = f(t); t = dateIn(z, x.y, x.mo, x.d, 0, 0, 0); }
+      if (!added) {
+        added = true;
+        const x = f(t);
+        t = dateIn(z, x.y, x.mo, x.d, 0, 0, 0);
+      }
       const x = f(t);
       t = dateIn(z, x.y, x.mo, x.d + 1, x.h, x.mi, x.s);
       // Where DST moved midnight, get back to it (robfig's Sao Paulo note).
@@ -199,17 +252,27 @@ export function nextAfter(s: Schedule, from: number): number | undefined {
       if (f(t).d === 1) continue wrap;
     }
     while (!s.hour.values.has(f(t).h)) {
-      if (!added) { added = true; const x = f(t); t = dateIn(z, x.y, x.mo, x.d, x.h, 0, 0); }
+      if (!added) {
+        added = true;
+        const x = f(t);
+        t = dateIn(z, x.y, x.mo, x.d, x.h, 0, 0);
+      }
       t += 3_600_000;
       if (f(t).h === 0) continue wrap;
     }
     while (!s.minute.values.has(f(t).mi)) {
-      if (!added) { added = true; t = Math.floor(t / 60_000) * 60_000; }
+      if (!added) {
+        added = true;
+        t = Math.floor(t / 60_000) * 60_000;
+      }
       t += 60_000;
       if (f(t).mi === 0) continue wrap;
     }
     while (!s.second.values.has(f(t).s)) {
-      if (!added) { added = true; t = Math.floor(t / 1000) * 1000; }
+      if (!added) {
+        added = true;
+        t = Math.floor(t / 1000) * 1000;
+      }
       t += 1000;
       if (f(t).s === 0) continue wrap;
     }

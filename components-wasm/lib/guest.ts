@@ -5,9 +5,15 @@
 export type Pairs = Array<[string, string]>;
 
 /** A WIT `state-error` value, thrown from an export to return `err(...)`. */
-export interface StateError { tag: string; val?: string }
+export interface StateError {
+  tag: string;
+  val?: string;
+}
 
-export function stateError(tag: 'etag-mismatch' | 'etag-invalid' | 'not-found' | 'invalid-argument' | 'not-supported' | 'unavailable' | 'other', val: string): StateError {
+export function stateError(
+  tag: 'etag-mismatch' | 'etag-invalid' | 'not-found' | 'invalid-argument' | 'not-supported' | 'unavailable' | 'other',
+  val: string,
+): StateError {
   return { tag, val };
 }
 
@@ -20,7 +26,8 @@ export function hostPayload(err: unknown): { tag?: string; val?: unknown; messag
 export function fromHostError(err: unknown): StateError {
   const e = hostPayload(err);
   if (e && typeof e === 'object' && typeof e.tag === 'string') {
-    if (e.tag === 'etag-mismatch' || e.tag === 'etag-invalid' || e.tag === 'invalid-argument' || e.tag === 'not-supported' || e.tag === 'not-found') return e as StateError;
+    if (e.tag === 'etag-mismatch' || e.tag === 'etag-invalid' || e.tag === 'invalid-argument' || e.tag === 'not-supported' || e.tag === 'not-found')
+      return e as StateError;
     const text = typeof e.val === 'string' ? e.val : typeof e.val === 'number' ? `statement ${e.val}` : e.tag;
     if (e.tag === 'unavailable' || e.tag === 'access-denied') return { tag: 'unavailable', val: `${e.tag}: ${text}` };
     return { tag: 'other', val: text };
@@ -79,7 +86,10 @@ export function utf8Encode(s: string): Uint8Array {
     let c = s.charCodeAt(i);
     if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
       const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d < 0xe000) { c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00); i++; }
+      if (d >= 0xdc00 && d < 0xe000) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+      }
     }
     if (c < 0x80) out.push(c);
     else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
@@ -91,7 +101,7 @@ export function utf8Encode(s: string): Uint8Array {
 
 export function utf8Decode(b: Uint8Array): string {
   let s = '';
-  for (let i = 0; i < b.length;) {
+  for (let i = 0; i < b.length; ) {
     const c = b[i++]!;
     let cp: number;
     if (c < 0x80) cp = c;
@@ -117,7 +127,10 @@ export function i64(n: number): bigint {
 }
 
 /** A WIT `pubsub-error` value, thrown from a pub/sub export to return `err(...)`. */
-export interface PubsubError { tag: 'not-found' | 'invalid-argument' | 'not-supported' | 'unavailable' | 'other'; val: string }
+export interface PubsubError {
+  tag: 'not-found' | 'invalid-argument' | 'not-supported' | 'unavailable' | 'other';
+  val: string;
+}
 
 export function pubsubError(tag: PubsubError['tag'], val: string): PubsubError {
   return { tag, val };

@@ -27,7 +27,7 @@ export class SqlStateStore {
 
   constructor(readonly dialect: Dialect) {
     this.#p = dialect === 'postgres' ? (i) => `$${i}` : () => '?';
-    this.#newEtag = dialect === 'postgres' ? "md5(random()::text || clock_timestamp()::text)" : 'lower(hex(randomblob(16)))';
+    this.#newEtag = dialect === 'postgres' ? 'md5(random()::text || clock_timestamp()::text)' : 'lower(hex(randomblob(16)))';
   }
 
   init(cfg: SqlStoreConfig): void {
@@ -47,7 +47,11 @@ export class SqlStateStore {
   }
 
   ping(): void {
-    try { this.#c().query(st('SELECT 1')); } catch (err) { throw String(fromHostError(err).val); }
+    try {
+      this.#c().query(st('SELECT 1'));
+    } catch (err) {
+      throw String(fromHostError(err).val);
+    }
   }
 
   #c(): Connection {
@@ -56,15 +60,25 @@ export class SqlStateStore {
   }
 
   #run(fn: () => void): void {
-    try { fn(); } catch (err) { throw mapSqlError(err); }
+    try {
+      fn();
+    } catch (err) {
+      throw mapSqlError(err);
+    }
   }
 
   get(r: S.GetRequest): S.Item | undefined {
     let rs: RowSet;
     try {
-      rs = this.#c().query(st(`SELECT value, etag, expires_at FROM ${this.#t} WHERE key = ${this.#p(1)} AND (expires_at IS NULL OR expires_at > ${this.#p(2)})`,
-        [text(r.key), int(now())]));
-    } catch (err) { throw mapSqlError(err); }
+      rs = this.#c().query(
+        st(`SELECT value, etag, expires_at FROM ${this.#t} WHERE key = ${this.#p(1)} AND (expires_at IS NULL OR expires_at > ${this.#p(2)})`, [
+          text(r.key),
+          int(now()),
+        ]),
+      );
+    } catch (err) {
+      throw mapSqlError(err);
+    }
     const row = rs.rows[0];
     return row ? toItem(row) : undefined;
   }
@@ -77,9 +91,15 @@ export class SqlStateStore {
       const ph = chunk.map((_, j) => this.#p(j + 2)).join(', ');
       let out: RowSet;
       try {
-        out = this.#c().query(st(`SELECT key, value, etag, expires_at FROM ${this.#t} WHERE (expires_at IS NULL OR expires_at > ${this.#p(1)}) AND key IN (${ph})`,
-          [int(now()), ...chunk.map(text)]));
-      } catch (err) { throw mapSqlError(err); }
+        out = this.#c().query(
+          st(`SELECT key, value, etag, expires_at FROM ${this.#t} WHERE (expires_at IS NULL OR expires_at > ${this.#p(1)}) AND key IN (${ph})`, [
+            int(now()),
+            ...chunk.map(text),
+          ]),
+        );
+      } catch (err) {
+        throw mapSqlError(err);
+      }
       for (const row of out.rows) found.set(str(row[0]!), toItem(row.slice(1)));
     }
     return rs.map((r) => ({ key: r.key, item: found.get(r.key), error: undefined }));
@@ -88,41 +108,56 @@ export class SqlStateStore {
   /** The statement for one write, with the expectation that encodes its ETag condition. */
   setStatement(r: S.SetRequest, at: number): Statement {
     const ttl = ttlSeconds(r.metadata, at);
-    const expires = ttl === undefined ? { tag: 'null' } as DbValue : int(at + ttl * 1000);
+    const expires = ttl === undefined ? ({ tag: 'null' } as DbValue) : int(at + ttl * 1000);
     const p = this.#p;
     if (r.etag != null) {
       if (!ETAG.test(r.etag)) throw stateError('etag-invalid', `'${r.etag}' is not an ETag issued by this store`);
-      return st(`UPDATE ${this.#t} SET value = ${p(1)}, etag = ${this.#newEtag}, expires_at = ${p(2)} WHERE key = ${p(3)} AND etag = ${p(4)} AND (expires_at IS NULL OR expires_at > ${p(5)})`,
-        [bin(r.value), expires, text(r.key), text(r.etag), int(at)], 1);
+      return st(
+        `UPDATE ${this.#t} SET value = ${p(1)}, etag = ${this.#newEtag}, expires_at = ${p(2)} WHERE key = ${p(3)} AND etag = ${p(4)} AND (expires_at IS NULL OR expires_at > ${p(5)})`,
+        [bin(r.value), expires, text(r.key), text(r.etag), int(at)],
+        1,
+      );
     }
     if (r.concurrency === 'first-write') {
-      return st(`INSERT INTO ${this.#t} (key, value, etag, expires_at) VALUES (${p(1)}, ${p(2)}, ${this.#newEtag}, ${p(3)})
+      return st(
+        `INSERT INTO ${this.#t} (key, value, etag, expires_at) VALUES (${p(1)}, ${p(2)}, ${this.#newEtag}, ${p(3)})
         ON CONFLICT (key) DO UPDATE SET value = excluded.value, etag = excluded.etag, expires_at = excluded.expires_at
         WHERE ${this.#t}.expires_at IS NOT NULL AND ${this.#t}.expires_at <= ${p(4)}`,
-      [text(r.key), bin(r.value), expires, int(at)], 1);
+        [text(r.key), bin(r.value), expires, int(at)],
+        1,
+      );
     }
-    return st(`INSERT INTO ${this.#t} (key, value, etag, expires_at) VALUES (${p(1)}, ${p(2)}, ${this.#newEtag}, ${p(3)})
+    return st(
+      `INSERT INTO ${this.#t} (key, value, etag, expires_at) VALUES (${p(1)}, ${p(2)}, ${this.#newEtag}, ${p(3)})
       ON CONFLICT (key) DO UPDATE SET value = excluded.value, etag = excluded.etag, expires_at = excluded.expires_at`,
-    [text(r.key), bin(r.value), expires]);
+      [text(r.key), bin(r.value), expires],
+    );
   }
 
   deleteStatement(r: S.DeleteRequest, at: number): Statement {
     if (r.etag != null) {
       if (!ETAG.test(r.etag)) throw stateError('etag-invalid', `'${r.etag}' is not an ETag issued by this store`);
-      return st(`DELETE FROM ${this.#t} WHERE key = ${this.#p(1)} AND etag = ${this.#p(2)} AND (expires_at IS NULL OR expires_at > ${this.#p(3)})`,
-        [text(r.key), text(r.etag), int(at)], 1);
+      return st(
+        `DELETE FROM ${this.#t} WHERE key = ${this.#p(1)} AND etag = ${this.#p(2)} AND (expires_at IS NULL OR expires_at > ${this.#p(3)})`,
+        [text(r.key), text(r.etag), int(at)],
+        1,
+      );
     }
     return st(`DELETE FROM ${this.#t} WHERE key = ${this.#p(1)}`, [text(r.key)]);
   }
 
   set(r: S.SetRequest): void {
     const s = this.setStatement(r, now());
-    this.#run(() => { this.#c().query(s); });
+    this.#run(() => {
+      this.#c().query(s);
+    });
   }
 
   delete(r: S.DeleteRequest): void {
     const s = this.deleteStatement(r, now());
-    this.#run(() => { this.#c().query(s); });
+    this.#run(() => {
+      this.#c().query(s);
+    });
   }
 
   bulkSet(rs: S.SetRequest[]): S.KeyedError[] {
@@ -136,7 +171,9 @@ export class SqlStateStore {
   #each<R extends { key: string }>(rs: R[], fn: (r: R) => void): S.KeyedError[] {
     const failed: S.KeyedError[] = [];
     for (const r of rs) {
-      try { fn(r); } catch (e) {
+      try {
+        fn(r);
+      } catch (e) {
         const err = e as StateError;
         if (err.tag === 'unavailable') throw err;
         failed.push({ key: r.key, error: err as S.StateError });
@@ -166,14 +203,24 @@ function mapSqlError(err: unknown): StateError {
   return fromHostError(err);
 }
 
-function now(): number { return Number(nowMs()); }
+function now(): number {
+  return Number(nowMs());
+}
 function st(sql: string, params: DbValue[] = [], rows?: number): Statement {
   return { sql, params, expect: rows === undefined ? undefined : { tag: 'rows', val: i64(rows) } };
 }
-function text(v: string): DbValue { return { tag: 'text', val: v }; }
-function bin(v: Uint8Array): DbValue { return { tag: 'binary', val: v }; }
-function int(v: number): DbValue { return { tag: 'int64', val: i64(v) }; }
-function str(v: DbValue): string { return v.tag === 'text' ? v.val : ''; }
+function text(v: string): DbValue {
+  return { tag: 'text', val: v };
+}
+function bin(v: Uint8Array): DbValue {
+  return { tag: 'binary', val: v };
+}
+function int(v: number): DbValue {
+  return { tag: 'int64', val: i64(v) };
+}
+function str(v: DbValue): string {
+  return v.tag === 'text' ? v.val : '';
+}
 
 function toItem(row: DbValue[]): S.Item {
   const [value, etag, expires] = row;

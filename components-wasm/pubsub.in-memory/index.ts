@@ -11,7 +11,13 @@ import type * as P from 'mortar:component/pubsub@0.1.0';
 import { nowMs } from 'mortar:host/clock@0.1.0';
 import { pubsubError, schema, type Pairs } from '../lib/guest.js';
 
-interface Message { seq: number; data: Uint8Array; contentType?: string; metadata: Pairs; redeliveries: number }
+interface Message {
+  seq: number;
+  data: Uint8Array;
+  contentType?: string;
+  metadata: Pairs;
+  redeliveries: number;
+}
 interface Group {
   ready: Message[];
   inflight: Map<string, Message>;
@@ -63,7 +69,11 @@ export const pubsub = {
   bulkPublish(rs: P.PublishRequest[]): P.BulkFailure[] {
     const failed: P.BulkFailure[] = [];
     rs.forEach((r, index) => {
-      try { publishOne(r); } catch (err) { failed.push({ index, error: (err as { val?: string }).val ?? String(err) }); }
+      try {
+        publishOne(r);
+      } catch (err) {
+        failed.push({ index, error: (err as { val?: string }).val ?? String(err) });
+      }
     });
     return failed;
   },

@@ -23,13 +23,21 @@ const consumers = new Map<string, P.Subscription>();
 
 function connection(): Connection {
   if (!conn) {
-    try { conn = Connection.open(settings.natsURL!); } catch (err) { throw pubsubFromHost(err); }
+    try {
+      conn = Connection.open(settings.natsURL!);
+    } catch (err) {
+      throw pubsubFromHost(err);
+    }
   }
   return conn;
 }
 
 function run<T>(fn: (c: Connection) => T): T {
-  try { return fn(connection()); } catch (err) { throw pubsubFromHost(err); }
+  try {
+    return fn(connection());
+  } catch (err) {
+    throw pubsubFromHost(err);
+  }
 }
 
 /** A name usable as a stream or consumer name (no `.`, `*`, `>`, whitespace or path separators). */
@@ -66,10 +74,20 @@ function start(s: P.Subscription): void {
   const durable = durableOf(s);
   if (consumers.has(durable)) return;
   const stream = streamOf(s.topic);
-  run((c) => c.consume({
-    stream, durable, filterSubject: s.topic, deliverPolicy: deliverPolicy(),
-    ackWaitMs: i64(ackWaitMs), maxDeliver: i64(Number(settings.maxDeliver ?? '-1')), maxAckPending: i64(Number(settings.maxAckPending ?? '1000')),
-  }, 256));
+  run((c) =>
+    c.consume(
+      {
+        stream,
+        durable,
+        filterSubject: s.topic,
+        deliverPolicy: deliverPolicy(),
+        ackWaitMs: i64(ackWaitMs),
+        maxDeliver: i64(Number(settings.maxDeliver ?? '-1')),
+        maxAckPending: i64(Number(settings.maxAckPending ?? '1000')),
+      },
+      256,
+    ),
+  );
   consumers.set(durable, s);
 }
 
@@ -95,33 +113,47 @@ export const lifecycle = {
       types: ['pubsub.jetstream'],
       version: '1.0.0',
       features: ['BULK_PUBLISH'],
-      metadataSchema: schema({
-        natsURL: { type: 'string', minLength: 1, 'x-mortar-grant': 'nats', description: 'nats://host:port (comma-separated for a cluster)', 'x-example': 'nats://127.0.0.1:4222' },
-        streamName: { type: 'string', pattern: '^[^.*>\\s]+$', description: 'The stream to use (created if missing); by default the stream capturing each topic.' },
-        durableName: { type: 'string', pattern: '^[^.*>\\s]+$', description: 'Durable consumer name prefix; by default the consumer group (app id).' },
-        consumerID: { type: 'string', minLength: 1 },
-        queueGroupName: { type: 'string' },
-        name: { type: 'string' },
-        deliverPolicy: { type: 'string', enum: ['all', 'last', 'new', 'lastPerSubject', 'last-per-subject'], default: 'all' },
-        deliverAll: { type: 'boolean' },
-        ackWait: { type: 'string', description: 'How long a delivery may stay unacknowledged before the server redelivers it (Go duration).' },
-        maxDeliver: { type: 'integer', minimum: -1, default: -1 },
-        maxAckPending: { type: 'integer', minimum: 1, default: 1000 },
-        replicas: { type: 'integer', minimum: 1, maximum: 5, default: 1 },
-        memoryStorage: { type: 'boolean', default: false },
-        ackPolicy: { type: 'string', enum: ['explicit'], default: 'explicit' },
-        concurrency: { type: 'string' },
-        jwt: { type: 'string' },
-        seedKey: { type: 'string', 'x-sensitive': true },
-        token: { type: 'string', 'x-sensitive': true },
-      }, ['natsURL']),
+      metadataSchema: schema(
+        {
+          natsURL: {
+            type: 'string',
+            minLength: 1,
+            'x-mortar-grant': 'nats',
+            description: 'nats://host:port (comma-separated for a cluster)',
+            'x-example': 'nats://127.0.0.1:4222',
+          },
+          streamName: {
+            type: 'string',
+            pattern: '^[^.*>\\s]+$',
+            description: 'The stream to use (created if missing); by default the stream capturing each topic.',
+          },
+          durableName: { type: 'string', pattern: '^[^.*>\\s]+$', description: 'Durable consumer name prefix; by default the consumer group (app id).' },
+          consumerID: { type: 'string', minLength: 1 },
+          queueGroupName: { type: 'string' },
+          name: { type: 'string' },
+          deliverPolicy: { type: 'string', enum: ['all', 'last', 'new', 'lastPerSubject', 'last-per-subject'], default: 'all' },
+          deliverAll: { type: 'boolean' },
+          ackWait: { type: 'string', description: 'How long a delivery may stay unacknowledged before the server redelivers it (Go duration).' },
+          maxDeliver: { type: 'integer', minimum: -1, default: -1 },
+          maxAckPending: { type: 'integer', minimum: 1, default: 1000 },
+          replicas: { type: 'integer', minimum: 1, maximum: 5, default: 1 },
+          memoryStorage: { type: 'boolean', default: false },
+          ackPolicy: { type: 'string', enum: ['explicit'], default: 'explicit' },
+          concurrency: { type: 'string' },
+          jwt: { type: 'string' },
+          seedKey: { type: 'string', 'x-sensitive': true },
+          token: { type: 'string', 'x-sensitive': true },
+        },
+        ['natsURL'],
+      ),
       maxInstances: 0,
     };
   },
   init(metadata: Pairs) {
     settings = toMap(metadata);
     ackWaitMs = durationMs(settings.ackWait, 30_000, 'ackWait');
-    if (settings.jwt || settings.seedKey || settings.token) throw { tag: 'invalid-metadata', val: 'jwt, seedKey, token: NATS authentication is not supported yet; use a URL with user:password' };
+    if (settings.jwt || settings.seedKey || settings.token)
+      throw { tag: 'invalid-metadata', val: 'jwt, seedKey, token: NATS authentication is not supported yet; use a URL with user:password' };
     try {
       connection();
     } catch (err) {
@@ -129,7 +161,11 @@ export const lifecycle = {
     }
   },
   ping() {
-    try { connection(); } catch (err) { throw (err as { val: string }).val; }
+    try {
+      connection();
+    } catch (err) {
+      throw (err as { val: string }).val;
+    }
   },
 };
 

@@ -50,7 +50,7 @@ function pub(): Client {
 }
 
 function sub(s: P.Subscription): Client {
-  const clientId = shared() ? `${s.group}-${s.consumer}` : settings.consumerID ?? s.group;
+  const clientId = shared() ? `${s.group}-${s.consumer}` : (settings.consumerID ?? s.group);
   consumer ??= connectClient(clientId, flag(settings, 'cleanSession', false));
   return consumer;
 }
@@ -72,7 +72,11 @@ function messageFilter(s: P.Subscription): string {
 }
 
 function run<T>(fn: () => T): T {
-  try { return fn(); } catch (err) { throw pubsubFromHost(err); }
+  try {
+    return fn();
+  } catch (err) {
+    throw pubsubFromHost(err);
+  }
 }
 
 /** Whether an MQTT topic filter (with `+` and `#`) matches a concrete topic. */
@@ -83,7 +87,10 @@ function matches(filter: string, topic: string): boolean {
   for (let i = 0; i < f.length; i++) {
     if (f[i] === '#') return i > 0 || !topic.startsWith('$');
     if (i >= t.length) return false;
-    if (f[i] === '+') { if (i === 0 && t[0]!.startsWith('$')) return false; continue; }
+    if (f[i] === '+') {
+      if (i === 0 && t[0]!.startsWith('$')) return false;
+      continue;
+    }
     if (f[i] !== t[i]) return false;
   }
   return f.length === t.length;
@@ -103,19 +110,37 @@ export const lifecycle = {
       types: ['pubsub.mqtt3', 'pubsub.mqtt'],
       version: '1.0.0',
       features: [],
-      metadataSchema: schema({
-        url: { type: 'string', pattern: '^(tcp|mqtt|ssl|mqtts|tls|ws|wss)://', 'x-mortar-grant': 'mqtt', description: 'tcp://[user][:password]@host[:port]', 'x-example': 'tcp://127.0.0.1:1883' },
-        consumerID: { type: 'string', minLength: 1, maxLength: 65535, description: 'The consumer group (shared subscriptions), or with sharedSubscription false the client id; by default the app id.' },
-        sharedSubscription: { type: 'boolean', default: true, description: 'Subscribe as $share/<group>/<topic>, so sidecars of one app compete for messages.' },
-        qos: { type: 'integer', enum: [0, 1, 2], default: 1 },
-        retain: { type: 'boolean', default: false },
-        cleanSession: { type: 'boolean', default: false },
-        producerID: { type: 'string' },
-        caCert: { type: 'string' },
-        clientCert: { type: 'string' },
-        clientKey: { type: 'string', 'x-sensitive': true },
-        backOffMaxRetries: { type: 'integer' },
-      }, ['url']),
+      metadataSchema: schema(
+        {
+          url: {
+            type: 'string',
+            pattern: '^(tcp|mqtt|ssl|mqtts|tls|ws|wss)://',
+            'x-mortar-grant': 'mqtt',
+            description: 'tcp://[user][:password]@host[:port]',
+            'x-example': 'tcp://127.0.0.1:1883',
+          },
+          consumerID: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 65535,
+            description: 'The consumer group (shared subscriptions), or with sharedSubscription false the client id; by default the app id.',
+          },
+          sharedSubscription: {
+            type: 'boolean',
+            default: true,
+            description: 'Subscribe as $share/<group>/<topic>, so sidecars of one app compete for messages.',
+          },
+          qos: { type: 'integer', enum: [0, 1, 2], default: 1 },
+          retain: { type: 'boolean', default: false },
+          cleanSession: { type: 'boolean', default: false },
+          producerID: { type: 'string' },
+          caCert: { type: 'string' },
+          clientCert: { type: 'string' },
+          clientKey: { type: 'string', 'x-sensitive': true },
+          backOffMaxRetries: { type: 'integer' },
+        },
+        ['url'],
+      ),
       maxInstances: 0,
     };
   },
@@ -129,7 +154,11 @@ export const lifecycle = {
     }
   },
   ping() {
-    try { pub(); } catch (err) { throw (err as { val: string }).val; }
+    try {
+      pub();
+    } catch (err) {
+      throw (err as { val: string }).val;
+    }
   },
 };
 
@@ -150,7 +179,8 @@ export const pubsub = {
   subscribe(s: P.Subscription): void {
     requireTopic(s.topic);
     if (filters.has(s.topic)) return;
-    if (shared() && /[$+#/]/.test(s.group)) throw pubsubError('invalid-argument', `consumer group '${s.group}': a shared subscription's group may not contain $, +, # or /`);
+    if (shared() && /[$+#/]/.test(s.group))
+      throw pubsubError('invalid-argument', `consumer group '${s.group}': a shared subscription's group may not contain $, +, # or /`);
     run(() => sub(s).subscribe(brokerFilter(s), qosOf(toMap(s.metadata).qos)));
     filters.set(s.topic, s);
   },
@@ -168,15 +198,24 @@ export const pubsub = {
     const got = run(() => consumer!.receive(max, delayed.size > 0 ? Math.min(waitMs, 100) : waitMs));
     for (const m of got) {
       let owner: P.Subscription | undefined;
-      for (const s of filters.values()) if (matches(messageFilter(s), m.topic)) { owner = s; break; }
+      for (const s of filters.values())
+        if (matches(messageFilter(s), m.topic)) {
+          owner = s;
+          break;
+        }
       if (!owner) {
         // Not ours (a subscription closed meanwhile, or a session from before): acknowledge and skip it.
         run(() => consumer!.ack([Number(m.id)] as unknown as BigUint64Array));
         continue;
       }
       const d: P.Delivery = {
-        topic: owner.topic, group: owner.group, receipt: String(m.id), data: m.payload, contentType: undefined,
-        metadata: m.topic !== owner.topic ? [['topic', m.topic]] : [], redeliveries: m.duplicate ? 1 : 0,
+        topic: owner.topic,
+        group: owner.group,
+        receipt: String(m.id),
+        data: m.payload,
+        contentType: undefined,
+        metadata: m.topic !== owner.topic ? [['topic', m.topic]] : [],
+        redeliveries: m.duplicate ? 1 : 0,
       };
       unsettled.set(d.receipt, d);
       out.push(d);

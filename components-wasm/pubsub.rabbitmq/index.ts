@@ -65,14 +65,22 @@ function run<T>(fn: (c: Connection) => T): T {
 /** Drops a connection handle where the engine supports explicit disposal (the host closes it). */
 function release(c: Disposable): void {
   const dispose = (Symbol as { dispose?: symbol }).dispose;
-  try { if (dispose) (c as unknown as Record<symbol, () => void>)[dispose]?.(); } catch { /* already gone */ }
+  try {
+    if (dispose) (c as unknown as Record<symbol, () => void>)[dispose]?.();
+  } catch {
+    /* already gone */
+  }
 }
 
 function exchange(topic: string): void {
   if (exchanges.has(topic)) return;
-  run((c) => c.declareExchange(topic, {
-    kind: settings.exchangeKind ?? 'fanout', durable: flag(settings, 'durable', false), autoDelete: flag(settings, 'deletedWhenUnused', true),
-  }));
+  run((c) =>
+    c.declareExchange(topic, {
+      kind: settings.exchangeKind ?? 'fanout',
+      durable: flag(settings, 'durable', false),
+      autoDelete: flag(settings, 'deletedWhenUnused', true),
+    }),
+  );
   exchanges.add(topic);
 }
 
@@ -143,29 +151,48 @@ export const lifecycle = {
       types: ['pubsub.rabbitmq'],
       version: '1.0.0',
       features: ['BULK_PUBLISH', 'MESSAGE_TTL'],
-      metadataSchema: schema({
-        connectionString: { type: 'string', pattern: '^amqps?://', 'x-mortar-grant': 'amqp', description: 'amqp://user:password@host:port/vhost', 'x-example': 'amqp://guest:guest@127.0.0.1:5672' },
-        consumerID: { type: 'string', minLength: 1, description: 'The consumer group (queue name prefix); by default the app id.' },
-        durable: { type: 'boolean', default: false, description: 'Declare exchanges and queues durable (they survive a broker restart).' },
-        deletedWhenUnused: { type: 'boolean', default: true, description: 'Auto-delete queues and exchanges when their last consumer leaves.' },
-        deliveryMode: { type: 'integer', enum: [0, 1, 2], default: 0, description: '2: persistent messages (written to disk on durable queues).' },
-        requeueInFailure: { type: 'boolean', default: false, description: 'Accepted for Dapr compatibility; mortar always requeues a message the app did not take (the host owns retries and dead-lettering).' },
-        prefetchCount: { type: 'integer', minimum: 0, maximum: 65535, default: 0, description: 'Unacknowledged deliveries per consumer (0: mortar\'s default of 512).' },
-        exchangeKind: { type: 'string', enum: ['fanout', 'topic', 'direct', 'headers'], default: 'fanout' },
-        routingKey: { type: 'string', description: 'Routing key for publishing and (comma-separated) for binding subscription queues.' },
-        maxLen: { type: 'integer', minimum: 0 },
-        maxLenBytes: { type: 'integer', minimum: 0 },
-        ttlInSeconds: { type: 'integer', minimum: 0, description: 'Default message TTL of subscription queues.' },
-        defaultQueueTTL: { type: 'integer', minimum: 0 },
-        singleActiveConsumer: { type: 'boolean', default: false },
-        enableDeadLetter: { type: 'boolean', default: false, description: 'Accepted for Dapr compatibility; use the subscription\'s deadLetterTopic.' },
-        publisherConfirm: { type: 'boolean', default: true, description: 'mortar always waits for the broker\'s confirm.' },
-        reconnectWait: { type: 'string' },
-        concurrencyMode: { type: 'string', enum: ['parallel', 'single'] },
-        autoAck: { type: 'boolean', const: false, default: false, description: 'mortar acknowledges only after the app took a message.' },
-        clientName: { type: 'string' },
-        heartBeat: { type: 'string' },
-      }, ['connectionString']),
+      metadataSchema: schema(
+        {
+          connectionString: {
+            type: 'string',
+            pattern: '^amqps?://',
+            'x-mortar-grant': 'amqp',
+            description: 'amqp://user:password@host:port/vhost',
+            'x-example': 'amqp://guest:guest@127.0.0.1:5672',
+          },
+          consumerID: { type: 'string', minLength: 1, description: 'The consumer group (queue name prefix); by default the app id.' },
+          durable: { type: 'boolean', default: false, description: 'Declare exchanges and queues durable (they survive a broker restart).' },
+          deletedWhenUnused: { type: 'boolean', default: true, description: 'Auto-delete queues and exchanges when their last consumer leaves.' },
+          deliveryMode: { type: 'integer', enum: [0, 1, 2], default: 0, description: '2: persistent messages (written to disk on durable queues).' },
+          requeueInFailure: {
+            type: 'boolean',
+            default: false,
+            description: 'Accepted for Dapr compatibility; mortar always requeues a message the app did not take (the host owns retries and dead-lettering).',
+          },
+          prefetchCount: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 65535,
+            default: 0,
+            description: "Unacknowledged deliveries per consumer (0: mortar's default of 512).",
+          },
+          exchangeKind: { type: 'string', enum: ['fanout', 'topic', 'direct', 'headers'], default: 'fanout' },
+          routingKey: { type: 'string', description: 'Routing key for publishing and (comma-separated) for binding subscription queues.' },
+          maxLen: { type: 'integer', minimum: 0 },
+          maxLenBytes: { type: 'integer', minimum: 0 },
+          ttlInSeconds: { type: 'integer', minimum: 0, description: 'Default message TTL of subscription queues.' },
+          defaultQueueTTL: { type: 'integer', minimum: 0 },
+          singleActiveConsumer: { type: 'boolean', default: false },
+          enableDeadLetter: { type: 'boolean', default: false, description: "Accepted for Dapr compatibility; use the subscription's deadLetterTopic." },
+          publisherConfirm: { type: 'boolean', default: true, description: "mortar always waits for the broker's confirm." },
+          reconnectWait: { type: 'string' },
+          concurrencyMode: { type: 'string', enum: ['parallel', 'single'] },
+          autoAck: { type: 'boolean', const: false, default: false, description: 'mortar acknowledges only after the app took a message.' },
+          clientName: { type: 'string' },
+          heartBeat: { type: 'string' },
+        },
+        ['connectionString'],
+      ),
       maxInstances: 0,
     };
   },
@@ -179,7 +206,11 @@ export const lifecycle = {
     }
   },
   ping() {
-    try { connection(); } catch (err) { throw (err as { val: string }).val; }
+    try {
+      connection();
+    } catch (err) {
+      throw (err as { val: string }).val;
+    }
   },
 };
 
@@ -202,7 +233,9 @@ function publishAll(msgs: Outgoing[]): Array<{ tag: 'ok' } | { tag: 'err'; val: 
   if (again.length === 0) return results;
   for (const i of again) exchanges.delete(msgs[i]!.exchange);
   for (const i of again) exchange(msgs[i]!.exchange);
-  run((c) => c.publish(again.map((i) => msgs[i]!))).forEach((r, k) => { results[again[k]!] = r; });
+  run((c) => c.publish(again.map((i) => msgs[i]!))).forEach((r, k) => {
+    results[again[k]!] = r;
+  });
   return results;
 }
 
@@ -225,7 +258,9 @@ export const pubsub = {
       }
     });
     if (msgs.length === 0) return failed;
-    publishAll(msgs).forEach((res, k) => { if (res.tag === 'err') failed.push({ index: index[k]!, error: res.val }); });
+    publishAll(msgs).forEach((res, k) => {
+      if (res.tag === 'err') failed.push({ index: index[k]!, error: res.val });
+    });
     return failed;
   },
 
@@ -255,8 +290,13 @@ export const pubsub = {
       const metadata: Pairs = [];
       for (const [k, v] of m.properties.headers) metadata.push([k, v.tag === 'text' ? v.val : String(v.val)]);
       out.push({
-        topic: sub.topic, group: sub.group, receipt: `${generation}:${m.deliveryTag}`, data: m.body,
-        contentType: m.properties.contentType, metadata, redeliveries: m.redelivered ? 1 : 0,
+        topic: sub.topic,
+        group: sub.group,
+        receipt: `${generation}:${m.deliveryTag}`,
+        data: m.body,
+        contentType: m.properties.contentType,
+        metadata,
+        redeliveries: m.redelivered ? 1 : 0,
       });
     }
     return out;

@@ -43,13 +43,21 @@ function conn(): Connection {
 
 function blocker(): Connection {
   if (!blocking) {
-    try { blocking = Connection.open(redisConnectOptions(metadataMap, true)); } catch (err) { throw pubsubFromHost(err); }
+    try {
+      blocking = Connection.open(redisConnectOptions(metadataMap, true));
+    } catch (err) {
+      throw pubsubFromHost(err);
+    }
   }
   return blocking;
 }
 
 function run<T>(fn: () => T): T {
-  try { return fn(); } catch (err) { throw pubsubFromHost(err); }
+  try {
+    return fn();
+  } catch (err) {
+    throw pubsubFromHost(err);
+  }
 }
 
 function publishArgs(r: P.PublishRequest): Argument[] {
@@ -84,7 +92,11 @@ function parseEntries(v: Value[], i: number, stream: string, group: string, rede
         if (name === 'data') data = value?.tag === 'bulk' ? value.val : utf8Encode(str(value));
         else if (name === 'contentType') contentType = str(value);
         else if (name === 'metadata') {
-          try { metadata = Object.entries(JSON.parse(str(value)) as Record<string, string>).map(([k, x]) => [k, String(x)]); } catch { /* not ours */ }
+          try {
+            metadata = Object.entries(JSON.parse(str(value)) as Record<string, string>).map(([k, x]) => [k, String(x)]);
+          } catch {
+            /* not ours */
+          }
         }
       }
     } else if (fields?.tag !== 'nil') i--; // unexpected shape: do not skip a value we did not read
@@ -141,25 +153,31 @@ export const lifecycle = {
       types: ['pubsub.redis'],
       version: '1.0.0',
       features: ['BULK_PUBLISH'],
-      metadataSchema: schema({
-        ...REDIS_CONNECTION_PROPERTIES,
-        consumerID: { type: 'string', minLength: 1, description: 'The consumer group; by default the app id.' },
-        processingTimeout: { type: 'string', description: 'How long a delivery may stay unacked before another consumer claims it (Go duration; 0 disables).' },
-        redeliverInterval: { type: 'string', description: 'How often pending deliveries are checked for reclaiming (Go duration; 0 disables).' },
-        maxLenApprox: { type: 'integer', minimum: 0, description: 'Trim streams to about this many entries (0: no trimming).' },
-        queueDepth: { type: 'integer', minimum: 1 },
-        concurrency: { type: 'integer', minimum: 1 },
-        redisType: { type: 'string', enum: ['node'], default: 'node' },
-        maxRetries: { type: 'integer', minimum: 0 },
-        maxRetryBackoff: { type: 'string' },
-        dialTimeout: { type: 'string' },
-        readTimeout: { type: 'string' },
-        writeTimeout: { type: 'string' },
-        poolSize: { type: 'integer', minimum: 1 },
-        idleTimeout: { type: 'string' },
-        failover: { type: 'boolean', default: false },
-        sentinelMasterName: { type: 'string' },
-      }, ['redisHost']),
+      metadataSchema: schema(
+        {
+          ...REDIS_CONNECTION_PROPERTIES,
+          consumerID: { type: 'string', minLength: 1, description: 'The consumer group; by default the app id.' },
+          processingTimeout: {
+            type: 'string',
+            description: 'How long a delivery may stay unacked before another consumer claims it (Go duration; 0 disables).',
+          },
+          redeliverInterval: { type: 'string', description: 'How often pending deliveries are checked for reclaiming (Go duration; 0 disables).' },
+          maxLenApprox: { type: 'integer', minimum: 0, description: 'Trim streams to about this many entries (0: no trimming).' },
+          queueDepth: { type: 'integer', minimum: 1 },
+          concurrency: { type: 'integer', minimum: 1 },
+          redisType: { type: 'string', enum: ['node'], default: 'node' },
+          maxRetries: { type: 'integer', minimum: 0 },
+          maxRetryBackoff: { type: 'string' },
+          dialTimeout: { type: 'string' },
+          readTimeout: { type: 'string' },
+          writeTimeout: { type: 'string' },
+          poolSize: { type: 'integer', minimum: 1 },
+          idleTimeout: { type: 'string' },
+          failover: { type: 'boolean', default: false },
+          sentinelMasterName: { type: 'string' },
+        },
+        ['redisHost'],
+      ),
       maxInstances: 0,
     };
   },
@@ -177,7 +195,11 @@ export const lifecycle = {
     }
   },
   ping() {
-    try { conn().command([txt('PING')]); } catch (err) { throw pubsubFromHost(err).val; }
+    try {
+      conn().command([txt('PING')]);
+    } catch (err) {
+      throw pubsubFromHost(err).val;
+    }
   },
 };
 
@@ -192,10 +214,17 @@ export const pubsub = {
     const cmds: Argument[][] = [];
     const index: number[] = [];
     rs.forEach((r, i) => {
-      try { cmds.push(publishArgs(r)); index.push(i); } catch (err) { failed.push({ index: i, error: (err as { val: string }).val }); }
+      try {
+        cmds.push(publishArgs(r));
+        index.push(i);
+      } catch (err) {
+        failed.push({ index: i, error: (err as { val: string }).val });
+      }
     });
     const results = run(() => conn().pipeline(cmds));
-    results.forEach((res, k) => { if (res.tag === 'err') failed.push({ index: index[k]!, error: res.val }); });
+    results.forEach((res, k) => {
+      if (res.tag === 'err') failed.push({ index: index[k]!, error: res.val });
+    });
     return failed;
   },
 
@@ -229,7 +258,18 @@ export const pubsub = {
       lastReclaim = now;
       for (const [group, topics] of byGroup) {
         for (const t of topics) {
-          const v = run(() => conn().command([txt('XAUTOCLAIM'), txt(t), txt(group), txt(group), txt(String(Math.floor(processingTimeoutMs))), txt('0-0'), txt('COUNT'), txt(String(max - out.length))]));
+          const v = run(() =>
+            conn().command([
+              txt('XAUTOCLAIM'),
+              txt(t),
+              txt(group),
+              txt(group),
+              txt(String(Math.floor(processingTimeoutMs))),
+              txt('0-0'),
+              txt('COUNT'),
+              txt(String(max - out.length)),
+            ]),
+          );
           // Reply: array(3) cursor, array(n) entries, array(m) deleted ids.
           if (v[0]?.tag === 'array') parseEntries(v, 2, t, group, 1, out);
           if (out.length >= max) return out.slice(0, max);

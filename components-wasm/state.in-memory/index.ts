@@ -6,7 +6,11 @@ import type * as S from 'mortar:component/state-store@0.1.0';
 import { rfc3339, schema, stateError, ttlSeconds, type Pairs } from '../lib/guest.js';
 import { nowMs } from 'mortar:host/clock@0.1.0';
 
-interface Entry { data: Uint8Array; etag: string; expires?: number }
+interface Entry {
+  data: Uint8Array;
+  etag: string;
+  expires?: number;
+}
 
 const store = new Map<string, Entry>();
 let version = 0;
@@ -57,7 +61,9 @@ function prepareDelete(r: S.DeleteRequest, now: number): () => void {
   const cur = live(r.key, now);
   checkEtag(r.etag);
   if (r.etag != null && (!cur || cur.etag !== r.etag)) throw stateError('etag-mismatch', `key ${r.key}: etag ${r.etag} does not match`);
-  return () => { store.delete(r.key); };
+  return () => {
+    store.delete(r.key);
+  };
 }
 
 const t = () => Number(nowMs());
@@ -97,7 +103,11 @@ export const stateStore = {
     const now = t();
     const failed: S.KeyedError[] = [];
     for (const r of rs) {
-      try { prepareSet(r, now)(); } catch (e) { failed.push({ key: r.key, error: e as S.StateError }); }
+      try {
+        prepareSet(r, now)();
+      } catch (e) {
+        failed.push({ key: r.key, error: e as S.StateError });
+      }
     }
     return failed;
   },
@@ -108,7 +118,11 @@ export const stateStore = {
     const now = t();
     const failed: S.KeyedError[] = [];
     for (const r of rs) {
-      try { prepareDelete(r, now)(); } catch (e) { failed.push({ key: r.key, error: e as S.StateError }); }
+      try {
+        prepareDelete(r, now)();
+      } catch (e) {
+        failed.push({ key: r.key, error: e as S.StateError });
+      }
     }
     return failed;
   },
@@ -125,14 +139,18 @@ export const stateStore = {
         admit(view(r.key), r.etag, r.concurrency, r.key);
         const e: Entry = { data: r.value, etag: '', expires: ttl === undefined ? undefined : now + ttl * 1000 };
         shadow.set(r.key, { ...e, etag: 'pending' });
-        apply.push(() => { store.set(r.key, { ...e, etag: String(++version) }); });
+        apply.push(() => {
+          store.set(r.key, { ...e, etag: String(++version) });
+        });
       } else {
         const r = op.val;
         checkEtag(r.etag);
         const cur = view(r.key);
         if (r.etag != null && (!cur || cur.etag !== r.etag)) throw stateError('etag-mismatch', `key ${r.key}: etag ${r.etag} does not match`);
         shadow.set(r.key, undefined);
-        apply.push(() => { store.delete(r.key); });
+        apply.push(() => {
+          store.delete(r.key);
+        });
       }
     }
     for (const f of apply) f();

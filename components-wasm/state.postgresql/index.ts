@@ -14,16 +14,22 @@ export const lifecycle = {
       types: ['state.postgresql', 'state.postgres', 'state.yugabytedb', 'state.yugabyte'],
       version: '1.0.0',
       features: ['ETAG', 'TRANSACTIONAL', 'TTL', 'FIRST_WRITE'],
-      metadataSchema: schema({
-        connectionString: {
-          type: 'string', minLength: 1, 'x-mortar-grant': 'sql:postgres', 'x-sensitive': true,
-          description: 'libpq connection string or URL, e.g. postgres://user@127.0.0.1:5432/db',
+      metadataSchema: schema(
+        {
+          connectionString: {
+            type: 'string',
+            minLength: 1,
+            'x-mortar-grant': 'sql:postgres',
+            'x-sensitive': true,
+            description: 'libpq connection string or URL, e.g. postgres://user@127.0.0.1:5432/db',
+          },
+          tableName: { type: 'string', default: 'state', description: 'Table holding the state; created if missing.' },
+          timeout: { type: 'string' },
+          cleanupInterval: { type: 'string' },
+          metadataTableName: { type: 'string' },
         },
-        tableName: { type: 'string', default: 'state', description: 'Table holding the state; created if missing.' },
-        timeout: { type: 'string' },
-        cleanupInterval: { type: 'string' },
-        metadataTableName: { type: 'string' },
-      }, ['connectionString']),
+        ['connectionString'],
+      ),
       maxInstances: 0,
     };
   },
@@ -31,7 +37,9 @@ export const lifecycle = {
     const m = toMap(metadata);
     store.init({ dialect: 'postgres', address: m.connectionString!, table: m.tableName ?? 'state' });
   },
-  ping() { store.ping(); },
+  ping() {
+    store.ping();
+  },
 };
 
 export const stateStore = stateStoreExports(store);

@@ -124,7 +124,8 @@ function c(): Connection {
 
 function mapError(err: unknown): StateError {
   const e = hostPayload(err);
-  if (e?.tag === 'reply' && typeof e.val === 'string' && e.val.includes('ETAGMISMATCH')) return stateError('etag-mismatch', 'ETag does not match the stored version');
+  if (e?.tag === 'reply' && typeof e.val === 'string' && e.val.includes('ETAGMISMATCH'))
+    return stateError('etag-mismatch', 'ETag does not match the stored version');
   return fromHostError(err);
 }
 
@@ -135,7 +136,11 @@ function checkEtag(etag: string | undefined): void {
 function setArgs(r: S.SetRequest): Argument[] {
   checkEtag(r.etag);
   const ttl = ttlSeconds(r.metadata);
-  return evalsha('SET', [txt(r.key)], [txt(r.etag ?? ''), bin(r.value), txt(ttl === undefined ? '' : String(ttl)), txt(r.concurrency === 'first-write' ? '1' : '0')]);
+  return evalsha(
+    'SET',
+    [txt(r.key)],
+    [txt(r.etag ?? ''), bin(r.value), txt(ttl === undefined ? '' : String(ttl)), txt(r.concurrency === 'first-write' ? '1' : '0')],
+  );
 }
 
 function delArgs(r: S.DeleteRequest): Argument[] {
@@ -148,7 +153,12 @@ function each<R extends { key: string }>(rs: R[], args: (r: R) => Argument[]): S
   const cmds: Argument[][] = [];
   const sent: R[] = [];
   for (const r of rs) {
-    try { cmds.push(args(r)); sent.push(r); } catch (e) { failed.push({ key: r.key, error: e as S.StateError }); }
+    try {
+      cmds.push(args(r));
+      sent.push(r);
+    } catch (e) {
+      failed.push({ key: r.key, error: e as S.StateError });
+    }
   }
   let results;
   try {
@@ -161,7 +171,9 @@ function each<R extends { key: string }>(rs: R[], args: (r: R) => Argument[]): S
       const again = c().pipeline(retry);
       results = results.map((r, i) => (r.tag === 'err' && r.val.includes('NOSCRIPT') ? again[i]! : r));
     }
-  } catch (err) { throw mapError(err); }
+  } catch (err) {
+    throw mapError(err);
+  }
   results.forEach((res, i) => {
     if (res.tag === 'err') failed.push({ key: sent[i]!.key, error: mapError({ tag: 'reply', val: res.val }) as S.StateError });
   });
@@ -174,24 +186,27 @@ export const lifecycle = {
       types: ['state.redis'],
       version: '1.0.0',
       features: ['ETAG', 'TRANSACTIONAL', 'TTL', 'FIRST_WRITE'],
-      metadataSchema: schema({
-        ...REDIS_CONNECTION_PROPERTIES,
-        maxRetries: { type: 'integer', minimum: 0 },
-        maxRetryBackoff: { type: 'string' },
-        ttlInSeconds: { type: 'integer', minimum: -1, description: 'Default TTL applied when a request gives none.' },
-        queryIndexes: { type: 'string' },
-        failover: { type: 'boolean', default: false },
-        sentinelMasterName: { type: 'string' },
-        redeliverInterval: { type: 'string' },
-        processingTimeout: { type: 'string' },
-        redisType: { type: 'string', enum: ['node', 'cluster'], default: 'node' },
-        dialTimeout: { type: 'string' },
-        readTimeout: { type: 'string' },
-        writeTimeout: { type: 'string' },
-        poolSize: { type: 'integer', minimum: 1 },
-        idleTimeout: { type: 'string' },
-        useEntraID: { type: 'boolean' },
-      }, ['redisHost']),
+      metadataSchema: schema(
+        {
+          ...REDIS_CONNECTION_PROPERTIES,
+          maxRetries: { type: 'integer', minimum: 0 },
+          maxRetryBackoff: { type: 'string' },
+          ttlInSeconds: { type: 'integer', minimum: -1, description: 'Default TTL applied when a request gives none.' },
+          queryIndexes: { type: 'string' },
+          failover: { type: 'boolean', default: false },
+          sentinelMasterName: { type: 'string' },
+          redeliverInterval: { type: 'string' },
+          processingTimeout: { type: 'string' },
+          redisType: { type: 'string', enum: ['node', 'cluster'], default: 'node' },
+          dialTimeout: { type: 'string' },
+          readTimeout: { type: 'string' },
+          writeTimeout: { type: 'string' },
+          poolSize: { type: 'integer', minimum: 1 },
+          idleTimeout: { type: 'string' },
+          useEntraID: { type: 'boolean' },
+        },
+        ['redisHost'],
+      ),
       maxInstances: 0,
     };
   },
@@ -209,7 +224,11 @@ export const lifecycle = {
     defaultTtl = m.ttlInSeconds;
   },
   ping() {
-    try { c().command([txt('PING')]); } catch (err) { throw String(fromHostError(err).val); }
+    try {
+      c().command([txt('PING')]);
+    } catch (err) {
+      throw String(fromHostError(err).val);
+    }
   },
 };
 
@@ -231,12 +250,18 @@ function decode(v: Value[], count: number): P.ReadOutcome[] {
   const out: P.ReadOutcome[] = [];
   let at = 0;
   for (let i = 0; i < count; i++) {
-    if (at + 20 > blob.length) { out.push({ tag: 'failed', val: 'short reply from the MGET script' }); continue; }
+    if (at + 20 > blob.length) {
+      out.push({ tag: 'failed', val: 'short reply from the MGET script' });
+      continue;
+    }
     const len = view.getInt32(at);
     const version = view.getFloat64(at + 4);
     const pttl = view.getFloat64(at + 12);
     at += 20;
-    if (len < 0) { out.push({ tag: 'missing' }); continue; }
+    if (len < 0) {
+      out.push({ tag: 'missing' });
+      continue;
+    }
     const data = blob.subarray(at, at + len);
     at += len;
     out.push({ tag: 'found', val: { data, etag: String(version), metadata: pttl > 0 ? [['ttlExpireTime', rfc3339((now ??= Number(nowMs())) + pttl)]] : [] } });
@@ -247,7 +272,11 @@ function decode(v: Value[], count: number): P.ReadOutcome[] {
 /** Reads keys with the MGET script, blocking on the round trip (the `get`/`bulk-get` path). */
 function read(rs: S.GetRequest[]): S.BulkGetItem[] {
   let v: Value[];
-  try { v = script('MGET', keysOf(rs), []); } catch (err) { throw mapError(err); }
+  try {
+    v = script('MGET', keysOf(rs), []);
+  } catch (err) {
+    throw mapError(err);
+  }
   return decode(v, rs.length).map((o, i) => ({
     key: rs[i]!.key,
     item: o.tag === 'found' ? o.val : undefined,
@@ -280,14 +309,22 @@ export const stateStore = {
   },
   set(r: S.SetRequest): void {
     const args = setArgs(withDefaultTtl(r));
-    try { script('SET', [args[3]!], args.slice(4)); } catch (err) { throw mapError(err); }
+    try {
+      script('SET', [args[3]!], args.slice(4));
+    } catch (err) {
+      throw mapError(err);
+    }
   },
   bulkSet(rs: S.SetRequest[]): S.KeyedError[] {
     return each(rs, (r) => setArgs(withDefaultTtl(r)));
   },
   delete(r: S.DeleteRequest): void {
     const args = delArgs(r);
-    try { script('DEL', [args[3]!], args.slice(4)); } catch (err) { throw mapError(err); }
+    try {
+      script('DEL', [args[3]!], args.slice(4));
+    } catch (err) {
+      throw mapError(err);
+    }
   },
   bulkDelete(rs: S.DeleteRequest[]): S.KeyedError[] {
     return each(rs, delArgs);
@@ -310,7 +347,7 @@ export const stateStore = {
       script('TX', keys, argv);
     } catch (err) {
       const e = mapError(err);
-      if (e.tag === 'etag-mismatch') throw stateError('etag-mismatch', 'an operation\'s ETag or first-write condition was not met; nothing was changed');
+      if (e.tag === 'etag-mismatch') throw stateError('etag-mismatch', "an operation's ETag or first-write condition was not met; nothing was changed");
       throw e;
     }
   },

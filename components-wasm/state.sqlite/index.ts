@@ -16,7 +16,10 @@ export const lifecycle = {
       features: ['ETAG', 'TRANSACTIONAL', 'TTL', 'FIRST_WRITE'],
       metadataSchema: schema({
         connectionString: {
-          type: 'string', default: 'state.db', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', 'x-mortar-grant': 'sql:sqlite',
+          type: 'string',
+          default: 'state.db',
+          pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+          'x-mortar-grant': 'sql:sqlite',
           description: 'Database file name, created under the sidecar data directory (--data-dir).',
         },
         tableName: { type: 'string', default: 'state', description: 'Table holding the state.' },
@@ -29,7 +32,9 @@ export const lifecycle = {
     const m = toMap(metadata);
     store.init({ dialect: 'sqlite', address: m.connectionString ?? 'state.db', table: m.tableName ?? 'state' });
   },
-  ping() { store.ping(); },
+  ping() {
+    store.ping();
+  },
 };
 
 export const stateStore = stateStoreExports(store);

@@ -8,7 +8,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from './logger.js';
 
 /** How the app ended: its exit code, or the signal that ended it. */
-export interface AppExit { readonly code: number | null; readonly signal: NodeJS.Signals | null }
+export interface AppExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
 
 export class AppProcess {
   readonly #child: ChildProcess;
@@ -20,18 +23,28 @@ export class AppProcess {
    * Starts `command` with stdio inherited. `onExit` is told when the app's first process ends by itself
    * or is stopped; `onError` when it could not be started at all.
    */
-  constructor(command: readonly string[], env: NodeJS.ProcessEnv, readonly log: Logger,
-    onExit: (exit: AppExit) => void, onError: (err: Error) => void) {
+  constructor(
+    command: readonly string[],
+    env: NodeJS.ProcessEnv,
+    readonly log: Logger,
+    onExit: (exit: AppExit) => void,
+    onError: (err: Error) => void,
+  ) {
     // detached: the child calls setsid(), leading a new session and process group (dapr run: Setpgid).
     this.#child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env, detached: true });
     this.#pgid = this.#child.pid;
     this.#exited = new Promise((resolve) => {
-      this.#child.once('exit', (code, signal) => { resolve({ code, signal }); onExit({ code, signal }); });
+      this.#child.once('exit', (code, signal) => {
+        resolve({ code, signal });
+        onExit({ code, signal });
+      });
     });
     this.#child.once('error', onError);
   }
 
-  get pid(): number | undefined { return this.#pgid; }
+  get pid(): number | undefined {
+    return this.#pgid;
+  }
 
   /**
    * True while any process of the app's group is alive (the first one may have exited already). A process
@@ -51,7 +64,11 @@ export class AppProcess {
   /** Sends `signal` to every process of the app's group; a group already gone is not an error. */
   signalGroup(signal: NodeJS.Signals): void {
     if (this.#pgid === undefined) return;
-    try { process.kill(-this.#pgid, signal); } catch { /* ESRCH: the group is gone */ }
+    try {
+      process.kill(-this.#pgid, signal);
+    } catch {
+      /* ESRCH: the group is gone */
+    }
   }
 
   /**
@@ -83,7 +100,9 @@ export class AppProcess {
   }
 
   /** Resolves when the app's first process has ended. */
-  exited(): Promise<AppExit> { return this.#exited; }
+  exited(): Promise<AppExit> {
+    return this.#exited;
+  }
 }
 
 /**
@@ -92,12 +111,20 @@ export class AppProcess {
  */
 function livingMembers(pgid: number): number {
   let entries: string[];
-  try { entries = readdirSync('/proc'); } catch { return -1; }
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return -1;
+  }
   let n = 0;
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
     let stat: string;
-    try { stat = readFileSync(`/proc/${e}/stat`, 'latin1'); } catch { continue; /* exited meanwhile */ }
+    try {
+      stat = readFileSync(`/proc/${e}/stat`, 'latin1');
+    } catch {
+      continue; /* exited meanwhile */
+    }
     // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so read after the last ')'.
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') n++;

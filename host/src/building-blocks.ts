@@ -142,8 +142,8 @@ export function perBlock<T>(f: (block: (typeof BUILDING_BLOCKS)[number]) => T): 
 }
 
 /** Every world a component may be built for, with its block, in the table's order. */
-export const COMPONENT_WORLDS: ReadonlyArray<BlockWorld & { readonly build: BuildName; readonly block: BlockId }> = BUILDING_BLOCKS.flatMap(
-  (b) => b.worlds.map((w) => ({ ...w, block: b.id })),
+export const COMPONENT_WORLDS: ReadonlyArray<BlockWorld & { readonly build: BuildName; readonly block: BlockId }> = BUILDING_BLOCKS.flatMap((b) =>
+  b.worlds.map((w) => ({ ...w, block: b.id })),
 );
 
 /** The block whose components export one of `interfaces` (WIT names without package or version), if any. */

@@ -2,7 +2,7 @@
  * Go's `time.ParseDuration` format, which Dapr resources use everywhere (`5s`, `1m30s`, `250ms`).
  */
 
-const UNIT_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 // Sticky: each part must start where the last one ended, so a bad string fails at its first bad character
 // (an unanchored global scan would retry from every position: quadratic on a long string of digits).
 const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;

@@ -8,9 +8,23 @@
 
 /** gRPC status codes, numerically as in `google.rpc.Code`. */
 export const GrpcCode = {
-  OK: 0, CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, ABORTED: 10, OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, DATA_LOSS: 15, UNAUTHENTICATED: 16,
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
 } as const;
 
 export type Blame = 'guest' | 'host';
@@ -54,7 +68,7 @@ export const catalogue = {
   ERR_STATE_DELETE: spec('failed deleting state with key %s: %s', 500, G.INTERNAL, 'host'),
   ERR_STATE_TRANSACTION: spec('error while executing state transaction: %s', 500, G.INTERNAL, 'host'),
   ERR_NOT_SUPPORTED_STATE_OPERATION: spec('operation type %s not supported', 400, G.INVALID_ARGUMENT, 'guest'),
-  ERR_STATE_STORE_NOT_SUPPORTED: spec('state store %s doesn\'t support %s', 500, G.UNIMPLEMENTED, 'guest'),
+  ERR_STATE_STORE_NOT_SUPPORTED: spec("state store %s doesn't support %s", 500, G.UNIMPLEMENTED, 'guest'),
   // Pub/sub
   ERR_PUBSUB_NOT_CONFIGURED: spec('no pubsub is configured', 400, G.FAILED_PRECONDITION, 'guest', 'DAPR_PUBSUB_NOT_CONFIGURED'),
   ERR_PUBSUB_NOT_FOUND: spec('pubsub %s is not found', 404, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_NOT_FOUND'),
@@ -63,7 +77,13 @@ export const catalogue = {
   ERR_PUBSUB_FORBIDDEN: spec('topic %s is not allowed for app id %s', 403, G.PERMISSION_DENIED, 'guest', 'DAPR_PUBSUB_FORBIDDEN'),
   ERR_PUBSUB_PUBLISH_MESSAGE: spec('error when publish to topic %s in pubsub %s: %s', 500, G.INTERNAL, 'host', 'DAPR_PUBSUB_PUBLISH_MESSAGE'),
   ERR_PUBSUB_REQUEST_METADATA: spec('failed deserializing metadata: %s', 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_METADATA_DESERIALIZATION'),
-  ERR_PUBSUB_CLOUD_EVENTS_SER: spec('error when marshalling cloud event envelope for topic %s pubsub %s: %s', 500, G.INTERNAL, 'host', 'DAPR_PUBSUB_CLOUD_EVENT_CREATION'),
+  ERR_PUBSUB_CLOUD_EVENTS_SER: spec(
+    'error when marshalling cloud event envelope for topic %s pubsub %s: %s',
+    500,
+    G.INTERNAL,
+    'host',
+    'DAPR_PUBSUB_CLOUD_EVENT_CREATION',
+  ),
   ERR_PUBSUB_EVENTS_SER: spec('error when marshaling events to bytes: %s', 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_MARSHAL_EVENTS'),
   // Bindings
   ERR_INVOKE_OUTPUT_BINDING: spec('error invoking output binding %s: %s', 500, G.INTERNAL, 'host'),

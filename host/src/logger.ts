@@ -9,9 +9,14 @@ export type { Logger };
 export function createLogger(level: LevelWithSilent = 'info', appId = ''): Logger {
   const base = { app_id: appId || undefined, scope: 'mortar' };
   if (process.env.MORTAR_LOG_FORMAT === 'text') {
-    return pino({ level, base, timestamp: false }, {
-      write(line: string) { process.stdout.write(textLine(JSON.parse(line) as Record<string, unknown>)); },
-    });
+    return pino(
+      { level, base, timestamp: false },
+      {
+        write(line: string) {
+          process.stdout.write(textLine(JSON.parse(line) as Record<string, unknown>));
+        },
+      },
+    );
   }
   return pino({ level, base });
 }
@@ -43,7 +48,9 @@ function plain(value: unknown): string {
   if (typeof value === 'object') {
     const o = value as Record<string, unknown>;
     if (typeof o.message === 'string') return o.message;
-    return Object.entries(o).map(([k, v]) => `${k}:${plain(v)}`).join(',');
+    return Object.entries(o)
+      .map(([k, v]) => `${k}:${plain(v)}`)
+      .join(',');
   }
   return String(value);
 }

@@ -47,15 +47,38 @@ Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FO
 `;
 
 /** Flags daprd accepts that mortar recognises but does not act on (named in one warning at start). */
-const ACCEPTED_ONLY = ['placement-host-address', 'scheduler-host-address', 'metrics-port', 'enable-metrics', 'profile-port',
-  'enable-profiling', 'dapr-internal-grpc-port', 'app-max-concurrency', 'mode', 'allowed-origins',
-  'dapr-public-port', 'enable-mtls', 'sentry-address', 'control-plane-address', 'app-ssl', 'unix-domain-socket', 'log-as-json',
-  'enable-api-logging', 'namespace', 'dapr-block-shutdown-duration'];
+const ACCEPTED_ONLY = [
+  'placement-host-address',
+  'scheduler-host-address',
+  'metrics-port',
+  'enable-metrics',
+  'profile-port',
+  'enable-profiling',
+  'dapr-internal-grpc-port',
+  'app-max-concurrency',
+  'mode',
+  'allowed-origins',
+  'dapr-public-port',
+  'enable-mtls',
+  'sentry-address',
+  'control-plane-address',
+  'app-ssl',
+  'unix-domain-socket',
+  'log-as-json',
+  'enable-api-logging',
+  'namespace',
+  'dapr-block-shutdown-duration',
+];
 
 /** Values of accepted-only flags that ask for what mortar does anyway, so need no warning. */
 const ALREADY_SO: Readonly<Record<string, readonly string[]>> = {
-  mode: ['standalone'], 'enable-metrics': ['false'], 'enable-profiling': ['false'], 'enable-mtls': ['false'],
-  'app-ssl': ['false'], 'enable-api-logging': ['false'], 'app-max-concurrency': ['-1'],
+  mode: ['standalone'],
+  'enable-metrics': ['false'],
+  'enable-profiling': ['false'],
+  'enable-mtls': ['false'],
+  'app-ssl': ['false'],
+  'enable-api-logging': ['false'],
+  'app-max-concurrency': ['-1'],
 };
 
 /**
@@ -67,29 +90,46 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   const flagsPart = dash >= 0 ? argv.slice(0, dash) : argv;
   const command = dash >= 0 ? argv.slice(dash + 1) : [];
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
-    'app-id': { type: 'string' }, 'app-port': { type: 'string' }, 'app-protocol': { type: 'string' },
-    'app-channel-address': { type: 'string' }, 'dapr-http-port': { type: 'string' }, 'dapr-grpc-port': { type: 'string' },
-    'dapr-listen-addresses': { type: 'string' }, 'resources-path': { type: 'string', multiple: true },
-    'components-path': { type: 'string', multiple: true }, 'data-dir': { type: 'string' }, 'log-level': { type: 'string' },
-    config: { type: 'string' }, 'max-body-size': { type: 'string' }, 'dapr-http-max-request-size': { type: 'string' },
-    'dapr-graceful-shutdown-seconds': { type: 'string' }, instances: { type: 'string' }, 'component-call-timeout': { type: 'string' },
-    'component-memory': { type: 'string' }, 'poll-ms': { type: 'string' }, help: { type: 'boolean' },
-    'app-health-check-path': { type: 'string' }, 'app-health-probe-interval': { type: 'string' },
-    'app-health-probe-timeout': { type: 'string' }, 'app-health-threshold': { type: 'string' },
+    'app-id': { type: 'string' },
+    'app-port': { type: 'string' },
+    'app-protocol': { type: 'string' },
+    'app-channel-address': { type: 'string' },
+    'dapr-http-port': { type: 'string' },
+    'dapr-grpc-port': { type: 'string' },
+    'dapr-listen-addresses': { type: 'string' },
+    'resources-path': { type: 'string', multiple: true },
+    'components-path': { type: 'string', multiple: true },
+    'data-dir': { type: 'string' },
+    'log-level': { type: 'string' },
+    config: { type: 'string' },
+    'max-body-size': { type: 'string' },
+    'dapr-http-max-request-size': { type: 'string' },
+    'dapr-graceful-shutdown-seconds': { type: 'string' },
+    instances: { type: 'string' },
+    'component-call-timeout': { type: 'string' },
+    'component-memory': { type: 'string' },
+    'poll-ms': { type: 'string' },
+    help: { type: 'boolean' },
+    'app-health-check-path': { type: 'string' },
+    'app-health-probe-interval': { type: 'string' },
+    'app-health-probe-timeout': { type: 'string' },
+    'app-health-threshold': { type: 'string' },
     'disable-init-endpoints': { type: 'string', multiple: true },
   };
   for (const f of ACCEPTED_ONLY) options[f] = { type: 'string' };
   // daprd flags may be written -app-id (single dash, Go style) or --app-id=x; normalise the single dash.
   // Go boolean flags are given bare (`--x`) or with `=value` (`--x=false`), never with a separate value.
   const bools: Record<string, boolean> = {};
-  const norm = flagsPart.map((a) => (/^-[a-z][a-z-]+/.test(a) ? `-${a}` : a)).filter((a) => {
-    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(a);
-    if (!m || !GO_BOOL_FLAGS.includes(m[1]!)) return true;
-    const b = m[2] === undefined ? true : goBool(m[2]);
-    if (b === undefined) throw new Error(`--${m[1]}: '${m[2]}' is not true or false`);
-    bools[m[1]!] = b;
-    return false;
-  });
+  const norm = flagsPart
+    .map((a) => (/^-[a-z][a-z-]+/.test(a) ? `-${a}` : a))
+    .filter((a) => {
+      const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(a);
+      if (!m || !GO_BOOL_FLAGS.includes(m[1]!)) return true;
+      const b = m[2] === undefined ? true : goBool(m[2]);
+      if (b === undefined) throw new Error(`--${m[1]}: '${m[2]}' is not true or false`);
+      bools[m[1]!] = b;
+      return false;
+    });
   const { values } = parseArgs({ args: norm, options, strict: true, allowPositionals: false });
   const v = values as Record<string, string | string[] | boolean | undefined>;
   const str = (k: string) => v[k] as string | undefined;
@@ -100,12 +140,14 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     return Number(s);
   };
   const level = (str('log-level') ?? 'info').toLowerCase();
-  if (!['debug', 'info', 'warn', 'error', 'fatal', 'trace', 'silent'].includes(level)) throw new Error(`--log-level: '${level}' is not one of debug, info, warn, error`);
+  if (!['debug', 'info', 'warn', 'error', 'fatal', 'trace', 'silent'].includes(level))
+    throw new Error(`--log-level: '${level}' is not one of debug, info, warn, error`);
   let maxBody: number = DEFAULTS.maxBodyBytes;
   if (str('dapr-http-max-request-size')) maxBody = (int('dapr-http-max-request-size') ?? 4) * 1024 * 1024;
   if (str('max-body-size')) maxBody = parseQuantity(str('max-body-size')!);
   const protocol = str('app-protocol') ?? 'http';
-  if (!['http', 'grpc', 'https', 'grpcs', 'h2c'].includes(protocol)) throw new Error(`--app-protocol: '${protocol}' is not one of http, grpc, https, grpcs, h2c`);
+  if (!['http', 'grpc', 'https', 'grpcs', 'h2c'].includes(protocol))
+    throw new Error(`--app-protocol: '${protocol}' is not one of http, grpc, https, grpcs, h2c`);
   const paths = [...((v['resources-path'] as string[] | undefined) ?? []), ...((v['components-path'] as string[] | undefined) ?? [])];
   const config: RuntimeConfig = {
     appId: str('app-id') ?? env.APP_ID ?? 'mortar',
@@ -116,7 +158,10 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     disableInitEndpoints: initEndpoints((v['disable-init-endpoints'] as string[] | undefined) ?? []),
     httpPort: int('dapr-http-port', DEFAULTS.httpPort)!,
     grpcPort: int('dapr-grpc-port', DEFAULTS.grpcPort)!,
-    listenAddresses: (str('dapr-listen-addresses') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    listenAddresses: (str('dapr-listen-addresses') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     resourcePaths: paths.map((p) => resolve(p)),
     dataDir: resolve(str('data-dir') ?? env.MORTAR_DATA_DIR ?? DEFAULTS.dataDir),
     logLevel: level as RuntimeConfig['logLevel'],
@@ -130,8 +175,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     apiToken: env.DAPR_API_TOKEN || undefined,
     appToken: env.APP_API_TOKEN || undefined,
   };
-  const ignored = ACCEPTED_ONLY.filter((f) => v[f] !== undefined && !ALREADY_SO[f]?.includes(String(v[f]).toLowerCase()))
-    .map((f) => `--${f}`);
+  const ignored = ACCEPTED_ONLY.filter((f) => v[f] !== undefined && !ALREADY_SO[f]?.includes(String(v[f]).toLowerCase())).map((f) => `--${f}`);
   // Only the HTTP app channel exists; the other protocols are accepted and the app is still called over HTTP.
   if (protocol !== 'http') ignored.unshift(`--app-protocol ${protocol}`);
   if (config.configFile) ignored.unshift(`--config ${config.configFile}`);
@@ -166,8 +210,12 @@ function appHealth(str: (k: string) => string | undefined, int: (k: string, dflt
 /** `--disable-init-endpoints config,subscribe` (repeatable, comma-separated). */
 function initEndpoints(given: readonly string[]): InitEndpoint[] {
   const out = new Set<InitEndpoint>();
-  for (const name of given.flatMap((g) => g.split(',')).map((s) => s.trim()).filter(Boolean)) {
-    if (!(INIT_ENDPOINTS as readonly string[]).includes(name)) throw new Error(`--disable-init-endpoints: '${name}' is not one of ${INIT_ENDPOINTS.join(', ')}`);
+  for (const name of given
+    .flatMap((g) => g.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    if (!(INIT_ENDPOINTS as readonly string[]).includes(name))
+      throw new Error(`--disable-init-endpoints: '${name}' is not one of ${INIT_ENDPOINTS.join(', ')}`);
     out.add(name as InitEndpoint);
   }
   return [...out];
@@ -197,8 +245,13 @@ async function run(argv: string[]): Promise<void> {
     if (exiting) return;
     exiting = true;
     log.info({ signal }, `received ${signal}: shutting down gracefully`);
-    const force = setTimeout(() => { app?.signalGroup('SIGKILL'); process.exit(code || 1); },
-      Math.max(config.gracefulShutdownSeconds * 1000, DEFAULTS.appStopGraceMs) + 2000);
+    const force = setTimeout(
+      () => {
+        app?.signalGroup('SIGKILL');
+        process.exit(code || 1);
+      },
+      Math.max(config.gracefulShutdownSeconds * 1000, DEFAULTS.appStopGraceMs) + 2000,
+    );
     force.unref();
     // As dapr run: the sidecar drains while the app's whole process group is stopped and awaited.
     await Promise.all([app?.stop(DEFAULTS.appStopGraceMs), runtime.stop()]);
@@ -224,30 +277,45 @@ async function run(argv: string[]): Promise<void> {
   if (command.length > 0) {
     const env: NodeJS.ProcessEnv = { ...process.env, DAPR_HTTP_PORT: String(config.httpPort), DAPR_GRPC_PORT: String(config.grpcPort), APP_ID: config.appId };
     if (config.appPort !== undefined) env.APP_PORT = String(config.appPort);
-    app = new AppProcess(command, env, log, (exit: AppExit) => {
-      if (exiting) return;
-      // As dapr run: the app ending by itself stops the sidecar (and what the app left running in its
-      // group); mortar exits with the app's code, 1 when a signal ended it.
-      log.info({ code: exit.code, signal: exit.signal }, `app exited with ${exit.signal ?? `code ${exit.code}`}`);
-      void shutdown('app-exit', exit.signal ? 1 : exit.code ?? 0);
-    }, (err) => { log.error({ err: err.message }, `could not start ${command[0]}: ${err.message}`); void shutdown('app-error', 1); });
+    app = new AppProcess(
+      command,
+      env,
+      log,
+      (exit: AppExit) => {
+        if (exiting) return;
+        // As dapr run: the app ending by itself stops the sidecar (and what the app left running in its
+        // group); mortar exits with the app's code, 1 when a signal ended it.
+        log.info({ code: exit.code, signal: exit.signal }, `app exited with ${exit.signal ?? `code ${exit.code}`}`);
+        void shutdown('app-exit', exit.signal ? 1 : (exit.code ?? 0));
+      },
+      (err) => {
+        log.error({ err: err.message }, `could not start ${command[0]}: ${err.message}`);
+        void shutdown('app-error', 1);
+      },
+    );
   }
 }
 
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
-    case 'run': return run(rest);
+    case 'run':
+      return run(rest);
     case 'component': {
       // Loaded only for this command, so `mortar run` starts without it.
       const { componentCommand } = await import('./cli/component.js');
       process.exitCode = await componentCommand(rest);
       return;
     }
-    case 'version': case '--version': case '-v':
+    case 'version':
+    case '--version':
+    case '-v':
       process.stdout.write(`${RUNTIME_VERSION}\n`);
       return;
-    case undefined: case 'help': case '--help': case '-h':
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
       process.stdout.write(USAGE);
       return;
     default:

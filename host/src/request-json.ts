@@ -38,15 +38,19 @@ export function nestingExceeds(text: string, max: number): boolean {
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x22) { // "
+    if (c === 0x22) {
+      // "
       for (i++; i < text.length; i++) {
         const d = text.charCodeAt(i);
-        if (d === 0x5c) i++; // \ escapes the next character
+        if (d === 0x5c)
+          i++; // \ escapes the next character
         else if (d === 0x22) break;
       }
-    } else if (c === 0x5b || c === 0x7b) { // [ {
+    } else if (c === 0x5b || c === 0x7b) {
+      // [ {
       if (++depth > max) return true;
-    } else if (c === 0x5d || c === 0x7d) { // ] }
+    } else if (c === 0x5d || c === 0x7d) {
+      // ] }
       depth--;
     }
   }
@@ -94,15 +98,19 @@ export function goFields<K extends string>(obj: object, names: readonly K[]): { 
 export function goMarshal(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   switch (typeof value) {
-    case 'boolean': return value ? 'true' : 'false';
-    case 'number': return Object.is(value, -0) ? '-0' : Number.isFinite(value) ? goNumber(value) : 'null';
-    case 'string': return goString(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      return Object.is(value, -0) ? '-0' : Number.isFinite(value) ? goNumber(value) : 'null';
+    case 'string':
+      return goString(value);
     case 'object': {
       if (Array.isArray(value)) return `[${value.map(goMarshal).join(',')}]`;
       const keys = Object.keys(value).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
       return `{${keys.map((k) => `${goString(k)}:${goMarshal((value as Record<string, unknown>)[k])}`).join(',')}}`;
     }
-    default: return 'null';
+    default:
+      return 'null';
   }
 }
 

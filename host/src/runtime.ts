@@ -37,12 +37,28 @@ export const BUILTIN_DIR = fileURLToPath(new URL('../../components/', import.met
  * and an in-process `pubsub`.
  */
 export function defaultResources(): ComponentResource[] {
-  return [{
-    kind: 'Component', name: 'statestore', type: 'state.sqlite', version: 'v1',
-    metadata: { connectionString: 'state.db', actorStateStore: 'true' }, scopes: [], ignoreErrors: false, file: '(embedded default)',
-  }, {
-    kind: 'Component', name: 'pubsub', type: 'pubsub.in-memory', version: 'v1', metadata: {}, scopes: [], ignoreErrors: false, file: '(embedded default)',
-  }];
+  return [
+    {
+      kind: 'Component',
+      name: 'statestore',
+      type: 'state.sqlite',
+      version: 'v1',
+      metadata: { connectionString: 'state.db', actorStateStore: 'true' },
+      scopes: [],
+      ignoreErrors: false,
+      file: '(embedded default)',
+    },
+    {
+      kind: 'Component',
+      name: 'pubsub',
+      type: 'pubsub.in-memory',
+      version: 'v1',
+      metadata: {},
+      scopes: [],
+      ignoreErrors: false,
+      file: '(embedded default)',
+    },
+  ];
 }
 
 export class Runtime implements RuntimeView {
@@ -70,7 +86,10 @@ export class Runtime implements RuntimeView {
   #outbound = false;
   #stopping?: Promise<void>;
 
-  constructor(readonly config: RuntimeConfig, logger?: Logger) {
+  constructor(
+    readonly config: RuntimeConfig,
+    logger?: Logger,
+  ) {
     this.logger = logger ?? createLogger(config.logLevel, config.appId);
     this.#capabilities = new CapabilityThread(config.dataDir, this.logger, (why) => {
       this.logger.fatal({ reason: why }, `${why}: components can no longer reach their backends`);
@@ -80,16 +99,37 @@ export class Runtime implements RuntimeView {
     const cache = new TranspileCache(join(config.dataDir, 'cache'), [prebuiltRoot(BUILTIN_DIR)]);
     const loader = new ComponentLoader(cache, this.logger, config.componentCallTimeoutMs, config.componentMemoryBytes);
     this.registry = new ComponentRegistry({
-      appId: config.appId, capabilities: this.#capabilities, logger: this.logger, poolSize: config.instances,
-      callTimeoutMs: config.componentCallTimeoutMs, memoryLimitBytes: config.componentMemoryBytes,
+      appId: config.appId,
+      capabilities: this.#capabilities,
+      logger: this.logger,
+      poolSize: config.instances,
+      callTimeoutMs: config.componentCallTimeoutMs,
+      memoryLimitBytes: config.componentMemoryBytes,
     });
     this.resiliency = new Resiliency(config.appId, this.logger);
-    this.pubsub = new PubSubService(this.registry, { appId: config.appId, consumer: sidecarId(config.dataDir, config.appId), logger: this.logger, resiliency: this.resiliency });
-    this.discovery = new Discovery({
-      builtinDirs: [BUILTIN_DIR], resourcePaths: config.resourcePaths, defaults: defaultResources(),
-      appId: config.appId, pollMs: config.pollMs, onSubscriptions: (subs) => { this.pubsub.setDeclarative(subs); void this.inputBindings.reconcile(); },
-      onResiliency: (resources) => this.resiliency.apply(resources),
-    }, loader, this.registry, this.logger);
+    this.pubsub = new PubSubService(this.registry, {
+      appId: config.appId,
+      consumer: sidecarId(config.dataDir, config.appId),
+      logger: this.logger,
+      resiliency: this.resiliency,
+    });
+    this.discovery = new Discovery(
+      {
+        builtinDirs: [BUILTIN_DIR],
+        resourcePaths: config.resourcePaths,
+        defaults: defaultResources(),
+        appId: config.appId,
+        pollMs: config.pollMs,
+        onSubscriptions: (subs) => {
+          this.pubsub.setDeclarative(subs);
+          void this.inputBindings.reconcile();
+        },
+        onResiliency: (resources) => this.resiliency.apply(resources),
+      },
+      loader,
+      this.registry,
+      this.logger,
+    );
     this.state = new StateService(this.registry, this.resiliency);
     this.bindings = new BindingsService(this.registry, { resiliency: this.resiliency });
     this.inputBindings = new InputBindings(this.registry, { logger: this.logger, resiliency: this.resiliency });
@@ -97,26 +137,42 @@ export class Runtime implements RuntimeView {
     if (config.appPort !== undefined) {
       const h = config.appHealth;
       this.appConnection = {
-        port: config.appPort, protocol: config.appProtocol, channelAddress: config.appChannelAddress,
+        port: config.appPort,
+        protocol: config.appProtocol,
+        channelAddress: config.appChannelAddress,
         health: h && { healthCheckPath: h.path, probeIntervalMs: h.intervalMs, probeTimeoutMs: h.timeoutMs, threshold: h.threshold },
       };
       this.app = new AppLifecycle({
-        host: config.appChannelAddress, port: config.appPort, appId: config.appId, appToken: config.appToken,
-        health: config.appHealth, disableInitEndpoints: config.disableInitEndpoints, pubsub: this.pubsub, logger: this.logger,
+        host: config.appChannelAddress,
+        port: config.appPort,
+        appId: config.appId,
+        appToken: config.appToken,
+        health: config.appHealth,
+        disableInitEndpoints: config.disableInitEndpoints,
+        pubsub: this.pubsub,
+        logger: this.logger,
       });
       this.app.register({ name: 'input bindings', start: (app) => this.inputBindings.start(app), stop: () => this.inputBindings.close() });
     }
   }
 
-  get appId(): string { return this.config.appId; }
-  subscriptions(): Subscription[] { return this.pubsub.subscriptions(); }
-  outboundReady(): boolean { return this.#outbound; }
+  get appId(): string {
+    return this.config.appId;
+  }
+  subscriptions(): Subscription[] {
+    return this.pubsub.subscriptions();
+  }
+  outboundReady(): boolean {
+    return this.#outbound;
+  }
   /**
    * `/v1.0/healthz`: the API serves and, with `--app-port`, the app is ready as `AppLifecycle.ready` says
    * (its port accepts connections and, without app health checks, every subscription exists at its broker,
    * as daprd marks its runtime ready only after starting the app's subscriptions; that wait is bounded).
    */
-  ready(): boolean { return this.#outbound && (this.app === undefined || this.app.ready()); }
+  ready(): boolean {
+    return this.#outbound && (this.app === undefined || this.app.ready());
+  }
   notReadyTargets(): string[] {
     return [...(this.#outbound ? [] : ['runtime']), ...(this.app?.notReadyTargets() ?? [])];
   }
@@ -129,9 +185,15 @@ export class Runtime implements RuntimeView {
     const hosts = this.config.listenAddresses.length > 0 ? this.config.listenAddresses : ['127.0.0.1'];
     this.#listening = await listenOnAll(this.#http, this.config.httpPort, hosts, this.logger);
     this.#outbound = true;
-    const names = this.registry.list().map((c) => `${c.name} (${c.resource.type})`).join(', ') || 'none';
-    this.logger.info({ port: this.config.httpPort, components: this.registry.list().length, ms: Math.round(performance.now() - t0) },
-      `mortar ${RUNTIME_VERSION} ready for app '${this.config.appId}': HTTP API on ${this.#listening.addresses.join(', ')}; components: ${names}`);
+    const names =
+      this.registry
+        .list()
+        .map((c) => `${c.name} (${c.resource.type})`)
+        .join(', ') || 'none';
+    this.logger.info(
+      { port: this.config.httpPort, components: this.registry.list().length, ms: Math.round(performance.now() - t0) },
+      `mortar ${RUNTIME_VERSION} ready for app '${this.config.appId}': HTTP API on ${this.#listening.addresses.join(', ')}; components: ${names}`,
+    );
     this.app?.start();
   }
 

@@ -23,11 +23,15 @@ export function sidecarId(dataDir: string, appId: string, env: NodeJS.ProcessEnv
   try {
     const id = readFileSync(file, 'utf8').trim();
     if (/^[A-Za-z0-9-]{8,64}$/.test(id)) return id;
-  } catch { /* first start */ }
+  } catch {
+    /* first start */
+  }
   const id = randomUUID().replace(/-/g, '').slice(0, 16);
   try {
     mkdirSync(dir, { recursive: true });
     writeFileSync(file, `${id}\n`);
-  } catch { /* a data directory we cannot write: the id lasts as long as this process */ }
+  } catch {
+    /* a data directory we cannot write: the id lasts as long as this process */
+  }
   return id;
 }

@@ -31,12 +31,29 @@ const str = (b: Uint8Array | undefined) => Buffer.from(b ?? new Uint8Array()).to
 const OUTPUT_DATA = '[{"eventType":"test","eventTime": "2018-01-25T22:12:19.4556811Z","subject":"dapr-conf-tests","id":"A234-1234-1234","data":"root/>"}]';
 const UNAVAILABLE_IMPORT = /unknown host import/;
 
-interface Req { operation: string; data: Uint8Array; metadata: Array<[string, string]> }
-interface Res { data: Uint8Array; metadata: Array<[string, string]>; contentType?: string }
-interface Event { receipt: string; data: Uint8Array; metadata: Array<[string, string]> }
-const req = (operation: string, metadata: Record<string, string> = {}, data = ''): Req => ({ operation, data: bytes(data), metadata: Object.entries(metadata) });
+interface Req {
+  operation: string;
+  data: Uint8Array;
+  metadata: Array<[string, string]>;
+}
+interface Res {
+  data: Uint8Array;
+  metadata: Array<[string, string]>;
+  contentType?: string;
+}
+interface Event {
+  receipt: string;
+  data: Uint8Array;
+  metadata: Array<[string, string]>;
+}
+const req = (operation: string, metadata: Record<string, string> = {}, data = ''): Req => ({
+  operation,
+  data: bytes(data),
+  metadata: Object.entries(metadata),
+});
 const meta = (r: Res | undefined) => Object.fromEntries(r?.metadata ?? []);
-const rejectsWith = (tag: string, pattern: RegExp) => (e: unknown) => e instanceof ComponentCallError && e.error.tag === tag && pattern.test(String(e.error.val));
+const rejectsWith = (tag: string, pattern: RegExp) => (e: unknown) =>
+  e instanceof ComponentCallError && e.error.tag === tag && pattern.test(String(e.error.val));
 
 /** What the conformance suite runs for one binding (tests/config/bindings/tests.yml in components-contrib). */
 interface Target {
@@ -55,11 +72,31 @@ const redisKey = `bind-${run}-conf`;
 const TARGETS: Target[] = [
   { type: 'bindings.redis', metadata: () => ({ redisHost: REDIS_HOST }), operations: ['create', 'get', 'delete', 'increment'], output: { key: redisKey } },
   { type: 'bindings.postgresql', metadata: () => ({ connectionString: PG_URL }), operations: ['exec', 'query', 'close'] },
-  { type: 'bindings.rabbitmq', metadata: () => ({ host: AMQP_URL, queueName: `bind-${run}-q`, deleteWhenUnused: 'false', durable: 'false' }), operations: ['create', 'read'] },
-  { type: 'bindings.mqtt3', metadata: () => ({ url: MQTT_URL, topic: `bind/${run}/t`, consumerID: `bind-${run}`, cleanSession: 'true' }), operations: ['create', 'read'] },
+  {
+    type: 'bindings.rabbitmq',
+    metadata: () => ({ host: AMQP_URL, queueName: `bind-${run}-q`, deleteWhenUnused: 'false', durable: 'false' }),
+    operations: ['create', 'read'],
+  },
+  {
+    type: 'bindings.mqtt3',
+    metadata: () => ({ url: MQTT_URL, topic: `bind/${run}/t`, consumerID: `bind-${run}`, cleanSession: 'true' }),
+    operations: ['create', 'read'],
+  },
   { type: 'bindings.cron', metadata: () => ({ schedule: '@every 1s' }), operations: ['read'] },
-  { type: 'bindings.localstorage', metadata: () => ({ rootPath: join(tempDir('ls'), 'root') }), operations: ['create', 'get', 'list', 'delete'], output: { fileName: `conf-${run}.json` }, listOutput: {}, needs: 'mortar:host/directory' },
-  { type: 'bindings.http', metadata: () => ({ url: `http://127.0.0.1:${httpPort}/conf` }), operations: ['create', 'get', 'post', 'put', 'delete'], needs: 'mortar:host/http' },
+  {
+    type: 'bindings.localstorage',
+    metadata: () => ({ rootPath: join(tempDir('ls'), 'root') }),
+    operations: ['create', 'get', 'list', 'delete'],
+    output: { fileName: `conf-${run}.json` },
+    listOutput: {},
+    needs: 'mortar:host/directory',
+  },
+  {
+    type: 'bindings.http',
+    metadata: () => ({ url: `http://127.0.0.1:${httpPort}/conf` }),
+    operations: ['create', 'get', 'post', 'put', 'delete'],
+    needs: 'mortar:host/http',
+  },
 ];
 
 /** A local HTTP server: records requests, answers `/status/<n>` with status n and echoes everything else. */
@@ -89,7 +126,10 @@ describe('binding components, called through their WIT exports', () => {
     return name;
   }
   const out = (name: string) => (r: Req) => registry.get(name)!.pool.call('outputBinding', 'invoke', [r]) as Promise<Res | undefined>;
-  const input = (name: string) => async (fn: string, ...args: unknown[]) => (await registry.get(name)!.sidePool()).call('inputBinding', fn, args);
+  const input =
+    (name: string) =>
+    async (fn: string, ...args: unknown[]) =>
+      (await registry.get(name)!.sidePool()).call('inputBinding', fn, args);
   const skipIfMissing = (t: TestContext, type: string): boolean => {
     const why = missing.get(type);
     if (why) t.skip(`${why} (the capabilities work serves it; run again after it merges)`);
@@ -132,7 +172,8 @@ describe('binding components, called through their WIT exports', () => {
           name = await apply(target.type, target.metadata());
           if (target.needs === 'mortar:host/http') await out(name)(req('get'));
         } catch (err) {
-          if (target.needs && UNAVAILABLE_IMPORT.test(String((err as Error).message))) missing.set(target.type, `${target.needs} answers 'unknown host import'`);
+          if (target.needs && UNAVAILABLE_IMPORT.test(String((err as Error).message)))
+            missing.set(target.type, `${target.needs} answers 'unknown host import'`);
           else throw err;
         }
       });
@@ -155,7 +196,7 @@ describe('binding components, called through their WIT exports', () => {
       if (target.operations.some((o) => o !== 'read')) {
         it('operations: lists every configured operation', async (t) => {
           if (skipIfMissing(t, target.type)) return;
-          const ops = await registry.get(name)!.pool.call('outputBinding', 'operations', []) as string[];
+          const ops = (await registry.get(name)!.pool.call('outputBinding', 'operations', [])) as string[];
           for (const op of target.operations.filter((o) => o !== 'read')) assert.ok(ops.includes(op), `${op} in ${ops.join(',')}`);
         });
       }
@@ -168,10 +209,13 @@ describe('binding components, called through their WIT exports', () => {
           if (has('create')) await out(name)(outputReq('create'));
           const deadline = Date.now() + 10_000;
           let got: Event[] = [];
-          while (got.length === 0 && Date.now() < deadline) got = await call('fetch', 10, 1500) as Event[];
+          while (got.length === 0 && Date.now() < deadline) got = (await call('fetch', 10, 1500)) as Event[];
           assert.ok(got.length > 0, 'an event arrived');
           if (has('create')) assert.equal(str(got[0]!.data), OUTPUT_DATA);
-          await call('ack', got.map((e) => e.receipt));
+          await call(
+            'ack',
+            got.map((e) => e.receipt),
+          );
         });
       }
 
@@ -226,7 +270,9 @@ describe('binding components, called through their WIT exports', () => {
   describe('bindings.redis', () => {
     let name = '';
     const k = (s: string) => `bind-${run}-${s}`;
-    before(async () => { name = await apply('bindings.redis', { redisHost: REDIS_HOST }); });
+    before(async () => {
+      name = await apply('bindings.redis', { redisHost: REDIS_HOST });
+    });
 
     it('create with ttlInSeconds expires the key; a bad ttl is invalid-argument naming it', async () => {
       const invoke = out(name);
@@ -267,13 +313,22 @@ describe('binding components, called through their WIT exports', () => {
   describe('bindings.postgresql', () => {
     let name = '';
     const table = `bind_${run}`;
-    before(async () => { name = await apply('bindings.postgresql', { connectionString: PG_URL }); });
-    after(async () => { await out(name)(req('exec', { sql: `DROP TABLE IF EXISTS ${table}` })).catch(() => undefined); });
+    before(async () => {
+      name = await apply('bindings.postgresql', { connectionString: PG_URL });
+    });
+    after(async () => {
+      await out(name)(req('exec', { sql: `DROP TABLE IF EXISTS ${table}` })).catch(() => undefined);
+    });
 
-    it('exec answers no data and Dapr\'s metadata: operation, sql, start-time, end-time, duration, rows-affected', async () => {
+    it("exec answers no data and Dapr's metadata: operation, sql, start-time, end-time, duration, rows-affected", async () => {
       const invoke = out(name);
       await invoke(req('exec', { sql: `CREATE TABLE ${table} (id int PRIMARY KEY, name text, ok boolean, note text, raw bytea, score float8)` }));
-      const r = (await invoke(req('exec', { sql: `INSERT INTO ${table} VALUES ($1, $2, $3, $4, decode('0102', 'hex'), $5), (2, 'b', false, 'n', NULL, 0.5)`, params: '[1, "a", true, null, 1.25]' })))!;
+      const r = (await invoke(
+        req('exec', {
+          sql: `INSERT INTO ${table} VALUES ($1, $2, $3, $4, decode('0102', 'hex'), $5), (2, 'b', false, 'n', NULL, 0.5)`,
+          params: '[1, "a", true, null, 1.25]',
+        }),
+      ))!;
       assert.equal(r.data.length, 0);
       const m = meta(r);
       assert.deepEqual(Object.keys(m).sort(), ['duration', 'end-time', 'operation', 'rows-affected', 'sql', 'start-time']);
@@ -287,7 +342,10 @@ describe('binding components, called through their WIT exports', () => {
 
     it('query answers the rows as a JSON array of arrays of values (bytea as base64), without rows-affected', async () => {
       const r = (await out(name)(req('query', { sql: `SELECT id, name, ok, note, raw, score FROM ${table} ORDER BY id` })))!;
-      assert.deepEqual(JSON.parse(str(r.data)), [[1, 'a', true, null, 'AQI=', 1.25], [2, 'b', false, 'n', null, 0.5]]);
+      assert.deepEqual(JSON.parse(str(r.data)), [
+        [1, 'a', true, null, 'AQI=', 1.25],
+        [2, 'b', false, 'n', null, 0.5],
+      ]);
       const m = meta(r);
       assert.equal(m.operation, 'query');
       assert.equal(m['rows-affected'], undefined);
@@ -295,7 +353,7 @@ describe('binding components, called through their WIT exports', () => {
       assert.equal(str(empty.data), '[]');
     });
 
-    it('a missing sql and params that are no JSON array are invalid-argument naming them; bad SQL is the database\'s error', async () => {
+    it("a missing sql and params that are no JSON array are invalid-argument naming them; bad SQL is the database's error", async () => {
       await assert.rejects(out(name)(req('exec')), rejectsWith('invalid-argument', /sql/));
       await assert.rejects(out(name)(req('query', { sql: 'SELECT $1', params: '{"a":1}' })), rejectsWith('invalid-argument', /params/));
       await assert.rejects(out(name)(req('query', { sql: 'SELEKT 1' })), rejectsWith('other', /syntax/));
@@ -312,39 +370,46 @@ describe('binding components, called through their WIT exports', () => {
   describe('bindings.rabbitmq', () => {
     let name = '';
     const queue = `bind-${run}-rq`;
-    before(async () => { name = await apply('bindings.rabbitmq', { host: AMQP_URL, queueName: queue, prefetchCount: '10' }); });
-    after(async () => { await input(name)('close').catch(() => undefined); });
+    before(async () => {
+      name = await apply('bindings.rabbitmq', { host: AMQP_URL, queueName: queue, prefetchCount: '10' });
+    });
+    after(async () => {
+      await input(name)('close').catch(() => undefined);
+    });
 
     it('an acknowledged event does not come back; a nacked one does, after its delay', async () => {
       const call = input(name);
       await call('open');
       await out(name)(req('create', { myHeader: 'h1' }, '"one"'));
-      const [first] = await call('fetch', 10, 3000) as Event[];
+      const [first] = (await call('fetch', 10, 3000)) as Event[];
       assert.equal(str(first!.data), '"one"');
       assert.equal(Object.fromEntries(first!.metadata).myHeader, 'h1');
       await call('ack', [first!.receipt]);
       assert.deepEqual(await call('fetch', 10, 500), [], 'an acknowledged event is gone');
 
       await out(name)(req('create', {}, '"two"'));
-      const [second] = await call('fetch', 10, 3000) as Event[];
+      const [second] = (await call('fetch', 10, 3000)) as Event[];
       assert.equal(str(second!.data), '"two"');
       const nackedAt = Date.now();
       await call('nack', [second!.receipt], 'app answered 500', 300);
       let again: Event[] = [];
-      while (again.length === 0 && Date.now() - nackedAt < 5000) again = await call('fetch', 10, 500) as Event[];
+      while (again.length === 0 && Date.now() - nackedAt < 5000) again = (await call('fetch', 10, 500)) as Event[];
       assert.equal(str(again[0]!.data), '"two"', 'the nacked event came back');
       assert.ok(Date.now() - nackedAt >= 300, 'not before its delay');
-      await call('ack', again.map((e) => e.receipt));
+      await call(
+        'ack',
+        again.map((e) => e.receipt),
+      );
     });
 
     it('an unacknowledged event goes back to the queue when the binding closes', async () => {
       const call = input(name);
       await out(name)(req('create', {}, '"three"'));
-      const [e] = await call('fetch', 10, 3000) as Event[];
+      const [e] = (await call('fetch', 10, 3000)) as Event[];
       assert.equal(str(e!.data), '"three"');
       await call('close');
       await call('open');
-      const [back] = await call('fetch', 10, 3000) as Event[];
+      const [back] = (await call('fetch', 10, 3000)) as Event[];
       assert.equal(str(back!.data), '"three"');
       await call('ack', [back!.receipt]);
     });
@@ -358,25 +423,29 @@ describe('binding components, called through their WIT exports', () => {
   describe('bindings.mqtt3', () => {
     let name = '';
     const topic = `bind/${run}/m`;
-    before(async () => { name = await apply('bindings.mqtt3', { url: MQTT_URL, topic, consumerID: `bind-${run}-m`, cleanSession: 'true' }); });
-    after(async () => { await input(name)('close').catch(() => undefined); });
+    before(async () => {
+      name = await apply('bindings.mqtt3', { url: MQTT_URL, topic, consumerID: `bind-${run}-m`, cleanSession: 'true' });
+    });
+    after(async () => {
+      await input(name)('close').catch(() => undefined);
+    });
 
     it('events carry the topic; an acknowledged one does not come back, a nacked one does after its delay', async () => {
       const call = input(name);
       await call('open');
       await out(name)(req('create', {}, '"m1"'));
-      const [first] = await call('fetch', 10, 3000) as Event[];
+      const [first] = (await call('fetch', 10, 3000)) as Event[];
       assert.equal(str(first!.data), '"m1"');
       assert.deepEqual(first!.metadata, [['topic', topic]]);
       const nackedAt = Date.now();
       await call('nack', [first!.receipt], 'app answered 500', 300);
       let again: Event[] = [];
-      while (again.length === 0 && Date.now() - nackedAt < 5000) again = await call('fetch', 10, 200) as Event[];
+      while (again.length === 0 && Date.now() - nackedAt < 5000) again = (await call('fetch', 10, 200)) as Event[];
       assert.equal(str(again[0]!.data), '"m1"', 'the nacked event came back');
       assert.ok(Date.now() - nackedAt >= 300, 'not before its delay');
       await call('ack', [again[0]!.receipt]);
       await out(name)(req('create', {}, '"m2"'));
-      const [second] = await call('fetch', 10, 3000) as Event[];
+      const [second] = (await call('fetch', 10, 3000)) as Event[];
       assert.equal(str(second!.data), '"m2"', 'the next message once the first was acknowledged');
       await call('ack', [second!.receipt]);
       assert.deepEqual(await call('fetch', 10, 300), [], 'nothing comes back after acks');
@@ -389,13 +458,13 @@ describe('binding components, called through their WIT exports', () => {
       const call = input(n);
       await call('open');
       await out(n)(req('create', {}, '"p1"'));
-      const [e] = await call('fetch', 10, 3000) as Event[];
+      const [e] = (await call('fetch', 10, 3000)) as Event[];
       assert.equal(str(e!.data), '"p1"');
       await call('close');
       await call('open');
       let back: Event[] = [];
       const until = Date.now() + 5000;
-      while (back.length === 0 && Date.now() < until) back = await call('fetch', 10, 500) as Event[];
+      while (back.length === 0 && Date.now() < until) back = (await call('fetch', 10, 500)) as Event[];
       assert.equal(str(back[0]?.data), '"p1"', 'the broker sent the unacknowledged message again');
       await call('ack', [back[0]!.receipt]);
       await call('close');
@@ -420,19 +489,21 @@ describe('binding components, called through their WIT exports', () => {
       await call('open');
       const ticks: Array<{ tick: number; at: number; read: number; meta: Record<string, string> }> = [];
       while (ticks.length < 6) {
-        const got = await call('fetch', 10, 1500) as Event[];
+        const got = (await call('fetch', 10, 1500)) as Event[];
         const at = Date.now();
         assert.ok(got.length <= 1, 'one tick per fetch');
         for (const e of got) {
           const m = Object.fromEntries(e.metadata);
           ticks.push({ tick: Number(e.receipt), at, read: Date.parse(m.readTimeUTC!.replace(' +0000 UTC', 'Z').replace(' ', 'T')), meta: m });
-          assert.equal(e.data.length, 0, 'no data, as Dapr\'s cron');
+          assert.equal(e.data.length, 0, "no data, as Dapr's cron");
           await call('ack', [e.receipt]);
         }
       }
       const drift = ticks.map((x) => x.read - x.tick);
       const seenAt = ticks.map((x) => x.at - x.tick);
-      t.diagnostic(`cron @every 1s: fired ${ticks.length} ticks; drift (readTimeUTC - tick) ms: ${drift.join(', ')}; max ${Math.max(...drift)} ms; seen by the caller after ${seenAt.join(', ')} ms`);
+      t.diagnostic(
+        `cron @every 1s: fired ${ticks.length} ticks; drift (readTimeUTC - tick) ms: ${drift.join(', ')}; max ${Math.max(...drift)} ms; seen by the caller after ${seenAt.join(', ')} ms`,
+      );
       assert.ok(ticks[0]!.tick - opened >= 900 && ticks[0]!.tick - opened < 1200, `first tick one interval after open (${ticks[0]!.tick - opened} ms)`);
       for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i]!.tick - ticks[i - 1]!.tick, 1000, 'ticks one second apart, no drift between them');
       assert.equal(new Set(ticks.map((x) => x.tick)).size, ticks.length, 'each tick once');
@@ -448,10 +519,10 @@ describe('binding components, called through their WIT exports', () => {
       const call = input(name);
       await call('open');
       await new Promise((r) => setTimeout(r, 3300));
-      const late = await call('fetch', 10, 0) as Event[];
+      const late = (await call('fetch', 10, 0)) as Event[];
       assert.equal(late.length, 1, 'one late tick');
       assert.deepEqual(await call('fetch', 10, 0), [], 'the missed ones are not replayed');
-      const [next] = await call('fetch', 10, 1500) as Event[];
+      const [next] = (await call('fetch', 10, 1500)) as Event[];
       assert.ok(Number(next!.receipt) > Number(late[0]!.receipt));
       await call('close');
     });
@@ -461,20 +532,34 @@ describe('binding components, called through their WIT exports', () => {
       const call = input(name);
       await call('open');
       let got: Event[] = [];
-      for (let i = 0; i < 3 && got.length === 0; i++) got = await call('fetch', 1, 2500) as Event[];
+      for (let i = 0; i < 3 && got.length === 0; i++) got = (await call('fetch', 1, 2500)) as Event[];
       const tick = Number(got[0]!.receipt);
       assert.equal(tick % 2000, 0, 'on an even second');
       assert.ok(Date.now() >= tick);
       await call('close');
       // Five fields, descriptors and a time-zone prefix parse too.
-      for (const schedule of ['0 30 * * * *', '*/5 * * * *', '@daily', '@hourly', '@weekly', '@monthly', '@yearly', 'CRON_TZ=Europe/Berlin 0 0 9 * * mon-fri', 'TZ=Asia/Kolkata @every 1h30m']) {
+      for (const schedule of [
+        '0 30 * * * *',
+        '*/5 * * * *',
+        '@daily',
+        '@hourly',
+        '@weekly',
+        '@monthly',
+        '@yearly',
+        'CRON_TZ=Europe/Berlin 0 0 9 * * mon-fri',
+        'TZ=Asia/Kolkata @every 1h30m',
+      ]) {
         await apply('bindings.cron', { schedule });
       }
     });
 
     it('a bad schedule is refused at init, naming schedule', async () => {
       for (const schedule of ['61 * * * * *', '* * *', '@every fortnight', '@every 0s', '@sometimes', 'CRON_TZ=Mars/Olympus * * * * * *']) {
-        await assert.rejects(apply('bindings.cron', { schedule }), (e: Error) => /schedule/.test(e.message) && e.message.includes(schedule.replace(/^CRON_TZ=/, '').split(' ')[0]!), schedule);
+        await assert.rejects(
+          apply('bindings.cron', { schedule }),
+          (e: Error) => /schedule/.test(e.message) && e.message.includes(schedule.replace(/^CRON_TZ=/, '').split(' ')[0]!),
+          schedule,
+        );
       }
     });
 
@@ -495,7 +580,8 @@ describe('binding components, called through their WIT exports', () => {
       try {
         name = await apply('bindings.localstorage', { rootPath });
       } catch (err) {
-        if (UNAVAILABLE_IMPORT.test(String((err as Error).message))) missing.set('bindings.localstorage', "mortar:host/directory answers 'unknown host import'");
+        if (UNAVAILABLE_IMPORT.test(String((err as Error).message)))
+          missing.set('bindings.localstorage', "mortar:host/directory answers 'unknown host import'");
         else throw err;
       }
     });
@@ -512,7 +598,7 @@ describe('binding components, called through their WIT exports', () => {
       assert.equal(readFileSync(join(rootPath, anon.fileName), 'utf8'), '{"x":1}');
     });
 
-    it('list answers the files under rootPath as Dapr\'s paths; get and delete a file', async (t) => {
+    it("list answers the files under rootPath as Dapr's paths; get and delete a file", async (t) => {
       if (skipIfMissing(t, 'bindings.localstorage')) return;
       const files = JSON.parse(str((await out(name)(req('list')))!.data)) as string[];
       assert.ok(files.includes(join(rootPath, 'a/b.txt')), files.join(','));
@@ -523,7 +609,7 @@ describe('binding components, called through their WIT exports', () => {
       await assert.rejects(out(name)(req('delete', { fileName: 'a/b.txt' })), rejectsWith('not-found', /a\/b\.txt/));
     });
 
-    it('no name reaches outside rootPath: ../x and /x stay inside it (as Dapr\'s securejoin), a symlink out is refused', async (t) => {
+    it("no name reaches outside rootPath: ../x and /x stay inside it (as Dapr's securejoin), a symlink out is refused", async (t) => {
       if (skipIfMissing(t, 'bindings.localstorage')) return;
       const up = (await out(name)(req('create', { fileName: '../outside/escape.txt' }, '"x"')))!;
       assert.equal(str(up.data), '{"fileName":"outside/escape.txt"}');
@@ -557,10 +643,16 @@ describe('binding components, called through their WIT exports', () => {
       }
     });
 
-    it('sends each operation as its method to url + path, with Dapr\'s headers, and answers status and headers as metadata', async (t) => {
+    it("sends each operation as its method to url + path, with Dapr's headers, and answers status and headers as metadata", async (t) => {
       if (skipIfMissing(t, 'bindings.http')) return;
       seen.length = 0;
-      const r = (await out(name)(req('post', { path: '/orders', 'X-Custom': 'c', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', lower: 'not a header' }, '{"a":1}')))!;
+      const r = (await out(name)(
+        req(
+          'post',
+          { path: '/orders', 'X-Custom': 'c', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', lower: 'not a header' },
+          '{"a":1}',
+        ),
+      ))!;
       const m = meta(r);
       assert.equal(m.statusCode, '200');
       assert.equal(m.status, '200 OK');
@@ -593,13 +685,17 @@ describe('binding components, called through their WIT exports', () => {
       assert.equal(meta((await out(lenient)(req('get', { path: 'status/404' })))!).statusCode, '404');
     });
 
-    it('the grant is url\'s origin: no path reaches another server', async (t) => {
+    it("the grant is url's origin: no path reaches another server", async (t) => {
       if (skipIfMissing(t, 'bindings.http')) return;
-      const other = createServer((_q, s) => { s.end('other'); });
+      const other = createServer((_q, s) => {
+        s.end('other');
+      });
       await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
       const port = (other.address() as { port: number }).port;
       let hits = 0;
-      other.on('request', () => { hits++; });
+      other.on('request', () => {
+        hits++;
+      });
       try {
         for (const path of [`//127.0.0.1:${port}/x`, `@127.0.0.1:${port}/x`, `:${port}/x`, `../../127.0.0.1:${port}`]) {
           seen.length = 0;

@@ -19,12 +19,15 @@ import { TEST_COMPONENTS, tempDir } from '../helpers/sidecar.js';
 
 /** Log lines of the run, parsed (the capability thread's refusals among them). */
 const lines: Array<{ msg: string; level: number }> = [];
-const logger = pino({ level: 'warn' }, new Writable({
-  write(chunk: Buffer, _enc, done) {
-    for (const l of chunk.toString().split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as { msg: string; level: number });
-    done();
-  },
-}));
+const logger = pino(
+  { level: 'warn' },
+  new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as { msg: string; level: number });
+      done();
+    },
+  }),
+);
 
 const enc = (v: unknown) => new Uint8Array(Buffer.from(JSON.stringify(v)));
 type Answer<T = unknown> = { ok?: T; err?: { tag: string; val: string } };
@@ -53,7 +56,9 @@ describe('host capabilities http and directory, through a sandboxed component', 
   const hanging: ServerResponse[] = [];
 
   const invoke = async <T>(operation: string, ask: unknown, timeoutMs?: number): Promise<Answer<T>> => {
-    const r = await registry.get('probe')!.pool.call('outputBinding', 'invoke', [{ operation, data: enc(ask), metadata: [] }], timeoutMs) as { data: Uint8Array };
+    const r = (await registry.get('probe')!.pool.call('outputBinding', 'invoke', [{ operation, data: enc(ask), metadata: [] }], timeoutMs)) as {
+      data: Uint8Array;
+    };
     return JSON.parse(Buffer.from(r.data).toString()) as Answer<T>;
   };
   const dir = <T>(ask: Record<string, unknown>) => invoke<T>('dir', ask);
@@ -100,7 +105,10 @@ describe('host capabilities http and directory, through a sandboxed component', 
         }
       });
     });
-    other = await serve((_req, res) => { otherHits++; res.end('other'); });
+    other = await serve((_req, res) => {
+      otherHits++;
+      res.end('other');
+    });
 
     writeFileSync(secret, 'outside secret');
     mkdirSync(join(root, 'sub'), { recursive: true });
@@ -112,10 +120,19 @@ describe('host capabilities http and directory, through a sandboxed component', 
     symlinkSync(join(root, 'no-such-file'), join(root, 'dangling'));
 
     const mod = await loader.load(join(TEST_COMPONENTS, 'host-probe.wasm'), false);
-    await registry.apply({
-      kind: 'Component', name: 'probe', type: 'bindings.host-probe', version: 'v1', scopes: [], ignoreErrors: false, file: '(test probe)',
-      metadata: { baseUrl: `${granted.url}/api`, rootPath: root },
-    }, mod);
+    await registry.apply(
+      {
+        kind: 'Component',
+        name: 'probe',
+        type: 'bindings.host-probe',
+        version: 'v1',
+        scopes: [],
+        ignoreErrors: false,
+        file: '(test probe)',
+        metadata: { baseUrl: `${granted.url}/api`, rootPath: root },
+      },
+      mod,
+    );
   });
 
   after(async () => {
@@ -131,7 +148,14 @@ describe('host capabilities http and directory, through a sandboxed component', 
   describe('http', () => {
     it('sends a request to the granted origin as given (method, path, repeated headers, body) and returns the whole response, headers in order', async () => {
       const r = await invoke<{ status: number; headers: Array<[string, string]>; body: string }>('http', {
-        method: 'POST', url: `${granted.url}/api/echo?q=1`, headers: [['x-a', '1'], ['X-A', '2'], ['content-type', 'text/plain']], body: 'hello',
+        method: 'POST',
+        url: `${granted.url}/api/echo?q=1`,
+        headers: [
+          ['x-a', '1'],
+          ['X-A', '2'],
+          ['content-type', 'text/plain'],
+        ],
+        body: 'hello',
       });
       assert.equal(r.err, undefined, JSON.stringify(r.err));
       assert.equal(r.ok!.status, 200);
@@ -141,9 +165,21 @@ describe('host capabilities http and directory, through a sandboxed component', 
       assert.equal(seen.body, 'hello');
       const sent = [];
       for (let i = 0; i < seen.rawHeaders.length; i += 2) sent.push([seen.rawHeaders[i]!.toLowerCase(), seen.rawHeaders[i + 1]]);
-      assert.deepEqual(sent.filter(([n]) => n === 'x-a'), [['x-a', '1'], ['x-a', '2']]);
+      assert.deepEqual(
+        sent.filter(([n]) => n === 'x-a'),
+        [
+          ['x-a', '1'],
+          ['x-a', '2'],
+        ],
+      );
       assert.ok(!sent.some(([n]) => n === 'user-agent' || n === 'accept-encoding'), 'the host adds no headers of its own but host and content-length');
-      assert.deepEqual(r.ok!.headers.filter(([n]) => n === 'set-cookie'), [['set-cookie', 'a=1'], ['set-cookie', 'b=2']]);
+      assert.deepEqual(
+        r.ok!.headers.filter(([n]) => n === 'set-cookie'),
+        [
+          ['set-cookie', 'a=1'],
+          ['set-cookie', 'b=2'],
+        ],
+      );
       assert.ok(r.ok!.headers.some(([n, v]) => n === 'content-type' && v === 'application/json'));
     });
 
@@ -162,7 +198,10 @@ describe('host capabilities http and directory, through a sandboxed component', 
         assert.equal(r.err?.tag, 'access-denied', url);
       }
       assert.equal(otherHits, 0);
-      assert.ok(lines.some((l) => l.msg === `component probe may not reach http ${other.url}: not granted by its metadata`), JSON.stringify(lines.map((l) => l.msg)));
+      assert.ok(
+        lines.some((l) => l.msg === `component probe may not reach http ${other.url}: not granted by its metadata`),
+        JSON.stringify(lines.map((l) => l.msg)),
+      );
     });
 
     it('returns a redirect as the response and does not follow it', async () => {
@@ -172,7 +211,7 @@ describe('host capabilities http and directory, through a sandboxed component', 
       assert.equal(otherHits, 0);
     });
 
-    it('gives up on a server that never answers after the request\'s timeout-ms: unavailable', async () => {
+    it("gives up on a server that never answers after the request's timeout-ms: unavailable", async () => {
       const t0 = performance.now();
       const r = await invoke('http', { method: 'GET', url: `${granted.url}/api/hang`, timeoutMs: 300 });
       const took = performance.now() - t0;
@@ -181,7 +220,7 @@ describe('host capabilities http and directory, through a sandboxed component', 
       assert.ok(took >= 290 && took < 2000, `took ${took}ms`);
     });
 
-    it('without timeout-ms, gives up at the call\'s deadline and answers the guest in time: unavailable from the host, not a timed-out call', async () => {
+    it("without timeout-ms, gives up at the call's deadline and answers the guest in time: unavailable from the host, not a timed-out call", async () => {
       const t0 = performance.now();
       const r = await invoke('http', { method: 'GET', url: `${granted.url}/api/hang` }, 1500);
       const took = performance.now() - t0;
@@ -230,7 +269,14 @@ describe('host capabilities http and directory, through a sandboxed component', 
       assert.deepEqual(await dir({ op: 'read', path: 'a/b/c.txt' }), { ok: { text: 'hello', length: 5 } });
       await dir({ op: 'write', path: 'a/d.txt', text: 'dd' });
       const all = await dir<Array<{ name: string; size: number; isDirectory: boolean; modifiedMs: number }>>({ op: 'list', path: 'a' });
-      assert.deepEqual(all.ok!.map((e) => [e.name, e.size, e.isDirectory]), [['a/b', 0, true], ['a/b/c.txt', 5, false], ['a/d.txt', 2, false]]);
+      assert.deepEqual(
+        all.ok!.map((e) => [e.name, e.size, e.isDirectory]),
+        [
+          ['a/b', 0, true],
+          ['a/b/c.txt', 5, false],
+          ['a/d.txt', 2, false],
+        ],
+      );
       assert.ok(Math.abs(all.ok![1]!.modifiedMs - Date.now()) < 60_000);
       assert.equal((await dir<unknown[]>({ op: 'list', path: 'a', max: 2 })).ok!.length, 2);
       assert.deepEqual(await dir({ op: 'delete', path: 'a/b/c.txt' }), { ok: null });
@@ -260,7 +306,9 @@ describe('host capabilities http and directory, through a sandboxed component', 
       assert.equal((await dir({ op: 'read', path: 'a\u0000b' })).err?.tag, 'invalid-path');
       assert.equal((await dir({ op: 'read', path: '' })).err?.tag, 'invalid-path');
       assert.equal((await dir({ op: 'write', path: `${'x'.repeat(256)}`, text: '' })).err?.tag, 'invalid-path');
-      assert.ok(lines.some((l) => /^component probe may not reach directory .* path '\.\.\/x': a '\.\.' segment leads outside the granted directory$/.test(l.msg)));
+      assert.ok(
+        lines.some((l) => /^component probe may not reach directory .* path '\.\.\/x': a '\.\.' segment leads outside the granted directory$/.test(l.msg)),
+      );
     });
 
     it('refuses a symbolic link that leads outside (to a file or a directory) or nowhere, for read, write, delete and list, and leaves the outside alone', async () => {
@@ -288,7 +336,10 @@ describe('host capabilities http and directory, through a sandboxed component', 
       assert.ok(listed.some((e) => e.name === 'in-link' && !e.isDirectory));
       assert.ok(listed.some((e) => e.name === 'in-dir' && e.isDirectory));
       assert.ok(!listed.some((e) => e.name.startsWith('in-dir/')), 'a linked directory is not descended into');
-      assert.deepEqual((await dir<Array<{ name: string }>>({ op: 'list', path: 'in-dir' })).ok!.map((e) => e.name), ['in-dir/inner.txt', 'in-dir/via-link.txt']);
+      assert.deepEqual(
+        (await dir<Array<{ name: string }>>({ op: 'list', path: 'in-dir' })).ok!.map((e) => e.name),
+        ['in-dir/inner.txt', 'in-dir/via-link.txt'],
+      );
       assert.deepEqual(await dir({ op: 'delete', path: 'in-link' }), { ok: null });
       assert.ok(!existsSync(join(root, 'in-link')));
       assert.equal(readFileSync(join(root, 'sub', 'inner.txt'), 'utf8'), 'inner', 'the target stays');

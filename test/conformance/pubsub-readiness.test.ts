@@ -23,7 +23,9 @@ async function healthzReady(sc: Sidecar, timeoutMs = 60_000): Promise<void> {
     if (sc.proc.exitCode !== null) throw new Error(`mortar exited with ${sc.proc.exitCode}:\n${sc.logs.join('\n')}`);
     try {
       if ((await sc.fetch('/v1.0/healthz')).status === 204) return;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`/v1.0/healthz not 204 after ${timeoutMs}ms:\n${sc.logs.slice(-30).join('\n')}`);
@@ -48,7 +50,9 @@ for (const broker of selectedBrokers()) {
       const programmatic = `ready-prog-${run}`;
       const res = tempDir('pubsub-ready');
       writeComponent(res, 'broker.yaml', 'broker', broker.type, broker.metadata());
-      writeFileSync(join(res, 'sub.yaml'), `apiVersion: dapr.io/v2alpha1
+      writeFileSync(
+        join(res, 'sub.yaml'),
+        `apiVersion: dapr.io/v2alpha1
 kind: Subscription
 metadata:
   name: decl
@@ -57,7 +61,8 @@ spec:
   topic: ${declarative}
   routes:
     default: /decl
-`);
+`,
+      );
       app = await SubscriberApp.start([{ pubsubname: 'broker', topic: programmatic, route: '/prog' }]);
       const received = { [declarative]: new Set<string>(), [programmatic]: new Set<string>() };
       app.respond = (d) => {
@@ -71,20 +76,23 @@ spec:
       // Alternate the two topics, so both get messages from the very first moment.
       let next = 0;
       const failures: string[] = [];
-      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-        for (let k = next++; k < MESSAGES; k = next++) {
-          const topic = k % 2 === 0 ? declarative : programmatic;
-          const r = await sc!.fetch(`/v1.0/publish/broker/${topic}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: `m-${k}` });
-          if (r.status !== 204) failures.push(`m-${k}: ${r.status} ${await r.text()}`);
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          for (let k = next++; k < MESSAGES; k = next++) {
+            const topic = k % 2 === 0 ? declarative : programmatic;
+            const r = await sc!.fetch(`/v1.0/publish/broker/${topic}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: `m-${k}` });
+            if (r.status !== 204) failures.push(`m-${k}: ${r.status} ${await r.text()}`);
+          }
+        }),
+      );
       assert.deepEqual(failures, [], 'every publish was accepted');
       const total = () => received[declarative]!.size + received[programmatic]!.size;
       try {
         await app.until(() => total() === MESSAGES, 60_000, `${MESSAGES} distinct messages`);
       } finally {
         const missing = Array.from({ length: MESSAGES }, (_, k) => k).filter((k) => !received[k % 2 === 0 ? declarative : programmatic]!.has(`m-${k}`));
-        if (missing.length > 0) console.log(`${broker.type}: ${missing.length} of ${MESSAGES} never delivered; first missing: ${missing.slice(0, 10).join(', ')}`);
+        if (missing.length > 0)
+          console.log(`${broker.type}: ${missing.length} of ${MESSAGES} never delivered; first missing: ${missing.slice(0, 10).join(', ')}`);
       }
       assert.equal(received[declarative]!.size, MESSAGES / 2);
       assert.equal(received[programmatic]!.size, MESSAGES / 2);

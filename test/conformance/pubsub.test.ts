@@ -41,7 +41,10 @@ for (const broker of selectedBrokers()) {
       res = tempDir('pubsub-conf');
       writeComponent(res, 'broker.yaml', 'broker', broker.type, broker.metadata());
       writeFileSync(join(res, 'sub-main.yaml'), subscriptionYaml('main', topic, '/main'));
-      writeFileSync(join(res, 'sub-bulk.yaml'), subscriptionYaml('bulk', bulkTopic, '/bulk', '  bulkSubscribe:\n    enabled: true\n    maxMessagesCount: 5\n    maxAwaitDurationMs: 500\n'));
+      writeFileSync(
+        join(res, 'sub-bulk.yaml'),
+        subscriptionYaml('bulk', bulkTopic, '/bulk', '  bulkSubscribe:\n    enabled: true\n    maxMessagesCount: 5\n    maxAwaitDurationMs: 500\n'),
+      );
       writeFileSync(join(res, 'sub-m1.yaml'), subscriptionYaml('m1', multi1, '/m1'));
       writeFileSync(join(res, 'sub-m2.yaml'), subscriptionYaml('m2', multi2, '/m2'));
       app = await SubscriberApp.start();
@@ -74,7 +77,10 @@ for (const broker of selectedBrokers()) {
           failedOnce.add(data);
           return { status: 200, body: '{"status":"RETRY"}' };
         }
-        if (!seen.has(data)) { seen.add(data); firstOrder.push(data); }
+        if (!seen.has(data)) {
+          seen.add(data);
+          firstOrder.push(data);
+        }
         return { status: 200, body: '{"status":"SUCCESS"}' };
       };
       for (let k = 0; k < n; k++) {
@@ -102,7 +108,10 @@ for (const broker of selectedBrokers()) {
         assert.ok(body.entries.length <= 5, `batch of ${body.entries.length}`);
         const statuses = body.entries.map((e, i) => {
           // The first entry of the first batch is refused once and must come back.
-          if (!retried && i === 0) { retried = true; return { entryId: e.entryId, status: 'RETRY' }; }
+          if (!retried && i === 0) {
+            retried = true;
+            return { entryId: e.entryId, status: 'RETRY' };
+          }
           got.add(e.event.data);
           return { entryId: e.entryId, status: 'SUCCESS' };
         });
@@ -120,8 +129,14 @@ for (const broker of selectedBrokers()) {
     it('multiple handlers: each topic gets exactly its own messages; a removed subscription gets no more', async () => {
       app.respond = () => ({ status: 200 });
       for (let k = 0; k < 5; k++) {
-        assert.equal((await sc.fetch(`/v1.0/publish/broker/${multi1}`, { method: 'POST', body: `m1-${k}`, headers: { 'content-type': 'text/plain' } })).status, 204);
-        assert.equal((await sc.fetch(`/v1.0/publish/broker/${multi2}`, { method: 'POST', body: `m2-${k}`, headers: { 'content-type': 'text/plain' } })).status, 204);
+        assert.equal(
+          (await sc.fetch(`/v1.0/publish/broker/${multi1}`, { method: 'POST', body: `m1-${k}`, headers: { 'content-type': 'text/plain' } })).status,
+          204,
+        );
+        assert.equal(
+          (await sc.fetch(`/v1.0/publish/broker/${multi2}`, { method: 'POST', body: `m2-${k}`, headers: { 'content-type': 'text/plain' } })).status,
+          204,
+        );
       }
       await app.until(() => app.on('/m1').length >= 5 && app.on('/m2').length >= 5, 15_000, 'both topics');
       assert.ok(app.on('/m1').every((d) => String(d.event?.data).startsWith('m1-')));

@@ -17,7 +17,14 @@ import { BUILTIN_COMPONENTS, PG_URL, REDIS_HOST, tempDir } from '../helpers/side
 
 const logger = pino({ level: 'silent' });
 const enc = (v: unknown) => new Uint8Array(Buffer.from(JSON.stringify(v)));
-const setReq = (key: string, value: unknown, etag?: string) => ({ key, value: enc(value), etag, concurrency: 'last-write', consistency: 'strong', metadata: [] });
+const setReq = (key: string, value: unknown, etag?: string) => ({
+  key,
+  value: enc(value),
+  etag,
+  concurrency: 'last-write',
+  consistency: 'strong',
+  metadata: [],
+});
 const delReq = (key: string, etag?: string) => ({ key, etag, concurrency: 'last-write', consistency: 'strong', metadata: [] });
 const getReq = (key: string) => ({ key, consistency: 'strong', metadata: [] });
 
@@ -61,21 +68,30 @@ describe('state-store components, called through their WIT exports', () => {
 
       it('bulk-set reports exactly the keys that failed and writes the others', async () => {
         await call('bulkSet', [setReq(k('a'), 1), setReq(k('b'), 2)]);
-        const [a, b] = await call('bulkGet', [getReq(k('a')), getReq(k('b'))]) as Array<{ item: { etag: string } }>;
+        const [a, b] = (await call('bulkGet', [getReq(k('a')), getReq(k('b'))])) as Array<{ item: { etag: string } }>;
         await call('set', setReq(k('a'), 1));
-        const failed = await call('bulkSet', [setReq(k('a'), 10, a!.item.etag), setReq(k('b'), 20, b!.item.etag)]) as Array<{ key: string; error: { tag: string } }>;
-        assert.deepEqual(failed.map((f) => [f.key, f.error.tag]), [[k('a'), 'etag-mismatch']]);
-        const after = await call('bulkGet', [getReq(k('a')), getReq(k('b'))]) as Array<{ item: { data: Uint8Array } }>;
+        const failed = (await call('bulkSet', [setReq(k('a'), 10, a!.item.etag), setReq(k('b'), 20, b!.item.etag)])) as Array<{
+          key: string;
+          error: { tag: string };
+        }>;
+        assert.deepEqual(
+          failed.map((f) => [f.key, f.error.tag]),
+          [[k('a'), 'etag-mismatch']],
+        );
+        const after = (await call('bulkGet', [getReq(k('a')), getReq(k('b'))])) as Array<{ item: { data: Uint8Array } }>;
         assert.equal(Buffer.from(after[0]!.item.data).toString(), '1');
         assert.equal(Buffer.from(after[1]!.item.data).toString(), '20');
       });
 
       it('bulk-delete with one bad ETag deletes the other key and reports the bad one', async () => {
         await call('bulkSet', [setReq(k('x'), 'x'), setReq(k('y'), 'y')]);
-        const [x] = await call('bulkGet', [getReq(k('x'))]) as Array<{ item: { etag: string } }>;
+        const [x] = (await call('bulkGet', [getReq(k('x'))])) as Array<{ item: { etag: string } }>;
         await call('set', setReq(k('x'), 'x2'));
-        const failed = await call('bulkDelete', [delReq(k('x'), x!.item.etag), delReq(k('y'))]) as Array<{ key: string; error: { tag: string } }>;
-        assert.deepEqual(failed.map((f) => [f.key, f.error.tag]), [[k('x'), 'etag-mismatch']]);
+        const failed = (await call('bulkDelete', [delReq(k('x'), x!.item.etag), delReq(k('y'))])) as Array<{ key: string; error: { tag: string } }>;
+        assert.deepEqual(
+          failed.map((f) => [f.key, f.error.tag]),
+          [[k('x'), 'etag-mismatch']],
+        );
         assert.ok(await call('get', getReq(k('x'))));
         assert.equal(await call('get', getReq(k('y'))), undefined);
         assert.deepEqual(await call('bulkDelete', [delReq(k('x')), delReq(k('never'))]), []);
@@ -83,8 +99,10 @@ describe('state-store components, called through their WIT exports', () => {
       });
 
       it('errors are WIT variants: a bad ttlInSeconds is invalid-argument, a foreign ETag is etag-invalid', async () => {
-        await assert.rejects(call('set', { ...setReq(k('t'), 1), metadata: [['ttlInSeconds', 'soon']] }),
-          (e: unknown) => e instanceof ComponentCallError && e.error.tag === 'invalid-argument' && /ttlInSeconds/.test(String(e.error.val)));
+        await assert.rejects(
+          call('set', { ...setReq(k('t'), 1), metadata: [['ttlInSeconds', 'soon']] }),
+          (e: unknown) => e instanceof ComponentCallError && e.error.tag === 'invalid-argument' && /ttlInSeconds/.test(String(e.error.val)),
+        );
         await assert.rejects(call('set', setReq(k('t'), 1, 'zzz')), (e: unknown) => e instanceof ComponentCallError && e.error.tag === 'etag-invalid');
       });
 
@@ -93,7 +111,7 @@ describe('state-store components, called through their WIT exports', () => {
           assert.ok(mod.artifact.exports.includes('mortar:component/read-plan@0.1.0'));
           await call('set', setReq(k('p'), { p: 1 }));
           const reads = [getReq(k('p')), getReq(k('none'))];
-          const plan = await registry.get(type)!.pool.call('readPlan', 'plan', [reads]) as { tag: string; val: Array<{ tag: string; val: unknown }> };
+          const plan = (await registry.get(type)!.pool.call('readPlan', 'plan', [reads])) as { tag: string; val: Array<{ tag: string; val: unknown }> };
           assert.equal(plan.tag, 'redis-command');
           const [evalsha, sha, ...rest] = plan.val.map((a) => a.val);
           assert.deepEqual([evalsha, ...rest], ['EVALSHA', '2', k('p'), k('none')]);
@@ -102,18 +120,31 @@ describe('state-store components, called through their WIT exports', () => {
           const { Redis } = await import('ioredis');
           const [host, port] = REDIS_HOST.split(':');
           const r = new Redis({ host, port: Number(port) });
-          const reply = await r.callBuffer(...plan.val.map((a) => String(a.val)) as [string, ...string[]]) as Buffer;
+          const reply = (await r.callBuffer(...(plan.val.map((a) => String(a.val)) as [string, ...string[]]))) as Buffer;
           r.disconnect();
-          const outcomes = await registry.get(type)!.pool.call('readPlan', 'finish', [2, { tag: 'ok', val: [{ tag: 'bulk', val: new Uint8Array(reply) }] }]) as Array<{ tag: string; val?: { data: Uint8Array; etag: string } }>;
-          const viaBulkGet = await call('bulkGet', reads) as Array<{ item?: { data: Uint8Array; etag: string } }>;
-          assert.deepEqual(outcomes.map((o) => o.tag), ['found', 'missing']);
+          const outcomes = (await registry
+            .get(type)!
+            .pool.call('readPlan', 'finish', [2, { tag: 'ok', val: [{ tag: 'bulk', val: new Uint8Array(reply) }] }])) as Array<{
+            tag: string;
+            val?: { data: Uint8Array; etag: string };
+          }>;
+          const viaBulkGet = (await call('bulkGet', reads)) as Array<{ item?: { data: Uint8Array; etag: string } }>;
+          assert.deepEqual(
+            outcomes.map((o) => o.tag),
+            ['found', 'missing'],
+          );
           assert.equal(Buffer.from(outcomes[0]!.val!.data).toString(), '{"p":1}');
           assert.equal(outcomes[0]!.val!.etag, viaBulkGet[0]!.item!.etag);
           assert.equal(viaBulkGet[1]!.item, undefined);
           // A server that lost the script: `none`, so the host reads through bulk-get instead.
-          assert.equal(await registry.get(type)!.pool.call('readPlan', 'finish', [2, { tag: 'err', val: { tag: 'reply', val: 'NOSCRIPT No matching script.' } }]), undefined);
-          await assert.rejects(registry.get(type)!.pool.call('readPlan', 'finish', [2, { tag: 'err', val: { tag: 'unavailable', val: 'connection refused' } }]),
-            (e: unknown) => e instanceof ComponentCallError && e.error.tag === 'unavailable');
+          assert.equal(
+            await registry.get(type)!.pool.call('readPlan', 'finish', [2, { tag: 'err', val: { tag: 'reply', val: 'NOSCRIPT No matching script.' } }]),
+            undefined,
+          );
+          await assert.rejects(
+            registry.get(type)!.pool.call('readPlan', 'finish', [2, { tag: 'err', val: { tag: 'unavailable', val: 'connection refused' } }]),
+            (e: unknown) => e instanceof ComponentCallError && e.error.tag === 'unavailable',
+          );
         });
       }
     });

@@ -24,9 +24,10 @@ export function stateConformance(sidecar: () => Sidecar, store: StoreUnderTest):
   const get = async (key: string, q = '') => {
     const r = await sidecar().fetch(`${base}/${encodeURIComponent(key)}${q}`);
     const text = await r.text();
-    return { status: r.status, etag: r.headers.get('etag') ?? undefined, headers: r.headers, value: text === '' ? undefined : JSON.parse(text) as unknown };
+    return { status: r.status, etag: r.headers.get('etag') ?? undefined, headers: r.headers, value: text === '' ? undefined : (JSON.parse(text) as unknown) };
   };
-  const del = (key: string, etag?: string) => sidecar().fetch(`${base}/${encodeURIComponent(key)}`, { method: 'DELETE', headers: etag === undefined ? {} : { 'if-match': etag } });
+  const del = (key: string, etag?: string) =>
+    sidecar().fetch(`${base}/${encodeURIComponent(key)}`, { method: 'DELETE', headers: etag === undefined ? {} : { 'if-match': etag } });
   const bulk = (keys: string[], metadata?: Record<string, string>) => sidecar().json('POST', `${base}/bulk`, { keys, parallelism: 10, metadata });
   const tx = (operations: unknown[]) => sidecar().json('POST', `${base}/transaction`, { operations });
   const has = (f: string) => store.features.includes(f);
@@ -43,8 +44,14 @@ export function stateConformance(sidecar: () => Sidecar, store: StoreUnderTest):
 
     it('set and get round-trip every scenario value', async () => {
       const scenarios: Array<[string, unknown]> = [
-        ['int', 123], ['bool', true], ['json-string', '{"a":"b"}'], ['string', 'hello world'], ['empty', ''],
-        ['struct', { product: { value: 15 }, status: 'ok', message: 'nested' }], ['array', [1, 'two', { three: 3 }]], ['null', null],
+        ['int', 123],
+        ['bool', true],
+        ['json-string', '{"a":"b"}'],
+        ['string', 'hello world'],
+        ['empty', ''],
+        ['struct', { product: { value: 15 }, status: 'ok', message: 'nested' }],
+        ['array', [1, 'two', { three: 3 }]],
+        ['null', null],
         ['unicode', 'zaż\u00f3łć gęślą jaźń 🚀'],
       ];
       assert.equal((await save(scenarios.map(([key, value]) => ({ key: k(key), value, metadata: { contentType: 'application/json' } })))).status, 204);
@@ -179,7 +186,7 @@ export function stateConformance(sidecar: () => Sidecar, store: StoreUnderTest):
         assert.notEqual(after.etag, first.etag);
       });
 
-      it('etag: an ETag not of the store\'s form is 400 ERR_STATE_SAVE', async () => {
+      it("etag: an ETag not of the store's form is 400 ERR_STATE_SAVE", async () => {
         await save([{ key: k('ei'), value: 'v' }]);
         const r = await save([{ key: k('ei'), value: 'v2', etag: 'not-an-etag!' }]);
         assert.equal(r.status, 400);
@@ -187,11 +194,17 @@ export function stateConformance(sidecar: () => Sidecar, store: StoreUnderTest):
       });
 
       it('etag: bulk set with one bad and one good ETag updates the good key only (409)', async () => {
-        await save([{ key: k('p1'), value: 'a' }, { key: k('p2'), value: 'b' }]);
+        await save([
+          { key: k('p1'), value: 'a' },
+          { key: k('p2'), value: 'b' },
+        ]);
         const stale = await staleEtag(k('p1'));
         const e1 = (await get(k('p1'))).etag!;
         const e2 = (await get(k('p2'))).etag!;
-        const r = await save([{ key: k('p1'), value: 'a2', etag: stale }, { key: k('p2'), value: 'b2', etag: e2 }]);
+        const r = await save([
+          { key: k('p1'), value: 'a2', etag: stale },
+          { key: k('p2'), value: 'b2', etag: e2 },
+        ]);
         assert.equal(r.status, 409);
         assert.match((r.body as { message: string }).message, new RegExp(k('p1')));
         const p1 = await get(k('p1'));
@@ -199,7 +212,10 @@ export function stateConformance(sidecar: () => Sidecar, store: StoreUnderTest):
         assert.equal(p1.etag, e1);
         assert.equal((await get(k('p2'))).value, 'b2');
         // Both valid: both updated.
-        const r2 = await save([{ key: k('p1'), value: 'a3', etag: e1 }, { key: k('p2'), value: 'b3', etag: (await get(k('p2'))).etag }]);
+        const r2 = await save([
+          { key: k('p1'), value: 'a3', etag: e1 },
+          { key: k('p2'), value: 'b3', etag: (await get(k('p2'))).etag },
+        ]);
         assert.equal(r2.status, 204);
         assert.equal((await get(k('p1'))).value, 'a3');
         assert.equal((await get(k('p2'))).value, 'b3');
@@ -260,7 +276,10 @@ export function stateConformance(sidecar: () => Sidecar, store: StoreUnderTest):
         const deadline = Date.now() + 3500;
         let gone = false;
         while (Date.now() < deadline) {
-          if ((await get(k('ttl2'))).status === 204) { gone = true; break; }
+          if ((await get(k('ttl2'))).status === 204) {
+            gone = true;
+            break;
+          }
           await sleep(200);
         }
         assert.ok(gone, 'expired within 3 s');

@@ -26,7 +26,9 @@ describe('state conformance', () => {
     writeComponent(dir, 'pg.yaml', 'pg', 'state.postgresql', { connectionString: PG_URL, tableName: `conformance_${randomUUID().slice(0, 8)}` });
     sidecar = await Sidecar.start({ resourcesPath: dir });
   });
-  after(async () => { await sidecar?.stop(); });
+  after(async () => {
+    await sidecar?.stop();
+  });
 
   for (const s of stores) stateConformance(() => sidecar, s);
 });

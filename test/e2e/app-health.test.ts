@@ -13,7 +13,10 @@ import { waitUntil } from '../helpers/wait.js';
 
 const run = randomUUID().slice(0, 8);
 /** One in-process broker and one real one (Redis streams): the pause is the delivery loop's, for every broker. */
-const BROKERS = [{ name: 'mem', topic: `health-mem-${run}` }, { name: 'rds', topic: `health-rds-${run}` }];
+const BROKERS = [
+  { name: 'mem', topic: `health-mem-${run}` },
+  { name: 'rds', topic: `health-rds-${run}` },
+];
 
 describe('app health checks', () => {
   let app: SubscriberApp;
@@ -21,15 +24,32 @@ describe('app health checks', () => {
   before(async () => {
     const res = tempDir('app-health');
     writeComponent(res, 'mem.yaml', 'mem', 'pubsub.in-memory');
-    writeComponent(res, 'rds.yaml', 'rds', 'pubsub.redis', { redisHost: REDIS_HOST, consumerID: `health-${run}`, redeliverInterval: '1s', processingTimeout: '5s' });
+    writeComponent(res, 'rds.yaml', 'rds', 'pubsub.redis', {
+      redisHost: REDIS_HOST,
+      consumerID: `health-${run}`,
+      redeliverInterval: '1s',
+      processingTimeout: '5s',
+    });
     const appPort = await freePort();
-    app = await SubscriberApp.start(BROKERS.map((b) => ({ pubsubname: b.name, topic: b.topic, route: `/in/${b.name}` })), appPort);
+    app = await SubscriberApp.start(
+      BROKERS.map((b) => ({ pubsubname: b.name, topic: b.topic, route: `/in/${b.name}` })),
+      appPort,
+    );
     app.appConfig = { entities: [] };
     app.healthy = false;
     sc = await Sidecar.start({
       resourcesPath: res,
-      args: ['--app-port', String(appPort), '--enable-app-health-check', '--app-health-probe-interval', '1', '--app-health-probe-timeout', '300',
-        '--app-health-threshold', '2'],
+      args: [
+        '--app-port',
+        String(appPort),
+        '--enable-app-health-check',
+        '--app-health-probe-interval',
+        '1',
+        '--app-health-probe-timeout',
+        '300',
+        '--app-health-threshold',
+        '2',
+      ],
     });
   });
   after(async () => {
@@ -49,7 +69,10 @@ describe('app health checks', () => {
     await waitUntil(async () => (await sc.fetch('/v1.0/healthz')).status === 204, '/v1.0/healthz 204', 15_000);
     await waitUntil(() => app.calls.filter((c) => c.path === '/healthz').length >= 2, 'two health probes', 5000);
     assert.ok(!paths().includes('GET /dapr/config') && !paths().includes('GET /dapr/subscribe'), paths().join(', '));
-    assert.ok(sc.logs.some((l) => l.includes('waiting for the app to report healthy on GET /healthz')), 'the wait is logged');
+    assert.ok(
+      sc.logs.some((l) => l.includes('waiting for the app to report healthy on GET /healthz')),
+      'the wait is logged',
+    );
   });
 
   it('the first healthy probe is followed by GET /dapr/config, then GET /dapr/subscribe, then deliveries', async () => {
@@ -66,7 +89,12 @@ describe('app health checks', () => {
 
   it('the metadata API reports the health settings as daprd (durations as Go writes them)', async () => {
     const md = (await sc.json('GET', '/v1.0/metadata')).body as { appConnectionProperties: Record<string, unknown> };
-    assert.deepEqual(md.appConnectionProperties.health, { healthCheckPath: '/healthz', healthProbeInterval: '1s', healthProbeTimeout: '300ms', healthThreshold: 2 });
+    assert.deepEqual(md.appConnectionProperties.health, {
+      healthCheckPath: '/healthz',
+      healthProbeInterval: '1s',
+      healthProbeTimeout: '300ms',
+      healthThreshold: 2,
+    });
   });
 
   it('threshold failed probes pause deliveries: messages published meanwhile stay at the broker and all arrive, once each, after a probe succeeds again; /v1.0/healthz stays 204', async () => {
@@ -77,7 +105,14 @@ describe('app health checks', () => {
     for (const b of BROKERS) for (const d of sent) await publish(b.name, b.topic, d);
     // Longer than a long poll and several probe intervals: nothing reaches the app.
     await new Promise((r) => setTimeout(r, 2500));
-    assert.equal(app.deliveries.length, before, `no delivery while unhealthy: ${app.deliveries.slice(before).map((d) => d.body).join(', ')}`);
+    assert.equal(
+      app.deliveries.length,
+      before,
+      `no delivery while unhealthy: ${app.deliveries
+        .slice(before)
+        .map((d) => d.body)
+        .join(', ')}`,
+    );
     assert.equal((await sc.fetch('/v1.0/healthz')).status, 204, 'an unhealthy app does not make the sidecar unready');
 
     app.healthy = true;
@@ -89,6 +124,9 @@ describe('app health checks', () => {
       const got = dataOn(b.name).filter((d) => typeof d === 'string' && d.startsWith('while-unhealthy-'));
       assert.deepEqual([...got].sort(), sent, `${b.name}: each message exactly once`);
     }
-    assert.ok(app.deliveries.slice(before).every((d) => d.at >= recoveredAt), 'delivered only after the app recovered');
+    assert.ok(
+      app.deliveries.slice(before).every((d) => d.at >= recoveredAt),
+      'delivered only after the app recovered',
+    );
   });
 });

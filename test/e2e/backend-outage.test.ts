@@ -115,7 +115,7 @@ describe('frozen backend', () => {
       const second = wave();
       const others = [timed('POST', '/v1.0/state/cache', [{ key: 'w', value: 1 }]), timed('POST', '/v1.0/publish/bus/frozen', { n: 1 })];
       reads = await Promise.all([...first, ...second]);
-      [write, publish] = await Promise.all(others) as [typeof write, typeof publish];
+      [write, publish] = (await Promise.all(others)) as [typeof write, typeof publish];
     } finally {
       redis.signal('SIGCONT');
     }

@@ -32,7 +32,10 @@ describe('@dapr/dapr DaprClient.binding.send + DaprServer.binding.receive agains
     server = new DaprServer({ serverHost: '127.0.0.1', serverPort: String(appPort), communicationProtocol: CommunicationProtocolEnum.HTTP, clientOptions });
     await server.binding.receive('orders', async (data: unknown) => {
       // The first three deliveries of event 7 fail in the callback: the SDK answers 500.
-      if ((data as { n?: number }).n === 7 && throwsLeft > 0) { throwsLeft--; throw new Error('not yet'); }
+      if ((data as { n?: number }).n === 7 && throwsLeft > 0) {
+        throwsLeft--;
+        throw new Error('not yet');
+      }
       received.push(data);
     });
     await server.start();
@@ -49,15 +52,18 @@ describe('@dapr/dapr DaprClient.binding.send + DaprServer.binding.receive agains
     assert.deepEqual(r, { items: ['a'], orderId: 42 });
   });
 
-  it('binding.send of an operation with no response (204) resolves with the SDK\'s empty text', async () => {
+  it("binding.send of an operation with no response (204) resolves with the SDK's empty text", async () => {
     assert.equal(await client.binding.send('orders', 'none', 'x'), '');
   });
 
-  it('binding.send of an unknown binding rejects with the sidecar\'s ERR_INVOKE_OUTPUT_BINDING', async () => {
+  it("binding.send of an unknown binding rejects with the sidecar's ERR_INVOKE_OUTPUT_BINDING", async () => {
     await assert.rejects(client.binding.send('missing', 'echo', 1), (err: Error) => {
       const e = JSON.parse(err.message) as { status: number; error_msg: string };
       assert.equal(e.status, 500);
-      assert.deepEqual(JSON.parse(e.error_msg), { errorCode: 'ERR_INVOKE_OUTPUT_BINDING', message: "error invoking output binding missing: couldn't find output binding missing" });
+      assert.deepEqual(JSON.parse(e.error_msg), {
+        errorCode: 'ERR_INVOKE_OUTPUT_BINDING',
+        message: "error invoking output binding missing: couldn't find output binding missing",
+      });
       return true;
     });
   });
@@ -65,8 +71,14 @@ describe('@dapr/dapr DaprClient.binding.send + DaprServer.binding.receive agains
   it('binding.receive gets every event as parsed JSON, an event whose callback threw included (retried), none lost', async () => {
     await waitUntil(() => new Set(received.map((d) => (d as { n: number }).n)).size === 20, 'twenty distinct events', 20_000);
     const ns = [...new Set(received.map((d) => (d as { n: number }).n))].sort((a, b) => a - b);
-    assert.deepEqual(ns, Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.deepEqual(
+      ns,
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     assert.equal(throwsLeft, 0, 'event 7 failed three times first');
-    assert.deepEqual(received.find((d) => (d as { n: number }).n === 7), { n: 7 });
+    assert.deepEqual(
+      received.find((d) => (d as { n: number }).n === 7),
+      { n: 7 },
+    );
   });
 });

@@ -20,11 +20,14 @@ const MESSAGES = 1000;
 const REFUSING_MS = 3000;
 
 const cleanup: Array<() => Promise<unknown>> = [];
-after(async () => { for (const c of cleanup.reverse()) await c().catch(() => undefined); });
+after(async () => {
+  for (const c of cleanup.reverse()) await c().catch(() => undefined);
+});
 
 /** The skip reason while the built-in `type` is not built, else false. */
 function unbuilt(type: string): string | false {
-  return existsSync(join(BUILTIN_COMPONENTS, `${type}.wasm`)) ? false
+  return existsSync(join(BUILTIN_COMPONENTS, `${type}.wasm`))
+    ? false
     : `${type} is not built (dist/components/${type}.wasm is missing): build the binding components, then run this test`;
 }
 
@@ -33,7 +36,11 @@ function taken(app: BindingApp, path: string, statusOf: Map<AppRequestKey, numbe
   const ids = new Set<number>();
   for (const r of app.on('POST', path)) {
     if (statusOf.get(r) !== 200) continue;
-    try { ids.add((JSON.parse(r.body) as { id: number }).id); } catch { /* not one of ours */ }
+    try {
+      ids.add((JSON.parse(r.body) as { id: number }).id);
+    } catch {
+      /* not one of ours */
+    }
   }
   return ids;
 }
@@ -53,7 +60,13 @@ async function refusingApp(): Promise<{ app: BindingApp; statusOf: Map<AppReques
     statusOf.set(r, status);
     return status;
   };
-  return { app, statusOf, setRefusing: (on) => { refusing = on; } };
+  return {
+    app,
+    statusOf,
+    setRefusing: (on) => {
+      refusing = on;
+    },
+  };
 }
 
 /**
@@ -86,7 +99,11 @@ async function killAndRestart(type: string, metadata: Record<string, string>, pu
   const second = await start(first.dataDir);
   await waitUntil(() => taken(app, '/broker', statusOf).size === MESSAGES, `all ${MESSAGES} messages after the restart`, 180_000);
   const seen = taken(app, '/broker', statusOf);
-  assert.deepEqual(ids.filter((id) => !seen.has(id)), [], 'no message is missing');
+  assert.deepEqual(
+    ids.filter((id) => !seen.has(id)),
+    [],
+    'no message is missing',
+  );
   const posts = app.on('POST', '/broker').length;
   process.stdout.write(`# ${type}: ${MESSAGES} messages, ${posts} deliveries in all, ${atKill} taken before the kill\n`);
   await second.stop();
@@ -98,7 +115,11 @@ describe('input binding reliability: bindings.rabbitmq', { skip: unbuilt('bindin
     const amqp = await import('amqplib');
     cleanup.push(async () => {
       const conn = await amqp.connect(AMQP_URL);
-      try { await (await conn.createChannel()).deleteQueue(queueName); } finally { await conn.close(); }
+      try {
+        await (await conn.createChannel()).deleteQueue(queueName);
+      } finally {
+        await conn.close();
+      }
     });
     await killAndRestart('bindings.rabbitmq', { host: AMQP_URL, queueName, durable: 'true', deleteWhenUnused: 'false' }, async (ids) => {
       const conn = await amqp.connect(AMQP_URL);
@@ -145,9 +166,17 @@ describe('input binding reliability: bindings.cron', { skip: unbuilt('bindings.c
     // Tick k is due at t0 + k s; its drift is how far from that it arrived.
     const drifts = ticks.map((at, k) => at - (t0 + k * 1000));
     const gaps = ticks.slice(1).map((at, i) => at - ticks[i]!);
-    process.stdout.write(`# cron @every 1s: ${ticks.length} ticks in ${ticks.at(-1)! - t0}ms; drift max ${Math.max(...drifts.map(Math.abs))}ms, gaps ${Math.min(...gaps)}..${Math.max(...gaps)}ms\n`);
+    process.stdout.write(
+      `# cron @every 1s: ${ticks.length} ticks in ${ticks.at(-1)! - t0}ms; drift max ${Math.max(...drifts.map(Math.abs))}ms, gaps ${Math.min(...gaps)}..${Math.max(...gaps)}ms\n`,
+    );
     assert.ok(ticks.length >= 8 && ticks.length <= 10, `8 to 10 ticks in 8.5 s after the first (got ${ticks.length})`);
-    assert.ok(gaps.every((g) => g > 500), `never twice for one tick (gaps ${gaps.join(', ')})`);
-    assert.ok(drifts.every((d) => Math.abs(d) < 250), `every tick within 250 ms of its time (drifts ${drifts.join(', ')})`);
+    assert.ok(
+      gaps.every((g) => g > 500),
+      `never twice for one tick (gaps ${gaps.join(', ')})`,
+    );
+    assert.ok(
+      drifts.every((d) => Math.abs(d) < 250),
+      `every tick within 250 ms of its time (drifts ${drifts.join(', ')})`,
+    );
   });
 });

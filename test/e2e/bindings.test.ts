@@ -13,7 +13,18 @@ import { Sidecar, TEST_COMPONENTS, tempDir, writeComponent } from '../helpers/si
 import { BindingApp } from '../helpers/binding-app.js';
 import { waitUntil } from '../helpers/wait.js';
 
-interface Stats { invoked: Record<string, number>; opened: number; fetched: number; acked: number; nacked: number; ackedEvents: number[]; nackedEvents: number[]; nackErrors: string[]; inflight: number; ready: number }
+interface Stats {
+  invoked: Record<string, number>;
+  opened: number;
+  fetched: number;
+  acked: number;
+  nacked: number;
+  ackedEvents: number[];
+  nackedEvents: number[];
+  nackErrors: string[];
+  inflight: number;
+  ready: number;
+}
 
 const FIXTURE = 'bindings.echo-fixture';
 /** Events the `numbers` binding emits. */
@@ -49,7 +60,9 @@ describe('bindings over HTTP against mortar', () => {
     writeComponent(dir, 'scoped.yaml', 'scoped', FIXTURE, {}, 'scopes:\n- some-other-app\n');
     // Output calls to `echo` are retried twice (a `binding-error` that is an answer, such as
     // `invalid-argument`, is not retried).
-    writeFileSync(join(dir, 'resiliency.yaml'), `apiVersion: dapr.io/v1alpha1
+    writeFileSync(
+      join(dir, 'resiliency.yaml'),
+      `apiVersion: dapr.io/v1alpha1
 kind: Resiliency
 metadata:
   name: bindings
@@ -60,11 +73,15 @@ spec:
   targets:
     components:
       echo: { outbound: { retry: twice } }
-`);
+`,
+    );
     app = await BindingApp.start();
     app.respond = (r) => {
       if (r.method === 'OPTIONS') return r.path === '/echo' ? 404 : r.path === '/events' ? 405 : 200;
-      if (r.path === '/flaky' && r.headers.n === '3' && flakyRefusals < 8) { flakyRefusals++; return 500; }
+      if (r.path === '/flaky' && r.headers.n === '3' && flakyRefusals < 8) {
+        flakyRefusals++;
+        return 500;
+      }
       return 200;
     };
     sc = await Sidecar.start({ appId: 'bindings-e2e', resourcesPath: dir, args: ['--app-port', String(app.port)] });
@@ -91,7 +108,10 @@ spec:
   it('data is re-marshalled as daprd re-marshals it: a string keeps its quotes, keys sorted, <>& escaped, absent data is null', async () => {
     const cases: Array<[string, string]> = [
       ['{"operation":"echo","data":"hi"}', '"hi"'],
-      ['{"operation":"echo","data":{"b":1,"a":[true,null,1.5e-7,100000000000000000000000],"c":"<a&b>"}}', '{"a":[true,null,1.5e-7,1e+23],"b":1,"c":"\\u003ca\\u0026b\\u003e"}'],
+      [
+        '{"operation":"echo","data":{"b":1,"a":[true,null,1.5e-7,100000000000000000000000],"c":"<a&b>"}}',
+        '{"a":[true,null,1.5e-7,1e+23],"b":1,"c":"\\u003ca\\u0026b\\u003e"}',
+      ],
       ['{"operation":"echo","data":  12.50 }', '12.5'],
       ['{"operation":"echo"}', 'null'],
       ['{"operation":"echo","data":"\\u2028 é 😀"}', '"\\u2028 é 😀"'],
@@ -124,7 +144,11 @@ spec:
       ['nope', { operation: 'echo' }, "error invoking output binding nope: couldn't find output binding nope"],
       ['echo', { data: 1 }, 'error invoking output binding echo: operation field is missing from request'],
       ['echo', { operation: '' }, 'error invoking output binding echo: operation field is missing from request'],
-      ['echo', { operation: 'create' }, 'error invoking output binding echo: binding echo does not support operation create. supported operations:echo none empty fail bad emit stats'],
+      [
+        'echo',
+        { operation: 'create' },
+        'error invoking output binding echo: binding echo does not support operation create. supported operations:echo none empty fail bad emit stats',
+      ],
       ['echo', { operation: 'fail' }, 'error invoking output binding echo: the fixture failed as asked'],
       ['echo', { operation: 'bad' }, 'error invoking output binding echo: metadata key is missing'],
     ];
@@ -136,7 +160,15 @@ spec:
   });
 
   it('a body daprd cannot decode is 400 ERR_MALFORMED_REQUEST: bad JSON, not an object, non-string metadata or operation', async () => {
-    for (const body of ['{"operation":', '', '[1]', '"create"', '{"operation":"echo","metadata":{"n":1}}', '{"operation":"echo","metadata":[]}', '{"operation":5}']) {
+    for (const body of [
+      '{"operation":',
+      '',
+      '[1]',
+      '"create"',
+      '{"operation":"echo","metadata":{"n":1}}',
+      '{"operation":"echo","metadata":[]}',
+      '{"operation":5}',
+    ]) {
       const r = await invoke('echo', body);
       assert.equal(r.status, 400, `${body}: ${r.text}`);
       const b = r.body as { errorCode: string; message: string };
@@ -182,7 +214,11 @@ spec:
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(app.on('OPTIONS', '/numbers-in').length, 0, 'no probe for an explicit input direction');
     const ns = delivered('/numbers-in');
-    assert.deepEqual([...ns].sort((a, b) => a - b), Array.from({ length: NUMBERS }, (_, i) => i + 1), 'each event once');
+    assert.deepEqual(
+      [...ns].sort((a, b) => a - b),
+      Array.from({ length: NUMBERS }, (_, i) => i + 1),
+      'each event once',
+    );
     const first = app.on('POST', '/numbers-in').find((r) => r.headers.n === '1')!;
     assert.equal(first.body, '{"n":1}');
     assert.equal(first.headers['content-type'], 'application/json');
@@ -209,7 +245,7 @@ spec:
     assert.equal((await stats('outonly')).opened, 0);
   });
 
-  it('an app answering 500 gets the event retried per the inbound policy (5 retries), then nacked with daprd\'s error, then redelivered until taken; nothing lost', async () => {
+  it("an app answering 500 gets the event retried per the inbound policy (5 retries), then nacked with daprd's error, then redelivered until taken; nothing lost", async () => {
     await waitUntil(() => flakyRefusals >= 8 && new Set(delivered('/flaky')).size === 10, 'flaky: all ten events, event 3 taken at last', 20_000);
     await waitUntil(async () => (await stats('flaky')).acked === 10, 'flaky: ten acked');
     const s = await stats('flaky');
@@ -217,18 +253,26 @@ spec:
     assert.equal(attempts, 9, 'six attempts (1 + 5 retries), nacked, redelivered: two more refusals and the one taken');
     assert.deepEqual(s.nackedEvents, [3], 'one nack, for event 3');
     assert.match(s.nackErrors[0]!, /^fails to send binding event to http app channel, status code: 500 body: not now$/);
-    assert.deepEqual([...s.ackedEvents].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'each event acked once, none lost');
+    assert.deepEqual(
+      [...s.ackedEvents].sort((a, b) => a - b),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+      'each event acked once, none lost',
+    );
   });
 
   it('events emitted while running are delivered too', async () => {
     const before = delivered('/numbers-in').length;
     for (let i = 0; i < 3; i++) assert.equal((await invoke('numbers', { operation: 'emit', data: { late: i } })).status, 204);
     await waitUntil(() => delivered('/numbers-in').length === before + 3, 'three late events');
-    const bodies = app.on('POST', '/numbers-in').slice(-3).map((r) => r.body).sort();
+    const bodies = app
+      .on('POST', '/numbers-in')
+      .slice(-3)
+      .map((r) => r.body)
+      .sort();
     assert.deepEqual(bodies, ['{"late":0}', '{"late":1}', '{"late":2}']);
   });
 
-  it('output calls run under the binding\'s outbound resiliency policy: a failure is retried, an invalid-argument answer is not', async () => {
+  it("output calls run under the binding's outbound resiliency policy: a failure is retried, an invalid-argument answer is not", async () => {
     const before = (await stats('echo')).invoked;
     assert.equal((await invoke('echo', { operation: 'fail' })).status, 500);
     assert.equal((await invoke('echo', { operation: 'bad' })).status, 500);
@@ -275,7 +319,10 @@ describe('bindings: an input binding whose app is down loses nothing', () => {
     app = await BindingApp.start(port);
     await waitUntil(async () => (await stats()).acked === 20, 'all twenty acked once the app is back', 20_000);
     const jobs = new Set(app.on('POST', '/jobs').map((r) => (JSON.parse(r.body) as { job: number }).job));
-    assert.deepEqual([...jobs].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i));
+    assert.deepEqual(
+      [...jobs].sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, i) => i),
+    );
     assert.equal(new Set((await stats()).ackedEvents).size, 20, 'each acked once');
   });
 });

@@ -15,11 +15,16 @@ import { waitUntil } from '../helpers/wait.js';
 describe('mortar run', () => {
   it('starts the app after `--` with DAPR_HTTP_PORT / DAPR_GRPC_PORT set, and stops when it exits', async () => {
     const grpc = await freePort();
-    const script = 'fetch(`http://127.0.0.1:${process.env.DAPR_HTTP_PORT}/v1.0/state/statestore`, {method:"POST",headers:{"content-type":"application/json"},body:JSON.stringify([{key:"from-app",value:process.env.DAPR_GRPC_PORT}])}).then(r=>{console.log("APP-SAVED",r.status);})';
+    const script =
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the app's own source, a template string it evaluates
+      'fetch(`http://127.0.0.1:${process.env.DAPR_HTTP_PORT}/v1.0/state/statestore`, {method:"POST",headers:{"content-type":"application/json"},body:JSON.stringify([{key:"from-app",value:process.env.DAPR_GRPC_PORT}])}).then(r=>{console.log("APP-SAVED",r.status);})';
     const sc = await Sidecar.start({ args: ['--dapr-grpc-port', String(grpc), '--', process.execPath, '-e', script], wait: false });
     const code = await new Promise<number | null>((r) => sc.proc.once('exit', r));
     assert.equal(code, 0);
-    assert.ok(sc.logs.some((l) => l.includes('APP-SAVED 204')), sc.logs.join('\n'));
+    assert.ok(
+      sc.logs.some((l) => l.includes('APP-SAVED 204')),
+      sc.logs.join('\n'),
+    );
   });
 
   it('with --app-port, /healthz is 500 until the app listens, then 204; outbound is 204 at once', async () => {
@@ -75,7 +80,10 @@ describe('mortar run', () => {
 
   it('accepts daprd flags it does not act on, Go-style single dashes, and --components-path', async () => {
     const dir = tempDir('cli-res');
-    const sc = await Sidecar.start({ resourcesPath: undefined, args: ['-placement-host-address', 'localhost:50005', '--components-path', dir, '--config', '/nonexistent.yaml', '--max-body-size', '1Mi'] });
+    const sc = await Sidecar.start({
+      resourcesPath: undefined,
+      args: ['-placement-host-address', 'localhost:50005', '--components-path', dir, '--config', '/nonexistent.yaml', '--max-body-size', '1Mi'],
+    });
     try {
       const md = (await sc.json('GET', '/v1.0/metadata')).body as { components: unknown[] };
       assert.deepEqual(md.components, [], 'resources path given: no embedded defaults');
@@ -94,7 +102,9 @@ describe('mortar run', () => {
 function npmLikeApp(mode: 'graceful' | 'stubborn', shTail = 'wait'): { dir: string; port: Promise<number>; command: Promise<string[]> } {
   const dir = tempDir('app-group');
   const script = join(dir, 'grandchild.mjs');
-  writeFileSync(script, `import { createServer } from 'node:net';
+  writeFileSync(
+    script,
+    `import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 const [port, dir, mode] = process.argv.slice(2);
 createServer((s) => s.end()).listen(Number(port), '127.0.0.1', () => writeFileSync(dir + '/pid', String(process.pid)));
@@ -102,7 +112,8 @@ process.on('SIGTERM', () => {
   if (mode === 'stubborn') return;
   setTimeout(() => { writeFileSync(dir + '/graceful', 'yes'); process.exit(0); }, 500);
 });
-`);
+`,
+  );
   const port = freePort();
   const command = port.then((p) => ['sh', '-c', `'${process.execPath}' '${script}' ${p} '${dir}' ${mode} & ${shTail}`]);
   return { dir, port, command };
@@ -110,23 +121,35 @@ process.on('SIGTERM', () => {
 
 /** Running: signalable and, where /proc tells, not a zombie waiting for init to reap it. */
 const alive = (pid: number) => {
-  try { process.kill(pid, 0); } catch { return false; }
-  try { return !/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'latin1')); } catch { return true; }
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return true;
+  }
 };
-const portOpen = (port: number) => new Promise<boolean>((resolve) => {
-  const s = connect(port, '127.0.0.1');
-  s.once('connect', () => { s.destroy(); resolve(true); });
-  s.once('error', () => resolve(false));
-});
+const portOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 
-describe('mortar run -- <command>: the app\'s whole process group', () => {
+describe("mortar run -- <command>: the app's whole process group", () => {
   /**
    * Starts mortar with an npm-like app of `kind`, waits until its grandchild listens, and runs `body` with the
    * grandchild's pid. Not waited in start(): a sidecar that never gets ready is still stopped by the finally.
    */
   const withGrandchild = async (kind: 'graceful' | 'stubborn', body: (sc: Sidecar, pid: number, app: ReturnType<typeof npmLikeApp>) => Promise<void>) => {
     const app = npmLikeApp(kind);
-    const sc = await Sidecar.start({ args: ['--', ...await app.command], wait: false });
+    const sc = await Sidecar.start({ args: ['--', ...(await app.command)], wait: false });
     let pid = 0;
     try {
       await sc.waitReady();
@@ -140,28 +163,34 @@ describe('mortar run -- <command>: the app\'s whole process group', () => {
   };
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`on ${signal} the app's grandchild holding a port is signalled and awaited before mortar exits 0`, () => withGrandchild('graceful', async (sc, pid, app) => {
-      assert.ok(await portOpen(await app.port));
-      sc.proc.kill(signal);
-      assert.equal(await sc.stop(), 0);
-      assert.ok(existsSync(join(app.dir, 'graceful')), 'the grandchild had finished its SIGTERM handler when mortar exited');
-      assert.ok(!alive(pid), 'the grandchild is gone');
-      assert.equal(await portOpen(await app.port), false, 'its port is free');
-    }));
+    it(`on ${signal} the app's grandchild holding a port is signalled and awaited before mortar exits 0`, () =>
+      withGrandchild('graceful', async (sc, pid, app) => {
+        assert.ok(await portOpen(await app.port));
+        sc.proc.kill(signal);
+        assert.equal(await sc.stop(), 0);
+        assert.ok(existsSync(join(app.dir, 'graceful')), 'the grandchild had finished its SIGTERM handler when mortar exited');
+        assert.ok(!alive(pid), 'the grandchild is gone');
+        assert.equal(await portOpen(await app.port), false, 'its port is free');
+      }));
   }
 
-  it('a grandchild that ignores SIGTERM gets SIGKILL after the 5 s grace period', () => withGrandchild('stubborn', async (sc, pid) => {
-    const t0 = Date.now();
-    sc.proc.kill('SIGTERM');
-    await sc.stop();
-    const took = Date.now() - t0;
-    assert.ok(took >= 4500 && took < 9000, `mortar exited after ${took} ms`);
-    assert.ok(!alive(pid), 'the grandchild is gone');
-    assert.ok(sc.logs.some((l) => l.includes('outlived SIGTERM') && l.includes('SIGKILL')), sc.logs.join('\n'));
-  }));
+  it('a grandchild that ignores SIGTERM gets SIGKILL after the 5 s grace period', () =>
+    withGrandchild('stubborn', async (sc, pid) => {
+      const t0 = Date.now();
+      sc.proc.kill('SIGTERM');
+      await sc.stop();
+      const took = Date.now() - t0;
+      assert.ok(took >= 4500 && took < 9000, `mortar exited after ${took} ms`);
+      assert.ok(!alive(pid), 'the grandchild is gone');
+      assert.ok(
+        sc.logs.some((l) => l.includes('outlived SIGTERM') && l.includes('SIGKILL')),
+        sc.logs.join('\n'),
+      );
+    }));
 
-  it('when the app exits by itself, mortar stops what it left running in its group and exits with the app\'s code', async () => {
+  it("when the app exits by itself, mortar stops what it left running in its group and exits with the app's code", async () => {
     const app = npmLikeApp('graceful', `while [ ! -f '${'$'}{DIR}/pid' ]; do sleep 0.05; done; exit 3`);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell placeholder the command line carries
     const command = (await app.command).map((a) => a.replace('${DIR}', app.dir));
     const sc = await Sidecar.start({ args: ['--', ...command], wait: false });
     const code = await new Promise<number | null>((r) => sc.proc.once('exit', r));
@@ -185,10 +214,17 @@ describe('mortar run: listening and start-up warnings', () => {
     try {
       await sc.waitReady();
       for (const host of ['[::1]', '127.0.0.2', '127.0.0.1']) assert.equal((await fetch(`${at(host)}/v1.0/healthz`)).status, 204, host);
-      const saved = await fetch(`${at('[::1]')}/v1.0/state/statestore`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ key: 'multi', value: 'via ::1' }]) });
+      const saved = await fetch(`${at('[::1]')}/v1.0/state/statestore`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([{ key: 'multi', value: 'via ::1' }]),
+      });
       assert.equal(saved.status, 204);
       assert.equal(await (await fetch(`${at('127.0.0.2')}/v1.0/state/statestore/multi`)).json(), 'via ::1');
-      assert.ok(sc.logs.some((l) => l.includes(`HTTP API on [::1]:${sc.port}, 127.0.0.2:${sc.port}, 127.0.0.1:${sc.port}`)), sc.logs.join('\n'));
+      assert.ok(
+        sc.logs.some((l) => l.includes(`HTTP API on [::1]:${sc.port}, 127.0.0.2:${sc.port}, 127.0.0.1:${sc.port}`)),
+        sc.logs.join('\n'),
+      );
     } finally {
       assert.equal(await sc.stop(), 0);
     }
@@ -197,15 +233,30 @@ describe('mortar run: listening and start-up warnings', () => {
 
   it('names every flag accepted but not applied in one warning at start; text log lines carry no JSON', async () => {
     const sc = await Sidecar.start({
-      args: ['--config', '/nonexistent.yaml', '--app-protocol', 'grpc', '--placement-host-address', 'localhost:50005',
-        '-scheduler-host-address', 'localhost:50006', '--metrics-port', '9091', '--enable-metrics=false', '--mode', 'standalone'],
+      args: [
+        '--config',
+        '/nonexistent.yaml',
+        '--app-protocol',
+        'grpc',
+        '--placement-host-address',
+        'localhost:50005',
+        '-scheduler-host-address',
+        'localhost:50006',
+        '--metrics-port',
+        '9091',
+        '--enable-metrics=false',
+        '--mode',
+        'standalone',
+      ],
       wait: false,
     });
     try {
       await sc.waitReady();
       const warnings = sc.logs.filter((l) => l.includes('accepted but not applied'));
-      assert.deepEqual(warnings, ['WARN  accepted but not applied by mortar 0.1.0: --config /nonexistent.yaml, --app-protocol grpc, '
-        + '--placement-host-address, --scheduler-host-address, --metrics-port']);
+      assert.deepEqual(warnings, [
+        'WARN  accepted but not applied by mortar 0.1.0: --config /nonexistent.yaml, --app-protocol grpc, ' +
+          '--placement-host-address, --scheduler-host-address, --metrics-port',
+      ]);
       assert.ok(sc.logs.length > 3);
       for (const l of sc.logs) assert.ok(!l.includes('{"'), `no JSON in text log line: ${l}`);
     } finally {

@@ -95,7 +95,7 @@ describe('component authoring outside the checkout', () => {
   it('a build of an entry that lacks a function of its world fails naming the function', async () => {
     const dir = join(work, 'half');
     mkdirSync(dir);
-    const src = readFileSync(join(work, 'notes', 'index.ts'), 'utf8').replace(/\n  bulkGet\(rs[\s\S]*?\n  \},/, '');
+    const src = readFileSync(join(work, 'notes', 'index.ts'), 'utf8').replace(/\n {2}bulkGet\(rs[\s\S]*?\n {2}\},/, '');
     assert.ok(!src.includes('bulkGet('), 'bulkGet removed from the copy');
     writeFileSync(join(dir, 'index.ts'), src);
     const out = await fails(['component', 'build', 'index.ts', '-o', 'half.wasm', '--block', 'state'], dir);
@@ -111,12 +111,37 @@ describe('component authoring outside the checkout', () => {
     const entry = join(work, 'notes', 'index.ts');
     const wit = join(ROOT, 'wit');
     // Built as the README used to say, but without --backend-qjs-disable-async.
-    await exec(process.execPath, [jco, 'componentize', entry, '--wit', wit, '--world-name', 'state-store-component', '--backend', 'quickjs', '-o', join(resources, 'async.wasm')]);
+    await exec(process.execPath, [
+      jco,
+      'componentize',
+      entry,
+      '--wit',
+      wit,
+      '--world-name',
+      'state-store-component',
+      '--backend',
+      'quickjs',
+      '-o',
+      join(resources, 'async.wasm'),
+    ]);
     const async = await sc.waitForLog((l) => l.includes('async.wasm') && l.includes('refused'), 30_000);
     assert.match(async, /built with async exports \(QuickJS without --backend-qjs-disable-async\).*build it with `mortar component build/);
 
     // A state store built for the pubsub-component world.
-    await exec(process.execPath, [jco, 'componentize', entry, '--wit', wit, '--world-name', 'pubsub-component', '--backend', 'quickjs', '--backend-qjs-disable-async', '-o', join(resources, 'wrong.wasm')]);
+    await exec(process.execPath, [
+      jco,
+      'componentize',
+      entry,
+      '--wit',
+      wit,
+      '--world-name',
+      'pubsub-component',
+      '--backend',
+      'quickjs',
+      '--backend-qjs-disable-async',
+      '-o',
+      join(resources, 'wrong.wasm'),
+    ]);
     const wrong = await sc.waitForLog((l) => l.includes('wrong.wasm') && l.includes('refused'), 30_000);
     assert.match(wrong, /declares type 'state\.notes' but was built for the pubsub-component world.*build it with `mortar component build/);
     assert.equal((await sc.json('GET', '/v1.0/state/notes/k')).status, 200, 'the good component keeps serving');
@@ -125,7 +150,10 @@ describe('component authoring outside the checkout', () => {
   it('a crash in init is blamed on the component, not on the YAML', async () => {
     const dir = join(work, 'crashy');
     await run(['component', 'new', 'crashy', '--block', 'state'], work);
-    const src = readFileSync(join(dir, 'index.ts'), 'utf8').replace('init(metadata: Metadata): void {', 'init(metadata: Metadata): void {\n    (metadata as unknown as { x: { y: number } }).x.y = 1;');
+    const src = readFileSync(join(dir, 'index.ts'), 'utf8').replace(
+      'init(metadata: Metadata): void {',
+      'init(metadata: Metadata): void {\n    (metadata as unknown as { x: { y: number } }).x.y = 1;',
+    );
     writeFileSync(join(dir, 'index.ts'), src);
     await run(['component', 'build', 'index.ts', '-o', join(resources, 'crashy.wasm')], dir);
     copyFileSync(join(dir, 'component.yaml'), join(resources, 'crashy.yaml'));

@@ -28,9 +28,11 @@ describe('Dapr component YAML compatibility', () => {
     writeComponent(dir, 'typo.yaml', 'typo', 'state.postgre', { connectionString: PG_URL });
     sc = await Sidecar.start({ resourcesPath: dir });
   });
-  after(async () => { await sc?.stop(); });
+  after(async () => {
+    await sc?.stop();
+  });
 
-  it("every alias Dapr registers for a built-in is served (pubsub.mqtt, state.sqlite3, state.yugabytedb)", async () => {
+  it('every alias Dapr registers for a built-in is served (pubsub.mqtt, state.sqlite3, state.yugabytedb)', async () => {
     const md = (await sc.json('GET', '/v1.0/metadata')).body as { components: Array<{ name: string; type: string }> };
     const types = Object.fromEntries(md.components.map((c) => [c.name, c.type]));
     assert.equal(types.mqtt, 'pubsub.mqtt');
@@ -56,6 +58,8 @@ describe('Dapr component YAML compatibility', () => {
     await client.connect();
     try {
       assert.equal((await client.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n, 1);
-    } finally { await client.end(); }
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -32,7 +32,14 @@ describe('@dapr/dapr DaprClient against mortar (embedded defaults)', () => {
     assert.deepEqual(await client.state.get('statestore', `${id}-1`), { n: 1 });
     assert.equal(await client.state.get('statestore', `${id}-2`), 'two');
     const bulk = await client.state.getBulk('statestore', [`${id}-1`, `${id}-3`, `${id}-missing`]);
-    assert.deepEqual(bulk.map((b) => [b.key, b.data]), [[`${id}-1`, { n: 1 }], [`${id}-3`, 3], [`${id}-missing`, undefined]]);
+    assert.deepEqual(
+      bulk.map((b) => [b.key, b.data]),
+      [
+        [`${id}-1`, { n: 1 }],
+        [`${id}-3`, 3],
+        [`${id}-missing`, undefined],
+      ],
+    );
     await client.state.delete('statestore', `${id}-1`);
     assert.equal(await client.state.get('statestore', `${id}-1`), '');
   });
@@ -51,7 +58,9 @@ describe('@dapr/dapr DaprClient against mortar (embedded defaults)', () => {
   it('ETag first-write through the SDK reports the conflict', async () => {
     const id = randomUUID();
     await client.state.save('statestore', [{ key: id, value: 'v1' }]);
-    const r = await client.state.save('statestore', [{ key: id, value: 'v2', options: { concurrency: StateConcurrencyEnum.CONCURRENCY_FIRST_WRITE, consistency: StateConsistencyEnum.CONSISTENCY_STRONG } }]);
+    const r = await client.state.save('statestore', [
+      { key: id, value: 'v2', options: { concurrency: StateConcurrencyEnum.CONCURRENCY_FIRST_WRITE, consistency: StateConsistencyEnum.CONSISTENCY_STRONG } },
+    ]);
     assert.ok(r.error, 'second first-write is refused');
     assert.equal(await client.state.get('statestore', id), 'v1');
   });
@@ -77,7 +86,9 @@ describe('@dapr/dapr DaprClient against mortar (state.redis, API token)', () => 
     writeComponent(dir, 'redis.yaml', 'redis-store', 'state.redis', { redisHost: REDIS_HOST, keyPrefix: 'name' });
     sc = await Sidecar.start({ resourcesPath: dir, env: { DAPR_API_TOKEN: token } });
   });
-  after(async () => { await sc?.stop(); });
+  after(async () => {
+    await sc?.stop();
+  });
 
   it('requests without the token get 401 "invalid api token"; health checks are exempt', async () => {
     const r = await sc.fetch('/v1.0/state/redis-store/x');
@@ -88,7 +99,12 @@ describe('@dapr/dapr DaprClient against mortar (state.redis, API token)', () => 
   });
 
   it('the SDK with the token saves and reads through Redis; the key is prefixed with the store name', async () => {
-    const client = new DaprClient({ daprHost: '127.0.0.1', daprPort: String(sc.port), communicationProtocol: CommunicationProtocolEnum.HTTP, daprApiToken: token });
+    const client = new DaprClient({
+      daprHost: '127.0.0.1',
+      daprPort: String(sc.port),
+      communicationProtocol: CommunicationProtocolEnum.HTTP,
+      daprApiToken: token,
+    });
     await client.start();
     try {
       const key = randomUUID();

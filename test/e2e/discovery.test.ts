@@ -38,10 +38,15 @@ describe('discovery and hot reload', () => {
     // jco's first transpile in a process runs its bindgen cold, which is not what the 2 s bound measures.
     const name = Buffer.from('mortar-test');
     const payload = Buffer.concat([Buffer.from([name.length]), name, Buffer.from('warm')]);
-    writeFileSync(join(dir, 'warm-up.wasm'), Buffer.concat([readFileSync(join(BUILTIN_COMPONENTS, 'pubsub.in-memory.wasm')), Buffer.from([0, payload.length]), payload]));
+    writeFileSync(
+      join(dir, 'warm-up.wasm'),
+      Buffer.concat([readFileSync(join(BUILTIN_COMPONENTS, 'pubsub.in-memory.wasm')), Buffer.from([0, payload.length]), payload]),
+    );
     sc = await Sidecar.start({ resourcesPath: dir });
   });
-  after(async () => { await sc?.stop(); });
+  after(async () => {
+    await sc?.stop();
+  });
 
   it('a YAML added while running is served within 2 s', async () => {
     writeComponent(dir, 'lite.yaml', 'lite', 'state.sqlite', { connectionString: 'reload.db' });
@@ -116,7 +121,9 @@ describe('discovery and hot reload', () => {
   });
 
   it('Subscription and Resiliency files are taken in; Configuration and HTTPEndpoint files are accepted and ignored', async () => {
-    writeFileSync(join(dir, 'sub.yaml'), `apiVersion: dapr.io/v2alpha1
+    writeFileSync(
+      join(dir, 'sub.yaml'),
+      `apiVersion: dapr.io/v2alpha1
 kind: Subscription
 metadata:
   name: orders-sub
@@ -132,11 +139,15 @@ metadata:
   name: res
 spec:
   policies: {}
-`);
+`,
+    );
     await sc.waitForLog((l) => l.includes('resiliency res loaded from') && l.includes('sub.yaml'), 2000);
     const md = await sc.json('GET', '/v1.0/metadata');
     const subs = (md.body as { subscriptions: Array<{ pubsubname: string; topic: string; type: string; rules: Array<{ path: string }> }> }).subscriptions;
-    assert.deepEqual(subs.map((x) => [x.pubsubname, x.topic, x.type, x.rules.map((r) => r.path)]), [['pubsub', 'orders', 'DECLARATIVE', ['/orders']]]);
+    assert.deepEqual(
+      subs.map((x) => [x.pubsubname, x.topic, x.type, x.rules.map((r) => r.path)]),
+      [['pubsub', 'orders', 'DECLARATIVE', ['/orders']]],
+    );
     assert.ok(!sc.logs.some((l) => l.includes('refused') && l.includes('sub.yaml')));
   });
 
@@ -158,7 +169,10 @@ spec:
     // (A custom section makes it a different file with the same behaviour.)
     const name = Buffer.from('mortar-test');
     const payload = Buffer.concat([Buffer.from([name.length]), name, Buffer.from('v2')]);
-    writeFileSync(join(dir, 'my-memory.wasm'), Buffer.concat([readFileSync(join(BUILTIN_COMPONENTS, 'state.in-memory.wasm')), Buffer.from([0, payload.length]), payload]));
+    writeFileSync(
+      join(dir, 'my-memory.wasm'),
+      Buffer.concat([readFileSync(join(BUILTIN_COMPONENTS, 'state.in-memory.wasm')), Buffer.from([0, payload.length]), payload]),
+    );
     await sc.waitForLog((l) => l.includes('component mem (state.in-memory) reloaded'), 2000);
   });
 

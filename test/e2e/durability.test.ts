@@ -16,7 +16,11 @@ describe('durability of the embedded default store', () => {
       for (let i = 0; !stop; i++) {
         const key = `w${w}-${i}`;
         try {
-          const r = await sc.fetch('/v1.0/state/statestore', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ key, value: { w, i } }]) });
+          const r = await sc.fetch('/v1.0/state/statestore', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify([{ key, value: { w, i } }]),
+          });
           if (r.status === 204) acked.set(key, i);
         } catch {
           return; // the process died under us

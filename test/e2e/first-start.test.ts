@@ -12,13 +12,18 @@ import { BUILTIN_COMPONENTS, Sidecar, TEST_COMPONENTS, tempDir, writeComponent }
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 /** The built-in `.wasm` files, by type name (a built-in's file is named after its type). */
-const builtins = readdirSync(BUILTIN_COMPONENTS).filter((n) => n.endsWith('.wasm')).map((n) => n.slice(0, -'.wasm'.length)).sort();
+const builtins = readdirSync(BUILTIN_COMPONENTS)
+  .filter((n) => n.endsWith('.wasm'))
+  .map((n) => n.slice(0, -'.wasm'.length))
+  .sort();
 
 /** The artifacts the sidecar wrote into its data dir's transpile cache (any jco version), by hash. */
 function cachedInDataDir(dataDir: string): string[] {
   const root = join(dataDir, 'cache');
   if (!existsSync(root)) return [];
-  return readdirSync(root).flatMap((v) => readdirSync(join(root, v))).sort();
+  return readdirSync(root)
+    .flatMap((v) => readdirSync(join(root, v)))
+    .sort();
 }
 
 describe('first start with an empty data dir', () => {
@@ -35,7 +40,9 @@ describe('first start with an empty data dir', () => {
     assert.deepEqual(readdirSync(dataDir), [], 'the data dir starts empty');
     sc = await Sidecar.start({ resourcesPath: res, dataDir });
   });
-  after(async () => { await sc?.stop(); });
+  after(async () => {
+    await sc?.stop();
+  });
 
   it('transpiles no built-in at run time: the data dir caches only the user component, and every built-in is loaded prebuilt', async () => {
     assert.ok(builtins.length >= 9, `built-ins found in ${BUILTIN_COMPONENTS}: ${builtins.join(', ')}`);
@@ -58,6 +65,9 @@ describe('first start with an empty data dir', () => {
     assert.equal(lines.length, 1, `lines about built-ins:\n${lines.join('\n')}`);
     const summary = lines[0]!.split(' {')[0]!;
     for (const type of builtins) assert.ok(summary.includes(`${type} `), `${type} is named in: ${summary}`);
-    assert.ok(sc.logs.some((l) => l.includes('loaded component state.hostile 0.0.1')), 'a user component keeps its own line');
+    assert.ok(
+      sc.logs.some((l) => l.includes('loaded component state.hostile 0.0.1')),
+      'a user component keeps its own line',
+    );
   });
 });

@@ -52,12 +52,17 @@ describe('hostile resource files in a live folder', () => {
     writeComponent(dir, 'mem.yaml', 'mem', 'state.in-memory');
     sc = await Sidecar.start({ resourcesPath: dir });
   });
-  after(async () => { await sc?.stop(); });
+  after(async () => {
+    await sc?.stop();
+  });
 
   it("a schema pattern that backtracks (^(a+)+$ on 'aaaa...!') is refused naming file and field; health checks stay under 100 ms", async () => {
     // 30 a's and a mismatch: about 2^30 backtracking steps, minutes of CPU.
     const file = writeComponent(dir, 'redos.yaml', 'redos', 'state.hostile', { redisHost: '127.0.0.1:6379', label: `${'a'.repeat(30)}!` });
-    const { maxMs, polls, slow } = await slowestHealthCheck(logged((l) => l.includes('refused') && l.includes(file)), 15_000);
+    const { maxMs, polls, slow } = await slowestHealthCheck(
+      logged((l) => l.includes('refused') && l.includes(file)),
+      15_000,
+    );
     const line = sc.logs.find((l) => l.includes('refused') && l.includes(file))!;
     assert.match(line, /field 'label' did not validate against the component's schema within 1000ms/);
     assert.ok(maxMs < 100, `slowest health check ${maxMs.toFixed(1)} ms over ${polls} polls (slow: ${slow})`);
@@ -68,7 +73,12 @@ describe('hostile resource files in a live folder', () => {
 
   it('a YAML alias bomb is refused naming the file, and hot reload goes on', async () => {
     const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
-    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    for (let i = 1; i < 9; i++)
+      levels.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(',')}]`,
+      );
     const file = join(dir, 'bomb.yaml');
     writeFileSync(file, `${levels.join('\n')}\n`);
     const line = await sc.waitForLog((l) => l.includes('refused') && l.includes(file), 5000);
@@ -80,8 +90,14 @@ describe('hostile resource files in a live folder', () => {
   it('a 10 MB YAML is refused by its size naming the file; health checks stay under 100 ms', async () => {
     const file = join(dir, 'huge.yaml');
     const item = `  - name: k\n    value: "${'x'.repeat(100)}"\n`;
-    writeFileSync(file, `apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: huge\nspec:\n  type: state.in-memory\n  metadata:\n${item.repeat(Math.ceil(10e6 / item.length))}`);
-    const { maxMs, polls, slow } = await slowestHealthCheck(logged((l) => l.includes('refused') && l.includes(file)), 15_000);
+    writeFileSync(
+      file,
+      `apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: huge\nspec:\n  type: state.in-memory\n  metadata:\n${item.repeat(Math.ceil(10e6 / item.length))}`,
+    );
+    const { maxMs, polls, slow } = await slowestHealthCheck(
+      logged((l) => l.includes('refused') && l.includes(file)),
+      15_000,
+    );
     const line = sc.logs.find((l) => l.includes('refused') && l.includes(file))!;
     assert.match(line, /a resource file may be at most 262144 bytes/);
     assert.ok(maxMs < 100, `slowest health check ${maxMs.toFixed(1)} ms over ${polls} polls (slow: ${slow})`);

@@ -13,21 +13,33 @@ function slowClient(port: number, head: string): Promise<{ answer: string; close
     const t0 = Date.now();
     const s = connect(port, '127.0.0.1', () => s.write(head));
     let answer = '';
-    s.on('data', (b) => { answer += b.toString('latin1'); });
+    s.on('data', (b) => {
+      answer += b.toString('latin1');
+    });
     s.on('error', () => undefined);
     s.on('close', () => resolve({ answer, closedAfterMs: Date.now() - t0 }));
-    setTimeout(() => { s.destroy(); reject(new Error('connection still open after 60 s')); }, 60_000).unref();
+    setTimeout(() => {
+      s.destroy();
+      reject(new Error('connection still open after 60 s'));
+    }, 60_000).unref();
   });
 }
 
 describe('mortar HTTP API server', () => {
   let sc: Sidecar;
-  before(async () => { sc = await Sidecar.start(); });
-  after(async () => { await sc?.stop(); });
+  before(async () => {
+    sc = await Sidecar.start();
+  });
+  after(async () => {
+    await sc?.stop();
+  });
 
   it('a request whose headers (10 s) or body (30 s) never finish is answered 408 and its connection closed, while other requests are served', async () => {
     const headers = slowClient(sc.port, 'GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
-    const body = slowClient(sc.port, 'POST /v1.0/state/statestore HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"key":');
+    const body = slowClient(
+      sc.port,
+      'POST /v1.0/state/statestore HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"key":',
+    );
     await new Promise((r) => setTimeout(r, 2000));
     assert.equal((await sc.fetch('/v1.0/healthz')).status, 204, 'the API answers while two clients stall');
     const [h, b] = await Promise.all([headers, body]);
@@ -43,7 +55,7 @@ describe('mortar HTTP API server', () => {
     assert.equal((await put(`${prefix}-max`, 'x'.repeat(64 * 1024))).status, 204, 'exactly 64 KiB is accepted');
     const big = await put(`${prefix}-big`, 'x'.repeat(4 * 1024 * 1024));
     assert.equal(big.status, 413);
-    const bigBody = await big.json() as { errorCode: string; message: string };
+    const bigBody = (await big.json()) as { errorCode: string; message: string };
     assert.equal(bigBody.errorCode, 'ERR_BAD_REQUEST');
     assert.match(bigBody.message, new RegExp(`'${prefix}-big' is 4194304 bytes; at most 65536 bytes`));
 
@@ -52,7 +64,7 @@ describe('mortar HTTP API server', () => {
     for (let i = have; i < 100; i++) assert.equal((await put(`${prefix}-${i}`, `v${i}`)).status, 204);
     const over = await put(`${prefix}-one-too-many`, 'v');
     assert.equal(over.status, 400);
-    const overBody = await over.json() as { errorCode: string; message: string };
+    const overBody = (await over.json()) as { errorCode: string; message: string };
     assert.equal(overBody.errorCode, 'ERR_BAD_REQUEST');
     assert.match(overBody.message, new RegExp(`'${prefix}-one-too-many' not set: at most 100 keys`));
     assert.equal((await put(`${prefix}-max`, 'overwritten')).status, 204, 'an existing key can be overwritten at the limit');
@@ -93,8 +105,12 @@ describe('mortar HTTP API server', () => {
     }
   });
 
-  it('a path that is no Dapr API answers 404 in Dapr\'s format naming the route, not ERR_DIRECT_INVOKE', async () => {
-    for (const [method, path] of [['GET', '/v1.0/nothing-here'], ['DELETE', '/v1.0/metadata'], ['GET', '/favicon.ico']] as const) {
+  it("a path that is no Dapr API answers 404 in Dapr's format naming the route, not ERR_DIRECT_INVOKE", async () => {
+    for (const [method, path] of [
+      ['GET', '/v1.0/nothing-here'],
+      ['DELETE', '/v1.0/metadata'],
+      ['GET', '/favicon.ico'],
+    ] as const) {
       const r = await sc.json(method, path);
       assert.equal(r.status, 404);
       assert.deepEqual(r.body, { errorCode: 'ERR_BAD_REQUEST', message: `invalid request: no route ${method} ${path} in mortar 0.1.0` });

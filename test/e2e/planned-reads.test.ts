@@ -20,7 +20,9 @@ describe('planned reads (state.redis)', () => {
     broker = await PrivateBroker.start('redis');
     const [host, port] = broker.address.split(':');
     redis = new Redis({ host, port: Number(port) });
-    redis.on('error', () => { /* the server is restarted on purpose below */ });
+    redis.on('error', () => {
+      /* the server is restarted on purpose below */
+    });
     const dir = tempDir('planned');
     writeComponent(dir, 'cache.yaml', 'cache', 'state.redis', { redisHost: broker.address });
     sc = await Sidecar.start({ resourcesPath: dir });
@@ -31,11 +33,16 @@ describe('planned reads (state.redis)', () => {
     await broker?.stop();
   });
 
-  it('serves GET and bulk GET from the worker\'s own connection, with the values, ETags and TTLs written', async () => {
-    assert.equal((await sc.json('POST', '/v1.0/state/cache', [
-      { key: 'a', value: { n: 1 } },
-      { key: 'b', value: 'two', metadata: { ttlInSeconds: '100' } },
-    ])).status, 204);
+  it("serves GET and bulk GET from the worker's own connection, with the values, ETags and TTLs written", async () => {
+    assert.equal(
+      (
+        await sc.json('POST', '/v1.0/state/cache', [
+          { key: 'a', value: { n: 1 } },
+          { key: 'b', value: 'two', metadata: { ttlInSeconds: '100' } },
+        ])
+      ).status,
+      204,
+    );
 
     const a = await sc.fetch('/v1.0/state/cache/a');
     assert.equal(a.status, 200);
@@ -52,11 +59,14 @@ describe('planned reads (state.redis)', () => {
 
     const bulk = await sc.json('POST', '/v1.0/state/cache/bulk', { keys: ['a', 'missing', 'b'] });
     assert.equal(bulk.status, 200);
-    assert.deepEqual((bulk.body as Array<{ key: string; data?: unknown; etag?: string }>).map(({ key, data, etag }) => ({ key, data, etag })), [
-      { key: 'a', data: { n: 1 }, etag: '1' },
-      { key: 'missing', data: undefined, etag: undefined },
-      { key: 'b', data: 'two', etag: '1' },
-    ]);
+    assert.deepEqual(
+      (bulk.body as Array<{ key: string; data?: unknown; etag?: string }>).map(({ key, data, etag }) => ({ key, data, etag })),
+      [
+        { key: 'a', data: { n: 1 }, etag: '1' },
+        { key: 'missing', data: undefined, etag: undefined },
+        { key: 'b', data: 'two', etag: '1' },
+      ],
+    );
 
     // The reads went out on the worker's connection, not through the capability thread's.
     const clients = String(await redis.call('CLIENT', 'LIST'));
@@ -69,10 +79,12 @@ describe('planned reads (state.redis)', () => {
     assert.equal((await sc.json('POST', '/v1.0/state/cache', items)).status, 204);
     // Several rounds of every read at once: the sidecar groups them into batches, two in flight at a time.
     for (let round = 0; round < 3; round++) {
-      const got = await Promise.all(items.map(async ({ key }) => {
-        const r = await sc.fetch(`/v1.0/state/cache/${key}`);
-        return { status: r.status, body: await r.json() as { i: number; pad: string } };
-      }));
+      const got = await Promise.all(
+        items.map(async ({ key }) => {
+          const r = await sc.fetch(`/v1.0/state/cache/${key}`);
+          return { status: r.status, body: (await r.json()) as { i: number; pad: string } };
+        }),
+      );
       got.forEach((g, i) => {
         assert.equal(g.status, 200);
         assert.deepEqual(g.body, items[i]!.value);
@@ -88,7 +100,10 @@ describe('planned reads (state.redis)', () => {
     assert.equal(await r.text(), '"three"');
     // bulk-get reloaded the script, so the planned reads that follow find it again.
     const again = await sc.json('POST', '/v1.0/state/cache/bulk', { keys: ['c', 'a'] });
-    assert.deepEqual((again.body as Array<{ data: unknown }>).map((x) => x.data), ['three', { n: 1 }]);
+    assert.deepEqual(
+      (again.body as Array<{ data: unknown }>).map((x) => x.data),
+      ['three', { n: 1 }],
+    );
   });
 
   it('answers 500 ERR_STATE_GET while Redis is down, and reads again once it is back', async () => {

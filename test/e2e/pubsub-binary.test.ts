@@ -29,8 +29,11 @@ describe('binary broker messages with ce-* metadata (pubsub.redis)', () => {
   it('the event takes id, type, source and subject from ce-* metadata and carries the bytes as data_base64', async () => {
     const bytes = Buffer.from([0, 1, 2, 250, 251, 252, 10, 13]);
     const q = new URLSearchParams({
-      'metadata.rawPayload': 'true', 'metadata.ce-id': `evt-${run}`, 'metadata.ce-type': 'com.example.reading',
-      'metadata.ce-source': 'sensor-7', 'metadata.ce-subject': 'room-1',
+      'metadata.rawPayload': 'true',
+      'metadata.ce-id': `evt-${run}`,
+      'metadata.ce-type': 'com.example.reading',
+      'metadata.ce-source': 'sensor-7',
+      'metadata.ce-subject': 'room-1',
     });
     const r = await sc.fetch(`/v1.0/publish/broker/${topic}?${q}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
     assert.equal(r.status, 204, await r.text());

@@ -14,7 +14,16 @@ describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
   let sc: Sidecar;
   let server: DaprServer;
   let client: DaprClient;
-  const got: Record<string, Array<{ data: unknown; headers: unknown }>> = { plain: [], big: [], small: [], fallback: [], retry: [], dead: [], raw: [], dropped: [] };
+  const got: Record<string, Array<{ data: unknown; headers: unknown }>> = {
+    plain: [],
+    big: [],
+    small: [],
+    fallback: [],
+    retry: [],
+    dead: [],
+    raw: [],
+    dropped: [],
+  };
   let retries = 0;
 
   before(async () => {
@@ -22,13 +31,27 @@ describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
     sc = await Sidecar.start({ appId: 'e2e-pubsub', args: ['--app-port', String(appPort)] });
     const clientOptions = { daprHost: '127.0.0.1', daprPort: String(sc.port), communicationProtocol: CommunicationProtocolEnum.HTTP };
     server = new DaprServer({ serverHost: '127.0.0.1', serverPort: String(appPort), communicationProtocol: CommunicationProtocolEnum.HTTP, clientOptions });
-    await server.pubsub.subscribe('pubsub', 'plain', async (data, headers) => { got.plain!.push({ data, headers }); });
-    await server.pubsub.subscribeWithOptions('pubsub', 'routed', {
-      route: { rules: [{ match: 'event.data.size == "big"', path: '/big' }, { match: 'event.data.size == "small"', path: '/small' }], default: '/fallback' },
+    await server.pubsub.subscribe('pubsub', 'plain', async (data, headers) => {
+      got.plain!.push({ data, headers });
     });
-    server.pubsub.subscribeToRoute('pubsub', 'routed', '/big', async (data) => { got.big!.push({ data, headers: {} }); });
-    server.pubsub.subscribeToRoute('pubsub', 'routed', '/small', async (data) => { got.small!.push({ data, headers: {} }); });
-    server.pubsub.subscribeToRoute('pubsub', 'routed', '/fallback', async (data) => { got.fallback!.push({ data, headers: {} }); });
+    await server.pubsub.subscribeWithOptions('pubsub', 'routed', {
+      route: {
+        rules: [
+          { match: 'event.data.size == "big"', path: '/big' },
+          { match: 'event.data.size == "small"', path: '/small' },
+        ],
+        default: '/fallback',
+      },
+    });
+    server.pubsub.subscribeToRoute('pubsub', 'routed', '/big', async (data) => {
+      got.big!.push({ data, headers: {} });
+    });
+    server.pubsub.subscribeToRoute('pubsub', 'routed', '/small', async (data) => {
+      got.small!.push({ data, headers: {} });
+    });
+    server.pubsub.subscribeToRoute('pubsub', 'routed', '/fallback', async (data) => {
+      got.fallback!.push({ data, headers: {} });
+    });
     await server.pubsub.subscribe('pubsub', 'flaky', async (data) => {
       got.retry!.push({ data, headers: {} });
       retries++;
@@ -36,11 +59,24 @@ describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
     });
     await server.pubsub.subscribeWithOptions('pubsub', 'doomed', {
       deadLetterTopic: 'doomed-dlq',
-      callback: async (data) => { got.dropped!.push({ data, headers: {} }); return DaprPubSubStatusEnum.DROP; },
+      callback: async (data) => {
+        got.dropped!.push({ data, headers: {} });
+        return DaprPubSubStatusEnum.DROP;
+      },
     });
     // The dead-letter topic is an ordinary topic: the app subscribes to it to see what was dropped.
-    await server.pubsub.subscribe('pubsub', 'doomed-dlq', async (data) => { got.dead!.push({ data, headers: {} }); });
-    await server.pubsub.subscribe('pubsub', 'raw', async (data) => { got.raw!.push({ data, headers: {} }); }, '', { rawPayload: 'true' });
+    await server.pubsub.subscribe('pubsub', 'doomed-dlq', async (data) => {
+      got.dead!.push({ data, headers: {} });
+    });
+    await server.pubsub.subscribe(
+      'pubsub',
+      'raw',
+      async (data) => {
+        got.raw!.push({ data, headers: {} });
+      },
+      '',
+      { rawPayload: 'true' },
+    );
     await server.start();
     client = new DaprClient(clientOptions);
     await client.start();
@@ -50,7 +86,6 @@ describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
     await server?.stop();
     await sc?.stop();
   });
-
 
   it('publish and receive a JSON object, with the pubsubname header', async () => {
     const id = randomUUID();
@@ -95,12 +130,20 @@ describe('@dapr/dapr DaprServer + DaprClient pub/sub against mortar', () => {
     assert.deepEqual(got.raw![0]!.data, { hello: 'raw' });
   });
 
-  it('the metadata API lists the app\'s subscriptions with rules and dead-letter topic', async () => {
+  it("the metadata API lists the app's subscriptions with rules and dead-letter topic", async () => {
     const md = await sc.json('GET', '/v1.0/metadata');
-    const subs = (md.body as { subscriptions: unknown }).subscriptions as Array<{ pubsubname: string; topic: string; deadLetterTopic: string; rules: Array<{ match: string; path: string }> }>;
+    const subs = (md.body as { subscriptions: unknown }).subscriptions as Array<{
+      pubsubname: string;
+      topic: string;
+      deadLetterTopic: string;
+      rules: Array<{ match: string; path: string }>;
+    }>;
     const routed = subs.find((s) => s.topic === 'routed')!;
     assert.equal(routed.pubsubname, 'pubsub');
-    assert.deepEqual(routed.rules.map((r) => r.path), ['/pubsub--routed--big', '/pubsub--routed--small', '/pubsub--routed--fallback']);
+    assert.deepEqual(
+      routed.rules.map((r) => r.path),
+      ['/pubsub--routed--big', '/pubsub--routed--small', '/pubsub--routed--fallback'],
+    );
     assert.equal(routed.rules[0]!.match, 'event.data.size == "big"');
     assert.equal(subs.find((s) => s.topic === 'doomed')!.deadLetterTopic, 'doomed-dlq');
   });

@@ -26,8 +26,20 @@ const durable: Array<{ type: string; metadata: Record<string, string>; messages?
 /** Brokers restarted by the test: servers of the test's own with their data on disk, and the machine's RabbitMQ. */
 /** `delayMs` slows the subscriber so that the restart lands mid-stream. */
 const restartable: Array<{ kind: BrokerKind; type: string; messages: number; delayMs: number; metadata: (address: string) => Record<string, string> }> = [
-  { kind: 'redis', type: 'pubsub.redis', messages: 1500, delayMs: 1000, metadata: (a) => ({ redisHost: a, processingTimeout: '2s', redeliverInterval: '500ms' }) },
-  { kind: 'rabbitmq', type: 'pubsub.rabbitmq', messages: 1500, delayMs: 2000, metadata: (a) => ({ connectionString: a, durable: 'true', deletedWhenUnused: 'false', deliveryMode: '2' }) },
+  {
+    kind: 'redis',
+    type: 'pubsub.redis',
+    messages: 1500,
+    delayMs: 1000,
+    metadata: (a) => ({ redisHost: a, processingTimeout: '2s', redeliverInterval: '500ms' }),
+  },
+  {
+    kind: 'rabbitmq',
+    type: 'pubsub.rabbitmq',
+    messages: 1500,
+    delayMs: 2000,
+    metadata: (a) => ({ connectionString: a, durable: 'true', deletedWhenUnused: 'false', deliveryMode: '2' }),
+  },
   { kind: 'nats', type: 'pubsub.jetstream', messages: 1500, delayMs: 1000, metadata: (a) => ({ natsURL: a, ackWait: '2s' }) },
   // MQTT acknowledges in order, one message at a time: fewer messages keep the test short.
   { kind: 'mosquitto', type: 'pubsub.mqtt3', messages: 150, delayMs: 20, metadata: (a) => ({ url: a, qos: '1', cleanSession: 'false' }) },
@@ -38,8 +50,14 @@ async function publishAll(sc: Sidecar, topic: string, ids: string[]): Promise<st
   const acked: string[] = [];
   for (let i = 0; i < ids.length; i += 50) {
     const chunk = ids.slice(i, i + 50);
-    const rs = await Promise.all(chunk.map((id) => sc.fetch(`/v1.0/publish/broker/${topic}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) })));
-    rs.forEach((r, k) => { if (r.status === 204) acked.push(chunk[k]!); });
+    const rs = await Promise.all(
+      chunk.map((id) =>
+        sc.fetch(`/v1.0/publish/broker/${topic}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) }),
+      ),
+    );
+    rs.forEach((r, k) => {
+      if (r.status === 204) acked.push(chunk[k]!);
+    });
   }
   return acked;
 }
@@ -73,7 +91,9 @@ async function forget(type: string, metadata: Record<string, string>, topic: str
     }
   }
 }
-after(async () => { for (const c of cleanup.reverse()) await c().catch(() => undefined); });
+after(async () => {
+  for (const c of cleanup.reverse()) await c().catch(() => undefined);
+});
 
 /** A fresh topic on a component `broker` of `type`; apps subscribe to it, sidecars serve them. */
 function scenario(name: string, type: string, metadata: Record<string, string>) {
@@ -82,7 +102,8 @@ function scenario(name: string, type: string, metadata: Record<string, string>) 
   const res = tempDir(`pubsub-${name}`);
   writeComponent(res, 'broker.yaml', 'broker', type, metadata);
   return {
-    run, topic,
+    run,
+    topic,
     async app(): Promise<SubscriberApp> {
       const a = await SubscriberApp.start([{ pubsubname: 'broker', topic, route: '/in' }]);
       cleanup.push(() => a.close());
@@ -123,10 +144,14 @@ for (const broker of durable) {
       await sidecar(appId, app, first.dataDir);
       await app.until(() => idsOf(app).size === ids.length, 60_000, 'all messages after the restart');
       const seen = idsOf(app);
-      assert.deepEqual(acked.filter((id) => !seen.has(id)), [], 'no acknowledged message is missing');
+      assert.deepEqual(
+        acked.filter((id) => !seen.has(id)),
+        [],
+        'no acknowledged message is missing',
+      );
     });
 
-    it('competing consumers share one app id\'s messages; another app id gets every message', async () => {
+    it("competing consumers share one app id's messages; another app id gets every message", async () => {
       const { run, topic, app: startApp, sidecar } = scenario('compete', broker.type, broker.metadata);
       const [a1, a2, other] = [await startApp(), await startApp(), await startApp()];
       await sidecar(`shop-${run}`, a1);
@@ -175,12 +200,18 @@ for (const broker of restartable) {
       }
       assert.deepEqual(pending, [], 'publishing resumed after the restart');
 
-      await app.until(() => acked.every((id) => idsOf(app).has(id)), 90_000, 'every acknowledged message after the restart').catch((err: unknown) => {
-        if (process.env.MORTAR_TEST_DEBUG) console.log(sc.logs.slice(-40).join('\n'), '\nmissing:', acked.filter((id) => !idsOf(app).has(id)).join(' '));
-        throw err;
-      });
+      await app
+        .until(() => acked.every((id) => idsOf(app).has(id)), 90_000, 'every acknowledged message after the restart')
+        .catch((err: unknown) => {
+          if (process.env.MORTAR_TEST_DEBUG) console.log(sc.logs.slice(-40).join('\n'), '\nmissing:', acked.filter((id) => !idsOf(app).has(id)).join(' '));
+          throw err;
+        });
       const seen = idsOf(app);
-      assert.deepEqual(acked.filter((id) => !seen.has(id)), [], 'no acknowledged message is missing');
+      assert.deepEqual(
+        acked.filter((id) => !seen.has(id)),
+        [],
+        'no acknowledged message is missing',
+      );
     });
   });
 }

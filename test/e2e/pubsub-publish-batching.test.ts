@@ -32,11 +32,13 @@ describe('publish coalescing (pubsub.redis)', () => {
 
   it('200 concurrent publishes, every 4th to a topic the broker refuses: only those fail, each with its own error; the rest are stored once each', async () => {
     const n = 200;
-    const results = await Promise.all(Array.from({ length: n }, async (_, i) => {
-      const topic = i % 4 === 3 ? bad : good;
-      const r = await sc.json('POST', `/v1.0/publish/broker/${topic}`, { i });
-      return { i, topic, ...r };
-    }));
+    const results = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const topic = i % 4 === 3 ? bad : good;
+        const r = await sc.json('POST', `/v1.0/publish/broker/${topic}`, { i });
+        return { i, topic, ...r };
+      }),
+    );
     for (const r of results) {
       if (r.topic === good) {
         assert.equal(r.status, 204, `publish ${r.i}: ${r.text}`);
@@ -50,7 +52,10 @@ describe('publish coalescing (pubsub.redis)', () => {
     }
     const entries = await redis.xrange(good, '-', '+');
     const seen = entries.map(([, fields]) => (JSON.parse(fields[1]!) as { data: { i: number } }).data.i).sort((a, b) => a - b);
-    assert.deepEqual(seen, results.filter((r) => r.topic === good).map((r) => r.i));
+    assert.deepEqual(
+      seen,
+      results.filter((r) => r.topic === good).map((r) => r.i),
+    );
     assert.equal(await redis.type(bad), 'string', 'the refused topic was left alone');
   });
 
@@ -59,7 +64,10 @@ describe('publish coalescing (pubsub.redis)', () => {
     try {
       for (let i = 0; i < 30; i++) assert.equal((await sc.json('POST', `/v1.0/publish/broker/${topic}`, { i })).status, 204);
       const entries = await redis.xrange(topic, '-', '+');
-      assert.deepEqual(entries.map(([, f]) => (JSON.parse(f[1]!) as { data: { i: number } }).data.i), Array.from({ length: 30 }, (_, i) => i));
+      assert.deepEqual(
+        entries.map(([, f]) => (JSON.parse(f[1]!) as { data: { i: number } }).data.i),
+        Array.from({ length: 30 }, (_, i) => i),
+      );
     } finally {
       await redis.del(topic);
     }

@@ -49,7 +49,10 @@ describe('pub/sub readiness with a broker down', () => {
     const waited = Date.now() - t0;
     assert.ok(sawSubscriptionsTarget, 'healthz named the subscriptions it waited for');
     assert.ok(waited >= SUBSCRIBE_READY_TIMEOUT_MS - 500, `ready after ${waited} ms: it waited for the broker`);
-    assert.ok(sc.logs.some((l) => l.includes(`ready without broker/${topic}`)), 'a warning names the missing subscription');
+    assert.ok(
+      sc.logs.some((l) => l.includes(`ready without broker/${topic}`)),
+      'a warning names the missing subscription',
+    );
 
     // The broker is back: the retried subscription is established and delivers.
     await broker.relaunch();

@@ -20,11 +20,22 @@ describe('read isolation', () => {
     writeComponent(dir, 'hostile.yaml', 'hostile', 'state.hostile', { redisHost: '127.0.0.1:1' });
     sc = await Sidecar.start({ resourcesPath: dir });
   });
-  after(async () => { await sc?.stop(); });
+  after(async () => {
+    await sc?.stop();
+  });
 
   it('200 concurrent good reads on state.postgresql all answer 200 with their values while one read of a key the backend refuses fails', async () => {
     const keys = Array.from({ length: 100 }, (_, i) => `good-${i}`);
-    assert.equal((await sc.json('POST', '/v1.0/state/pg', keys.map((key) => ({ key, value: key })))).status, 204);
+    assert.equal(
+      (
+        await sc.json(
+          'POST',
+          '/v1.0/state/pg',
+          keys.map((key) => ({ key, value: key })),
+        )
+      ).status,
+      204,
+    );
     for (let round = 0; round < 3; round++) {
       // The bad read goes out among the good ones, so it shares their batches.
       const good = keys.map(async (key) => {
@@ -32,10 +43,12 @@ describe('read isolation', () => {
         return { key, status: r.status, text: await r.text() };
       });
       const bad = sc.fetch('/v1.0/state/pg/bad%00key');
-      good.push(...keys.map(async (key) => {
-        const r = await sc.fetch(`/v1.0/state/pg/${key}`);
-        return { key, status: r.status, text: await r.text() };
-      }));
+      good.push(
+        ...keys.map(async (key) => {
+          const r = await sc.fetch(`/v1.0/state/pg/${key}`);
+          return { key, status: r.status, text: await r.text() };
+        }),
+      );
       const results = await Promise.all(good);
       const failed = results.filter((r) => r.status !== 200 || r.text !== JSON.stringify(r.key));
       assert.deepEqual(failed, [], `${failed.length} of 200 good reads failed beside the bad key`);

@@ -56,11 +56,16 @@ describe('request validation: caller mistakes are 400s in Dapr format', () => {
           assert.equal(one.status, 400, `${ttl}: ${one.text}`);
           assert.equal((one.body as Body).errorCode, 'ERR_STATE_SAVE');
           assert.match((one.body as Body).message!, /ttlInSeconds/);
-          const many = await save(store, [{ key: `${k}-a`, value: 1 }, { key: k, value: 1, metadata: { ttlInSeconds: ttl } }]);
+          const many = await save(store, [
+            { key: `${k}-a`, value: 1 },
+            { key: k, value: 1, metadata: { ttlInSeconds: ttl } },
+          ]);
           assert.equal(many.status, 400, `${ttl} (bulk): ${many.text}`);
           const query = await save(store, [{ key: k, value: 1 }], `?metadata.ttlInSeconds=${encodeURIComponent(ttl)}`);
           assert.equal(query.status, 400, `${ttl} (query): ${query.text}`);
-          const tx = await sc.json('POST', `/v1.0/state/${store}/transaction`, { operations: [{ operation: 'upsert', request: { key: k, value: 1, metadata: { ttlInSeconds: ttl } } }] });
+          const tx = await sc.json('POST', `/v1.0/state/${store}/transaction`, {
+            operations: [{ operation: 'upsert', request: { key: k, value: 1, metadata: { ttlInSeconds: ttl } } }],
+          });
           assert.equal(tx.status, 400, `${ttl} (transaction): ${tx.text}`);
           assert.equal((tx.body as Body).errorCode, 'ERR_STATE_TRANSACTION');
           assert.match((tx.body as Body).message!, /ttlInSeconds/);
@@ -102,7 +107,9 @@ describe('request validation: caller mistakes are 400s in Dapr format', () => {
         assert.equal(r.status, 400, `${ttl}: ${r.text}`);
         assert.equal((r.body as Body).errorCode, 'ERR_PUBSUB_REQUEST_METADATA');
         assert.match((r.body as Body).message!, /ttlInSeconds/);
-        const b = await sc.json('POST', `/v1.0-alpha1/publish/bulk/ps/t-${randomUUID()}`, [{ entryId: '1', event: 'x', contentType: 'text/plain', metadata: { ttlInSeconds: ttl } }]);
+        const b = await sc.json('POST', `/v1.0-alpha1/publish/bulk/ps/t-${randomUUID()}`, [
+          { entryId: '1', event: 'x', contentType: 'text/plain', metadata: { ttlInSeconds: ttl } },
+        ]);
         assert.equal(b.status, 400, `${ttl} (bulk): ${b.text}`);
         assert.match((b.body as Body).message!, /ttlInSeconds/);
       }
@@ -132,7 +139,12 @@ describe('request validation: caller mistakes are 400s in Dapr format', () => {
 
     it('state.postgresql: a row whose expires_at lies past year 275760 reads back with ttlExpireTime clamped to 9999-12-31T23:59:59Z', async () => {
       const k = key();
-      await db.query(`INSERT INTO ${TABLE} (key, value, etag, expires_at) VALUES ($1, $2, $3, $4)`, [`orders||${k}`, Buffer.from('"far"'), 'a'.repeat(32), '9000000000000000']);
+      await db.query(`INSERT INTO ${TABLE} (key, value, etag, expires_at) VALUES ($1, $2, $3, $4)`, [
+        `orders||${k}`,
+        Buffer.from('"far"'),
+        'a'.repeat(32),
+        '9000000000000000',
+      ]);
       for (let i = 0; i < 3; i++) {
         const r = await sc.fetch(`/v1.0/state/pg/${k}`);
         assert.equal(r.status, 200, await r.clone().text());
@@ -225,7 +237,7 @@ describe('request validation: caller mistakes are 400s in Dapr format', () => {
   });
 
   describe('transport errors in Dapr format', () => {
-    it('a bad URL escape is 400 ERR_MALFORMED_REQUEST, not fastify\'s FST_ERR_BAD_URL', async () => {
+    it("a bad URL escape is 400 ERR_MALFORMED_REQUEST, not fastify's FST_ERR_BAD_URL", async () => {
       for (const path of ['/v1.0/state/mem/%ff', '/v1.0/state/mem/%zz', '/v1.0/publish/ps/%c3']) {
         const r = await sc.json('GET', path);
         assert.equal(r.status, 400, `${path}: ${r.text}`);
@@ -248,7 +260,10 @@ describe('request validation: caller mistakes are 400s in Dapr format', () => {
         const chunks: Buffer[] = [];
         let reset = false;
         s.on('data', (c) => chunks.push(c));
-        s.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'ECONNRESET') reset = true; else reject(e); });
+        s.on('error', (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ECONNRESET') reset = true;
+          else reject(e);
+        });
         s.on('close', () => {
           const raw = Buffer.concat(chunks).toString('utf8');
           resolve({ status: Number(raw.split(' ')[1]), text: raw, reset });

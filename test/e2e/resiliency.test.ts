@@ -59,11 +59,16 @@ describe('resiliency: pub/sub inbound policies', () => {
     dir = tempDir('resiliency');
     for (const name of ['events', 'strict', 'guarded']) writeComponent(dir, `${name}.yaml`, name, 'pubsub.in-memory');
     writeFileSync(join(dir, 'resiliency.yaml'), resiliencyYaml(2));
-    writeFileSync(join(dir, 'subs.yaml'), [
-      subscription('events', 'work', '/fail', 'dead'), subscription('events', 'dead', '/dead'),
-      subscription('strict', 'work', '/strict', 'dead'), subscription('strict', 'dead', '/strict-dead'),
-      subscription('guarded', 'work', '/guarded'),
-    ].join(''));
+    writeFileSync(
+      join(dir, 'subs.yaml'),
+      [
+        subscription('events', 'work', '/fail', 'dead'),
+        subscription('events', 'dead', '/dead'),
+        subscription('strict', 'work', '/strict', 'dead'),
+        subscription('strict', 'dead', '/strict-dead'),
+        subscription('guarded', 'work', '/guarded'),
+      ].join(''),
+    );
     app = await SubscriberApp.start();
     app.respond = (d) => {
       if (d.path === '/strict') return { status: strictStatus };
@@ -129,19 +134,25 @@ describe('resiliency: pub/sub inbound policies', () => {
 
   it('a changed policy applies without a restart; a bad file is refused naming the field', async () => {
     writeFileSync(join(dir, 'resiliency.yaml'), resiliencyYaml(0));
-    await sc.waitForLog((l) => l.includes('resiliency policies loaded from') && sc.logs.filter((x) => x.includes('resiliency policies loaded from')).length >= 2, 5000);
+    await sc.waitForLog(
+      (l) => l.includes('resiliency policies loaded from') && sc.logs.filter((x) => x.includes('resiliency policies loaded from')).length >= 2,
+      5000,
+    );
     await publish('events', { n: 4 });
     await app.until(() => of('/dead', 4).length === 1, 10_000, 'dead letter');
     assert.equal(of('/fail', 4).length, 1);
 
-    writeFileSync(join(dir, 'bad.yaml'), `apiVersion: dapr.io/v1alpha1
+    writeFileSync(
+      join(dir, 'bad.yaml'),
+      `apiVersion: dapr.io/v1alpha1
 kind: Resiliency
 metadata: { name: bad }
 spec:
   policies:
     retries:
       r: { policy: constant, duration: fast }
-`);
+`,
+    );
     const line = await sc.waitForLog((l) => l.includes('bad.yaml') && l.includes('refused'), 5000);
     assert.match(line, /spec\.policies\.retries\.r\.duration: must be a duration such as 5s/);
     assert.equal((await sc.fetch('/v1.0/healthz')).status, 204);
@@ -159,7 +170,9 @@ describe('resiliency: state outbound circuit breaker', () => {
     redis = await PrivateBroker.start('redis');
     const dir = tempDir('resiliency-state');
     writeComponent(dir, 'cache.yaml', 'cache', 'state.redis', { redisHost: redis.address });
-    writeFileSync(join(dir, 'resiliency.yaml'), `apiVersion: dapr.io/v1alpha1
+    writeFileSync(
+      join(dir, 'resiliency.yaml'),
+      `apiVersion: dapr.io/v1alpha1
 kind: Resiliency
 metadata:
   name: store
@@ -167,7 +180,8 @@ spec:
   policies:
     circuitBreakers:
       DefaultStatestoreComponentOutboundCircuitBreakerPolicy: { timeout: 3s, trip: consecutiveFailures >= 2 }
-`);
+`,
+    );
     sc = await Sidecar.start({ resourcesPath: dir });
   });
   after(async () => {
@@ -204,7 +218,9 @@ describe('resiliency: a short state outbound timeout', () => {
   before(async () => {
     const dir = tempDir('resiliency-short');
     writeComponent(dir, 'quick.yaml', 'quick', 'state.redis', { redisHost: '127.0.0.1:6379' });
-    writeFileSync(join(dir, 'resiliency.yaml'), `apiVersion: dapr.io/v1alpha1
+    writeFileSync(
+      join(dir, 'resiliency.yaml'),
+      `apiVersion: dapr.io/v1alpha1
 kind: Resiliency
 metadata:
   name: quick
@@ -215,10 +231,13 @@ spec:
   targets:
     components:
       quick: { outbound: { timeout: short } }
-`);
+`,
+    );
     sc = await Sidecar.start({ resourcesPath: dir });
   });
-  after(async () => { await sc?.stop(); });
+  after(async () => {
+    await sc?.stop();
+  });
 
   it('a 45 ms timeout (under the 50 ms deadline margin) still lets writes and reads reach Redis', async () => {
     // A loaded machine may miss 45 ms now and then; before the margin shrank with the budget, every call

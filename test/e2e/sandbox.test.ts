@@ -26,7 +26,9 @@ describe('sandbox: hostile components', () => {
     sc = await Sidecar.start({ resourcesPath: dir, args: ['--component-call-timeout', '1500', '--component-memory', '64Mi', '--instances', '2'] });
     assert.equal((await sc.json('POST', '/v1.0/state/mem', [{ key: 'keep', value: 'safe' }])).status, 204);
   });
-  after(async () => { await sc?.stop(); });
+  after(async () => {
+    await sc?.stop();
+  });
 
   const othersStillServe = async () => {
     assert.equal((await getText('/v1.0/state/mem/keep')).text, '"safe"', 'the other component kept its data');
@@ -77,7 +79,10 @@ describe('sandbox: hostile components', () => {
 
   it('several hostile calls at once do not take the sidecar down', async () => {
     const rs = await Promise.all(['trap', 'trap', 'hog', 'ok1', 'ok2'].map((k) => getText(`/v1.0/state/hostile/${k}`)));
-    assert.deepEqual(rs.map((r) => r.status), [500, 500, 500, 200, 200]);
+    assert.deepEqual(
+      rs.map((r) => r.status),
+      [500, 500, 500, 200, 200],
+    );
     await othersStillServe();
   });
 
@@ -110,7 +115,9 @@ describe('sandbox: one stuck call does not stall its component', () => {
     // One instance per component: the default pool on 2 cores. The call deadline is the default (5 s).
     one = await Sidecar.start({ resourcesPath: dir, args: ['--instances', '1'] });
   });
-  after(async () => { await one?.stop(); });
+  after(async () => {
+    await one?.stop();
+  });
 
   const timedGet = async (key: string) => {
     const t0 = performance.now();

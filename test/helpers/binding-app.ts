@@ -5,16 +5,26 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface AppRequest { readonly method: string; readonly path: string; readonly headers: http.IncomingHttpHeaders; readonly body: string; readonly at: number }
+export interface AppRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+  readonly at: number;
+}
 
 export class BindingApp {
   readonly requests: AppRequest[] = [];
   respond: (r: AppRequest) => number = () => 200;
   readonly #server: http.Server;
 
-  private constructor(server: http.Server) { this.#server = server; }
+  private constructor(server: http.Server) {
+    this.#server = server;
+  }
 
-  get port(): number { return (this.#server.address() as AddressInfo).port; }
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
+  }
 
   /** Listens on `port` (default: a free one) of 127.0.0.1. */
   static async start(port = 0): Promise<BindingApp> {
@@ -23,8 +33,18 @@ export class BindingApp {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const r: AppRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
-        if (r.path === '/dapr/subscribe' || r.path === '/dapr/config') { res.statusCode = 404; res.end(); return; }
+        const r: AppRequest = {
+          method: req.method ?? '',
+          path: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          at: Date.now(),
+        };
+        if (r.path === '/dapr/subscribe' || r.path === '/dapr/config') {
+          res.statusCode = 404;
+          res.end();
+          return;
+        }
         app!.requests.push(r);
         res.statusCode = app!.respond(r);
         res.end(res.statusCode >= 300 ? 'not now' : '');
@@ -36,7 +56,9 @@ export class BindingApp {
   }
 
   /** Requests with `method` to `path`, in arrival order. */
-  on(method: string, path: string): AppRequest[] { return this.requests.filter((r) => r.method === method && r.path === path); }
+  on(method: string, path: string): AppRequest[] {
+    return this.requests.filter((r) => r.method === method && r.path === path);
+  }
 
   close(): Promise<void> {
     this.#server.closeAllConnections();

@@ -68,7 +68,10 @@ async function freePort(): Promise<number> {
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const c = connect(port, '127.0.0.1');
-    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
     c.once('error', () => resolve(false));
   });
 }
@@ -77,7 +80,11 @@ export class PrivateBroker implements RestartableBroker {
   #proc?: ChildProcess;
   readonly output: string[] = [];
 
-  private constructor(readonly kind: BrokerKind, readonly port: number, readonly dir: string) {}
+  private constructor(
+    readonly kind: BrokerKind,
+    readonly port: number,
+    readonly dir: string,
+  ) {}
 
   static async start(kind: BrokerKind): Promise<PrivateBroker> {
     const b = new PrivateBroker(kind, await freePort(), tempDir(`broker-${kind}`));
@@ -126,7 +133,10 @@ export class PrivateBroker implements RestartableBroker {
     // Debian installs the servers under /usr/sbin, which is not on every PATH.
     const bin = ['/usr/sbin', '/usr/bin', '/usr/local/bin'].map((d) => join(d, cmd)).find((f) => existsSync(f)) ?? cmd;
     const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (b: Buffer) => { this.output.push(b.toString('utf8')); if (this.output.length > 200) this.output.shift(); };
+    const keep = (b: Buffer) => {
+      this.output.push(b.toString('utf8'));
+      if (this.output.length > 200) this.output.shift();
+    };
     p.stdout!.on('data', keep);
     p.stderr!.on('data', keep);
     this.#proc = p;
@@ -143,14 +153,21 @@ export class PrivateBroker implements RestartableBroker {
     switch (this.kind) {
       case 'redis':
         // Every write is on disk before Redis answers it: an acknowledged publish survives a kill.
-        return ['redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '']];
+        return [
+          'redis-server',
+          ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
+        ];
       case 'nats':
         return ['nats-server', ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir]];
-      case 'rabbitmq': throw new Error('RabbitMQ is restarted in place (restartableBroker), not started privately');
+      case 'rabbitmq':
+        throw new Error('RabbitMQ is restarted in place (restartableBroker), not started privately');
       case 'mosquitto': {
         const conf = join(this.dir, 'mosquitto.conf');
         // `user`: run as root, Mosquitto would switch to its own user, which cannot write our folder.
-        writeFileSync(conf, `user ${userInfo().username}\nlistener ${this.port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location ${this.dir}/\nmax_queued_messages 0\n`);
+        writeFileSync(
+          conf,
+          `user ${userInfo().username}\nlistener ${this.port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location ${this.dir}/\nmax_queued_messages 0\n`,
+        );
         return ['mosquitto', ['-c', conf]];
       }
     }

@@ -43,19 +43,41 @@ export class Sidecar {
   readonly logs: string[] = [];
   #exited?: Promise<number | null>;
 
-  private constructor(readonly proc: ChildProcess, readonly port: number, readonly dataDir: string, readonly resourcesPath?: string) {
-    const collect = (b: Buffer) => { for (const l of b.toString('utf8').split('\n')) if (l.trim()) this.logs.push(l); };
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly port: number,
+    readonly dataDir: string,
+    readonly resourcesPath?: string,
+  ) {
+    const collect = (b: Buffer) => {
+      for (const l of b.toString('utf8').split('\n')) if (l.trim()) this.logs.push(l);
+    };
     proc.stdout!.on('data', collect);
     proc.stderr!.on('data', collect);
     this.#exited = new Promise((r) => proc.once('exit', (code) => r(code)));
   }
 
-  get url(): string { return `http://127.0.0.1:${this.port}`; }
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
 
   static async start(opts: SidecarOptions = {}): Promise<Sidecar> {
     const port = await freePort();
     const dataDir = opts.dataDir ?? tempDir('data');
-    const args = [BIN, 'run', '--app-id', opts.appId ?? 'orders', '--dapr-http-port', String(port), '--data-dir', dataDir, '--log-level', 'debug', '--poll-ms', '200'];
+    const args = [
+      BIN,
+      'run',
+      '--app-id',
+      opts.appId ?? 'orders',
+      '--dapr-http-port',
+      String(port),
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'debug',
+      '--poll-ms',
+      '200',
+    ];
     if (opts.resourcesPath) args.push('--resources-path', opts.resourcesPath);
     args.push(...(opts.args ?? []));
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MORTAR_LOG_FORMAT: 'text', ...opts.env } });
@@ -71,7 +93,9 @@ export class Sidecar {
       try {
         const r = await fetch(`${this.url}/v1.0/healthz/outbound`);
         if (r.status === 204) return;
-      } catch { /* not listening yet */ }
+      } catch {
+        /* not listening yet */
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`mortar not ready after ${timeoutMs}ms:\n${this.logs.join('\n')}`);
@@ -82,14 +106,24 @@ export class Sidecar {
   }
 
   /** POSTs JSON and returns status, headers and parsed (or raw) body. */
-  async json(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: unknown; text: string }> {
+  async json(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; headers: Headers; body: unknown; text: string }> {
     const r = await this.fetch(path, {
-      method, headers: { 'content-type': 'application/json', ...headers },
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await r.text();
     let parsed: unknown = text;
-    try { parsed = text ? JSON.parse(text) : undefined; } catch { /* raw */ }
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* raw */
+    }
     return { status: r.status, headers: r.headers, body: parsed, text };
   }
 
@@ -118,17 +152,22 @@ export class Sidecar {
 /** Writes a Dapr Component YAML file. */
 export function writeComponent(dir: string, file: string, name: string, type: string, metadata: Record<string, string> = {}, extra = ''): string {
   mkdirSync(dir, { recursive: true });
-  const md = Object.entries(metadata).map(([k, v]) => `    - name: ${k}\n      value: ${JSON.stringify(v)}`).join('\n');
+  const md = Object.entries(metadata)
+    .map(([k, v]) => `    - name: ${k}\n      value: ${JSON.stringify(v)}`)
+    .join('\n');
   const path = join(dir, file);
-  writeFileSync(path, `apiVersion: dapr.io/v1alpha1
+  writeFileSync(
+    path,
+    `apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
   name: ${name}
 spec:
   type: ${type}
   version: v1
-  metadata:${md ? '\n' + md : ' []'}
-${extra}`);
+  metadata:${md ? `\n${md}` : ' []'}
+${extra}`,
+  );
   return path;
 }
 

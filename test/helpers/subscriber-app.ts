@@ -8,7 +8,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { waitUntil } from './wait.js';
 
-export interface Delivery { path: string; headers: http.IncomingHttpHeaders; body: string; event: Record<string, unknown> | undefined; at: number }
+export interface Delivery {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  event: Record<string, unknown> | undefined;
+  at: number;
+}
 
 export class SubscriberApp {
   readonly deliveries: Delivery[] = [];
@@ -23,11 +29,16 @@ export class SubscriberApp {
   readonly calls: Array<{ method: string; path: string; headers: http.IncomingHttpHeaders; at: number }> = [];
   readonly #server: http.Server;
 
-  private constructor(server: http.Server, readonly subscriptions: unknown[]) {
+  private constructor(
+    server: http.Server,
+    readonly subscriptions: unknown[],
+  ) {
     this.#server = server;
   }
 
-  get port(): number { return (this.#server.address() as AddressInfo).port; }
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
+  }
 
   /** Listens on `port` (default: a free one) of 127.0.0.1. */
   static async start(subscriptions: unknown[] = [], port = 0): Promise<SubscriberApp> {
@@ -58,7 +69,11 @@ export class SubscriberApp {
         }
         const body = Buffer.concat(chunks).toString('utf8');
         let event: Record<string, unknown> | undefined;
-        try { event = JSON.parse(body) as Record<string, unknown>; } catch { /* not JSON */ }
+        try {
+          event = JSON.parse(body) as Record<string, unknown>;
+        } catch {
+          /* not JSON */
+        }
         const d: Delivery = { path: req.url ?? '', headers: req.headers, body, event, at: Date.now() };
         app!.deliveries.push(d);
         const answer = () => {
@@ -77,7 +92,9 @@ export class SubscriberApp {
   }
 
   /** Deliveries to `path`, in arrival order. */
-  on(path: string): Delivery[] { return this.deliveries.filter((d) => d.path === path); }
+  on(path: string): Delivery[] {
+    return this.deliveries.filter((d) => d.path === path);
+  }
 
   /** Waits until `pred()` holds; the error says how many deliveries had arrived. */
   async until(pred: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {

@@ -14,13 +14,27 @@ it('app health: off unless --enable-app-health-check; daprd defaults /healthz, 5
 });
 
 it('app health: the flags set path, interval (seconds), timeout (ms) and threshold; a path gets its leading slash; zeros become 1', () => {
-  const { config, ignored } = parseRunArgs(['-enable-app-health-check', '--app-health-check-path', 'live', '--app-health-probe-interval', '2',
-    '--app-health-probe-timeout=750', '--app-health-threshold', '4'], {});
+  const { config, ignored } = parseRunArgs(
+    [
+      '-enable-app-health-check',
+      '--app-health-check-path',
+      'live',
+      '--app-health-probe-interval',
+      '2',
+      '--app-health-probe-timeout=750',
+      '--app-health-threshold',
+      '4',
+    ],
+    {},
+  );
   assert.deepEqual(config.appHealth, { path: '/live', intervalMs: 2000, timeoutMs: 750, threshold: 4 });
   assert.deepEqual(ignored, []);
   const zero = parseRunArgs(['--enable-app-health-check', '--app-health-probe-interval', '0', '--app-health-threshold', '0'], {}).config.appHealth;
   assert.deepEqual([zero?.intervalMs, zero?.threshold], [1000, 1]);
-  assert.throws(() => parseRunArgs(['--enable-app-health-check', '--app-health-probe-interval', '1.5'], {}), /--app-health-probe-interval: '1.5' is not a whole number/);
+  assert.throws(
+    () => parseRunArgs(['--enable-app-health-check', '--app-health-probe-interval', '1.5'], {}),
+    /--app-health-probe-interval: '1.5' is not a whole number/,
+  );
 });
 
 it('--enable-app-health-check is a Go boolean: bare or =true|false|1|0, the last one given wins; another value is an error', () => {
@@ -37,7 +51,10 @@ it('--disable-init-endpoints: comma-separated and repeatable; unknown names are 
   assert.deepEqual(parseRunArgs([], {}).config.disableInitEndpoints, []);
   assert.deepEqual(parseRunArgs(['--disable-init-endpoints', 'config'], {}).config.disableInitEndpoints, ['config']);
   assert.deepEqual(parseRunArgs(['--disable-init-endpoints=subscribe, config'], {}).config.disableInitEndpoints, ['subscribe', 'config']);
-  assert.deepEqual(parseRunArgs(['--disable-init-endpoints', 'config', '--disable-init-endpoints', 'subscribe,config'], {}).config.disableInitEndpoints, ['config', 'subscribe']);
+  assert.deepEqual(parseRunArgs(['--disable-init-endpoints', 'config', '--disable-init-endpoints', 'subscribe,config'], {}).config.disableInitEndpoints, [
+    'config',
+    'subscribe',
+  ]);
   assert.throws(() => parseRunArgs(['--disable-init-endpoints', 'actors'], {}), /'actors' is not one of config, subscribe/);
 });
 

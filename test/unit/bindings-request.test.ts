@@ -36,6 +36,10 @@ it('the request body: data re-marshalled (absent is null), operation and metadat
 
 it('a body Go cannot decode into the request is ERR_MALFORMED_REQUEST', () => {
   for (const body of ['', '{', '[]', '1', '{"operation":1}', '{"metadata":"x"}', '{"metadata":{"n":2}}']) {
-    assert.throws(() => parseOutputBindingBody(Buffer.from(body)), (e: unknown) => e instanceof MortarError && e.code === 'ERR_MALFORMED_REQUEST' && e.http === 400, body);
+    assert.throws(
+      () => parseOutputBindingBody(Buffer.from(body)),
+      (e: unknown) => e instanceof MortarError && e.code === 'ERR_MALFORMED_REQUEST' && e.http === 400,
+      body,
+    );
   }
 });

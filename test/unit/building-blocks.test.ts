@@ -15,7 +15,12 @@ import { MortarError } from '../../host/src/errors.js';
 /** What a transpiled component built for `world` lists as its exports (jco's names and the WIT names). */
 function exportsOf(world: (typeof COMPONENT_WORLDS)[number]): string[] {
   const interfaces: Readonly<Record<string, string>> = BLOCKS[world.block].interfaces;
-  return [LIFECYCLE.js, ...world.exports.map((i) => interfaces[i]!), `mortar:component/${LIFECYCLE.wit}@0.1.0`, ...world.exports.map((i) => `mortar:component/${i}@0.1.0`)];
+  return [
+    LIFECYCLE.js,
+    ...world.exports.map((i) => interfaces[i]!),
+    `mortar:component/${LIFECYCLE.wit}@0.1.0`,
+    ...world.exports.map((i) => `mortar:component/${i}@0.1.0`),
+  ];
 }
 
 it('every world of the table is in wit/ and exports lifecycle and exactly the interfaces its row names, by the names jco gives them', () => {
@@ -27,7 +32,11 @@ it('every world of the table is in wit/ and exports lifecycle and exactly the in
 
 it('each world has its host types generated in host/generated/, and each block its default world among its own', () => {
   for (const w of COMPONENT_WORLDS) assert.ok(existsSync(join(PACKAGE_ROOT, 'host/generated', `${w.world}.d.ts`)), w.world);
-  for (const b of BUILDING_BLOCKS) assert.ok(b.worlds.some((w) => w.world === b.defaultWorld), b.id);
+  for (const b of BUILDING_BLOCKS)
+    assert.ok(
+      b.worlds.some((w) => w.world === b.defaultWorld),
+      b.id,
+    );
 });
 
 it('a component built for any world of a block is recognised as that block; its types must carry the block prefix', () => {
@@ -35,13 +44,24 @@ it('a component built for any world of a block is recognised as that block; its 
     assert.equal(blockOf(exportsOf(w), 'x.wasm'), w.block, w.world);
     checkTypesMatchBlock([`${BLOCKS[w.block].typePrefix}x`], w.block, 'x.wasm');
     const other = BUILDING_BLOCKS.find((b) => b.id !== w.block)!;
-    assert.throws(() => checkTypesMatchBlock([`${other.typePrefix}x`], w.block, 'x.wasm'),
-      (err: unknown) => err instanceof MortarError && err.message.includes(`but was built for the ${BLOCKS[w.block].defaultWorld} world (it serves ${w.block} only)`));
+    assert.throws(
+      () => checkTypesMatchBlock([`${other.typePrefix}x`], w.block, 'x.wasm'),
+      (err: unknown) =>
+        err instanceof MortarError && err.message.includes(`but was built for the ${BLOCKS[w.block].defaultWorld} world (it serves ${w.block} only)`),
+    );
   }
-  assert.throws(() => blockOf(['lifecycle', 'mortar:component/lifecycle@0.1.0'], 'x.wasm'), (err: unknown) => err instanceof MortarError
-    && err.message.includes('it exports no building block this sidecar serves (expected mortar:component/state-store, mortar:component/pubsub, mortar:component/output-binding or mortar:component/input-binding)'));
-  assert.throws(() => blockOf(['pubsub', 'mortar:component/pubsub@0.1.0'], 'x.wasm'), (err: unknown) => err instanceof MortarError
-    && err.message.includes('it does not export mortar:component/lifecycle'));
+  assert.throws(
+    () => blockOf(['lifecycle', 'mortar:component/lifecycle@0.1.0'], 'x.wasm'),
+    (err: unknown) =>
+      err instanceof MortarError &&
+      err.message.includes(
+        'it exports no building block this sidecar serves (expected mortar:component/state-store, mortar:component/pubsub, mortar:component/output-binding or mortar:component/input-binding)',
+      ),
+  );
+  assert.throws(
+    () => blockOf(['pubsub', 'mortar:component/pubsub@0.1.0'], 'x.wasm'),
+    (err: unknown) => err instanceof MortarError && err.message.includes('it does not export mortar:component/lifecycle'),
+  );
 });
 
 it('the planned read of the state block names functions its worlds export, and only a component exporting the plan gets it', () => {
@@ -55,8 +75,12 @@ it('the planned read of the state block names functions its worlds export, and o
 
 it('the toolchain, the CLI and the registry read the table: build names, worlds and host metadata keys', () => {
   assert.deepEqual(WORLDS, {
-    state: 'state-store-component', 'planned-state': 'planned-state-store-component', pubsub: 'pubsub-component',
-    bindings: 'binding-component', 'output-binding': 'output-binding-component', 'input-binding': 'input-binding-component',
+    state: 'state-store-component',
+    'planned-state': 'planned-state-store-component',
+    pubsub: 'pubsub-component',
+    bindings: 'binding-component',
+    'output-binding': 'output-binding-component',
+    'input-binding': 'input-binding-component',
   });
   assert.deepEqual(Object.fromEntries(Object.entries(HOST_METADATA).map(([k, v]) => [k, [...v]])), {
     state: ['keyPrefix', 'actorStateStore'],

@@ -20,7 +20,10 @@ import { ROOT, tempDir } from '../helpers/sidecar.js';
 
 const HOST_WIT = join(ROOT, 'wit/deps/host');
 /** Interface names, one per file (`redis.wit` defines `interface redis`: the embed below fails otherwise). */
-const interfaces = readdirSync(HOST_WIT).filter((f) => f.endsWith('.wit')).map((f) => f.slice(0, -'.wit'.length)).sort();
+const interfaces = readdirSync(HOST_WIT)
+  .filter((f) => f.endsWith('.wit'))
+  .map((f) => f.slice(0, -'.wit'.length))
+  .sort();
 
 /** What the WIT declares, per interface: free functions and, per resource, statics and methods (WIT names). */
 type Declared = Record<string, { functions: string[]; resources: Record<string, { statics: string[]; methods: string[] }> }>;
@@ -117,10 +120,16 @@ describe('capability shapes against the WIT', () => {
     }
   });
 
-  it('the sandbox\'s imports forward each function, static and method as its operation, and a dropped handle as the drop', () => {
+  it("the sandbox's imports forward each function, static and method as its operation, and a dropped handle as the drop", () => {
     const calls: Array<[string, unknown[]]> = [];
     const opened: unknown[][] = [];
-    const imports = guestImports((op, args) => { calls.push([op, args]); return 7; }, { redis: (args) => opened.push(args) });
+    const imports = guestImports(
+      (op, args) => {
+        calls.push([op, args]);
+        return 7;
+      },
+      { redis: (args) => opened.push(args) },
+    );
     for (const [name, shape] of Object.entries(CAPABILITY_SHAPES)) {
       const iface = imports[`mortar:host/${name}`] as Record<string, unknown>;
       for (const fn of shape.functions as readonly string[]) {
@@ -145,10 +154,23 @@ describe('capability shapes against the WIT', () => {
   });
 
   it('the capability thread routes every operation of the shapes, and refuses one it does not know', async () => {
-    const endpoint = new ComponentHostEndpoint('shapes', new Grants(), { redis: new RedisClients(), sql: new SqlDatabases(tempDir('shapes')) }, {
-      trace() {}, debug() {}, info() {}, warn() {}, error() {},
-    });
-    const outcome = (op: string, args: unknown[]) => endpoint.dispatch(op, args, 1000).then(() => 'ok', (e: { val?: string }) => String(e?.val ?? e));
+    const endpoint = new ComponentHostEndpoint(
+      'shapes',
+      new Grants(),
+      { redis: new RedisClients(), sql: new SqlDatabases(tempDir('shapes')) },
+      {
+        trace() {},
+        debug() {},
+        info() {},
+        warn() {},
+        error() {},
+      },
+    );
+    const outcome = (op: string, args: unknown[]) =>
+      endpoint.dispatch(op, args, 1000).then(
+        () => 'ok',
+        (e: { val?: string }) => String(e?.val ?? e),
+      );
     for (const [name, shape] of Object.entries(CAPABILITY_SHAPES)) {
       for (const fn of shape.functions as readonly string[]) assert.doesNotMatch(await outcome(opName(name, undefined, fn), []), /unknown host import/);
       for (const [r, rs] of Object.entries(shape.resources as Record<string, { statics: readonly string[]; methods: readonly string[] }>)) {

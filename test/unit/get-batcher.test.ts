@@ -7,7 +7,11 @@ function backend() {
   const calls: string[][] = [];
   return {
     calls,
-    get: async (r: BatchedRead) => { calls.push([r.key]); if (r.key === 'boom') throw new Error('trap'); return r.key.toUpperCase(); },
+    get: async (r: BatchedRead) => {
+      calls.push([r.key]);
+      if (r.key === 'boom') throw new Error('trap');
+      return r.key.toUpperCase();
+    },
     bulkGet: async (rs: BatchedRead[]) => {
       calls.push(rs.map((r) => r.key));
       if (rs.some((r) => r.key === 'boom')) throw new Error('trap');
@@ -30,7 +34,10 @@ it('reads with different metadata are not mixed; a per-key error rejects only th
   const b = backend();
   const g = new GetBatcher(b, 4);
   const rs = await Promise.allSettled([g.get(read('a')), g.get(read('bad')), g.get(read('c', [['x', '1']])), g.get(read('d', [['x', '1']]))]);
-  assert.deepEqual(rs.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+  assert.deepEqual(
+    rs.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+  );
   assert.ok((rs[1] as PromiseRejectedResult).reason instanceof BulkItemError);
   assert.deepEqual(b.calls.map((c) => c.join()).sort(), ['a,bad', 'c,d']);
 });
@@ -49,8 +56,14 @@ it('a batch lost to an isolatable fault is retried read by read, so only the cul
   const b = backend();
   const g = new GetBatcher(b, 1, () => true);
   const rs = await Promise.allSettled(['x', 'boom', 'y'].map((k) => g.get(read(k))));
-  assert.deepEqual(rs.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.deepEqual(
+    rs.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
   const strict = new GetBatcher(backend(), 1);
   const rs2 = await Promise.allSettled(['x', 'boom'].map((k) => strict.get(read(k))));
-  assert.deepEqual(rs2.map((r) => r.status), ['rejected', 'rejected']);
+  assert.deepEqual(
+    rs2.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
 });

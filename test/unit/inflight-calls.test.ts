@@ -6,7 +6,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 it('a call in flight longer than the stall threshold stops counting against the limit, and a re-check fires then', async () => {
   let rechecks = 0;
-  const calls = new InFlightCalls(1, 50, () => { rechecks++; });
+  const calls = new InFlightCalls(1, 50, () => {
+    rechecks++;
+  });
   calls.begin();
   assert.equal(calls.free(), false);
   await sleep(120);
@@ -16,7 +18,9 @@ it('a call in flight longer than the stall threshold stops counting against the 
 
 it('with an infinite threshold (a pool without spares) calls count until they end, and no re-check is armed', async () => {
   let rechecks = 0;
-  const calls = new InFlightCalls(2, Infinity, () => { rechecks++; });
+  const calls = new InFlightCalls(2, Infinity, () => {
+    rechecks++;
+  });
   calls.begin();
   const end = calls.begin();
   assert.equal(calls.free(), false);

@@ -9,7 +9,14 @@ import { listenOnAll } from '../../host/src/api/http/listen.js';
 
 it('listen: an error event after listening (EMFILE on accept) is logged, does not end the process, and the API keeps serving', async () => {
   const lines: string[] = [];
-  const logger = pino({ level: 'info' }, { write(line: string) { lines.push(line); } });
+  const logger = pino(
+    { level: 'info' },
+    {
+      write(line: string) {
+        lines.push(line);
+      },
+    },
+  );
   const app = fastify();
   app.get('/ok', async () => 'ok');
   try {

@@ -9,9 +9,14 @@ import { spawnSync } from 'node:child_process';
 const LOGGER = new URL('../../host/src/logger.js', import.meta.url).href;
 
 function textLogs(script: string): string[] {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { createLogger } from ${JSON.stringify(LOGGER)};\nconst log = createLogger('debug', 'orders');\n${script}`], {
-    encoding: 'utf8', env: { ...process.env, MORTAR_LOG_FORMAT: 'text' },
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', `import { createLogger } from ${JSON.stringify(LOGGER)};\nconst log = createLogger('debug', 'orders');\n${script}`],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, MORTAR_LOG_FORMAT: 'text' },
+    },
+  );
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.split('\n').filter(Boolean);
 }

@@ -16,7 +16,10 @@ it('sizes: Kubernetes quantities and plain bytes', () => {
 });
 
 it('run flags: daprd names, repeatable resources path, -- command', () => {
-  const { config, command } = parseRunArgs(['--app-id', 'a', '--resources-path', 'x', '--components-path', 'y', '--dapr-http-max-request-size', '8', '--', 'node', 'app.js'], {});
+  const { config, command } = parseRunArgs(
+    ['--app-id', 'a', '--resources-path', 'x', '--components-path', 'y', '--dapr-http-max-request-size', '8', '--', 'node', 'app.js'],
+    {},
+  );
   assert.equal(config.appId, 'a');
   assert.equal(config.resourcePaths.length, 2);
   assert.equal(config.maxBodyBytes, 8 * 1024 * 1024);
@@ -26,7 +29,9 @@ it('run flags: daprd names, repeatable resources path, -- command', () => {
 });
 
 it('resources: Component YAML with metadata values as strings; problems name the field', () => {
-  const ok = parseResources('c.yaml', `apiVersion: dapr.io/v1alpha1
+  const ok = parseResources(
+    'c.yaml',
+    `apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata: { name: s }
 spec:
@@ -37,7 +42,8 @@ spec:
     - name: enableTLS
       value: false
 scopes: [a, b]
-`);
+`,
+  );
   assert.deepEqual(ok.problems, []);
   const c = ok.resources[0] as unknown as { metadata: Record<string, string>; version: string; scopes: string[] };
   assert.deepEqual(c.metadata, { redisDB: '3', enableTLS: 'false' });
@@ -49,14 +55,20 @@ scopes: [a, b]
     ['apiVersion: dapr.io/v1alpha1\nkind: Component\nspec: {type: state.redis}', 'metadata.name'],
     ['apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: x}\nspec: {type: redis}', 'spec.type'],
     ['apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: x}\nspec: {type: state.redis, metadata: [{value: 1}]}', 'spec.metadata[0].name'],
-    ['apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: x}\nspec:\n  type: state.redis\n  metadata: [{name: p, secretKeyRef: {name: s, key: k}}]', 'spec.metadata[0].secretKeyRef'],
+    [
+      'apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: x}\nspec:\n  type: state.redis\n  metadata: [{name: p, secretKeyRef: {name: s, key: k}}]',
+      'spec.metadata[0].secretKeyRef',
+    ],
     ['a: [1', '(yaml)'],
   ];
   for (const [text, field] of cases) {
     const r = parseResources('bad.yaml', text);
     assert.equal(r.problems[0]?.field, field, text);
   }
-  assert.deepEqual(parseResources('e.yaml', 'apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: x}\nspec: {type: state.in-memory, metadata: null}').problems, []);
+  assert.deepEqual(
+    parseResources('e.yaml', 'apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: x}\nspec: {type: state.in-memory, metadata: null}').problems,
+    [],
+  );
 });
 
 it('grants: only annotated properties, Redis addresses normalised', () => {
@@ -68,13 +80,19 @@ it('grants: only annotated properties, Redis addresses normalised', () => {
   assert.equal(normalise('redis', 'user:pw@Host:6380/0'), 'host:6380');
 });
 
-it('grants: broker URLs compare by host and port, with each scheme\'s default port', () => {
-  const schema = { properties: {
-    connectionString: { type: 'string', 'x-mortar-grant': 'amqp' },
-    url: { type: 'string', 'x-mortar-grant': 'mqtt' },
-    natsURL: { type: 'string', 'x-mortar-grant': 'nats' },
-  } };
-  const g = grantsFromSchema(schema, { connectionString: 'amqp://guest:secret@Rabbit.local/vhost', url: 'ssl://broker', natsURL: 'nats://n1:4222, nats://n2:4333' });
+it("grants: broker URLs compare by host and port, with each scheme's default port", () => {
+  const schema = {
+    properties: {
+      connectionString: { type: 'string', 'x-mortar-grant': 'amqp' },
+      url: { type: 'string', 'x-mortar-grant': 'mqtt' },
+      natsURL: { type: 'string', 'x-mortar-grant': 'nats' },
+    },
+  };
+  const g = grantsFromSchema(schema, {
+    connectionString: 'amqp://guest:secret@Rabbit.local/vhost',
+    url: 'ssl://broker',
+    natsURL: 'nats://n1:4222, nats://n2:4333',
+  });
   assert.ok(g.allows('amqp', 'amqp://other:creds@rabbit.local:5672/'));
   assert.ok(!g.allows('amqp', 'amqps://rabbit.local'), 'amqps defaults to 5671, another endpoint');
   assert.ok(g.allows('mqtt', 'mqtts://broker:8883'));
@@ -93,7 +111,10 @@ it('inbox: take waits for the first item up to its limit, keeps order, and gives
   assert.deepEqual(await inbox.take(10, 5000), [1], 'a push wakes the waiting take');
   for (let i = 2; i <= 6; i++) inbox.push(i);
   assert.deepEqual(await inbox.take(2, 0), [2, 3]);
-  assert.deepEqual(inbox.remove((n) => n % 2 === 0), [4, 6]);
+  assert.deepEqual(
+    inbox.remove((n) => n % 2 === 0),
+    [4, 6],
+  );
   assert.deepEqual(await inbox.take(10, 0), [5]);
   inbox.fail(new Error('gone'));
   await assert.rejects(inbox.take(1, 1000), /gone/);

@@ -7,13 +7,20 @@ import { parseKeywordValue, postgresConfig } from '../../host/src/capabilities/p
 
 it("Dapr's documented keyword/value string maps to host, user, password, port, database and a connect timeout", () => {
   assert.deepEqual(postgresConfig('host=localhost user=postgres password=example port=5432 connect_timeout=10 database=my_db'), {
-    host: 'localhost', user: 'postgres', password: 'example', port: 5432, connectionTimeoutMillis: 10_000, database: 'my_db',
+    host: 'localhost',
+    user: 'postgres',
+    password: 'example',
+    port: 5432,
+    connectionTimeoutMillis: 10_000,
+    database: 'my_db',
   });
 });
 
 it('quoted values, escapes and spaces around = are read as libpq reads them', () => {
   assert.deepEqual(Object.fromEntries(parseKeywordValue(`password = 'it\\'s a \\\\secret' dbname=a\\ b  user='' `)), {
-    password: "it's a \\secret", dbname: 'a b', user: '',
+    password: "it's a \\secret",
+    dbname: 'a b',
+    user: '',
   });
 });
 

@@ -49,8 +49,25 @@ spec:
 `);
     assert.deepEqual(r.scopes, ['orders']);
     assert.equal(r.timeouts.general, 5000);
-    assert.deepEqual(r.retries.fixed, { policy: 'constant', durationMs: 200, maxIntervalMs: 60_000, maxRetries: 3, httpStatusCodes: [[429, 429], [500, 599]], grpcStatusCodes: undefined });
-    assert.deepEqual(r.retries.grow, { policy: 'exponential', durationMs: 500, maxIntervalMs: 15_000, maxRetries: -1, httpStatusCodes: undefined, grpcStatusCodes: undefined });
+    assert.deepEqual(r.retries.fixed, {
+      policy: 'constant',
+      durationMs: 200,
+      maxIntervalMs: 60_000,
+      maxRetries: 3,
+      httpStatusCodes: [
+        [429, 429],
+        [500, 599],
+      ],
+      grpcStatusCodes: undefined,
+    });
+    assert.deepEqual(r.retries.grow, {
+      policy: 'exponential',
+      durationMs: 500,
+      maxIntervalMs: 15_000,
+      maxRetries: -1,
+      httpStatusCodes: undefined,
+      grpcStatusCodes: undefined,
+    });
     assert.deepEqual(r.circuitBreakers.cb, { maxRequests: 2, intervalMs: 8000, timeoutMs: 45_000, trip: 'consecutiveFailures > 8' });
     assert.deepEqual(r.circuitBreakers.plain, { maxRequests: 1, intervalMs: 0, timeoutMs: 60_000, trip: 'consecutiveFailures > 5' });
     assert.deepEqual(r.components.pubsub!.inbound, { retry: 'fixed', timeout: 'general', circuitBreaker: 'cb' });
@@ -59,11 +76,17 @@ spec:
   });
 
   it('refuses a bad file naming the field and the reason', () => {
-    assert.deepEqual(problem('spec:\n  policies:\n    timeouts:\n      general: soon\n'),
-      { file: 'r.yaml', field: 'spec.policies.timeouts.general', reason: 'must be a duration such as 5s, 250ms or 1m30s, got "soon"' });
+    assert.deepEqual(problem('spec:\n  policies:\n    timeouts:\n      general: soon\n'), {
+      file: 'r.yaml',
+      field: 'spec.policies.timeouts.general',
+      reason: 'must be a duration such as 5s, 250ms or 1m30s, got "soon"',
+    });
     assert.equal(problem('spec:\n  policies:\n    retries:\n      x: { policy: linear }\n').field, 'spec.policies.retries.x.policy');
     assert.equal(problem('spec:\n  policies:\n    retries:\n      x: { maxRetries: -2 }\n').field, 'spec.policies.retries.x.maxRetries');
-    assert.match(problem('spec:\n  policies:\n    retries:\n      x: { matching: { httpStatusCodes: "500-700" } }\n').reason, /'500-700' is not a code or range of codes between 100 and 599/);
+    assert.match(
+      problem('spec:\n  policies:\n    retries:\n      x: { matching: { httpStatusCodes: "500-700" } }\n').reason,
+      /'500-700' is not a code or range of codes between 100 and 599/,
+    );
     const trip = problem('spec:\n  policies:\n    circuitBreakers:\n      cb: { trip: "consecutiveFailure > 5" }\n');
     assert.equal(trip.field, 'spec.policies.circuitBreakers.cb.trip');
     assert.match(trip.reason, /Unknown variable: consecutiveFailure/);
@@ -97,14 +120,25 @@ describe('back-off', () => {
 
   it('exponential: x1.5 with +-50% jitter, capped at maxInterval', () => {
     const mid = new Backoff(spec({ policy: 'exponential', durationMs: 500, maxIntervalMs: 2000, maxRetries: -1 }), () => 0.5);
-    assert.deepEqual([0, 1, 2, 3, 4].map(() => mid.next()), [500, 750, 1125, 1687.5, 2000]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map(() => mid.next()),
+      [500, 750, 1125, 1687.5, 2000],
+    );
     const low = new Backoff(spec({ policy: 'exponential', durationMs: 500, maxIntervalMs: 2000, maxRetries: 2 }), () => 0);
     assert.deepEqual([low.next(), low.next(), low.next()], [250, 375, undefined]);
   });
 
   it('status matching', () => {
-    const s = spec({ httpStatusCodes: [[429, 429], [500, 599]] });
-    assert.deepEqual([429, 500, 503, 400, 404].map((c) => retriesStatus(s, c)), [true, true, true, false, false]);
+    const s = spec({
+      httpStatusCodes: [
+        [429, 429],
+        [500, 599],
+      ],
+    });
+    assert.deepEqual(
+      [429, 500, 503, 400, 404].map((c) => retriesStatus(s, c)),
+      [true, true, true, false, false],
+    );
     assert.equal(retriesStatus(spec({}), 400), true);
   });
 });
@@ -113,9 +147,13 @@ describe('circuit breaker', () => {
   it('opens on trip, refuses while open, lets maxRequests trials through half-open, closes after them', () => {
     let now = 0;
     const b = new CircuitBreaker('cb', { maxRequests: 2, intervalMs: 0, timeoutMs: 1000, trip: 'consecutiveFailures >= 3' }, () => now);
-    for (let i = 0; i < 2; i++) { assert.ok(b.allow()); b.record(false); }
+    for (let i = 0; i < 2; i++) {
+      assert.ok(b.allow());
+      b.record(false);
+    }
     assert.equal(b.state, 'closed');
-    assert.ok(b.allow()); b.record(false);
+    assert.ok(b.allow());
+    b.record(false);
     assert.equal(b.state, 'open');
     assert.equal(b.allow(), false);
     assert.equal(b.openForMs(), 1000);
@@ -135,11 +173,14 @@ describe('circuit breaker', () => {
   it('a failed trial opens it again; interval clears the counts while closed', () => {
     let now = 0;
     const b = new CircuitBreaker('cb', { maxRequests: 1, intervalMs: 100, timeoutMs: 50, trip: 'consecutiveFailures > 1' }, () => now);
-    b.allow(); b.record(false);
+    b.allow();
+    b.record(false);
     now = 100; // counts cleared
-    b.allow(); b.record(false);
+    b.allow();
+    b.record(false);
     assert.equal(b.state, 'closed');
-    b.allow(); b.record(false);
+    b.allow();
+    b.record(false);
     assert.equal(b.state, 'open');
     now = 150;
     assert.ok(b.allow());
@@ -155,7 +196,13 @@ describe('policy runner', () => {
   it('retries transient failures per the back-off, then gives up with the last error', async () => {
     let calls = 0;
     const p = new Policy({ policy: 'constant', durationMs: 1, maxIntervalMs: 1, maxRetries: 2 }, undefined, undefined);
-    await assert.rejects(p.run(async () => { calls++; throw new Error(`fail ${calls}`); }, transient), /fail 3/);
+    await assert.rejects(
+      p.run(async () => {
+        calls++;
+        throw new Error(`fail ${calls}`);
+      }, transient),
+      /fail 3/,
+    );
     assert.equal(calls, 3);
     calls = 0;
     assert.equal(await p.run(async () => (++calls < 3 ? Promise.reject(new Error('x')) : 'ok'), transient), 'ok');
@@ -165,7 +212,16 @@ describe('policy runner', () => {
     let calls = 0;
     const breaker = new CircuitBreaker('cb', { maxRequests: 1, intervalMs: 0, timeoutMs: 60_000, trip: 'consecutiveFailures > 0' });
     const p = new Policy({ policy: 'constant', durationMs: 1, maxIntervalMs: 1, maxRetries: 5 }, undefined, breaker);
-    await assert.rejects(p.run(async () => { calls++; throw new Error('etag'); }, () => true), /etag/);
+    await assert.rejects(
+      p.run(
+        async () => {
+          calls++;
+          throw new Error('etag');
+        },
+        () => true,
+      ),
+      /etag/,
+    );
     assert.equal(calls, 1);
     assert.equal(breaker.state, 'closed');
   });
@@ -173,9 +229,17 @@ describe('policy runner', () => {
   it('times out an attempt, and an open breaker refuses without calling', async () => {
     const breaker = new CircuitBreaker('cb', { maxRequests: 1, intervalMs: 0, timeoutMs: 60_000, trip: 'consecutiveFailures > 0' });
     const p = new Policy(undefined, 20, breaker);
-    await assert.rejects(p.run(() => new Promise((r) => setTimeout(r, 500)), transient), TimeoutError);
+    await assert.rejects(
+      p.run(() => new Promise((r) => setTimeout(r, 500)), transient),
+      TimeoutError,
+    );
     let called = false;
-    await assert.rejects(p.run(async () => { called = true; }, transient), (e: unknown) => e instanceof CircuitOpenError && /circuit breaker is open/.test(e.message));
+    await assert.rejects(
+      p.run(async () => {
+        called = true;
+      }, transient),
+      (e: unknown) => e instanceof CircuitOpenError && /circuit breaker is open/.test(e.message),
+    );
     assert.equal(called, false);
   });
 });
@@ -208,7 +272,7 @@ describe('which policy applies', () => {
     assert.equal(r.component('store', 'pubsub', 'outbound').breaker, undefined);
   });
 
-  it('falls back to the caller\'s default; resources scoped to other apps do not apply', () => {
+  it("falls back to the caller's default; resources scoped to other apps do not apply", () => {
     const r = new Resiliency('app');
     const fallback = { retry: { policy: 'constant' as const, durationMs: 250, maxIntervalMs: 60_000, maxRetries: 5 } };
     assert.ok(r.component('x', 'state', 'outbound').none);
@@ -223,7 +287,10 @@ describe('which policy applies', () => {
     const r = new Resiliency('app');
     r.apply([res]);
     const b = r.component('store', 'state', 'outbound').breaker!;
-    for (let i = 0; i < 6; i++) { b.allow(); b.record(false); }
+    for (let i = 0; i < 6; i++) {
+      b.allow();
+      b.record(false);
+    }
     assert.equal(b.state, 'open');
     r.apply([{ ...res, timeouts: { ...res.timeouts, short: 2000 } }]);
     assert.equal(r.component('store', 'state', 'outbound').breaker, b);

@@ -11,7 +11,11 @@ it('zone-offset-ms: IANA zones with their DST, the local zone for "", none for a
   assert.equal(zoneOffsetMs('Asia/Kolkata', Date.UTC(2026, 0, 15)), 5.5 * 3_600_000);
   assert.equal(zoneOffsetMs('Europe/Berlin', Date.UTC(2026, 0, 15)), 3_600_000);
   assert.equal(zoneOffsetMs('Europe/Berlin', Date.UTC(2026, 6, 15)), 2 * 3_600_000, 'summer time');
-  assert.equal(zoneOffsetMs('America/New_York', Date.UTC(2026, 6, 15, 12, 0, 0, 999)), -4 * 3_600_000, 'milliseconds of the instant do not leak into the offset');
+  assert.equal(
+    zoneOffsetMs('America/New_York', Date.UTC(2026, 6, 15, 12, 0, 0, 999)),
+    -4 * 3_600_000,
+    'milliseconds of the instant do not leak into the offset',
+  );
   assert.equal(zoneOffsetMs('UTC', Date.now()), 0);
   assert.equal(zoneOffsetMs('', Date.UTC(2026, 0, 15)), -new Date(Date.UTC(2026, 0, 15)).getTimezoneOffset() * 60_000);
   assert.equal(zoneOffsetMs('Mars/Olympus', Date.now()), undefined);

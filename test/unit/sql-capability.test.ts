@@ -27,7 +27,10 @@ for (const [dialect, address, p, blob] of targets) {
 
     it('creates, writes and reads typed values', async () => {
       await db.query({ sql: `CREATE TABLE ${t} (k VARCHAR(64) PRIMARY KEY, n BIGINT, b ${blob})`, params: [] });
-      const w = await db.query({ sql: `INSERT INTO ${t} (k, n, b) VALUES (${p(1)}, ${p(2)}, ${p(3)})`, params: [text('a'), int(9007199254740993n), { tag: 'binary', val: new Uint8Array([0, 1, 255]) }] });
+      const w = await db.query({
+        sql: `INSERT INTO ${t} (k, n, b) VALUES (${p(1)}, ${p(2)}, ${p(3)})`,
+        params: [text('a'), int(9007199254740993n), { tag: 'binary', val: new Uint8Array([0, 1, 255]) }],
+      });
       assert.equal(w.affected, 1n);
       const r = await db.query({ sql: `SELECT k, n, b FROM ${t} WHERE k = ${p(1)}`, params: [text('a')] });
       assert.equal(r.rows.length, 1);
@@ -37,10 +40,13 @@ for (const [dialect, address, p, blob] of targets) {
     });
 
     it('a batch whose expectation fails rolls back every statement', async () => {
-      await assert.rejects(db.batch([
-        { sql: `INSERT INTO ${t} (k, n) VALUES (${p(1)}, ${p(2)})`, params: [text('b'), int(1)] },
-        { sql: `UPDATE ${t} SET n = 2 WHERE k = ${p(1)}`, params: [text('nobody')], expect: { tag: 'rows', val: 1n } },
-      ]), (e: unknown) => (e as { tag: string; val: number }).tag === 'expectation-failed' && (e as { val: number }).val === 1);
+      await assert.rejects(
+        db.batch([
+          { sql: `INSERT INTO ${t} (k, n) VALUES (${p(1)}, ${p(2)})`, params: [text('b'), int(1)] },
+          { sql: `UPDATE ${t} SET n = 2 WHERE k = ${p(1)}`, params: [text('nobody')], expect: { tag: 'rows', val: 1n } },
+        ]),
+        (e: unknown) => (e as { tag: string; val: number }).tag === 'expectation-failed' && (e as { val: number }).val === 1,
+      );
       const r = await db.query({ sql: `SELECT k FROM ${t} WHERE k = ${p(1)}`, params: [text('b')] });
       assert.equal(r.rows.length, 0, 'the insert was rolled back');
       const ok = await db.batch([
@@ -50,7 +56,7 @@ for (const [dialect, address, p, blob] of targets) {
       assert.equal(ok[1]!.affected, 1n);
     });
 
-    it('a bad statement is a `statement` error naming the database\'s message', async () => {
+    it("a bad statement is a `statement` error naming the database's message", async () => {
       await assert.rejects(db.query({ sql: `SELEKT 1`, params: [] }), (e: unknown) => (e as { tag: string }).tag === 'statement');
       await db.query({ sql: `DROP TABLE ${t}`, params: [] });
     });

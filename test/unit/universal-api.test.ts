@@ -37,10 +37,23 @@ describe('universal API: the caller decides identity', () => {
     const appPort = await freePort();
     app = await SubscriberApp.start([{ pubsubname: 'ps', topic: 'invoices', route: '/invoices' }], appPort);
     const config: RuntimeConfig = {
-      appId: SIDECAR_APP, appPort, appProtocol: 'http', appChannelAddress: '127.0.0.1', disableInitEndpoints: [],
-      httpPort: 0, grpcPort: DEFAULTS.grpcPort, listenAddresses: [], resourcePaths: [res], dataDir, logLevel: 'silent',
-      maxBodyBytes: DEFAULTS.maxBodyBytes, gracefulShutdownSeconds: 1, instances: 1, componentCallTimeoutMs: DEFAULTS.componentCallTimeoutMs,
-      componentMemoryBytes: DEFAULTS.componentMemoryBytes, pollMs: 200,
+      appId: SIDECAR_APP,
+      appPort,
+      appProtocol: 'http',
+      appChannelAddress: '127.0.0.1',
+      disableInitEndpoints: [],
+      httpPort: 0,
+      grpcPort: DEFAULTS.grpcPort,
+      listenAddresses: [],
+      resourcePaths: [res],
+      dataDir,
+      logLevel: 'silent',
+      maxBodyBytes: DEFAULTS.maxBodyBytes,
+      gracefulShutdownSeconds: 1,
+      instances: 1,
+      componentCallTimeoutMs: DEFAULTS.componentCallTimeoutMs,
+      componentMemoryBytes: DEFAULTS.componentMemoryBytes,
+      pollMs: 200,
     };
     rt = new Runtime(config, createLogger('silent', SIDECAR_APP));
     await rt.start();
@@ -70,20 +83,47 @@ describe('universal API: the caller decides identity', () => {
 
   it("bulk get, transaction and bulk delete act on the caller's keys only", async () => {
     await rt.api.executeStateTransaction(billing, 'store', {
-      operations: ['a', 'b', 'c'].map((key) => ({ operation: 'upsert' as const, request: { key, value: bytes(`"${key}"`), metadata: {} } })), metadata: {},
+      operations: ['a', 'b', 'c'].map((key) => ({ operation: 'upsert' as const, request: { key, value: bytes(`"${key}"`), metadata: {} } })),
+      metadata: {},
     });
     const got = await rt.api.getBulkState(billing, 'store', { keys: ['a', 'b', 'c', 'k'], metadata: {} });
-    assert.deepEqual(got.map((g) => [g.key, text(g.item?.data)]), [['a', '"a"'], ['b', '"b"'], ['c', '"c"'], ['k', '"by billing"']]);
-    assert.deepEqual((await rt.api.getBulkState(orders, 'store', { keys: ['a'], metadata: {} })).map((g) => g.item), [undefined]);
-    await rt.api.deleteBulkState(billing, 'store', [{ key: 'a', metadata: {} }, { key: 'b', metadata: {} }]);
+    assert.deepEqual(
+      got.map((g) => [g.key, text(g.item?.data)]),
+      [
+        ['a', '"a"'],
+        ['b', '"b"'],
+        ['c', '"c"'],
+        ['k', '"by billing"'],
+      ],
+    );
+    assert.deepEqual(
+      (await rt.api.getBulkState(orders, 'store', { keys: ['a'], metadata: {} })).map((g) => g.item),
+      [undefined],
+    );
+    await rt.api.deleteBulkState(billing, 'store', [
+      { key: 'a', metadata: {} },
+      { key: 'b', metadata: {} },
+    ]);
     const left = await rt.api.getBulkState(billing, 'store', () => ({ keys: ['a', 'b', 'c'], metadata: {} }));
-    assert.deepEqual(left.map((g) => text(g.item?.data)), [undefined, undefined, '"c"']);
+    assert.deepEqual(
+      left.map((g) => text(g.item?.data)),
+      [undefined, undefined, '"c"'],
+    );
   });
 
   it('bulk delete: an ETag mismatch is 409 ERR_STATE_DELETE naming the keys, and deletes nothing of that key', async () => {
-    await rt.api.saveState(billing, 'store', [{ key: 'e1', value: bytes('1'), metadata: {} }, { key: 'e2', value: bytes('2'), metadata: {} }]);
-    await assert.rejects(rt.api.deleteBulkState(billing, 'store', [{ key: 'e1', etag: WRONG_ETAG, metadata: {} }, { key: 'e2', etag: WRONG_ETAG, metadata: {} }]),
-      (e: unknown) => e instanceof MortarError && e.code === 'ERR_STATE_DELETE' && e.http === 409 && e.message.startsWith('failed deleting state with key e1, e2: '));
+    await rt.api.saveState(billing, 'store', [
+      { key: 'e1', value: bytes('1'), metadata: {} },
+      { key: 'e2', value: bytes('2'), metadata: {} },
+    ]);
+    await assert.rejects(
+      rt.api.deleteBulkState(billing, 'store', [
+        { key: 'e1', etag: WRONG_ETAG, metadata: {} },
+        { key: 'e2', etag: WRONG_ETAG, metadata: {} },
+      ]),
+      (e: unknown) =>
+        e instanceof MortarError && e.code === 'ERR_STATE_DELETE' && e.http === 409 && e.message.startsWith('failed deleting state with key e1, e2: '),
+    );
     assert.equal(text((await rt.api.getState(billing, 'store', { key: 'e1', metadata: {} }))?.data), '1');
   });
 
@@ -92,7 +132,10 @@ describe('universal API: the caller decides identity', () => {
     await app.until(() => app.on('/invoices').length === 1, 10_000, 'the event');
     assert.equal(app.on('/invoices')[0]!.event?.source, 'billing');
     const { failedEntries } = await rt.api.bulkPublishEvent(billing, {
-      pubsub: 'ps', topic: 'invoices', metadata: {}, entries: [{ entryId: '1', event: bytes('x'), contentType: 'text/plain' }],
+      pubsub: 'ps',
+      topic: 'invoices',
+      metadata: {},
+      entries: [{ entryId: '1', event: bytes('x'), contentType: 'text/plain' }],
     });
     assert.deepEqual(failedEntries, []);
     await app.until(() => app.on('/invoices').length === 2, 10_000, 'the bulk event');
@@ -100,35 +143,66 @@ describe('universal API: the caller decides identity', () => {
   });
 
   it("pub/sub: topic scopes are checked against the caller's app id, once, for single and bulk publish", async () => {
-    const forbidden = (e: unknown) => e instanceof MortarError && e.code === 'ERR_PUBSUB_FORBIDDEN' && e.http === 403
-      && e.message === 'topic audit is not allowed for app id billing';
+    const forbidden = (e: unknown) =>
+      e instanceof MortarError && e.code === 'ERR_PUBSUB_FORBIDDEN' && e.http === 403 && e.message === 'topic audit is not allowed for app id billing';
     await assert.rejects(rt.api.publishEvent(billing, { pubsub: 'ps', topic: 'audit', data: bytes('x'), metadata: {} }), forbidden);
     let decoded = false;
-    await assert.rejects(rt.api.bulkPublishEvent(billing, { pubsub: 'ps', topic: 'audit', metadata: {}, entries: () => { decoded = true; return []; } }), forbidden);
+    await assert.rejects(
+      rt.api.bulkPublishEvent(billing, {
+        pubsub: 'ps',
+        topic: 'audit',
+        metadata: {},
+        entries: () => {
+          decoded = true;
+          return [];
+        },
+      }),
+      forbidden,
+    );
     assert.equal(decoded, false, 'the entries are not decoded for a refused request');
     // The sidecar's own app is not listed in the scopes: it may.
     await rt.api.publishEvent(orders, { pubsub: 'ps', topic: 'audit', data: bytes('x'), metadata: {} });
   });
 
   it('bulk publish entries need unique, non-empty ids, whatever the transport', async () => {
-    const req = (ids: string[]) => ({ pubsub: 'ps', topic: 'invoices', metadata: {}, entries: ids.map((entryId) => ({ entryId, event: bytes('x'), contentType: 'text/plain' })) });
+    const req = (ids: string[]) => ({
+      pubsub: 'ps',
+      topic: 'invoices',
+      metadata: {},
+      entries: ids.map((entryId) => ({ entryId, event: bytes('x'), contentType: 'text/plain' })),
+    });
     await assert.rejects(rt.api.bulkPublishEvent(billing, req(['a', ''])), /entry 1: entryId is missing/);
     await assert.rejects(rt.api.bulkPublishEvent(billing, req(['a', 'a'])), /entry 1: entryId 'a' is not unique/);
   });
 
   it('invokeBinding of a binding the runtime does not have is 500 ERR_INVOKE_OUTPUT_BINDING naming it, as daprd', async () => {
-    await assert.rejects(rt.api.invokeBinding(billing, { name: 'b', operation: 'create', data: bytes(''), metadata: {} }),
-      (e: unknown) => e instanceof MortarError && e.code === 'ERR_INVOKE_OUTPUT_BINDING' && e.http === 500 && e.message === "error invoking output binding b: couldn't find output binding b");
+    await assert.rejects(
+      rt.api.invokeBinding(billing, { name: 'b', operation: 'create', data: bytes(''), metadata: {} }),
+      (e: unknown) =>
+        e instanceof MortarError &&
+        e.code === 'ERR_INVOKE_OUTPUT_BINDING' &&
+        e.http === 500 &&
+        e.message === "error invoking output binding b: couldn't find output binding b",
+    );
   });
 
   it('metadata and health: typed results about the sidecar, whoever asks', () => {
     const md = rt.api.getMetadata(billing);
     assert.equal(md.id, SIDECAR_APP);
     assert.deepEqual(md.components.map((c) => c.name).sort(), ['ps', 'store']);
-    assert.deepEqual(md.appConnectionProperties && { ...md.appConnectionProperties, port: 0 }, { port: 0, protocol: 'http', channelAddress: '127.0.0.1', maxConcurrency: 0, health: undefined });
+    assert.deepEqual(md.appConnectionProperties && { ...md.appConnectionProperties, port: 0 }, {
+      port: 0,
+      protocol: 'http',
+      channelAddress: '127.0.0.1',
+      maxConcurrency: 0,
+      health: undefined,
+    });
     rt.api.setMetadata(billing, 'k', bytes('v'));
     assert.equal(rt.api.getMetadata(orders).extended.k, 'v');
     rt.api.healthz(billing);
-    assert.throws(() => rt.api.healthz(billing, 'billing'), (e: unknown) => e instanceof MortarError && e.code === 'ERR_HEALTH_APPID_NOT_MATCH');
+    assert.throws(
+      () => rt.api.healthz(billing, 'billing'),
+      (e: unknown) => e instanceof MortarError && e.code === 'ERR_HEALTH_APPID_NOT_MATCH',
+    );
   });
 });

@@ -5,7 +5,10 @@
 import { goFields } from '../request-json.js';
 
 /** Actor reentrancy, as the app configures it. */
-export interface AppReentrancy { readonly enabled: boolean; readonly maxStackDepth?: number }
+export interface AppReentrancy {
+  readonly enabled: boolean;
+  readonly maxStackDepth?: number;
+}
 
 /** daprd's `ApplicationConfig`; fields the app left out are absent. */
 export interface AppConfig {
@@ -21,8 +24,16 @@ export interface AppConfig {
 }
 
 /** The field names, matched case-insensitively as Go decodes them. */
-const CONFIG_FIELDS = ['entities', 'actorIdleTimeout', 'actorScanInterval', 'drainOngoingCallTimeout', 'drainRebalancedActors',
-  'reentrancy', 'remindersStoragePartitions', 'entitiesConfig'] as const;
+const CONFIG_FIELDS = [
+  'entities',
+  'actorIdleTimeout',
+  'actorScanInterval',
+  'drainOngoingCallTimeout',
+  'drainRebalancedActors',
+  'reentrancy',
+  'remindersStoragePartitions',
+  'entitiesConfig',
+] as const;
 const REENTRANCY_FIELDS = ['enabled', 'maxStackDepth'] as const;
 
 /**
@@ -55,14 +66,21 @@ export function parseAppConfig(body: unknown): { config: AppConfig; problems: st
   else if (x.drainRebalancedActors !== undefined && x.drainRebalancedActors !== null) problems.push('drainRebalancedActors is not a boolean');
   let remindersStoragePartitions: number | undefined;
   if (Number.isInteger(x.remindersStoragePartitions)) remindersStoragePartitions = x.remindersStoragePartitions as number;
-  else if (x.remindersStoragePartitions !== undefined && x.remindersStoragePartitions !== null) problems.push('remindersStoragePartitions is not a whole number');
+  else if (x.remindersStoragePartitions !== undefined && x.remindersStoragePartitions !== null)
+    problems.push('remindersStoragePartitions is not a whole number');
   let entitiesConfig: unknown[] = [];
   if (Array.isArray(x.entitiesConfig)) entitiesConfig = x.entitiesConfig;
   else if (x.entitiesConfig !== undefined && x.entitiesConfig !== null) problems.push('entitiesConfig is not a list');
   return {
     config: {
-      entities, actorIdleTimeout: str('actorIdleTimeout'), actorScanInterval: str('actorScanInterval'),
-      drainOngoingCallTimeout: str('drainOngoingCallTimeout'), drainRebalancedActors, reentrancy, remindersStoragePartitions, entitiesConfig,
+      entities,
+      actorIdleTimeout: str('actorIdleTimeout'),
+      actorScanInterval: str('actorScanInterval'),
+      drainOngoingCallTimeout: str('drainOngoingCallTimeout'),
+      drainRebalancedActors,
+      reentrancy,
+      remindersStoragePartitions,
+      entitiesConfig,
     },
     problems,
   };

@@ -38,7 +38,11 @@ export class AppHealth implements HealthSignal {
   #stopped = false;
   #lastError = '';
 
-  constructor(readonly config: AppHealthConfig, readonly probe: Probe, readonly logger: Logger) {
+  constructor(
+    readonly config: AppHealthConfig,
+    readonly probe: Probe,
+    readonly logger: Logger,
+  ) {
     this.#threshold = Math.max(1, config.threshold);
     this.#failures = this.#threshold;
   }
@@ -106,8 +110,10 @@ export class AppHealth implements HealthSignal {
     // Bounded, so a long outage cannot overflow the count.
     this.#failures = Math.min(this.#failures + 1, this.#threshold + 1);
     if (this.#failures === this.#threshold) {
-      this.logger.warn({ path, failures: this.#threshold, err: this.#lastError },
-        `app is unhealthy: ${this.#threshold} consecutive GET ${path} probes failed (last: ${this.#lastError}); deliveries to it are paused`);
+      this.logger.warn(
+        { path, failures: this.#threshold, err: this.#lastError },
+        `app is unhealthy: ${this.#threshold} consecutive GET ${path} probes failed (last: ${this.#lastError}); deliveries to it are paused`,
+      );
       this.#emit(false);
     } else {
       this.logger.debug({ path, err: this.#lastError }, `app health probe GET ${path} failed: ${this.#lastError}`);

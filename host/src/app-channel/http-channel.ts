@@ -7,7 +7,11 @@ import http from 'node:http';
 import type { AppTarget } from '../blocks/app-target.js';
 
 /** The app's answer to one call. */
-export interface AppResponse { readonly status: number; readonly body: Buffer; readonly headers: http.IncomingHttpHeaders }
+export interface AppResponse {
+  readonly status: number;
+  readonly body: Buffer;
+  readonly headers: http.IncomingHttpHeaders;
+}
 
 /** Where the app listens and what every call to it carries. */
 export interface AppChannelOptions {
@@ -53,11 +57,20 @@ export class AppChannel implements AppTarget {
       const req = http.request({ host: this.opts.host, port: this.opts.port, method, path, headers: h, agent: this.#agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => { clearTimeout(timer); resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }); });
-        res.on('error', (e) => { clearTimeout(timer); reject(e); });
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers });
+        });
+        res.on('error', (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
       });
       const timer = setTimeout(() => req.destroy(new Error(`the app did not answer ${method} ${path} within ${timeoutMs}ms`)), timeoutMs);
-      req.on('error', (e) => { clearTimeout(timer); reject(e); });
+      req.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
       req.end(body);
     });
   }

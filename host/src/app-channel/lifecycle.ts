@@ -90,16 +90,22 @@ export class AppLifecycle {
     this.channel = new AppChannel({ host: opts.host, port: opts.port, appId: opts.appId, appToken: opts.appToken });
     if (opts.health) {
       const { path, timeoutMs } = opts.health;
-      this.health = new AppHealth(opts.health, async () => {
-        const res = await this.channel.request('GET', path, undefined, {}, timeoutMs);
-        return res.status >= 200 && res.status <= 299;
-      }, opts.logger);
+      this.health = new AppHealth(
+        opts.health,
+        async () => {
+          const res = await this.channel.request('GET', path, undefined, {}, timeoutMs);
+          return res.status >= 200 && res.status <= 299;
+        },
+        opts.logger,
+      );
       this.channel.useHealth(this.health);
     }
   }
 
   /** The configuration the app gave at `GET /dapr/config`, once read. */
-  get appConfig(): AppConfig | undefined { return this.#appConfig; }
+  get appConfig(): AppConfig | undefined {
+    return this.#appConfig;
+  }
 
   /**
    * The app's part of `/v1.0/healthz`: its port accepts connections and, without app health checks, its
@@ -135,9 +141,13 @@ export class AppLifecycle {
     this.#stopping = true;
     this.health?.stop();
     const started = this.#consuming ? this.#consumers : [];
-    await Promise.all(started.map((c) => c.stop().catch((err: unknown) => {
-      this.#o.logger.warn({ consumer: c.name, err: (err as Error).message }, `${c.name}: stopping failed: ${(err as Error).message}`);
-    })));
+    await Promise.all(
+      started.map((c) =>
+        c.stop().catch((err: unknown) => {
+          this.#o.logger.warn({ consumer: c.name, err: (err as Error).message }, `${c.name}: stopping failed: ${(err as Error).message}`);
+        }),
+      ),
+    );
   }
 
   /** Closes the channel's connections (after `stop` and after the delivery loops stopped). */
@@ -168,7 +178,10 @@ export class AppLifecycle {
     if (this.#stopping) return;
     const ms = Math.round(performance.now() - t0);
     if (missing.length > 0) {
-      logger.warn({ subscriptions: missing, ms }, `ready without ${missing.join(', ')}: not established at the broker within ${ms}ms; retrying (messages published to them meanwhile may not be delivered)`);
+      logger.warn(
+        { subscriptions: missing, ms },
+        `ready without ${missing.join(', ')}: not established at the broker within ${ms}ms; retrying (messages published to them meanwhile may not be delivered)`,
+      );
     } else {
       logger.info({ subscriptions: this.#o.pubsub.subscriptions().length, ms }, `subscriptions established at their brokers in ${ms}ms; ready`);
     }
@@ -182,7 +195,10 @@ export class AppLifecycle {
     while (!this.#stopping) {
       const ok = await new Promise<boolean>((resolve) => {
         const s = createConnection({ host: this.#o.host, port: this.#o.port });
-        s.once('connect', () => { s.destroy(); resolve(true); });
+        s.once('connect', () => {
+          s.destroy();
+          resolve(true);
+        });
         s.once('error', () => resolve(false));
       });
       if (ok) return true;
@@ -206,13 +222,15 @@ export class AppLifecycle {
       return;
     }
     let body: unknown;
-    try { body = JSON.parse(res.body.toString('utf8')); } catch { body = undefined; }
+    try {
+      body = JSON.parse(res.body.toString('utf8'));
+    } catch {
+      body = undefined;
+    }
     const { config, problems } = parseAppConfig(body);
     for (const p of problems) logger.warn({ reason: p }, `GET /dapr/config: ${p}`);
     this.#appConfig = config;
-    const actors = config.entities.length > 0
-      ? `actor types ${config.entities.join(', ')} (mortar serves no actors: not registered)`
-      : 'no actor types';
+    const actors = config.entities.length > 0 ? `actor types ${config.entities.join(', ')} (mortar serves no actors: not registered)` : 'no actor types';
     logger.info({ entities: config.entities }, `GET /dapr/config: app configuration read: ${actors}`);
   }
 
@@ -228,7 +246,11 @@ export class AppLifecycle {
         const res = await this.channel.request('GET', '/dapr/subscribe', undefined, headers, INIT_CALL_TIMEOUT_MS);
         if (res.status === 200) {
           let body: unknown;
-          try { body = JSON.parse(res.body.toString('utf8')); } catch { body = undefined; }
+          try {
+            body = JSON.parse(res.body.toString('utf8'));
+          } catch {
+            body = undefined;
+          }
           const parsed = fromAppResponse(body);
           for (const p of parsed.problems) logger.warn({ reason: p }, `GET /dapr/subscribe: ${p}`);
           return parsed.subscriptions;

@@ -13,13 +13,19 @@ export class InFlightCalls {
   #recheck?: NodeJS.Timeout;
 
   /** `recheck`: run when a call that counted becomes stalled while the limit was reached (work may go now). */
-  constructor(readonly limit: number, readonly stalledAfterMs: number, readonly recheck: () => void) {}
+  constructor(
+    readonly limit: number,
+    readonly stalledAfterMs: number,
+    readonly recheck: () => void,
+  ) {}
 
   /** Records a call sent now; the function returned records its end. */
   begin(): () => void {
     const call = { at: performance.now() };
     this.#sent.add(call);
-    return () => { this.#sent.delete(call); };
+    return () => {
+      this.#sent.delete(call);
+    };
   }
 
   /**
@@ -37,10 +43,13 @@ export class InFlightCalls {
     }
     if (n < this.limit) return true;
     if (!this.#recheck && oldest !== Infinity && this.stalledAfterMs !== Infinity) {
-      this.#recheck = setTimeout(() => {
-        this.#recheck = undefined;
-        this.recheck();
-      }, oldest + this.stalledAfterMs - now + 1);
+      this.#recheck = setTimeout(
+        () => {
+          this.#recheck = undefined;
+          this.recheck();
+        },
+        oldest + this.stalledAfterMs - now + 1,
+      );
       this.#recheck.unref();
     }
     return false;

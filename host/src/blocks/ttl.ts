@@ -48,7 +48,9 @@ export function checkTtl(raw: string | undefined, opts: { durations?: boolean; n
   }
   const now = opts.now ?? Date.now();
   if (!(now + ms <= MAX_EXPIRY_MS)) {
-    throw new InvalidTtl(`metadata.${TTL_KEY}: ${raw} puts the expiry after 9999-12-31T23:59:59Z (at most ${Math.floor((MAX_EXPIRY_MS - now) / 1000)} seconds from now)`);
+    throw new InvalidTtl(
+      `metadata.${TTL_KEY}: ${raw} puts the expiry after 9999-12-31T23:59:59Z (at most ${Math.floor((MAX_EXPIRY_MS - now) / 1000)} seconds from now)`,
+    );
   }
   return { ms };
 }

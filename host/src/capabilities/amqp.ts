@@ -18,12 +18,27 @@ type Table = Array<[string, FieldValue]>;
 
 /** Mirrors `properties` (jco's camelCase field names). */
 export interface AmqpProperties {
-  contentType?: string; persistent: boolean; expirationMs?: bigint; priority?: number; messageId?: string; headers: Table;
+  contentType?: string;
+  persistent: boolean;
+  expirationMs?: bigint;
+  priority?: number;
+  messageId?: string;
+  headers: Table;
 }
-export interface AmqpOutgoing { exchange: string; routingKey: string; body: Uint8Array; properties: AmqpProperties }
+export interface AmqpOutgoing {
+  exchange: string;
+  routingKey: string;
+  body: Uint8Array;
+  properties: AmqpProperties;
+}
 interface AmqpMessage {
-  consumerTag: string; deliveryTag: bigint; exchange: string; routingKey: string; redelivered: boolean;
-  body: Uint8Array; properties: AmqpProperties;
+  consumerTag: string;
+  deliveryTag: bigint;
+  exchange: string;
+  routingKey: string;
+  redelivered: boolean;
+  body: Uint8Array;
+  properties: AmqpProperties;
 }
 
 const require = createRequire(import.meta.url);
@@ -41,7 +56,9 @@ export class AmqpConnection {
   #broken?: WitError;
 
   private constructor(readonly model: ChannelModel) {
-    model.on('error', () => { /* followed by close */ });
+    model.on('error', () => {
+      /* followed by close */
+    });
     model.on('close', (err?: Error) => this.#break(`connection closed${err ? `: ${err.message}` : ''}`));
   }
 
@@ -59,7 +76,9 @@ export class AmqpConnection {
   }
 
   async declareQueue(name: string, o: { durable: boolean; exclusive: boolean; autoDelete: boolean; arguments: Table }): Promise<string> {
-    const r = await this.#onPublisher((ch) => ch.assertQueue(name, { durable: o.durable, exclusive: o.exclusive, autoDelete: o.autoDelete, arguments: fromTable(o.arguments) }));
+    const r = await this.#onPublisher((ch) =>
+      ch.assertQueue(name, { durable: o.durable, exclusive: o.exclusive, autoDelete: o.autoDelete, arguments: fromTable(o.arguments) }),
+    );
     return r.queue;
   }
 
@@ -68,25 +87,44 @@ export class AmqpConnection {
   }
 
   async publish(messages: AmqpOutgoing[]): Promise<Array<{ tag: 'ok' } | { tag: 'err'; val: string }>> {
-    return this.#onPublisher(async (ch) => Promise.all(messages.map((m) => new Promise<{ tag: 'ok' } | { tag: 'err'; val: string }>((resolve) => {
-      try {
-        ch.publish(m.exchange, m.routingKey, Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength), publishOptions(m.properties),
-          (err: unknown) => resolve(err ? { tag: 'err', val: err instanceof Error ? err.message : 'nacked by the broker' } : { tag: 'ok' }));
-      } catch (err) {
-        resolve({ tag: 'err', val: (err as Error).message });
-      }
-    }))));
+    return this.#onPublisher(async (ch) =>
+      Promise.all(
+        messages.map(
+          (m) =>
+            new Promise<{ tag: 'ok' } | { tag: 'err'; val: string }>((resolve) => {
+              try {
+                ch.publish(
+                  m.exchange,
+                  m.routingKey,
+                  Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
+                  publishOptions(m.properties),
+                  (err: unknown) => resolve(err ? { tag: 'err', val: err instanceof Error ? err.message : 'nacked by the broker' } : { tag: 'ok' }),
+                );
+              } catch (err) {
+                resolve({ tag: 'err', val: (err as Error).message });
+              }
+            }),
+        ),
+      ),
+    );
   }
 
   async consume(queue: string, prefetch: number): Promise<string> {
     const ch = await this.#consuming();
     try {
-      if (prefetch !== this.#prefetch) { await ch.prefetch(prefetch); this.#prefetch = prefetch; }
-      const { consumerTag } = await ch.consume(queue, (msg) => {
-        if (!msg) return; // cancelled by the broker (queue deleted)
-        this.#unsettled.set(msg.fields.deliveryTag, msg);
-        this.#inbox.push(toMessage(msg));
-      }, { noAck: false });
+      if (prefetch !== this.#prefetch) {
+        await ch.prefetch(prefetch);
+        this.#prefetch = prefetch;
+      }
+      const { consumerTag } = await ch.consume(
+        queue,
+        (msg) => {
+          if (!msg) return; // cancelled by the broker (queue deleted)
+          this.#unsettled.set(msg.fields.deliveryTag, msg);
+          this.#inbox.push(toMessage(msg));
+        },
+        { noAck: false },
+      );
       return consumerTag;
     } catch (err) {
       throw toWit(err);
@@ -95,7 +133,11 @@ export class AmqpConnection {
 
   async cancel(consumerTag: string): Promise<void> {
     const ch = await this.#consuming();
-    try { await ch.cancel(consumerTag); } catch (err) { throw toWit(err); }
+    try {
+      await ch.cancel(consumerTag);
+    } catch (err) {
+      throw toWit(err);
+    }
     // Delivered to us but never handed to the guest: back to the queue for the other consumers.
     for (const m of this.#inbox.remove((x) => x.consumerTag === consumerTag)) {
       const msg = this.#unsettled.get(Number(m.deliveryTag));
@@ -147,10 +189,19 @@ export class AmqpConnection {
     if (!this.#publisher) {
       const p = this.model.createConfirmChannel();
       this.#publisher = p;
-      p.then((ch) => {
-        ch.on('error', () => { /* followed by close */ });
-        ch.on('close', () => { if (this.#publisher === p) this.#publisher = undefined; });
-      }, () => { if (this.#publisher === p) this.#publisher = undefined; });
+      p.then(
+        (ch) => {
+          ch.on('error', () => {
+            /* followed by close */
+          });
+          ch.on('close', () => {
+            if (this.#publisher === p) this.#publisher = undefined;
+          });
+        },
+        () => {
+          if (this.#publisher === p) this.#publisher = undefined;
+        },
+      );
     }
     try {
       return await fn(await this.#publisher);
@@ -164,12 +215,24 @@ export class AmqpConnection {
     if (this.#broken) throw this.#broken;
     if (!this.#consumer) {
       this.#consumer = this.model.createChannel();
-      this.#consumer.then((ch) => {
-        ch.on('error', () => { /* followed by close */ });
-        ch.on('close', () => { this.#break('consuming channel closed by the broker'); void this.model.close().catch(() => undefined); });
-      }, () => undefined);
+      this.#consumer.then(
+        (ch) => {
+          ch.on('error', () => {
+            /* followed by close */
+          });
+          ch.on('close', () => {
+            this.#break('consuming channel closed by the broker');
+            void this.model.close().catch(() => undefined);
+          });
+        },
+        () => undefined,
+      );
     }
-    try { return await this.#consumer; } catch (err) { throw toWit(err); }
+    try {
+      return await this.#consumer;
+    } catch (err) {
+      throw toWit(err);
+    }
   }
 }
 

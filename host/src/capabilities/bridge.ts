@@ -68,7 +68,9 @@ export function serveBridge(bridge: MessagePort, replyBuffer: SharedArrayBuffer,
     Atomics.store(reply.words, 0, res.seq);
     Atomics.notify(reply.words, 0);
   };
-  bridge.on('close', () => { closed = true; });
+  bridge.on('close', () => {
+    closed = true;
+  });
   bridge.on('message', (req: BridgeRequest | BridgeLog) => {
     if (req.op === 'log') {
       endpoint.log(String(req.args[0]), String(req.args[1]));

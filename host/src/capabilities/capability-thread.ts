@@ -41,14 +41,21 @@ export class CapabilityThread implements CapabilityHost {
   readonly #requests = new Map<number, () => void>();
 
   /** `onExit`: the thread died (not through `close`); components served by it can no longer do I/O. */
-  constructor(readonly dataDir: string, readonly logger: Logger, readonly onExit?: (why: string) => void) {}
+  constructor(
+    readonly dataDir: string,
+    readonly logger: Logger,
+    readonly onExit?: (why: string) => void,
+  ) {}
 
   #thread(): Worker {
     if (this.#worker) return this.#worker;
     const w = new Worker(WORKER_URL, { workerData: { dataDir: this.dataDir } });
     w.on('message', (m: FromCapabilities) => {
       if (m.op === 'log') (this.#loggers.get(m.id) ?? this.logger)[m.level](m.obj, m.msg);
-      else { this.#requests.get(m.rid)?.(); this.#requests.delete(m.rid); }
+      else {
+        this.#requests.get(m.rid)?.();
+        this.#requests.delete(m.rid);
+      }
     });
     w.on('error', (err) => this.logger.error({ err: err.message }, `capability thread failed: ${err.message}`));
     w.on('exit', (code) => {

@@ -24,8 +24,12 @@ function remoteLog(id: number): LogSink {
 
 // A protocol client that throws outside any call (an unhandled 'error' event, a rejected promise nobody
 // awaited) must not take every other component's I/O down with it: log it (id 0: the runtime's logger).
-process.on('uncaughtException', (err) => post({ op: 'log', id: 0, level: 'error', obj: { err: String(err) }, msg: `capability thread: uncaught exception: ${String(err)}` }));
-process.on('unhandledRejection', (err) => post({ op: 'log', id: 0, level: 'error', obj: { err: String(err) }, msg: `capability thread: unhandled rejection: ${String(err)}` }));
+process.on('uncaughtException', (err) =>
+  post({ op: 'log', id: 0, level: 'error', obj: { err: String(err) }, msg: `capability thread: uncaught exception: ${String(err)}` }),
+);
+process.on('unhandledRejection', (err) =>
+  post({ op: 'log', id: 0, level: 'error', obj: { err: String(err) }, msg: `capability thread: unhandled rejection: ${String(err)}` }),
+);
 
 port.on('message', (m: ToCapabilities) => {
   switch (m.op) {

@@ -60,6 +60,7 @@ export interface Entry<R> {
  * A resource: statics that open it (their result is kept as the handle's value), its methods, its release.
  * `T`, the value's type, is left open in `CapabilityHandlers` (each handler names it on its parameter).
  */
+// biome-ignore lint/suspicious/noExplicitAny: each handler names its value's type on its own parameter (see above)
 export interface ResourceHandlers<S extends string, M extends string, T = any> {
   readonly statics: { readonly [K in S]: Entry<T> };
   /** `args`: the method's arguments after the handle. */
@@ -75,7 +76,11 @@ type ResourcesOf<C extends CapabilityName> = Shapes[C]['resources'];
 export interface CapabilityHandlers<C extends CapabilityName> {
   readonly functions: { readonly [F in Shapes[C]['functions'][number]]: Entry<unknown> };
   readonly resources: {
-    readonly [R in keyof ResourcesOf<C>]: ResourcesOf<C>[R] extends { statics: readonly (infer S extends string)[]; methods: readonly (infer M extends string)[] }
-      ? ResourceHandlers<S, M> : never;
+    readonly [R in keyof ResourcesOf<C>]: ResourcesOf<C>[R] extends {
+      statics: readonly (infer S extends string)[];
+      methods: readonly (infer M extends string)[];
+    }
+      ? ResourceHandlers<S, M>
+      : never;
   };
 }

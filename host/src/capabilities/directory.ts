@@ -29,7 +29,12 @@ export interface DirectoryRoot {
 }
 
 /** Mirrors `mortar:host/directory.entry`. */
-export interface DirectoryEntry { name: string; size: bigint; modifiedMs: bigint; isDirectory: boolean }
+export interface DirectoryEntry {
+  name: string;
+  size: bigint;
+  modifiedMs: bigint;
+  isDirectory: boolean;
+}
 
 /** Linux: an opened directory's `/proc/self/fd/<fd>` names it, whatever happens to its path. */
 const PROC_FD = process.platform === 'linux' && existsSync('/proc/self/fd');
@@ -43,7 +48,12 @@ function inside(root: string, p: string): boolean {
 }
 
 /** What a call refuses: the error, logged by the capability's `denied`. */
-class Escape { constructor(readonly path: string, readonly why: string) {} }
+class Escape {
+  constructor(
+    readonly path: string,
+    readonly why: string,
+  ) {}
+}
 
 /** The segments of a relative path. Throws `invalid-path`, or an `Escape` for an absolute path or `..`. */
 function segmentsOf(path: unknown, allowRoot: boolean): string[] {
@@ -60,7 +70,10 @@ function segmentsOf(path: unknown, allowRoot: boolean): string[] {
 
 /** A directory inside the root, opened and checked; names inside it are reached through it. */
 class Dir {
-  private constructor(readonly fh: FileHandle, readonly real: string) {}
+  private constructor(
+    readonly fh: FileHandle,
+    readonly real: string,
+  ) {}
 
   /** Opens directory `path` (no link followed at its last step) and checks that it is inside `root`. */
   static async open(root: DirectoryRoot, path: string, rel: string): Promise<Dir> {
@@ -81,7 +94,9 @@ class Dir {
     return PROC_FD ? `/proc/self/fd/${this.fh.fd}/${name}` : join(this.real, name);
   }
 
-  close(): Promise<void> { return this.fh.close(); }
+  close(): Promise<void> {
+    return this.fh.close();
+  }
 }
 
 /** The real path of what `fh` has open (Linux: as the kernel sees it now), else of `path`. */
@@ -103,7 +118,9 @@ async function openFile(root: DirectoryRoot, path: string, flags: number, rel: s
 
 /** `lstat`, or `undefined` when nothing is there. */
 async function lstatOrNone(path: string): Promise<Stats | undefined> {
-  try { return await fs.lstat(path); } catch (err) {
+  try {
+    return await fs.lstat(path);
+  } catch (err) {
     if ((err as { code?: string }).code === 'ENOENT') return undefined;
     throw err;
   }
@@ -112,7 +129,11 @@ async function lstatOrNone(path: string): Promise<Stats | undefined> {
 /** The real path of link `path` when it leads to something existing inside the root; throws an `Escape` otherwise. */
 async function linkTarget(root: DirectoryRoot, path: string, rel: string): Promise<string> {
   let real: string;
-  try { real = await fs.realpath(path); } catch { throw new Escape(rel, 'it is a symbolic link that leads nowhere'); }
+  try {
+    real = await fs.realpath(path);
+  } catch {
+    throw new Escape(rel, 'it is a symbolic link that leads nowhere');
+  }
   if (!inside(root.real, real)) throw new Escape(rel, 'it is a symbolic link that leads outside the granted directory');
   return real;
 }
@@ -130,7 +151,9 @@ async function parentOf(root: DirectoryRoot, segs: string[], create: boolean): P
       let st = await lstatOrNone(path);
       if (!st) {
         if (!create) throw witError('not-found', `'${rel}' does not exist`);
-        await fs.mkdir(path).catch((err: { code?: string }) => { if (err.code !== 'EEXIST') throw err; });
+        await fs.mkdir(path).catch((err: { code?: string }) => {
+          if (err.code !== 'EEXIST') throw err;
+        });
         st = await fs.lstat(path);
       }
       const next = st.isSymbolicLink() ? await Dir.open(root, await linkTarget(root, path, rel), rel) : await Dir.open(root, path, rel);
@@ -149,13 +172,19 @@ function fsError(err: unknown, rel: string): WitError | Escape {
   if (err instanceof Escape || (err && typeof err === 'object' && 'tag' in err)) return err as WitError | Escape;
   const code = (err as { code?: string })?.code ?? '';
   switch (code) {
-    case 'ENOENT': return witError('not-found', `'${rel}' does not exist`);
-    case 'ENAMETOOLONG': return witError('invalid-path', `path '${rel}' is too long`);
+    case 'ENOENT':
+      return witError('not-found', `'${rel}' does not exist`);
+    case 'ENAMETOOLONG':
+      return witError('invalid-path', `path '${rel}' is too long`);
     // O_NOFOLLOW met a link: one appeared since the path was checked.
-    case 'ELOOP': return new Escape(rel, 'a symbolic link appeared on the way');
-    case 'EISDIR': return witError('other', `'${rel}' is a directory`);
-    case 'ENOTDIR': return witError('other', `'${rel}' (or a directory on its way) is not a directory`);
-    default: return witError('other', `'${rel}': ${code || (err instanceof Error ? err.message : String(err))}`);
+    case 'ELOOP':
+      return new Escape(rel, 'a symbolic link appeared on the way');
+    case 'EISDIR':
+      return witError('other', `'${rel}' is a directory`);
+    case 'ENOTDIR':
+      return witError('other', `'${rel}' (or a directory on its way) is not a directory`);
+    default:
+      return witError('other', `'${rel}': ${code || (err instanceof Error ? err.message : String(err))}`);
   }
 }
 
@@ -278,7 +307,13 @@ function entry(name: string, st: Stats): DirectoryEntry {
 }
 
 /** Runs one call on `rel`: file system errors become WIT errors, escapes are logged and refused. */
-async function guarded<T>(ctx: CallContext, root: DirectoryRoot, path: unknown, allowRoot: boolean, fn: (segs: string[], rel: string) => Promise<T>): Promise<T> {
+async function guarded<T>(
+  ctx: CallContext,
+  root: DirectoryRoot,
+  path: unknown,
+  allowRoot: boolean,
+  fn: (segs: string[], rel: string) => Promise<T>,
+): Promise<T> {
   const rel = String(path);
   try {
     return await fn(segmentsOf(path, allowRoot), rel);

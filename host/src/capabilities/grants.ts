@@ -61,11 +61,18 @@ export class Grants {
  * `connectionString: state.db`) grant as if written. `ignored` names the annotated properties whose value
  * came only from a default and grants nothing, for the log.
  */
-export function grantingMetadata(schema: unknown, written: Readonly<Record<string, string>>, validated: Readonly<Record<string, string>>, trustDefaults: boolean): { metadata: Record<string, string>; ignored: string[] } {
+export function grantingMetadata(
+  schema: unknown,
+  written: Readonly<Record<string, string>>,
+  validated: Readonly<Record<string, string>>,
+  trustDefaults: boolean,
+): { metadata: Record<string, string>; ignored: string[] } {
   if (trustDefaults) return { metadata: { ...validated }, ignored: [] };
   const metadata: Record<string, string> = {};
   for (const k of Object.keys(written)) if (validated[k] !== undefined) metadata[k] = validated[k];
-  const ignored = Object.entries(annotated(schema)).filter(([name]) => !(name in written) && (validated[name] ?? '') !== '').map(([name]) => name);
+  const ignored = Object.entries(annotated(schema))
+    .filter(([name]) => !(name in written) && (validated[name] ?? '') !== '')
+    .map(([name]) => name);
   return { metadata, ignored };
 }
 
@@ -113,7 +120,11 @@ export function normalise(kind: GrantKind, value: string): string | undefined {
  */
 export function originOf(url: string): string | undefined {
   let u: URL;
-  try { u = new URL(url.trim()); } catch { return undefined; }
+  try {
+    u = new URL(url.trim());
+  } catch {
+    return undefined;
+  }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
   if (u.hostname === '') return undefined;
   return `${u.protocol}//${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;

@@ -19,9 +19,15 @@ export function bridgedResource(call: BridgeCall, capability: string, resource: 
   const drop = dropOp(capability, resource);
   class Resource {
     readonly id: number;
-    constructor(id: number) { this.id = id; }
+    constructor(id: number) {
+      this.id = id;
+    }
     [Symbol.dispose](): void {
-      try { call(drop, [this.id]); } catch { /* best effort */ }
+      try {
+        call(drop, [this.id]);
+      } catch {
+        /* best effort */
+      }
     }
   }
   for (const name of shape.statics) {
@@ -37,7 +43,9 @@ export function bridgedResource(call: BridgeCall, capability: string, resource: 
   for (const name of shape.methods) {
     const op = opName(capability, resource, name);
     Object.defineProperty(Resource.prototype, jcoFunctionName(name), {
-      value(this: Resource, ...args: unknown[]) { return call(op, [this.id, ...args]); },
+      value(this: Resource, ...args: unknown[]) {
+        return call(op, [this.id, ...args]);
+      },
     });
   }
   return Resource;

@@ -9,7 +9,10 @@ export type { Connectors, LogSink } from './capability.js';
 export { redact } from './redact.js';
 
 /** A resource as the router knows it: `redis.connection`, with its handlers. */
-interface ResourceRoute { readonly name: string; readonly handlers: ResourceHandlers<string, string> }
+interface ResourceRoute {
+  readonly name: string;
+  readonly handlers: ResourceHandlers<string, string>;
+}
 
 /** What one bridge operation is. */
 type Route =
@@ -21,10 +24,13 @@ type Route =
 /** Every bridge operation, from the shapes (`opName`), with its handler. */
 const ROUTES: ReadonlyMap<string, Route> = (() => {
   const routes = new Map<string, Route>();
-  const handlers = CAPABILITY_HANDLERS as unknown as Record<string, {
-    functions: Record<string, Entry<unknown>>;
-    resources: Record<string, ResourceHandlers<string, string>>;
-  }>;
+  const handlers = CAPABILITY_HANDLERS as unknown as Record<
+    string,
+    {
+      functions: Record<string, Entry<unknown>>;
+      resources: Record<string, ResourceHandlers<string, string>>;
+    }
+  >;
   for (const [capability, shape] of Object.entries(CAPABILITY_SHAPES)) {
     const h = handlers[capability]!;
     for (const fn of shape.functions as readonly string[]) routes.set(opName(capability, undefined, fn), { kind: 'function', entry: h.functions[fn]! });
@@ -71,7 +77,8 @@ export class ComponentHostEndpoint implements HostEndpoint {
     const route = ROUTES.get(op);
     if (!route) throw witError('other', `unknown host import ${op}`);
     switch (route.kind) {
-      case 'function': return this.#granted(route.entry, args).run(this.#context(budget), args);
+      case 'function':
+        return this.#granted(route.entry, args).run(this.#context(budget), args);
       case 'static': {
         const value = await this.#granted(route.entry, args).run(this.#context(budget), args);
         const id = this.#next++;
@@ -83,7 +90,8 @@ export class ComponentHostEndpoint implements HostEndpoint {
         if (h?.resource !== route.resource) throw witError('other', `invalid ${route.resource.name} handle`);
         return route.method(h.value, args.slice(1), this.#context(budget));
       }
-      case 'drop': return this.#drop(args[0]);
+      case 'drop':
+        return this.#drop(args[0]);
     }
   }
 
@@ -117,13 +125,17 @@ export class ComponentHostEndpoint implements HostEndpoint {
     this.#handles.delete(id as number);
     try {
       void Promise.resolve(h.resource.handlers.close(h.value, { connectors: this.connectors })).catch(() => undefined);
-    } catch { /* best effort: the handle is gone either way */ }
+    } catch {
+      /* best effort: the handle is gone either way */
+    }
     return undefined;
   }
 
   #denied(kind: string, what: string, why?: string): WitError {
-    this.logger.warn({ component: this.component, capability: kind, target: what },
-      `component ${this.component} may not reach ${kind} ${what}: ${why ?? 'not granted by its metadata'}`);
+    this.logger.warn(
+      { component: this.component, capability: kind, target: what },
+      `component ${this.component} may not reach ${kind} ${what}: ${why ?? 'not granted by its metadata'}`,
+    );
     return witError('access-denied', why === undefined ? `${kind} ${what} is not granted to component ${this.component}` : `${kind} ${what}: ${why}`);
   }
 }

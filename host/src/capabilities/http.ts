@@ -44,7 +44,11 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** The URL of a request, checked: absolute, `http:`/`https:`, no credentials. Throws `invalid-request`. */
 export function requestUrl(url: unknown): URL {
   let u: URL;
-  try { u = new URL(String(url)); } catch { throw witError('invalid-request', `url '${String(url)}' is not an absolute URL`); }
+  try {
+    u = new URL(String(url));
+  } catch {
+    throw witError('invalid-request', `url '${String(url)}' is not an absolute URL`);
+  }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw witError('invalid-request', `url scheme '${u.protocol.slice(0, -1)}' is not http or https`);
   if (u.username !== '' || u.password !== '') throw witError('invalid-request', 'url carries credentials: send them in an authorization header');
   return u;
@@ -92,7 +96,7 @@ export async function send(req: HttpRequest, deadline: number): Promise<HttpResp
   const own = req.timeoutMs !== undefined && req.timeoutMs <= left;
   if (timeout <= 0) throw witError('unavailable', `${url.origin}: not sent, the call's deadline has passed`);
   const signal = Number.isFinite(timeout) ? AbortSignal.timeout(timeout) : undefined;
-  const late = () => witError('unavailable', `${url.origin} did not answer within ${timeout}ms (${own ? 'the request\'s timeout-ms' : 'the call\'s deadline'})`);
+  const late = () => witError('unavailable', `${url.origin} did not answer within ${timeout}ms (${own ? "the request's timeout-ms" : "the call's deadline"})`);
   const limit = CAPABILITY_LIMITS.httpResponseBodyBytes;
   try {
     const { request } = await loadClient();
@@ -116,7 +120,10 @@ export async function send(req: HttpRequest, deadline: number): Promise<HttpResp
     // One copy of exactly the body's size (not a view of a pooled buffer) crosses to the sandbox.
     const body = new Uint8Array(size);
     let at = 0;
-    for (const c of chunks) { body.set(c, at); at += c.byteLength; }
+    for (const c of chunks) {
+      body.set(c, at);
+      at += c.byteLength;
+    }
     return { status: res.statusCode, headers: pairs(res.headers), body };
   } catch (err) {
     if (err && typeof err === 'object' && 'tag' in err) throw err as WitError;
@@ -128,10 +135,16 @@ export async function send(req: HttpRequest, deadline: number): Promise<HttpResp
 function toWit(err: unknown, url: URL): WitError {
   const code = (err as { code?: string })?.code ?? '';
   const msg = err instanceof Error ? err.message : String(err);
-  if (/^(UND_ERR_INVALID_ARG|ERR_INVALID_HTTP_TOKEN|ERR_INVALID_CHAR|ERR_HTTP_INVALID_HEADER_VALUE|ERR_INVALID_ARG_VALUE|ERR_UNESCAPED_CHARACTERS)$/.test(code)) {
+  if (
+    /^(UND_ERR_INVALID_ARG|ERR_INVALID_HTTP_TOKEN|ERR_INVALID_CHAR|ERR_HTTP_INVALID_HEADER_VALUE|ERR_INVALID_ARG_VALUE|ERR_UNESCAPED_CHARACTERS)$/.test(code)
+  ) {
     return witError('invalid-request', msg);
   }
-  if (isConnectionFailure(err) || /^(UND_ERR_|ECONN|EHOST|ENET|EAI_|ENOTFOUND|ETIMEDOUT|EPIPE|ERR_TLS_|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/.test(code) || /socket hang up|other side closed/i.test(msg)) {
+  if (
+    isConnectionFailure(err) ||
+    /^(UND_ERR_|ECONN|EHOST|ENET|EAI_|ENOTFOUND|ETIMEDOUT|EPIPE|ERR_TLS_|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/.test(code) ||
+    /socket hang up|other side closed/i.test(msg)
+  ) {
     return witError('unavailable', `${url.origin}: ${msg}${code && !msg.includes(code) ? ` (${code})` : ''}`);
   }
   return witError('other', `${url.origin}: ${msg}`);

@@ -8,7 +8,9 @@ export class Inbox<T> {
   #waiter?: () => void;
   #failure?: Error;
 
-  get size(): number { return this.#items.length - this.#head; }
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
 
   push(item: T): void {
     this.#items.push(item);
@@ -42,8 +44,14 @@ export class Inbox<T> {
   async take(max: number, waitMs: number): Promise<T[]> {
     if (this.size === 0 && waitMs > 0 && !this.#failure) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => { this.#waiter = undefined; resolve(); }, waitMs);
-        this.#waiter = () => { clearTimeout(t); resolve(); };
+        const t = setTimeout(() => {
+          this.#waiter = undefined;
+          resolve();
+        }, waitMs);
+        this.#waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
       });
     }
     if (this.size === 0 && this.#failure) throw this.#failure;

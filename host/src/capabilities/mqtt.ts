@@ -23,8 +23,20 @@ import { endpointOf, DEFAULT_PORTS } from './grants.js';
 
 export type Qos = 'at-most-once' | 'at-least-once' | 'exactly-once';
 const QOS: readonly Qos[] = ['at-most-once', 'at-least-once', 'exactly-once'];
-export interface MqttConnectOptions { url: string; clientId: string; cleanSession: boolean; keepAliveSeconds: number }
-interface MqttMessage { id: bigint; topic: string; payload: Uint8Array; qos: Qos; retain: boolean; duplicate: boolean }
+export interface MqttConnectOptions {
+  url: string;
+  clientId: string;
+  cleanSession: boolean;
+  keepAliveSeconds: number;
+}
+interface MqttMessage {
+  id: bigint;
+  topic: string;
+  payload: Uint8Array;
+  qos: Qos;
+  retain: boolean;
+  duplicate: boolean;
+}
 
 const require = createRequire(import.meta.url);
 const loadMqtt = () => require('mqtt') as typeof import('mqtt');
@@ -56,7 +68,10 @@ export class MqttConnection {
   /** Resolves the current restore (see `restoring`) once this connection's shared subscriptions are back. */
   #restored?: () => void;
 
-  private constructor(readonly client: MqttClient, readonly broker: string) {
+  private constructor(
+    readonly client: MqttClient,
+    readonly broker: string,
+  ) {
     client.handleMessage = (packet: IPublishPacket, done: (err?: Error) => void) => {
       const id = this.#next++;
       const qos = QOS[packet.qos] ?? 'at-most-once';
@@ -65,7 +80,12 @@ export class MqttConnection {
         for (const wake of this.#onHeld.splice(0)) wake();
       }
       this.#inbox.push({
-        id, topic: packet.topic, payload: toBytes(packet.payload), qos, retain: packet.retain, duplicate: packet.dup,
+        id,
+        topic: packet.topic,
+        payload: toBytes(packet.payload),
+        qos,
+        retain: packet.retain,
+        duplicate: packet.dup,
       });
       if (packet.qos === 0) done();
     };
@@ -75,7 +95,9 @@ export class MqttConnection {
       this.#inbox.clear();
       if (this.#shared.size > 0 && !this.#restored && !client.disconnecting) this.#startRestore();
     });
-    client.on('error', () => { /* reported per operation; mqtt.js reconnects */ });
+    client.on('error', () => {
+      /* reported per operation; mqtt.js reconnects */
+    });
     client.on('connect', (connack) => {
       const restored = this.#restored;
       if (!restored) return;
@@ -116,8 +138,14 @@ export class MqttConnection {
     let client: MqttClient;
     try {
       client = loadMqtt().connect(url, {
-        clientId: o.clientId || `mortar-${randomUUID().slice(0, 13)}`, clean: o.cleanSession, keepalive: o.keepAliveSeconds, protocolVersion: 4,
-        connectTimeout: CONNECT_TIMEOUT_MS, reconnectPeriod: 1000, resubscribe: true, manualConnect: true,
+        clientId: o.clientId || `mortar-${randomUUID().slice(0, 13)}`,
+        clean: o.cleanSession,
+        keepalive: o.keepAliveSeconds,
+        protocolVersion: 4,
+        connectTimeout: CONNECT_TIMEOUT_MS,
+        reconnectPeriod: 1000,
+        resubscribe: true,
+        manualConnect: true,
       });
     } catch (err) {
       throw witError('unavailable', (err as Error).message);
@@ -150,7 +178,10 @@ export class MqttConnection {
     const restore = awaitRestored(this.broker);
     if (restore) await restore;
     this.#ready();
-    await within(this.client.publishAsync(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: qosNumber(qos), retain }), 'publish');
+    await within(
+      this.client.publishAsync(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: qosNumber(qos), retain }),
+      'publish',
+    );
   }
 
   /**
@@ -219,9 +250,12 @@ function toBytes(p: Buffer | string): Uint8Array {
 async function within<T>(p: Promise<T>, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(witError('unavailable', `MQTT ${what} not acknowledged within ${OPERATION_TIMEOUT_MS}ms`)), OPERATION_TIMEOUT_MS);
-    })]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        t = setTimeout(() => reject(witError('unavailable', `MQTT ${what} not acknowledged within ${OPERATION_TIMEOUT_MS}ms`)), OPERATION_TIMEOUT_MS);
+      }),
+    ]);
   } catch (err) {
     if (err && typeof err === 'object' && 'tag' in err) throw err as WitError;
     throw witError('unavailable', `MQTT ${what}: ${(err as Error).message}`);

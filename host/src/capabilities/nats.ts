@@ -11,13 +11,30 @@ import { redact } from './redact.js';
 import type { CapabilityHandlers } from './capability.js';
 
 type Headers = Array<[string, string]>;
-export interface NatsStreamConfig { name: string; subjects: string[]; storage: 'file' | 'memory'; maxAgeMs: bigint; replicas: number }
+export interface NatsStreamConfig {
+  name: string;
+  subjects: string[];
+  storage: 'file' | 'memory';
+  maxAgeMs: bigint;
+  replicas: number;
+}
 export interface NatsConsumerConfig {
-  stream: string; durable: string; filterSubject: string; deliverPolicy: 'all' | 'last' | 'new' | 'last-per-subject';
-  ackWaitMs: bigint; maxDeliver: bigint; maxAckPending: bigint;
+  stream: string;
+  durable: string;
+  filterSubject: string;
+  deliverPolicy: 'all' | 'last' | 'new' | 'last-per-subject';
+  ackWaitMs: bigint;
+  maxDeliver: bigint;
+  maxAckPending: bigint;
 }
 interface NatsMessage {
-  id: bigint; durable: string; subject: string; data: Uint8Array; headers: Headers; deliveryCount: number; streamSequence: bigint;
+  id: bigint;
+  durable: string;
+  subject: string;
+  data: Uint8Array;
+  headers: Headers;
+  deliveryCount: number;
+  streamSequence: bigint;
 }
 
 const require = createRequire(import.meta.url);
@@ -59,7 +76,9 @@ export class NatsLink {
       }
       if (!info) {
         const cfg: Partial<StreamConfig> = {
-          name: c.name, subjects: c.subjects, storage: c.storage === 'memory' ? StorageType.Memory : StorageType.File,
+          name: c.name,
+          subjects: c.subjects,
+          storage: c.storage === 'memory' ? StorageType.Memory : StorageType.File,
           num_replicas: Math.max(1, c.replicas),
         };
         if (c.maxAgeMs > 0n) cfg.max_age = nanos(Number(c.maxAgeMs));
@@ -88,7 +107,12 @@ export class NatsLink {
     }
   }
 
-  async publish(subject: string, data: Uint8Array, hdrs: Headers, messageId: string | undefined): Promise<{ stream: string; sequence: bigint; duplicate: boolean }> {
+  async publish(
+    subject: string,
+    data: Uint8Array,
+    hdrs: Headers,
+    messageId: string | undefined,
+  ): Promise<{ stream: string; sequence: bigint; duplicate: boolean }> {
     const { headers } = loadNats();
     const h = hdrs.length > 0 ? headers() : undefined;
     for (const [k, v] of hdrs) h!.append(k, v);
@@ -102,10 +126,16 @@ export class NatsLink {
     if (this.#consumers.has(c.durable)) return;
     const { AckPolicy, DeliverPolicy, nanos } = loadNats();
     const jsm = await this.#manager();
-    const deliver = { all: DeliverPolicy.All, last: DeliverPolicy.Last, new: DeliverPolicy.New, 'last-per-subject': DeliverPolicy.LastPerSubject }[c.deliverPolicy];
+    const deliver = { all: DeliverPolicy.All, last: DeliverPolicy.Last, new: DeliverPolicy.New, 'last-per-subject': DeliverPolicy.LastPerSubject }[
+      c.deliverPolicy
+    ];
     const config = {
-      durable_name: c.durable, ack_policy: AckPolicy.Explicit, deliver_policy: deliver,
-      ack_wait: nanos(Number(c.ackWaitMs)), max_deliver: Number(c.maxDeliver), max_ack_pending: Number(c.maxAckPending),
+      durable_name: c.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: deliver,
+      ack_wait: nanos(Number(c.ackWaitMs)),
+      max_deliver: Number(c.maxDeliver),
+      max_ack_pending: Number(c.maxAckPending),
       ...(c.filterSubject ? { filter_subject: c.filterSubject } : {}),
     };
     await guard(async () => {
@@ -173,8 +203,13 @@ export class NatsLink {
         const headers: Headers = [];
         if (m.headers) for (const [k, vs] of m.headers) for (const v of vs) headers.push([k, v]);
         this.#inbox.push({
-          id, durable, subject: m.subject, data: new Uint8Array(m.data), headers,
-          deliveryCount: m.info.redeliveryCount, streamSequence: BigInt(m.seq),
+          id,
+          durable,
+          subject: m.subject,
+          data: new Uint8Array(m.data),
+          headers,
+          deliveryCount: m.info.redeliveryCount,
+          streamSequence: BigInt(m.seq),
         });
       }
     } catch {
@@ -193,7 +228,11 @@ export class NatsLink {
 }
 
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
-  try { return await fn(); } catch (err) { throw toWit(err); }
+  try {
+    return await fn();
+  } catch (err) {
+    throw toWit(err);
+  }
 }
 
 function toWit(err: unknown): WitError {
@@ -209,7 +248,10 @@ function toWit(err: unknown): WitError {
 
 /** The servers of a `servers` argument (comma-separated). */
 function serversOf(arg: unknown): string[] {
-  return String(arg).split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return String(arg)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 /** `mortar:host/nats` on the host: a connection of its own to granted servers (every one must be granted). */

@@ -11,14 +11,23 @@ import type pg from 'pg';
 
 /** Keywords mortar applies. Any other keyword is refused by name rather than silently ignored. */
 const KEYWORDS = new Set([
-  'host', 'hostaddr', 'port', 'user', 'password', 'dbname', 'database', 'connect_timeout', 'sslmode',
-  'application_name', 'options', 'search_path', 'pool_max_conns',
+  'host',
+  'hostaddr',
+  'port',
+  'user',
+  'password',
+  'dbname',
+  'database',
+  'connect_timeout',
+  'sslmode',
+  'application_name',
+  'options',
+  'search_path',
+  'pool_max_conns',
 ]);
 
 /** pgxpool keywords that tune pgx's pool; node-postgres's pool has its own rules, so they are accepted and have no effect. */
-const POOL_ONLY = new Set([
-  'pool_min_conns', 'pool_max_conn_lifetime', 'pool_max_conn_idle_time', 'pool_health_check_period', 'pool_max_conn_lifetime_jitter',
-]);
+const POOL_ONLY = new Set(['pool_min_conns', 'pool_max_conn_lifetime', 'pool_max_conn_idle_time', 'pool_health_check_period', 'pool_max_conn_lifetime_jitter']);
 
 /**
  * node-postgres options for a connection string in either form: a URL (or a socket path) is left to
@@ -37,7 +46,9 @@ export function postgresConfig(address: string): pg.PoolConfig {
 export function parseKeywordValue(s: string): Map<string, string> {
   const out = new Map<string, string>();
   let i = 0;
-  const ws = () => { while (i < s.length && /\s/.test(s[i]!)) i++; };
+  const ws = () => {
+    while (i < s.length && /\s/.test(s[i]!)) i++;
+  };
   for (ws(); i < s.length; ws()) {
     const start = i;
     while (i < s.length && /[A-Za-z0-9_]/.test(s[i]!)) i++;
@@ -79,19 +90,43 @@ export function keywordValueConfig(s: string): pg.PoolConfig {
     if (POOL_ONLY.has(key)) continue;
     if (!KEYWORDS.has(key)) throw new Error(`keyword '${key}' is not supported (supported: ${[...KEYWORDS].join(', ')})`);
     switch (key) {
-      case 'host': case 'hostaddr': config.host = v; break;
-      case 'port': config.port = int(key, v); break;
-      case 'user': config.user = v; break;
-      case 'password': config.password = v; break;
-      case 'dbname': case 'database': config.database = v; break;
+      case 'host':
+      case 'hostaddr':
+        config.host = v;
+        break;
+      case 'port':
+        config.port = int(key, v);
+        break;
+      case 'user':
+        config.user = v;
+        break;
+      case 'password':
+        config.password = v;
+        break;
+      case 'dbname':
+      case 'database':
+        config.database = v;
+        break;
       // Seconds, 0 meaning wait forever (libpq); node-postgres counts milliseconds, 0 likewise.
-      case 'connect_timeout': config.connectionTimeoutMillis = int(key, v) * 1000; break;
-      case 'sslmode': config.ssl = sslFor(v); break;
-      case 'application_name': config.application_name = v; break;
-      case 'options': options.push(v); break;
+      case 'connect_timeout':
+        config.connectionTimeoutMillis = int(key, v) * 1000;
+        break;
+      case 'sslmode':
+        config.ssl = sslFor(v);
+        break;
+      case 'application_name':
+        config.application_name = v;
+        break;
+      case 'options':
+        options.push(v);
+        break;
       // pgx sends any runtime parameter it does not know at startup; search_path is the one Dapr users set.
-      case 'search_path': options.push(`-c search_path=${v.replace(/([\\ ])/g, '\\$1')}`); break;
-      case 'pool_max_conns': config.max = Math.max(1, int(key, v)); break;
+      case 'search_path':
+        options.push(`-c search_path=${v.replace(/([\\ ])/g, '\\$1')}`);
+        break;
+      case 'pool_max_conns':
+        config.max = Math.max(1, int(key, v));
+        break;
     }
   }
   if (options.length > 0) config.options = options.join(' ');
@@ -105,8 +140,15 @@ export function keywordValueConfig(s: string): pg.PoolConfig {
  */
 function sslFor(mode: string): pg.PoolConfig['ssl'] {
   switch (mode) {
-    case 'disable': case 'allow': return false;
-    case 'prefer': case 'require': case 'verify-ca': case 'verify-full': return {};
-    default: throw new Error(`'sslmode' must be disable, allow, prefer, require, verify-ca or verify-full, got '${mode}'`);
+    case 'disable':
+    case 'allow':
+      return false;
+    case 'prefer':
+    case 'require':
+    case 'verify-ca':
+    case 'verify-full':
+      return {};
+    default:
+      throw new Error(`'sslmode' must be disable, allow, prefer, require, verify-ca or verify-full, got '${mode}'`);
   }
 }

@@ -17,8 +17,12 @@ export interface RedisConnectOptions {
 
 export type RedisArgument = { tag: 'text'; val: string } | { tag: 'binary'; val: Uint8Array } | { tag: 'int'; val: bigint };
 export type RedisValue =
-  | { tag: 'nil' } | { tag: 'status'; val: string } | { tag: 'int'; val: bigint }
-  | { tag: 'bulk'; val: Uint8Array } | { tag: 'array'; val: number } | { tag: 'error'; val: string };
+  | { tag: 'nil' }
+  | { tag: 'status'; val: string }
+  | { tag: 'int'; val: bigint }
+  | { tag: 'bulk'; val: Uint8Array }
+  | { tag: 'array'; val: number }
+  | { tag: 'error'; val: string };
 
 /** ioredis is loaded on first use: a sidecar without Redis components never pays for it. */
 const require = createRequire(import.meta.url);
@@ -39,7 +43,10 @@ export class RedisClients {
    * `commandTimeoutMs`: how long one command may take before it fails (the guest sees `unavailable`).
    * `connectionName`: what the clients call themselves on the server (`CLIENT SETNAME`, shown by `CLIENT LIST`).
    */
-  constructor(readonly commandTimeoutMs = COMMAND_TIMEOUT_MS, readonly connectionName = 'mortar') {}
+  constructor(
+    readonly commandTimeoutMs = COMMAND_TIMEOUT_MS,
+    readonly connectionName = 'mortar',
+  ) {}
 
   acquire(opts: RedisConnectOptions): { key: string; client: Redis } {
     const key = JSON.stringify([opts.address, opts.username ?? '', opts.password ?? '', opts.database, opts.tls, opts.exclusive ? ++this.#exclusive : 0]);
@@ -48,8 +55,11 @@ export class RedisClients {
       const [host, port] = splitAddress(opts.address);
       const RedisClient = loadRedis();
       const client = new RedisClient({
-        host, port,
-        username: opts.username, password: opts.password, db: opts.database,
+        host,
+        port,
+        username: opts.username,
+        password: opts.password,
+        db: opts.database,
         tls: opts.tls ? {} : undefined,
         lazyConnect: true,
         // RESP2, whatever the client's default: components see the reply shapes Redis documents for every
@@ -60,7 +70,9 @@ export class RedisClients {
         connectionName: this.connectionName,
         retryStrategy: (times) => Math.min(times * 200, 2000),
       });
-      client.on('error', () => { /* reported per command */ });
+      client.on('error', () => {
+        /* reported per command */
+      });
       entry = { client, refs: 0 };
       this.#clients.set(key, entry);
     }
@@ -102,9 +114,12 @@ export async function connect(client: Redis): Promise<void> {
 
 function toArg(a: RedisArgument): string | Buffer {
   switch (a.tag) {
-    case 'text': return a.val;
-    case 'binary': return Buffer.from(a.val.buffer, a.val.byteOffset, a.val.byteLength);
-    case 'int': return a.val.toString();
+    case 'text':
+      return a.val;
+    case 'binary':
+      return Buffer.from(a.val.buffer, a.val.byteOffset, a.val.byteLength);
+    case 'int':
+      return a.val.toString();
   }
 }
 
@@ -147,20 +162,25 @@ export async function command(client: Redis, args: RedisArgument[]): Promise<Red
 export async function pipeline(client: Redis, commands: RedisArgument[][]): Promise<Array<{ tag: 'ok'; val: RedisValue[] } | { tag: 'err'; val: string }>> {
   try {
     await connect(client);
-    const results = await Promise.allSettled(commands.map((c) => {
-      const [name, ...rest] = c.map(toArg);
-      return client.callBuffer(String(name), ...rest);
-    }));
-    return results.map((r) => (r.status === 'fulfilled'
-      ? { tag: 'ok' as const, val: flatten(r.value) }
-      : { tag: 'err' as const, val: (r.reason as Error).message }));
+    const results = await Promise.allSettled(
+      commands.map((c) => {
+        const [name, ...rest] = c.map(toArg);
+        return client.callBuffer(String(name), ...rest);
+      }),
+    );
+    return results.map((r) =>
+      r.status === 'fulfilled' ? { tag: 'ok' as const, val: flatten(r.value) } : { tag: 'err' as const, val: (r.reason as Error).message },
+    );
   } catch (err) {
     throw toWit(err);
   }
 }
 
 /** A Redis handle: the shared (or exclusive) client and its key in `RedisClients`. */
-interface RedisHandle { key: string; client: Redis }
+interface RedisHandle {
+  key: string;
+  client: Redis;
+}
 
 /** `mortar:host/redis` on the host: a connection to a granted address. */
 export const redisCapability: CapabilityHandlers<'redis'> = {
@@ -172,7 +192,10 @@ export const redisCapability: CapabilityHandlers<'redis'> = {
           grant: (args) => [{ kind: 'redis', value: (args[0] as RedisConnectOptions).address }],
           async run(ctx, args): Promise<RedisHandle> {
             const { key, client } = ctx.connectors.redis.acquire(args[0] as RedisConnectOptions);
-            await connect(client).catch((e: unknown) => { ctx.connectors.redis.release(key); throw e; });
+            await connect(client).catch((e: unknown) => {
+              ctx.connectors.redis.release(key);
+              throw e;
+            });
             return { key, client };
           },
         },

@@ -12,18 +12,36 @@ import type { CapabilityHandlers } from './capability.js';
 /** Drivers are loaded on first use: a sidecar that never opens a database never pays for its driver. */
 const require = createRequire(import.meta.url);
 const drivers = {
-  get pg(): typeof pg { return require('pg') as typeof pg; },
-  get sqlite(): typeof Database { return require('better-sqlite3') as typeof Database; },
-  get mysql(): typeof MySql { return require('mysql2/promise') as typeof MySql; },
+  get pg(): typeof pg {
+    return require('pg') as typeof pg;
+  },
+  get sqlite(): typeof Database {
+    return require('better-sqlite3') as typeof Database;
+  },
+  get mysql(): typeof MySql {
+    return require('mysql2/promise') as typeof MySql;
+  },
 };
 
 export type Dialect = 'postgres' | 'mysql' | 'sqlite';
 export type DbValue =
-  | { tag: 'null' } | { tag: 'boolean'; val: boolean } | { tag: 'int64'; val: bigint } | { tag: 'float64'; val: number }
-  | { tag: 'text'; val: string } | { tag: 'binary'; val: Uint8Array };
+  | { tag: 'null' }
+  | { tag: 'boolean'; val: boolean }
+  | { tag: 'int64'; val: bigint }
+  | { tag: 'float64'; val: number }
+  | { tag: 'text'; val: string }
+  | { tag: 'binary'; val: Uint8Array };
 export type Expectation = { tag: 'min-rows'; val: bigint } | { tag: 'rows'; val: bigint };
-export interface Statement { sql: string; params: DbValue[]; expect?: Expectation }
-export interface RowSet { columns: string[]; rows: DbValue[][]; affected: bigint }
+export interface Statement {
+  sql: string;
+  params: DbValue[];
+  expect?: Expectation;
+}
+export interface RowSet {
+  columns: string[];
+  rows: DbValue[][];
+  affected: bigint;
+}
 
 /** One database a component may talk to. Implementations run natively on the main thread. */
 export interface SqlDatabase {
@@ -33,7 +51,9 @@ export interface SqlDatabase {
   close(): Promise<void>;
 }
 
-class ExpectationFailed { constructor(readonly index: number) {} }
+class ExpectationFailed {
+  constructor(readonly index: number) {}
+}
 
 function check(rs: RowSet, expect: Expectation | undefined, index: number): void {
   if (!expect) return;
@@ -55,10 +75,14 @@ function fromJs(v: unknown): DbValue {
 
 function toJs(v: DbValue): unknown {
   switch (v.tag) {
-    case 'null': return null;
-    case 'binary': return Buffer.from(v.val.buffer, v.val.byteOffset, v.val.byteLength);
-    case 'int64': return v.val;
-    default: return v.val;
+    case 'null':
+      return null;
+    case 'binary':
+      return Buffer.from(v.val.buffer, v.val.byteOffset, v.val.byteLength);
+    case 'int64':
+      return v.val;
+    default:
+      return v.val;
   }
 }
 
@@ -86,13 +110,19 @@ async function checkedQuery(run: (s: Statement) => Promise<RowSet>, s: Statement
     const rs = await run(s);
     check(rs, s.expect, 0);
     return rs;
-  } catch (err) { throw toWit(err); }
+  } catch (err) {
+    throw toWit(err);
+  }
 }
 
 /** Runs `list` in one transaction on a pooled connection; rolls back on any failure or unmet expectation. */
 async function pooledBatch(connect: () => Promise<TxConnection>, list: Statement[]): Promise<RowSet[]> {
   let tx: TxConnection;
-  try { tx = await connect(); } catch (err) { throw toWit(err); }
+  try {
+    tx = await connect();
+  } catch (err) {
+    throw toWit(err);
+  }
   try {
     await tx.begin();
     const out: RowSet[] = [];
@@ -124,7 +154,9 @@ class Postgres implements SqlDatabase {
       throw witError('other', `postgres connection string: ${(err as Error).message}`);
     }
     this.#pool = new drivers.pg.Pool(config);
-    this.#pool.on('error', () => { /* a broken idle client; the pool replaces it */ });
+    this.#pool.on('error', () => {
+      /* a broken idle client; the pool replaces it */
+    });
   }
 
   static #rowSet(r: pg.QueryResult): RowSet {
@@ -145,13 +177,18 @@ class Postgres implements SqlDatabase {
     return pooledBatch(async () => {
       const c = await this.#pool.connect();
       return {
-        begin: () => c.query('BEGIN'), run: (x) => this.#run(c, x), commit: () => c.query('COMMIT'),
-        rollback: () => c.query('ROLLBACK'), release: () => c.release(),
+        begin: () => c.query('BEGIN'),
+        run: (x) => this.#run(c, x),
+        commit: () => c.query('COMMIT'),
+        rollback: () => c.query('ROLLBACK'),
+        release: () => c.release(),
       };
     }, list);
   }
 
-  close(): Promise<void> { return this.#pool.end(); }
+  close(): Promise<void> {
+    return this.#pool.end();
+  }
 }
 
 /** pg type parsers: int8 as bigint (the WIT int64), everything else pg's defaults. */
@@ -167,7 +204,10 @@ class MySqlDatabase implements SqlDatabase {
   readonly #pool: MySql.Pool;
   constructor(uri: string) {
     this.#pool = drivers.mysql.createPool({
-      uri, connectionLimit: 10, connectTimeout: 5000, rowsAsArray: true,
+      uri,
+      connectionLimit: 10,
+      connectTimeout: 5000,
+      rowsAsArray: true,
       // BIGINT as bigint (the WIT int64), exactly; everything else as mysql2 decodes it.
       typeCast: (field, next) => {
         if (field.type === 'LONGLONG') {
@@ -196,13 +236,18 @@ class MySqlDatabase implements SqlDatabase {
     return pooledBatch(async () => {
       const c = await this.#pool.getConnection();
       return {
-        begin: () => c.beginTransaction(), run: (x) => this.#run(c, x), commit: () => c.commit(),
-        rollback: () => c.rollback(), release: () => c.release(),
+        begin: () => c.beginTransaction(),
+        run: (x) => this.#run(c, x),
+        commit: () => c.commit(),
+        rollback: () => c.rollback(),
+        release: () => c.release(),
       };
     }, list);
   }
 
-  close(): Promise<void> { return this.#pool.end(); }
+  close(): Promise<void> {
+    return this.#pool.end();
+  }
 }
 
 /** An embedded SQLite file (better-sqlite3), in WAL mode: a commit survives the process being killed. */
@@ -243,20 +288,30 @@ class Sqlite implements SqlDatabase {
       const rs = this.#run(s);
       check(rs, s.expect, 0);
       return rs;
-    } catch (err) { throw toWit(err); }
+    } catch (err) {
+      throw toWit(err);
+    }
   }
 
   async batch(list: Statement[]): Promise<RowSet[]> {
     try {
-      return this.#db.transaction(() => list.map((s, i) => {
-        const rs = this.#run(s);
-        check(rs, s.expect, i);
-        return rs;
-      })).immediate();
-    } catch (err) { throw toWit(err); }
+      return this.#db
+        .transaction(() =>
+          list.map((s, i) => {
+            const rs = this.#run(s);
+            check(rs, s.expect, i);
+            return rs;
+          }),
+        )
+        .immediate();
+    } catch (err) {
+      throw toWit(err);
+    }
   }
 
-  async close(): Promise<void> { this.#db.close(); }
+  async close(): Promise<void> {
+    this.#db.close();
+  }
 }
 
 /**
@@ -280,7 +335,8 @@ export class SqlDatabases {
 
   #open(dialect: Dialect, address: string): SqlDatabase {
     switch (dialect) {
-      case 'postgres': return new Postgres(address);
+      case 'postgres':
+        return new Postgres(address);
       case 'sqlite': {
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(address) || address.includes('..')) {
           throw witError('access-denied', `sqlite database name '${address}' must be letters, digits, '.', '-', '_'`);
@@ -288,9 +344,12 @@ export class SqlDatabases {
         mkdirSync(this.dataDir, { recursive: true });
         try {
           return new Sqlite(join(this.dataDir, `${address}.sqlite`));
-        } catch (err) { throw toWit(err); }
+        } catch (err) {
+          throw toWit(err);
+        }
       }
-      case 'mysql': return new MySqlDatabase(address);
+      case 'mysql':
+        return new MySqlDatabase(address);
     }
   }
 
@@ -310,7 +369,10 @@ export class SqlDatabases {
 }
 
 /** A SQL handle: the shared pool and its key in `SqlDatabases`. */
-interface SqlHandle { key: string; db: SqlDatabase }
+interface SqlHandle {
+  key: string;
+  db: SqlDatabase;
+}
 
 /** `mortar:host/sql` on the host: a pool on a granted database (the grant kind names the dialect). */
 export const sqlCapability: CapabilityHandlers<'sql'> = {

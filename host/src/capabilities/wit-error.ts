@@ -1,5 +1,8 @@
 /** A WIT error value as thrown to a guest: the case name and its payload. */
-export interface WitError { readonly tag: string; readonly val?: unknown }
+export interface WitError {
+  readonly tag: string;
+  readonly val?: unknown;
+}
 
 /** Builds a WIT error value; capabilities reject with these and the sandbox hands them to the guest. */
 export function witError(tag: string, val?: string): WitError {
@@ -10,6 +13,8 @@ export function witError(tag: string, val?: string): WitError {
 export function isConnectionFailure(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? '';
   const msg = err instanceof Error ? err.message : String(err);
-  return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN)$/.test(code)
-    || /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout/i.test(msg);
+  return (
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN)$/.test(code) ||
+    /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout/i.test(msg)
+  );
 }

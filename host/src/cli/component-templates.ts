@@ -10,7 +10,10 @@
 export type TemplateBlock = 'state' | 'pubsub';
 
 /** One file of a new component: path relative to its folder, and its text. */
-export interface TemplateFile { readonly path: string; readonly text: string }
+export interface TemplateFile {
+  readonly path: string;
+  readonly text: string;
+}
 
 const STATE = (type: string) => `/**
  * ${type}: a state store kept in this instance's memory (a starting point: replace the Map with your backend).
@@ -256,7 +259,10 @@ export const pubsub = {
 /** The files of a new component `name` serving `type` on `block`. */
 export function templateFiles(name: string, block: TemplateBlock, type: string): TemplateFile[] {
   const pkg = {
-    name, version: '0.1.0', private: true, type: 'module',
+    name,
+    version: '0.1.0',
+    private: true,
+    type: 'module',
     description: `A mortar ${block === 'state' ? 'state store' : 'pub/sub'} component serving ${type}`,
     // \`mortar component build\` reads the block from here.
     mortar: { block },
@@ -268,8 +274,14 @@ export function templateFiles(name: string, block: TemplateBlock, type: string):
   };
   const tsconfig = {
     compilerOptions: {
-      target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler', strict: true, noEmit: true,
-      skipLibCheck: true, lib: ['ES2022'], types: [],
+      target: 'ES2022',
+      module: 'ESNext',
+      moduleResolution: 'Bundler',
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      lib: ['ES2022'],
+      types: [],
     },
     include: ['*.ts', 'types/**/*.d.ts'],
   };

@@ -35,9 +35,14 @@ export async function componentCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   try {
     switch (sub) {
-      case 'new': return newComponent(rest);
-      case 'build': return await buildComponent(rest);
-      case undefined: case 'help': case '--help': case '-h':
+      case 'new':
+        return newComponent(rest);
+      case 'build':
+        return await buildComponent(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
         process.stdout.write(COMPONENT_USAGE);
         return 0;
       default:
@@ -58,7 +63,9 @@ const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
 function newComponent(argv: string[]): number {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
+    args: argv,
+    allowPositionals: true,
+    strict: true,
     options: { block: { type: 'string' }, type: { type: 'string' }, dir: { type: 'string' } },
   });
   const [name, ...extra] = positionals;
@@ -79,22 +86,28 @@ function newComponent(argv: string[]): number {
   }
   writeGuestTypes(WORLDS[block], join(target, 'types'));
   const rel = relative(process.cwd(), target) || '.';
-  process.stdout.write(`created ${rel}/ (${type}, world ${WORLDS[block]})\n`
-    + `  cd ${rel} && mortar component build index.ts -o ${name}.wasm\n`
-    + `  then put ${name}.wasm and component.yaml in a folder and run: mortar run --resources-path <folder>\n`);
+  process.stdout.write(
+    `created ${rel}/ (${type}, world ${WORLDS[block]})\n` +
+      `  cd ${rel} && mortar component build index.ts -o ${name}.wasm\n` +
+      `  then put ${name}.wasm and component.yaml in a folder and run: mortar run --resources-path <folder>\n`,
+  );
   return 0;
 }
 
 /** Writes the TypeScript declarations of `world`'s interfaces (what `import ... from 'mortar:...'` sees). */
 function writeGuestTypes(world: string, out: string): void {
   // Synchronous on purpose: `new` is a one-shot command and this takes about a second.
-  const r = spawnSync(process.execPath, [jcoCli(), 'guest-types', WIT_DIR, '--world-name', `mortar:component/${world}`, '-o', out, '--quiet'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [jcoCli(), 'guest-types', WIT_DIR, '--world-name', `mortar:component/${world}`, '-o', out, '--quiet'], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new CliError(`could not write the WIT's TypeScript declarations: ${r.stderr}`);
 }
 
 async function buildComponent(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
+    args: argv,
+    allowPositionals: true,
+    strict: true,
     options: { out: { type: 'string', short: 'o' }, block: { type: 'string' } },
   });
   const [entryArg, ...extra] = positionals;
@@ -116,8 +129,10 @@ async function buildComponent(argv: string[]): Promise<number> {
     mkdirSync(dirname(out), { recursive: true });
     const t0 = Date.now();
     try {
-      await exec(process.execPath, [jcoCli(), ...componentizeArgs(wrapper, world, out, ['--bundle-config', bundleConfig])],
-        { cwd: dirname(entry), maxBuffer: 64 * 1024 * 1024 });
+      await exec(process.execPath, [jcoCli(), ...componentizeArgs(wrapper, world, out, ['--bundle-config', bundleConfig])], {
+        cwd: dirname(entry),
+        maxBuffer: 64 * 1024 * 1024,
+      });
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
       const output = `${e.stdout ?? ''}${e.stderr ?? ''}`;
@@ -127,7 +142,9 @@ async function buildComponent(argv: string[]): Promise<number> {
     }
     const built = Date.now() - t0;
     const summary = await verify(out, work);
-    process.stdout.write(`built ${relative(process.cwd(), out) || out} (${world}, ${(statSync(out).size / 1e6).toFixed(1)} MB, ${(built / 1000).toFixed(1)}s): ${summary}\n`);
+    process.stdout.write(
+      `built ${relative(process.cwd(), out) || out} (${world}, ${(statSync(out).size / 1e6).toFixed(1)} MB, ${(built / 1000).toFixed(1)}s): ${summary}\n`,
+    );
     return 0;
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -195,7 +212,10 @@ export * from ${JSON.stringify(entry)};
 
 /** The JS export names of `world` (camelCased interfaces) and the functions of each, read from the WIT. */
 export function worldExports(world: string): Record<string, string[]> {
-  const wit = readdirSync(WIT_DIR).filter((f) => f.endsWith('.wit')).map((f) => readFileSync(join(WIT_DIR, f), 'utf8')).join('\n');
+  const wit = readdirSync(WIT_DIR)
+    .filter((f) => f.endsWith('.wit'))
+    .map((f) => readFileSync(join(WIT_DIR, f), 'utf8'))
+    .join('\n');
   const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
   const block = (kind: 'world' | 'interface', name: string): string => {
     const start = new RegExp(`^${kind} ${name} \\{`, 'm').exec(wit);

@@ -66,7 +66,8 @@ export function checkTypesMatchBlock(types: readonly string[], block: Block, fil
  */
 export function explainDescribeFailure(message: string): string | undefined {
   let why: string | undefined;
-  if (/WebAssembly\.Suspending/.test(message)) why = `it was built with async exports (QuickJS without --backend-qjs-disable-async), which need JSPI (${message})`;
+  if (/WebAssembly\.Suspending/.test(message))
+    why = `it was built with async exports (QuickJS without --backend-qjs-disable-async), which need JSPI (${message})`;
   else if (/wasi:http\//.test(message)) why = `it needs wasi:http, which the sandbox does not offer (a StarlingMonkey build) (${message})`;
   return why && `${why}; ${HOW_TO_BUILD}`;
 }

@@ -37,8 +37,13 @@ export type FromCheckThread =
 
 /** A check that did not finish within the limit; `fields` are those whose value a `pattern` was testing. */
 export class SchemaTimeout extends Error {
-  constructor(readonly fields: readonly string[], readonly limitMs: number) {
-    super(`${fields.length > 0 ? fields.map((f) => `field '${f}'`).join(', ') : 'the metadata'} did not validate against the component's schema within ${limitMs}ms (a schema pattern that backtracks without bound?)`);
+  constructor(
+    readonly fields: readonly string[],
+    readonly limitMs: number,
+  ) {
+    super(
+      `${fields.length > 0 ? fields.map((f) => `field '${f}'`).join(', ') : 'the metadata'} did not validate against the component's schema within ${limitMs}ms (a schema pattern that backtracks without bound?)`,
+    );
   }
 }
 
@@ -60,7 +65,11 @@ export class CheckThread {
    * `kind`: the tasks it runs (a `schema` thread validates, a `yaml` thread parses); `nice`: the thread's CPU
    * niceness (0 normal, 19 lowest); `timeoutMs`: the limit on one validation.
    */
-  constructor(readonly kind: CheckThreadKind, readonly nice: number, readonly timeoutMs = METADATA_VALIDATION_TIMEOUT_MS) {}
+  constructor(
+    readonly kind: CheckThreadKind,
+    readonly nice: number,
+    readonly timeoutMs = METADATA_VALIDATION_TIMEOUT_MS,
+  ) {}
 
   /**
    * Validates `metadata` against `schema` (see `MetadataValidator.validate`). Rejects with `SchemaError` when
@@ -96,15 +105,19 @@ export class CheckThread {
     clearTimeout(this.#idle);
     this.#pending++;
     const run = this.#queue.then(() => this.#run(task));
-    this.#queue = run.catch(() => undefined).then(() => {
-      if (--this.#pending === 0) this.#idleClose();
-    });
+    this.#queue = run
+      .catch(() => undefined)
+      .then(() => {
+        if (--this.#pending === 0) this.#idleClose();
+      });
     return run;
   }
 
   #idleClose(): void {
     clearTimeout(this.#idle);
-    this.#idle = setTimeout(() => { if (this.#pending === 0) void this.close(); }, CHECK_THREAD_IDLE_MS);
+    this.#idle = setTimeout(() => {
+      if (this.#pending === 0) void this.close();
+    }, CHECK_THREAD_IDLE_MS);
     this.#idle.unref();
   }
 
@@ -113,13 +126,20 @@ export class CheckThread {
     const w = new Worker(WORKER_URL, { workerData: { nice: this.nice, kind: this.kind } });
     w.unref(); // an idle check thread never keeps the process alive
     const ready = new Promise<void>((resolve, reject) => {
-      const onMessage = (m: FromCheckThread) => { if (m.op === 'ready') { w.off('message', onMessage); resolve(); } };
+      const onMessage = (m: FromCheckThread) => {
+        if (m.op === 'ready') {
+          w.off('message', onMessage);
+          resolve();
+        }
+      };
       w.on('message', onMessage);
       w.once('error', reject);
       w.once('exit', (code) => reject(new Error(`check thread exited with code ${code}`)));
     });
     ready.catch(() => undefined);
-    w.on('exit', () => { if (this.#worker?.w === w) this.#worker = undefined; });
+    w.on('exit', () => {
+      if (this.#worker?.w === w) this.#worker = undefined;
+    });
     this.#worker = { w, ready };
     return this.#worker;
   }
@@ -131,22 +151,35 @@ export class CheckThread {
     const id = this.#nextId++;
     return new Promise<unknown>((resolve, reject) => {
       let testing: string | undefined;
-      const done = () => { clearTimeout(timer); w.off('message', onMessage); w.off('exit', onExit); };
+      const done = () => {
+        clearTimeout(timer);
+        w.off('message', onMessage);
+        w.off('exit', onExit);
+      };
       const onMessage = (m: FromCheckThread) => {
         if (m.op === 'ready' || m.id !== id) return;
-        if (m.op === 'pattern') { testing = m.value; return; }
+        if (m.op === 'pattern') {
+          testing = m.value;
+          return;
+        }
         done();
         if (m.op === 'failed') reject(m.schemaError ? new SchemaError(m.message) : new Error(m.message));
         else resolve(m.result);
       };
-      const onExit = (code: number) => { done(); reject(new Error(`check thread exited with code ${code}`)); };
-      const timer = task.op !== 'validate' ? undefined : setTimeout(() => {
+      const onExit = (code: number) => {
         done();
-        if (this.#worker?.w === w) this.#worker = undefined;
-        void w.terminate();
-        const fields = testing === undefined ? [] : Object.keys(task.metadata).filter((k) => task.metadata[k] === testing);
-        reject(new SchemaTimeout(fields, this.timeoutMs));
-      }, this.timeoutMs);
+        reject(new Error(`check thread exited with code ${code}`));
+      };
+      const timer =
+        task.op !== 'validate'
+          ? undefined
+          : setTimeout(() => {
+              done();
+              if (this.#worker?.w === w) this.#worker = undefined;
+              void w.terminate();
+              const fields = testing === undefined ? [] : Object.keys(task.metadata).filter((k) => task.metadata[k] === testing);
+              reject(new SchemaTimeout(fields, this.timeoutMs));
+            }, this.timeoutMs);
       w.on('message', onMessage);
       w.on('exit', onExit);
       w.postMessage({ ...task, id } satisfies ToCheckThread);

@@ -14,7 +14,12 @@ import type { CheckThreadKind, FromCheckThread, ToCheckThread } from './check-th
 // not). The YAML thread keeps the normal priority: at 19 a busy machine starved it and hot reloads took
 // longer than their 2 s.
 const { nice, kind } = workerData as { nice: number; kind: CheckThreadKind };
-if (nice !== 0) try { setPriority(nice); } catch { /* not permitted here: the time limit still bounds a check */ }
+if (nice !== 0)
+  try {
+    setPriority(nice);
+  } catch {
+    /* not permitted here: the time limit still bounds a check */
+  }
 
 const port = parentPort!;
 const post = (m: FromCheckThread) => port.postMessage(m);
@@ -47,7 +52,12 @@ async function handle(m: ToCheckThread): Promise<void> {
       post({ op: 'validated', id: m.id, result: validator.validate(m.schema, m.metadata) });
     }
   } catch (err) {
-    post({ op: 'failed', id: m.id, schemaError: SchemaError !== undefined && err instanceof SchemaError, message: err instanceof Error ? err.message : String(err) });
+    post({
+      op: 'failed',
+      id: m.id,
+      schemaError: SchemaError !== undefined && err instanceof SchemaError,
+      message: err instanceof Error ? err.message : String(err),
+    });
   }
 }
 post({ op: 'ready' });

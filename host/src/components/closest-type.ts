@@ -48,7 +48,10 @@ export function closestType(type: string, known: readonly string[]): string | un
  */
 export function unknownTypeParts(type: string, known: readonly string[]): { shown: string; closest: string } {
   if (type.length > MAX_SUGGESTED_TYPE_CHARS) {
-    return { shown: `${type.slice(0, MAX_SUGGESTED_TYPE_CHARS)}...`, closest: `none, the type is too long (${type.length} characters, more than ${MAX_SUGGESTED_TYPE_CHARS})` };
+    return {
+      shown: `${type.slice(0, MAX_SUGGESTED_TYPE_CHARS)}...`,
+      closest: `none, the type is too long (${type.length} characters, more than ${MAX_SUGGESTED_TYPE_CHARS})`,
+    };
   }
   const closest = closestType(type, known);
   return { shown: type, closest: closest ? `'${closest}'` : 'none' };

@@ -20,11 +20,12 @@ export interface ComponentModule {
 
 /** The host of a component being described: it may call no host import. */
 const NO_HOST: BridgeHost = {
-  attach: (bridge, reply) => serveBridge(bridge, reply, {
-    dispatch: () => Promise.reject({ tag: 'access-denied', val: 'describe() may not call host imports' }),
-    log: () => undefined,
-    close: async () => undefined,
-  }),
+  attach: (bridge, reply) =>
+    serveBridge(bridge, reply, {
+      dispatch: () => Promise.reject({ tag: 'access-denied', val: 'describe() may not call host imports' }),
+      log: () => undefined,
+      close: async () => undefined,
+    }),
   close: async () => undefined,
 };
 
@@ -33,7 +34,12 @@ const NO_HOST: BridgeHost = {
  * themselves in a throwaway sandbox. The descriptor is cached beside the transpiled artifact.
  */
 export class ComponentLoader {
-  constructor(readonly cache: TranspileCache, readonly logger: Logger, readonly callTimeoutMs: number, readonly memoryLimitBytes: number) {}
+  constructor(
+    readonly cache: TranspileCache,
+    readonly logger: Logger,
+    readonly callTimeoutMs: number,
+    readonly memoryLimitBytes: number,
+  ) {}
 
   async load(file: string, builtin: boolean): Promise<ComponentModule> {
     let bytes: Buffer;
@@ -56,10 +62,17 @@ export class ComponentLoader {
     const cached = join(artifact.dir, 'descriptor.json');
     try {
       return JSON.parse(await readFile(cached, 'utf8')) as Descriptor;
-    } catch { /* not described yet */ }
+    } catch {
+      /* not described yet */
+    }
     const pool = new InstancePool({
-      name: `describe:${file}`, artifact, size: 1, callTimeoutMs: this.callTimeoutMs,
-      memoryLimitBytes: this.memoryLimitBytes, host: NO_HOST, logger: this.logger,
+      name: `describe:${file}`,
+      artifact,
+      size: 1,
+      callTimeoutMs: this.callTimeoutMs,
+      memoryLimitBytes: this.memoryLimitBytes,
+      host: NO_HOST,
+      logger: this.logger,
     });
     let d: Descriptor;
     try {

@@ -11,7 +11,8 @@ export type Block = BlockId;
 export function checkDescriptor(d: unknown): string | undefined {
   const x = d as Partial<Descriptor> | undefined;
   if (!x || !Array.isArray(x.types) || x.types.length === 0) return 'describe() returned no types';
-  if (x.types.some((t) => typeof t !== 'string' || !/^[a-z0-9]+\.[A-Za-z0-9._-]+$/.test(t))) return `describe() returned an invalid type name in ${JSON.stringify(x.types)}`;
+  if (x.types.some((t) => typeof t !== 'string' || !/^[a-z0-9]+\.[A-Za-z0-9._-]+$/.test(t)))
+    return `describe() returned an invalid type name in ${JSON.stringify(x.types)}`;
   if (typeof x.metadataSchema !== 'string') return 'describe() returned no metadata schema';
   try {
     const s = JSON.parse(x.metadataSchema) as unknown;

@@ -8,7 +8,7 @@ import { fingerprint } from './registry.js';
 import { unknownTypeParts } from './closest-type.js';
 import { MAX_RESOURCE_FILE_BYTES } from '../resources/resource-limits.js';
 import { yamlParser, type ParseResult } from './check-thread.js';
-import { type ComponentResource, type ResiliencyResource, type Resource, type SubscriptionResource } from '../resources/resources.js';
+import type { ComponentResource, ResiliencyResource, Resource, SubscriptionResource } from '../resources/resources.js';
 
 const YAML = new Set(['.yaml', '.yml']);
 
@@ -46,7 +46,12 @@ export class Discovery {
   #timer?: NodeJS.Timeout;
   #running: Promise<void> = Promise.resolve();
 
-  constructor(opts: DiscoveryOptions, readonly loader: ComponentLoader, readonly registry: ComponentRegistry, readonly logger: Logger) {
+  constructor(
+    opts: DiscoveryOptions,
+    readonly loader: ComponentLoader,
+    readonly registry: ComponentRegistry,
+    readonly logger: Logger,
+  ) {
     this.#opts = opts;
   }
 
@@ -55,7 +60,9 @@ export class Discovery {
     // YAML is parsed on a thread of its own: let it start while the modules load (when there is YAML to parse).
     if (this.#opts.resourcePaths.length > 0) yamlParser.warm();
     await this.rescan();
-    this.#timer = setInterval(() => { this.#running = this.#running.then(() => this.#poll()); }, this.#opts.pollMs);
+    this.#timer = setInterval(() => {
+      this.#running = this.#running.then(() => this.#poll());
+    }, this.#opts.pollMs);
     this.#timer.unref();
   }
 
@@ -66,7 +73,9 @@ export class Discovery {
   }
 
   /** The loaded modules (for a type served by several, `#moduleFor` prefers a user's over a built-in). */
-  modules(): ComponentModule[] { return [...this.#modules.values()]; }
+  modules(): ComponentModule[] {
+    return [...this.#modules.values()];
+  }
 
   async #poll(): Promise<void> {
     try {
@@ -80,7 +89,10 @@ export class Discovery {
   async #list(dir: string): Promise<string[]> {
     try {
       const names = await readdir(dir);
-      return names.filter((n) => !n.startsWith('.')).map((n) => join(dir, n)).sort();
+      return names
+        .filter((n) => !n.startsWith('.'))
+        .map((n) => join(dir, n))
+        .sort();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
@@ -125,23 +137,27 @@ export class Discovery {
     // 1. Modules: load new or changed .wasm files; a broken file keeps its previous good version.
     const seen = new Set<string>();
     const builtins: ComponentModule[] = [];
-    await Promise.all(wasm.map(async ([file, builtin]) => {
-      seen.add(file);
-      const stamp = await this.#stamp(file);
-      if (stamp === undefined || this.#moduleStamps.get(file) === stamp) return;
-      this.#moduleStamps.set(file, stamp);
-      try {
-        const mod = await this.loader.load(file, builtin);
-        this.#modules.set(file, mod);
-        if (builtin) builtins.push(mod);
-        else {
-          this.logger.info({ wasm: file, types: mod.descriptor.types, version: mod.descriptor.version, origin: mod.artifact.origin },
-            `loaded component ${mod.descriptor.types.join(', ')} ${mod.descriptor.version} from ${file}`);
+    await Promise.all(
+      wasm.map(async ([file, builtin]) => {
+        seen.add(file);
+        const stamp = await this.#stamp(file);
+        if (stamp === undefined || this.#moduleStamps.get(file) === stamp) return;
+        this.#moduleStamps.set(file, stamp);
+        try {
+          const mod = await this.loader.load(file, builtin);
+          this.#modules.set(file, mod);
+          if (builtin) builtins.push(mod);
+          else {
+            this.logger.info(
+              { wasm: file, types: mod.descriptor.types, version: mod.descriptor.version, origin: mod.artifact.origin },
+              `loaded component ${mod.descriptor.types.join(', ')} ${mod.descriptor.version} from ${file}`,
+            );
+          }
+        } catch (err) {
+          this.#refuse(file, err);
         }
-      } catch (err) {
-        this.#refuse(file, err);
-      }
-    }));
+      }),
+    );
     if (builtins.length > 0) logBuiltins(this.logger, builtins);
     for (const file of [...this.#modules.keys()]) {
       if (!seen.has(file)) {
@@ -203,7 +219,10 @@ export class Discovery {
       }
       const dup = desired.get(c.name);
       if (dup) {
-        this.logger.error({ file: c.file, field: 'metadata.name', reason: `duplicate of ${dup.file}` }, `refused ${c.file}: metadata.name: component '${c.name}' is already defined in ${dup.file}`);
+        this.logger.error(
+          { file: c.file, field: 'metadata.name', reason: `duplicate of ${dup.file}` },
+          `refused ${c.file}: metadata.name: component '${c.name}' is already defined in ${dup.file}`,
+        );
         continue;
       }
       desired.set(c.name, c);
@@ -215,33 +234,35 @@ export class Discovery {
     for (const active of this.registry.list()) {
       if (!desired.has(active.name)) await this.registry.remove(active.name);
     }
-    await Promise.all([...desired.values()].map(async (res) => {
-      const mod = this.#moduleFor(res.type);
-      if (!mod) {
-        const types = [...new Set(this.modules().flatMap((m) => m.descriptor.types))].sort();
-        const known = types.join(', ');
-        const key = `unknown-type:${JSON.stringify(res)}:${known}`;
-        if (this.#failed.get(res.name) !== key) {
-          this.#failed.set(res.name, key);
-          const { shown, closest } = unknownTypeParts(res.type, types);
-          this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, shown, closest, known]), 'spec.type');
+    await Promise.all(
+      [...desired.values()].map(async (res) => {
+        const mod = this.#moduleFor(res.type);
+        if (!mod) {
+          const types = [...new Set(this.modules().flatMap((m) => m.descriptor.types))].sort();
+          const known = types.join(', ');
+          const key = `unknown-type:${JSON.stringify(res)}:${known}`;
+          if (this.#failed.get(res.name) !== key) {
+            this.#failed.set(res.name, key);
+            const { shown, closest } = unknownTypeParts(res.type, types);
+            this.#refuse(res.file, new MortarError('ERR_COMPONENT_TYPE_UNKNOWN', [res.file, shown, closest, known]), 'spec.type');
+          }
+          if (this.registry.get(res.name) && !this.#moduleFor(this.registry.get(res.name)!.resource.type)) await this.registry.remove(res.name);
+          return;
         }
-        if (this.registry.get(res.name) && !this.#moduleFor(this.registry.get(res.name)!.resource.type)) await this.registry.remove(res.name);
-        return;
-      }
-      const fp = fingerprint(res, mod);
-      if (this.registry.get(res.name)?.fingerprint === fp || this.#failed.get(res.name) === fp) return;
-      try {
-        await this.registry.apply(res, mod);
-        this.#failed.delete(res.name);
-      } catch (err) {
-        this.#failed.set(res.name, fp);
-        // A crash in init is the component's fault: the refusal names its .wasm, not the YAML.
-        const crashed = err instanceof MortarError && err.code === 'ERR_COMPONENT_INIT_CRASHED';
-        this.#refuse(crashed ? mod.file : res.file, err, crashed ? 'lifecycle.init' : 'spec.metadata');
-        if (res.ignoreErrors) this.logger.warn({ component: res.name }, `component ${res.name} failed but has ignoreErrors: continuing`);
-      }
-    }));
+        const fp = fingerprint(res, mod);
+        if (this.registry.get(res.name)?.fingerprint === fp || this.#failed.get(res.name) === fp) return;
+        try {
+          await this.registry.apply(res, mod);
+          this.#failed.delete(res.name);
+        } catch (err) {
+          this.#failed.set(res.name, fp);
+          // A crash in init is the component's fault: the refusal names its .wasm, not the YAML.
+          const crashed = err instanceof MortarError && err.code === 'ERR_COMPONENT_INIT_CRASHED';
+          this.#refuse(crashed ? mod.file : res.file, err, crashed ? 'lifecycle.init' : 'spec.metadata');
+          if (res.ignoreErrors) this.logger.warn({ component: res.name }, `component ${res.name} failed but has ignoreErrors: continuing`);
+        }
+      }),
+    );
 
     // 4. Declarative subscriptions, now that the components they name are in service (the listener also
     // rebinds delivery to components that were reloaded).
@@ -269,14 +290,15 @@ function logBuiltins(logger: Logger, mods: ComponentModule[]): void {
   const origins = new Map<string, number>();
   for (const m of mods) origins.set(m.artifact.origin, (origins.get(m.artifact.origin) ?? 0) + 1);
   const how = [...origins].map(([origin, n]) => `${n} ${origin}`).join(', ');
-  const list = mods.map((m) => {
-    const [type, ...aliases] = m.descriptor.types;
-    return `${type} ${m.descriptor.version}${aliases.length ? ` (also ${aliases.join(', ')})` : ''}`;
-  }).join(', ');
+  const list = mods
+    .map((m) => {
+      const [type, ...aliases] = m.descriptor.types;
+      return `${type} ${m.descriptor.version}${aliases.length ? ` (also ${aliases.join(', ')})` : ''}`;
+    })
+    .join(', ');
   // The fields hold only what the message says, so a text line does not repeat it (logger.ts textLine).
   const dir = dirname(mods[0]!.file);
-  logger.info({ dir, builtins: mods.flatMap((m) => m.descriptor.types) },
-    `loaded ${mods.length} built-in components (${how}) from ${dir}: ${list}`);
+  logger.info({ dir, builtins: mods.flatMap((m) => m.descriptor.types) }, `loaded ${mods.length} built-in components (${how}) from ${dir}: ${list}`);
 }
 
 /**
@@ -291,7 +313,7 @@ async function readBounded(file: string, limit: number): Promise<string> {
     if (size > limit) throw tooBig(`${size} bytes`);
     const buf = Buffer.alloc(limit + 1);
     let n = 0;
-    for (let r; n < buf.length && (r = await fh.read(buf, n, buf.length - n, n)).bytesRead > 0;) n += r.bytesRead;
+    for (let r; n < buf.length && (r = await fh.read(buf, n, buf.length - n, n)).bytesRead > 0; ) n += r.bytesRead;
     if (n > limit) throw tooBig(`over ${limit} bytes`);
     return buf.subarray(0, n).toString('utf8');
   } finally {

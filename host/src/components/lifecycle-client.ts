@@ -17,11 +17,17 @@ export class LifecycleClient {
   }
 
   /** What the component says about itself. Check it (`checkDescriptor`): a component may answer anything. */
-  describe(): Promise<ReturnType<typeof Lifecycle.describe>> { return this.#call('describe', []); }
+  describe(): Promise<ReturnType<typeof Lifecycle.describe>> {
+    return this.#call('describe', []);
+  }
 
   /** Configures the instance from validated metadata; rejects with the component's `init-error` (a `ComponentCallError`). */
-  init(metadata: Metadata): Promise<void> { return this.#call('init', [metadata]); }
+  init(metadata: Metadata): Promise<void> {
+    return this.#call('init', [metadata]);
+  }
 
   /** Checks that the backend answers; rejects with the component's message (a `ComponentCallError`). */
-  ping(): Promise<void> { return this.#call('ping', []); }
+  ping(): Promise<void> {
+    return this.#call('ping', []);
+  }
 }

@@ -17,7 +17,10 @@ export class MetadataValidator {
   /** `onPattern` is told each value just before a schema `pattern` is tested on it (to name a field that hangs). */
   constructor(onPattern?: (value: string) => void) {
     this.#ajv = new Ajv({
-      allErrors: true, coerceTypes: true, useDefaults: true, strict: false,
+      allErrors: true,
+      coerceTypes: true,
+      useDefaults: true,
+      strict: false,
       code: onPattern ? { regExp: observedRegExp(onPattern) } : undefined,
     });
     for (const k of ['x-mortar-grant', 'x-sensitive', 'x-example']) this.#ajv.addKeyword(k);
@@ -49,7 +52,13 @@ function observedRegExp(onPattern: (value: string) => void) {
   const engine = (pattern: string, u: string) => {
     const re = new RegExp(pattern, u);
     // ajv keys compiled patterns by their text: give it the pattern's, not "[object Object]".
-    return { test: (value: string) => { onPattern(value); return re.test(value); }, toString: () => re.toString() };
+    return {
+      test: (value: string) => {
+        onPattern(value);
+        return re.test(value);
+      },
+      toString: () => re.toString(),
+    };
   };
   return Object.assign(engine, { code: 'observedRegExp' });
 }

@@ -39,17 +39,22 @@ export interface PrebuiltComponent {
 export async function prebuildComponents(componentsDir: string): Promise<PrebuiltComponent[]> {
   const root = prebuiltRoot(componentsDir);
   const loader = new ComponentLoader(new TranspileCache(root), createLogger('warn'), DEFAULTS.componentCallTimeoutMs, DEFAULTS.componentMemoryBytes);
-  const files = (await readdir(componentsDir)).filter((n) => n.endsWith('.wasm')).sort().map((n) => join(componentsDir, n));
+  const files = (await readdir(componentsDir))
+    .filter((n) => n.endsWith('.wasm'))
+    .sort()
+    .map((n) => join(componentsDir, n));
   const done: PrebuiltComponent[] = [];
   const queue = [...files];
   // Two at a time: transpiling is CPU-bound and each description starts a worker.
-  await Promise.all([0, 1].map(async () => {
-    for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
-      const m = await loader.load(file, true);
-      // The loader sees this tree as its own cache: found there means already prebuilt.
-      done.push({ file, types: m.descriptor.types, hash: m.artifact.hash, origin: m.artifact.origin === 'transpiled' ? 'transpiled' : 'prebuilt' });
-    }
-  }));
+  await Promise.all(
+    [0, 1].map(async () => {
+      for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+        const m = await loader.load(file, true);
+        // The loader sees this tree as its own cache: found there means already prebuilt.
+        done.push({ file, types: m.descriptor.types, hash: m.artifact.hash, origin: m.artifact.origin === 'transpiled' ? 'transpiled' : 'prebuilt' });
+      }
+    }),
+  );
   const keep = new Set(done.map((d) => d.hash));
   const current = `jco-${JCO_VERSION}`;
   const list = (dir: string) => readdir(dir).catch(() => [] as string[]);

@@ -80,9 +80,15 @@ export class ComponentRegistry {
     this.#opts = opts;
   }
 
-  get(name: string): ActiveComponent | undefined { return this.#active.get(name); }
-  list(): ActiveComponent[] { return [...this.#active.values()]; }
-  byBlock(block: Block): ActiveComponent[] { return this.list().filter((c) => c.block === block); }
+  get(name: string): ActiveComponent | undefined {
+    return this.#active.get(name);
+  }
+  list(): ActiveComponent[] {
+    return [...this.#active.values()];
+  }
+  byBlock(block: Block): ActiveComponent[] {
+    return this.list().filter((c) => c.block === block);
+  }
 
   /** Brings `resource` into service on `module`. Throws a `MortarError` naming the file, field and reason. */
   async apply(resource: ComponentResource, module: ComponentModule): Promise<ActiveComponent> {
@@ -96,7 +102,7 @@ export class ComponentRegistry {
     const componentMetadata: Record<string, string> = {};
     for (const [k, v] of Object.entries(resource.metadata)) (hostKeys.has(k) ? hostMetadata : componentMetadata)[k] = v;
     const prefix = hostMetadata.keyPrefix;
-    if (prefix !== undefined && prefix.includes('||')) {
+    if (prefix?.includes('||')) {
       throw new MortarError('ERR_METADATA_INVALID', [resource.file, "field 'keyPrefix' can't contain '||'"]);
     }
 
@@ -104,7 +110,8 @@ export class ComponentRegistry {
     try {
       // A built-in's schema is mortar's own code (no unbounded pattern): it is checked in place, which spares a
       // start with the embedded defaults the check thread. Any other component's schema is checked off this thread.
-      const r = module.builtin ? builtinValidator().validate(module.descriptor.metadataSchema, componentMetadata)
+      const r = module.builtin
+        ? builtinValidator().validate(module.descriptor.metadataSchema, componentMetadata)
         : await schemaChecks.validate(module.descriptor.metadataSchema, componentMetadata);
       if (!r.ok) throw new MortarError('ERR_METADATA_INVALID', [resource.file, r.problems.join('; ')]);
       validated = r.value;
@@ -118,35 +125,38 @@ export class ComponentRegistry {
     const schema = module.descriptor.metadataSchema;
     const granting = grantingMetadata(JSON.parse(schema), componentMetadata, validated, module.builtin);
     for (const field of granting.ignored) {
-      logger.warn({ component: resource.name, file: resource.file, field },
-        `component ${resource.name}: '${field}' is not set in ${resource.file}; the default in ${module.file}'s schema grants no endpoint (only values written in the resource do)`);
+      logger.warn(
+        { component: resource.name, file: resource.file, field },
+        `component ${resource.name}: '${field}' is not set in ${resource.file}; the default in ${module.file}'s schema grants no endpoint (only values written in the resource do)`,
+      );
     }
     const host = this.#opts.capabilities.endpoint(resource.name, schema, granting.metadata, logger);
     const size = module.descriptor.maxInstances > 0 ? Math.min(module.descriptor.maxInstances, this.#opts.poolSize) : this.#opts.poolSize;
     const pairs = Object.entries(validated);
-    const makePool = (poolSize: number, spares: boolean) => new InstancePool({
-      name: resource.name,
-      artifact: module.artifact,
-      size: poolSize,
-      callTimeoutMs: this.#opts.callTimeoutMs,
-      spares,
-      memoryLimitBytes: this.#opts.memoryLimitBytes,
-      host,
-      logger,
-      // Every instance is initialised and must answer ping before it serves a call.
-      prepare: async (call) => {
-        const lifecycle = new LifecycleClient({ call });
-        try {
-          await lifecycle.init(pairs);
-          await lifecycle.ping();
-        } catch (err) {
-          // An init-error the component returned is about its metadata or backend: the YAML's problem. A
-          // trap, a stray exception or a hang is the component's own fault, and is blamed on its file.
-          if (err instanceof ComponentCallError) throw new MortarError('ERR_COMPONENT_INIT', [resource.file, describeError(err)]);
-          throw new MortarError('ERR_COMPONENT_INIT_CRASHED', [module.file, resource.file, describeError(err)]);
-        }
-      },
-    });
+    const makePool = (poolSize: number, spares: boolean) =>
+      new InstancePool({
+        name: resource.name,
+        artifact: module.artifact,
+        size: poolSize,
+        callTimeoutMs: this.#opts.callTimeoutMs,
+        spares,
+        memoryLimitBytes: this.#opts.memoryLimitBytes,
+        host,
+        logger,
+        // Every instance is initialised and must answer ping before it serves a call.
+        prepare: async (call) => {
+          const lifecycle = new LifecycleClient({ call });
+          try {
+            await lifecycle.init(pairs);
+            await lifecycle.ping();
+          } catch (err) {
+            // An init-error the component returned is about its metadata or backend: the YAML's problem. A
+            // trap, a stray exception or a hang is the component's own fault, and is blamed on its file.
+            if (err instanceof ComponentCallError) throw new MortarError('ERR_COMPONENT_INIT', [resource.file, describeError(err)]);
+            throw new MortarError('ERR_COMPONENT_INIT_CRASHED', [module.file, resource.file, describeError(err)]);
+          }
+        },
+      });
     // A component declaring max-instances 1 keeps its data in its one instance: no spare may stand in for it.
     const pool = makePool(size, module.descriptor.maxInstances !== 1);
     try {
@@ -177,13 +187,17 @@ export class ComponentRegistry {
       // A side instance whose `init` failed (its broker was down) is not kept: the next caller, a
       // subscription retried with backoff, starts a new one.
       side = attempt;
-      attempt.catch(() => { if (side === attempt) side = undefined; });
+      attempt.catch(() => {
+        if (side === attempt) side = undefined;
+      });
       return attempt;
     };
     const next: ActiveComponent = { name: resource.name, resource, module, block: module.block, pool, features, hostMetadata, fingerprint: fp, host, sidePool };
     this.#active.set(resource.name, next);
-    logger.info({ component: resource.name, type: resource.type, file: resource.file, wasm: module.file, instances: size },
-      `component ${resource.name} (${resource.type}) ${current ? 'reloaded' : 'loaded'} from ${resource.file}`);
+    logger.info(
+      { component: resource.name, type: resource.type, file: resource.file, wasm: module.file, instances: size },
+      `component ${resource.name} (${resource.type}) ${current ? 'reloaded' : 'loaded'} from ${resource.file}`,
+    );
     if (current) void this.#retire(current, SWAP_GRACE_MS);
     return next;
   }
@@ -224,4 +238,6 @@ export function describeError(err: unknown): string {
 
 let builtins: MetadataValidator | undefined;
 /** The validator for built-in components' schemas, made on first use (it loads ajv). */
-function builtinValidator(): MetadataValidator { return builtins ??= new MetadataValidator(); }
+function builtinValidator(): MetadataValidator {
+  return (builtins ??= new MetadataValidator());
+}

@@ -42,6 +42,7 @@ export function componentizeArgs(entry: string, world: string, out: string, extr
 }
 
 /** What to tell someone whose `.wasm` was not built the way the sidecar runs components. */
-export const HOW_TO_BUILD = 'build it with `mortar component build <entry.ts> -o <file>.wasm` '
-  + '(jco componentize --backend quickjs --backend-qjs-disable-async against mortar\'s wit/, world '
-  + `${BLOCKS.state.defaultWorld} or ${BLOCKS.pubsub.defaultWorld})`;
+export const HOW_TO_BUILD =
+  'build it with `mortar component build <entry.ts> -o <file>.wasm` ' +
+  "(jco componentize --backend quickjs --backend-qjs-disable-async against mortar's wit/, world " +
+  `${BLOCKS.state.defaultWorld} or ${BLOCKS.pubsub.defaultWorld})`;

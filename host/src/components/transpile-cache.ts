@@ -26,7 +26,11 @@ export interface Artifact {
   readonly origin: ArtifactOrigin;
 }
 
-interface Manifest { imports: string[]; exports: string[]; jco: string }
+interface Manifest {
+  imports: string[];
+  exports: string[];
+  jco: string;
+}
 
 /**
  * Transpiles components with jco, in memory, and caches the output on disk keyed by the file's hash.
@@ -110,17 +114,25 @@ async function readArtifact(dir: string, hash: string, origin: ArtifactOrigin): 
   try {
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
     if (manifest.jco === JCO_VERSION) return { hash, dir, imports: manifest.imports, exports: manifest.exports, origin };
-  } catch { /* miss */ }
+  } catch {
+    /* miss */
+  }
   return undefined;
 }
 
 /** Reads JCO_DEBUG once per instance instead of on every lift/lower (jco 1.35 `_debugLog`). */
 export function patchGlue(js: string): string {
-  return js.replaceAll('globalThis?.process?.env?.JCO_DEBUG', '__mortarJcoDebug')
+  return js
+    .replaceAll('globalThis?.process?.env?.JCO_DEBUG', '__mortarJcoDebug')
     .replace('export function instantiate(', 'const __mortarJcoDebug = !!globalThis?.process?.env?.JCO_DEBUG;\nexport function instantiate(');
 }
 
 function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n').find((l) => l.trim().length > 0)?.trim() ?? 'unknown error';
+  return (
+    msg
+      .split('\n')
+      .find((l) => l.trim().length > 0)
+      ?.trim() ?? 'unknown error'
+  );
 }

@@ -177,7 +177,15 @@ export function toResiliency(file: string, name: string, doc: Record<string, unk
   const scopes = doc.scopes ?? [];
   if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string')) throw new Problem('scopes', 'must be a list of app ids');
   return {
-    kind: 'Resiliency', name, file, scopes: scopes as string[], timeouts, retries, circuitBreakers, components,
-    apps: named(targets.apps, 'spec.targets.apps'), actors: named(targets.actors, 'spec.targets.actors'),
+    kind: 'Resiliency',
+    name,
+    file,
+    scopes: scopes as string[],
+    timeouts,
+    retries,
+    circuitBreakers,
+    components,
+    apps: named(targets.apps, 'spec.targets.apps'),
+    actors: named(targets.actors, 'spec.targets.actors'),
   };
 }

@@ -82,7 +82,6 @@ export function parseResources(file: string, text: string): { resources: Resourc
   return { resources, problems };
 }
 
-
 function toResource(file: string, doc: unknown): Resource {
   if (!isObject(doc)) throw new Problem('(document)', 'must be a mapping with apiVersion, kind, metadata and spec');
   const kind = doc.kind;
@@ -111,7 +110,8 @@ function toResource(file: string, doc: unknown): Resource {
   items.forEach((item: unknown, i: number) => {
     const at = `spec.metadata[${i}]`;
     if (!isObject(item) || typeof item.name !== 'string' || item.name === '') throw new Problem(`${at}.name`, 'is required');
-    if (item.secretKeyRef !== undefined) throw new Problem(`${at}.secretKeyRef`, 'secret references need a secret store, which this sidecar does not offer yet');
+    if (item.secretKeyRef !== undefined)
+      throw new Problem(`${at}.secretKeyRef`, 'secret references need a secret store, which this sidecar does not offer yet');
     if (item.envRef !== undefined) {
       throw new Problem(`${at}.envRef`, 'environment references are not supported: components get no ambient environment');
     }
@@ -176,7 +176,16 @@ function toSubscription(file: string, name: string, doc: Record<string, unknown>
   const scopes = doc.scopes ?? [];
   if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string')) throw new Problem('scopes', 'must be a list of app ids');
   return {
-    kind: 'Subscription', name, pubsubname, topic, rules, defaultPath, metadata,
-    deadLetterTopic: str(spec.deadLetterTopic, 'spec.deadLetterTopic', false), bulkSubscribe, scopes: scopes as string[], file,
+    kind: 'Subscription',
+    name,
+    pubsubname,
+    topic,
+    rules,
+    defaultPath,
+    metadata,
+    deadLetterTopic: str(spec.deadLetterTopic, 'spec.deadLetterTopic', false),
+    bulkSubscribe,
+    scopes: scopes as string[],
+    file,
   };
 }

@@ -57,14 +57,27 @@ export function bindingsRoutes(api: UniversalApi, caller: (req: FastifyRequest) 
   return async function plugin(app: FastifyInstance): Promise<void> {
     const handler = async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
       const { operation, data, metadata } = parseOutputBindingBody(req.body as Buffer | undefined);
-      const header = (n: string) => { const v = req.headers[n]; return Array.isArray(v) ? v[0] : v; };
-      const res = await api.invokeBinding(caller(req), { name: req.params.name, operation, data, metadata, traceparent: header('traceparent'), tracestate: header('tracestate') });
+      const header = (n: string) => {
+        const v = req.headers[n];
+        return Array.isArray(v) ? v[0] : v;
+      };
+      const res = await api.invokeBinding(caller(req), {
+        name: req.params.name,
+        operation,
+        data,
+        metadata,
+        traceparent: header('traceparent'),
+        tracestate: header('tracestate'),
+      });
       if (!res) return reply.code(204).send();
       for (const [k, v] of Object.entries(res.metadata)) {
         const name = `metadata.${k}`;
         if (HEADER_NAME.test(name) && HEADER_VALUE.test(v)) reply.header(name, v);
       }
-      return reply.code(200).header('content-type', res.contentType || 'application/json').send(Buffer.from(res.data));
+      return reply
+        .code(200)
+        .header('content-type', res.contentType || 'application/json')
+        .send(Buffer.from(res.data));
     };
     for (const method of ['POST', 'PUT'] as const) app.route({ method, url: '/v1.0/bindings/:name', handler });
   };

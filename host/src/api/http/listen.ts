@@ -25,18 +25,25 @@ export interface Listening {
 export async function listenOnAll(app: FastifyInstance, port: number, hosts: readonly string[], logger: Logger): Promise<Listening> {
   await app.listen({ port, host: hosts[0] });
   const bound = (app.server.address() as { port: number }).port;
-  const onError = (host: string) => (err: Error) => logger.error({ address: `${host}:${bound}`, err: err.message }, `HTTP API listener on ${host} port ${bound}: ${err.message}`);
+  const onError = (host: string) => (err: Error) =>
+    logger.error({ address: `${host}:${bound}`, err: err.message }, `HTTP API listener on ${host} port ${bound}: ${err.message}`);
   app.server.on('error', onError(hosts[0]!));
   const extra: Server[] = [];
   // net.Server.close() stops listening at once; its callback would wait for the handed-over connections.
-  const close = () => { for (const s of extra) s.close(); };
+  const close = () => {
+    for (const s of extra) s.close();
+  };
   try {
     for (const host of hosts.slice(1)) {
       const s = createServer((socket) => app.server.emit('connection', socket));
       extra.push(s);
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.listen({ port: bound, host }, () => { s.off('error', reject); s.on('error', onError(host)); resolve(); });
+        s.listen({ port: bound, host }, () => {
+          s.off('error', reject);
+          s.on('error', onError(host));
+          resolve();
+        });
       });
     }
   } catch (err) {

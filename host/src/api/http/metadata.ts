@@ -46,13 +46,18 @@ export function metadataBody(m: MetadataResult): Record<string, unknown> {
   const app = m.appConnectionProperties;
   if (app) {
     const { health, ...props } = app;
-    body.appConnectionProperties = health === undefined ? props : {
-      ...props,
-      health: {
-        healthCheckPath: health.healthCheckPath, healthProbeInterval: formatDuration(health.probeIntervalMs),
-        healthProbeTimeout: formatDuration(health.probeTimeoutMs), healthThreshold: health.threshold,
-      },
-    };
+    body.appConnectionProperties =
+      health === undefined
+        ? props
+        : {
+            ...props,
+            health: {
+              healthCheckPath: health.healthCheckPath,
+              healthProbeInterval: formatDuration(health.probeIntervalMs),
+              healthProbeTimeout: formatDuration(health.probeTimeoutMs),
+              healthThreshold: health.threshold,
+            },
+          };
   }
   return body;
 }

@@ -8,7 +8,12 @@ import { goFields } from '../../request-json.js';
 import type { BulkPublishEntry, BulkPublishResult } from '../universal/requests.js';
 
 /** An entry as the JSON body gives it: `event` is any JSON value, made bytes by `eventBytes`. */
-interface JsonEntry { entryId: string; event: unknown; contentType: string; metadata?: Record<string, string> }
+interface JsonEntry {
+  entryId: string;
+  event: unknown;
+  contentType: string;
+  metadata?: Record<string, string>;
+}
 
 /**
  * daprd's `bulkPublishMessageEntry` field names, matched case-insensitively as Go's decoder matches them
@@ -21,20 +26,26 @@ const ENTRY_FIELDS = ['entryId', 'event', 'contentType', 'metadata'] as const;
  * to publish (`eventBytes`). Any fault fails the whole request: `ERR_PUBSUB_EVENTS_SER` naming the entry.
  */
 export function decodeBulkEntries(body: unknown): BulkPublishEntry[] {
-  if (!Array.isArray(body)) throw new MortarError('ERR_PUBSUB_EVENTS_SER', ['the body must be a JSON array of entries'], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
+  if (!Array.isArray(body))
+    throw new MortarError('ERR_PUBSUB_EVENTS_SER', ['the body must be a JSON array of entries'], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
   const ids = new Set<string>();
   return body.map((e: unknown, i: number) => {
-    if (typeof e !== 'object' || e === null) throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i} is not an object`], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
+    if (typeof e !== 'object' || e === null)
+      throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i} is not an object`], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
     const x = goFields(e, ENTRY_FIELDS);
-    if (typeof x.entryId !== 'string' || x.entryId === '') throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId is missing`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
-    if (ids.has(x.entryId)) throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId '${x.entryId}' is not unique`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
+    if (typeof x.entryId !== 'string' || x.entryId === '')
+      throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId is missing`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
+    if (ids.has(x.entryId))
+      throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId '${x.entryId}' is not unique`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
     ids.add(x.entryId);
     let metadata: Record<string, string> | undefined;
     if (x.metadata !== undefined && x.metadata !== null) {
-      if (typeof x.metadata !== 'object') throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: metadata must be an object`], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
+      if (typeof x.metadata !== 'object')
+        throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: metadata must be an object`], { reason: 'DAPR_PUBSUB_UNMARSHAL_EVENTS' });
       metadata = Object.fromEntries(Object.entries(x.metadata as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
     }
-    const contentType = typeof x.contentType === 'string' && x.contentType !== '' ? x.contentType : (typeof x.event === 'string' ? 'text/plain' : 'application/json');
+    const contentType =
+      typeof x.contentType === 'string' && x.contentType !== '' ? x.contentType : typeof x.event === 'string' ? 'text/plain' : 'application/json';
     const entry: JsonEntry = { entryId: x.entryId, event: x.event, contentType, metadata };
     return { entryId: entry.entryId, event: eventBytes(entry, i), contentType, metadata };
   });
@@ -56,7 +67,12 @@ function eventBytes(e: JsonEntry, index: number): Buffer {
  * The 500 answer when some entries failed: the body `{failedEntries, errorCode, message}` and the headers
  * `metadata.responseData` / `metadata.error` daprd sends.
  */
-export function bulkFailure(result: BulkPublishResult, pubsub: string, topic: string, appId: string): { body: Record<string, unknown>; headers: Record<string, string> } {
+export function bulkFailure(
+  result: BulkPublishResult,
+  pubsub: string,
+  topic: string,
+  appId: string,
+): { body: Record<string, unknown>; headers: Record<string, string> } {
   const e = new MortarError('ERR_PUBSUB_PUBLISH_MESSAGE', [topic, pubsub, `${result.failedEntries.length} of the entries failed`]);
   const errBody = { failedEntries: result.failedEntries, errorCode: e.code };
   return {

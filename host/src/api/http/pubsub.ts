@@ -15,10 +15,18 @@ type TopicParams = { pubsub: string; '*': string };
 export function pubsubRoutes(api: UniversalApi, caller: (req: FastifyRequest) => Caller) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const publish = async (req: FastifyRequest<{ Params: TopicParams }>, reply: FastifyReply) => {
-      const header = (n: string) => { const v = req.headers[n]; return Array.isArray(v) ? v[0] : v; };
+      const header = (n: string) => {
+        const v = req.headers[n];
+        return Array.isArray(v) ? v[0] : v;
+      };
       await api.publishEvent(caller(req), {
-        pubsub: req.params.pubsub, topic: req.params['*'] ?? '', data: (req.body as Buffer | undefined) ?? Buffer.alloc(0),
-        contentType: header('content-type'), metadata: queryMetadata(req), traceparent: header('traceparent'), tracestate: header('tracestate'),
+        pubsub: req.params.pubsub,
+        topic: req.params['*'] ?? '',
+        data: (req.body as Buffer | undefined) ?? Buffer.alloc(0),
+        contentType: header('content-type'),
+        metadata: queryMetadata(req),
+        traceparent: header('traceparent'),
+        tracestate: header('tracestate'),
       });
       return reply.code(204).send();
     };

@@ -43,7 +43,10 @@ export function stringMap(v: unknown, field: string): Record<string, string> {
 /** An optional string field (Go `*string`): absent or null is undefined; any other JSON type is a 400. */
 export function optionalString(v: unknown, field: string): string | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new MortarError('ERR_MALFORMED_REQUEST', [`failed to parse request body: '${field}' must be a string, not ${Array.isArray(v) ? 'an array' : typeof v}`]);
+  if (typeof v !== 'string')
+    throw new MortarError('ERR_MALFORMED_REQUEST', [
+      `failed to parse request body: '${field}' must be a string, not ${Array.isArray(v) ? 'an array' : typeof v}`,
+    ]);
   return v;
 }
 

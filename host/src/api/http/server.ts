@@ -103,6 +103,7 @@ function toMortarError(err: unknown): MortarError {
   if (err instanceof MortarError) return err;
   const f = err as { code?: string; statusCode?: number; message?: string };
   if (f.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new MortarError('ERR_BODY_READ', ['request body too large'], { http: 413 });
-  if (f.statusCode && f.statusCode >= 400 && f.statusCode < 500) return new MortarError('ERR_BAD_REQUEST', [f.message ?? 'bad request'], { http: f.statusCode });
+  if (f.statusCode && f.statusCode >= 400 && f.statusCode < 500)
+    return new MortarError('ERR_BAD_REQUEST', [f.message ?? 'bad request'], { http: f.statusCode });
   return new MortarError('ERR_INTERNAL', [f.message ?? String(err)]);
 }

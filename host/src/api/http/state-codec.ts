@@ -38,7 +38,7 @@ export function decodeSaveItems(body: unknown, qm: Record<string, string>): Save
 export function decodeBulkGet(body: unknown, qm: Record<string, string>): GetBulkStateRequest {
   const b = objectFields(body, BULK_FIELDS);
   if (!b || (b.keys !== undefined && b.keys !== null && !Array.isArray(b.keys))) {
-    throw new MortarError('ERR_MALFORMED_REQUEST', ["failed to parse request body: expected {\"keys\": [...]}"]);
+    throw new MortarError('ERR_MALFORMED_REQUEST', ['failed to parse request body: expected {"keys": [...]}']);
   }
   const keys = ((b.keys as unknown[] | null | undefined) ?? []).map((k, i) => {
     if (typeof k !== 'string') throw new MortarError('ERR_MALFORMED_REQUEST', [`failed to parse request body: keys[${i}] must be a string`]);
@@ -58,7 +58,8 @@ export function decodeTransaction(body: unknown, qm: Record<string, string>): Tr
     const r = objectFields(op?.request, ITEM_FIELDS);
     const kind = op?.operation;
     if (kind !== 'upsert' && kind !== 'delete') throw new MortarError('ERR_NOT_SUPPORTED_STATE_OPERATION', [String(kind)]);
-    if (!r || typeof r.key !== 'string' || r.key === '') throw new MortarError('ERR_MALFORMED_REQUEST', [`"key" is a required field (operations[${i}].request)`]);
+    if (!r || typeof r.key !== 'string' || r.key === '')
+      throw new MortarError('ERR_MALFORMED_REQUEST', [`"key" is a required field (operations[${i}].request)`]);
     const common = {
       key: r.key,
       etag: optionalString(r.etag, `operations[${i}].request.etag`),
@@ -97,7 +98,7 @@ export function bulkGetBody(results: readonly BulkStateItem[]): string {
       if (Object.keys(r.item.metadata).length) s += `,"metadata":${JSON.stringify(r.item.metadata)}`;
     }
     if (r.error) s += `,"error":${JSON.stringify(r.error)}`;
-    return s + '}';
+    return `${s}}`;
   });
   return `[${parts.join(',')}]`;
 }

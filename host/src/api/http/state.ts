@@ -40,7 +40,10 @@ export function stateRoutes(api: UniversalApi, caller: (req: FastifyRequest) => 
       if (!item) return reply.code(204).send();
       if (item.etag) reply.header('etag', item.etag);
       for (const [k, v] of Object.entries(item.metadata)) reply.header(`metadata.${k}`, v);
-      return reply.code(200).type('application/json').send(Buffer.from(item.data.buffer, item.data.byteOffset, item.data.byteLength));
+      return reply
+        .code(200)
+        .type('application/json')
+        .send(Buffer.from(item.data.buffer, item.data.byteOffset, item.data.byteLength));
     });
 
     app.delete('/:storeName/:key', async (req: FastifyRequest<{ Params: KeyParams }>, reply) => {
@@ -60,9 +63,11 @@ export function stateRoutes(api: UniversalApi, caller: (req: FastifyRequest) => 
 /** `/v1.0-alpha1/state/{store}/query` (spec 1.2): no store can be queried yet; the body is not read. */
 export function stateQueryRoutes(api: UniversalApi, caller: (req: FastifyRequest) => Caller) {
   return async function plugin(app: FastifyInstance): Promise<void> {
-    const query = async (req: FastifyRequest<{ Params: StoreParams }>) => api.queryState(caller(req), req.params.storeName, () => ({
-      query: ((req.body as Buffer | undefined) ?? Buffer.alloc(0)).toString('utf8'), metadata: queryMetadata(req),
-    }));
+    const query = async (req: FastifyRequest<{ Params: StoreParams }>) =>
+      api.queryState(caller(req), req.params.storeName, () => ({
+        query: ((req.body as Buffer | undefined) ?? Buffer.alloc(0)).toString('utf8'),
+        metadata: queryMetadata(req),
+      }));
     app.post('/:storeName/query', query);
     app.put('/:storeName/query', query);
   };

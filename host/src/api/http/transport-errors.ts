@@ -20,7 +20,8 @@ export function frameworkErrors(appId: () => string) {
   return (err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void => {
     let e: MortarError;
     if (err.code === 'FST_ERR_BAD_URL') e = new MortarError('ERR_MALFORMED_REQUEST', ['the URL path is not valid: a percent escape does not decode to UTF-8']);
-    else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') e = new MortarError('ERR_BAD_REQUEST', [`a URL path segment is longer than ${MAX_KEY_URL_CHARS} characters`], { http: 414 });
+    else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH')
+      e = new MortarError('ERR_BAD_REQUEST', [`a URL path segment is longer than ${MAX_KEY_URL_CHARS} characters`], { http: 414 });
     else e = new MortarError('ERR_INTERNAL', [err.message]);
     void reply.code(e.http).type('application/json').send(toDaprBody(e, appId()));
   };
@@ -37,7 +38,8 @@ export function clientErrorHandler(appId: () => string, logger: Logger) {
   return (err: NodeJS.ErrnoException, socket: Socket): void => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     let e: MortarError;
-    if (err.code === 'HPE_HEADER_OVERFLOW') e = new MortarError('ERR_BAD_REQUEST', [`the request headers are larger than ${maxHeaderSize} bytes`], { http: 431 });
+    if (err.code === 'HPE_HEADER_OVERFLOW')
+      e = new MortarError('ERR_BAD_REQUEST', [`the request headers are larger than ${maxHeaderSize} bytes`], { http: 431 });
     else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') e = new MortarError('ERR_BAD_REQUEST', ['the request was not received in time'], { http: 408 });
     else e = new MortarError('ERR_BAD_REQUEST', [`malformed HTTP request (${err.code ?? err.message})`]);
     logger.debug({ code: e.code, err: err.code ?? err.message }, e.message);
@@ -54,6 +56,8 @@ export function clientErrorHandler(appId: () => string, logger: Logger) {
     socket.once('close', () => clearTimeout(timer));
     socket.on('error', () => socket.destroy());
     socket.resume(); // drain: the parser no longer reads this socket
-    socket.end(`HTTP/1.1 ${e.http} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${e.http} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   };
 }

@@ -38,7 +38,12 @@ export function unsupportedApi(path: string, headers: Readonly<Record<string, un
 }
 
 /** The error for an unmatched request: 501 for an API mortar lacks, else 404; both name the route. */
-export function unmatchedRouteError(method: string, url: string, headers: Readonly<Record<string, unknown>>, version: string): { error: MortarError; api?: string } {
+export function unmatchedRouteError(
+  method: string,
+  url: string,
+  headers: Readonly<Record<string, unknown>>,
+  version: string,
+): { error: MortarError; api?: string } {
   const path = url.split('?')[0]!;
   const route = `${method} ${path.length > QUOTED_PATH_CHARS ? `${path.slice(0, QUOTED_PATH_CHARS)}...` : path}`;
   const api = unsupportedApi(path, headers);

@@ -70,17 +70,27 @@ export function metadataOf(rt: RuntimeView): MetadataResult {
     enabledFeatures: [],
     actors: [],
     components: rt.registry.list().map((c) => ({
-      name: c.name, type: c.resource.type, version: c.resource.version, capabilities: c.block === 'bindings' ? bindingCapabilities(c) : c.features,
+      name: c.name,
+      type: c.resource.type,
+      version: c.resource.version,
+      capabilities: c.block === 'bindings' ? bindingCapabilities(c) : c.features,
     })),
     extended: { ...Object.fromEntries(rt.extended), daprRuntimeVersion: rt.runtimeVersion },
     subscriptions: rt.subscriptions().map((s) => ({
-      pubsubname: s.pubsubname, topic: s.topic, metadata: s.metadata,
+      pubsubname: s.pubsubname,
+      topic: s.topic,
+      metadata: s.metadata,
       rules: [...s.rules, ...(s.defaultPath !== undefined ? [{ match: '', path: s.defaultPath }] : [])],
-      deadLetterTopic: s.deadLetterTopic ?? '', type: s.type,
+      deadLetterTopic: s.deadLetterTopic ?? '',
+      type: s.type,
     })),
     httpEndpoints: [],
     appConnectionProperties: app && {
-      port: app.port, protocol: app.protocol, channelAddress: app.channelAddress, maxConcurrency: 0, health: app.health,
+      port: app.port,
+      protocol: app.protocol,
+      channelAddress: app.channelAddress,
+      maxConcurrency: 0,
+      health: app.health,
     },
   };
 }

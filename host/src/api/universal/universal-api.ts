@@ -15,8 +15,18 @@ import { EXTENDED_METADATA_LIMITS, metadataOf, type MetadataResult } from './met
 import type { InvokeBindingRequest, InvokeBindingResult } from './bindings.js';
 import type { BindingsService } from '../../blocks/bindings/bindings-service.js';
 import type {
-  BulkPublishEntry, BulkPublishEventRequest, BulkPublishResult, BulkStateItem, DeleteItem, GetBulkStateRequest, GetStateRequest,
-  PublishEventRequest, QueryStateRequest, SaveItem, StateItem, TransactionRequest,
+  BulkPublishEntry,
+  BulkPublishEventRequest,
+  BulkPublishResult,
+  BulkStateItem,
+  DeleteItem,
+  GetBulkStateRequest,
+  GetStateRequest,
+  PublishEventRequest,
+  QueryStateRequest,
+  SaveItem,
+  StateItem,
+  TransactionRequest,
 } from './requests.js';
 
 /** What the universal API serves from: the runtime's view and the building blocks. */
@@ -42,8 +52,12 @@ export class UniversalApi {
   }
 
   /** The sidecar's app id (`--app-id`): the app its errors and metadata name. */
-  get appId(): string { return this.#rt.appId; }
-  get runtimeVersion(): string { return this.#rt.runtimeVersion; }
+  get appId(): string {
+    return this.#rt.appId;
+  }
+  get runtimeVersion(): string {
+    return this.#rt.runtimeVersion;
+  }
 
   // State (spec 1.2). Keys are prefixed for the caller's app id.
 
@@ -97,8 +111,13 @@ export class UniversalApi {
   async publishEvent(caller: Caller, req: PublishEventRequest): Promise<void> {
     this.#checkPublish(caller, req.pubsub, req.topic);
     await this.#pubsub.publish(caller.appId, {
-      pubsub: req.pubsub, topic: req.topic, body: Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength),
-      contentType: req.contentType, metadata: req.metadata, traceparent: req.traceparent, tracestate: req.tracestate,
+      pubsub: req.pubsub,
+      topic: req.topic,
+      body: Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength),
+      contentType: req.contentType,
+      metadata: req.metadata,
+      traceparent: req.traceparent,
+      tracestate: req.tracestate,
     });
   }
 
@@ -144,7 +163,9 @@ export class UniversalApi {
     const { maxKeys, maxValueBytes } = EXTENDED_METADATA_LIMITS;
     const { extended } = this.#rt;
     if (value.byteLength > maxValueBytes) {
-      throw new MortarError('ERR_BAD_REQUEST', [`metadata value for '${key}' is ${value.byteLength} bytes; at most ${maxValueBytes} bytes are allowed`], { http: 413 });
+      throw new MortarError('ERR_BAD_REQUEST', [`metadata value for '${key}' is ${value.byteLength} bytes; at most ${maxValueBytes} bytes are allowed`], {
+        http: 413,
+      });
     }
     if (!extended.has(key) && extended.size >= maxKeys) {
       throw new MortarError('ERR_BAD_REQUEST', [`metadata key '${key}' not set: at most ${maxKeys} keys can be set (existing keys can be overwritten)`]);
@@ -172,7 +193,8 @@ function checkEntryIds(entries: readonly BulkPublishEntry[]): void {
   const ids = new Set<string>();
   entries.forEach((e, i) => {
     if (e.entryId === '') throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId is missing`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
-    if (ids.has(e.entryId)) throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId '${e.entryId}' is not unique`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
+    if (ids.has(e.entryId))
+      throw new MortarError('ERR_PUBSUB_EVENTS_SER', [`entry ${i}: entryId '${e.entryId}' is not unique`], { reason: 'DAPR_PUBSUB_MARSHAL_EVENTS' });
     ids.add(e.entryId);
   });
 }

@@ -30,13 +30,19 @@ const OPERATIONS = new WeakMap<ActiveComponent, Promise<readonly string[]>>();
 export class BindingClient {
   constructor(readonly component: ActiveComponent) {}
 
-  get name(): string { return this.component.name; }
+  get name(): string {
+    return this.component.name;
+  }
 
   /** The component exports `output-binding`. */
-  get isOutput(): boolean { return exports(this.component, 'output-binding'); }
+  get isOutput(): boolean {
+    return exports(this.component, 'output-binding');
+  }
 
   /** The component exports `input-binding`. */
-  get isInput(): boolean { return exports(this.component, 'input-binding'); }
+  get isInput(): boolean {
+    return exports(this.component, 'input-binding');
+  }
 
   /** The operations `invoke` accepts, asked once per component version. */
   operations(): Promise<readonly string[]> {
@@ -45,7 +51,9 @@ export class BindingClient {
       ops = typedCall<typeof Output>(this.component.pool, OUTPUT)('operations', []).then((r) => r.map(String));
       OPERATIONS.set(this.component, ops);
       // A failed ask (the instance was being replaced) is not remembered: the next request asks again.
-      ops.catch(() => { if (OPERATIONS.get(this.component) === ops) OPERATIONS.delete(this.component); });
+      ops.catch(() => {
+        if (OPERATIONS.get(this.component) === ops) OPERATIONS.delete(this.component);
+      });
     }
     return ops;
   }

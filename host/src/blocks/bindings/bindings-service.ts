@@ -34,7 +34,10 @@ export interface BindingsServiceOptions {
 
 /** Output bindings: `invoke` is what every transport calls. */
 export class BindingsService {
-  constructor(readonly registry: ComponentRegistry, readonly opts: BindingsServiceOptions) {}
+  constructor(
+    readonly registry: ComponentRegistry,
+    readonly opts: BindingsServiceOptions,
+  ) {}
 
   /**
    * Sends `req` to output binding `name`. Resolves with the component's response, or undefined for none
@@ -56,7 +59,10 @@ export class BindingsService {
       throw outputBindingError(name, err);
     }
     if (!ops.includes(req.operation)) {
-      throw new MortarError('ERR_INVOKE_OUTPUT_BINDING', [name, `binding ${name} does not support operation ${req.operation}. supported operations:${ops.join(' ')}`]);
+      throw new MortarError('ERR_INVOKE_OUTPUT_BINDING', [
+        name,
+        `binding ${name} does not support operation ${req.operation}. supported operations:${ops.join(' ')}`,
+      ]);
     }
     const metadata = { ...req.metadata };
     if (req.traceparent) metadata.traceparent = req.traceparent;

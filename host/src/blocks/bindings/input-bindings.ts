@@ -46,10 +46,15 @@ export class InputBindings {
   #reconciling: Promise<void> = Promise.resolve();
   #closed = false;
 
-  constructor(readonly registry: ComponentRegistry, readonly opts: InputBindingsOptions) {}
+  constructor(
+    readonly registry: ComponentRegistry,
+    readonly opts: InputBindingsOptions,
+  ) {}
 
   /** Binding names with a running loop. */
-  reading(): string[] { return [...this.#loops.keys()]; }
+  reading(): string[] {
+    return [...this.#loops.keys()];
+  }
 
   /** Starts reading, for the app behind `app` (call once its subscriptions are started). */
   start(app: AppTarget): Promise<void> {
@@ -59,9 +64,11 @@ export class InputBindings {
 
   /** Brings the loops in line with the components in service (after every resource scan). */
   reconcile(): Promise<void> {
-    this.#reconciling = this.#reconciling.then(() => this.#reconcile()).catch((err: unknown) => {
-      this.opts.logger.error({ err: String(err) }, 'bindings: reconciling input bindings failed');
-    });
+    this.#reconciling = this.#reconciling
+      .then(() => this.#reconcile())
+      .catch((err: unknown) => {
+        this.opts.logger.error({ err: String(err) }, 'bindings: reconciling input bindings failed');
+      });
     return this.#reconciling;
   }
 
@@ -81,7 +88,12 @@ export class InputBindings {
       if (!explicitlyInput(c) && !(await this.#wanted(c, path, app))) continue;
       if (this.#closed || this.registry.get(c.name) !== c) continue;
       const loop = new InputLoop({
-        component: c, path, app, logger: this.opts.logger, maxInFlight: this.opts.maxInFlight ?? 64, appTimeoutMs: this.opts.appTimeoutMs ?? 60_000,
+        component: c,
+        path,
+        app,
+        logger: this.opts.logger,
+        maxInFlight: this.opts.maxInFlight ?? 64,
+        appTimeoutMs: this.opts.appTimeoutMs ?? 60_000,
         policy: () => this.opts.resiliency.component(c.name, 'bindings', 'inbound', DEFAULT_INBOUND),
       });
       this.#loops.set(c.name, loop);
@@ -95,13 +107,18 @@ export class InputBindings {
     try {
       status = (await app.request('OPTIONS', path, undefined, { 'content-type': 'application/json' }, this.opts.probeTimeoutMs ?? PROBE_TIMEOUT_MS)).status;
     } catch (err) {
-      this.opts.logger.warn({ binding: c.name, route: path, err: (err as Error).message },
-        `input binding ${c.name}: could not invoke OPTIONS method on input binding subscription endpoint "${path}": ${(err as Error).message}; not reading it`);
+      this.opts.logger.warn(
+        { binding: c.name, route: path, err: (err as Error).message },
+        `input binding ${c.name}: could not invoke OPTIONS method on input binding subscription endpoint "${path}": ${(err as Error).message}; not reading it`,
+      );
       return false;
     }
     if (Math.floor(status / 100) === 2 || status === 405) return true;
     this.#declined.add(c);
-    this.opts.logger.info({ binding: c.name, route: path, status }, `app has not subscribed to binding ${c.name} (OPTIONS ${path} answered ${status}); not reading it`);
+    this.opts.logger.info(
+      { binding: c.name, route: path, status },
+      `app has not subscribed to binding ${c.name} (OPTIONS ${path} answered ${status}); not reading it`,
+    );
     return false;
   }
 

@@ -44,7 +44,11 @@ const MAX_BODY_IN_ERROR = 1024;
 const MAX_FAILURE_BACKOFF_MS = 5000;
 
 /** An attempt's result: `error` is set when the app did not take the event (daprd's wording). */
-interface Attempt { readonly ok: boolean; readonly status?: number; readonly error?: string }
+interface Attempt {
+  readonly ok: boolean;
+  readonly status?: number;
+  readonly error?: string;
+}
 
 /** The loop of one input binding version (see the file comment); `start` once, `stop` once. */
 export class InputLoop {
@@ -70,8 +74,12 @@ export class InputLoop {
     this.#sharedInstance = opts.component.module.descriptor.maxInstances === 1 && this.#client.isOutput;
   }
 
-  get component(): ActiveComponent { return this.#o.component; }
-  get name(): string { return this.#o.component.name; }
+  get component(): ActiveComponent {
+    return this.#o.component;
+  }
+  get name(): string {
+    return this.#o.component.name;
+  }
 
   /** Starts the loop: `open` (retried with back-off while it fails), then fetch and deliver until `stop`. */
   start(): void {
@@ -107,17 +115,33 @@ export class InputLoop {
         }
         await this.#settle();
         const open = this.#o.policy().breaker?.openForMs() ?? 0;
-        if (open > 0) { await this.#idle(Math.min(open, LONG_POLL_MS)); continue; }
-        if (this.#o.app.paused()) { await this.#idle(IDLE_POLL_MS); continue; }
+        if (open > 0) {
+          await this.#idle(Math.min(open, LONG_POLL_MS));
+          continue;
+        }
+        if (this.#o.app.paused()) {
+          await this.#idle(IDLE_POLL_MS);
+          continue;
+        }
         const room = this.#o.maxInFlight - this.#inflight;
-        if (room <= 0) { await this.#idle(50); continue; }
+        if (room <= 0) {
+          await this.#idle(50);
+          continue;
+        }
         const wait = this.#inflight > 0 || this.#sharedInstance ? 0 : LONG_POLL_MS;
         const t0 = performance.now();
         const got = await this.#client.fetch(Math.min(room, 256), wait);
         failures = 0;
         if (this.#stopped) {
           // Stopped while the fetch waited: give these back rather than deliver them.
-          if (got.length > 0) await this.#client.nack(got.map((e) => e.receipt), 'the sidecar is stopping', 0).catch(() => undefined);
+          if (got.length > 0)
+            await this.#client
+              .nack(
+                got.map((e) => e.receipt),
+                'the sidecar is stopping',
+                0,
+              )
+              .catch(() => undefined);
           break;
         }
         for (const e of got) this.#dispatch(e);
@@ -130,7 +154,10 @@ export class InputLoop {
         failures++;
         const delay = Math.min(MAX_FAILURE_BACKOFF_MS, 100 * 2 ** Math.min(failures, 6));
         const what = this.#opened ? 'fetch' : 'open';
-        this.#o.logger.warn({ binding: this.name, err: describeBindingError(err) }, `input binding ${this.name}: ${what} failed: ${describeBindingError(err)}; retrying in ${delay}ms`);
+        this.#o.logger.warn(
+          { binding: this.name, err: describeBindingError(err) },
+          `input binding ${this.name}: ${what} failed: ${describeBindingError(err)}; retrying in ${delay}ms`,
+        );
         await this.#idle(delay);
       }
     }
@@ -138,8 +165,14 @@ export class InputLoop {
 
   #idle(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.#wake = undefined; resolve(); }, ms);
-      this.#wake = () => { clearTimeout(t); resolve(); };
+      const t = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
     });
   }
 
@@ -151,7 +184,10 @@ export class InputLoop {
         await this.#client.ack(acks);
       } catch (err) {
         // Not acked: a source that keeps events hands these out again (at-least-once).
-        this.#o.logger.warn({ binding: this.name, count: acks.length, err: describeBindingError(err) }, `input binding ${this.name}: ack failed; the source may redeliver`);
+        this.#o.logger.warn(
+          { binding: this.name, count: acks.length, err: describeBindingError(err) },
+          `input binding ${this.name}: ack failed; the source may redeliver`,
+        );
       }
     }
     if (this.#nacks.size > 0) {
@@ -174,10 +210,13 @@ export class InputLoop {
 
   #dispatch(e: BindingEvent): void {
     this.#inflight++;
-    void this.#deliver(e).then((error) => this.#settleOne(e, error), (err: unknown) => {
-      this.#o.logger.error({ binding: this.name, err: String(err) }, 'input binding delivery failed unexpectedly');
-      this.#settleOne(e, String(err));
-    });
+    void this.#deliver(e).then(
+      (error) => this.#settleOne(e, error),
+      (err: unknown) => {
+        this.#o.logger.error({ binding: this.name, err: String(err) }, 'input binding delivery failed unexpectedly');
+        this.#settleOne(e, String(err));
+      },
+    );
   }
 
   /** Delivers one event with the policy's retries; resolves undefined to ack, or the error to nack with. */
@@ -194,9 +233,7 @@ export class InputLoop {
       const a = await this.#post(body, headers, policy);
       policy.breaker?.record(a.ok);
       if (a.ok) return undefined;
-      const wait = this.#stopped ? undefined
-        : a.status !== undefined && policy.retry && !retriesStatus(policy.retry, a.status) ? undefined
-          : backoff?.next();
+      const wait = this.#stopped ? undefined : a.status !== undefined && policy.retry && !retriesStatus(policy.retry, a.status) ? undefined : backoff?.next();
       if (wait === undefined) {
         this.#o.logger.debug({ binding: this.name, err: a.error }, `input binding ${this.name}: ${a.error}; handed back to the component`);
         return a.error!;
@@ -209,7 +246,11 @@ export class InputLoop {
     try {
       const res = await this.#o.app.request('POST', this.#o.path, body, headers, policy.timeoutMs ?? this.#o.appTimeoutMs);
       if (res.status >= 200 && res.status <= 299) return { ok: true };
-      return { ok: false, status: res.status, error: `fails to send binding event to http app channel, status code: ${res.status} body: ${res.body.subarray(0, MAX_BODY_IN_ERROR).toString('utf8')}` };
+      return {
+        ok: false,
+        status: res.status,
+        error: `fails to send binding event to http app channel, status code: ${res.status} body: ${res.body.subarray(0, MAX_BODY_IN_ERROR).toString('utf8')}`,
+      };
     } catch (err) {
       return { ok: false, error: `error invoking app: ${(err as Error).message}` };
     }

@@ -21,23 +21,43 @@ export class BrokerClient {
   }
 
   /** Resolves once the broker accepted `req`. */
-  publish(req: PublishRequest, timeoutMs?: number): Promise<void> { return this.#call('publish', [req], timeoutMs); }
+  publish(req: PublishRequest, timeoutMs?: number): Promise<void> {
+    return this.#call('publish', [req], timeoutMs);
+  }
   /** The entries the broker did not accept, by position (empty: all were). */
-  bulkPublish(reqs: PublishRequest[], timeoutMs?: number): Promise<BulkFailure[]> { return this.#call('bulkPublish', [reqs], timeoutMs); }
+  bulkPublish(reqs: PublishRequest[], timeoutMs?: number): Promise<BulkFailure[]> {
+    return this.#call('bulkPublish', [reqs], timeoutMs);
+  }
   /** Resolves once the subscription exists at the broker. */
-  subscribe(sub: Subscription, timeoutMs?: number): Promise<void> { return this.#call('subscribe', [sub], timeoutMs); }
+  subscribe(sub: Subscription, timeoutMs?: number): Promise<void> {
+    return this.#call('subscribe', [sub], timeoutMs);
+  }
   /** Up to `max` messages for any of `subs`, waiting up to `waitMs` for the first (`timeoutMs` must allow for the wait). */
-  fetch(subs: Subscription[], max: number, waitMs: number, timeoutMs?: number): Promise<Delivery[]> { return this.#call('fetch', [subs, max, waitMs], timeoutMs); }
-  ack(refs: SettleRef[], timeoutMs?: number): Promise<void> { return this.#call('ack', [refs], timeoutMs); }
-  nack(refs: SettleRef[], delayMs: number, timeoutMs?: number): Promise<void> { return this.#call('nack', [refs, delayMs], timeoutMs); }
-  close(sub: Subscription, timeoutMs?: number): Promise<void> { return this.#call('close', [sub], timeoutMs); }
+  fetch(subs: Subscription[], max: number, waitMs: number, timeoutMs?: number): Promise<Delivery[]> {
+    return this.#call('fetch', [subs, max, waitMs], timeoutMs);
+  }
+  ack(refs: SettleRef[], timeoutMs?: number): Promise<void> {
+    return this.#call('ack', [refs], timeoutMs);
+  }
+  nack(refs: SettleRef[], delayMs: number, timeoutMs?: number): Promise<void> {
+    return this.#call('nack', [refs, delayMs], timeoutMs);
+  }
+  close(sub: Subscription, timeoutMs?: number): Promise<void> {
+    return this.#call('close', [sub], timeoutMs);
+  }
 
   /** The pool's call deadline (`InstancePool.callTimeout`). */
-  callTimeout(policyTimeoutMs?: number): number { return this.pool.callTimeout(policyTimeoutMs); }
+  callTimeout(policyTimeoutMs?: number): number {
+    return this.pool.callTimeout(policyTimeoutMs);
+  }
   /** How many calls keep every instance busy (`InstancePool.capacity`). */
-  get capacity(): number { return this.pool.capacity; }
+  get capacity(): number {
+    return this.pool.capacity;
+  }
   /** See `InstancePool.stalledAfterMs`. */
-  get stalledAfterMs(): number { return this.pool.stalledAfterMs; }
+  get stalledAfterMs(): number {
+    return this.pool.stalledAfterMs;
+  }
 }
 
 const clients = new WeakMap<InstancePool, BrokerClient>();
@@ -51,7 +71,7 @@ export function brokerClient(pool: InstancePool): BrokerClient {
 
 /** The broker's `pubsub-error` a call rejected with, if it did. */
 function pubsubErrorOf(err: unknown): PubsubError | undefined {
-  return err instanceof ComponentCallError ? err.error as PubsubError : undefined;
+  return err instanceof ComponentCallError ? (err.error as PubsubError) : undefined;
 }
 
 function describe(err: unknown): string {

@@ -30,7 +30,10 @@ export interface PublishInput {
 }
 
 /** The bytes to hand the broker and their content type. */
-export interface Envelope { readonly data: Buffer; readonly contentType: string }
+export interface Envelope {
+  readonly data: Buffer;
+  readonly contentType: string;
+}
 
 export function isJsonContentType(ct: string): boolean {
   const t = ct.split(';')[0]!.trim().toLowerCase();
@@ -131,8 +134,16 @@ export function envelope(input: PublishInput): Envelope {
     if (expiration !== undefined) event.expiration = expiration;
   } else {
     event = {
-      id: randomUUID(), specversion: '1.0', datacontenttype: contentType, source: input.appId, type: EVENT_TYPE,
-      topic: input.topic, pubsubname: input.pubsub, traceid: traceparent, traceparent, tracestate: input.tracestate ?? '',
+      id: randomUUID(),
+      specversion: '1.0',
+      datacontenttype: contentType,
+      source: input.appId,
+      type: EVENT_TYPE,
+      topic: input.topic,
+      pubsubname: input.pubsub,
+      traceid: traceparent,
+      traceparent,
+      tracestate: input.tracestate ?? '',
       time: new Date().toISOString(),
     };
     if (expiration !== undefined) event.expiration = expiration;
@@ -214,7 +225,7 @@ function keyByKey(event: Record<string, unknown>, keys: readonly string[], rawDa
 
 /** Code-point order, which is the byte order of UTF-8 (Go sorts map keys by their bytes). */
 function byCodePoint(a: string, b: string): number {
-  for (let i = 0, j = 0; i < a.length && j < b.length;) {
+  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
     const x = a.codePointAt(i)!;
     const y = b.codePointAt(j)!;
     if (x !== y) return x - y;
@@ -225,25 +236,47 @@ function byCodePoint(a: string, b: string): number {
 }
 
 /** A CloudEvent as delivered to an app: the JSON bytes to send and the parsed object (for routing). */
-export interface InboundEvent { readonly json: Buffer; readonly event: Record<string, unknown> }
+export interface InboundEvent {
+  readonly json: Buffer;
+  readonly event: Record<string, unknown>;
+}
 
 /**
  * Reads a broker message as a CloudEvent. `raw`: the subscription's rawPayload, for which Dapr synthesises
  * an event around the bytes (`FromRawPayload`). Throws when the message is not a CloudEvent.
  */
-export function inbound(data: Uint8Array, contentType: string | undefined, raw: boolean, topic: string, pubsub: string, metadata: Readonly<Record<string, string>>): InboundEvent {
+export function inbound(
+  data: Uint8Array,
+  contentType: string | undefined,
+  raw: boolean,
+  topic: string,
+  pubsub: string,
+  metadata: Readonly<Record<string, string>>,
+): InboundEvent {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (raw) {
     const event: Record<string, unknown> = {
-      id: randomUUID(), specversion: '1.0', datacontenttype: 'application/octet-stream', source: 'Dapr', type: EVENT_TYPE,
-      topic, pubsubname: pubsub, data_base64: bytes.toString('base64'),
+      id: randomUUID(),
+      specversion: '1.0',
+      datacontenttype: 'application/octet-stream',
+      source: 'Dapr',
+      type: EVENT_TYPE,
+      topic,
+      pubsubname: pubsub,
+      data_base64: bytes.toString('base64'),
     };
     for (const k of ['traceid', 'traceparent', 'tracestate']) if (metadata[k] !== undefined) event[k] = metadata[k];
     return { json: Buffer.from(goMapJson(event)), event };
   }
   if (contentType !== undefined && isBinaryContentType(contentType)) {
     // A binary broker message: the event attributes travel as `ce-*` metadata (contrib: FromBinary).
-    const event: Record<string, unknown> = { specversion: '1.0', datacontenttype: contentType, topic, pubsubname: pubsub, data_base64: bytes.toString('base64') };
+    const event: Record<string, unknown> = {
+      specversion: '1.0',
+      datacontenttype: contentType,
+      topic,
+      pubsubname: pubsub,
+      data_base64: bytes.toString('base64'),
+    };
     for (const [k, v] of Object.entries(metadata)) if (k.startsWith('ce-') || k.startsWith('ce_')) event[k.slice(3)] = v;
     event.id ??= randomUUID();
     event.source ??= 'Dapr';

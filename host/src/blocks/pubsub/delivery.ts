@@ -16,7 +16,7 @@ import type { ActiveComponent } from '../../components/registry.js';
 import { brokerClient, type BrokerClient, type Delivery, type SettleRef, type Subscription as WitSubscription } from './broker-client.js';
 import type { AppTarget } from '../app-target.js';
 import { CLOUDEVENT_CONTENT_TYPE, expired, inbound, parseBool, type InboundEvent } from './cloudevents.js';
-import { Router, type Subscription } from './subscription.js';
+import type { Router, Subscription } from './subscription.js';
 import { retriesStatus } from '../resiliency/backoff.js';
 import { sleep, type Policy } from '../resiliency/policy.js';
 
@@ -45,7 +45,10 @@ export interface DeliveryOptions {
 
 type Outcome = 'success' | 'retry' | 'drop';
 /** An app's answer to one delivery; `status` is set when the app answered with a non-2xx status. */
-interface Answer { readonly outcome: Outcome; readonly status?: number }
+interface Answer {
+  readonly outcome: Outcome;
+  readonly status?: number;
+}
 
 /** Longest a fetch may block in the broker waiting for the first message. */
 const LONG_POLL_MS = 1000;
@@ -79,8 +82,12 @@ export class DeliveryLoop {
     }
   }
 
-  get component(): ActiveComponent { return this.#o.component; }
-  get key(): string { return this.#o.key; }
+  get component(): ActiveComponent {
+    return this.#o.component;
+  }
+  get key(): string {
+    return this.#o.key;
+  }
 
   /** Prepares every subscription on the broker, then runs until `stop`. Rejects if preparing fails. */
   async start(): Promise<void> {
@@ -118,10 +125,19 @@ export class DeliveryLoop {
       try {
         await this.#settle();
         const open = this.#o.policy().breaker?.openForMs() ?? 0;
-        if (open > 0) { await this.#idle(Math.min(open, LONG_POLL_MS)); continue; }
-        if (this.#o.app.paused()) { await this.#idle(PAUSED_POLL_MS); continue; }
+        if (open > 0) {
+          await this.#idle(Math.min(open, LONG_POLL_MS));
+          continue;
+        }
+        if (this.#o.app.paused()) {
+          await this.#idle(PAUSED_POLL_MS);
+          continue;
+        }
         const room = this.#o.maxInFlight - this.#inflight;
-        if (room <= 0) { await this.#idle(50); continue; }
+        if (room <= 0) {
+          await this.#idle(50);
+          continue;
+        }
         const wait = this.#inflight > 0 ? 0 : LONG_POLL_MS;
         const t0 = performance.now();
         // The long poll is part of the call: its deadline comes on top of it.
@@ -130,7 +146,11 @@ export class DeliveryLoop {
         const paused = this.#o.app.paused();
         if (this.#stopped || paused) {
           // Unsubscribed, or the app found unhealthy, while the fetch waited: give these back rather than deliver them.
-          if (got.length > 0) await this.#broker!.nack(got.map((m) => ({ topic: m.topic, group: m.group, receipt: m.receipt })), 0).catch(() => undefined);
+          if (got.length > 0)
+            await this.#broker!.nack(
+              got.map((m) => ({ topic: m.topic, group: m.group, receipt: m.receipt })),
+              0,
+            ).catch(() => undefined);
           if (paused && !this.#stopped) continue;
           break;
         }
@@ -143,7 +163,10 @@ export class DeliveryLoop {
         if (this.#stopped) break;
         failures++;
         const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
-        this.#o.logger.warn({ component: this.#o.component.name, err: String((err as Error)?.message ?? err) }, `pubsub ${this.#o.component.name}: fetch failed; retrying in ${delay}ms`);
+        this.#o.logger.warn(
+          { component: this.#o.component.name, err: String((err as Error)?.message ?? err) },
+          `pubsub ${this.#o.component.name}: fetch failed; retrying in ${delay}ms`,
+        );
         await this.#idle(delay);
       }
     }
@@ -151,8 +174,14 @@ export class DeliveryLoop {
 
   #idle(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.#wake = undefined; resolve(); }, ms);
-      this.#wake = () => { clearTimeout(t); resolve(); };
+      const t = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
     });
   }
 
@@ -164,7 +193,10 @@ export class DeliveryLoop {
         await this.#broker!.ack(acks);
       } catch (err) {
         // Not acked: the broker will hand these out again (at-least-once).
-        this.#o.logger.warn({ component: this.#o.component.name, count: acks.length, err: String(err) }, `pubsub ${this.#o.component.name}: ack failed; the broker will redeliver`);
+        this.#o.logger.warn(
+          { component: this.#o.component.name, count: acks.length, err: String(err) },
+          `pubsub ${this.#o.component.name}: ack failed; the broker will redeliver`,
+        );
       }
     }
     if (this.#nacks.length > 0) {
@@ -184,12 +216,21 @@ export class DeliveryLoop {
   #dispatch(m: WitDelivery): void {
     this.#inflight++;
     const entry = this.#subs.get(m.topic);
-    if (!entry) { this.settle(m, false); return; }
-    if (entry.bulk) { entry.bulk.add(m); return; }
-    void this.#deliverOne(entry, m).then((ack) => this.settle(m, ack), (err: unknown) => {
-      this.#o.logger.error({ component: this.#o.component.name, topic: m.topic, err: String(err) }, 'pubsub delivery failed unexpectedly');
+    if (!entry) {
       this.settle(m, false);
-    });
+      return;
+    }
+    if (entry.bulk) {
+      entry.bulk.add(m);
+      return;
+    }
+    void this.#deliverOne(entry, m).then(
+      (ack) => this.settle(m, ack),
+      (err: unknown) => {
+        this.#o.logger.error({ component: this.#o.component.name, topic: m.topic, err: String(err) }, 'pubsub delivery failed unexpectedly');
+        this.settle(m, false);
+      },
+    );
   }
 
   /** Delivers one message with retries; resolves true to ack, false to nack. */
@@ -262,7 +303,10 @@ export class DeliveryLoop {
       await this.#o.deadLetter(sub.deadLetterTopic, m.data, m.contentType ?? undefined);
       return true;
     } catch (err) {
-      this.#o.logger.warn({ topic: sub.deadLetterTopic, err: String(err) }, `pubsub ${sub.pubsubname}: dead-letter publish failed; the message will be redelivered`);
+      this.#o.logger.warn(
+        { topic: sub.deadLetterTopic, err: String(err) },
+        `pubsub ${sub.pubsubname}: dead-letter publish failed; the message will be redelivered`,
+      );
       return false;
     }
   }
@@ -285,12 +329,20 @@ export class DeliveryLoop {
       for (const p of pending) {
         const md = Object.fromEntries(p.m.metadata);
         if (raw) {
-          entries.push({ entryId: p.entryId, event: Buffer.from(p.m.data).toString('base64'), metadata: md, contentType: p.m.contentType ?? 'application/octet-stream' });
+          entries.push({
+            entryId: p.entryId,
+            event: Buffer.from(p.m.data).toString('base64'),
+            metadata: md,
+            contentType: p.m.contentType ?? 'application/octet-stream',
+          });
           ok.push(p);
           continue;
         }
         const ev = await this.#prepare(sub, p.m, md, false);
-        if (typeof ev === 'boolean') { this.settle(p.m, ev); continue; }
+        if (typeof ev === 'boolean') {
+          this.settle(p.m, ev);
+          continue;
+        }
         entries.push({ entryId: p.entryId, event: ev.event, metadata: md, contentType: CLOUDEVENT_CONTENT_TYPE });
         ok.push(p);
       }
@@ -300,24 +352,38 @@ export class DeliveryLoop {
         for (const p of pending) this.settle(p.m, false);
         return;
       }
-      const body = Buffer.from(JSON.stringify({ id: randomUUID(), type: 'com.dapr.event.sent.bulk', topic: sub.topic, pubsubname: sub.pubsubname, metadata: sub.metadata, entries }));
+      const body = Buffer.from(
+        JSON.stringify({ id: randomUUID(), type: 'com.dapr.event.sent.bulk', topic: sub.topic, pubsubname: sub.pubsubname, metadata: sub.metadata, entries }),
+      );
       let statuses = new Map<string, string>();
       let whole: Outcome | undefined;
       let status: number | undefined;
       try {
-        const res = await this.#o.app.request('POST', path, body, { 'content-type': 'application/json', pubsubname: sub.pubsubname }, policy.timeoutMs ?? this.#o.appTimeoutMs);
+        const res = await this.#o.app.request(
+          'POST',
+          path,
+          body,
+          { 'content-type': 'application/json', pubsubname: sub.pubsubname },
+          policy.timeoutMs ?? this.#o.appTimeoutMs,
+        );
         if (res.status === 404) whole = 'drop';
-        else if (res.status < 200 || res.status > 299) { whole = 'retry'; status = res.status; }
-        else {
+        else if (res.status < 200 || res.status > 299) {
+          whole = 'retry';
+          status = res.status;
+        } else {
           try {
             // daprd's AppBulkResponse, field names matched case-insensitively as Go decodes them.
             const parsed = goFields(JSON.parse(res.body.toString('utf8')) as object, BULK_RESPONSE_FIELDS);
-            const list = Array.isArray(parsed.statuses) ? parsed.statuses as unknown[] : [];
-            statuses = new Map(list.map((raw) => {
-              const s = raw !== null && typeof raw === 'object' ? goFields(raw, BULK_STATUS_FIELDS) : {};
-              return [String(s.entryId), String(s.status ?? '').toUpperCase()];
-            }));
-          } catch { /* no statuses: every entry counts as RETRY */ }
+            const list = Array.isArray(parsed.statuses) ? (parsed.statuses as unknown[]) : [];
+            statuses = new Map(
+              list.map((raw) => {
+                const s = raw !== null && typeof raw === 'object' ? goFields(raw, BULK_STATUS_FIELDS) : {};
+                return [String(s.entryId), String(s.status ?? '').toUpperCase()];
+              }),
+            );
+          } catch {
+            /* no statuses: every entry counts as RETRY */
+          }
         }
       } catch {
         whole = 'retry';
@@ -325,7 +391,7 @@ export class DeliveryLoop {
       policy.breaker?.record(whole !== 'retry');
       const retry: typeof pending = [];
       for (const p of pending) {
-        const s = whole === 'drop' ? 'DROP' : whole === 'retry' ? 'RETRY' : statuses.get(p.entryId) ?? 'RETRY';
+        const s = whole === 'drop' ? 'DROP' : whole === 'retry' ? 'RETRY' : (statuses.get(p.entryId) ?? 'RETRY');
         if (s === 'SUCCESS') this.settle(p.m, true);
         else if (s === 'DROP') this.settle(p.m, await this.#toDeadLetterOrAck(sub, p.m));
         else retry.push(p);
@@ -354,14 +420,21 @@ export function outcomeOf(status: number, body: Buffer): Outcome {
   const text = body.toString('utf8').trim();
   if (text === '') return 'success';
   let parsed: unknown;
-  try { parsed = JSON.parse(text); } catch { return 'success'; }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return 'success';
+  }
   if (typeof parsed !== 'object' || parsed === null) return 'success';
   const s = goFields(parsed, RESPONSE_FIELDS).status;
   if (s === undefined || s === null || s === '') return 'success';
   switch (String(s).toUpperCase()) {
-    case 'SUCCESS': return 'success';
-    case 'DROP': return 'drop';
-    default: return 'retry'; // RETRY, or a status Dapr does not know
+    case 'SUCCESS':
+      return 'success';
+    case 'DROP':
+      return 'drop';
+    default:
+      return 'retry'; // RETRY, or a status Dapr does not know
   }
 }
 
@@ -370,7 +443,11 @@ class BulkBuffer {
   #items: WitDelivery[] = [];
   #timer?: NodeJS.Timeout;
 
-  constructor(readonly sub: Subscription, readonly raw: boolean, readonly loop: DeliveryLoop) {}
+  constructor(
+    readonly sub: Subscription,
+    readonly raw: boolean,
+    readonly loop: DeliveryLoop,
+  ) {}
 
   add(m: WitDelivery): void {
     this.#items.push(m);
@@ -384,7 +461,8 @@ class BulkBuffer {
     if (this.#items.length === 0) return;
     const batch = this.#items;
     this.#items = [];
-    void this.loop.deliverBulk(this.sub, this.raw, batch).catch(() => { for (const m of batch) this.loop.settle(m, false); });
+    void this.loop.deliverBulk(this.sub, this.raw, batch).catch(() => {
+      for (const m of batch) this.loop.settle(m, false);
+    });
   }
 }
-

@@ -21,7 +21,12 @@ import type { BrokerClient, BulkFailure, PublishRequest } from './broker-client.
 /** The WIT `publish-request`, as the host passes it. */
 export type WitPublishRequest = PublishRequest;
 
-interface Waiting { readonly req: WitPublishRequest; readonly deadline: number; readonly resolve: () => void; readonly reject: (err: unknown) => void }
+interface Waiting {
+  readonly req: WitPublishRequest;
+  readonly deadline: number;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
 
 /** Most publishes in one `bulk-publish` call. */
 const MAX_BATCH = 256;
@@ -85,7 +90,10 @@ export class PublishBatcher {
     }
     let failures: BulkFailure[];
     try {
-      failures = await this.#broker.bulkPublish(batch.map((w) => w.req), timeoutMs);
+      failures = await this.#broker.bulkPublish(
+        batch.map((w) => w.req),
+        timeoutMs,
+      );
     } catch (err) {
       for (const w of batch) w.reject(err);
       return;

@@ -87,7 +87,10 @@ export class PubSubService {
   /** Publish coalescing, per running version of a component that has a native bulk publish. */
   readonly #batchers = new WeakMap<ActiveComponent, PublishBatcher>();
 
-  constructor(readonly registry: ComponentRegistry, readonly opts: PubSubOptions) {}
+  constructor(
+    readonly registry: ComponentRegistry,
+    readonly opts: PubSubOptions,
+  ) {}
 
   /** Finds a pub/sub component; ERR_PUBSUB_EMPTY / _NOT_CONFIGURED / _NOT_FOUND as Dapr reports them. */
   component(name: string): ActiveComponent {
@@ -119,8 +122,15 @@ export class PubSubService {
     if (req.topic === '') throw new MortarError('ERR_TOPIC_NAME_EMPTY', [req.pubsub]);
     const metadata = publishMetadata(req.metadata);
     const env = envelope({
-      pubsub: req.pubsub, topic: req.topic, appId, body: req.body, contentType: req.contentType,
-      metadata, traceparent: req.traceparent, tracestate: req.tracestate, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
+      pubsub: req.pubsub,
+      topic: req.topic,
+      appId,
+      body: req.body,
+      contentType: req.contentType,
+      metadata,
+      traceparent: req.traceparent,
+      tracestate: req.tracestate,
+      brokerHasTtl: c.features.includes('MESSAGE_TTL'),
     });
     try {
       await this.#send(c, { topic: req.topic, data: env.data, contentType: env.contentType, metadata: Object.entries(metadata) });
@@ -135,13 +145,25 @@ export class PubSubService {
    * (empty: all published). Throws for errors of the whole request (unknown pubsub, bad metadata). Topic
    * scopes are the caller's to check (`api/universal`).
    */
-  async bulkPublish(appId: string, pubsub: string, topic: string, entries: readonly BulkPublishEntry[], metadata: Record<string, string>): Promise<Array<{ entryId: string; error: string }>> {
+  async bulkPublish(
+    appId: string,
+    pubsub: string,
+    topic: string,
+    entries: readonly BulkPublishEntry[],
+    metadata: Record<string, string>,
+  ): Promise<Array<{ entryId: string; error: string }>> {
     const c = this.component(pubsub);
     if (topic === '') throw new MortarError('ERR_TOPIC_NAME_EMPTY', [pubsub]);
     const reqs = entries.map((e) => {
       const md = publishMetadata(e.metadata ? { ...metadata, ...e.metadata } : { ...metadata });
       const env = envelope({
-        pubsub, topic, appId, body: Buffer.from(e.event.buffer, e.event.byteOffset, e.event.byteLength), contentType: e.contentType, metadata: md, brokerHasTtl: c.features.includes('MESSAGE_TTL'),
+        pubsub,
+        topic,
+        appId,
+        body: Buffer.from(e.event.buffer, e.event.byteOffset, e.event.byteLength),
+        contentType: e.contentType,
+        metadata: md,
+        brokerHasTtl: c.features.includes('MESSAGE_TTL'),
       });
       return { topic, data: env.data, contentType: env.contentType, metadata: Object.entries(md) };
     });
@@ -194,8 +216,14 @@ export class PubSubService {
       const left = deadline - performance.now();
       if (left <= 0) return pending;
       await new Promise<void>((resolve) => {
-        const wake = () => { clearTimeout(timer); resolve(); };
-        const timer = setTimeout(() => { this.#waiters = this.#waiters.filter((w) => w !== wake); resolve(); }, left);
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          this.#waiters = this.#waiters.filter((w) => w !== wake);
+          resolve();
+        }, left);
         this.#waiters.push(wake);
       });
     }
@@ -205,12 +233,15 @@ export class PubSubService {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#queued++;
-    this.#reconciling = this.#reconciling.then(() => this.#reconcile()).catch((err: unknown) => {
-      this.opts.logger.error({ err: String(err) }, 'pubsub: reconciling subscriptions failed');
-    }).finally(() => {
-      this.#queued--;
-      for (const wake of this.#waiters.splice(0)) wake();
-    });
+    this.#reconciling = this.#reconciling
+      .then(() => this.#reconcile())
+      .catch((err: unknown) => {
+        this.opts.logger.error({ err: String(err) }, 'pubsub: reconciling subscriptions failed');
+      })
+      .finally(() => {
+        this.#queued--;
+        for (const wake of this.#waiters.splice(0)) wake();
+      });
   }
 
   async #reconcile(): Promise<void> {
@@ -221,7 +252,10 @@ export class PubSubService {
     for (const s of this.subscriptions()) {
       const key = `${s.pubsubname}\u0000${s.topic}`;
       if (seen.has(key)) {
-        this.opts.logger.warn({ pubsub: s.pubsubname, topic: s.topic, source: s.source }, `subscription to ${s.pubsubname}/${s.topic} from ${s.source} ignored: the topic already has one`);
+        this.opts.logger.warn(
+          { pubsub: s.pubsubname, topic: s.topic, source: s.source },
+          `subscription to ${s.pubsubname}/${s.topic} from ${s.source} ignored: the topic already has one`,
+        );
         continue;
       }
       seen.add(key);
@@ -252,12 +286,15 @@ export class PubSubService {
         continue;
       }
       const c = this.registry.get(name);
-      if (!c || c.block !== 'pubsub') {
+      if (c?.block !== 'pubsub') {
         this.#pending.delete(name);
         this.opts.logger.warn({ pubsub: name }, `subscriptions to pubsub ${name} wait: no such pub/sub component is loaded`);
         continue;
       }
-      this.#pending.set(name, subs.map((s) => s.topic));
+      this.#pending.set(
+        name,
+        subs.map((s) => s.topic),
+      );
       // Each subscription's rules are compiled once, here; one that does not compile is refused alone.
       const routers: Router[] = [];
       for (const s of subs) {
@@ -265,8 +302,13 @@ export class PubSubService {
           this.opts.logger.warn({ pubsub: name, topic: s.topic }, `subscription to ${name}/${s.topic} refused: topic not allowed for app ${this.opts.appId}`);
           continue;
         }
-        try { routers.push(new Router(s)); } catch (err) {
-          this.opts.logger.error({ pubsub: name, topic: s.topic, source: s.source, reason: (err as Error).message }, `subscription to ${name}/${s.topic} from ${s.source} refused: ${(err as Error).message}`);
+        try {
+          routers.push(new Router(s));
+        } catch (err) {
+          this.opts.logger.error(
+            { pubsub: name, topic: s.topic, source: s.source, reason: (err as Error).message },
+            `subscription to ${name}/${s.topic} from ${s.source} refused: ${(err as Error).message}`,
+          );
         }
       }
       const usable = routers.map((r) => r.sub);
@@ -274,10 +316,20 @@ export class PubSubService {
         this.#pending.delete(name);
         continue;
       }
-      this.#pending.set(name, usable.map((s) => s.topic));
+      this.#pending.set(
+        name,
+        usable.map((s) => s.topic),
+      );
       const loop = new DeliveryLoop({
-        key: JSON.stringify(subs), component: c, routers, group: c.resource.metadata.consumerID || this.opts.appId, consumer: this.opts.consumer, app: this.#app,
-        logger: this.opts.logger, policy: () => this.opts.resiliency.component(name, 'pubsub', 'inbound', DEFAULT_INBOUND), maxInFlight: this.opts.maxInFlight ?? 64,
+        key: JSON.stringify(subs),
+        component: c,
+        routers,
+        group: c.resource.metadata.consumerID || this.opts.appId,
+        consumer: this.opts.consumer,
+        app: this.#app,
+        logger: this.opts.logger,
+        policy: () => this.opts.resiliency.component(name, 'pubsub', 'inbound', DEFAULT_INBOUND),
+        maxInFlight: this.opts.maxInFlight ?? 64,
         appTimeoutMs: this.opts.appTimeoutMs ?? 60_000,
         deadLetter: async (topic, data, contentType) => {
           await this.#send(c, { topic, data, contentType, metadata: [] });
@@ -295,7 +347,10 @@ export class PubSubService {
         const delay = Math.min(RETRY_SUBSCRIBE_MAX_MS, RETRY_SUBSCRIBE_MS * 2 ** Math.min(this.#subscribeFailures++, 5));
         this.opts.logger.error({ pubsub: name, err: describe(err) }, `subscribing to ${name} failed: ${describe(err)}; retrying in ${delay}ms`);
         if (!this.#retryTimer && !this.#closed) {
-          this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; this.#schedule(); }, delay);
+          this.#retryTimer = setTimeout(() => {
+            this.#retryTimer = undefined;
+            this.#schedule();
+          }, delay);
           this.#retryTimer.unref();
         }
         continue;
@@ -319,4 +374,3 @@ function describe(err: unknown): string {
   if (err instanceof ComponentCallError) return err.message;
   return err instanceof Error ? err.message : String(err);
 }
-

@@ -6,7 +6,10 @@
  */
 function list(v: string | undefined): string[] | undefined {
   if (v === undefined || v.trim() === '') return undefined;
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function scoped(spec: string | undefined, appId: string): string[] | undefined {
@@ -14,7 +17,12 @@ function scoped(spec: string | undefined, appId: string): string[] | undefined {
   for (const part of spec.split(';')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === appId) return part.slice(eq + 1).split(',').map((s) => s.trim()).filter(Boolean);
+    if (part.slice(0, eq).trim() === appId)
+      return part
+        .slice(eq + 1)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
   }
   return undefined;
 }

@@ -8,9 +8,16 @@ import type { SubscriptionResource } from '../../resources/resources.js';
 
 export type SubscriptionType = 'DECLARATIVE' | 'PROGRAMMATIC';
 
-export interface Rule { readonly match: string; readonly path: string }
+export interface Rule {
+  readonly match: string;
+  readonly path: string;
+}
 
-export interface BulkSettings { readonly enabled: boolean; readonly maxMessagesCount: number; readonly maxAwaitDurationMs: number }
+export interface BulkSettings {
+  readonly enabled: boolean;
+  readonly maxMessagesCount: number;
+  readonly maxAwaitDurationMs: number;
+}
 
 export interface Subscription {
   readonly pubsubname: string;
@@ -34,11 +41,21 @@ export function normalisePath(p: string): string {
 
 export function fromResource(r: SubscriptionResource): Subscription {
   return {
-    pubsubname: r.pubsubname, topic: r.topic, rules: r.rules.map((x) => ({ match: x.match, path: normalisePath(x.path) })),
-    defaultPath: r.defaultPath === undefined ? undefined : normalisePath(r.defaultPath), metadata: r.metadata,
+    pubsubname: r.pubsubname,
+    topic: r.topic,
+    rules: r.rules.map((x) => ({ match: x.match, path: normalisePath(x.path) })),
+    defaultPath: r.defaultPath === undefined ? undefined : normalisePath(r.defaultPath),
+    metadata: r.metadata,
     deadLetterTopic: r.deadLetterTopic,
-    bulk: r.bulkSubscribe?.enabled ? { enabled: true, maxMessagesCount: r.bulkSubscribe.maxMessagesCount ?? DEFAULT_BULK.maxMessagesCount, maxAwaitDurationMs: r.bulkSubscribe.maxAwaitDurationMs ?? DEFAULT_BULK.maxAwaitDurationMs } : undefined,
-    type: 'DECLARATIVE', source: r.file,
+    bulk: r.bulkSubscribe?.enabled
+      ? {
+          enabled: true,
+          maxMessagesCount: r.bulkSubscribe.maxMessagesCount ?? DEFAULT_BULK.maxMessagesCount,
+          maxAwaitDurationMs: r.bulkSubscribe.maxAwaitDurationMs ?? DEFAULT_BULK.maxAwaitDurationMs,
+        }
+      : undefined,
+    type: 'DECLARATIVE',
+    source: r.file,
   };
 }
 
@@ -58,10 +75,19 @@ export function fromAppResponse(body: unknown): { subscriptions: Subscription[];
   if (!Array.isArray(body)) return { subscriptions, problems: ['the response is not a JSON array'] };
   body.forEach((e: unknown, i: number) => {
     const at = `entry ${i}`;
-    if (typeof e !== 'object' || e === null) { problems.push(`${at}: not an object`); return; }
+    if (typeof e !== 'object' || e === null) {
+      problems.push(`${at}: not an object`);
+      return;
+    }
     const x = goFields(e, SUBSCRIPTION_FIELDS);
-    if (typeof x.pubsubname !== 'string' || x.pubsubname === '') { problems.push(`${at}: pubsubname is missing`); return; }
-    if (typeof x.topic !== 'string' || x.topic === '') { problems.push(`${at}: topic is missing`); return; }
+    if (typeof x.pubsubname !== 'string' || x.pubsubname === '') {
+      problems.push(`${at}: pubsubname is missing`);
+      return;
+    }
+    if (typeof x.topic !== 'string' || x.topic === '') {
+      problems.push(`${at}: topic is missing`);
+      return;
+    }
     const rules: Rule[] = [];
     let defaultPath = typeof x.route === 'string' && x.route !== '' ? normalisePath(x.route) : undefined;
     if (typeof x.routes === 'object' && x.routes !== null) {
@@ -70,21 +96,37 @@ export function fromAppResponse(body: unknown): { subscriptions: Subscription[];
       if (Array.isArray(r.rules)) {
         for (const raw of r.rules as unknown[]) {
           const rule = raw !== null && typeof raw === 'object' ? goFields(raw, RULE_FIELDS) : undefined;
-          if (rule && typeof rule.path === 'string' && rule.path !== '') rules.push({ match: typeof rule.match === 'string' ? rule.match : '', path: normalisePath(rule.path) });
+          if (rule && typeof rule.path === 'string' && rule.path !== '')
+            rules.push({ match: typeof rule.match === 'string' ? rule.match : '', path: normalisePath(rule.path) });
         }
       }
     }
-    if (rules.length === 0 && defaultPath === undefined) { problems.push(`${at} (${x.pubsubname}/${x.topic}): no route`); return; }
+    if (rules.length === 0 && defaultPath === undefined) {
+      problems.push(`${at} (${x.pubsubname}/${x.topic}): no route`);
+      return;
+    }
     const metadata: Record<string, string> = {};
-    if (typeof x.metadata === 'object' && x.metadata !== null) for (const [k, v] of Object.entries(x.metadata)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    if (typeof x.metadata === 'object' && x.metadata !== null)
+      for (const [k, v] of Object.entries(x.metadata)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
     const b = x.bulkSubscribe !== null && typeof x.bulkSubscribe === 'object' ? goFields(x.bulkSubscribe, BULK_FIELDS) : undefined;
-    const bulk = b && (b.enabled === true || b.enabled === 'true')
-      ? { enabled: true, maxMessagesCount: Number(b.maxMessagesCount) > 0 ? Number(b.maxMessagesCount) : DEFAULT_BULK.maxMessagesCount, maxAwaitDurationMs: Number(b.maxAwaitDurationMs) > 0 ? Number(b.maxAwaitDurationMs) : DEFAULT_BULK.maxAwaitDurationMs }
-      : undefined;
+    const bulk =
+      b && (b.enabled === true || b.enabled === 'true')
+        ? {
+            enabled: true,
+            maxMessagesCount: Number(b.maxMessagesCount) > 0 ? Number(b.maxMessagesCount) : DEFAULT_BULK.maxMessagesCount,
+            maxAwaitDurationMs: Number(b.maxAwaitDurationMs) > 0 ? Number(b.maxAwaitDurationMs) : DEFAULT_BULK.maxAwaitDurationMs,
+          }
+        : undefined;
     subscriptions.push({
-      pubsubname: x.pubsubname, topic: x.topic, rules, defaultPath, metadata,
+      pubsubname: x.pubsubname,
+      topic: x.topic,
+      rules,
+      defaultPath,
+      metadata,
       deadLetterTopic: typeof x.deadLetterTopic === 'string' && x.deadLetterTopic !== '' ? x.deadLetterTopic : undefined,
-      bulk, type: 'PROGRAMMATIC', source: 'app',
+      bulk,
+      type: 'PROGRAMMATIC',
+      source: 'app',
     });
   });
   return { subscriptions, problems };

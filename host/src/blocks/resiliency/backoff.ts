@@ -12,7 +12,10 @@ export class Backoff {
   #retries = 0;
   #interval: number;
 
-  constructor(readonly spec: RetrySpec, private readonly random: () => number = Math.random) {
+  constructor(
+    readonly spec: RetrySpec,
+    private readonly random: () => number = Math.random,
+  ) {
     this.#interval = spec.durationMs;
   }
 

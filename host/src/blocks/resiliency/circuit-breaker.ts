@@ -18,7 +18,11 @@ export class CircuitBreaker {
   #consecutiveSuccesses = 0;
   #consecutiveFailures = 0;
 
-  constructor(readonly name: string, readonly spec: CircuitBreakerSpec, private readonly now: () => number = Date.now) {
+  constructor(
+    readonly name: string,
+    readonly spec: CircuitBreakerSpec,
+    private readonly now: () => number = Date.now,
+  ) {
     this.#trip = compileTrip(spec.trip);
     this.#toState('closed');
   }
@@ -60,10 +64,15 @@ export class CircuitBreaker {
 
   #tripped(): boolean {
     try {
-      return this.#trip({
-        requests: BigInt(this.#requests), totalSuccesses: BigInt(this.#totalSuccesses), totalFailures: BigInt(this.#totalFailures),
-        consecutiveSuccesses: BigInt(this.#consecutiveSuccesses), consecutiveFailures: BigInt(this.#consecutiveFailures),
-      }) === true;
+      return (
+        this.#trip({
+          requests: BigInt(this.#requests),
+          totalSuccesses: BigInt(this.#totalSuccesses),
+          totalFailures: BigInt(this.#totalFailures),
+          consecutiveSuccesses: BigInt(this.#consecutiveSuccesses),
+          consecutiveFailures: BigInt(this.#consecutiveFailures),
+        }) === true
+      );
     } catch {
       return false;
     }

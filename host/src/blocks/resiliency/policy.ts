@@ -17,7 +17,10 @@ export class TimeoutError extends Error {
 
 /** The target's circuit breaker is open: the operation was not attempted. */
 export class CircuitOpenError extends Error {
-  constructor(readonly breaker: string, readonly retryInMs: number) {
+  constructor(
+    readonly breaker: string,
+    readonly retryInMs: number,
+  ) {
     super(`circuit breaker is open (${breaker}; next trial in ${Math.ceil(retryInMs)}ms)`);
     this.name = 'CircuitOpenError';
   }
@@ -82,7 +85,9 @@ export class Policy {
 export function withTimeout<T>(p: Promise<T>, ms: number | undefined): Promise<T> {
   if (ms === undefined) return p;
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(ms)), ms); });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(ms)), ms);
+  });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 

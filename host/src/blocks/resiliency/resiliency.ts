@@ -24,11 +24,19 @@ export type Direction = 'inbound' | 'outbound';
 
 /** Dapr's keyword for each building block in default policy names. */
 const BLOCK_KEYWORD: Readonly<Record<string, string>> = {
-  state: 'Statestore', pubsub: 'Pubsub', bindings: 'Binding', secretstores: 'Secretstore', configuration: 'Configuration', lock: 'Lock',
+  state: 'Statestore',
+  pubsub: 'Pubsub',
+  bindings: 'Binding',
+  secretstores: 'Secretstore',
+  configuration: 'Configuration',
+  lock: 'Lock',
 };
 
 /** What a caller uses when no resource sets a part (e.g. the pub/sub delivery's built-in retry). */
-export interface Fallback { readonly retry?: RetrySpec; readonly timeoutMs?: number }
+export interface Fallback {
+  readonly retry?: RetrySpec;
+  readonly timeoutMs?: number;
+}
 
 type Kind = 'Retry' | 'Timeout' | 'CircuitBreaker';
 
@@ -39,7 +47,10 @@ export class Resiliency {
   #breakers = new Map<string, CircuitBreaker>();
   #signature = '';
 
-  constructor(readonly appId: string, readonly logger?: Logger) {}
+  constructor(
+    readonly appId: string,
+    readonly logger?: Logger,
+  ) {}
 
   /** The Resiliency resources found (all of them: those scoped to other apps are skipped here). */
   apply(resources: readonly ResiliencyResource[]): void {
@@ -50,9 +61,19 @@ export class Resiliency {
     this.#resources = mine;
     this.#policies.clear();
     for (const r of mine) {
-      const targets = Object.entries(r.components).map(([name, t]) => `${name} (${[t.inbound && 'inbound', t.outbound && 'outbound'].filter(Boolean).join(', ')})`);
-      this.logger?.info({ resiliency: r.name, file: r.file, retries: Object.keys(r.retries), timeouts: Object.keys(r.timeouts), circuitBreakers: Object.keys(r.circuitBreakers) },
-        `resiliency ${r.name} loaded from ${r.file}: ${Object.keys(r.retries).length} retry, ${Object.keys(r.timeouts).length} timeout, ${Object.keys(r.circuitBreakers).length} circuit breaker policies; component targets: ${targets.join(', ') || 'none'}`);
+      const targets = Object.entries(r.components).map(
+        ([name, t]) => `${name} (${[t.inbound && 'inbound', t.outbound && 'outbound'].filter(Boolean).join(', ')})`,
+      );
+      this.logger?.info(
+        {
+          resiliency: r.name,
+          file: r.file,
+          retries: Object.keys(r.retries),
+          timeouts: Object.keys(r.timeouts),
+          circuitBreakers: Object.keys(r.circuitBreakers),
+        },
+        `resiliency ${r.name} loaded from ${r.file}: ${Object.keys(r.retries).length} retry, ${Object.keys(r.timeouts).length} timeout, ${Object.keys(r.circuitBreakers).length} circuit breaker policies; component targets: ${targets.join(', ') || 'none'}`,
+      );
     }
   }
 
@@ -81,9 +102,13 @@ export class Resiliency {
       const key = `${name}\u0000${block}\u0000${direction}`;
       const retry = this.#find('Retry', name, block, direction, (r, n) => r.retries[n]) ?? fallback.retry;
       const timeoutMs = this.#find('Timeout', name, block, direction, (r, n) => r.timeouts[n] ?? parseDuration(n)) ?? fallback.timeoutMs;
-      const breakerDef = this.#find('CircuitBreaker', name, block, direction, (r, n) => (r.circuitBreakers[n] ? { name: n, spec: r.circuitBreakers[n]! } : undefined));
-      p = retry === undefined && timeoutMs === undefined && breakerDef === undefined ? Policy.NONE
-        : new Policy(retry, timeoutMs, breakerDef && this.#breaker(key, breakerDef));
+      const breakerDef = this.#find('CircuitBreaker', name, block, direction, (r, n) =>
+        r.circuitBreakers[n] ? { name: n, spec: r.circuitBreakers[n]! } : undefined,
+      );
+      p =
+        retry === undefined && timeoutMs === undefined && breakerDef === undefined
+          ? Policy.NONE
+          : new Policy(retry, timeoutMs, breakerDef && this.#breaker(key, breakerDef));
       byDirection.set(direction, p);
     }
     return p;
@@ -106,7 +131,12 @@ export class Resiliency {
       if (ref !== undefined) return lookup(r, ref);
     }
     const dir = direction === 'inbound' ? 'Inbound' : 'Outbound';
-    const defaults = [`Default${BLOCK_KEYWORD[block] ?? ''}Component${dir}${kind}Policy`, `DefaultComponent${dir}${kind}Policy`, `DefaultComponent${kind}Policy`, `Default${kind}Policy`];
+    const defaults = [
+      `Default${BLOCK_KEYWORD[block] ?? ''}Component${dir}${kind}Policy`,
+      `DefaultComponent${dir}${kind}Policy`,
+      `DefaultComponent${kind}Policy`,
+      `Default${kind}Policy`,
+    ];
     for (const d of defaults) {
       for (const r of this.#resources) {
         const found = kind === 'Retry' ? r.retries[d] : kind === 'Timeout' ? r.timeouts[d] : r.circuitBreakers[d];

@@ -16,7 +16,13 @@ import type { GetRequest } from './store-client.js';
 /** One read: the WIT `get-request`. */
 export type BatchedRead = GetRequest;
 
-interface Waiter<Item> { read: BatchedRead; timeoutMs?: number; deadline: number; resolve: (v: Item | undefined) => void; reject: (e: unknown) => void }
+interface Waiter<Item> {
+  read: BatchedRead;
+  timeoutMs?: number;
+  deadline: number;
+  resolve: (v: Item | undefined) => void;
+  reject: (e: unknown) => void;
+}
 
 /**
  * The reads of one store (`StoreClient.get` and `.bulkGet`); `Item` is what a read finds. `timeoutMs`: how
@@ -50,7 +56,9 @@ export class GetBatcher<Item> {
    * a pool that relieves nothing.
    */
   constructor(
-    readonly backend: ReadBackend<Item>, readonly maxInFlight: number, readonly isolate: (err: unknown) => boolean = () => false,
+    readonly backend: ReadBackend<Item>,
+    readonly maxInFlight: number,
+    readonly isolate: (err: unknown) => boolean = () => false,
     readonly stalledAfterMs = Infinity,
   ) {
     this.#inflight = new InFlightCalls(maxInFlight, stalledAfterMs, () => this.#flush());
@@ -96,7 +104,10 @@ export class GetBatcher<Item> {
     let deadline = Infinity;
     for (const w of batch) deadline = Math.min(deadline, w.deadline);
     try {
-      const results = await this.backend.bulkGet(batch.map((w) => w.read), left(deadline));
+      const results = await this.backend.bulkGet(
+        batch.map((w) => w.read),
+        left(deadline),
+      );
       batch.forEach((w, i) => {
         const r = results[i];
         if (r?.error) w.reject(new BulkItemError(r.error));

@@ -7,11 +7,16 @@ import { MortarError } from '../../errors.js';
  */
 export function keyPrefix(scheme: string | undefined, appId: string, storeName: string, namespace = process.env.NAMESPACE ?? ''): string {
   switch ((scheme ?? 'appid').toLowerCase()) {
-    case 'appid': return appId;
-    case 'name': return storeName;
-    case 'namespace': return namespace ? `${namespace}.${appId}` : appId;
-    case 'none': return '';
-    default: return scheme!;
+    case 'appid':
+      return appId;
+    case 'name':
+      return storeName;
+    case 'namespace':
+      return namespace ? `${namespace}.${appId}` : appId;
+    case 'none':
+      return '';
+    default:
+      return scheme!;
   }
 }
 
@@ -41,7 +46,10 @@ export function storedKey(prefix: string, key: string, storeName: string): strin
   if (key.includes('||')) {
     throw new MortarError('ERR_STATE_ILLEGAL_KEY', [key])
       .with({ '@type': 'type.googleapis.com/google.rpc.ResourceInfo', resource_type: 'state', resource_name: storeName, owner: '', description: '' })
-      .with({ '@type': 'type.googleapis.com/google.rpc.BadRequest', field_violations: [{ field: key, description: `input key/keyPrefix '${key}' can't contain '||'` }] });
+      .with({
+        '@type': 'type.googleapis.com/google.rpc.BadRequest',
+        field_violations: [{ field: key, description: `input key/keyPrefix '${key}' can't contain '||'` }],
+      });
   }
   return prefix === '' ? key : `${prefix}||${key}`;
 }
@@ -52,7 +60,7 @@ export function originalKey(stored: string): string {
   return i < 0 ? stored : stored.slice(i + 2);
 }
 
-function badKey(key: string, storeName: string, why: string): MortarError {
+function badKey(_key: string, storeName: string, why: string): MortarError {
   return new MortarError('ERR_MALFORMED_REQUEST', [why])
     .with({ '@type': 'type.googleapis.com/google.rpc.ResourceInfo', resource_type: 'state', resource_name: storeName, owner: '', description: '' })
     .with({ '@type': 'type.googleapis.com/google.rpc.BadRequest', field_violations: [{ field: 'key', description: why }] });

@@ -2,12 +2,27 @@ import { GrpcCode, MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
 import { keyPrefix, storedKey } from './keys.js';
 import { BulkItemError, GetBatcher } from './get-batcher.js';
-import { errorText, isolatable, keyedFailure, mapError, storeClient, type Concurrency, type Consistency, type GetRequest, type Item, type Operation, type Status } from './store-client.js';
+import {
+  errorText,
+  isolatable,
+  keyedFailure,
+  mapError,
+  storeClient,
+  type Concurrency,
+  type Consistency,
+  type GetRequest,
+  type Item,
+  type Operation,
+  type Status,
+} from './store-client.js';
 import type { Resiliency } from '../resiliency/resiliency.js';
 import { checkTtl, InvalidTtl, TTL_KEY, withCheckedTtl } from '../ttl.js';
 
 /** Request options as the Dapr API carries them (strings, validated here). */
-export interface StateOptions { concurrency?: string; consistency?: string }
+export interface StateOptions {
+  concurrency?: string;
+  consistency?: string;
+}
 
 export interface SaveItem {
   key: string;
@@ -52,7 +67,10 @@ const CONSISTENCY = new Set(['strong', 'eventual']);
  * this; each operation takes `appId`, the app its caller acts for, which its keys are prefixed with.
  */
 export class StateService {
-  constructor(readonly registry: ComponentRegistry, readonly resiliency: Resiliency) {}
+  constructor(
+    readonly registry: ComponentRegistry,
+    readonly resiliency: Resiliency,
+  ) {}
 
   /** Runs one call to `store` under its outbound resiliency policy; `op` gets the call's deadline (`callTimeout`). */
   #run<T>(store: ActiveComponent, op: (timeoutMs: number) => Promise<T>): Promise<T> {
@@ -94,13 +112,16 @@ export class StateService {
     let b = this.#batchers.get(store);
     if (!b) {
       const client = storeClient(store.pool);
-      b = new GetBatcher<Item>({
-        get: (read, t) => client.get(read, t),
-        bulkGet: async (reads, t) => (await client.bulkGet(reads, t))
-          .map((r) => ({ item: r.item ?? undefined, error: r.error ?? undefined })),
-      }, Math.max(1, client.readConcurrency), isolatable,
-      // Planned reads do not hold their instance, so a read on a frozen backend stalls nothing to relieve.
-      client.plannedReads ? Infinity : client.stalledAfterMs);
+      b = new GetBatcher<Item>(
+        {
+          get: (read, t) => client.get(read, t),
+          bulkGet: async (reads, t) => (await client.bulkGet(reads, t)).map((r) => ({ item: r.item ?? undefined, error: r.error ?? undefined })),
+        },
+        Math.max(1, client.readConcurrency),
+        isolatable,
+        // Planned reads do not hold their instance, so a read on a frozen backend stalls nothing to relieve.
+        client.plannedReads ? Infinity : client.stalledAfterMs,
+      );
       this.#batchers.set(store, b);
     }
     return b;
@@ -177,11 +198,15 @@ export class StateService {
     const store = this.store(storeName);
     if (!store.features.includes('TRANSACTIONAL')) {
       throw new MortarError('ERR_STATE_STORE_NOT_SUPPORTED', [storeName, 'transactions']).with({
-        '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED', domain: 'dapr.io', metadata: { appID: appId },
+        '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+        reason: 'DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED',
+        domain: 'dapr.io',
+        metadata: { appID: appId },
       });
     }
     const witOps = ops.map((op): Operation => {
-      if (op.operation === 'upsert') return { tag: 'upsert', val: this.#setRequest(appId, store, op.request, (msg) => new MortarError('ERR_STATE_TRANSACTION', [msg], BAD_REQUEST)) };
+      if (op.operation === 'upsert')
+        return { tag: 'upsert', val: this.#setRequest(appId, store, op.request, (msg) => new MortarError('ERR_STATE_TRANSACTION', [msg], BAD_REQUEST)) };
       if (op.operation === 'delete') return { tag: 'delete', val: this.#deleteRequest(appId, store, op.request) };
       throw new MortarError('ERR_NOT_SUPPORTED_STATE_OPERATION', [(op as { operation: string }).operation]);
     });
@@ -202,7 +227,10 @@ export class StateService {
   query(appId: string, storeName: string): never {
     const store = this.store(storeName);
     throw new MortarError('ERR_STATE_STORE_NOT_SUPPORTED', [storeName, 'query']).with({
-      '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'DAPR_STATE_QUERYING_NOT_SUPPORTED', domain: 'dapr.io', metadata: { appID: appId, store: store.name },
+      '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+      reason: 'DAPR_STATE_QUERYING_NOT_SUPPORTED',
+      domain: 'dapr.io',
+      metadata: { appID: appId, store: store.name },
     });
   }
 
@@ -231,8 +259,10 @@ export class StateService {
 function checkOptions(o: StateOptions | undefined): { concurrency: Concurrency; consistency: Consistency } {
   const concurrency = o?.concurrency || 'last-write';
   const consistency = o?.consistency || 'eventual';
-  if (!CONCURRENCY.has(concurrency)) throw new MortarError('ERR_MALFORMED_REQUEST', [`invalid concurrency option '${concurrency}': must be first-write or last-write`]);
-  if (!CONSISTENCY.has(consistency)) throw new MortarError('ERR_MALFORMED_REQUEST', [`invalid consistency option '${consistency}': must be strong or eventual`]);
+  if (!CONCURRENCY.has(concurrency))
+    throw new MortarError('ERR_MALFORMED_REQUEST', [`invalid concurrency option '${concurrency}': must be first-write or last-write`]);
+  if (!CONSISTENCY.has(consistency))
+    throw new MortarError('ERR_MALFORMED_REQUEST', [`invalid consistency option '${consistency}': must be strong or eventual`]);
   return { concurrency: concurrency as Concurrency, consistency: consistency as Consistency };
 }
 

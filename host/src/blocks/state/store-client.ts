@@ -8,13 +8,34 @@
  * beside it. Nothing else in the block calls the pool.
  */
 import type * as StateStore from '../../../generated/interfaces/mortar-component-state-store.js';
-import type { BulkGetItem, DeleteRequest, GetRequest, Item, KeyedError, Metadata, Operation, SetRequest, StateError } from '../../../generated/interfaces/mortar-component-state-store.js';
+import type {
+  BulkGetItem,
+  DeleteRequest,
+  GetRequest,
+  Item,
+  KeyedError,
+  Metadata,
+  Operation,
+  SetRequest,
+  StateError,
+} from '../../../generated/interfaces/mortar-component-state-store.js';
 import { GrpcCode, MortarError } from '../../errors.js';
 import { ComponentCallError, type InstancePool } from '../../components/sandbox/pool.js';
 import { typedCall, type TypedCall } from '../../components/sandbox/typed-call.js';
 import { BLOCKS } from '../../building-blocks.js';
 
-export type { BulkGetItem, Concurrency, Consistency, DeleteRequest, GetRequest, Item, KeyedError, Operation, SetRequest, StateError } from '../../../generated/interfaces/mortar-component-state-store.js';
+export type {
+  BulkGetItem,
+  Concurrency,
+  Consistency,
+  DeleteRequest,
+  GetRequest,
+  Item,
+  KeyedError,
+  Operation,
+  SetRequest,
+  StateError,
+} from '../../../generated/interfaces/mortar-component-state-store.js';
 
 /** Calls into one state store's pool. */
 export class StoreClient {
@@ -25,23 +46,43 @@ export class StoreClient {
   }
 
   /** The item, or undefined when the key does not exist. */
-  get(request: GetRequest, timeoutMs?: number): Promise<Item | undefined> { return this.#call('get', [request], timeoutMs); }
+  get(request: GetRequest, timeoutMs?: number): Promise<Item | undefined> {
+    return this.#call('get', [request], timeoutMs);
+  }
   /** One entry per request, in order. */
-  bulkGet(requests: GetRequest[], timeoutMs?: number): Promise<BulkGetItem[]> { return this.#call('bulkGet', [requests], timeoutMs); }
-  set(request: SetRequest, timeoutMs?: number): Promise<void> { return this.#call('set', [request], timeoutMs); }
+  bulkGet(requests: GetRequest[], timeoutMs?: number): Promise<BulkGetItem[]> {
+    return this.#call('bulkGet', [requests], timeoutMs);
+  }
+  set(request: SetRequest, timeoutMs?: number): Promise<void> {
+    return this.#call('set', [request], timeoutMs);
+  }
   /** The keys that failed (empty: all written). */
-  bulkSet(requests: SetRequest[], timeoutMs?: number): Promise<KeyedError[]> { return this.#call('bulkSet', [requests], timeoutMs); }
-  delete(request: DeleteRequest, timeoutMs?: number): Promise<void> { return this.#call('delete', [request], timeoutMs); }
+  bulkSet(requests: SetRequest[], timeoutMs?: number): Promise<KeyedError[]> {
+    return this.#call('bulkSet', [requests], timeoutMs);
+  }
+  delete(request: DeleteRequest, timeoutMs?: number): Promise<void> {
+    return this.#call('delete', [request], timeoutMs);
+  }
   /** The keys that failed (empty: all deleted). */
-  bulkDelete(requests: DeleteRequest[], timeoutMs?: number): Promise<KeyedError[]> { return this.#call('bulkDelete', [requests], timeoutMs); }
-  transact(operations: Operation[], metadata: Metadata, timeoutMs?: number): Promise<void> { return this.#call('transact', [operations, metadata], timeoutMs); }
+  bulkDelete(requests: DeleteRequest[], timeoutMs?: number): Promise<KeyedError[]> {
+    return this.#call('bulkDelete', [requests], timeoutMs);
+  }
+  transact(operations: Operation[], metadata: Metadata, timeoutMs?: number): Promise<void> {
+    return this.#call('transact', [operations, metadata], timeoutMs);
+  }
 
   /** The store exports `read-plan`: its reads do not hold an instance (the sandbox serves them as planned reads). */
-  get plannedReads(): boolean { return this.pool.plannedReads; }
+  get plannedReads(): boolean {
+    return this.pool.plannedReads;
+  }
   /** How many reads to keep going at once to keep every instance busy (`InstancePool.readConcurrency`). */
-  get readConcurrency(): number { return this.pool.readConcurrency; }
+  get readConcurrency(): number {
+    return this.pool.readConcurrency;
+  }
   /** See `InstancePool.stalledAfterMs`. */
-  get stalledAfterMs(): number { return this.pool.stalledAfterMs; }
+  get stalledAfterMs(): number {
+    return this.pool.stalledAfterMs;
+  }
 }
 
 const clients = new WeakMap<InstancePool, StoreClient>();
@@ -58,7 +99,7 @@ export type Status = { http: number; grpc: number };
 
 /** The store's `state-error` a call rejected with, if it did. */
 function stateErrorOf(err: unknown): StateError | undefined {
-  return err instanceof ComponentCallError ? err.error as StateError : undefined;
+  return err instanceof ComponentCallError ? (err.error as StateError) : undefined;
 }
 
 /** The bulk-set or bulk-delete failures of `failed` as one `state-error`: an ETag mismatch if any key had one, each key's message. */
@@ -69,9 +110,12 @@ export function keyedFailure(failed: readonly KeyedError[]): ComponentCallError 
 
 function witText(e: { tag: string; val?: unknown }): string {
   switch (e.tag) {
-    case 'etag-mismatch': return `possible etag mismatch. error from state store: ${e.val ?? ''}`.trim();
-    case 'etag-invalid': return `invalid etag value: ${e.val ?? ''}`.trim();
-    default: return (e.val as string | undefined) ?? e.tag;
+    case 'etag-mismatch':
+      return `possible etag mismatch. error from state store: ${e.val ?? ''}`.trim();
+    case 'etag-invalid':
+      return `invalid etag value: ${e.val ?? ''}`.trim();
+    default:
+      return (e.val as string | undefined) ?? e.tag;
   }
 }
 

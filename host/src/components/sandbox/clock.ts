@@ -11,7 +11,14 @@ function formatter(zone: string): Intl.DateTimeFormat | undefined {
     let f: Intl.DateTimeFormat | undefined;
     try {
       f = new Intl.DateTimeFormat('en-US', {
-        timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+        timeZone: zone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
       });
     } catch {
       f = undefined; // RangeError: not a zone ICU knows

@@ -17,10 +17,12 @@ export function compiledModules(dir: string, memoryLimitBytes: number): Promise<
   if (!p) {
     p = (async () => {
       const names = (await readdir(dir)).filter((n) => n.endsWith('.wasm'));
-      const entries = await Promise.all(names.map(async (n) => {
-        const bytes = limitMemory(await readFile(join(dir, n)), memoryLimitBytes) as Uint8Array<ArrayBuffer>;
-        return [n, await WebAssembly.compile(bytes)] as const;
-      }));
+      const entries = await Promise.all(
+        names.map(async (n) => {
+          const bytes = limitMemory(await readFile(join(dir, n)), memoryLimitBytes) as Uint8Array<ArrayBuffer>;
+          return [n, await WebAssembly.compile(bytes)] as const;
+        }),
+      );
       return Object.fromEntries(entries);
     })();
     p.catch(() => cache.delete(key));

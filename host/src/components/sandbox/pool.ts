@@ -8,8 +8,21 @@ import { compiledModules } from './compiled-modules.js';
 import { plannedReadOf, type PlannedRead } from '../../building-blocks.js';
 import { areaOf, createAreaBuffer, readArea, type SharedArea } from '../../capabilities/shared-area.js';
 import {
-  CTL_RUNNING, CTL_STARTED, CTL_WORDS, NOT_RUNNING, RESULT_DONE, RESULT_IDLE, RESULT_WAITING, SEALED, nextSeq, postedAfter, sharedClock,
-  type CallMessage, type ReadyMessage, type ResultMessage, type WorkerInit,
+  CTL_RUNNING,
+  CTL_STARTED,
+  CTL_WORDS,
+  NOT_RUNNING,
+  RESULT_DONE,
+  RESULT_IDLE,
+  RESULT_WAITING,
+  SEALED,
+  nextSeq,
+  postedAfter,
+  sharedClock,
+  type CallMessage,
+  type ReadyMessage,
+  type ResultMessage,
+  type WorkerInit,
 } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -38,7 +51,9 @@ const PLANNED_READS_PER_INSTANCE = 2;
 export const STALLED_AFTER_MS = 300;
 
 /** The stall threshold of a pool whose calls time out after `callTimeoutMs`: max(`STALLED_AFTER_MS`, a tenth of it), so a slow but healthy call does not spawn a spare at once, and a stuck one holds the calls behind it well under a second at the 5 s default. */
-export function stalledAfter(callTimeoutMs: number): number { return Math.max(STALLED_AFTER_MS, callTimeoutMs / 10); }
+export function stalledAfter(callTimeoutMs: number): number {
+  return Math.max(STALLED_AFTER_MS, callTimeoutMs / 10);
+}
 /** How long a call may keep its instance busy past its deadline (its caller has had its error) before the
  *  instance is terminated and replaced. Host imports give up at the deadline, so only a guest that computes
  *  (an endless loop) gets here. */
@@ -97,7 +112,11 @@ interface Pending {
 }
 
 /** The shared memory between the main thread and one worker (see `WorkerInit`). */
-interface SlotBuffers { readonly reply: SharedArrayBuffer; readonly calls: SharedArrayBuffer; readonly result: SharedArrayBuffer }
+interface SlotBuffers {
+  readonly reply: SharedArrayBuffer;
+  readonly calls: SharedArrayBuffer;
+  readonly result: SharedArrayBuffer;
+}
 
 /** One worker thread running one instance. */
 class Slot {
@@ -117,7 +136,11 @@ class Slot {
   readonly result: SharedArea;
 
   /** `blocksBetweenCalls`: the instance waits on the call word (else in its event loop, which the message wakes). */
-  constructor(readonly worker: Worker, buffers: SlotBuffers, readonly blocksBetweenCalls: boolean) {
+  constructor(
+    readonly worker: Worker,
+    buffers: SlotBuffers,
+    readonly blocksBetweenCalls: boolean,
+  ) {
     this.ctl = new Int32Array(buffers.calls);
     this.result = areaOf(buffers.result);
   }
@@ -172,13 +195,17 @@ export class InstancePool {
     this.#planned = this.#plannedRead !== undefined;
   }
 
-  get name(): string { return this.#opts.name; }
+  get name(): string {
+    return this.#opts.name;
+  }
 
   /**
    * The deadline of a component call, in one place: the Resiliency outbound timeout when one applies to the
    * call (`policyTimeoutMs`), else the pool's default (`--component-call-timeout`, 5 s unless set).
    */
-  callTimeout(policyTimeoutMs?: number): number { return policyTimeoutMs ?? this.#opts.callTimeoutMs; }
+  callTimeout(policyTimeoutMs?: number): number {
+    return policyTimeoutMs ?? this.#opts.callTimeoutMs;
+  }
 
   /**
    * Starts the first instance and runs `prepare` on it; rejects (and cleans up) if that fails. More are
@@ -279,7 +306,9 @@ export class InstancePool {
     if (this.#closed || this.#growing > 0 || this.#healthy() >= this.#opts.size || this.#slots.length >= 2 * this.#opts.size) return;
     this.#growing++;
     this.#spawn().then(
-      () => { this.#growing--; },
+      () => {
+        this.#growing--;
+      },
       (err: unknown) => {
         this.#growing--;
         this.#opts.logger.warn({ component: this.#opts.name, err: String(err) }, `component ${this.#opts.name}: could not start another instance`);
@@ -333,22 +362,38 @@ export class InstancePool {
 
     worker.on('message', (m: ResultMessage) => this.#onResult(slot, m));
     worker.on('error', (err) => this.#fail(slot, `worker error: ${err.message}`));
-    worker.on('exit', (code) => { if (!slot.dead) this.#fail(slot, `worker exited with code ${code}`); });
+    worker.on('exit', (code) => {
+      if (!slot.dead) this.#fail(slot, `worker exited with code ${code}`);
+    });
 
     if (this.#opts.prepare) {
       // prepare's calls go to this instance only, and get the same no-progress deadline as any call.
       const timeoutMs = this.#opts.callTimeoutMs;
-      const direct = (iface: string, fn: string, args: unknown[]) => new Promise((resolve, reject) => {
-        const id = this.#nextId++;
-        const timer = setTimeout(() => {
-          slot.inflight.delete(id);
-          reject(new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, timeoutMs]));
-        }, timeoutMs);
-        slot.post({
-          id, iface, fn, args, deadline: sharedClock() + timeoutMs, timeoutMs, seq: 0,
-          resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); },
+      const direct = (iface: string, fn: string, args: unknown[]) =>
+        new Promise((resolve, reject) => {
+          const id = this.#nextId++;
+          const timer = setTimeout(() => {
+            slot.inflight.delete(id);
+            reject(new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, timeoutMs]));
+          }, timeoutMs);
+          slot.post({
+            id,
+            iface,
+            fn,
+            args,
+            deadline: sharedClock() + timeoutMs,
+            timeoutMs,
+            seq: 0,
+            resolve: (v) => {
+              clearTimeout(timer);
+              resolve(v);
+            },
+            reject: (e) => {
+              clearTimeout(timer);
+              reject(e);
+            },
+          });
         });
-      });
       try {
         await this.#opts.prepare(direct);
       } catch (err) {
@@ -364,7 +409,10 @@ export class InstancePool {
       throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
     }
     this.#slots.push(slot);
-    this.#opts.logger.debug({ component: this.#opts.name, ms: Math.round(performance.now() - started), instances: this.#slots.length }, `component ${this.#opts.name}: instance started`);
+    this.#opts.logger.debug(
+      { component: this.#opts.name, ms: Math.round(performance.now() - started), instances: this.#slots.length },
+      `component ${this.#opts.name}: instance started`,
+    );
     this.#redispatch();
     return slot;
   }
@@ -464,7 +512,10 @@ export class InstancePool {
       slot.inflight.delete(id);
       if (!p.settled) moved.push(p);
     }
-    this.#opts.logger.debug({ component: this.#opts.name, withdrawn: moved.length }, `component ${this.#opts.name}: an instance is stalled on one call; ${moved.length} calls queued behind it go to another instance`);
+    this.#opts.logger.debug(
+      { component: this.#opts.name, withdrawn: moved.length },
+      `component ${this.#opts.name}: an instance is stalled on one call; ${moved.length} calls queued behind it go to another instance`,
+    );
     this.#waiting.unshift(...moved);
     this.#redispatch();
   }
@@ -527,7 +578,9 @@ export class InstancePool {
   #respawn(attempt: number): void {
     this.#growing++;
     this.#spawn().then(
-      () => { this.#growing--; },
+      () => {
+        this.#growing--;
+      },
       (err: unknown) => {
         this.#growing--;
         if (this.#closed) return;
@@ -558,14 +611,22 @@ export class InstancePool {
    * another (`stalledAfter(callTimeoutMs)`); `Infinity` for a pool without spares, which never relieves a stalled
    * instance (calls wait behind it up to their deadline).
    */
-  get stalledAfterMs(): number { return this.#opts.spares === false ? Infinity : stalledAfter(this.#opts.callTimeoutMs); }
+  get stalledAfterMs(): number {
+    return this.#opts.spares === false ? Infinity : stalledAfter(this.#opts.callTimeoutMs);
+  }
 
   /** The component exports `read-plan`: its reads do not block an instance (they never stall it). */
-  get plannedReads(): boolean { return this.#planned; }
+  get plannedReads(): boolean {
+    return this.#planned;
+  }
 
   /** The most instances this pool will run. */
-  get capacity(): number { return this.#opts.size; }
+  get capacity(): number {
+    return this.#opts.size;
+  }
 
   /** How many read calls (`get`, `bulk-get`) to keep going at once to keep every instance busy. */
-  get readConcurrency(): number { return this.#opts.size * (this.#planned ? PLANNED_READS_PER_INSTANCE : 1); }
+  get readConcurrency(): number {
+    return this.#opts.size * (this.#planned ? PLANNED_READS_PER_INSTANCE : 1);
+  }
 }

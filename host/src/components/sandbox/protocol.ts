@@ -55,12 +55,14 @@ export const NOT_RUNNING = -1;
 export const SEQ_MASK = 0x3fffffff;
 
 /** The sequence number after `seq`. */
-export function nextSeq(seq: number): number { return (seq + 1) & SEQ_MASK; }
+export function nextSeq(seq: number): number {
+  return (seq + 1) & SEQ_MASK;
+}
 
 /** Whether call `a` was posted after call `b` (sequence numbers compared modulo their wrap). */
 export function postedAfter(a: number, b: number): boolean {
   const d = (a - b) & SEQ_MASK;
-  return d !== 0 && d < (SEQ_MASK >>> 1);
+  return d !== 0 && d < SEQ_MASK >>> 1;
 }
 
 /** This thread's `performance.timeOrigin` (fixed for the thread's life; each worker loads its own copy). */
@@ -70,7 +72,9 @@ const TIME_ORIGIN = performance.timeOrigin;
  * A clock every thread reads the same (milliseconds since the epoch, sub-millisecond precision): call
  * deadlines are set on the main thread and checked in the instance.
  */
-export function sharedClock(): number { return TIME_ORIGIN + performance.now(); }
+export function sharedClock(): number {
+  return TIME_ORIGIN + performance.now();
+}
 
 /**
  * How long before a call's deadline its host imports and planned reads give up, so the guest returns its
@@ -78,7 +82,9 @@ export function sharedClock(): number { return TIME_ORIGIN + performance.now(); 
  * is free: 50 ms, or a tenth of the call's budget (`budgetMs`: what it had left when it started) if that is
  * less, so a short Resiliency timeout (50 ms or less) still leaves the call time to try.
  */
-export function deadlineMargin(budgetMs: number): number { return Math.min(50, budgetMs / 10); }
+export function deadlineMargin(budgetMs: number): number {
+  return Math.min(50, budgetMs / 10);
+}
 
 /** States of the result area's word 0. */
 export const RESULT_IDLE = 0;

@@ -14,7 +14,13 @@ import { pathToFileURL } from 'node:url';
 /** The parts of preview2-shim's browser build used here. */
 interface Preview2Js {
   cli: {
-    createCli(config: { environment?: Record<string, string>; arguments?: string[]; initialCwd?: string; stdout?: OutputSink; stderr?: OutputSink }): Record<string, unknown>;
+    createCli(config: {
+      environment?: Record<string, string>;
+      arguments?: string[];
+      initialCwd?: string;
+      stdout?: OutputSink;
+      stderr?: OutputSink;
+    }): Record<string, unknown>;
   };
   clocks: { monotonicClock: unknown; wallClock: unknown };
   filesystem: { types: unknown };
@@ -23,7 +29,12 @@ interface Preview2Js {
   sockets: Record<string, unknown>;
 }
 
-interface OutputSink { write(bytes: Uint8Array): void; flush?(): void; blockingFlush?(): void; drop?(): void }
+interface OutputSink {
+  write(bytes: Uint8Array): void;
+  flush?(): void;
+  blockingFlush?(): void;
+  drop?(): void;
+}
 
 /** Where the component's stdout and stderr lines go. */
 export type OutputLine = (stream: 'stdout' | 'stderr', line: string) => void;
@@ -54,7 +65,9 @@ function lineSink(emit: (line: string) => void): OutputSink {
       pending = lines.pop()!;
       for (const l of lines) emit(l.endsWith('\r') ? l.slice(0, -1) : l);
     },
-    flush, blockingFlush: flush, drop: flush,
+    flush,
+    blockingFlush: flush,
+    drop: flush,
   };
 }
 
@@ -62,8 +75,11 @@ function lineSink(emit: (line: string) => void): OutputSink {
 export async function sandboxWasi(name: string, output: OutputLine): Promise<Record<string, unknown>> {
   const shim = await loadShim();
   const cli = shim.cli.createCli({
-    environment: {}, arguments: [name], initialCwd: '/',
-    stdout: lineSink((l) => output('stdout', l)), stderr: lineSink((l) => output('stderr', l)),
+    environment: {},
+    arguments: [name],
+    initialCwd: '/',
+    stdout: lineSink((l) => output('stdout', l)),
+    stderr: lineSink((l) => output('stderr', l)),
   });
   const noPreopens = { getDirectories: () => [] };
   return {

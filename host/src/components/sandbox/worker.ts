@@ -15,8 +15,19 @@ import { guestImports } from '../../capabilities/guest-imports.js';
 import { asCallResult, PlannedReads, type ReadIo, type ReadOutcome } from './planned-reads.js';
 import type { RedisConnectOptions } from '../../capabilities/redis.js';
 import {
-  CTL_RUNNING, CTL_STARTED, NOT_RUNNING, RESULT_DONE, RESULT_IDLE, RESULT_WAITING, RESULT_WRITING, SEQ_MASK, deadlineMargin, sharedClock,
-  type CallMessage, type ResultMessage, type WorkerInit,
+  CTL_RUNNING,
+  CTL_STARTED,
+  NOT_RUNNING,
+  RESULT_DONE,
+  RESULT_IDLE,
+  RESULT_WAITING,
+  RESULT_WRITING,
+  SEQ_MASK,
+  deadlineMargin,
+  sharedClock,
+  type CallMessage,
+  type ResultMessage,
+  type WorkerInit,
 } from './protocol.js';
 
 const init = workerData as WorkerInit;
@@ -61,7 +72,10 @@ function bridgeCall(op: string, args: unknown[]): unknown {
     for (;;) {
       const msg = receiveMessageOnPort(init.bridge);
       if (!msg) throw witError('other', `host call ${op}: response lost`);
-      if ((msg.message as BridgeResponse).seq === mine) { res = msg.message as BridgeResponse; break; }
+      if ((msg.message as BridgeResponse).seq === mine) {
+        res = msg.message as BridgeResponse;
+        break;
+      }
       // else: a late answer to a call that already timed out
     }
   }
@@ -90,13 +104,19 @@ function hostImports(): Record<string, unknown> {
 }
 
 function isTrap(err: unknown): boolean {
-  return err instanceof WebAssembly.RuntimeError || (err instanceof Error && /wasm trap|cannot enter component/i.test(err.message))
-    || !(err instanceof Error && 'payload' in err);
+  return (
+    err instanceof WebAssembly.RuntimeError ||
+    (err instanceof Error && /wasm trap|cannot enter component/i.test(err.message)) ||
+    !(err instanceof Error && 'payload' in err)
+  );
 }
 
 async function main(): Promise<void> {
-  const { instantiate } = await import(pathToFileURL(join(init.dir, 'component.js')).href) as {
-    instantiate: (get: (p: string) => Promise<WebAssembly.Module>, imports: Record<string, unknown>) => Promise<Record<string, Record<string, (...a: unknown[]) => unknown>>>;
+  const { instantiate } = (await import(pathToFileURL(join(init.dir, 'component.js')).href)) as {
+    instantiate: (
+      get: (p: string) => Promise<WebAssembly.Module>,
+      imports: Record<string, unknown>,
+    ) => Promise<Record<string, Record<string, (...a: unknown[]) => unknown>>>;
   };
   // What the guest prints (a QuickJS panic, say) becomes log lines of the component.
   const wasi = await sandboxWasi(init.name, (stream, line) => {
@@ -109,9 +129,10 @@ async function main(): Promise<void> {
     return m;
   }, imports);
 
-  const failure = (id: number, err: unknown): ResultMessage => (isTrap(err)
-    ? { id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) }
-    : { id, ok: false, kind: 'error', error: (err as { payload: unknown }).payload });
+  const failure = (id: number, err: unknown): ResultMessage =>
+    isTrap(err)
+      ? { id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) }
+      : { id, ok: false, kind: 'error', error: (err as { payload: unknown }).payload };
   /** Runs `run` for call `msg` synchronously: the host sees it running, and its imports keep its deadline. */
   const settle = (msg: CallMessage, run: () => unknown): ResultMessage => {
     Atomics.store(ctl, CTL_RUNNING, msg.seq);
@@ -139,7 +160,9 @@ async function main(): Promise<void> {
   // Which calls are reads the component plans comes from the host (`WorkerInit.plannedRead`): this worker
   // knows no building block.
   const plannedRead = init.plannedRead;
-  const readPlan = (plannedRead ? exports[plannedRead.plan] : undefined) as { plan: (reads: unknown[]) => ReadIo; finish: (count: number, reply: unknown) => Array<ReadOutcome<unknown>> | undefined } | undefined;
+  const readPlan = (plannedRead ? exports[plannedRead.plan] : undefined) as
+    | { plan: (reads: unknown[]) => ReadIo; finish: (count: number, reply: unknown) => Array<ReadOutcome<unknown>> | undefined }
+    | undefined;
   /** Whether `msg` is a read the component plans (its single or its batch read). */
   const isPlannedRead = (msg: CallMessage): boolean => msg.iface === plannedRead!.iface && (msg.fn === plannedRead!.single || msg.fn === plannedRead!.batch);
   /**
@@ -161,11 +184,19 @@ async function main(): Promise<void> {
     releaseCaller = undefined;
     void planned.run(io, msg.deadline).then((reply) => {
       let outcomes: Array<ReadOutcome<unknown>> | undefined;
-      const finishing = settle(msg, () => { outcomes = readPlan!.finish(reads.length, reply); });
+      const finishing = settle(msg, () => {
+        outcomes = readPlan!.finish(reads.length, reply);
+      });
       let result: ResultMessage;
       if (!finishing.ok) result = finishing;
       else if (outcomes === undefined) result = settle(msg, callExport(msg));
-      else result = asCallResult(msg.id, batch, reads.map((x) => x.key), outcomes);
+      else
+        result = asCallResult(
+          msg.id,
+          batch,
+          reads.map((x) => x.key),
+          outcomes,
+        );
       send(msg, result);
     });
     return true;
@@ -180,7 +211,11 @@ async function main(): Promise<void> {
       send(msg, { id: msg.id, ok: false, kind: 'expired' });
       return;
     }
-    releaseCaller = msg.sync ? () => { Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_IDLE); } : undefined;
+    releaseCaller = msg.sync
+      ? () => {
+          Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_IDLE);
+        }
+      : undefined;
     if (readPlan && isPlannedRead(msg) && servePlanned(msg)) {
       releaseCaller = undefined;
       return;
@@ -194,7 +229,11 @@ async function main(): Promise<void> {
   const handOver = (reply: ResultMessage): boolean => {
     if (Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_WRITING) !== RESULT_WAITING) return false;
     let written = false;
-    try { written = writeArea(result, reply); } catch { /* not serialisable here: fall back to a message */ }
+    try {
+      written = writeArea(result, reply);
+    } catch {
+      /* not serialisable here: fall back to a message */
+    }
     // Not written: release the caller (it then takes the reply as a message).
     Atomics.store(result.words, 0, written ? RESULT_DONE : RESULT_IDLE);
     return written;
