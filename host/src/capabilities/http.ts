@@ -30,10 +30,12 @@ export interface HttpResponse {
 }
 
 /**
- * The HTTP client, loaded on first use: a sidecar without http components never pays for it (node:https
- * brings TLS). With undici a dependency: `import('undici')` (see undici-request.ts).
+ * The HTTP client, undici's `request`, loaded on first use: a sidecar without http components never pays for
+ * it. Not the global `fetch` (Node's own undici): it refuses `TRACE`, adds headers of its own (`accept`,
+ * `user-agent`, `sec-fetch-mode`, ...) and decodes gzip bodies while the response still says
+ * `content-encoding: gzip`. `request` follows no redirect and adds no header but `host` and `content-length`.
  */
-const loadClient = (): Promise<Pick<typeof import('./undici-request.js'), 'request'>> => import('./undici-request.js');
+const loadClient = (): Promise<Pick<typeof import('undici'), 'request'>> => import('undici');
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']);
 /** Headers that frame the message or the connection: the host sets them, a component may not. */
