@@ -4,13 +4,16 @@
  * anything else a 404 naming the route. Both in Dapr's error format.
  */
 import { MortarError } from '../../errors.js';
+import { BUILDING_BLOCKS } from '../../building-blocks.js';
 
 /**
- * Dapr HTTP APIs mortar does not serve, by the path segment after the version (`/v1.0`, `/v1.0-alpha1`, ...).
- * The served ones (`state`, `publish`, `bindings`, `metadata`, `healthz`) are absent: a wrong method or shape under them
- * is a plain 404.
+ * Dapr's HTTP APIs, by the path segment after the version (`/v1.0`, `/v1.0-alpha1`, ...), with their names.
+ * `metadata` and `healthz` are the runtime's own and always served.
  */
-export const UNSUPPORTED_APIS: Readonly<Record<string, string>> = {
+const DAPR_HTTP_APIS: Readonly<Record<string, string>> = {
+  state: 'state',
+  publish: 'pub/sub',
+  bindings: 'bindings',
   invoke: 'service invocation',
   secrets: 'secrets',
   configuration: 'configuration',
@@ -24,6 +27,14 @@ export const UNSUPPORTED_APIS: Readonly<Record<string, string>> = {
   shutdown: 'shutdown',
   subscribe: 'streaming subscriptions',
 };
+
+/**
+ * The Dapr HTTP APIs mortar does not serve: every one no building block of the table serves (`httpApi`). A
+ * wrong method or shape under a served one is a plain 404.
+ */
+export const UNSUPPORTED_APIS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(DAPR_HTTP_APIS).filter(([segment]) => !BUILDING_BLOCKS.some((b) => (b.httpApi as readonly string[]).includes(segment))),
+);
 
 /** Longest part of a path quoted in an answer or a log line: the rest is cut, so a huge URL stays small. */
 const QUOTED_PATH_CHARS = 200;
