@@ -1,7 +1,5 @@
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
-import type { AppHealthConfig } from './app-channel/health.js';
-import type { InitEndpoint } from './app-channel/lifecycle.js';
 
 /** Everything `mortar run` can be told, after flag parsing and defaults. */
 export interface RuntimeConfig {
@@ -75,3 +73,23 @@ export function parseQuantity(text: string): number {
   const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, K: 1e3, k: 1e3, M: 1e6, G: 1e9 }[m[2] ?? ''] ?? 1;
   return Math.floor(n * unit);
 }
+
+/** The health-check settings, as daprd's flags give them. */
+export interface AppHealthConfig {
+  /** `--app-health-check-path` (default `/healthz`). */
+  readonly path: string;
+  /** `--app-health-probe-interval`, in ms here (the flag is in seconds; default 5 s). */
+  readonly intervalMs: number;
+  /** `--app-health-probe-timeout` (ms; default 500). */
+  readonly timeoutMs: number;
+  /** `--app-health-threshold`: consecutive failures that make the app unhealthy (default 3; at least 1). */
+  readonly threshold: number;
+}
+
+/** daprd's defaults (spec 1.1). */
+export const APP_HEALTH_DEFAULTS: AppHealthConfig = { path: '/healthz', intervalMs: 5000, timeoutMs: 500, threshold: 3 };
+
+/** The init calls `--disable-init-endpoints` can turn off. */
+export type InitEndpoint = 'config' | 'subscribe';
+/** Every name `--disable-init-endpoints` takes. */
+export const INIT_ENDPOINTS: readonly InitEndpoint[] = ['config', 'subscribe'];

@@ -6,21 +6,9 @@
  */
 import type { Logger } from '../logger.js';
 import type { HealthSignal } from './http-channel.js';
+import type { AppHealthConfig } from '../config.js';
 
-/** The health-check settings, as daprd's flags give them. */
-export interface AppHealthConfig {
-  /** `--app-health-check-path` (default `/healthz`). */
-  readonly path: string;
-  /** `--app-health-probe-interval`, in ms here (the flag is in seconds; default 5 s). */
-  readonly intervalMs: number;
-  /** `--app-health-probe-timeout` (ms; default 500). */
-  readonly timeoutMs: number;
-  /** `--app-health-threshold`: consecutive failures that make the app unhealthy (default 3; at least 1). */
-  readonly threshold: number;
-}
-
-/** daprd's defaults (spec 1.1). */
-export const APP_HEALTH_DEFAULTS: AppHealthConfig = { path: '/healthz', intervalMs: 5000, timeoutMs: 500, threshold: 3 };
+export { APP_HEALTH_DEFAULTS, type AppHealthConfig } from '../config.js';
 
 /** One probe: resolves true for a healthy answer, false (or rejects) otherwise. */
 export type Probe = () => Promise<boolean>;

@@ -19,13 +19,11 @@ import type { Logger } from '../logger.js';
 import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscription.js';
 import { SUBSCRIBE_READY_TIMEOUT_MS } from '../blocks/pubsub/pubsub-service.js';
 import { AppChannel } from './http-channel.js';
-import { AppHealth, type AppHealthConfig } from './health.js';
+import { AppHealth } from './health.js';
+import type { AppHealthConfig, InitEndpoint } from '../config.js';
 import { parseAppConfig, type AppConfig } from './app-config.js';
 
-/** The init calls `--disable-init-endpoints` can turn off. */
-export type InitEndpoint = 'config' | 'subscribe';
-/** Every name `--disable-init-endpoints` takes. */
-export const INIT_ENDPOINTS: readonly InitEndpoint[] = ['config', 'subscribe'];
+export { INIT_ENDPOINTS, type InitEndpoint } from '../config.js';
 
 /**
  * Something that calls the app once it is ready and healthy, started after the app's subscriptions

@@ -1,0 +1,95 @@
+/**
+ * The host's structure, as docs/architecture.md and the README state it, checked on the sources: imports
+ * point one way (composition root → api → app channel → blocks → components → capabilities and resources →
+ * the base modules), only the per-block adapters call into a component's exports, and the HTTP routes reach
+ * the building blocks only through the universal API.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { ROOT } from '../helpers/sidecar.js';
+
+const SRC = join(ROOT, 'host/src');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** Rank of each top-level place of host/src: a module may import only from its own place or a lower rank. */
+const RANK: Readonly<Record<string, number>> = {
+  'main.ts': 7,
+  cli: 6,
+  'runtime.ts': 6,
+  api: 5,
+  'app-channel': 4,
+  blocks: 3,
+  components: 2,
+  capabilities: 1,
+  resources: 1,
+};
+/** Everything else at the top of host/src (building-blocks.ts, errors.ts, logger.ts, config.ts, ...) is rank 0. */
+const placeOf = (file: string) => relative(SRC, file).split('/')[0]!;
+const rankOf = (place: string) => RANK[place] ?? 0;
+
+/** Relative imports and re-exports of a file, resolved to source paths (type-only ones included). */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'/gm)) out.push(resolve(dirname(file), m[1]!).replace(/\.js$/, '.ts'));
+  return out;
+}
+
+const files = sources(SRC);
+
+describe('host layers', () => {
+  it('every import points to its own place or a lower layer (api → app-channel → blocks → components → capabilities/resources → base)', () => {
+    const wrong: string[] = [];
+    for (const f of files) {
+      const from = placeOf(f);
+      for (const t of importsOf(f)) {
+        if (!t.startsWith(SRC)) continue; // the generated WIT types (host/generated) are below everything
+        const to = placeOf(t);
+        if (to === from) continue;
+        if (rankOf(to) > rankOf(from) || (rankOf(to) === rankOf(from) && rankOf(to) > 0)) wrong.push(`${relative(SRC, f)} -> ${relative(SRC, t)}`);
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
+
+  it("only the per-block adapters (*-client.ts) call into a component's exports, through typedCall; nothing else names an export in a pool call", () => {
+    const adapters = files
+      .filter((f) => !f.endsWith('sandbox/typed-call.ts'))
+      .filter((f) => /\btypedCall\s*</.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(SRC, f))
+      .sort();
+    assert.deepEqual(adapters, [
+      'blocks/bindings/binding-client.ts',
+      'blocks/pubsub/broker-client.ts',
+      'blocks/state/store-client.ts',
+      'components/lifecycle-client.ts',
+    ]);
+    // A pool call names its export as a string: `pool.call('stateStore', ...)`. None is left outside the pool itself.
+    const stringCalls = files
+      .filter((f) => !f.endsWith('sandbox/pool.ts'))
+      .filter((f) => /\.call\(\s*['"`]/.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(SRC, f));
+    assert.deepEqual(stringCalls, []);
+  });
+
+  it('the HTTP routes reach the building blocks only through the universal API (besides two pure constants and content-type predicates)', () => {
+    const allowed = new Set(['blocks/state/keys.ts', 'blocks/pubsub/cloudevents.ts']);
+    const reached: string[] = [];
+    for (const f of files.filter((x) => relative(SRC, x).startsWith('api/http/'))) {
+      for (const t of importsOf(f)) {
+        const to = relative(SRC, t);
+        if ((to.startsWith('blocks/') || to.startsWith('components/') || to.startsWith('capabilities/')) && !allowed.has(to))
+          reached.push(`${basename(f)} -> ${to}`);
+      }
+    }
+    assert.deepEqual(reached, []);
+  });
+});
