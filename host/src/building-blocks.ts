@@ -1,10 +1,11 @@
 /**
  * The building blocks mortar serves, one row each: what the build, the loader, the registry, the sandbox and
  * the API know about a block, in one place (Spin's "factors" are the model). Adding a block is a folder for
- * its code (`host/src/blocks/<id>/`, with the one adapter that calls its components) and a row here.
+ * its code (`host/src/blocks/<id>/`, with the one adapter that calls its components) and a row here, plus
+ * its WIT, API methods, routes and wiring (docs/architecture.md lists every file).
  *
- * Pure data and a few pure functions over it, with no imports: every layer may read it (api, core, blocks,
- * components, the sandbox worker and the build scripts). `scripts/build.mjs` generates the WIT types of every
+ * Pure data and a few pure functions over it, with no imports: every layer may read it (api, blocks,
+ * components and their sandbox pool, the CLI and the build scripts). `scripts/build.mjs` generates the WIT types of every
  * world before `tsc` has run, so it reads the worlds from this source: each is a `world: '<name>'` entry.
  */
 

@@ -34,8 +34,8 @@ export interface AppConsumer {
   readonly name: string;
   /**
    * Called once, after step 4 (or at once when registered later). `app` is the channel to call the app
-   * with (`request`, `serves` for the OPTIONS probe); `app.paused()` / `app.onPausedChange` say when to stop
-   * fetching and when to resume. A rejection is logged; the app channel goes on.
+   * with (`request`; input bindings send their OPTIONS probe with it); `app.paused()` says when to stop
+   * fetching (`app.onPausedChange` tells each change). A rejection is logged; the app channel goes on.
    */
   start(app: AppChannel): Promise<void>;
   /** Called once at shutdown, before the channel closes; in-flight calls to the app may finish. */

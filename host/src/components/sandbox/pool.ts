@@ -45,7 +45,7 @@ const PLANNED_READS_PER_INSTANCE = 2;
  * `PoolOptions.spares`). The least threshold: well above any call a healthy backend serves (sub-millisecond
  * to tens of milliseconds), well below the call deadline: an innocent call waits at most about this long,
  * plus the start of a spare, behind a call that loops or waits on a frozen backend. A pool whose calls may
- * take long (`callTimeoutMs`) waits a quarter of that, so a slow-but-healthy call does not seal its instance
+ * take long (`callTimeoutMs`) waits a tenth of that, so a slow-but-healthy call does not seal its instance
  * (see `stalledAfter`).
  */
 export const STALLED_AFTER_MS = 300;
