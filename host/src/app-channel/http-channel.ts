@@ -31,9 +31,6 @@ export interface HealthSignal {
   onChange(listener: (healthy: boolean) => void): () => void;
 }
 
-/** daprd's input-binding probe deadline (`--app-binding-options-timeout`, 3 s). */
-export const ROUTE_PROBE_TIMEOUT_MS = 3000;
-
 /** Characters a header value may carry; anything else is left out rather than failing the call. */
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -75,19 +72,6 @@ export class AppChannel implements AppTarget {
     });
   }
 
-  /**
-   * Whether the app serves `path`, as daprd probes a route before starting an input binding on it:
-   * `OPTIONS <path>` answered 2xx or 405 within `timeoutMs`. A 404, any other status or no answer: false.
-   */
-  async serves(path: string, timeoutMs = ROUTE_PROBE_TIMEOUT_MS): Promise<boolean> {
-    try {
-      const res = await this.request('OPTIONS', path, undefined, {}, timeoutMs);
-      return (res.status >= 200 && res.status <= 299) || res.status === 405;
-    } catch {
-      return false;
-    }
-  }
-
   /** Follows the app's health checks from now on (set once, by the app lifecycle). */
   useHealth(health: HealthSignal): void {
     this.#health = health;
@@ -99,14 +83,6 @@ export class AppChannel implements AppTarget {
    */
   paused(): boolean {
     return this.#health !== undefined && !this.#health.healthy();
-  }
-
-  /**
-   * Calls `listener` with `paused()` every time it changes (never without health checks); returns the
-   * function that stops it.
-   */
-  onPausedChange(listener: (paused: boolean) => void): () => void {
-    return this.#health?.onChange((healthy) => listener(!healthy)) ?? (() => undefined);
   }
 
   close(): void {

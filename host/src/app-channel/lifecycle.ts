@@ -19,6 +19,7 @@ import type { Logger } from '../logger.js';
 import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscription.js';
 import { SUBSCRIBE_READY_TIMEOUT_MS } from '../blocks/pubsub/pubsub-service.js';
 import { AppChannel } from './http-channel.js';
+import type { AppTarget } from '../blocks/app-target.js';
 import { AppHealth } from './health.js';
 import type { AppHealthConfig, InitEndpoint } from '../config.js';
 import { parseAppConfig, type AppConfig } from './app-config.js';
@@ -35,16 +36,16 @@ export interface AppConsumer {
   /**
    * Called once, after step 4 (or at once when registered later). `app` is the channel to call the app
    * with (`request`; input bindings send their OPTIONS probe with it); `app.paused()` says when to stop
-   * fetching (`app.onPausedChange` tells each change). A rejection is logged; the app channel goes on.
+   * fetching. A rejection is logged; the app channel goes on.
    */
-  start(app: AppChannel): Promise<void>;
+  start(app: AppTarget): Promise<void>;
   /** Called once at shutdown, before the channel closes; in-flight calls to the app may finish. */
   stop(): Promise<void>;
 }
 
 /** Where the lifecycle hands the app's subscriptions (the pub/sub block). */
 export interface SubscriptionSink {
-  setProgrammatic(subs: Subscription[], app: AppChannel): void;
+  setProgrammatic(subs: Subscription[], app: AppTarget): void;
   whenEstablished(timeoutMs?: number): Promise<string[]>;
   subscriptions(): Subscription[];
 }
