@@ -106,12 +106,42 @@ export function goMarshal(value: unknown): string {
       return goString(value);
     case 'object': {
       if (Array.isArray(value)) return `[${value.map(goMarshal).join(',')}]`;
-      const keys = Object.keys(value).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      const keys = byUtf8(Object.keys(value));
       return `{${keys.map((k) => `${goString(k)}:${goMarshal((value as Record<string, unknown>)[k])}`).join(',')}}`;
     }
     default:
       return 'null';
   }
+}
+
+const SURROGATE = /[\ud800-\udfff]/;
+
+/**
+ * `keys` sorted by their UTF-8 bytes, as Go sorts map keys, without encoding them (a body of 4 MiB can hold
+ * hundreds of thousands of keys). Without surrogates, UTF-16 code-unit order is code-point order, which is
+ * UTF-8 byte order: the plain sort. Otherwise code points are compared, a lone surrogate as the U+FFFD it
+ * is encoded as.
+ */
+function byUtf8(keys: string[]): string[] {
+  return keys.some((k) => SURROGATE.test(k)) ? keys.sort(compareCodePoints) : keys.sort();
+}
+
+function codePointAt(s: string, i: number): number {
+  const c = s.codePointAt(i)!;
+  return c >= 0xd800 && c <= 0xdfff ? 0xfffd : c;
+}
+
+function compareCodePoints(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = codePointAt(a, i);
+    const y = codePointAt(b, j);
+    if (x !== y) return x - y;
+    i += x > 0xffff ? 2 : 1;
+    j += y > 0xffff ? 2 : 1;
+  }
+  return i < a.length ? 1 : j < b.length ? -1 : 0;
 }
 
 /**

@@ -132,16 +132,20 @@ export class InputLoop {
         const t0 = performance.now();
         const got = await this.#client.fetch(Math.min(room, 256), wait);
         failures = 0;
-        if (this.#stopped) {
-          // Stopped while the fetch waited: give these back rather than deliver them.
+        const paused = this.#o.app.paused();
+        if (this.#stopped || paused) {
+          // Stopped, or the app found unhealthy, while the fetch waited: give these back rather than deliver
+          // them (a source that cannot take an event back, a schedule, drops it: daprd fires no paused binding).
+          const why = this.#stopped ? 'the sidecar is stopping' : 'the app is unhealthy';
           if (got.length > 0)
             await this.#client
               .nack(
                 got.map((e) => e.receipt),
-                'the sidecar is stopping',
+                why,
                 0,
               )
               .catch(() => undefined);
+          if (paused && !this.#stopped) continue;
           break;
         }
         for (const e of got) this.#dispatch(e);
