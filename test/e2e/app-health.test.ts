@@ -2,12 +2,15 @@
  * App health checks (`--enable-app-health-check`, spec 1.14 "App health"), against a real `mortar run` and a
  * real app whose `GET /healthz` the test flips: the app's configuration and subscriptions are read only once
  * it is first healthy; while it is unhealthy, deliveries pause (messages stay at the broker) and resume,
- * none lost, when a probe succeeds again; `/v1.0/healthz` is about the sidecar, as daprd's.
+ * none lost, when a probe succeeds again (pub/sub and input bindings alike); `/v1.0/healthz` is about the
+ * sidecar, as daprd's.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { REDIS_HOST, Sidecar, freePort, tempDir, writeComponent } from '../helpers/sidecar.js';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REDIS_HOST, Sidecar, TEST_COMPONENTS, freePort, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { SubscriberApp } from '../helpers/subscriber-app.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -30,6 +33,9 @@ describe('app health checks', () => {
       redeliverInterval: '1s',
       processingTimeout: '5s',
     });
+    // An input binding whose events are the data of its own `emit` operation (the in-memory test component).
+    copyFileSync(join(TEST_COMPONENTS, 'bindings.echo-fixture.wasm'), join(res, 'bindings.echo-fixture.wasm'));
+    writeComponent(res, 'ticks.yaml', 'ticks', 'bindings.echo-fixture', { events: '0', direction: 'input, output', route: '/in/ticks' });
     const appPort = await freePort();
     app = await SubscriberApp.start(
       BROKERS.map((b) => ({ pubsubname: b.name, topic: b.topic, route: `/in/${b.name}` })),
@@ -103,6 +109,10 @@ describe('app health checks', () => {
     const before = app.deliveries.length;
     const sent = Array.from({ length: 5 }, (_, i) => `while-unhealthy-${i}`);
     for (const b of BROKERS) for (const d of sent) await publish(b.name, b.topic, d);
+    for (const d of sent) {
+      const r = await sc.fetch('/v1.0/bindings/ticks', { method: 'POST', body: JSON.stringify({ operation: 'emit', data: d }) });
+      assert.ok(r.status === 200 || r.status === 204, `emit: ${r.status} ${await r.text()}`);
+    }
     // Longer than a long poll and several probe intervals: nothing reaches the app.
     await new Promise((r) => setTimeout(r, 2500));
     assert.equal(
@@ -124,6 +134,14 @@ describe('app health checks', () => {
       const got = dataOn(b.name).filter((d) => typeof d === 'string' && d.startsWith('while-unhealthy-'));
       assert.deepEqual([...got].sort(), sent, `${b.name}: each message exactly once`);
     }
+    // The input binding's events (the JSON strings emitted) arrive too, once each, only after the recovery.
+    const ticks = () => app.on('/in/ticks').map((d) => d.body);
+    await app.until(() => sent.every((d) => ticks().includes(JSON.stringify(d))), 15_000, 'every input-binding event emitted while unhealthy');
+    assert.deepEqual(
+      [...ticks()].sort(),
+      sent.map((d) => JSON.stringify(d)),
+      'ticks: each event exactly once',
+    );
     assert.ok(
       app.deliveries.slice(before).every((d) => d.at >= recoveredAt),
       'delivered only after the app recovered',
