@@ -1,9 +1,10 @@
 /**
  * Input binding reliability against real brokers: an app that is down or answers 500 loses no message the
  * broker holds (RabbitMQ and MQTT acknowledge a message only after the app's 2xx), also across `kill -9` of
- * the sidecar; MQTT hands a slow app as many messages at once as the broker keeps in flight; and a cron binding fires on time (the drift is measured and printed) and never twice for one
- * tick. Needs the built-in binding components (`dist/components/bindings.{rabbitmq,mqtt3,cron}.wasm`): each
- * scenario is skipped, saying so, while its component is not built.
+ * the sidecar; MQTT hands a slow app as many messages at once as the broker keeps in flight; and a cron
+ * binding fires on time (the drift is measured and printed) and never twice for one tick. Needs the
+ * built-in binding components (`dist/components/bindings.{rabbitmq,mqtt3,cron}.wasm`): each scenario is
+ * skipped, saying so, while its component is not built.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
