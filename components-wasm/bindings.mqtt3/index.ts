@@ -12,8 +12,9 @@
  * Input: `open` connects the client `<consumerID>-consumer` (a persistent session unless `cleanSession`)
  * and subscribes to `topic` at QoS 1, waiting for the SUBACK. Each message is an event with its payload as
  * data and metadata `topic` (the concrete topic). It is acknowledged to the broker (PUBACK) only on `ack`;
- * MQTT acknowledges in order, so the host hands out the next message once this one is settled. A nacked
- * message is kept here and handed out again after its delay; `close` disconnects without unsubscribing,
+ * the host hands out messages as the broker sends them (up to its in-flight window) and sends the PUBACKs
+ * in arrival order. A nacked message is kept here and handed out again after its delay (until then it
+ * holds back the PUBACKs of later messages); `close` disconnects without unsubscribing,
  * so with a persistent session the broker sends what was not acknowledged again on the next `open`.
  */
 import type * as O from 'mortar:component/output-binding@0.1.0';

@@ -14,9 +14,9 @@
  * `mqtt3`: a plain subscription under the client id `consumerID`, every client gets every message, and two
  * sidecars must not share a client id.
  *
- * A message is acknowledged to the broker only after the host acks it; MQTT acknowledges in arrival order,
- * so the client takes the next message once the previous one is settled. A nacked message is kept here and
- * handed out again after its delay. Publishing uses a client of its own with a generated id.
+ * A message is acknowledged to the broker only after the host acks it; the client gets messages as the
+ * broker sends them (up to its in-flight window) and acknowledges them in arrival order. A nacked message
+ * is kept here and handed out again after its delay. Publishing uses a client of its own with a generated id.
  */
 import type * as P from 'mortar:component/pubsub@0.1.0';
 import { Client, type Qos } from 'mortar:host/mqtt@0.1.0';

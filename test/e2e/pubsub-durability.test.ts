@@ -19,8 +19,9 @@ const durable: Array<{ type: string; metadata: Record<string, string>; messages?
   { type: 'pubsub.redis', metadata: { redisHost: REDIS_HOST, processingTimeout: '2s', redeliverInterval: '500ms' } },
   { type: 'pubsub.rabbitmq', metadata: { connectionString: AMQP_URL, durable: 'true', deletedWhenUnused: 'false', deliveryMode: '2' } },
   { type: 'pubsub.jetstream', metadata: { natsURL: NATS_URL, ackWait: '2s', memoryStorage: 'true' } },
-  // MQTT acknowledges in order, one message at a time: fewer messages keep the test short.
-  { type: 'pubsub.mqtt3', metadata: { url: MQTT_URL, qos: '1', cleanSession: 'false' }, messages: 400, delayMs: 20 },
+  // MQTT: Mosquitto keeps 20 messages in flight per client (`max_inflight_messages`), so a 1 s subscriber
+  // takes 20 a second, slower than publishing: fewer messages keep the test short.
+  { type: 'pubsub.mqtt3', metadata: { url: MQTT_URL, qos: '1', cleanSession: 'false' }, messages: 400, delayMs: 1000 },
 ];
 
 /** Brokers restarted by the test: servers of the test's own with their data on disk, and the machine's RabbitMQ. */
@@ -41,8 +42,9 @@ const restartable: Array<{ kind: BrokerKind; type: string; messages: number; del
     metadata: (a) => ({ connectionString: a, durable: 'true', deletedWhenUnused: 'false', deliveryMode: '2' }),
   },
   { kind: 'nats', type: 'pubsub.jetstream', messages: 1500, delayMs: 1000, metadata: (a) => ({ natsURL: a, ackWait: '2s' }) },
-  // MQTT acknowledges in order, one message at a time: fewer messages keep the test short.
-  { kind: 'mosquitto', type: 'pubsub.mqtt3', messages: 150, delayMs: 20, metadata: (a) => ({ url: a, qos: '1', cleanSession: 'false' }) },
+  // MQTT: 20 messages in flight per client (Mosquitto's default), 20 a second at 1 s each: fewer messages
+  // keep the test short.
+  { kind: 'mosquitto', type: 'pubsub.mqtt3', messages: 300, delayMs: 1000, metadata: (a) => ({ url: a, qos: '1', cleanSession: 'false' }) },
 ];
 
 /** Publishes `ids` (50 at a time) and returns those the API acknowledged with 204. */

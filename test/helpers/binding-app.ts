@@ -16,6 +16,8 @@ export interface AppRequest {
 export class BindingApp {
   readonly requests: AppRequest[] = [];
   respond: (r: AppRequest) => number = () => 200;
+  /** How long the app takes to answer each request (0: at once). */
+  delayMs = 0;
   readonly #server: http.Server;
 
   private constructor(server: http.Server) {
@@ -47,7 +49,9 @@ export class BindingApp {
         }
         app!.requests.push(r);
         res.statusCode = app!.respond(r);
-        res.end(res.statusCode >= 300 ? 'not now' : '');
+        const answer = () => res.end(res.statusCode >= 300 ? 'not now' : '');
+        if (app!.delayMs > 0) setTimeout(answer, app!.delayMs);
+        else answer();
       });
     });
     app = new BindingApp(server);
