@@ -6,7 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -352,6 +353,107 @@ describe('host capabilities http and directory, through a sandboxed component', 
       assert.match(r.err!.val, /16 MiB/);
       writeFileSync(join(root, 'huge.bin'), Buffer.alloc(CAPABILITY_LIMITS.fileReadBytes));
       assert.equal((await dir<{ length: number }>({ op: 'read', path: 'huge.bin' })).ok?.length, CAPABILITY_LIMITS.fileReadBytes, 'exactly the limit is read');
+    });
+    it('never truncates, creates or reads a file outside the root through a link whose directory is swapped for a link to outside meanwhile', async () => {
+      // race/link-a -> d/a and race/link-b -> d/b; a swapper process renames race/d (a real directory holding
+      // a and b) and race/d.link (a link to a directory outside, holding a but no b) into each other's place.
+      const race = join(root, 'race');
+      const away = tempDir('host-cap-away');
+      writeFileSync(join(away, 'a'), 'outside a');
+      mkdirSync(join(race, 'd'), { recursive: true });
+      writeFileSync(join(race, 'd', 'a'), 'inside a');
+      writeFileSync(join(race, 'd', 'b'), 'inside b');
+      symlinkSync(away, join(race, 'd.link'));
+      symlinkSync('d/a', join(race, 'link-a'));
+      symlinkSync('d/b', join(race, 'link-b'));
+      const swap = `const { renameSync } = require('node:fs'); const r = process.argv[1];
+        for (;;) { renameSync(r + '/d', r + '/d.real'); renameSync(r + '/d.link', r + '/d'); renameSync(r + '/d', r + '/d.link'); renameSync(r + '/d.real', r + '/d'); }`;
+      const swapper = spawn(process.execPath, ['-e', swap, race], { stdio: 'ignore' });
+      const untouched = () => readFileSync(join(away, 'a'), 'utf8') === 'outside a' && !existsSync(join(away, 'b'));
+      let calls = 0;
+      let inside = 0;
+      let leaked = '';
+      const until = performance.now() + 3000;
+      try {
+        // Two loops: the probe's pool has two instances, so two calls race the swapper at once.
+        const loop = async (n: number) => {
+          while (performance.now() < until && untouched() && leaked === '') {
+            calls++;
+            const w = await dir({ op: 'write', path: n % 2 === 0 ? 'race/link-a' : 'race/link-b', text: 'written' });
+            if (w.ok === null) inside++;
+            const r = await dir<{ text: string }>({ op: 'read', path: 'race/link-a' });
+            if (r.ok && r.ok.text !== 'inside a' && r.ok.text !== 'written') leaked = r.ok.text;
+            n++;
+          }
+        };
+        await Promise.all([loop(0), loop(1)]);
+      } finally {
+        swapper.kill();
+        await new Promise((resolve) => swapper.once('exit', resolve));
+      }
+      assert.equal(leaked, '', 'no read returned the outside file');
+      assert.equal(readFileSync(join(away, 'a'), 'utf8'), 'outside a', `the outside file is intact after ${calls} writes`);
+      assert.ok(!existsSync(join(away, 'b')), `no file was created outside after ${calls} writes`);
+      assert.ok(calls >= 50, `raced ${calls} times`);
+      assert.ok(inside > 0, 'writes through the link reached its target while it was inside the root');
+    });
+
+    it(`refuses a path of over ${CAPABILITY_LIMITS.directoryPath.segments} segments or over ${CAPABILITY_LIMITS.directoryPath.bytes} bytes with invalid-path naming the limit, for every operation, and makes nothing`, async () => {
+      const { segments, bytes } = CAPABILITY_LIMITS.directoryPath;
+      const deep = `deep/${'a/'.repeat(segments - 1)}f`;
+      const long = `long/${Array.from({ length: Math.ceil(bytes / 250) }, () => 'x'.repeat(249)).join('/')}`;
+      for (const op of ['read', 'write', 'delete', 'list']) {
+        const d = await dir({ op, path: deep, text: 'x' });
+        assert.equal(d.err?.tag, 'invalid-path', `${op} deep: ${JSON.stringify(d)}`);
+        assert.match(d.err!.val, new RegExp(`has ${segments + 1} segments, over the ${segments} a path may have`));
+        const l = await dir({ op, path: long, text: 'x' });
+        assert.equal(l.err?.tag, 'invalid-path', `${op} long: ${JSON.stringify(l).slice(0, 200)}`);
+        assert.match(l.err!.val, new RegExp(`is over ${bytes} bytes, the most a path may have`));
+      }
+      assert.ok(!existsSync(join(root, 'deep')) && !existsSync(join(root, 'long')), 'no directory was made');
+      const most = `deep/${'a/'.repeat(segments - 2)}f`;
+      assert.deepEqual(await dir({ op: 'write', path: most, text: 'deepest' }), { ok: null }, `${segments} segments are allowed`);
+      assert.deepEqual(await dir({ op: 'read', path: most }), { ok: { text: 'deepest', length: 7 } });
+    });
+
+    it('lists a deep tree holding at most a few file descriptors open at once, and returns at most max entries', async () => {
+      const chain = ['fd', ...Array.from({ length: 60 }, () => 'd')];
+      const bottom = join(root, ...chain);
+      mkdirSync(bottom, { recursive: true });
+      for (let i = 0; i < 3000; i++) writeFileSync(join(bottom, `f${i}`), '');
+      // The capability thread is a thread of this process: its descriptors are this process's.
+      const open = () => readdirSync('/proc/self/fd').length;
+      const before = open();
+      let most = before;
+      let done = false;
+      const sampling = (async () => {
+        while (!done) {
+          most = Math.max(most, open());
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      const r = await dir<Array<{ name: string }>>({ op: 'list', path: 'fd', max: 5000 });
+      done = true;
+      await sampling;
+      assert.equal(r.ok?.length, 60 + 3000, JSON.stringify(r).slice(0, 200));
+      assert.equal(r.ok![59]!.name, chain.join('/'));
+      assert.ok(most - before <= 4, `${most - before} more descriptors were open during the list (${before} before)`);
+      assert.equal((await dir<unknown[]>({ op: 'list', path: 'fd', max: 100 })).ok?.length, 100);
+    });
+    it("gives up on a list still walking at the call's deadline and answers the guest in time: unavailable from the directory capability", async () => {
+      // 60 levels of 50 empty directories each, beside the one that goes deeper: over 3,000 directories to walk.
+      let level = join(root, 'slow');
+      for (let i = 0; i < 60; i++) {
+        for (let j = 0; j < 50; j++) mkdirSync(join(level, `e${j}`), { recursive: true });
+        level = join(level, 'd');
+      }
+      const t0 = performance.now();
+      const r = await invoke('dir', { op: 'list', path: 'slow', max: 5000 }, 800);
+      const took = performance.now() - t0;
+      assert.equal(r.err?.tag, 'unavailable', JSON.stringify(r).slice(0, 200));
+      assert.match(r.err!.val, /: the call's deadline passed before the host was done$/);
+      assert.ok(took < 800, `took ${took}ms, the call's budget is 800ms`);
+      assert.equal((await dir<unknown[]>({ op: 'list', path: 'slow', max: 5 })).ok?.length, 5, 'the instance answers the next call');
     });
   });
 });
