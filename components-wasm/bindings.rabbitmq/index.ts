@@ -16,7 +16,7 @@
  *
  * Input: `open` declares the queue and starts a consumer with manual acknowledgement (`prefetchCount`
  * unacknowledged deliveries at most; 0: mortar's default of 512). Each delivery is an event with the body
- * as data and its string headers as metadata (names URL-query-escaped, as Dapr does). `ack` acknowledges it
+ * as data and its string headers as metadata (name and value URL-query-escaped, as Dapr does). `ack` acknowledges it
  * to the broker; `nack` requeues it (after its delay, held here); `close` requeues what is unsettled and
  * cancels the consumer (and the broker takes back whatever is unacknowledged when a connection breaks).
  */
@@ -108,7 +108,7 @@ function tagsOf(receipts: Iterable<string>): BigUint64Array {
   return out as unknown as BigUint64Array;
 }
 
-/** `url.QueryEscape` of Go: what Dapr does to header names before they become HTTP metadata. */
+/** `url.QueryEscape` of Go: what Dapr does to header names and values before they become HTTP metadata. */
 function queryEscape(s: string): string {
   return encodeURIComponent(s)
     .replace(/%20/g, '+')
@@ -227,7 +227,7 @@ export const inputBinding = {
     const got = run((c) => c.receive(max, delayed.size > 0 ? Math.min(wait, 100) : wait), 'receiving');
     return got.map((m) => {
       const metadata: Pairs = [];
-      for (const [k, v] of m.properties.headers) if (v.tag === 'text') metadata.push([queryEscape(k), v.val]);
+      for (const [k, v] of m.properties.headers) if (v.tag === 'text') metadata.push([queryEscape(k), queryEscape(v.val)]);
       const receipt = `${generation}:${m.deliveryTag}`;
       unsettled.add(receipt);
       return { receipt, data: m.body, metadata, contentType: undefined };

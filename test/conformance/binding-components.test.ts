@@ -414,6 +414,19 @@ describe('binding components, called through their WIT exports', () => {
       await call('ack', [back!.receipt]);
     });
 
+    it("string headers become event metadata with name and value URL-query-escaped, as Dapr's handleMessage escapes both", async () => {
+      const call = input(name);
+      await call('open');
+      await out(name)(req('create', { 'my header': 'v 1/é', line: 'a\nb', plain: 'h1' }, '"esc"'));
+      const [e] = (await call('fetch', 10, 3000)) as Event[];
+      assert.equal(str(e!.data), '"esc"');
+      const m = Object.fromEntries(e!.metadata);
+      assert.equal(m['my+header'], 'v+1%2F%C3%A9');
+      assert.equal(m.line, 'a%0Ab');
+      assert.equal(m.plain, 'h1');
+      await call('ack', [e!.receipt]);
+    });
+
     it('a bad ttl or priority is invalid-argument naming it', async () => {
       await assert.rejects(out(name)(req('create', { ttlInSeconds: 'x' }, '1')), rejectsWith('invalid-argument', /ttl/));
       await assert.rejects(out(name)(req('create', { priority: 'high' }, '1')), rejectsWith('invalid-argument', /priority/));
