@@ -2,10 +2,13 @@
  * The host-side buffer behind a broker capability's `receive`: the protocol client pushes what the broker
  * delivers, and the guest pulls it in batches, waiting a bounded time for the first item.
  */
+import { Alarm } from '../alarm.js';
+
+/** A buffer of what a broker connection received, taken in batches (see the file comment). */
 export class Inbox<T> {
   #items: T[] = [];
   #head = 0;
-  #waiter?: () => void;
+  readonly #alarm = new Alarm();
   #failure?: Error;
 
   get size(): number {
@@ -43,16 +46,7 @@ export class Inbox<T> {
   /** Up to `max` items; if none is buffered, waits up to `waitMs` for the first. */
   async take(max: number, waitMs: number): Promise<T[]> {
     if (this.size === 0 && waitMs > 0 && !this.#failure) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          this.#waiter = undefined;
-          resolve();
-        }, waitMs);
-        this.#waiter = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
+      await this.#alarm.sleep(waitMs);
     }
     if (this.size === 0 && this.#failure) throw this.#failure;
     const n = Math.min(max, this.size);
@@ -66,8 +60,6 @@ export class Inbox<T> {
   }
 
   #wake(): void {
-    const w = this.#waiter;
-    this.#waiter = undefined;
-    w?.();
+    this.#alarm.wake();
   }
 }

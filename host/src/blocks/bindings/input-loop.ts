@@ -10,6 +10,7 @@
  * breaker is open, or the app is unhealthy (`AppTarget.paused`), the loop fetches nothing. Backpressure: at
  * most `maxInFlight` events are with the app at once; the loop fetches only what it can take.
  */
+import { Alarm } from '../../alarm.js';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
 import type { AppTarget } from '../app-target.js';
@@ -60,7 +61,7 @@ export class InputLoop {
   #acks: string[] = [];
   /** Nacks by error text (one `nack` call per distinct reason). */
   #nacks = new Map<string, string[]>();
-  #wake?: () => void;
+  readonly #alarm = new Alarm();
   #done?: Promise<void>;
   /**
    * The component runs in one instance (max-instances 1) that also serves `invoke`: its fetch never waits
@@ -88,9 +89,7 @@ export class InputLoop {
 
   /** Wakes an idle loop. */
   kick(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
+    this.#alarm.wake();
   }
 
   /** Stops fetching, waits (up to `graceMs`) for deliveries in flight, settles them and closes the binding. */
@@ -168,16 +167,7 @@ export class InputLoop {
   }
 
   #idle(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.#wake = undefined;
-        resolve();
-      }, ms);
-      this.#wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    return this.#alarm.sleep(ms);
   }
 
   async #settle(): Promise<void> {

@@ -9,6 +9,7 @@
  * the app's health checks find it unhealthy (`AppTarget.paused`), the loop fetches nothing. Backpressure:
  * at most `maxInFlight` messages are with the app at once; the loop fetches only what it can take.
  */
+import { Alarm } from '../../alarm.js';
 import { goFields } from '../../request-json.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logger.js';
@@ -68,7 +69,7 @@ export class DeliveryLoop {
   #inflight = 0;
   #acks: SettleRef[] = [];
   #nacks: SettleRef[] = [];
-  #wake?: () => void;
+  readonly #alarm = new Alarm();
   #done?: Promise<void>;
 
   constructor(opts: DeliveryOptions) {
@@ -98,9 +99,7 @@ export class DeliveryLoop {
 
   /** Wakes an idle loop (a message was just published through this component). */
   kick(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
+    this.#alarm.wake();
   }
 
   /**
@@ -173,16 +172,7 @@ export class DeliveryLoop {
   }
 
   #idle(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.#wake = undefined;
-        resolve();
-      }, ms);
-      this.#wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    return this.#alarm.sleep(ms);
   }
 
   async #settle(): Promise<void> {
