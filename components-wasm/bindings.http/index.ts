@@ -1,4 +1,4 @@
-// world: output-binding-component
+// world: planned-output-binding-component
 /**
  * bindings.http: an output binding that sends HTTP requests, as Dapr's `bindings.http` (components-contrib
  * `bindings/http/http.go`), through `mortar:host/http`. The origin of `url` is the one granted.
@@ -16,7 +16,8 @@
  * (`received status code 404`) unless `errorIfNot2XX` is false, in the component metadata or per request.
  */
 import type * as O from 'mortar:component/output-binding@0.1.0';
-import { send, type Request } from 'mortar:host/http@0.1.0';
+import { send, type Request, type Response } from 'mortar:host/http@0.1.0';
+import type * as P from '../lib/invoke-plan.js';
 import { schema, toMap, type Pairs } from '../lib/guest.js';
 import { bindingError, bindingFromHost, isTruthy, parseGoDuration, response, unsupported } from '../lib/binding.js';
 
@@ -94,10 +95,18 @@ let errorIfNot2XX = true;
 let timeoutMs: number | undefined;
 let maxBody = 100 * 1024 * 1024;
 
+/** Canonical names already computed: the same few header names come back on every response. */
+const CANONICAL = new Map<string, string>();
+
 /** Go's `textproto.CanonicalMIMEHeaderKey`: `content-type` -> `Content-Type`. */
 function canonical(name: string): string {
-  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) return name;
-  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
+  let c = CANONICAL.get(name);
+  if (c !== undefined) return c;
+  c = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)
+    ? name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase())
+    : name;
+  if (CANONICAL.size < 1024) CANONICAL.set(name, c);
+  return c;
 }
 
 /** A Kubernetes resource quantity as `kit/metadata.ByteSize` reads it (`100`, `1k`, `10Ki`, `1M`, `1G`). */
@@ -182,43 +191,97 @@ export const lifecycle = {
   },
 };
 
+/** The request an invocation sends, and what `answer` needs of the invocation. */
+interface Outbound {
+  req: Request;
+  /** Fail on a status other than 2xx. */
+  failOn: boolean;
+}
+
+/** The request of one invocation, as Dapr builds it. */
+function requestOf(r: O.InvokeRequest): Outbound {
+  if (!OPERATIONS.includes(r.operation.toLowerCase())) unsupported(r, OPERATIONS);
+  const md = toMap(r.metadata);
+  let url = settings.url!;
+  if (md.path) url = `${url.replace(/\/+$/, '')}/${md.path.replace(/^\/+/, '')}`;
+  const failOn = md.errorIfNot2XX ? isTruthy(md.errorIfNot2XX) : errorIfNot2XX;
+  let method = r.operation.toUpperCase();
+  if (method === 'CREATE') method = 'POST';
+  const body = WITH_BODY.has(method);
+  const headers: Array<[string, string]> = [];
+  if (body && md['Content-Type'] === undefined) setHeader(headers, 'Content-Type', 'application/json; charset=utf-8');
+  if (md.Accept === undefined) setHeader(headers, 'Accept', 'application/json; charset=utf-8');
+  if (settings.securityToken && settings.securityTokenHeader) setHeader(headers, settings.securityTokenHeader, settings.securityToken);
+  for (const [k, v] of r.metadata) if (/^[A-Z]/.test(k)) setHeader(headers, k, v);
+  for (const k of ['traceparent', 'tracestate', 'baggage']) if (md[k]) setHeader(headers, k, md[k]!);
+  return { req: { method, url, headers, body: body ? r.data : new Uint8Array(0), timeoutMs }, failOn };
+}
+
+/** What `send` failing means for the invocation. */
+function sendFailed(err: unknown, req: Request): never {
+  throw bindingFromHost(err, `${req.method} ${req.url}`);
+}
+
+/** The invocation's response, from the HTTP response: Dapr's metadata, and its status check. */
+function answer(res: Response, failOn: boolean): O.InvokeResponse {
+  const meta: Pairs = [
+    ['statusCode', String(res.status)],
+    ['status', `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trimEnd()],
+  ];
+  // Repeated names joined with ", " at the first one's place, as Go's header map gives them.
+  const at = new Map<string, number>();
+  for (const [k, v] of res.headers) {
+    const c = canonical(k);
+    const i = at.get(c);
+    if (i === undefined) {
+      at.set(c, meta.length);
+      meta.push([c, v]);
+    } else meta[i] = [c, `${meta[i]![1]}, ${v}`];
+  }
+  if (failOn && Math.floor(res.status / 100) !== 2) throw bindingError('other', `received status code ${res.status}`);
+  const data = maxBody > 0 && res.body.length > maxBody ? res.body.subarray(0, maxBody) : res.body;
+  return response(data, meta);
+}
+
 export const outputBinding = {
   operations: (): string[] => OPERATIONS,
 
   invoke(r: O.InvokeRequest): O.InvokeResponse | undefined {
-    if (!OPERATIONS.includes(r.operation.toLowerCase())) unsupported(r, OPERATIONS);
-    const md = toMap(r.metadata);
-    let url = settings.url!;
-    if (md.path) url = `${url.replace(/\/+$/, '')}/${md.path.replace(/^\/+/, '')}`;
-    const failOn = md.errorIfNot2XX ? isTruthy(md.errorIfNot2XX) : errorIfNot2XX;
-    let method = r.operation.toUpperCase();
-    if (method === 'CREATE') method = 'POST';
-    const body = WITH_BODY.has(method);
-    const headers: Array<[string, string]> = [];
-    if (body && md['Content-Type'] === undefined) setHeader(headers, 'Content-Type', 'application/json; charset=utf-8');
-    if (md.Accept === undefined) setHeader(headers, 'Accept', 'application/json; charset=utf-8');
-    if (settings.securityToken && settings.securityTokenHeader) setHeader(headers, settings.securityTokenHeader, settings.securityToken);
-    for (const [k, v] of r.metadata) if (/^[A-Z]/.test(k)) setHeader(headers, k, v);
-    for (const k of ['traceparent', 'tracestate', 'baggage']) if (md[k]) setHeader(headers, k, md[k]!);
-    const req: Request = { method, url, headers, body: body ? r.data : new Uint8Array(0), timeoutMs };
-    let res;
+    const { req, failOn } = requestOf(r);
+    let res: Response;
     try {
       res = send(req);
     } catch (err) {
-      throw bindingFromHost(err, `${method} ${url}`);
+      sendFailed(err, req);
     }
-    const meta: Pairs = [
-      ['statusCode', String(res.status)],
-      ['status', `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trimEnd()],
-    ];
-    const joined = new Map<string, string[]>();
-    for (const [k, v] of res.headers) {
-      const c = canonical(k);
-      joined.set(c, [...(joined.get(c) ?? []), v]);
-    }
-    for (const [k, vs] of joined) meta.push([k, vs.join(', ')]);
-    if (failOn && Math.floor(res.status / 100) !== 2) throw bindingError('other', `received status code ${res.status}`);
-    const data = maxBody > 0 && res.body.length > maxBody ? res.body.subarray(0, maxBody) : res.body;
-    return response(data, meta);
+    return answer(res, failOn);
+  },
+};
+
+/** Each planned invocation is its one request; the context carries what `answer` needs. */
+export const invokePlan = {
+  plan(requests: O.InvokeRequest[]): P.Planned[] {
+    return requests.map((r): P.Planned => {
+      try {
+        const { req, failOn } = requestOf(r);
+        // The context: the status check, then the request line for error messages.
+        return { tag: 'ok', val: { io: { tag: 'http-send', val: req }, context: `${failOn ? 1 : 0}${req.method} ${req.url}` } };
+      } catch (err) {
+        return { tag: 'err', val: bindingFromHost(err) };
+      }
+    });
+  },
+
+  finish(outcomes: P.IoOutcome[]): P.Finished[] {
+    return outcomes.map(({ context, reply }): P.Finished => {
+      try {
+        if (reply.tag !== 'http-send') throw bindingError('other', `http binding: unexpected ${reply.tag} reply`);
+        const space = context.indexOf(' ');
+        if (reply.val.tag === 'err') sendFailed(reply.val.val, { method: context.slice(1, space), url: context.slice(space + 1) } as Request);
+        return { tag: 'ok', val: answer(reply.val.val, context[0] === '1') };
+      } catch (err) {
+        return { tag: 'err', val: bindingFromHost(err) };
+      }
+    });
   },
 };

@@ -34,6 +34,19 @@ export interface PlannedRead {
   readonly plan: string;
 }
 
+/**
+ * Invocations a component may serve as planned invocations (see `sandbox/planned-invokes.ts`): the sandbox
+ * worker knows only this, not which block it is.
+ */
+export interface PlannedInvoke {
+  /** The export (jco's name) whose calls may be planned. */
+  readonly iface: string;
+  /** Its function serving one request (the first argument), answering a result or `undefined`. */
+  readonly fn: string;
+  /** The export (jco's name) that plans and finishes them (`plan`, `finish`); a component exporting it plans. */
+  readonly plan: string;
+}
+
 /** What a block needs from the app channel: the app's subscriptions, or deliveries of input-binding events. */
 export type AppChannelNeed = 'subscriptions' | 'input-bindings';
 
@@ -63,6 +76,8 @@ export interface BuildingBlock {
   readonly sidePool: boolean;
   /** Reads its components may plan (`read-plan`). */
   readonly plannedRead?: PlannedRead;
+  /** Calls its components may plan (`invoke-plan`). */
+  readonly plannedInvoke?: PlannedInvoke;
 }
 
 /** The interface every component exports, whatever its block, and jco's name for it. */
@@ -107,11 +122,12 @@ export const BUILDING_BLOCKS = [
   {
     id: 'bindings',
     typePrefix: 'bindings.',
-    interfaces: { 'output-binding': 'outputBinding', 'input-binding': 'inputBinding' },
+    interfaces: { 'output-binding': 'outputBinding', 'input-binding': 'inputBinding', 'invoke-plan': 'invokePlan' },
     identifiedBy: ['output-binding', 'input-binding'],
     worlds: [
       { world: 'binding-component', build: 'bindings', exports: ['output-binding', 'input-binding'] },
       { world: 'output-binding-component', build: 'output-binding', exports: ['output-binding'] },
+      { world: 'planned-output-binding-component', build: 'planned-output-binding', exports: ['output-binding', 'invoke-plan'] },
       { world: 'input-binding-component', build: 'input-binding', exports: ['input-binding'] },
     ],
     defaultWorld: 'binding-component',
@@ -121,6 +137,7 @@ export const BUILDING_BLOCKS = [
     httpApi: ['bindings'],
     appChannel: ['input-bindings'],
     sidePool: true,
+    plannedInvoke: { iface: 'outputBinding', fn: 'invoke', plan: 'invokePlan' },
   },
 ] as const satisfies readonly BuildingBlock[];
 
@@ -155,5 +172,11 @@ export function blockExporting(interfaces: readonly string[]): BlockId | undefin
 /** The planned reads a component with `exports` (jco's export names) serves, if it exports a plan. */
 export function plannedReadOf(exports: readonly string[]): PlannedRead | undefined {
   for (const b of BUILDING_BLOCKS as readonly BuildingBlock[]) if (b.plannedRead && exports.includes(b.plannedRead.plan)) return b.plannedRead;
+  return undefined;
+}
+
+/** The planned invocations a component with `exports` (jco's export names) serves, if it exports a plan. */
+export function plannedInvokeOf(exports: readonly string[]): PlannedInvoke | undefined {
+  for (const b of BUILDING_BLOCKS as readonly BuildingBlock[]) if (b.plannedInvoke && exports.includes(b.plannedInvoke.plan)) return b.plannedInvoke;
   return undefined;
 }

@@ -70,7 +70,7 @@ describe('planned reads (state.redis)', () => {
 
     // The reads went out on the worker's connection, not through the capability thread's.
     const clients = String(await redis.call('CLIENT', 'LIST'));
-    assert.match(clients, /name=mortar-planned-reads /);
+    assert.match(clients, /name=mortar-planned-io /);
   });
 
   it('keeps every reply with its own request while batches overlap', async () => {

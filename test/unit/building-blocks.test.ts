@@ -5,7 +5,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BLOCKS, BUILDING_BLOCKS, COMPONENT_WORLDS, LIFECYCLE, plannedReadOf } from '../../host/src/building-blocks.js';
+import { BLOCKS, BUILDING_BLOCKS, COMPONENT_WORLDS, LIFECYCLE, plannedInvokeOf, plannedReadOf } from '../../host/src/building-blocks.js';
 import { worldExported, worldExports } from '../../host/src/cli/component.js';
 import { blockOf, checkTypesMatchBlock } from '../../host/src/components/build-check.js';
 import { HOST_METADATA } from '../../host/src/components/registry.js';
@@ -73,6 +73,16 @@ it('the planned read of the state block names functions its worlds export, and o
   for (const w of COMPONENT_WORLDS.filter((x) => x.world !== 'planned-state-store-component')) assert.equal(plannedReadOf(exportsOf(w)), undefined, w.world);
 });
 
+it('the planned invocation of the bindings block names a function its worlds export, and only a component exporting the plan gets it', () => {
+  const plan = BLOCKS.bindings.plannedInvoke;
+  const planned = worldExports('planned-output-binding-component');
+  assert.ok(planned[plan.iface]?.includes(plan.fn));
+  assert.deepEqual(planned[plan.plan]?.sort(), ['finish', 'plan']);
+  assert.equal(plannedInvokeOf(exportsOf(COMPONENT_WORLDS.find((w) => w.world === 'planned-output-binding-component')!)), plan);
+  for (const w of COMPONENT_WORLDS.filter((x) => x.world !== 'planned-output-binding-component'))
+    assert.equal(plannedInvokeOf(exportsOf(w)), undefined, w.world);
+});
+
 it('the toolchain, the CLI and the registry read the table: build names, worlds and host metadata keys', () => {
   assert.deepEqual(WORLDS, {
     state: 'state-store-component',
@@ -80,6 +90,7 @@ it('the toolchain, the CLI and the registry read the table: build names, worlds 
     pubsub: 'pubsub-component',
     bindings: 'binding-component',
     'output-binding': 'output-binding-component',
+    'planned-output-binding': 'planned-output-binding-component',
     'input-binding': 'input-binding-component',
   });
   assert.deepEqual(Object.fromEntries(Object.entries(HOST_METADATA).map(([k, v]) => [k, [...v]])), {
@@ -96,6 +107,7 @@ it('mortar component build without --block picks the world of the table an entry
   assert.equal(worldExported(src('lifecycle', 'pubsub')), 'pubsub');
   assert.equal(worldExported(src('lifecycle', 'outputBinding')), 'output-binding');
   assert.equal(worldExported(src('lifecycle', 'inputBinding')), 'input-binding');
+  assert.equal(worldExported(src('lifecycle', 'outputBinding', 'invokePlan')), 'planned-output-binding');
   assert.equal(worldExported(src('lifecycle', 'outputBinding', 'inputBinding')), 'bindings');
   assert.equal(worldExported(src('lifecycle')), 'state');
 });

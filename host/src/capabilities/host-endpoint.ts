@@ -1,6 +1,7 @@
 import type { Grants } from './grants.js';
 import type { HostEndpoint } from './bridge.js';
 import { witError, type WitError } from './wit-error.js';
+import { deniedError } from './denied.js';
 import { CAPABILITY_SHAPES, dropOp, opName, type ResourceShape } from './shapes.js';
 import { CAPABILITY_HANDLERS } from './capabilities.js';
 import type { CallContext, Connectors, Entry, LogSink, ResourceHandlers } from './capability.js';
@@ -132,10 +133,8 @@ export class ComponentHostEndpoint implements HostEndpoint {
   }
 
   #denied(kind: string, what: string, why?: string): WitError {
-    this.logger.warn(
-      { component: this.component, capability: kind, target: what },
-      `component ${this.component} may not reach ${kind} ${what}: ${why ?? 'not granted by its metadata'}`,
-    );
-    return witError('access-denied', why === undefined ? `${kind} ${what} is not granted to component ${this.component}` : `${kind} ${what}: ${why}`);
+    const denied = deniedError(this.component, kind, what, why);
+    this.logger.warn({ component: this.component, capability: kind, target: what }, denied.log);
+    return denied.error;
   }
 }

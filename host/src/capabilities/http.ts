@@ -30,12 +30,16 @@ export interface HttpResponse {
 }
 
 /**
- * The HTTP client, undici's `request`, loaded on first use: a sidecar without http components never pays for
+ * The HTTP client, undici's dispatcher, loaded on first use: a sidecar without http components never pays for
  * it. Not the global `fetch` (Node's own undici): it refuses `TRACE`, adds headers of its own (`accept`,
  * `user-agent`, `sec-fetch-mode`, ...) and decodes gzip bodies while the response still says
- * `content-encoding: gzip`. `request` follows no redirect and adds no header but `host` and `content-length`.
+ * `content-encoding: gzip`. A dispatch follows no redirect and adds no header but `host` and
+ * `content-length`; it is undici's lowest level, without the streams `request` builds around the body
+ * (measured on this machine: 22-26 us of CPU per request against 60-72 us for `request` reading its body
+ * with `for await` and an `AbortSignal`).
  */
-const loadClient = (): Promise<Pick<typeof import('undici'), 'request'>> => import('undici');
+let dispatcher: Promise<Pick<import('undici').Dispatcher, 'dispatch'>> | undefined;
+const loadDispatcher = () => (dispatcher ??= import('undici').then((u) => u.getGlobalDispatcher()));
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']);
 /** Headers that frame the message or the connection: the host sets them, a component may not. */
@@ -97,41 +101,68 @@ export async function send(req: HttpRequest, deadline: number): Promise<HttpResp
   const timeout = Math.min(req.timeoutMs ?? Infinity, left);
   const own = req.timeoutMs !== undefined && req.timeoutMs <= left;
   if (timeout <= 0) throw witError('unavailable', `${url.origin}: not sent, the call's deadline has passed`);
-  const signal = Number.isFinite(timeout) ? AbortSignal.timeout(timeout) : undefined;
   const late = () => witError('unavailable', `${url.origin} did not answer within ${timeout}ms (${own ? "the request's timeout-ms" : "the call's deadline"})`);
   const limit = CAPABILITY_LIMITS.httpResponseBodyBytes;
-  try {
-    const { request } = await loadClient();
-    const res = await request(url, { method, headers, body: req.body, signal });
-    // A HEAD response declares the length of a body it does not carry.
-    const declared = method === 'HEAD' ? 0 : Number(res.headers['content-length'] ?? NaN);
-    if (declared > limit) {
-      res.body.destroy();
-      throw witError('too-large', `response body of ${declared} bytes is over the ${mib(limit)} the host reads`);
-    }
+  const d = await loadDispatcher();
+  return new Promise<HttpResponse>((resolve, reject) => {
+    let controller: { abort(reason: Error): void } | undefined;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    /** Ends the exchange once: `error` aborts it (the connection is not reused mid-response). */
+    const end = (error: WitError | undefined, res?: HttpResponse) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) {
+        controller?.abort(new Error(String(error.val ?? error.tag)));
+        reject(error);
+      } else resolve(res!);
+    };
+    if (Number.isFinite(timeout)) timer = setTimeout(() => end(late()), timeout);
+    let status = 0;
+    let resHeaders: Array<[string, string]> = [];
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.byteLength;
-      if (size > limit) {
-        res.body.destroy();
-        throw witError('too-large', `response body is over the ${mib(limit)} the host reads`);
-      }
-      chunks.push(chunk);
+    try {
+      d.dispatch(
+        { origin: url.origin, path: `${url.pathname}${url.search}`, method, headers, body: req.body },
+        {
+          onRequestStart(c) {
+            controller = c;
+            if (settled) c.abort(new Error('given up'));
+          },
+          onResponseStart(_c, statusCode, h) {
+            if (statusCode < 200) return; // an informational response: the real one follows
+            status = statusCode;
+            resHeaders = pairs(h as Record<string, string | string[] | undefined>);
+            // A HEAD response declares the length of a body it does not carry.
+            const declared = method === 'HEAD' ? 0 : Number(h['content-length'] ?? NaN);
+            if (declared > limit) end(witError('too-large', `response body of ${declared} bytes is over the ${mib(limit)} the host reads`));
+          },
+          onResponseData(_c, chunk) {
+            size += chunk.byteLength;
+            if (size > limit) end(witError('too-large', `response body is over the ${mib(limit)} the host reads`));
+            else chunks.push(chunk);
+          },
+          onResponseEnd() {
+            // One copy of exactly the body's size (not a view of a pooled buffer) crosses to the sandbox.
+            const body = new Uint8Array(size);
+            let at = 0;
+            for (const c of chunks) {
+              body.set(c, at);
+              at += c.byteLength;
+            }
+            end(undefined, { status, headers: resHeaders, body });
+          },
+          onResponseError(_c, err) {
+            end(toWit(err, url));
+          },
+        },
+      );
+    } catch (err) {
+      end(toWit(err, url));
     }
-    // One copy of exactly the body's size (not a view of a pooled buffer) crosses to the sandbox.
-    const body = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) {
-      body.set(c, at);
-      at += c.byteLength;
-    }
-    return { status: res.statusCode, headers: pairs(res.headers), body };
-  } catch (err) {
-    if (err && typeof err === 'object' && 'tag' in err) throw err as WitError;
-    if (signal?.aborted) throw late();
-    throw toWit(err, url);
-  }
+  });
 }
 
 function toWit(err: unknown, url: URL): WitError {

@@ -142,6 +142,7 @@ export class ComponentRegistry {
         spares,
         memoryLimitBytes: this.#opts.memoryLimitBytes,
         host,
+        grants: { schema, metadata: granting.metadata },
         logger,
         // Every instance is initialised and must answer ping before it serves a call.
         prepare: async (call) => {

@@ -5,7 +5,8 @@ import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
 import type { BridgeHost } from '../../capabilities/bridge.js';
 import { compiledModules } from './compiled-modules.js';
-import { plannedReadOf, type PlannedRead } from '../../building-blocks.js';
+import { plannedInvokeOf, plannedReadOf, type PlannedInvoke, type PlannedRead } from '../../building-blocks.js';
+import type { GrantSource } from './planned-io.js';
 import { areaOf, createAreaBuffer, readArea, type SharedArea } from '../../capabilities/shared-area.js';
 import {
   CTL_RUNNING,
@@ -21,6 +22,7 @@ import {
   sharedClock,
   type CallMessage,
   type ReadyMessage,
+  type ResultBatch,
   type ResultMessage,
   type WorkerInit,
 } from './protocol.js';
@@ -81,6 +83,8 @@ export interface PoolOptions {
   readonly memoryLimitBytes: number;
   /** Where each instance's host imports are served. */
   readonly host: BridgeHost;
+  /** What the component may reach (as `host` checks it): the I/O of planned invocations is checked against it. */
+  readonly grants?: GrantSource;
   readonly logger: Logger;
   /** Run on every new instance before it serves calls (for example `lifecycle.init(metadata)`). */
   readonly prepare?: (call: (iface: string, fn: string, args: unknown[]) => Promise<unknown>) => Promise<void>;
@@ -109,6 +113,8 @@ interface Pending {
   seq: number;
   /** The caller has had its answer (the deadline passed); the instance may still be running the call. */
   settled?: boolean;
+  /** To be planned alone (`CallMessage.alone`): a batch it was in trapped while being planned. */
+  alone?: boolean;
 }
 
 /** The shared memory between the main thread and one worker (see `WorkerInit`). */
@@ -150,7 +156,7 @@ class Slot {
     this.posted = nextSeq(this.posted);
     p.seq = this.posted;
     this.inflight.set(p.id, p);
-    const msg: CallMessage = { id: p.id, seq: p.seq, deadline: p.deadline, sync, iface: p.iface, fn: p.fn, args: p.args };
+    const msg: CallMessage = { id: p.id, seq: p.seq, deadline: p.deadline, sync, iface: p.iface, fn: p.fn, args: p.args, alone: p.alone };
     this.worker.postMessage(msg);
     if (!this.blocksBetweenCalls) return;
     Atomics.add(this.ctl, 0, 1);
@@ -183,16 +189,18 @@ export class InstancePool {
   #spinScore = 0;
 
   /**
-   * The reads the component plans (it exports its block's plan, `read-plan`; see the building-block table):
-   * its instances serve calls from their event loop (see `worker.ts`).
+   * The reads and the calls the component plans (it exports its block's `read-plan` or `invoke-plan`; see the
+   * building-block table): its instances serve calls from their event loop (see `worker.ts`).
    */
   readonly #plannedRead?: PlannedRead;
+  readonly #plannedInvoke?: PlannedInvoke;
   readonly #planned: boolean;
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
     this.#plannedRead = plannedReadOf(opts.artifact.exports);
-    this.#planned = this.#plannedRead !== undefined;
+    this.#plannedInvoke = plannedInvokeOf(opts.artifact.exports);
+    this.#planned = this.#plannedRead !== undefined || this.#plannedInvoke !== undefined;
   }
 
   get name(): string {
@@ -334,6 +342,8 @@ export class InstancePool {
       calls: buffers.calls,
       result: buffers.result,
       plannedRead: this.#plannedRead,
+      plannedInvoke: this.#plannedInvoke,
+      grants: this.#opts.grants,
     };
     const worker = new Worker(WORKER_URL, {
       workerData: init,
@@ -360,7 +370,7 @@ export class InstancePool {
       throw err;
     });
 
-    worker.on('message', (m: ResultMessage) => this.#onResult(slot, m));
+    worker.on('message', (m: ResultMessage | ResultBatch) => ('results' in m ? this.#onResults(slot, m.results, m.busy) : this.#onResult(slot, m)));
     worker.on('error', (err) => this.#fail(slot, `worker error: ${err.message}`));
     worker.on('exit', (code) => {
       if (!slot.dead) this.#fail(slot, `worker exited with code ${code}`);
@@ -423,15 +433,47 @@ export class InstancePool {
   }
 
   #onResult(slot: Slot, m: ResultMessage): void {
+    const failed = this.#settle(slot, m);
+    if (failed) this.#fail(slot, failed, this.#trapReportsAll);
+  }
+
+  /**
+   * Whether an instance that reports a trap has done nothing of the other calls it took (so they are all
+   * re-sent): true unless it plans invocations, whose other batches may have done their I/O already (they
+   * fail rather than run twice; only those it had not started are re-sent).
+   */
+  get #trapReportsAll(): boolean {
+    return this.#plannedInvoke === undefined;
+  }
+
+  /**
+   * The replies of one batch of planned invocations: every caller has its answer before a trap replaces the
+   * instance. `busy`: the calls of other batches whose I/O had started (they fail rather than run twice);
+   * every other call the instance had is re-sent.
+   */
+  #onResults(slot: Slot, results: readonly ResultMessage[], busy?: readonly number[]): void {
+    let failed: string | undefined;
+    for (const m of results) failed = this.#settle(slot, m) ?? failed;
+    if (failed) this.#fail(slot, failed, true, busy);
+  }
+
+  /** Answers the caller of `m`; returns why the instance must be replaced, if it must. */
+  #settle(slot: Slot, m: ResultMessage): string | undefined {
     const p = slot.inflight.get(m.id);
-    if (!p) return;
+    if (!p) return undefined;
     slot.inflight.delete(m.id);
     if (slot.sealed && slot.inflight.size === 0) this.#unstall(slot);
-    if (p.settled) {
-      // Its caller already had ERR_COMPONENT_TIMEOUT. A trap still means the instance is unusable.
-      if (!m.ok && m.kind === 'trap') this.#fail(slot, `trapped: ${m.message}`, true);
-      return;
+    const trapped = !m.ok && m.kind === 'trap' ? `trapped: ${m.message}` : undefined;
+    if (!m.ok && m.kind === 'replan') {
+      // Nothing of it was done: it is planned again, alone, by another instance (this one trapped).
+      if (!p.settled) {
+        p.alone = true;
+        this.#waiting.push(p);
+      }
+      return 'trapped while planning a batch of calls; each is planned again alone';
     }
+    // Its caller already had ERR_COMPONENT_TIMEOUT. A trap still means the instance is unusable.
+    if (p.settled) return trapped;
     if (m.ok) {
       p.resolve(m.value);
     } else if (m.kind === 'error') {
@@ -440,8 +482,8 @@ export class InstancePool {
       p.reject(this.#timeout(p));
     } else {
       p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, m.message]));
-      this.#fail(slot, `trapped: ${m.message}`, true);
     }
+    return trapped;
   }
 
   #timeout(p: Pending): MortarError {
@@ -538,9 +580,10 @@ export class InstancePool {
   /**
    * Kills a failed instance, re-sends the calls that had not started, and starts a replacement.
    * `reported`: the instance itself reported which call trapped (that caller has its error), so every other
-   * call is re-sent: those it took after the trap could not enter the component and did nothing.
+   * call is re-sent: those it took after the trap could not enter the component and did nothing; all but
+   * `busy`, the planned invocations whose I/O had started (they fail: run again, their I/O would repeat).
    */
-  #fail(slot: Slot, why: string, reported = false): void {
+  #fail(slot: Slot, why: string, reported = false, busy?: readonly number[]): void {
     if (slot.dead) return;
     slot.dead = true;
     const idx = this.#slots.indexOf(slot);
@@ -552,7 +595,8 @@ export class InstancePool {
     const orphans: Pending[] = [];
     for (const p of slot.inflight.values()) {
       if (p.settled) continue;
-      if (!reported && (started === SEALED || !postedAfter(p.seq, started))) p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, why]));
+      if (busy?.includes(p.id) || (!reported && (started === SEALED || !postedAfter(p.seq, started))))
+        p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, why]));
       else orphans.push(p);
     }
     slot.inflight.clear();

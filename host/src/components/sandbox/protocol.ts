@@ -8,7 +8,8 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
-import type { PlannedRead } from '../../building-blocks.js';
+import type { PlannedInvoke, PlannedRead } from '../../building-blocks.js';
+import type { GrantSource } from './planned-io.js';
 
 /** Data a worker starts from. */
 export interface WorkerInit {
@@ -33,6 +34,13 @@ export interface WorkerInit {
    * the plan): served as planned reads, not as plain calls. Absent: every call is a plain call.
    */
   readonly plannedRead?: PlannedRead;
+  /**
+   * The calls the component plans (its block's `plannedInvoke`, when it exports the plan): served as planned
+   * invocations, batched (see `planned-invokes.ts`). Absent: every call is a plain call.
+   */
+  readonly plannedInvoke?: PlannedInvoke;
+  /** What the component may reach, as the capability thread has it: planned HTTP I/O is checked against it. */
+  readonly grants?: GrantSource;
 }
 
 /**
@@ -105,6 +113,8 @@ export interface CallMessage {
   readonly iface: string;
   readonly fn: string;
   readonly args: readonly unknown[];
+  /** Plan this call in a batch of its own: a batch it was part of trapped while being planned. */
+  readonly alone?: boolean;
 }
 
 /** How a call ended. `error` is a WIT error value (`{tag, val}`) returned by the component. */
@@ -113,7 +123,23 @@ export type ResultMessage =
   | { readonly id: number; readonly ok: false; readonly kind: 'error'; readonly error: unknown }
   | { readonly id: number; readonly ok: false; readonly kind: 'trap'; readonly message: string }
   /** The call's deadline had passed when the instance came to it: it was not run. */
-  | { readonly id: number; readonly ok: false; readonly kind: 'expired' };
+  | { readonly id: number; readonly ok: false; readonly kind: 'expired' }
+  /**
+   * The instance trapped while planning a batch of planned invocations this call was part of, before any of
+   * the batch's I/O: nothing of it was done. The host re-sends it, to be planned alone (`CallMessage.alone`),
+   * so only the request that trapped fails.
+   */
+  | { readonly id: number; readonly ok: false; readonly kind: 'replan' };
+
+/** Several replies in one message (a batch of planned invocations): the host takes them all before acting on a trap. */
+export interface ResultBatch {
+  readonly results: readonly ResultMessage[];
+  /**
+   * Calls of other batches whose I/O has started, sent with a trap: if the instance is replaced they fail
+   * rather than run twice. Every other call the instance took did nothing, and is re-sent.
+   */
+  readonly busy?: readonly number[];
+}
 
 /** Sent once by the worker after instantiation, or when instantiation failed. */
 export type ReadyMessage = { readonly ready: true; readonly exports: string[] } | { readonly ready: false; readonly message: string };

@@ -12,7 +12,9 @@ import { clockImports } from './clock.js';
 import { areaOf, readArea, writeArea } from '../../capabilities/shared-area.js';
 import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
 import { guestImports } from '../../capabilities/guest-imports.js';
-import { asCallResult, PlannedReads, type ReadIo, type ReadOutcome } from './planned-reads.js';
+import { asCallResult, type ReadIo, type ReadOutcome } from './planned-reads.js';
+import { PlannedIo } from './planned-io.js';
+import { PlannedInvokes, type GuestRun, type InvokePlanExport } from './planned-invokes.js';
 import type { RedisConnectOptions } from '../../capabilities/redis.js';
 import {
   CTL_RUNNING,
@@ -26,6 +28,7 @@ import {
   deadlineMargin,
   sharedClock,
   type CallMessage,
+  type ResultBatch,
   type ResultMessage,
   type WorkerInit,
 } from './protocol.js';
@@ -36,8 +39,10 @@ const reply = areaOf(init.reply);
 const result = areaOf(init.result);
 const ctl = new Int32Array(init.calls);
 let seq = 0;
-/** Performs the I/O of planned reads (used only if the component plans reads: `init.plannedRead`). */
-const planned = new PlannedReads(init.importTimeoutMs);
+/** Performs the I/O of planned calls (used only if the component plans: `init.plannedRead`, `init.plannedInvoke`). */
+const planned = new PlannedIo(init.name, init.importTimeoutMs, init.grants, (message) => {
+  init.bridge.postMessage({ seq: 0, op: 'log', args: ['warn', message] });
+});
 /** Deadline (`sharedClock`) of the call being executed: no host import waits past it. */
 let callDeadline = Infinity;
 /** How long before `callDeadline` host imports give up (`deadlineMargin`). */
@@ -133,19 +138,29 @@ async function main(): Promise<void> {
     isTrap(err)
       ? { id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) }
       : { id, ok: false, kind: 'error', error: (err as { payload: unknown }).payload };
-  /** Runs `run` for call `msg` synchronously: the host sees it running, and its imports keep its deadline. */
-  const settle = (msg: CallMessage, run: () => unknown): ResultMessage => {
-    Atomics.store(ctl, CTL_RUNNING, msg.seq);
-    callDeadline = msg.deadline;
-    callMargin = deadlineMargin(msg.deadline - sharedClock());
+  /**
+   * Runs `run` synchronously for `calls` (one, or a batch of planned invocations): the host sees the first
+   * running, and host imports keep the earliest deadline.
+   */
+  const runGuest = (calls: readonly CallMessage[], run: () => unknown): GuestRun => {
+    let deadline = Infinity;
+    for (const c of calls) deadline = Math.min(deadline, c.deadline);
+    Atomics.store(ctl, CTL_RUNNING, calls[0]!.seq);
+    callDeadline = deadline;
+    callMargin = deadlineMargin(deadline - sharedClock());
     try {
-      return { id: msg.id, ok: true, value: run() };
-    } catch (err) {
-      return failure(msg.id, err);
+      return { ok: true, value: run() };
+    } catch (error) {
+      return { ok: false, error };
     } finally {
       callDeadline = Infinity;
       Atomics.store(ctl, CTL_RUNNING, NOT_RUNNING);
     }
+  };
+  /** Runs `run` for call `msg` synchronously: the host sees it running, and its imports keep its deadline. */
+  const settle = (msg: CallMessage, run: () => unknown): ResultMessage => {
+    const r = runGuest([msg], run);
+    return r.ok ? { id: msg.id, ok: true, value: r.value } : failure(msg.id, r.error);
   };
   const callExport = (msg: CallMessage) => () => {
     const target = exports[msg.iface]?.[msg.fn];
@@ -154,7 +169,9 @@ async function main(): Promise<void> {
   };
   const send = (msg: CallMessage, reply: ResultMessage) => {
     if (msg.sync && handOver(reply)) return;
-    port.postMessage(reply);
+    // A trap in an instance that plans invocations: the host must know which calls are doing I/O.
+    if (invokes && !reply.ok && reply.kind === 'trap') port.postMessage({ results: [reply], busy: invokes.busy } satisfies ResultBatch);
+    else port.postMessage(reply);
   };
 
   // Which calls are reads the component plans comes from the host (`WorkerInit.plannedRead`): this worker
@@ -178,11 +195,11 @@ async function main(): Promise<void> {
       return true;
     }
     const io = planning.value as ReadIo;
-    if (!planned.canRun(io)) return false;
+    if (io.tag !== 'redis-command' || !planned.hasRedis) return false;
     // The reply is a round trip away: a caller spinning for it should stop.
     releaseCaller?.();
     releaseCaller = undefined;
-    void planned.run(io, msg.deadline).then((reply) => {
+    void planned.redisCommand(io.val, msg.deadline).then((reply) => {
       let outcomes: Array<ReadOutcome<unknown>> | undefined;
       const finishing = settle(msg, () => {
         outcomes = readPlan!.finish(reads.length, reply);
@@ -202,6 +219,18 @@ async function main(): Promise<void> {
     return true;
   };
 
+  // Which calls are invocations the component plans comes from the host too (`WorkerInit.plannedInvoke`).
+  const invokePlan = init.plannedInvoke ? (exports[init.plannedInvoke.plan] as unknown as InvokePlanExport | undefined) : undefined;
+  const invokes =
+    invokePlan &&
+    new PlannedInvokes(init.plannedInvoke!, invokePlan, planned, {
+      run: runGuest,
+      failure,
+      isTrap,
+      plain: (msg) => settle(msg, callExport(msg)),
+      post: (results, busy) => port.postMessage({ results, busy } satisfies ResultBatch),
+    });
+
   const serve = (msg: CallMessage) => {
     // Start it only if the host has not withdrawn it (see CTL_STARTED); a withdrawn call is served elsewhere.
     const before = (msg.seq - 1) & SEQ_MASK;
@@ -218,6 +247,13 @@ async function main(): Promise<void> {
       : undefined;
     if (readPlan && isPlannedRead(msg) && servePlanned(msg)) {
       releaseCaller = undefined;
+      return;
+    }
+    if (invokes?.covers(msg)) {
+      // Its reply comes with its batch's, as a message: a caller spinning for it should stop.
+      releaseCaller?.();
+      releaseCaller = undefined;
+      invokes.take(msg);
       return;
     }
     const reply = settle(msg, callExport(msg));
@@ -239,8 +275,8 @@ async function main(): Promise<void> {
     return written;
   };
   port.postMessage({ ready: true, exports: Object.keys(exports) });
-  if (readPlan) {
-    // Planned reads wait for their I/O in this thread's event loop, so calls arrive there too.
+  if (readPlan || invokes) {
+    // Planned calls wait for their I/O in this thread's event loop, so calls arrive there too.
     port.on('message', (m: CallMessage) => serve(m));
     return;
   }
