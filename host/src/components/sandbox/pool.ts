@@ -7,6 +7,7 @@ import type { BridgeHost } from '../../capabilities/bridge.js';
 import { compiledModules } from './compiled-modules.js';
 import { plannedInvokeOf, plannedReadOf, type PlannedInvoke, type PlannedRead } from '../../building-blocks.js';
 import type { GrantSource } from './planned-io.js';
+import { ownBytes } from './own-bytes.js';
 import { areaOf, createAreaBuffer, readArea, type SharedArea } from '../../capabilities/shared-area.js';
 import {
   CTL_RUNNING,
@@ -156,7 +157,7 @@ class Slot {
     this.posted = nextSeq(this.posted);
     p.seq = this.posted;
     this.inflight.set(p.id, p);
-    const msg: CallMessage = { id: p.id, seq: p.seq, deadline: p.deadline, sync, iface: p.iface, fn: p.fn, args: p.args, alone: p.alone };
+    const msg: CallMessage = { id: p.id, seq: p.seq, deadline: p.deadline, sync, iface: p.iface, fn: p.fn, args: ownBytes(p.args), alone: p.alone };
     this.worker.postMessage(msg);
     if (!this.blocksBetweenCalls) return;
     Atomics.add(this.ctl, 0, 1);
