@@ -26,22 +26,30 @@ const INPUT = BLOCKS.bindings.interfaces['input-binding'];
 /** `operations()` per running version of a component: it "must not fail", and is asked once. */
 const OPERATIONS = new WeakMap<ActiveComponent, Promise<readonly string[]>>();
 
+/** The client of each running version of a component, made once (it is asked on every request). */
+const CLIENTS = new WeakMap<ActiveComponent, BindingClient>();
+
 /** Typed calls to one running version of a bindings component (see the file comment). */
 export class BindingClient {
-  constructor(readonly component: ActiveComponent) {}
+  /** The component exports `output-binding`. */
+  readonly isOutput: boolean;
+  /** The component exports `input-binding`. */
+  readonly isInput: boolean;
+
+  constructor(readonly component: ActiveComponent) {
+    this.isOutput = exports(component, 'output-binding');
+    this.isInput = exports(component, 'input-binding');
+  }
+
+  /** The client of `component` (one per running version). */
+  static of(component: ActiveComponent): BindingClient {
+    let c = CLIENTS.get(component);
+    if (!c) CLIENTS.set(component, (c = new BindingClient(component)));
+    return c;
+  }
 
   get name(): string {
     return this.component.name;
-  }
-
-  /** The component exports `output-binding`. */
-  get isOutput(): boolean {
-    return exports(this.component, 'output-binding');
-  }
-
-  /** The component exports `input-binding`. */
-  get isInput(): boolean {
-    return exports(this.component, 'input-binding');
   }
 
   /** The operations `invoke` accepts, asked once per component version. */

@@ -51,7 +51,7 @@ export class BindingsService {
     if (req.operation === '') throw new MortarError('ERR_INVOKE_OUTPUT_BINDING', [name, 'operation field is missing from request']);
     const c = this.registry.get(name);
     if (!c || !servesDirection(c, 'output')) throw new MortarError('ERR_INVOKE_OUTPUT_BINDING', [name, `couldn't find output binding ${name}`]);
-    const client = new BindingClient(c);
+    const client = BindingClient.of(c);
     let ops: readonly string[];
     try {
       ops = await client.operations();

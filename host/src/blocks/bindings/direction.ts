@@ -23,7 +23,7 @@ export function listedDirections(metadata: Readonly<Record<string, string>>): Se
 /** Whether `c` serves `way`: its component exports that half, and `direction` is absent or lists it. */
 export function servesDirection(c: ActiveComponent, way: 'input' | 'output'): boolean {
   if (c.block !== 'bindings') return false;
-  const client = new BindingClient(c);
+  const client = BindingClient.of(c);
   if (way === 'input' ? !client.isInput : !client.isOutput) return false;
   const listed = listedDirections(c.resource.metadata);
   return listed === undefined || listed.has(way);
