@@ -3,7 +3,7 @@
 // components-wasm/generated/), compile the host (tsc), type-check and build every built-in component to Wasm
 // with jco's QuickJS backend. Components are rebuilt only when their inputs change.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -41,6 +41,15 @@ for (const [dir, guest] of [
   }
 }
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
+// The gRPC API's protos, as the official SDK (@dapr/dapr) ships them, into dist/proto: the host loads them
+// from there at run time (host/src/api/grpc/protos.ts). Only the .proto sources the Dapr service needs.
+rmSync(join(root, 'dist/proto'), { recursive: true, force: true });
+for (const dir of ['dapr/proto/runtime/v1', 'dapr/proto/common/v1', 'google/protobuf']) {
+  mkdirSync(join(root, 'dist/proto', dir), { recursive: true });
+  for (const f of readdirSync(join(root, 'node_modules/@dapr/dapr/proto', dir)).filter((n) => n.endsWith('.proto'))) {
+    copyFileSync(join(root, 'node_modules/@dapr/dapr/proto', dir, f), join(root, 'dist/proto', dir, f));
+  }
+}
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'components-wasm/tsconfig.json']);
 run(process.execPath, [join(root, 'scripts/build-components.mjs')]);
 console.log(`build finished in ${((Date.now() - t0) / 1000).toFixed(1)}s`);

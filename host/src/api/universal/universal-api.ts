@@ -182,6 +182,14 @@ export class UniversalApi {
     if (!this.#rt.ready()) throw new MortarError('ERR_HEALTH_NOT_READY', [`[${this.#rt.notReadyTargets().join(' ')}]`]);
   }
 
+  /**
+   * `Shutdown`: the sidecar stops gracefully, as on SIGTERM. Returns at once; the stop begins after the
+   * caller has been answered.
+   */
+  shutdown(_caller: Caller): void {
+    this.#rt.requestShutdown();
+  }
+
   /** Outbound readiness (components loaded, API servers listening), before the app is reachable. */
   outboundHealthz(_caller: Caller): void {
     if (!this.#rt.outboundReady()) throw new MortarError('ERR_OUTBOUND_HEALTH_NOT_READY');

@@ -1,0 +1,201 @@
+/**
+ * `dapr.proto.runtime.v1.Dapr` (spec 2.1): translation only, as the HTTP routes are. Each served method
+ * decodes its message (`codec.ts`), calls one universal API method and encodes the result; every other
+ * method of the service answers UNIMPLEMENTED naming it. Every call first passes the API token check.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Metadata, sendUnaryData, ServerUnaryCall, ServerWritableStream, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { MortarError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Caller } from '../universal/caller.js';
+import type { UniversalApi } from '../universal/universal-api.js';
+import {
+  bulkEntriesOf,
+  bulkStateResponse,
+  consistencyOf,
+  deleteItemOf,
+  getStateResponse,
+  invokeBindingResponse,
+  metadataResponse,
+  saveItemOf,
+  transactionOf,
+  type BulkPublishEntryMessage,
+  type StateItemMessage,
+  type TransactionalOperationMessage,
+} from './codec.js';
+import { toServiceError } from './status.js';
+
+export interface DaprServiceOptions {
+  readonly api: UniversalApi;
+  readonly logger: Logger;
+  /** `DAPR_API_TOKEN`: when set, every call must carry it in the `dapr-api-token` metadata. */
+  readonly apiToken?: string;
+}
+
+/** A decoded request message: the handlers read the fields `protos.ts` fills in. */
+// biome-ignore lint/suspicious/noExplicitAny: messages are typed by the protos at run time, field by field below
+type Message = any;
+type Handler = (req: Message, md: Metadata) => unknown;
+
+const first = (md: Metadata, key: string): string | undefined => {
+  const v = md.get(key)[0];
+  return v === undefined ? undefined : String(v);
+};
+
+/** The served methods, by name: decode, call, encode. */
+function handlers(api: UniversalApi, caller: Caller): Record<string, Handler> {
+  const bulkPublish: Handler = async (r) => {
+    const res = await api.bulkPublishEvent(caller, {
+      pubsub: r.pubsubName,
+      topic: r.topic,
+      entries: bulkEntriesOf(r.entries as BulkPublishEntryMessage[]),
+      metadata: r.metadata,
+    });
+    return { failedEntries: res.failedEntries.map((f) => ({ entryId: f.entryId, error: f.error })) };
+  };
+  return {
+    // State
+    GetState: async (r) =>
+      getStateResponse(await api.getState(caller, r.storeName, { key: r.key, consistency: consistencyOf(r.consistency), metadata: r.metadata })),
+    GetBulkState: async (r) => bulkStateResponse(await api.getBulkState(caller, r.storeName, { keys: r.keys, metadata: r.metadata })),
+    SaveState: async (r) => {
+      await api.saveState(caller, r.storeName, (r.states as StateItemMessage[]).map(saveItemOf));
+      return {};
+    },
+    DeleteState: async (r) => {
+      const { key, etag, metadata, options } = r;
+      await api.deleteState(caller, r.storeName, deleteItemOf({ key, etag, metadata, options, value: Buffer.alloc(0) }));
+      return {};
+    },
+    DeleteBulkState: async (r) => {
+      await api.deleteBulkState(caller, r.storeName, (r.states as StateItemMessage[]).map(deleteItemOf));
+      return {};
+    },
+    ExecuteStateTransaction: async (r) => {
+      await api.executeStateTransaction(caller, r.storeName, () => transactionOf(r.operations as TransactionalOperationMessage[], r.metadata));
+      return {};
+    },
+    QueryStateAlpha1: (r) => api.queryState(caller, r.storeName, { query: r.query, metadata: r.metadata }),
+    // Pub/sub
+    PublishEvent: async (r, md) => {
+      await api.publishEvent(caller, {
+        pubsub: r.pubsubName,
+        topic: r.topic,
+        data: r.data,
+        contentType: r.dataContentType || undefined,
+        metadata: r.metadata,
+        traceparent: first(md, 'traceparent'),
+        tracestate: first(md, 'tracestate'),
+      });
+      return {};
+    },
+    BulkPublishEvent: bulkPublish,
+    BulkPublishEventAlpha1: bulkPublish,
+    // Bindings
+    InvokeBinding: async (r, md) =>
+      invokeBindingResponse(
+        await api.invokeBinding(caller, {
+          name: r.name,
+          operation: r.operation,
+          data: r.data,
+          metadata: r.metadata,
+          traceparent: first(md, 'traceparent'),
+          tracestate: first(md, 'tracestate'),
+        }),
+      ),
+    // Metadata and lifecycle
+    GetMetadata: () => metadataResponse(api.getMetadata(caller)),
+    SetMetadata: (r) => {
+      api.setMetadata(caller, r.key, Buffer.from(r.value as string, 'utf8'));
+      return {};
+    },
+    Shutdown: () => {
+      api.shutdown(caller);
+      return {};
+    },
+  };
+}
+
+/**
+ * The implementation of every method of `service`: the served ones through `handlers`, the rest answering
+ * UNIMPLEMENTED (`ERR_API_UNIMPLEMENTED` naming the method; logged at warn the first time, as the HTTP API
+ * logs an API it lacks). Streaming methods (SubscribeTopicEventsAlpha1, SubscribeConfiguration, the crypto
+ * streams) are among the rest for now; serving one is adding its handler of the matching kind here.
+ */
+export function daprServiceImplementation(service: ServiceDefinition, opts: DaprServiceOptions): UntypedServiceImplementation {
+  const { api, logger } = opts;
+  // Every gRPC caller is the sidecar's own app (the API token, when set, is the only credential), as over HTTP.
+  const caller: Caller = { appId: api.appId, transport: 'grpc' };
+  const served = handlers(api, caller);
+  const authenticate = tokenCheck(opts.apiToken);
+  const warned = new Set<string>();
+
+  const fail = (err: unknown) => {
+    const e = err instanceof MortarError ? err : new MortarError('ERR_INTERNAL', [(err as Error)?.message ?? String(err)]);
+    if (e.http >= 500 && e.code !== 'ERR_API_UNIMPLEMENTED') logger.error({ code: e.code, err: e.message }, e.message);
+    else logger.debug({ code: e.code, err: e.message }, e.message);
+    return toServiceError(e, api.appId);
+  };
+  const unimplemented = (name: string) => {
+    const e = new MortarError('ERR_API_UNIMPLEMENTED', [`method ${name}`]);
+    if (!warned.has(name)) {
+      warned.add(name);
+      logger.warn({ code: e.code, method: name }, e.message);
+    }
+    return e;
+  };
+
+  const impl: UntypedServiceImplementation = {};
+  for (const [name, def] of Object.entries(service)) {
+    const handler = served[name];
+    if (handler && !def.requestStream && !def.responseStream) {
+      impl[name] = (call: ServerUnaryCall<Message, unknown>, callback: sendUnaryData<unknown>) => {
+        try {
+          authenticate(call.metadata);
+          Promise.resolve(handler(call.request, call.metadata)).then(
+            (res) => callback(null, res),
+            (err) => callback(fail(err)),
+          );
+        } catch (err) {
+          callback(fail(err));
+        }
+      };
+    } else if (!def.responseStream) {
+      // Unary or client streaming: answered through the callback.
+      impl[name] = (call: ServerUnaryCall<Message, unknown>, callback: sendUnaryData<unknown>) => {
+        try {
+          authenticate(call.metadata);
+          throw unimplemented(name);
+        } catch (err) {
+          callback(fail(err));
+        }
+      };
+    } else {
+      // Server or bidirectional streaming: the stream ends with the status.
+      impl[name] = (call: ServerWritableStream<Message, unknown>) => {
+        try {
+          authenticate(call.metadata);
+          throw unimplemented(name);
+        } catch (err) {
+          call.emit('error', fail(err));
+        }
+      };
+    }
+  }
+  return impl;
+}
+
+/**
+ * The `DAPR_API_TOKEN` check of every call (daprd `pkg/api/grpc/auth.go`): UNAUTHENTICATED when the
+ * `dapr-api-token` metadata is missing or differs. Compared in constant time.
+ */
+function tokenCheck(token: string | undefined): (md: Metadata) => void {
+  if (!token) return () => undefined;
+  const expected = Buffer.from(token);
+  return (md) => {
+    const given = md.get('dapr-api-token')[0];
+    if (given === undefined) throw new MortarError('ERR_API_TOKEN', ['missing api token in request metadata']);
+    const g = Buffer.from(String(given));
+    if (g.length !== expected.length || !timingSafeEqual(g, expected)) throw new MortarError('ERR_API_TOKEN', ['authentication error: api token mismatch']);
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The Dapr gRPC API server (`--dapr-grpc-port`): `dapr.proto.runtime.v1.Dapr` (`dapr-service.ts`) and the
+ * standard health service (`health.ts`) on one @grpc/grpc-js server, listening on every
+ * `--dapr-listen-addresses` address. Requests larger than `--max-body-size` are refused (RESOURCE_EXHAUSTED).
+ * The app channel over gRPC (AppCallback) is a client of the app and does not live here.
+ */
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Logger } from '../../logger.js';
+import type { UniversalApi } from '../universal/universal-api.js';
+import { daprServiceImplementation } from './dapr-service.js';
+import { healthImplementation, healthService } from './health.js';
+import { daprService } from './protos.js';
+
+export interface GrpcApiOptions {
+  /** What every method calls: one universal API method per call. */
+  readonly api: UniversalApi;
+  readonly logger: Logger;
+  /** Largest accepted request message, in bytes (`--max-body-size`). */
+  readonly maxBodyBytes: number;
+  /** `DAPR_API_TOKEN`: when set, every call but health checks must carry it in `dapr-api-token`. */
+  readonly apiToken?: string;
+}
+
+/** A listening gRPC API: its addresses (`host:port`, `[::1]:50001` for IPv6), its port, and its graceful stop. */
+export interface GrpcListening {
+  readonly addresses: readonly string[];
+  readonly port: number;
+  /**
+   * Stops accepting calls and lets those in flight finish, for at most `graceMs`; the calls still open then
+   * are cancelled.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/** Builds the gRPC API server (not yet listening). Loads the protos on the first call. */
+export function createGrpcApi(opts: GrpcApiOptions): Server {
+  const server = new Server({
+    'grpc.max_receive_message_length': opts.maxBodyBytes,
+    // The sidecar and the app share a host: no keepalive pings are needed to hold a connection.
+  });
+  const service = daprService();
+  server.addService(service, daprServiceImplementation(service, { api: opts.api, logger: opts.logger, apiToken: opts.apiToken }));
+  server.addService(healthService, healthImplementation);
+  return server;
+}
+
+const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+/**
+ * Listens on every host in `hosts` (at least one), on `port`; with port 0 the other hosts take the port the
+ * first one got. Fails if any address cannot be bound, with the server shut down.
+ */
+export async function listenGrpc(server: Server, port: number, hosts: readonly string[]): Promise<GrpcListening> {
+  const bind = (address: string) =>
+    new Promise<number>((resolve, reject) =>
+      server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    );
+  let bound = port;
+  try {
+    bound = await bind(hostPort(hosts[0]!, port));
+    for (const host of hosts.slice(1)) await bind(hostPort(host, bound));
+  } catch (err) {
+    server.forceShutdown();
+    throw new Error(`cannot listen for the gRPC API on ${hosts.join(', ')} port ${bound}: ${(err as Error).message}`, { cause: err });
+  }
+  const close = (graceMs: number) =>
+    new Promise<void>((resolve) => {
+      const deadline = setTimeout(() => server.forceShutdown(), graceMs);
+      server.tryShutdown(() => {
+        clearTimeout(deadline);
+        resolve();
+      });
+    });
+  return { addresses: hosts.map((h) => hostPort(h, bound)), port: bound, close };
+}
+
+/** Parses the protos now (they are otherwise parsed by the first `createGrpcApi`). */
+export function preloadGrpcApi(): void {
+  daprService();
+}
