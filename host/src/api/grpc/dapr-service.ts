@@ -30,6 +30,28 @@ export interface DaprServiceOptions {
   readonly logger: Logger;
   /** `DAPR_API_TOKEN`: when set, every call must carry it in the `dapr-api-token` metadata. */
   readonly apiToken?: string;
+  /** Counts the calls being served, for a graceful stop. */
+  readonly calls: CallsInFlight;
+}
+
+/**
+ * The calls whose handler has not answered yet. A graceful stop waits for these only: grpc-js's own
+ * `tryShutdown` also waits for every HTTP/2 stream a client has not closed, such as one answered early
+ * (RESOURCE_EXHAUSTED for a message over the limit) while the client still holds its half open.
+ */
+export class CallsInFlight {
+  #n = 0;
+  #idle: Array<() => void> = [];
+  begin(): void {
+    this.#n++;
+  }
+  end(): void {
+    if (--this.#n === 0) for (const f of this.#idle.splice(0)) f();
+  }
+  /** Resolves when no call is being served. */
+  idle(): Promise<void> {
+    return this.#n === 0 ? Promise.resolve() : new Promise((r) => this.#idle.push(r));
+  }
 }
 
 /** A decoded request message: the handlers read the fields `protos.ts` fills in. */
@@ -132,7 +154,8 @@ export function daprServiceImplementation(service: ServiceDefinition, opts: Dapr
 
   const fail = (err: unknown) => {
     const e = err instanceof MortarError ? err : new MortarError('ERR_INTERNAL', [(err as Error)?.message ?? String(err)]);
-    if (e.http >= 500 && e.code !== 'ERR_API_UNIMPLEMENTED') logger.error({ code: e.code, err: e.message }, e.message);
+    if (e.code === 'ERR_API_UNIMPLEMENTED') return toServiceError(e, api.appId); // logged by `unimplemented`
+    if (e.http >= 500) logger.error({ code: e.code, err: e.message }, e.message);
     else logger.debug({ code: e.code, err: e.message }, e.message);
     return toServiceError(e, api.appId);
   };
@@ -141,6 +164,8 @@ export function daprServiceImplementation(service: ServiceDefinition, opts: Dapr
     if (!warned.has(name)) {
       warned.add(name);
       logger.warn({ code: e.code, method: name }, e.message);
+    } else {
+      logger.debug({ code: e.code, method: name }, e.message);
     }
     return e;
   };
@@ -150,14 +175,19 @@ export function daprServiceImplementation(service: ServiceDefinition, opts: Dapr
     const handler = served[name];
     if (handler && !def.requestStream && !def.responseStream) {
       impl[name] = (call: ServerUnaryCall<Message, unknown>, callback: sendUnaryData<unknown>) => {
+        opts.calls.begin();
+        const answer: sendUnaryData<unknown> = (err, res) => {
+          opts.calls.end();
+          callback(err, res);
+        };
         try {
           authenticate(call.metadata);
           Promise.resolve(handler(call.request, call.metadata)).then(
-            (res) => callback(null, res),
-            (err) => callback(fail(err)),
+            (res) => answer(null, res),
+            (err) => answer(fail(err)),
           );
         } catch (err) {
-          callback(fail(err));
+          answer(fail(err));
         }
       };
     } else if (!def.responseStream) {

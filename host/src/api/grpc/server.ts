@@ -7,7 +7,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from '../../logger.js';
 import type { UniversalApi } from '../universal/universal-api.js';
-import { daprServiceImplementation } from './dapr-service.js';
+import { CallsInFlight, daprServiceImplementation } from './dapr-service.js';
 import { healthImplementation, healthService } from './health.js';
 import { daprService } from './protos.js';
 
@@ -32,16 +32,20 @@ export interface GrpcListening {
   close(graceMs: number): Promise<void>;
 }
 
+/** A gRPC API server (not yet listening) and the calls it is serving. */
+export interface GrpcApi {
+  readonly server: Server;
+  readonly calls: CallsInFlight;
+}
+
 /** Builds the gRPC API server (not yet listening). Loads the protos on the first call. */
-export function createGrpcApi(opts: GrpcApiOptions): Server {
-  const server = new Server({
-    'grpc.max_receive_message_length': opts.maxBodyBytes,
-    // The sidecar and the app share a host: no keepalive pings are needed to hold a connection.
-  });
+export function createGrpcApi(opts: GrpcApiOptions): GrpcApi {
+  const server = new Server({ 'grpc.max_receive_message_length': opts.maxBodyBytes });
+  const calls = new CallsInFlight();
   const service = daprService();
-  server.addService(service, daprServiceImplementation(service, { api: opts.api, logger: opts.logger, apiToken: opts.apiToken }));
+  server.addService(service, daprServiceImplementation(service, { api: opts.api, logger: opts.logger, apiToken: opts.apiToken, calls }));
   server.addService(healthService, healthImplementation);
-  return server;
+  return { server, calls };
 }
 
 const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -50,7 +54,7 @@ const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${hos
  * Listens on every host in `hosts` (at least one), on `port`; with port 0 the other hosts take the port the
  * first one got. Fails if any address cannot be bound, with the server shut down.
  */
-export async function listenGrpc(server: Server, port: number, hosts: readonly string[]): Promise<GrpcListening> {
+export async function listenGrpc({ server, calls }: GrpcApi, port: number, hosts: readonly string[]): Promise<GrpcListening> {
   const bind = (address: string) =>
     new Promise<number>((resolve, reject) =>
       server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
@@ -63,14 +67,16 @@ export async function listenGrpc(server: Server, port: number, hosts: readonly s
     server.forceShutdown();
     throw new Error(`cannot listen for the gRPC API on ${hosts.join(', ')} port ${bound}: ${(err as Error).message}`, { cause: err });
   }
-  const close = (graceMs: number) =>
-    new Promise<void>((resolve) => {
-      const deadline = setTimeout(() => server.forceShutdown(), graceMs);
-      server.tryShutdown(() => {
-        clearTimeout(deadline);
-        resolve();
-      });
-    });
+  // No new calls (the listeners close, each connection is told GOAWAY); the calls being served finish, for at
+  // most `graceMs`; then whatever is left (streams already answered, idle connections) is cut.
+  const close = async (graceMs: number) => {
+    const shut = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    let deadline: NodeJS.Timeout | undefined;
+    await Promise.race([calls.idle(), new Promise<void>((r) => (deadline = setTimeout(r, graceMs)))]);
+    clearTimeout(deadline);
+    server.forceShutdown();
+    await shut;
+  };
   return { addresses: hosts.map((h) => hostPort(h, bound)), port: bound, close };
 }
 
