@@ -188,18 +188,15 @@ export class Runtime implements RuntimeView {
   /** Loads components, then serves the HTTP and gRPC APIs. Resolves once both listen. */
   async start(): Promise<void> {
     const t0 = performance.now();
-    // @grpc/grpc-js and the Dapr protos load while the components do (about 150 ms of the start otherwise),
-    // and only for `mortar run`.
-    const grpcModule = import('./api/grpc/server.js').then((m) => {
-      m.preloadGrpcApi();
-      return m;
-    });
+    // @grpc/grpc-js loads while the components do, and only for `mortar run`; the gRPC message codecs load
+    // once the APIs listen (`protos.ts`).
+    const grpcModule = import('./api/grpc/server.js');
     grpcModule.catch(() => undefined);
     await this.discovery.start();
     this.#http = createHttpApi({ api: this.api, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken });
     const hosts = this.config.listenAddresses.length > 0 ? this.config.listenAddresses : ['127.0.0.1'];
     this.#listening = await listenOnAll(this.#http, this.config.httpPort, hosts, this.logger);
-    const { createGrpcApi, listenGrpc } = await grpcModule;
+    const { createGrpcApi, listenGrpc, preloadGrpcCodecs } = await grpcModule;
     const grpcServer = createGrpcApi({ api: this.api, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken });
     this.#grpc = await listenGrpc(grpcServer, this.config.grpcPort, hosts);
     this.#outbound = true;
@@ -213,6 +210,7 @@ export class Runtime implements RuntimeView {
       `mortar ${RUNTIME_VERSION} ready for app '${this.config.appId}': HTTP API on ${this.#listening.addresses.join(', ')}, gRPC API on ${this.#grpc.addresses.join(', ')}; components: ${names}`,
     );
     this.app?.start();
+    preloadGrpcCodecs().catch((err: Error) => this.logger.error({ err: err.message }, `gRPC API: cannot load the Dapr protos: ${err.message}`));
   }
 
   /** Stops accepting requests, lets in-flight calls finish, then releases components and connections. */

@@ -24,6 +24,7 @@ import {
   type TransactionalOperationMessage,
 } from './codec.js';
 import { toServiceError } from './status.js';
+import { DAPR_SERVICE, daprCodecs, daprMethods } from './protos.js';
 
 export interface DaprServiceOptions {
   readonly api: UniversalApi;
@@ -139,12 +140,15 @@ function handlers(api: UniversalApi, caller: Caller): Record<string, Handler> {
 }
 
 /**
- * The implementation of every method of `service`: the served ones through `handlers`, the rest answering
- * UNIMPLEMENTED (`ERR_API_UNIMPLEMENTED` naming the method; logged at warn the first time, as the HTTP API
- * logs an API it lacks). Streaming methods (SubscribeTopicEventsAlpha1, SubscribeConfiguration, the crypto
- * streams) are among the rest for now; serving one is adding its handler of the matching kind here.
+ * `dapr.proto.runtime.v1.Dapr` for the server: its definition, every method carried as raw bytes (so the server
+ * routes each method from the start without the message codecs), and the implementation of every method. A
+ * served method decodes its request and encodes its response with the codecs of `protos.ts`, loaded on first
+ * use; the others answer UNIMPLEMENTED (`ERR_API_UNIMPLEMENTED` naming the method; logged at warn the first
+ * time, as the HTTP API logs an API it lacks) without decoding anything. Streaming methods
+ * (SubscribeTopicEventsAlpha1, SubscribeConfiguration, the crypto streams) are among the rest for now; serving
+ * one is adding its handler of the matching kind here.
  */
-export function daprServiceImplementation(service: ServiceDefinition, opts: DaprServiceOptions): UntypedServiceImplementation {
+export function daprService(opts: DaprServiceOptions): { definition: ServiceDefinition; implementation: UntypedServiceImplementation } {
   const { api, logger } = opts;
   // Every gRPC caller is the sidecar's own app (the API token, when set, is the only credential), as over HTTP.
   const caller: Caller = { appId: api.appId, transport: 'grpc' };
@@ -170,29 +174,46 @@ export function daprServiceImplementation(service: ServiceDefinition, opts: Dapr
     return e;
   };
 
-  const impl: UntypedServiceImplementation = {};
-  for (const [name, def] of Object.entries(service)) {
+  const raw = (b: Buffer) => b;
+  const definition: Record<string, unknown> = {};
+  const implementation: UntypedServiceImplementation = {};
+  for (const { name, requestStream, responseStream } of daprMethods()) {
+    definition[name] = {
+      path: `/${DAPR_SERVICE}/${name}`,
+      requestStream,
+      responseStream,
+      requestSerialize: raw,
+      requestDeserialize: raw,
+      responseSerialize: raw,
+      responseDeserialize: raw,
+    };
     const handler = served[name];
-    if (handler && !def.requestStream && !def.responseStream) {
-      impl[name] = (call: ServerUnaryCall<Message, unknown>, callback: sendUnaryData<unknown>) => {
+    if (handler && !requestStream && !responseStream) {
+      implementation[name] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
         opts.calls.begin();
-        const answer: sendUnaryData<unknown> = (err, res) => {
+        const answer: sendUnaryData<Buffer> = (err, res) => {
           opts.calls.end();
           callback(err, res);
         };
-        try {
+        const serve = async () => {
           authenticate(call.metadata);
-          Promise.resolve(handler(call.request, call.metadata)).then(
-            (res) => answer(null, res),
-            (err) => answer(fail(err)),
-          );
-        } catch (err) {
-          answer(fail(err));
-        }
+          const codec = (await daprCodecs()).get(name)!;
+          let request: Message;
+          try {
+            request = codec.decode(call.request);
+          } catch (err) {
+            throw new MortarError('ERR_MALFORMED_REQUEST', [`cannot decode the ${name} request: ${(err as Error).message}`]);
+          }
+          return codec.encode(await handler(request, call.metadata));
+        };
+        serve().then(
+          (res) => answer(null, res),
+          (err) => answer(fail(err)),
+        );
       };
-    } else if (!def.responseStream) {
+    } else if (!responseStream) {
       // Unary or client streaming: answered through the callback.
-      impl[name] = (call: ServerUnaryCall<Message, unknown>, callback: sendUnaryData<unknown>) => {
+      implementation[name] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
         try {
           authenticate(call.metadata);
           throw unimplemented(name);
@@ -202,7 +223,7 @@ export function daprServiceImplementation(service: ServiceDefinition, opts: Dapr
       };
     } else {
       // Server or bidirectional streaming: the stream ends with the status.
-      impl[name] = (call: ServerWritableStream<Message, unknown>) => {
+      implementation[name] = (call: ServerWritableStream<Buffer, Buffer>) => {
         try {
           authenticate(call.metadata);
           throw unimplemented(name);
@@ -212,7 +233,7 @@ export function daprServiceImplementation(service: ServiceDefinition, opts: Dapr
       };
     }
   }
-  return impl;
+  return { definition: definition as unknown as ServiceDefinition, implementation };
 }
 
 /**

@@ -7,9 +7,9 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from '../../logger.js';
 import type { UniversalApi } from '../universal/universal-api.js';
-import { CallsInFlight, daprServiceImplementation } from './dapr-service.js';
+import { CallsInFlight, daprService } from './dapr-service.js';
 import { healthImplementation, healthService } from './health.js';
-import { daprService } from './protos.js';
+import { daprCodecs } from './protos.js';
 
 export interface GrpcApiOptions {
   /** What every method calls: one universal API method per call. */
@@ -38,12 +38,12 @@ export interface GrpcApi {
   readonly calls: CallsInFlight;
 }
 
-/** Builds the gRPC API server (not yet listening). Loads the protos on the first call. */
+/** Builds the gRPC API server (not yet listening): the Dapr service's methods, with their codecs loaded on first use. */
 export function createGrpcApi(opts: GrpcApiOptions): GrpcApi {
   const server = new Server({ 'grpc.max_receive_message_length': opts.maxBodyBytes });
   const calls = new CallsInFlight();
-  const service = daprService();
-  server.addService(service, daprServiceImplementation(service, { api: opts.api, logger: opts.logger, apiToken: opts.apiToken, calls }));
+  const dapr = daprService({ api: opts.api, logger: opts.logger, apiToken: opts.apiToken, calls });
+  server.addService(dapr.definition, dapr.implementation);
   server.addService(healthService, healthImplementation);
   return { server, calls };
 }
@@ -80,7 +80,7 @@ export async function listenGrpc({ server, calls }: GrpcApi, port: number, hosts
   return { addresses: hosts.map((h) => hostPort(h, bound)), port: bound, close };
 }
 
-/** Parses the protos now (they are otherwise parsed by the first `createGrpcApi`). */
-export function preloadGrpcApi(): void {
-  daprService();
+/** Builds the message codecs now (the first served call would otherwise); resolves when they are ready. */
+export async function preloadGrpcCodecs(): Promise<void> {
+  await daprCodecs();
 }
