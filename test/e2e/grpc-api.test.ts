@@ -334,6 +334,15 @@ describe('gRPC API: @dapr/dapr DaprClient over gRPC against mortar', () => {
     assert.match(ended.details, /SubscribeTopicEventsAlpha1/);
   });
 
+  it('a request that is not a valid protobuf message is INVALID_ARGUMENT naming the method', async () => {
+    // An unknown field (15) with wire type 7, which protobuf does not have.
+    await rejectsWith(
+      raw.callBytes('SaveState', Buffer.from([0x7f, 0x01]), TOKEN),
+      Code.INVALID_ARGUMENT,
+      /^cannot decode the SaveState request: invalid wire type 7/,
+    );
+  });
+
   it('a request larger than --max-body-size is refused with RESOURCE_EXHAUSTED and not applied', async () => {
     const big = 'x'.repeat(MAX_BODY + 1);
     await rejectsWith(client.state.save('statestore', [{ key: `big-${run}`, value: big }]), Code.RESOURCE_EXHAUSTED);

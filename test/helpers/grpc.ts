@@ -74,6 +74,23 @@ export class RawGrpc {
     );
   }
 
+  /** Calls a unary method with `bytes` as the request message, as they are (to send what no encoder would). */
+  callBytes(method: string, bytes: Buffer, token?: string): Promise<unknown> {
+    const def = dapr[method];
+    const md = new Metadata();
+    if (token !== undefined) md.set('dapr-api-token', token);
+    return new Promise((resolve, reject) =>
+      this.#client.makeUnaryRequest(
+        def.path,
+        (b: Buffer) => b,
+        def.responseDeserialize,
+        bytes,
+        md,
+        (err, res) => (err ? reject(err) : resolve(res)),
+      ),
+    );
+  }
+
   /** Opens a bidirectional stream of a method (to see how it is refused) and resolves with how it ended. */
   bidi(method: string, token?: string): Promise<ServiceError> {
     const def = dapr[method];
