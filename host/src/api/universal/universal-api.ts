@@ -1,7 +1,7 @@
 /**
  * The universal API (daprd `pkg/api/universal`): one method per Dapr operation, for every transport. HTTP
- * (`api/http`) calls it today; gRPC and Wasm guests calling the building blocks through WIT imports will
- * call the same methods. Each takes the `Caller` and a typed request, returns a typed result, and throws
+ * (`api/http`) and gRPC (`api/grpc`) call it today; Wasm guests calling the building blocks through WIT
+ * imports will call the same methods. Each takes the `Caller` and a typed request, returns a typed result, and throws
  * catalogue errors (`errors.ts`). Access checks happen here, once; nothing here assumes JSON or HTTP.
  */
 import { MortarError } from '../../errors.js';
