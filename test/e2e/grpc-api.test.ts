@@ -11,11 +11,14 @@ import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { CommunicationProtocolEnum, DaprClient } from '@dapr/dapr';
 import type { ServiceError } from '@grpc/grpc-js';
 import { Sidecar, TEST_COMPONENTS, freePort, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { SubscriberApp } from '../helpers/subscriber-app.js';
 import { RawGrpc, richStatus } from '../helpers/grpc.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const TOKEN = 'grpc-e2e-token';
 const APP_ID = 'grpc-e2e';
@@ -362,5 +365,35 @@ describe('gRPC API: @dapr/dapr DaprClient over gRPC against mortar', () => {
     const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 3000))]);
     assert.equal(code, 0);
     assert.ok(sc.logs.some((l) => l.includes('the Shutdown API')));
+  });
+});
+
+describe('gRPC API: graceful stop', () => {
+  it('on SIGTERM a gRPC call in flight (an output binding waiting 800 ms for its server) is answered, then the sidecar exits 0', async () => {
+    let arrived = false;
+    const target = createServer((_req, res) => {
+      arrived = true;
+      setTimeout(() => res.end('slow answer'), 800);
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const dir = tempDir('grpc-graceful');
+    writeComponent(dir, 'slow.yaml', 'slow', 'bindings.http', { url: `http://127.0.0.1:${(target.address() as AddressInfo).port}/slow` });
+    const sc = await Sidecar.start({ appId: 'grpc-graceful', resourcesPath: dir });
+    const raw = new RawGrpc(sc.grpcPort);
+    try {
+      const call = raw.call<{ data: Buffer }>('InvokeBinding', { name: 'slow', operation: 'get' });
+      await waitUntil(() => arrived, 'the binding request at its server');
+      const exited = new Promise((r) => sc.proc.once('exit', (c) => r(c)));
+      sc.proc.kill('SIGTERM');
+      const t0 = Date.now();
+      assert.equal((await call).data.toString('utf8'), 'slow answer');
+      assert.equal(await exited, 0);
+      assert.ok(Date.now() - t0 < 3000, `stopped ${Date.now() - t0} ms after SIGTERM, not at the 5 s deadline`);
+    } finally {
+      raw.close();
+      await sc.stop();
+      target.closeAllConnections();
+      await new Promise((r) => target.close(r));
+    }
   });
 });

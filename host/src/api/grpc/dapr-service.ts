@@ -36,9 +36,10 @@ export interface DaprServiceOptions {
 }
 
 /**
- * The calls whose handler has not answered yet. A graceful stop waits for these only: grpc-js's own
- * `tryShutdown` also waits for every HTTP/2 stream a client has not closed, such as one answered early
- * (RESOURCE_EXHAUSTED for a message over the limit) while the client still holds its half open.
+ * The calls whose handler has not answered yet. A graceful stop waits for these for the whole grace period,
+ * and for the rest only briefly (`server.ts`): grpc-js's own `tryShutdown` waits for every HTTP/2 stream a
+ * client has not closed, such as one answered early (RESOURCE_EXHAUSTED for a message over the limit) while the
+ * client still holds its half open.
  */
 export class CallsInFlight {
   #n = 0;

@@ -48,6 +48,9 @@ export function createGrpcApi(opts: GrpcApiOptions): GrpcApi {
   return { server, calls };
 }
 
+/** How long answered calls get to reach their clients at a stop, before the connections are cut. */
+const FLUSH_MS = 500;
+
 const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${host}]` : host}:${port}`;
 
 /**
@@ -68,12 +71,16 @@ export async function listenGrpc({ server, calls }: GrpcApi, port: number, hosts
     throw new Error(`cannot listen for the gRPC API on ${hosts.join(', ')} port ${bound}: ${(err as Error).message}`, { cause: err });
   }
   // No new calls (the listeners close, each connection is told GOAWAY); the calls being served finish, for at
-  // most `graceMs`; then whatever is left (streams already answered, idle connections) is cut.
+  // most `graceMs`; their answers then get `FLUSH_MS` to go out and the connections to close by themselves;
+  // whatever is left then (a stream its client holds open, an idle connection) is cut.
   const close = async (graceMs: number) => {
     const shut = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-    let deadline: NodeJS.Timeout | undefined;
-    await Promise.race([calls.idle(), new Promise<void>((r) => (deadline = setTimeout(r, graceMs)))]);
-    clearTimeout(deadline);
+    const within = (p: Promise<void>, ms: number) => {
+      let timer: NodeJS.Timeout | undefined;
+      return Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+    };
+    await within(calls.idle(), graceMs);
+    await within(shut, FLUSH_MS);
     server.forceShutdown();
     await shut;
   };
