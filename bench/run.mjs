@@ -51,6 +51,8 @@ async function mortar(args, dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-d
       'orders',
       '--dapr-http-port',
       String(port),
+      '--dapr-grpc-port',
+      String(await freePort()),
       '--data-dir',
       dataDir,
       '--log-level',

@@ -12,6 +12,7 @@ export interface RuntimeConfig {
   /** `--disable-init-endpoints`: the init calls to the app that are not made. */
   readonly disableInitEndpoints: readonly InitEndpoint[];
   readonly httpPort: number;
+  /** `--dapr-grpc-port`: the gRPC API's port on every listen address (0: a free one, as in tests). */
   readonly grpcPort: number;
   readonly listenAddresses: readonly string[];
   readonly resourcePaths: readonly string[];

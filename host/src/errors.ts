@@ -54,6 +54,8 @@ export const catalogue = {
   ERR_INTERNAL: spec('internal error: %s', 500, G.INTERNAL, 'host'),
   ERR_API_UNIMPLEMENTED: spec('this API is not implemented: %s', 501, G.UNIMPLEMENTED, 'guest'),
   ERR_DIRECT_INVOKE: spec('%s', 404, G.NOT_FOUND, 'guest'),
+  // `DAPR_API_TOKEN` missing or wrong (gRPC; the HTTP API answers its 401 in plain text).
+  ERR_API_TOKEN: spec('%s', 401, G.UNAUTHENTICATED, 'guest'),
   // Health
   ERR_HEALTH_NOT_READY: spec('dapr is not ready: %s', 500, G.INTERNAL, 'host'),
   ERR_HEALTH_APPID_NOT_MATCH: spec('dapr app-id does not match', 500, G.INTERNAL, 'guest'),
@@ -67,7 +69,8 @@ export const catalogue = {
   ERR_STATE_SAVE: spec('failed saving state in state store %s: %s', 500, G.INTERNAL, 'host'),
   ERR_STATE_DELETE: spec('failed deleting state with key %s: %s', 500, G.INTERNAL, 'host'),
   ERR_STATE_TRANSACTION: spec('error while executing state transaction: %s', 500, G.INTERNAL, 'host'),
-  ERR_NOT_SUPPORTED_STATE_OPERATION: spec('operation type %s not supported', 400, G.INVALID_ARGUMENT, 'guest'),
+  // daprd's gRPC `ExecuteStateTransaction` answers an unknown operation type with Unimplemented.
+  ERR_NOT_SUPPORTED_STATE_OPERATION: spec('operation type %s not supported', 400, G.UNIMPLEMENTED, 'guest'),
   ERR_STATE_STORE_NOT_SUPPORTED: spec("state store %s doesn't support %s", 500, G.UNIMPLEMENTED, 'guest'),
   // Pub/sub
   ERR_PUBSUB_NOT_CONFIGURED: spec('no pubsub is configured', 400, G.FAILED_PRECONDITION, 'guest', 'DAPR_PUBSUB_NOT_CONFIGURED'),
@@ -150,13 +153,30 @@ function format(template: string, args: readonly unknown[]): string {
   return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : '%s'));
 }
 
-/** Dapr's JSON error body: `{errorCode, message, details?}`. ErrorInfo is included when the entry has a reason. */
-export function toDaprBody(err: MortarError, appId: string): { errorCode: string; message: string; details?: ErrorDetail[] } {
+/** The standardized details of `err`: ErrorInfo (reason, domain, the app id) when the entry has a reason, then the rest. */
+export function errorDetails(err: MortarError, appId: string): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   if (err.reason) {
-    details.push({ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: err.reason, domain: 'dapr.io', metadata: { appID: appId } });
+    details.push({ '@type': ERROR_INFO_TYPE, reason: err.reason, domain: 'dapr.io', metadata: { appID: appId } });
   }
   details.push(...err.details);
+  return details;
+}
+
+export const ERROR_INFO_TYPE = 'type.googleapis.com/google.rpc.ErrorInfo';
+
+/** Dapr's JSON error body: `{errorCode, message, details?}`. ErrorInfo is included when the entry has a reason. */
+export function toDaprBody(err: MortarError, appId: string): { errorCode: string; message: string; details?: ErrorDetail[] } {
+  const details = errorDetails(err, appId);
   const code = err.code === 'ERR_STATE_ILLEGAL_KEY' ? 'ERR_MALFORMED_REQUEST' : err.code;
   return details.length > 0 ? { errorCode: code, message: err.message, details } : { errorCode: code, message: err.message };
+}
+
+/**
+ * The gRPC status of `err` (daprd's `status.Status`): the entry's code (or the throw site's override, as for
+ * an ETag mismatch: ABORTED), the message, and the same details as the HTTP body. The gRPC transport sends
+ * it as `grpc-status` / `grpc-message` and, encoded as `google.rpc.Status`, `grpc-status-details-bin`.
+ */
+export function toGrpcStatus(err: MortarError, appId: string): { code: number; message: string; details: ErrorDetail[] } {
+  return { code: err.grpc, message: err.message, details: errorDetails(err, appId) };
 }

@@ -259,6 +259,7 @@ async function run(argv: string[]): Promise<void> {
     process.exit(code);
   };
   runtime.onFatal = (why) => void shutdown(why, 1);
+  runtime.onShutdownRequested = () => void shutdown('the Shutdown API');
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   // The app runs in a session of its own, so a closing terminal no longer reaches it: stop it from here.

@@ -1,6 +1,6 @@
 /**
  * The composition root: the only module that wires implementations together. It builds the blocks, the
- * universal API over them, the app channel and the HTTP server, and stops them in order.
+ * universal API over them, the app channel and the API servers (HTTP and gRPC), and stops them in order.
  */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { UniversalApi } from './api/universal/universal-api.js';
 import type { AppConnection, RuntimeView } from './api/universal/runtime-view.js';
 import { createHttpApi } from './api/http/server.js';
 import { listenOnAll, type Listening } from './api/http/listen.js';
+import type { GrpcListening } from './api/grpc/server.js';
 import { sidecarId } from './sidecar-id.js';
 
 export const RUNTIME_VERSION = '0.1.0';
@@ -68,7 +69,7 @@ export class Runtime implements RuntimeView {
   readonly state: StateService;
   readonly pubsub: PubSubService;
   readonly resiliency: Resiliency;
-  /** The API every transport serves (HTTP today). */
+  /** The API every transport serves (HTTP and gRPC). */
   readonly api: UniversalApi;
   /** With `--app-port`: the app's lifecycle and channel (input bindings are registered with it, see `AppConsumer`). */
   readonly app?: AppLifecycle;
@@ -80,9 +81,12 @@ export class Runtime implements RuntimeView {
   readonly appConnection?: AppConnection;
   /** Told when the runtime can no longer serve (the process should stop and be restarted). */
   onFatal?: (why: string) => void;
+  /** Told when the app asked the sidecar to stop (the `Shutdown` API); without it, the runtime just stops. */
+  onShutdownRequested?: () => void;
   readonly #capabilities: CapabilityThread;
   #http?: FastifyInstance;
   #listening?: Listening;
+  #grpc?: GrpcListening;
   #outbound = false;
   #stopping?: Promise<void>;
 
@@ -173,17 +177,28 @@ export class Runtime implements RuntimeView {
   ready(): boolean {
     return this.#outbound && (this.app === undefined || this.app.ready());
   }
+  requestShutdown(): void {
+    // After the current call has been answered: the stop closes the servers that answer it.
+    setImmediate(() => (this.onShutdownRequested ? this.onShutdownRequested() : void this.stop()));
+  }
   notReadyTargets(): string[] {
     return [...(this.#outbound ? [] : ['runtime']), ...(this.app?.notReadyTargets() ?? [])];
   }
 
-  /** Loads components, then serves the HTTP API. Resolves once the API listens. */
+  /** Loads components, then serves the HTTP and gRPC APIs. Resolves once both listen. */
   async start(): Promise<void> {
     const t0 = performance.now();
+    // @grpc/grpc-js loads while the components do, and only for `mortar run`; the gRPC message codecs load
+    // once the APIs listen (`protos.ts`).
+    const grpcModule = import('./api/grpc/server.js');
+    grpcModule.catch(() => undefined);
     await this.discovery.start();
     this.#http = createHttpApi({ api: this.api, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken });
     const hosts = this.config.listenAddresses.length > 0 ? this.config.listenAddresses : ['127.0.0.1'];
     this.#listening = await listenOnAll(this.#http, this.config.httpPort, hosts, this.logger);
+    const { createGrpcApi, listenGrpc, preloadGrpcCodecs } = await grpcModule;
+    const grpcServer = createGrpcApi({ api: this.api, logger: this.logger, maxBodyBytes: this.config.maxBodyBytes, apiToken: this.config.apiToken });
+    this.#grpc = await listenGrpc(grpcServer, this.config.grpcPort, hosts);
     this.#outbound = true;
     const names =
       this.registry
@@ -191,10 +206,11 @@ export class Runtime implements RuntimeView {
         .map((c) => `${c.name} (${c.resource.type})`)
         .join(', ') || 'none';
     this.logger.info(
-      { port: this.config.httpPort, components: this.registry.list().length, ms: Math.round(performance.now() - t0) },
-      `mortar ${RUNTIME_VERSION} ready for app '${this.config.appId}': HTTP API on ${this.#listening.addresses.join(', ')}; components: ${names}`,
+      { port: this.config.httpPort, grpcPort: this.#grpc.port, components: this.registry.list().length, ms: Math.round(performance.now() - t0) },
+      `mortar ${RUNTIME_VERSION} ready for app '${this.config.appId}': HTTP API on ${this.#listening.addresses.join(', ')}, gRPC API on ${this.#grpc.addresses.join(', ')}; components: ${names}`,
     );
     this.app?.start();
+    preloadGrpcCodecs().catch((err: Error) => this.logger.error({ err: err.message }, `gRPC API: cannot load the Dapr protos: ${err.message}`));
   }
 
   /** Stops accepting requests, lets in-flight calls finish, then releases components and connections. */
@@ -202,6 +218,8 @@ export class Runtime implements RuntimeView {
     this.#stopping ??= (async () => {
       this.#outbound = false;
       await this.discovery.stop();
+      // Both APIs drain at once: in-flight calls finish, for at most the graceful shutdown time.
+      const grpcClosed = this.#grpc?.close(this.config.gracefulShutdownSeconds * 1000);
       if (this.#http) {
         // In-flight requests finish; keep-alive connections are closed as soon as they fall idle, and
         // whatever is still open at the graceful deadline is cut.
@@ -216,6 +234,7 @@ export class Runtime implements RuntimeView {
           clearTimeout(deadline);
         }
       }
+      await grpcClosed;
       // Consumers of the app (input bindings) and health probes stop; then the delivery loops, whose
       // in-flight deliveries still use the app channel, which closes last.
       await this.app?.stop();
@@ -225,6 +244,11 @@ export class Runtime implements RuntimeView {
       await this.#capabilities.close();
     })();
     return this.#stopping;
+  }
+
+  /** The port the gRPC API listens on (useful with port 0 in tests). */
+  grpcPort(): number | undefined {
+    return this.#grpc?.port;
   }
 
   /** The address the HTTP API listens on (useful with port 0 in tests). */

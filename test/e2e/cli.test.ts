@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, Sidecar, freePort, tempDir } from '../helpers/sidecar.js';
 import { waitUntil } from '../helpers/wait.js';
+import { RawGrpc } from '../helpers/grpc.js';
 
 describe('mortar run', () => {
   it('starts the app after `--` with DAPR_HTTP_PORT / DAPR_GRPC_PORT set, and stops when it exits', async () => {
@@ -132,9 +133,9 @@ const alive = (pid: number) => {
     return true;
   }
 };
-const portOpen = (port: number) =>
+const portOpen = (port: number, host = '127.0.0.1') =>
   new Promise<boolean>((resolve) => {
-    const s = connect(port, '127.0.0.1');
+    const s = connect(port, host);
     s.once('connect', () => {
       s.destroy();
       resolve(true);
@@ -208,7 +209,7 @@ describe("mortar run -- <command>: the app's whole process group", () => {
 });
 
 describe('mortar run: listening and start-up warnings', () => {
-  it('serves every --dapr-listen-addresses address (::1, 127.0.0.2 and 127.0.0.1), and stops serving each on SIGTERM', async () => {
+  it('serves the HTTP and gRPC APIs on every --dapr-listen-addresses address (::1, 127.0.0.2 and 127.0.0.1), and stops serving each on SIGTERM', async () => {
     const sc = await Sidecar.start({ args: ['--dapr-listen-addresses', '::1,127.0.0.2,127.0.0.1'], wait: false });
     const at = (host: string) => `http://${host}:${sc.port}`;
     try {
@@ -225,10 +226,21 @@ describe('mortar run: listening and start-up warnings', () => {
         sc.logs.some((l) => l.includes(`HTTP API on [::1]:${sc.port}, 127.0.0.2:${sc.port}, 127.0.0.1:${sc.port}`)),
         sc.logs.join('\n'),
       );
+      // The gRPC API too, on the same addresses (its health service answers SERVING on each).
+      for (const host of ['::1', '127.0.0.2', '127.0.0.1']) {
+        const raw = new RawGrpc(sc.grpcPort, host);
+        try {
+          assert.equal(await raw.health(), 1, `gRPC on ${host}`);
+        } finally {
+          raw.close();
+        }
+      }
+      assert.ok(sc.logs.some((l) => l.includes(`gRPC API on [::1]:${sc.grpcPort}, 127.0.0.2:${sc.grpcPort}, 127.0.0.1:${sc.grpcPort}`)));
     } finally {
       assert.equal(await sc.stop(), 0);
     }
     for (const host of ['[::1]', '127.0.0.2', '127.0.0.1']) await assert.rejects(fetch(`${at(host)}/v1.0/healthz`), `${host} no longer served`);
+    for (const host of ['::1', '127.0.0.2', '127.0.0.1']) assert.equal(await portOpen(sc.grpcPort, host), false, `gRPC on ${host} no longer served`);
   });
 
   it('names every flag accepted but not applied in one warning at start; text log lines carry no JSON', async () => {

@@ -47,7 +47,9 @@ export class Sidecar {
     readonly proc: ChildProcess,
     readonly port: number,
     readonly dataDir: string,
-    readonly resourcesPath?: string,
+    readonly resourcesPath: string | undefined,
+    /** The gRPC API's port (`--dapr-grpc-port`). */
+    readonly grpcPort: number,
   ) {
     const collect = (b: Buffer) => {
       for (const l of b.toString('utf8').split('\n')) if (l.trim()) this.logs.push(l);
@@ -79,9 +81,12 @@ export class Sidecar {
       '200',
     ];
     if (opts.resourcesPath) args.push('--resources-path', opts.resourcesPath);
+    // Every sidecar serves gRPC too: on a free port of its own unless the test names one.
+    const grpcPort = opts.args?.includes('--dapr-grpc-port') ? Number(opts.args[opts.args.indexOf('--dapr-grpc-port') + 1]) : await freePort();
+    if (!opts.args?.includes('--dapr-grpc-port')) args.push('--dapr-grpc-port', String(grpcPort));
     args.push(...(opts.args ?? []));
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MORTAR_LOG_FORMAT: 'text', ...opts.env } });
-    const s = new Sidecar(proc, port, dataDir, opts.resourcesPath);
+    const s = new Sidecar(proc, port, dataDir, opts.resourcesPath, grpcPort);
     if (opts.wait !== false) await s.waitReady();
     return s;
   }

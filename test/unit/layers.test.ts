@@ -1,8 +1,8 @@
 /**
  * The host's structure, as docs/architecture.md and the README state it, checked on the sources: imports
  * point one way (composition root → api → app channel → blocks → components → capabilities and resources →
- * the base modules), only the per-block adapters call into a component's exports, and the HTTP routes reach
- * the building blocks only through the universal API.
+ * the base modules), only the per-block adapters call into a component's exports, and the transports (the HTTP
+ * routes, the gRPC service) reach the building blocks only through the universal API.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -80,16 +80,36 @@ describe('host layers', () => {
     assert.deepEqual(stringCalls, []);
   });
 
-  it('the HTTP routes reach the building blocks only through the universal API (besides two pure constants and content-type predicates)', () => {
-    const allowed = new Set(['blocks/state/keys.ts', 'blocks/pubsub/cloudevents.ts']);
-    const reached: string[] = [];
-    for (const f of files.filter((x) => relative(SRC, x).startsWith('api/http/'))) {
+  for (const [transport, dir] of [
+    ['HTTP routes', 'api/http/'],
+    ['gRPC service', 'api/grpc/'],
+  ] as const) {
+    it(`the ${transport} reach the building blocks only through the universal API (besides two pure constants and content-type predicates)`, () => {
+      const allowed = new Set(['blocks/state/keys.ts', 'blocks/pubsub/cloudevents.ts']);
+      const reached: string[] = [];
+      const inDir = files.filter((x) => relative(SRC, x).startsWith(dir));
+      assert.ok(inDir.length > 0, `${dir} has sources`);
+      for (const f of inDir) {
+        for (const t of importsOf(f)) {
+          const to = relative(SRC, t);
+          if ((to.startsWith('blocks/') || to.startsWith('components/') || to.startsWith('capabilities/')) && !allowed.has(to))
+            reached.push(`${basename(f)} -> ${to}`);
+        }
+      }
+      assert.deepEqual(reached, []);
+    });
+  }
+
+  it('the transports do not import each other: HTTP and gRPC share only the universal API', () => {
+    const crossed: string[] = [];
+    for (const f of files) {
+      const from = relative(SRC, f);
       for (const t of importsOf(f)) {
         const to = relative(SRC, t);
-        if ((to.startsWith('blocks/') || to.startsWith('components/') || to.startsWith('capabilities/')) && !allowed.has(to))
-          reached.push(`${basename(f)} -> ${to}`);
+        if ((from.startsWith('api/http/') && to.startsWith('api/grpc/')) || (from.startsWith('api/grpc/') && to.startsWith('api/http/')))
+          crossed.push(`${from} -> ${to}`);
       }
     }
-    assert.deepEqual(reached, []);
+    assert.deepEqual(crossed, []);
   });
 });

@@ -43,7 +43,7 @@ describe('universal API: the caller decides identity', () => {
       appChannelAddress: '127.0.0.1',
       disableInitEndpoints: [],
       httpPort: 0,
-      grpcPort: DEFAULTS.grpcPort,
+      grpcPort: 0,
       listenAddresses: [],
       resourcePaths: [res],
       dataDir,

@@ -8,8 +8,8 @@
 export type Transport = 'http' | 'grpc' | 'wasm';
 
 /**
- * A caller of the universal API. Today every caller is the sidecar's own app (`--app-id`) over HTTP; gRPC
- * callers come next, then Wasm workloads calling the building blocks through WIT imports. A workload will
+ * A caller of the universal API. Today every caller is the sidecar's own app (`--app-id`), over HTTP or gRPC;
+ * Wasm workloads calling the building blocks through WIT imports come next. A workload will
  * add its own grants and scopes here as further optional fields, checked in `access.ts` with the rest.
  */
 export interface Caller {

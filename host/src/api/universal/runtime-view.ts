@@ -37,6 +37,8 @@ export interface RuntimeView {
   /** Outbound ready and, with an app port, the app reachable (and its subscriptions established). */
   ready(): boolean;
   notReadyTargets(): string[];
+  /** Begins a graceful stop of the sidecar (the `Shutdown` API), after the current call is answered. */
+  requestShutdown(): void;
   /** Subscriptions in force (declarative and programmatic). */
   subscriptions(): Subscription[];
 }

@@ -1,7 +1,7 @@
 /**
  * The universal API (daprd `pkg/api/universal`): one method per Dapr operation, for every transport. HTTP
- * (`api/http`) calls it today; gRPC and Wasm guests calling the building blocks through WIT imports will
- * call the same methods. Each takes the `Caller` and a typed request, returns a typed result, and throws
+ * (`api/http`) and gRPC (`api/grpc`) call it today; Wasm guests calling the building blocks through WIT
+ * imports will call the same methods. Each takes the `Caller` and a typed request, returns a typed result, and throws
  * catalogue errors (`errors.ts`). Access checks happen here, once; nothing here assumes JSON or HTTP.
  */
 import { MortarError } from '../../errors.js';
@@ -180,6 +180,14 @@ export class UniversalApi {
   healthz(_caller: Caller, appId?: string): void {
     if (appId !== undefined && appId !== this.#rt.appId) throw new MortarError('ERR_HEALTH_APPID_NOT_MATCH');
     if (!this.#rt.ready()) throw new MortarError('ERR_HEALTH_NOT_READY', [`[${this.#rt.notReadyTargets().join(' ')}]`]);
+  }
+
+  /**
+   * `Shutdown`: the sidecar stops gracefully, as on SIGTERM. Returns at once; the stop begins after the
+   * caller has been answered.
+   */
+  shutdown(_caller: Caller): void {
+    this.#rt.requestShutdown();
   }
 
   /** Outbound readiness (components loaded, API servers listening), before the app is reachable. */
