@@ -17,6 +17,8 @@ export async function componentCall(root) {
   const { InThreadCapabilities } = await import(dist('capabilities/capability-host.js'));
   const { limitMemory } = await import(dist('components/wasm-memory-limit.js'));
   const { WASIShim } = await import('@bytecodealliance/preview2-shim/instantiation');
+  const { clockImports } = await import(dist('components/sandbox/clock.js'));
+  const { guestImports } = await import(dist('capabilities/guest-imports.js'));
 
   const dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-call-'));
   const logger = pino({ level: 'silent' });
@@ -28,9 +30,11 @@ export async function componentCall(root) {
   const imports = {
     ...new WASIShim({ sandbox: { preopens: {}, env: {}, args: ['bench'], enableNetwork: false } }).getImportObject(),
     'mortar:host/log': { log() {} },
-    'mortar:host/clock': { nowMs: () => BigInt(Date.now()), monotonicMs: () => performance.now() },
-    'mortar:host/redis': { Connection: class {} },
-    'mortar:host/sql': { Connection: class {} },
+    // The sandbox's own clock and the capabilities' guest classes (a call reaching the bridge would throw).
+    'mortar:host/clock': clockImports(() => 5000),
+    ...guestImports(() => {
+      throw new Error('no host I/O in this benchmark');
+    }),
   };
   const inst = await instantiate(async (p) => WebAssembly.compile(limitMemory(await readFile(join(mod.artifact.dir, p)), 256 * 1024 * 1024)), imports);
   inst.lifecycle.init([]);

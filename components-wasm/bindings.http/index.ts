@@ -265,7 +265,7 @@ export const invokePlan = {
       try {
         const { req, failOn } = requestOf(r);
         // The context: the status check, then the request line for error messages.
-        return { tag: 'ok', val: { io: { tag: 'http-send', val: req }, context: `${failOn ? 1 : 0}${req.method} ${req.url}` } };
+        return { tag: 'ok', val: { io: { tag: 'http-send', val: req }, context: `${failOn ? 1 : 0}${req.method} ${req.url}`, noneIfOk: false } };
       } catch (err) {
         return { tag: 'err', val: bindingFromHost(err) };
       }

@@ -162,7 +162,9 @@ export const invokePlan = {
       try {
         const c = commandsOf(r, true);
         if (!c) return { tag: 'ok', val: undefined };
-        return { tag: 'ok', val: { io: { tag: 'redis-pipeline', val: c.commands }, context: [c.op, ...c.commands.map((x) => String(x[0]!.val))].join(' ') } };
+        // Only `get` answers with data: the writes answer nothing once every command succeeded.
+        const context = c.commands.length === 1 ? `${c.op} ${String(c.commands[0]![0]!.val)}` : [c.op, ...c.commands.map((x) => String(x[0]!.val))].join(' ');
+        return { tag: 'ok', val: { io: { tag: 'redis-pipeline', val: c.commands }, context, noneIfOk: c.op !== 'get' } };
       } catch (err) {
         return { tag: 'err', val: bindingFromHost(err) };
       }

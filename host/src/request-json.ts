@@ -154,6 +154,10 @@ function goNumber(n: number): string {
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
+/** What `goString` must rewrite after `JSON.stringify`: surrogates (a lone one becomes U+FFFD) and `<>&` U+2028 U+2029. */
+const GO_SPECIAL = /[\ud800-\udfff<>&\u2028\u2029]/;
+
 function goString(s: string): string {
+  if (!GO_SPECIAL.test(s)) return JSON.stringify(s);
   return JSON.stringify(s.replace(LONE_SURROGATE, '\ufffd')).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

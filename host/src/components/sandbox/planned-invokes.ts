@@ -27,6 +27,15 @@ export type InvokeIo = { tag: 'redis-pipeline'; val: RedisArgument[][] } | { tag
 interface Planned {
   io: InvokeIo;
   context: string;
+  noneIfOk: boolean;
+}
+
+/** Whether `reply` to `io` is a success in `planned-io.none-if-ok`'s sense. */
+function succeeded(io: InvokeIo, reply: WitResult<unknown>): boolean {
+  if (reply.tag !== 'ok') return false;
+  if (io.tag === 'redis-pipeline') return (reply.val as Array<{ tag: string }>).every((r) => r.tag === 'ok');
+  const status = (reply.val as HttpResponse).status;
+  return status >= 200 && status < 300;
 }
 
 /** The component's `invoke-plan` export as jco lifts it. */
@@ -128,7 +137,9 @@ export class PlannedInvokes {
       return;
     }
     const results: Array<ResultMessage | undefined> = new Array(batch.length);
-    const io: Array<{ at: number; planned: Planned }> = [];
+    let io: Array<{ at: number; planned: Planned }> = [];
+    /** The replies `finish` decodes, one per entry of `io` once the I/O is done. */
+    const replies: Array<WitResult<unknown>> = [];
     for (let i = 0; i < batch.length; i++) {
       const msg = batch[i]!;
       const p = plans[i]!;
@@ -148,9 +159,21 @@ export class PlannedInvokes {
     if (io.length > 0) {
       const calls = io.map(({ at }) => batch[at]!);
       for (const c of calls) this.#inIo.add(c.id);
-      const replies = await Promise.all(io.map(({ planned }, k) => this.#perform(planned.io, calls[k]!.deadline)));
+      const all = await Promise.all(io.map(({ planned }, k) => this.#perform(planned.io, calls[k]!.deadline)));
       for (const c of calls) this.#inIo.delete(c.id);
       if (this.#alone.length > 0 && this.#inIo.size === 0) this.#schedule();
+      // A write that succeeded is answered here; `finish` sees the rest.
+      io = io.filter(({ at, planned }, k) => {
+        if (planned.noneIfOk && succeeded(planned.io, all[k]!)) {
+          results[at] = { id: batch[at]!.id, ok: true, value: undefined };
+          return false;
+        }
+        replies.push(all[k]!);
+        return true;
+      });
+    }
+    if (io.length > 0) {
+      const calls = io.map(({ at }) => batch[at]!);
       const finishing = this.host.run(calls, () =>
         this.exported.finish(io.map(({ planned }, k) => ({ context: planned.context, reply: { tag: planned.io.tag, val: replies[k]! } }))),
       );

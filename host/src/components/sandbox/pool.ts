@@ -152,16 +152,35 @@ class Slot {
     this.result = areaOf(buffers.result);
   }
 
-  /** Posts a call and wakes the instance. */
+  /** Calls posted in this turn of the event loop, not yet sent (an instance serving from its event loop). */
+  #outbox: CallMessage[] = [];
+
+  /**
+   * Posts a call and wakes the instance. To an instance that serves from its event loop (one that plans),
+   * the calls posted in one turn of this thread's event loop go in one message: under load that is one
+   * hand-off for a batch of calls instead of one each (each message costs a structured clone and an event on
+   * both sides). A call whose caller spins for it, and every call to an instance that blocks between calls,
+   * goes at once.
+   */
   post(p: Pending, sync?: boolean): void {
     this.posted = nextSeq(this.posted);
     p.seq = this.posted;
     this.inflight.set(p.id, p);
     const msg: CallMessage = { id: p.id, seq: p.seq, deadline: p.deadline, sync, iface: p.iface, fn: p.fn, args: ownBytes(p.args), alone: p.alone };
+    if (!this.blocksBetweenCalls && !sync) {
+      if (this.#outbox.push(msg) === 1) setImmediate(() => this.#flush());
+      return;
+    }
     this.worker.postMessage(msg);
     if (!this.blocksBetweenCalls) return;
     Atomics.add(this.ctl, 0, 1);
     Atomics.notify(this.ctl, 0);
+  }
+
+  #flush(): void {
+    const out = this.#outbox;
+    this.#outbox = [];
+    this.worker.postMessage(out.length === 1 ? out[0] : out);
   }
 }
 
@@ -276,7 +295,8 @@ export class InstancePool {
       return;
     }
     if (best.inflight.size > 0) this.#grow();
-    const idle = this.#spinScore >= 0 && this.#slots.every((x) => x.inflight.size === 0);
+    // Never for planned invocations: their reply is always an I/O round trip away.
+    const idle = this.#spinScore >= 0 && this.#plannedInvoke === undefined && this.#slots.every((x) => x.inflight.size === 0);
     if (!idle) {
       // A component that gave up its spins gets another chance now and then.
       if (this.#spinScore < 0) this.#spinScore++;

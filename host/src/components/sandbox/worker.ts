@@ -276,8 +276,12 @@ async function main(): Promise<void> {
   };
   port.postMessage({ ready: true, exports: Object.keys(exports) });
   if (readPlan || invokes) {
-    // Planned calls wait for their I/O in this thread's event loop, so calls arrive there too.
-    port.on('message', (m: CallMessage) => serve(m));
+    // Planned calls wait for their I/O in this thread's event loop, so calls arrive there too, several to a
+    // message when the host posted them in one turn.
+    port.on('message', (m: CallMessage | CallMessage[]) => {
+      if (Array.isArray(m)) for (const c of m) serve(c);
+      else serve(m);
+    });
     return;
   }
   // Between calls the instance blocks on the call word rather than in the event loop: a futex wake is
