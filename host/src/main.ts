@@ -259,7 +259,15 @@ async function run(argv: string[]): Promise<void> {
     process.exit(code);
   };
   runtime.onFatal = (why) => void shutdown(why, 1);
-  runtime.onShutdownRequested = () => void shutdown('the Shutdown API');
+  runtime.onShutdownRequested = (force) => {
+    if (!force) return void shutdown('the Shutdown API');
+    // daprd's `dapr-force-shutdown: true`: exit(1) after 100 ms, no graceful stop.
+    log.warn('the Shutdown API with dapr-force-shutdown: exiting in 100 ms');
+    setTimeout(() => {
+      app?.signalGroup('SIGKILL');
+      process.exit(1);
+    }, 100);
+  };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   // The app runs in a session of its own, so a closing terminal no longer reaches it: stop it from here.

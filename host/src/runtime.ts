@@ -82,7 +82,7 @@ export class Runtime implements RuntimeView {
   /** Told when the runtime can no longer serve (the process should stop and be restarted). */
   onFatal?: (why: string) => void;
   /** Told when the app asked the sidecar to stop (the `Shutdown` API); without it, the runtime just stops. */
-  onShutdownRequested?: () => void;
+  onShutdownRequested?: (force: boolean) => void;
   readonly #capabilities: CapabilityThread;
   #http?: FastifyInstance;
   #listening?: Listening;
@@ -177,9 +177,9 @@ export class Runtime implements RuntimeView {
   ready(): boolean {
     return this.#outbound && (this.app === undefined || this.app.ready());
   }
-  requestShutdown(): void {
+  requestShutdown(force = false): void {
     // After the current call has been answered: the stop closes the servers that answer it.
-    setImmediate(() => (this.onShutdownRequested ? this.onShutdownRequested() : void this.stop()));
+    setImmediate(() => (this.onShutdownRequested ? this.onShutdownRequested(force) : void this.stop()));
   }
   notReadyTargets(): string[] {
     return [...(this.#outbound ? [] : ['runtime']), ...(this.app?.notReadyTargets() ?? [])];

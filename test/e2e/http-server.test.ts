@@ -88,7 +88,6 @@ describe('mortar HTTP API server', () => {
       ['POST', '/v1.0-alpha1/crypto/keys/encrypt', 'cryptography'],
       ['POST', '/v1.0-alpha1/jobs/nightly', 'jobs'],
       ['POST', '/v1.0-alpha1/conversation/llm/converse', 'conversation'],
-      ['POST', '/v1.0/shutdown', 'shutdown'],
       ['GET', '/orders/42', 'service invocation', { 'dapr-app-id': 'other-app' }],
     ];
     for (const [method, path, api, headers] of cases) {
@@ -114,6 +113,39 @@ describe('mortar HTTP API server', () => {
       const r = await sc.json(method, path);
       assert.equal(r.status, 404);
       assert.deepEqual(r.body, { errorCode: 'ERR_BAD_REQUEST', message: `invalid request: no route ${method} ${path} in mortar 0.1.0` });
+    }
+  });
+});
+
+describe('POST /v1.0/shutdown', () => {
+  /** The sidecar's exit code, or 'still running' after `ms`. */
+  const exitWithin = (sc: Sidecar, ms: number) =>
+    Promise.race([
+      new Promise((r) => (sc.proc.exitCode !== null ? r(sc.proc.exitCode) : sc.proc.once('exit', (c) => r(c)))),
+      new Promise((r) => setTimeout(() => r('still running'), ms)),
+    ]);
+
+  it('answers 204 through the official client, then the sidecar stops gracefully and exits 0 within 3 s', async () => {
+    const sc = await Sidecar.start();
+    try {
+      const { DaprClient } = await import('@dapr/dapr');
+      const client = new DaprClient({ daprHost: '127.0.0.1', daprPort: String(sc.port) });
+      await client.sidecar.shutdown();
+      assert.equal(await exitWithin(sc, 3000), 0);
+      assert.ok(sc.logs.some((l) => l.includes('the Shutdown API')));
+    } finally {
+      await sc.stop();
+    }
+  });
+
+  it('with dapr-force-shutdown: true answers 204 and exits with code 1 at once, as daprd', async () => {
+    const sc = await Sidecar.start();
+    try {
+      const r = await sc.fetch('/v1.0/shutdown', { method: 'POST', headers: { 'dapr-force-shutdown': 'true' } });
+      assert.equal(r.status, 204);
+      assert.equal(await exitWithin(sc, 1500), 1);
+    } finally {
+      await sc.stop();
     }
   });
 });

@@ -5,7 +5,7 @@ import type { Caller } from '../universal/caller.js';
 import type { MetadataResult } from '../universal/metadata.js';
 import { queryValue } from './request.js';
 
-/** `GET/PUT /v1.0/metadata` and the health endpoints (spec 1.10, 1.11): translation only. */
+/** `GET/PUT /v1.0/metadata`, the health endpoints and `POST /v1.0/shutdown` (spec 1.10-1.12): translation only. */
 export function metadataRoutes(api: UniversalApi, caller: (req: FastifyRequest) => Caller) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.get('/v1.0/metadata', async (req, reply) => reply.code(200).send(metadataBody(api.getMetadata(caller(req)))));
@@ -23,6 +23,12 @@ export function metadataRoutes(api: UniversalApi, caller: (req: FastifyRequest) 
 
     app.get('/v1.0/healthz/outbound', async (req, reply) => {
       api.outboundHealthz(caller(req));
+      return reply.code(204).send();
+    });
+
+    // 204 first; the stop begins once the answer is out.
+    app.post('/v1.0/shutdown', async (req, reply) => {
+      api.shutdown(caller(req), req.headers['dapr-force-shutdown'] === 'true');
       return reply.code(204).send();
     });
   };

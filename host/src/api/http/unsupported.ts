@@ -8,7 +8,7 @@ import { BUILDING_BLOCKS } from '../../building-blocks.js';
 
 /**
  * Dapr's HTTP APIs, by the path segment after the version (`/v1.0`, `/v1.0-alpha1`, ...), with their names.
- * `metadata` and `healthz` are the runtime's own and always served.
+ * `metadata`, `healthz` and `shutdown` are the runtime's own and always served.
  */
 const DAPR_HTTP_APIS: Readonly<Record<string, string>> = {
   state: 'state',
@@ -24,7 +24,6 @@ const DAPR_HTTP_APIS: Readonly<Record<string, string>> = {
   crypto: 'cryptography',
   jobs: 'jobs',
   conversation: 'conversation',
-  shutdown: 'shutdown',
   subscribe: 'streaming subscriptions',
 };
 

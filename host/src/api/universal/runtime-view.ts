@@ -37,8 +37,11 @@ export interface RuntimeView {
   /** Outbound ready and, with an app port, the app reachable (and its subscriptions established). */
   ready(): boolean;
   notReadyTargets(): string[];
-  /** Begins a graceful stop of the sidecar (the `Shutdown` API), after the current call is answered. */
-  requestShutdown(): void;
+  /**
+   * Begins a graceful stop of the sidecar (the `Shutdown` API), after the current call is answered; `force`:
+   * the process exits with code 1 after 100 ms instead, as daprd's `dapr-force-shutdown: true`.
+   */
+  requestShutdown(force?: boolean): void;
   /** Subscriptions in force (declarative and programmatic). */
   subscriptions(): Subscription[];
 }

@@ -184,10 +184,11 @@ export class UniversalApi {
 
   /**
    * `Shutdown`: the sidecar stops gracefully, as on SIGTERM. Returns at once; the stop begins after the
-   * caller has been answered.
+   * caller has been answered. `force` (HTTP `dapr-force-shutdown: true`): the process exits with code 1
+   * after 100 ms instead, as daprd does.
    */
-  shutdown(_caller: Caller): void {
-    this.#rt.requestShutdown();
+  shutdown(_caller: Caller, force = false): void {
+    this.#rt.requestShutdown(force);
   }
 
   /** Outbound readiness (components loaded, API servers listening), before the app is reachable. */
