@@ -42,6 +42,7 @@ function resources(type, metadata, name = 'store') {
 
 async function mortar(args, dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-data-'))) {
   const port = await freePort();
+  const grpcPort = await freePort();
   const r = await startProcess(
     process.execPath,
     [
@@ -52,7 +53,7 @@ async function mortar(args, dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-d
       '--dapr-http-port',
       String(port),
       '--dapr-grpc-port',
-      String(await freePort()),
+      String(grpcPort),
       '--data-dir',
       dataDir,
       '--log-level',
@@ -63,7 +64,7 @@ async function mortar(args, dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-d
     `http://127.0.0.1:${port}/v1.0/healthz/outbound`,
     [204],
   );
-  return { ...r, port, dataDir };
+  return { ...r, port, grpcPort, dataDir };
 }
 
 async function baseline(mode) {
@@ -133,6 +134,24 @@ if (want('state-redis')) {
     const r = new Redis({ host, port: Number(port) });
     await r.del('orders||k');
     r.disconnect();
+  }
+}
+
+if (want('grpc-state')) {
+  console.log('\n## state GET over gRPC, state.in-memory vs a bare @grpc/grpc-js server + Map');
+  const m = await mortar(['--resources-path', resources('state.in-memory', {})]);
+  await seed(m.port);
+  try {
+    const { grpcStateGet } = await import('./grpc.mjs');
+    const { throughput: t, latency: l } = await grpcStateGet({ root, grpcPort: m.grpcPort });
+    report(`GetState over gRPC throughput (32 calls in flight, median of ${t.ratios.length} rounds)`, t.value, t.baseline, 'calls/s', 0.5, 'higher', t.ratio);
+    console.log(`  per-round ratios: ${t.ratios.map((r) => r.toFixed(2)).join(', ')}`);
+    console.log(
+      `added latency over gRPC at low load (median of 3 rounds): p50 +${l.added.toFixed(3)} ms (target <= 0.2: ${l.added <= 0.2 ? 'meets' : 'MISSES'})`,
+    );
+    report('GetState over gRPC low-load p50 latency', l.m, l.b, 'ms');
+  } finally {
+    await stop(m.proc);
   }
 }
 
