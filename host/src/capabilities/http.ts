@@ -39,7 +39,18 @@ export interface HttpResponse {
  * with `for await` and an `AbortSignal`).
  */
 let dispatcher: Promise<Pick<import('undici').Dispatcher, 'dispatch'>> | undefined;
-const loadDispatcher = () => (dispatcher ??= import('undici').then((u) => u.getGlobalDispatcher()));
+/**
+ * An Agent of mortar's own, not undici's global dispatcher: that one may be Node's bundled undici (once the
+ * thread has called `fetch`), which refuses this handler API, or one a library replaced (with a proxy or
+ * redirects). A failed load is not kept: the next send tries again.
+ */
+const loadDispatcher = () => {
+  dispatcher ??= import('undici').then((u) => new u.Agent());
+  dispatcher.catch(() => {
+    dispatcher = undefined;
+  });
+  return dispatcher;
+};
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']);
 /** Headers that frame the message or the connection: the host sets them, a component may not. */

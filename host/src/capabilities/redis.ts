@@ -159,6 +159,11 @@ export async function command(client: Redis, args: RedisArgument[]): Promise<Red
   }
 }
 
+/** What a rejected command says (an `Error`'s message, else the value as text). */
+function reasonText(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
+}
+
 export async function pipeline(client: Redis, commands: RedisArgument[][]): Promise<Array<{ tag: 'ok'; val: RedisValue[] } | { tag: 'err'; val: string }>> {
   try {
     await connect(client);
@@ -168,9 +173,7 @@ export async function pipeline(client: Redis, commands: RedisArgument[][]): Prom
         return client.callBuffer(String(name), ...rest);
       }),
     );
-    return results.map((r) =>
-      r.status === 'fulfilled' ? { tag: 'ok' as const, val: flatten(r.value) } : { tag: 'err' as const, val: (r.reason as Error).message },
-    );
+    return results.map((r) => (r.status === 'fulfilled' ? { tag: 'ok' as const, val: flatten(r.value) } : { tag: 'err' as const, val: reasonText(r.reason) }));
   } catch (err) {
     throw toWit(err);
   }
@@ -206,9 +209,9 @@ export class CommandBatcher {
       throw toWit(err);
     }
     const results = await Promise.allSettled(commands.map((c) => (c.length === 0 ? Promise.reject(new Error('empty command')) : this.#send(c))));
-    return results.map((r) =>
-      r.status === 'fulfilled' ? { tag: 'ok' as const, val: flatten(r.value) } : { tag: 'err' as const, val: (r.reason as Error).message },
-    );
+    // The server went away (not a reply error): the pipeline as a whole is unavailable, as `command` says.
+    for (const r of results) if (r.status === 'rejected' && toWit(r.reason).tag === 'unavailable') throw toWit(r.reason);
+    return results.map((r) => (r.status === 'fulfilled' ? { tag: 'ok' as const, val: flatten(r.value) } : { tag: 'err' as const, val: reasonText(r.reason) }));
   }
 
   #send(args: RedisArgument[]): Promise<unknown> {
@@ -223,12 +226,20 @@ export class CommandBatcher {
     try {
       await connect(this.client);
       const p = this.client.pipeline();
-      for (const q of queued) {
-        const [name, ...rest] = q.args.map(toArg);
-        p.callBuffer(String(name), ...rest);
-      }
+      // A command that cannot be written fails alone; the others of the flush go out.
+      const sent = queued.filter((q) => {
+        try {
+          const [name, ...rest] = q.args.map(toArg);
+          p.callBuffer(String(name), ...rest);
+          return true;
+        } catch (err) {
+          q.reject(err);
+          return false;
+        }
+      });
+      if (sent.length === 0) return;
       const results = (await p.exec()) ?? [];
-      queued.forEach((q, i) => {
+      sent.forEach((q, i) => {
         const [err, value] = results[i] ?? [new Error('no reply')];
         if (err) q.reject(err);
         else q.resolve(value);

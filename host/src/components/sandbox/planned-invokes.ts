@@ -18,7 +18,7 @@ import type { HttpRequest, HttpResponse } from '../../capabilities/http.js';
 import type { RedisArgument } from '../../capabilities/redis.js';
 import type { WitError } from '../../capabilities/wit-error.js';
 import type { PlannedIo, WitResult } from './planned-io.js';
-import type { CallMessage, ResultMessage } from './protocol.js';
+import { sharedClock, type CallMessage, type ResultMessage } from './protocol.js';
 
 /** `mortar:component/invoke-plan.invoke-io`. */
 export type InvokeIo = { tag: 'redis-pipeline'; val: RedisArgument[][] } | { tag: 'http-send'; val: HttpRequest };
@@ -71,6 +71,22 @@ export class PlannedInvokes {
   #scheduled = false;
   /** Calls whose I/O has started and whose replies are not yet sent. */
   readonly #inIo = new Set<number>();
+  /**
+   * A trap was reported: the host replaces this instance and re-sends every call it has not reported as
+   * doing I/O, so from now on nothing more is planned, performed or finished here (a JS error jco does not
+   * treat as a trap would otherwise leave the instance able to run them twice).
+   */
+  #poisoned = false;
+
+  /** Whether this instance has reported a trap (see `#poisoned`); it then takes no call. */
+  get poisoned(): boolean {
+    return this.#poisoned;
+  }
+
+  /** A call outside the plan trapped and was reported (with `busy`): the same as a trap of a batch. */
+  poison(): void {
+    this.#poisoned = true;
+  }
 
   constructor(
     readonly which: PlannedInvoke,
@@ -88,6 +104,7 @@ export class PlannedInvokes {
   #post(results: ResultMessage[]): void {
     const trapped = results.some((r) => !r.ok && (r.kind === 'trap' || r.kind === 'replan'));
     this.host.post(results, trapped ? this.busy : undefined);
+    if (trapped) this.#poisoned = true;
   }
 
   /** Whether `msg` is a call the component plans. */
@@ -116,6 +133,7 @@ export class PlannedInvokes {
    * rare: each follows a trap).
    */
   #drain(): void {
+    if (this.#poisoned) return;
     while (this.#alone.length > 0) {
       if (this.#inIo.size > 0) return; // resumed when that I/O ends
       void this.#serve([this.#alone.shift()!]); // plans synchronously, before its first await
@@ -123,7 +141,14 @@ export class PlannedInvokes {
     while (this.#queue.length > 0) void this.#serve(this.#queue.splice(0, MAX_BATCH));
   }
 
-  async #serve(batch: CallMessage[]): Promise<void> {
+  async #serve(taken: CallMessage[]): Promise<void> {
+    if (this.#poisoned) return;
+    // A call whose caller has stopped waiting is not planned.
+    const now = sharedClock();
+    const late = taken.filter((m) => m.deadline <= now);
+    const batch = late.length === 0 ? taken : taken.filter((m) => m.deadline > now);
+    if (late.length > 0) this.host.post(late.map((m) => ({ id: m.id, ok: false, kind: 'expired' })));
+    if (batch.length === 0) return;
     const planning = this.host.run(batch, () => this.exported.plan(batch.map((m) => m.args[0])));
     if (!planning.ok) {
       if (batch.length > 1 && this.host.isTrap(planning.error)) this.#post(batch.map((m) => ({ id: m.id, ok: false, kind: 'replan' })));
@@ -149,9 +174,9 @@ export class PlannedInvokes {
         const r = this.host.plain(msg);
         results[i] = r;
         if (!r.ok && r.kind === 'trap') {
-          // Nothing else of the batch has been done: it goes to be planned again, elsewhere.
-          for (let j = 0; j < batch.length; j++) results[j] ??= { id: batch[j]!.id, ok: false, kind: 'replan' };
-          this.#post(results as ResultMessage[]);
+          // The culprit is known and nothing else of the batch has been done: the calls not answered yet are
+          // left unanswered, and the host re-sends them as usual.
+          this.#post(results.filter((x): x is ResultMessage => x !== undefined));
           return;
         }
       } else io.push({ at: i, planned: p.val });
@@ -161,6 +186,8 @@ export class PlannedInvokes {
       for (const c of calls) this.#inIo.add(c.id);
       const all = await Promise.all(io.map(({ planned }, k) => this.#perform(planned.io, calls[k]!.deadline)));
       for (const c of calls) this.#inIo.delete(c.id);
+      // Trapped meanwhile: the host has failed these calls (their I/O is done) and replaces the instance.
+      if (this.#poisoned) return;
       if (this.#alone.length > 0 && this.#inIo.size === 0) this.#schedule();
       // A write that succeeded is answered here; `finish` sees the rest.
       io = io.filter(({ at, planned }, k) => {

@@ -88,8 +88,9 @@ export class PlannedIo {
     } catch (err) {
       return { tag: 'err', val: err as WitError };
     }
-    // `send` takes a `performance.now()` deadline; the margin leaves the component time to answer.
-    const left = deadline - sharedClock();
+    // `send` takes a `performance.now()` deadline; the margin leaves the component time to answer. As over
+    // the bridge, one request waits at most the import timeout, whatever the call's deadline.
+    const left = Math.min(deadline - sharedClock(), this.#commandTimeoutMs);
     return this.#bounded('http request', deadline, () => send(req, performance.now() + left - deadlineMargin(left)), false);
   }
 
@@ -100,8 +101,8 @@ export class PlannedIo {
 
   /**
    * Runs `io` unless `deadline` has (nearly) passed; a server that has not answered by then (a frozen one,
-   * say) fails it as `unavailable`. `race`: add a timer of our own when the client's own command timeout
-   * (also `unavailable`) would fire too late (HTTP ends at its own deadline: no race needed).
+   * say), or within the import timeout, fails it as `unavailable`. `race`: with a timer of our own, which
+   * also bounds a first connect (ioredis's command timeout does not); HTTP ends at its own deadline.
    */
   async #bounded<T>(what: string, deadline: number, io: () => Promise<T>, race = true): Promise<WitResult<T>> {
     const left = deadline - sharedClock();
@@ -110,9 +111,10 @@ export class PlannedIo {
     let timer: NodeJS.Timeout | undefined;
     try {
       const reply = io();
-      if (!race || budget >= this.#commandTimeoutMs) return { tag: 'ok', val: await reply };
+      if (!race) return { tag: 'ok', val: await reply };
+      const wait = Math.min(budget, this.#commandTimeoutMs);
       const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject({ tag: 'unavailable', val: `${what} timed out after ${budget}ms` }), budget);
+        timer = setTimeout(() => reject({ tag: 'unavailable', val: `${what} timed out after ${wait}ms` }), wait);
       });
       return { tag: 'ok', val: await Promise.race([reply, late]) };
     } catch (err) {

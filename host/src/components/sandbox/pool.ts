@@ -167,6 +167,8 @@ class Slot {
     p.seq = this.posted;
     this.inflight.set(p.id, p);
     const msg: CallMessage = { id: p.id, seq: p.seq, deadline: p.deadline, sync, iface: p.iface, fn: p.fn, args: ownBytes(p.args), alone: p.alone };
+    // Alone once: if it must be sent again (its instance failed), it goes like any call.
+    p.alone = undefined;
     if (!this.blocksBetweenCalls && !sync) {
       if (this.#outbox.push(msg) === 1) setImmediate(() => this.#flush());
       return;
@@ -480,18 +482,21 @@ export class InstancePool {
 
   /** Answers the caller of `m`; returns why the instance must be replaced, if it must. */
   #settle(slot: Slot, m: ResultMessage): string | undefined {
-    const p = slot.inflight.get(m.id);
-    if (!p) return undefined;
-    slot.inflight.delete(m.id);
-    if (slot.sealed && slot.inflight.size === 0) this.#unstall(slot);
     const trapped = !m.ok && m.kind === 'trap' ? `trapped: ${m.message}` : undefined;
-    if (!m.ok && m.kind === 'replan') {
+    const replan = !m.ok && m.kind === 'replan' ? 'trapped while planning a batch of calls; each is planned again alone' : undefined;
+    const p = slot.inflight.get(m.id);
+    // A call no longer tracked (long answered) can still report the trap that makes the instance unusable.
+    if (!p) return trapped ?? replan;
+    slot.inflight.delete(m.id);
+    // A sealed instance whose last call this was goes back to service, unless the reply fails it.
+    if (!trapped && !replan && slot.sealed && slot.inflight.size === 0) this.#unstall(slot);
+    if (replan) {
       // Nothing of it was done: it is planned again, alone, by another instance (this one trapped).
       if (!p.settled) {
         p.alone = true;
         this.#waiting.push(p);
       }
-      return 'trapped while planning a batch of calls; each is planned again alone';
+      return replan;
     }
     // Its caller already had ERR_COMPONENT_TIMEOUT. A trap still means the instance is unusable.
     if (p.settled) return trapped;
@@ -501,7 +506,7 @@ export class InstancePool {
       p.reject(new ComponentCallError(m.error as { tag: string; val?: unknown }));
     } else if (m.kind === 'expired') {
       p.reject(this.#timeout(p));
-    } else {
+    } else if (m.kind === 'trap') {
       p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, m.message]));
     }
     return trapped;
@@ -605,18 +610,25 @@ export class InstancePool {
    * `busy`, the planned invocations whose I/O had started (they fail: run again, their I/O would repeat).
    */
   #fail(slot: Slot, why: string, reported = false, busy?: readonly number[]): void {
-    if (slot.dead) return;
+    if (slot.dead) {
+      // Replanned calls may be waiting for an instance.
+      this.#redispatch();
+      return;
+    }
     slot.dead = true;
     const idx = this.#slots.indexOf(slot);
     if (idx >= 0) this.#slots.splice(idx, 1);
     // Calls whose callers were answered (deadline passed) are not re-sent. A call the instance had started
     // may be what crashed it (a worker `error`/`exit`): re-sent, it would kill one instance after another,
     // so its caller gets the failure. Calls it had not started are re-sent, with their own deadline.
-    const started = Atomics.load(slot.ctl, CTL_STARTED);
+    // Sealed at once: the instance starts nothing more, whatever it still has (the calls it has not started
+    // are re-sent below and must not run there too).
+    const started = Atomics.exchange(slot.ctl, CTL_STARTED, SEALED);
+    const doing = new Set(busy);
     const orphans: Pending[] = [];
     for (const p of slot.inflight.values()) {
       if (p.settled) continue;
-      if (busy?.includes(p.id) || (!reported && (started === SEALED || !postedAfter(p.seq, started))))
+      if (doing.has(p.id) || (!reported && (started === SEALED || !postedAfter(p.seq, started))))
         p.reject(new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, why]));
       else orphans.push(p);
     }

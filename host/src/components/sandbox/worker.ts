@@ -170,8 +170,10 @@ async function main(): Promise<void> {
   const send = (msg: CallMessage, reply: ResultMessage) => {
     if (msg.sync && handOver(reply)) return;
     // A trap in an instance that plans invocations: the host must know which calls are doing I/O.
-    if (invokes && !reply.ok && reply.kind === 'trap') port.postMessage({ results: [reply], busy: invokes.busy } satisfies ResultBatch);
-    else port.postMessage(reply);
+    if (invokes && !reply.ok && reply.kind === 'trap') {
+      port.postMessage({ results: [reply], busy: invokes.busy } satisfies ResultBatch);
+      invokes.poison();
+    } else port.postMessage(reply);
   };
 
   // Which calls are reads the component plans comes from the host (`WorkerInit.plannedRead`): this worker
@@ -232,6 +234,8 @@ async function main(): Promise<void> {
     });
 
   const serve = (msg: CallMessage) => {
+    // An instance that reported a trap while planning takes nothing more: the host re-sends its calls.
+    if (invokes?.poisoned) return;
     // Start it only if the host has not withdrawn it (see CTL_STARTED); a withdrawn call is served elsewhere.
     const before = (msg.seq - 1) & SEQ_MASK;
     if (Atomics.compareExchange(ctl, CTL_STARTED, before, msg.seq) !== before) return;
