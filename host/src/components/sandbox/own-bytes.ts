@@ -11,7 +11,8 @@ const MAX_DEPTH = 8;
 /**
  * Replaces, in place, every `Uint8Array` in `value` (itself, or in its arrays and plain objects) that views
  * part of a larger buffer by a copy of exactly its bytes. Returns `value` (or the copy, if `value` is such a
- * view). Call arguments are built for the call, so changing them in place is safe.
+ * view). Call arguments are built for the call, so changing them in place is safe; only such a view is
+ * replaced (by a plain `Uint8Array` of the same bytes), nothing else is written.
  */
 export function ownBytes<T>(value: T, depth = 0): T {
   // `new Uint8Array(view)` copies (a Buffer's own `slice` would not).
@@ -20,7 +21,9 @@ export function ownBytes<T>(value: T, depth = 0): T {
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const v = value[i];
-      if (v !== null && typeof v === 'object') value[i] = ownBytes(v, depth + 1);
+      if (v === null || typeof v !== 'object') continue;
+      const own = ownBytes(v, depth + 1);
+      if (own !== v) value[i] = own;
     }
     return value;
   }
@@ -28,7 +31,9 @@ export function ownBytes<T>(value: T, depth = 0): T {
   const o = value as Record<string, unknown>;
   for (const k in o) {
     const v = o[k];
-    if (v !== null && typeof v === 'object') o[k] = ownBytes(v, depth + 1);
+    if (v === null || typeof v !== 'object') continue;
+    const own = ownBytes(v, depth + 1);
+    if (own !== v) o[k] = own;
   }
   return value;
 }
