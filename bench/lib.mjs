@@ -5,13 +5,22 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import autocannon from 'autocannon';
 
+/** Ports handed out by this process: a port just released may be the next the OS offers. */
+const handedOut = new Set();
+
+/** A free TCP port on 127.0.0.1, never one this process handed out before (a sidecar's HTTP and gRPC ports). */
 export async function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 /** Spawns a process and resolves once `readyUrl` answers with one of `okStatus`; returns {proc, ms}. */

@@ -21,7 +21,7 @@ describe('mortar run', () => {
       'fetch(`http://127.0.0.1:${process.env.DAPR_HTTP_PORT}/v1.0/state/statestore`, {method:"POST",headers:{"content-type":"application/json"},body:JSON.stringify([{key:"from-app",value:process.env.DAPR_GRPC_PORT}])}).then(r=>{console.log("APP-SAVED",r.status);})';
     const sc = await Sidecar.start({ args: ['--dapr-grpc-port', String(grpc), '--', process.execPath, '-e', script], wait: false });
     const code = await new Promise<number | null>((r) => sc.proc.once('exit', r));
-    assert.equal(code, 0);
+    assert.equal(code, 0, sc.logs.join('\n'));
     assert.ok(
       sc.logs.some((l) => l.includes('APP-SAVED 204')),
       sc.logs.join('\n'),

@@ -4,11 +4,11 @@
  * the shared services other tests use.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
-import { tempDir } from './sidecar.js';
+import { freePort, tempDir } from './sidecar.js';
 
 export type BrokerKind = 'redis' | 'nats' | 'mosquitto' | 'rabbitmq';
 
@@ -51,17 +51,6 @@ function ctl(command: string): Promise<void> {
     const p = spawn('rabbitmqctl', [command], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/usr/local/sbin` } });
     p.once('error', reject);
     p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rabbitmqctl ${command} exited with ${code}`))));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
   });
 }
 

@@ -13,16 +13,27 @@ export const BIN = join(ROOT, 'bin/mortar.js');
 export const TEST_COMPONENTS = join(ROOT, 'dist/test-components');
 export const BUILTIN_COMPONENTS = join(ROOT, 'dist/components');
 
-/** A free TCP port on 127.0.0.1. */
+/** Ports this process has handed out: a port just released may be the next the OS offers. */
+const HANDED_OUT = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1, never one this process handed out before: two ports asked for one after the
+ * other (a sidecar's HTTP and gRPC ports) could otherwise be the same, and the second bind would fail.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
     });
-  });
+    if (HANDED_OUT.has(port)) continue;
+    HANDED_OUT.add(port);
+    return port;
+  }
 }
 
 export function tempDir(name: string): string {
