@@ -96,9 +96,10 @@ describe('gRPC app channel: @dapr/dapr DaprServer over gRPC as the app of mortar
     await server.start();
     await sc.waitForLog((l) => l.includes('subscriptions established'));
   });
+  // The sidecar first: the SDK's HTTP/2 server closes only once the sidecar's connection to it has ended.
   after(async () => {
-    await server?.stop();
     await sc?.stop();
+    await server?.stop();
   });
 
   it('ListTopicSubscriptions feeds the subscriptions: the metadata API lists them with rules and dead-letter topic', async () => {
@@ -152,5 +153,66 @@ describe('gRPC app channel: @dapr/dapr DaprServer over gRPC as the app of mortar
       Array.from({ length: 10 }, (_, i) => i + 1),
     );
     assert.equal(throwsLeft, 0, 'event 4 failed twice first');
+  });
+});
+
+describe('gRPC app channel: app health checks over AppCallbackHealthCheck', () => {
+  let sc: Sidecar;
+  let server: DaprServer | undefined;
+  const got: unknown[] = [];
+  const sessions = new Set<import('node:http2').ServerHttp2Session>();
+
+  before(async () => {
+    const dir = tempDir('grpc-app-health');
+    writeComponent(dir, 'pubsub.yaml', 'pubsub', 'pubsub.in-memory');
+    const appPort = await freePort();
+    sc = await Sidecar.start({
+      appId: 'e2e-grpc-health',
+      resourcesPath: dir,
+      args: [
+        '--app-port',
+        String(appPort),
+        '--app-protocol',
+        'grpc',
+        '--enable-app-health-check',
+        '--app-health-probe-interval',
+        '1',
+        '--app-health-probe-timeout',
+        '300',
+        '--app-health-threshold',
+        '2',
+      ],
+    });
+    server = new DaprServer({
+      serverHost: '127.0.0.1',
+      serverPort: String(appPort),
+      communicationProtocol: CommunicationProtocolEnum.GRPC,
+      clientOptions: { daprHost: '127.0.0.1', daprPort: String(sc.grpcPort), communicationProtocol: CommunicationProtocolEnum.GRPC },
+    });
+    await server.pubsub.subscribe('pubsub', 'grpc-health', async (data) => {
+      got.push(data);
+    });
+    await server.start();
+    // The SDK's HTTP/2 server (node:http2), to end its sessions when the test stops the app.
+    const h2 = (server.daprServer as unknown as { getServer(): import('node:http2').Http2Server }).getServer();
+    h2.on('session', (s) => sessions.add(s));
+  });
+  after(async () => {
+    await sc?.stop();
+    await server?.stop();
+  });
+
+  it('HealthCheck answering makes the app healthy (subscriptions read, events delivered); a stopped app turns unhealthy', async () => {
+    await sc.waitForLog((l) => l.includes('app is healthy'));
+    await sc.waitForLog((l) => l.includes('subscriptions established'));
+    const r = await sc.json('POST', '/v1.0/publish/pubsub/grpc-health', { ok: 1 });
+    assert.equal(r.status, 204);
+    await waitUntil(() => got.length === 1, 'the event');
+    assert.deepEqual(got[0], { ok: 1 });
+    const stopped = server!.stop();
+    server = undefined;
+    for (const s of sessions) s.destroy();
+    await stopped;
+    await sc.waitForLog((l) => l.includes('app is unhealthy'), 8000);
   });
 });
