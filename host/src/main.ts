@@ -176,8 +176,8 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     appToken: env.APP_API_TOKEN || undefined,
   };
   const ignored = ACCEPTED_ONLY.filter((f) => v[f] !== undefined && !ALREADY_SO[f]?.includes(String(v[f]).toLowerCase())).map((f) => `--${f}`);
-  // Only the HTTP app channel exists; the other protocols are accepted and the app is still called over HTTP.
-  if (protocol !== 'http') ignored.unshift(`--app-protocol ${protocol}`);
+  // The HTTP and gRPC app channels exist; the other protocols are accepted and the app is called over HTTP.
+  if (protocol !== 'http' && protocol !== 'grpc') ignored.unshift(`--app-protocol ${protocol}`);
   if (config.configFile) ignored.unshift(`--config ${config.configFile}`);
   if (v.help) throw new HelpRequested();
   return { config, command, ignored };

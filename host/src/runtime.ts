@@ -151,6 +151,7 @@ export class Runtime implements RuntimeView {
         port: config.appPort,
         appId: config.appId,
         appToken: config.appToken,
+        protocol: config.appProtocol,
         health: config.appHealth,
         disableInitEndpoints: config.disableInitEndpoints,
         pubsub: this.pubsub,

@@ -249,7 +249,7 @@ describe('mortar run: listening and start-up warnings', () => {
         '--config',
         '/nonexistent.yaml',
         '--app-protocol',
-        'grpc',
+        'grpcs',
         '--placement-host-address',
         'localhost:50005',
         '-scheduler-host-address',
@@ -266,7 +266,7 @@ describe('mortar run: listening and start-up warnings', () => {
       await sc.waitReady();
       const warnings = sc.logs.filter((l) => l.includes('accepted but not applied'));
       assert.deepEqual(warnings, [
-        'WARN  accepted but not applied by mortar 0.1.0: --config /nonexistent.yaml, --app-protocol grpc, ' +
+        'WARN  accepted but not applied by mortar 0.1.0: --config /nonexistent.yaml, --app-protocol grpcs, ' +
           '--placement-host-address, --scheduler-host-address, --metrics-port',
       ]);
       assert.ok(sc.logs.length > 3);

@@ -19,6 +19,7 @@ import type { Logger } from '../logger.js';
 import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscription.js';
 import { SUBSCRIBE_READY_TIMEOUT_MS } from '../blocks/pubsub/pubsub-service.js';
 import { AppChannel } from './http-channel.js';
+import { GrpcAppChannel } from './grpc-channel.js';
 import type { AppTarget } from '../blocks/app-target.js';
 import { AppHealth } from './health.js';
 import type { AppHealthConfig, InitEndpoint } from '../config.js';
@@ -57,6 +58,8 @@ export interface AppLifecycleOptions {
   readonly appId: string;
   /** `APP_API_TOKEN`. */
   readonly appToken?: string;
+  /** `--app-protocol`: `grpc` calls the app's `AppCallback` (grpc-channel.ts); anything else HTTP. */
+  readonly protocol?: string;
   /** Set with `--enable-app-health-check`. */
   readonly health?: AppHealthConfig;
   readonly disableInitEndpoints: readonly InitEndpoint[];
@@ -72,7 +75,7 @@ const DIAL_EVERY_MS = 100;
 
 /** The app's lifecycle and channel (see the module comment); one per runtime with `--app-port`. */
 export class AppLifecycle {
-  readonly channel: AppChannel;
+  readonly channel: AppChannel | GrpcAppChannel;
   readonly health?: AppHealth;
   readonly #o: AppLifecycleOptions;
   readonly #consumers: AppConsumer[] = [];
@@ -86,15 +89,19 @@ export class AppLifecycle {
 
   constructor(opts: AppLifecycleOptions) {
     this.#o = opts;
-    this.channel = new AppChannel({ host: opts.host, port: opts.port, appId: opts.appId, appToken: opts.appToken });
+    const target = { host: opts.host, port: opts.port, appId: opts.appId, appToken: opts.appToken };
+    const channel = opts.protocol === 'grpc' ? new GrpcAppChannel(target) : new AppChannel(target);
+    this.channel = channel;
     if (opts.health) {
       const { path, timeoutMs } = opts.health;
       this.health = new AppHealth(
         opts.health,
-        async () => {
-          const res = await this.channel.request('GET', path, undefined, {}, timeoutMs);
-          return res.status >= 200 && res.status <= 299;
-        },
+        channel instanceof GrpcAppChannel
+          ? () => channel.healthCheck(timeoutMs)
+          : async () => {
+              const res = await channel.request('GET', path, undefined, {}, timeoutMs);
+              return res.status >= 200 && res.status <= 299;
+            },
         opts.logger,
       );
       this.channel.useHealth(this.health);
@@ -167,7 +174,8 @@ export class AppLifecycle {
       await this.health.whenHealthy();
       if (this.#stopping) return;
     }
-    if (!this.#o.disableInitEndpoints.includes('config')) await this.#readConfig();
+    // Over gRPC there is no `/dapr/config` (AppCallback has no such method).
+    if (!this.#o.disableInitEndpoints.includes('config') && this.channel instanceof AppChannel) await this.#readConfig();
     if (this.#stopping) return;
     const subs = this.#o.disableInitEndpoints.includes('subscribe') ? [] : await this.#readSubscriptions();
     if (this.#stopping) return;
@@ -211,7 +219,7 @@ export class AppLifecycle {
     const { logger } = this.#o;
     let res;
     try {
-      res = await this.channel.request('GET', '/dapr/config', undefined, { 'dapr-app-id': this.#o.appId }, INIT_CALL_TIMEOUT_MS);
+      res = await (this.channel as AppChannel).request('GET', '/dapr/config', undefined, { 'dapr-app-id': this.#o.appId }, INIT_CALL_TIMEOUT_MS);
     } catch (err) {
       logger.warn({ err: (err as Error).message }, `GET /dapr/config failed: ${(err as Error).message}; going on without app configuration`);
       return;
@@ -240,8 +248,14 @@ export class AppLifecycle {
   async #readSubscriptions(): Promise<Subscription[]> {
     const { logger } = this.#o;
     const headers = { 'dapr-app-id': this.#o.appId, 'content-type': 'application/json' };
+    const channel = this.channel;
     for (let attempt = 1; !this.#stopping; attempt++) {
       try {
+        if (channel instanceof GrpcAppChannel) {
+          const parsed = await channel.listSubscriptions(INIT_CALL_TIMEOUT_MS);
+          for (const p of parsed.problems) logger.warn({ reason: p }, `ListTopicSubscriptions: ${p}`);
+          return parsed.subscriptions;
+        }
         const res = await this.channel.request('GET', '/dapr/subscribe', undefined, headers, INIT_CALL_TIMEOUT_MS);
         if (res.status === 200) {
           let body: unknown;

@@ -84,7 +84,7 @@ export class InputBindings {
     if (!app) return;
     for (const c of this.registry.byBlock('bindings')) {
       if (this.#loops.has(c.name) || this.#declined.has(c) || !servesDirection(c, 'input')) continue;
-      const path = inputRoute(c);
+      const path = app.bindingsByName ? `/${c.name}` : inputRoute(c);
       if (!explicitlyInput(c) && !(await this.#wanted(c, path, app))) continue;
       if (this.#closed || this.registry.get(c.name) !== c) continue;
       const loop = new InputLoop({

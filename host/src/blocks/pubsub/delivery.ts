@@ -258,7 +258,7 @@ export class DeliveryLoop {
     for (;;) {
       // An open breaker: the app is not tried; the broker hands the message out again later.
       if (policy.breaker && !policy.breaker.allow()) return false;
-      const answer = await this.#post(path, ev.json, headers, policy);
+      const answer = await this.#post(path, ev.json, headers, policy, m.topic);
       policy.breaker?.record(answer.outcome !== 'retry');
       if (answer.outcome === 'success') return true;
       if (answer.outcome === 'drop') return this.#toDeadLetterOrAck(sub, m);
@@ -275,10 +275,10 @@ export class DeliveryLoop {
     return backoff?.next();
   }
 
-  async #post(path: string, body: Buffer, headers: Record<string, string>, policy: Policy): Promise<Answer> {
+  async #post(path: string, body: Buffer, headers: Record<string, string>, policy: Policy, topic: string): Promise<Answer> {
     let res;
     try {
-      res = await this.#o.app.request('POST', path, body, headers, policy.timeoutMs ?? this.#o.appTimeoutMs);
+      res = await this.#o.app.request('POST', path, body, headers, policy.timeoutMs ?? this.#o.appTimeoutMs, { topic });
     } catch (err) {
       this.#o.logger.debug({ path, err: (err as Error).message }, 'delivery to the app failed');
       return { outcome: 'retry' };
