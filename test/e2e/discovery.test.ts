@@ -83,6 +83,19 @@ describe('discovery and hot reload', () => {
     assert.equal(await (await sc.fetch('/v1.0/state/lite/k')).text(), '"v1"');
   });
 
+  it("a YAML emptied while running (an editor's truncate, then write) keeps its component serving until it has content again", async () => {
+    const file = join(dir, 'lite.yaml');
+    const before = readFileSync(file);
+    writeFileSync(file, '');
+    // Several polls (200 ms each) see the empty file: the component stays.
+    await new Promise((r) => setTimeout(r, 700));
+    assert.ok(await listed('lite')());
+    assert.equal(await (await sc.fetch('/v1.0/state/lite/k')).text(), '"v1"');
+    writeFileSync(file, before);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await (await sc.fetch('/v1.0/state/lite/k')).text(), '"v1"');
+  });
+
   it('wrong metadata is refused naming the field and the reason', async () => {
     writeComponent(dir, 'bad-db.yaml', 'baddb', 'state.redis', { redisHost: REDIS_HOST, redisDB: 'abc' });
     const line = await sc.waitForLog((l) => l.includes('bad-db.yaml') && l.includes('refused'), 2000);

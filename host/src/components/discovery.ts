@@ -175,7 +175,15 @@ export class Discovery {
       if (stamp === undefined || this.#yaml.get(file)?.stamp === stamp) continue;
       let parsed: ParseResult;
       try {
-        parsed = await yamlParser.parse(file, await readBounded(file, MAX_RESOURCE_FILE_BYTES));
+        const text = await readBounded(file, MAX_RESOURCE_FILE_BYTES);
+        // A file that served resources and reads empty is being rewritten (truncated, then written): its
+        // resources stay until it has content again, and it is read again at the next poll (no stamp kept).
+        // Deleting the file is what removes them.
+        if (text.trim() === '' && (this.#yaml.get(file)?.resources.length ?? 0) > 0) {
+          this.#snapshot = '';
+          continue;
+        }
+        parsed = await yamlParser.parse(file, text);
       } catch (err) {
         // Refused alone: one bad file never stops the rest of the folder from loading.
         this.#refuse(file, err);
