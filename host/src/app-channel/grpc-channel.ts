@@ -16,9 +16,9 @@
  * message metadata travels as gRPC metadata.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { fromJSON } from '@grpc/proto-loader';
 import type { AppAnswer, AppTarget } from '../blocks/app-target.js';
 import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscription.js';
 import type { AppChannelOptions, HealthSignal } from './http-channel.js';
@@ -116,8 +116,15 @@ export function topicEventRequest(event: Record<string, unknown>, topic: string,
 }
 
 let definition: grpc.GrpcObject | undefined;
+/**
+ * The app's services, built on first use: @grpc/proto-loader (about 45 ms to load) is required only by a
+ * sidecar whose app speaks gRPC, not at every start (this module is imported by the app lifecycle).
+ */
 function services(): Record<string, grpc.ServiceClientConstructor> {
-  definition ??= grpc.loadPackageDefinition(fromJSON(JSON.parse(readFileSync(DESCRIPTOR, 'utf8')) as Record<string, unknown>, OPTIONS));
+  if (!definition) {
+    const { fromJSON } = createRequire(import.meta.url)('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
+    definition = grpc.loadPackageDefinition(fromJSON(JSON.parse(readFileSync(DESCRIPTOR, 'utf8')) as Record<string, unknown>, OPTIONS));
+  }
   let node: unknown = definition;
   for (const p of PKG.split('.')) node = (node as Record<string, unknown>)[p];
   return node as Record<string, grpc.ServiceClientConstructor>;
