@@ -139,7 +139,7 @@ describe('planned invocations', () => {
     assert.equal(held!.status, 204);
     assert.equal(bad!.status, 500);
     assert.match(bad!.text, /trapped/);
-    good.forEach((r) => assert.equal(r.status, 204, r.text));
+    for (const r of good) assert.equal(r.status, 204, r.text);
   });
 
   it("never runs an invocation's I/O twice when a finish traps: every INCR of the batch happened exactly once", async () => {
