@@ -11,6 +11,7 @@ import { parseAllDocuments } from 'yaml';
 import { ObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { EnvVarSource } from 'kubernetes-models/v1/EnvVarSource';
 import { LocalObjectReference } from 'kubernetes-models/v1/LocalObjectReference';
@@ -39,6 +40,7 @@ const MODELS: Readonly<Record<string, ModelClass>> = {
   'v1/Service': Service as unknown as ModelClass,
   'v1/ConfigMap': ConfigMap as unknown as ModelClass,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as ModelClass,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as ModelClass,
 };
 
 /** The Kubernetes types a CRD schema may embed, by the name its `x-k8s-model` keyword gives. */

@@ -264,6 +264,14 @@ describe('deploy/ manifests', () => {
     });
   }
 
+  it('the shared service keeps a replica through voluntary disruptions: its PodDisruptionBudget selects its pods, below its replica count', () => {
+    const d = mortarOf(deployments.find((m) => m.file === 'deploy/shared/deployment.yaml')!).d as Deployment & { spec: { replicas: number } };
+    const pdbs = of<{ spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } } }>('PodDisruptionBudget', 'deploy/shared');
+    assert.equal(pdbs.length, 1);
+    assert.ok(matches(pdbs[0]!.spec.selector.matchLabels, d.spec.template.metadata.labels));
+    assert.ok(pdbs[0]!.spec.minAvailable >= 1 && pdbs[0]!.spec.minAvailable < d.spec.replicas, 'a drain can still evict one pod at a time');
+  });
+
   it('the shared service exposes the Dapr HTTP API on 3500 and gRPC on 50001', () => {
     const svc = of<ServiceObj>('Service', 'deploy/shared')[0]!;
     assert.deepEqual(
@@ -306,4 +314,11 @@ describe('deploy/ manifests', () => {
     assert.ok(existsSync(join(DEPLOY_DIR, 'mortar-up/Containerfile')));
     assert.ok(readdirSync(join(DEPLOY_DIR, 'mortar-up')).includes('kustomization.yaml'));
   });
+
+  // Issue 13 item 8's call path, left to the workload engine (`mortar up`, not on main when this was written):
+  // run a sidecar as deploy/shared does, then `mortar up` a Spin app whose allowed_outbound_hosts lists that
+  // sidecar's origin (as deploy/spinapp/spin.toml does); the guest saves and reads state there through
+  // wasi:http/outgoing-handler, the sidecar's /v1.0/state shows the value, and a host the list does not name is
+  // refused. It belongs in test/e2e/ beside the engine's tests.
+  it.todo("a workload calls another sidecar's Dapr HTTP API through wasi:http/outgoing-handler (needs mortar up)");
 });
