@@ -25,8 +25,17 @@ const imageEnv = new Map(instructions(finalStage, 'ENV').flatMap((e) => [...pars
 const [imageUid, imageGid] = instructions(finalStage, 'USER')[0]!.args.split(':').map(Number) as [number, number];
 const entrypoint = execForm(instructions(finalStage, 'ENTRYPOINT')[0]!.args);
 const defaultCmd = execForm(instructions(finalStage, 'CMD')[0]!.args);
-const asRoot = process.getuid?.() === 0;
-/** Who the sidecar runs as: the image's user when we may switch to it, else ourselves. */
+/**
+ * Whether another user can reach `path`: every folder above it lets others through (`o+x`). A checkout under
+ * a private home (`/root`, mode 700) cannot be run as the image's user.
+ */
+function othersReach(path: string): boolean {
+  const parts = realpathSync(path).split('/').filter(Boolean);
+  return parts.every((_, i) => (lstatSync(`/${parts.slice(0, i).join('/')}`).mode & 0o001) !== 0);
+}
+/** As root (CI), the sidecar runs as the image's user, if that user can reach this checkout and Node. */
+const asRoot = process.getuid?.() === 0 && othersReach(join(ROOT, 'node_modules')) && othersReach(process.execPath);
+/** Who the sidecar runs as: the image's user when we may switch to it, else ourselves (write bits removed). */
 const runAs = asRoot ? { uid: imageUid, gid: imageGid } : {};
 
 /** The final stage's tree: each `COPY --from=build /src/<path> ./<path>` from this checkout (its build is the same). */
@@ -155,6 +164,9 @@ describe('the sidecar run as the container image runs it (read-only install tree
   let watched: () => Map<string, Map<string, string>>;
 
   before(() => {
+    if (process.getuid?.() === 0 && !asRoot) {
+      process.stderr.write(`container-image: ${ROOT} is out of reach of uid ${imageUid}: running as root, checked by snapshots only\n`);
+    }
     install = tempDir('image');
     layInstallTree(install);
     setWritable(install, false);
@@ -210,7 +222,9 @@ describe('the sidecar run as the container image runs it (read-only install tree
     if (asRoot) {
       assert.deepEqual(ownedBy(imageUid, ['/tmp', '/var/tmp', '/dev/shm'], dataDirs), [], `no file of uid ${imageUid} outside the data dirs`);
     }
-    assert.ok(readdirSync(data).length > 0, 'the data dir is where it wrote');
+    const written = readdirSync(data);
+    assert.ok(written.length > 0, 'the data dir is where it wrote');
+    if (asRoot) for (const n of written) assert.equal(lstatSync(join(data, n)).uid, imageUid, `${n} was written by the image's user`);
   }
 
   it("the image's default command with MORTAR_DATA_DIR: a first start, a save on the embedded SQLite store and a stop write only the data dir", async () => {
