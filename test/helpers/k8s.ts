@@ -2,11 +2,14 @@
  * Reads the Kubernetes manifests under `deploy/` and validates each object against the Kubernetes API
  * schemas: the built-in kinds with `kubernetes-models` (the API's OpenAPI definitions compiled to validators),
  * SpinKube's `SpinApp` with mortar's JSON Schema of its CRD (`test/fixtures/spinkube/`), whose embedded
- * Kubernetes types are checked with `kubernetes-models` too.
+ * Kubernetes types are checked with `kubernetes-models` too. Those schemas accept fields the API does not
+ * define (the API server drops them; kubectl's strict validation refuses them): `unknownFields` finds them by
+ * type-checking each built-in object against its `kubernetes-models` interface.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
+import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
 import { ObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -41,6 +44,18 @@ const MODELS: Readonly<Record<string, ModelClass>> = {
   'v1/ConfigMap': ConfigMap as unknown as ModelClass,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as ModelClass,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as ModelClass,
+};
+
+/**
+ * The TypeScript interface `kubernetes-models` declares for each kind of MODELS (module, name): its
+ * properties are exactly the API's, so an object literal typed with it refuses a field the API lacks.
+ */
+const MODEL_TYPES: Readonly<Record<string, readonly [string, string]>> = {
+  'apps/v1/Deployment': ['kubernetes-models/apps/v1/Deployment', 'IDeployment'],
+  'v1/Service': ['kubernetes-models/v1/Service', 'IService'],
+  'v1/ConfigMap': ['kubernetes-models/v1/ConfigMap', 'IConfigMap'],
+  'networking.k8s.io/v1/NetworkPolicy': ['kubernetes-models/networking.k8s.io/v1/NetworkPolicy', 'INetworkPolicy'],
+  'policy/v1/PodDisruptionBudget': ['kubernetes-models/policy/v1/PodDisruptionBudget', 'IPodDisruptionBudget'],
 };
 
 /** The Kubernetes types a CRD schema may embed, by the name its `x-k8s-model` keyword gives. */
@@ -132,4 +147,46 @@ export function validateObject(object: Record<string, unknown>): string[] {
   const custom = customValidator(key);
   if (custom) return custom(object);
   return [`no schema for ${key}: add its model or CRD schema to test/helpers/k8s.ts`];
+}
+
+/**
+ * The fields of built-in objects that the Kubernetes API does not define (kubectl's strict field validation
+ * refuses them; the schemas kubernetes-models validates with allow them): each object is type-checked as an
+ * object literal of its kind's interface, whose excess-property check names the field (and the closest
+ * known one). One message per object at most, the first field found; empty: none.
+ */
+export function unknownFields(objects: readonly Record<string, unknown>[]): string[] {
+  const key = (o: Record<string, unknown>) => `${o.apiVersion}/${o.kind}`;
+  const untyped = objects.filter((o) => MODELS[key(o)] && !MODEL_TYPES[key(o)]).map((o) => `no interface for ${key(o)} in MODEL_TYPES`);
+  const typed = objects.map((o) => [o, MODEL_TYPES[key(o)]] as const).filter(([, t]) => t !== undefined);
+  if (typed.length === 0) return untyped;
+  // Under the checkout (gitignored), so that `kubernetes-models` resolves from its node_modules.
+  mkdirSync(join(ROOT, '.mortar-test'), { recursive: true });
+  const dir = mkdtempSync(join(ROOT, '.mortar-test', 'k8s-fields-'));
+  try {
+    const file = join(dir, 'objects.ts');
+    const lines = typed.map(([, t], i) => `import type { ${t![1]} as T${i} } from '${t![0]}';`);
+    const first = lines.length;
+    lines.push(...typed.map(([o], i) => `export const o${i}: T${i} = ${JSON.stringify(o)};`));
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const program = ts.createProgram([file], {
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: [],
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    });
+    const out: string[] = [...untyped];
+    for (const d of ts.getPreEmitDiagnostics(program)) {
+      const text = ts.flattenDiagnosticMessageText(d.messageText, ' ');
+      const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line : -1;
+      const o = typed[line - first]?.[0] as { kind?: string; metadata?: { name?: string } } | undefined;
+      out.push(o ? `${o.kind} ${o.metadata?.name}: ${text}` : text);
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

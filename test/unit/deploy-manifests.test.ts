@@ -14,7 +14,7 @@ import { parse } from 'yaml';
 import { DEFAULTS } from '../../host/src/config.js';
 import { parseRunArgs } from '../../host/src/main.js';
 import { instructions, parseContainerfile } from '../helpers/containerfile.js';
-import { DEPLOY_DIR, type Manifest, readManifests, validateObject, yamlFiles } from '../helpers/k8s.js';
+import { DEPLOY_DIR, type Manifest, readManifests, unknownFields, validateObject, yamlFiles } from '../helpers/k8s.js';
 import { ROOT } from '../helpers/sidecar.js';
 
 // Plain shapes of the parts of the objects read here (kubernetes-models validated them first).
@@ -127,6 +127,20 @@ describe('deploy/ manifests', () => {
       assert.equal(meta.namespace, undefined, 'sets no namespace: kubectl -n or kustomize picks it');
     });
   }
+
+  it('set no field the Kubernetes API does not define (what kubectl apply --validate=strict refuses)', () => {
+    assert.deepEqual(unknownFields(manifests.map((m) => m.object)), []);
+  });
+
+  it('the field check finds a misspelt field deep in a pod template and names it and its type', () => {
+    const d = structuredClone(deployments[0]!.object) as unknown as Deployment;
+    const sc = d.spec.template.spec.containers[0]!.securityContext!;
+    sc.readOnlyRootFileSystem = sc.readOnlyRootFilesystem;
+    delete sc.readOnlyRootFilesystem;
+    const found = unknownFields([d as unknown as Record<string, unknown>]);
+    assert.equal(found.length, 1, found.join('\n'));
+    assert.match(found[0]!, /^Deployment \S+: .*readOnlyRootFileSystem.* does not exist in type 'ISecurityContext'/);
+  });
 
   it('the validator refuses what the API server would: a wrong type, a missing required field, an unknown SpinApp field, an unknown kind', () => {
     const d = structuredClone(deployments[0]!.object) as unknown as Deployment;
