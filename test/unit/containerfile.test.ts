@@ -1,8 +1,9 @@
 /**
  * The container image recipe, checked where no container engine runs: what it copies exists (or is what the
  * build makes), what it runs is in package.json, its final stage is the package's `files` and nothing of the
- * build's, it runs as a numeric non-root user with its writes under the data dir, and its entrypoint, ports
- * and Node version are mortar's. test/e2e/container-image.test.ts runs the final stage's tree for real.
+ * build's, the code it ships imports only production dependencies (all the prune leaves), it runs as a
+ * numeric non-root user with its writes under the data dir, and its entrypoint, ports and Node version are
+ * mortar's. test/e2e/container-image.test.ts runs the final stage's tree for real.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -118,6 +119,26 @@ describe('Containerfile', () => {
     // The build made what it copies: here, where the same build ran, each exists.
     for (const p of pkg.files) assert.ok(existsSync(join(ROOT, p)), `${p} (built by npm run build) exists`);
     assert.ok(existsSync(join(ROOT, 'dist/components/transpiled')), 'the built-ins ship pre-transpiled');
+  });
+
+  it('ships code that needs only production dependencies: every package the installed tree imports is in dependencies', () => {
+    const deps = new Set(Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: object }).dependencies));
+    const files = (dir: string): string[] =>
+      readdirSync(dir).flatMap((n) => {
+        const p = join(dir, n);
+        return statSync(p).isDirectory() ? files(p) : n.endsWith('.js') ? [p] : [];
+      });
+    const imported = new Set<string>();
+    for (const f of [...files(join(ROOT, 'dist/host')), ...files(join(ROOT, 'bin'))]) {
+      for (const m of readFileSync(f, 'utf8').matchAll(/(?:\bfrom |\bimport\(|\brequire\(|\.resolve\()'([^'./][^']*)'/g)) {
+        const spec = m[1]!;
+        // node: built-ins, and WIT interface names the generated glue imports (mortar:host/log@0.1.0).
+        if (spec.includes(':')) continue;
+        imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+      }
+    }
+    assert.ok(imported.has('fastify') && imported.has('better-sqlite3'), `found: ${[...imported].join(', ')}`);
+    for (const name of imported) assert.ok(deps.has(name), `${name} is imported by the shipped code but is not a production dependency`);
   });
 
   it('runs as a numeric non-root user that owns only the data dir, which MORTAR_DATA_DIR and HOME name', () => {
