@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lstatSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execForm, instructions, parseContainerfile, parseCopy, parseEnv } from '../helpers/containerfile.js';
+import { RawGrpc } from '../helpers/grpc.js';
 import { readManifests } from '../helpers/k8s.js';
 import { freePort, ROOT, TEST_COMPONENTS, tempDir, writeComponent } from '../helpers/sidecar.js';
 
@@ -253,7 +254,7 @@ describe('the sidecar run as the container image runs it (read-only install tree
     assert.ok(existsSync(join(data, 'sidecar')), 'the sidecar id is kept in the data dir (no POD_NAME)');
   });
 
-  it("deploy/shared's args and components (state.redis), its probes' paths, plus a user .wasm transpiled into the cache: only the data dir is written", async () => {
+  it("deploy/shared's args and components (state.redis), its probes' paths, the gRPC API, plus a user .wasm transpiled into the cache: only the data dir is written", async () => {
     const m = readManifests().find((x) => x.file === 'deploy/shared/deployment.yaml')!;
     const pod = (m.object as { spec: { template: { spec: { containers: Container[] } } } }).spec.template.spec;
     const c = pod.containers.find((x) => x.name === 'mortar')!;
@@ -289,6 +290,14 @@ describe('the sidecar run as the container image runs it (read-only install tree
         assert.equal(await (await fetch(`${r.url}/v1.0/state/statestore/${key}`)).json(), 'v');
         assert.equal((await fetch(`${r.url}/v1.0/state/statestore/${key}`, { method: 'DELETE' })).status, 204);
         assert.equal(await (await fetch(`${r.url}/v1.0/state/echo/hello`)).json(), 'hello', 'the user component serves');
+        // The gRPC API (the Service's 50001) serves from the same tree: its health and a call through the codecs.
+        const g = new RawGrpc(grpc);
+        try {
+          assert.equal(await g.health('dapr.proto.runtime.v1.Dapr'), 1, 'SERVING');
+          assert.equal((await g.call<{ id: string }>('GetMetadata', {})).id, 'mortar-shared');
+        } finally {
+          g.close();
+        }
       },
       { POD_NAME: 'mortar-shared-0', NAMESPACE: 'test' },
     );
