@@ -10,13 +10,14 @@
  *   headers are set and the request goes to the handler; a handler that fails answers 500 with an empty body.
  *
  * A client's own `spin-*` header of a name Spin sets is replaced, so a client cannot pass for another address
- * or route (Spin appends its value after the client's). Header and request deadlines are the HTTP API's.
+ * or route (Spin appends its value after the client's). The headers wasmtime's `wasi:http` never shows a guest
+ * (`FORBIDDEN_HEADERS`: `host` and the hop-by-hop ones) are left out, as under Spin; the guest reads the host
+ * from the request's authority. Header and request deadlines are the HTTP API's.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { DEFAULTS } from '../config.js';
 import { MortarError, toDaprBody } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { serviceChainingTarget } from './outbound-hosts.js';
 import type { StaticResponse } from './spin-manifest.js';
 import { spinHeaders, WELL_KNOWN_PREFIX, type SpinRouter } from './spin-routes.js';
 import type { WorkloadHandler } from './workload-handler.js';
@@ -41,6 +42,19 @@ export function parseListenAddress(text: string): { host: string; port: number }
   if (!m || port > 65535) throw new Error(`--listen: '${text}' is not <host>:<port> (e.g. 127.0.0.1:3000)`);
   return { host: (m[1] ?? m[2])!, port };
 }
+
+/** wasmtime-wasi-http's `DEFAULT_FORBIDDEN_HEADERS`, removed from every incoming request before a guest sees it. */
+export const FORBIDDEN_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'http2-settings',
+]);
 
 class BodyTooLarge extends Error {}
 
@@ -151,9 +165,7 @@ export class TriggerServer {
     const raw = req.rawHeaders;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
-      if (replaced.has(name)) continue;
-      // Spin strips a Host naming a service-chaining target (`<component>.spin.internal`).
-      if (name === 'host' && serviceChainingTarget(raw[i + 1]!) !== undefined) continue;
+      if (replaced.has(name) || FORBIDDEN_HEADERS.has(name)) continue;
       headers.push([name, raw[i + 1]!]);
     }
     headers.push(...spin);

@@ -17,7 +17,8 @@ export interface WorkloadRequest {
   /** The request target's path and query, as sent (not decoded). */
   readonly pathWithQuery: string;
   /**
-   * The headers in order, names in lower case, each repeated header once per value; the client's `spin-*`
+   * The headers in order, names in lower case, each repeated header once per value, without `host` and the
+   * hop-by-hop headers `wasi:http` forbids (`trigger-server.ts` `FORBIDDEN_HEADERS`); the client's `spin-*`
    * headers are replaced by Spin's (`spin-full-url`, `spin-path-info`, `spin-matched-route`,
    * `spin-component-route`, `spin-raw-component-route`, `spin-base-path`, `spin-client-addr`,
    * `spin-path-match-<param>`).
