@@ -309,7 +309,14 @@ async function up(argv: string[]): Promise<void> {
     start: async (runtime) => {
       const log = runtime.logger;
       for (const w of plan.warnings) log.warn(w);
+      const stores = new Set(runtime.registry.byBlock('state').map((c) => c.name));
       for (const c of plan.components.values()) {
+        for (const [label, store] of c.keyValueStores)
+          if (!stores.has(store))
+            log.warn(
+              { component: c.id, label, store },
+              `component ${c.id}: key-value label '${label}' opens the state store '${store}', which is not loaded (declare it in --resources-path, or map the label in --runtime-config-file)`,
+            );
         const vars = [...c.variables].map(([k, v]) => `${k}=${v.secret ? '<redacted>' : v.value}`).join(', ');
         const kv = [...c.keyValueStores].map(([l, s]) => `${l} -> ${s}`).join(', ');
         log.debug({ component: c.id }, `component ${c.id}: ${c.wasmPath}; key-value: ${kv || 'none'}; variables: ${vars || 'none'}`);

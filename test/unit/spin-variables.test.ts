@@ -198,6 +198,17 @@ describe('workload plan', () => {
         }),
       /\/apps\/shop\/spin\.toml: component\.cart\.allowed_outbound_hosts: `allowed_outbound_hosts` is malformed: "no scheme here" \(from the template/,
     );
+    const secretHost = MANIFEST.replace('https://{{ api_host }}"]', 'https://{{ api_key }}/x"]');
+    assert.throws(
+      () =>
+        planWorkload(parseSpinManifest(secretHost, '/apps/shop/spin.toml', false), {
+          runtimeConfig: EMPTY_RUNTIME_CONFIG,
+          variables: sources({ env: { SPIN_VARIABLE_API_KEY: 's3cr3t' } }),
+          env: [],
+        }),
+      (e: Error) => e.message.includes('"https://<redacted>/x"') && !e.message.includes('s3cr3t'),
+      'a secret value used in an entry is not printed',
+    );
     const badRoute = MANIFEST.replace('route = "/cart/..."', 'route = "/cart/*name"');
     assert.throws(
       () =>

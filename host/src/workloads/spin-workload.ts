@@ -57,6 +57,9 @@ export function planWorkload(app: SpinApp, inputs: PlanInputs): WorkloadPlan {
       throw new Error(`${file}: ${(err as Error).message}`);
     }
   })();
+  const secrets = [...values.values()].filter((v) => v.secret && v.value !== '').map((v) => v.value);
+  /** An error's text with every secret value replaced, so a template that used one does not print it. */
+  const redacted = (text: string) => secrets.reduce((t, s) => t.split(s).join('<redacted>'), text);
   const ids = [...app.components.keys()];
   const components = new Map<string, WorkloadComponent>();
   for (const c of app.components.values()) {
@@ -72,7 +75,7 @@ export function planWorkload(app: SpinApp, inputs: PlanInputs): WorkloadPlan {
         ids,
       );
     } catch (err) {
-      throw new Error(`${file}: component.${c.id}.allowed_outbound_hosts: \`allowed_outbound_hosts\` is malformed: ${(err as Error).message}`);
+      throw new Error(`${file}: component.${c.id}.allowed_outbound_hosts: \`allowed_outbound_hosts\` is malformed: ${redacted((err as Error).message)}`);
     }
     components.set(c.id, {
       id: c.id,
