@@ -26,6 +26,12 @@ describe('Spin routes', () => {
     assert.equal(who(r, '/'), undefined);
   });
 
+  it('leading and trailing slashes of a path are ignored, however many (routefinder trims them), inner ones are not', () => {
+    const r = router([['foo', '/foo/bar']]);
+    assert.equal(who(r, `${'/'.repeat(10_000)}foo/bar${'/'.repeat(10_000)}`), 'foo');
+    assert.equal(who(r, '/foo//bar'), undefined);
+  });
+
   it('a /... route matches its prefix and everything under it, / included (test_router_wildcard)', () => {
     const r = router([['all', '/...']]);
     for (const p of ['/foo/bar', '/abc/', '/', '/this/should/be/captured']) assert.equal(who(r, p), 'all', p);

@@ -121,7 +121,7 @@ function parseHostRule(raw: string): HostRule {
   }
   const cidr = parseCidr(host);
   if (cidr) return cidr;
-  host = host.replace(/\/+$/, '');
+  while (host.endsWith('/')) host = host.slice(0, -1);
   if (host.includes('/')) throw new Error('must not include a path');
   if (host.startsWith('*.')) {
     const domain = host.slice(2);

@@ -16,11 +16,23 @@
 /** The prefix Spin reserves for itself (`/.well-known/spin/health`, `/.well-known/spin/info`). */
 export const WELL_KNOWN_PREFIX = '/.well-known/spin/';
 
+/**
+ * `s` without its leading and trailing slashes, in one pass (a regex such as `/\/+$/` is quadratic on a long run
+ * of slashes that does not end the string, and request paths come from clients).
+ */
+export function trimSlashes(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && s.charCodeAt(start) === 47) start++;
+  while (end > start && s.charCodeAt(end - 1) === 47) end--;
+  return s.slice(start, end);
+}
+
 type Segment = { k: 'slash' } | { k: 'dot' } | { k: 'exact'; s: string } | { k: 'param'; name: string } | { k: 'wildcard' };
 
 /** routefinder's `RouteSpec::from_str`. */
 function parseSpec(source: string): Segment[] {
-  const trimmed = source.replace(/^\/+/, '').replace(/\/+$/, '');
+  const trimmed = trimSlashes(source);
   const cuts: number[] = [];
   for (let i = 0; i < trimmed.length; i++) if (trimmed[i] === '.' || trimmed[i] === '/') cuts.push(i);
   cuts.push(trimmed.length);
@@ -74,9 +86,12 @@ function rank(a: readonly Segment[], b: readonly Segment[]): number {
   return l !== 0 ? l : -1;
 }
 
-/** routefinder's `RouteSpec::matches`: the captures (params, then the wildcard) or `undefined`. */
-function specMatch(segments: readonly Segment[], fullPath: string): string[] | undefined {
-  let path = fullPath.replace(/^\/+/, '').replace(/\/+$/, '');
+/**
+ * routefinder's `RouteSpec::matches` on a path already passed through `trimSlashes`: the captures (params,
+ * then the wildcard) or `undefined`.
+ */
+function specMatch(segments: readonly Segment[], trimmedPath: string): string[] | undefined {
+  let path = trimmedPath;
   const captures: string[] = [];
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i]!;
@@ -229,8 +244,9 @@ export class SpinRouter {
 
   /** The best route for `path` (the request target's path, query excluded), or `undefined`: Spin answers 404. */
   route(path: string): RouteMatch | undefined {
+    const trimmed = trimSlashes(path);
     for (const h of this.#handlers) {
-      const caps = specMatch(h.segments, path);
+      const caps = specMatch(h.segments, trimmed);
       if (!caps) continue;
       const params = h.params.map((name, i) => [name, caps[i]!] as const);
       let pathInfo = '';
