@@ -184,6 +184,20 @@ describe('workload plan', () => {
     assert.equal(plan.staticResponses.get('http-trigger1')!.body, 'ok');
   });
 
+  it('reports duplicate routes (the last trigger wins, as Spin) and routes under /.well-known/spin/ as start warnings', () => {
+    const dup = `${MANIFEST}[[trigger.http]]\nroute = "/cart/..."\ncomponent = { source = "other.wasm" }\n[[trigger.http]]\nroute = "/.well-known/spin/x"\ncomponent = "cart"\n`;
+    const plan = planWorkload(parseSpinManifest(dup, '/apps/shop/spin.toml', false), {
+      runtimeConfig: EMPTY_RUNTIME_CONFIG,
+      variables: sources({ env: { SPIN_VARIABLE_API_KEY: 'k' } }),
+      env: [],
+    });
+    assert.deepEqual(plan.warnings, [
+      'The following component routes are duplicates and will never be used: cart: /cart/... (duplicate of http-trigger2-component)',
+      'Routes under /.well-known/spin/ are handled by the Spin runtime and will never be reached',
+    ]);
+    assert.deepEqual(plan.router.route('/cart/x')!.target, { component: 'http-trigger2-component' });
+  });
+
   it('an outbound template that resolves to a bad entry, or a bad route, is an error naming the field', () => {
     const bad = MANIFEST.replace('api_host = { default = "api.example.com" }', 'api_host = { default = "no scheme here" }').replace(
       'https://{{ api_host }}"]',
