@@ -99,6 +99,8 @@ export const catalogue = {
   ERR_COMPONENT_TRAPPED: spec('component %s trapped: %s', 500, G.INTERNAL, 'guest'),
   ERR_COMPONENT_TIMEOUT: spec('component %s did not answer within %sms', 500, G.DEADLINE_EXCEEDED, 'guest'),
   ERR_COMPONENT_UNAVAILABLE: spec('component %s is not available: %s', 500, G.UNAVAILABLE, 'host'),
+  // Workloads (`mortar up`): a matched route whose component cannot run a request.
+  ERR_WORKLOAD_UNAVAILABLE: spec('workload component %s cannot serve requests: %s', 503, G.UNAVAILABLE, 'host'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof catalogue;
