@@ -88,6 +88,8 @@ export const catalogue = {
     'DAPR_PUBSUB_CLOUD_EVENT_CREATION',
   ),
   ERR_PUBSUB_EVENTS_SER: spec('error when marshaling events to bytes: %s', 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_MARSHAL_EVENTS'),
+  // gRPC `SubscribeTopicEventsAlpha1`: daprd answers these with a plain error (UNKNOWN, no details).
+  ERR_PUBSUB_STREAM: spec('%s', 400, G.UNKNOWN, 'guest'),
   // Bindings
   ERR_INVOKE_OUTPUT_BINDING: spec('error invoking output binding %s: %s', 500, G.INTERNAL, 'host'),
   // Components (mortar's own: loading, validation, sandbox)
