@@ -194,23 +194,30 @@ describe('gRPC SubscribeTopicEventsAlpha1 against mortar (in-memory brokers)', (
     assert.equal(dup?.details, 'duplicate initial request received');
   });
 
-  it('a stream the client ends is no longer listed, and its unanswered event goes to the next stream', async () => {
-    const topic = `handover-${run}`;
-    const s = raw.subscribe({ pubsubName: 'pubsub', topic }, TOKEN);
-    await s.ready;
-    await publish(topic, { handover: 1 });
-    const ev = await s.next();
-    s.cancel(); // never answered
-    await waitUntil(async () => {
-      const md = await raw.call<{ subscriptions: Array<{ topic: string }> }>('GetMetadata', {}, TOKEN);
-      return !md.subscriptions.some((x) => x.topic === topic);
-    }, 'the stream to be unlisted');
-    const next = subscribe(topic);
-    await next.ready;
-    const again = await next.next();
-    assert.equal(again.id, ev.id);
-    next.answer(again.id, 'SUCCESS');
-  });
+  for (const how of ['cancels', 'half-closes'] as const) {
+    it(`a stream the client ${how} is no longer listed, and its unanswered event goes to the next stream`, async () => {
+      const topic = `handover-${how}-${run}`;
+      const s = raw.subscribe({ pubsubName: 'pubsub', topic }, TOKEN);
+      await s.ready;
+      await publish(topic, { handover: 1 });
+      const ev = await s.next();
+      // Never answered.
+      if (how === 'cancels') s.cancel();
+      else {
+        s.end();
+        assert.equal(await s.ended, undefined, 'the server ends a half-closed stream with OK');
+      }
+      await waitUntil(async () => {
+        const md = await raw.call<{ subscriptions: Array<{ topic: string }> }>('GetMetadata', {}, TOKEN);
+        return !md.subscriptions.some((x) => x.topic === topic);
+      }, 'the stream to be unlisted');
+      const next = subscribe(topic);
+      await next.ready;
+      const again = await next.next();
+      assert.equal(again.id, ev.id);
+      next.answer(again.id, 'SUCCESS');
+    });
+  }
 
   it("the sidecar's stop ends an open stream with daprd's 'stream closed' and exits cleanly", async () => {
     const s = subscribe(`stop-${run}`);

@@ -283,7 +283,9 @@ export class PubSubService {
       component: c,
       routers: [new Router(sub)],
       group: c.resource.metadata.consumerID || this.opts.appId,
-      consumer: this.opts.consumer,
+      // The streams' side instance is a consumer of its own within the group (an MQTT client id must not be
+      // the app loop's, or the broker would drop one of the two connections).
+      consumer: `${this.opts.consumer}-streams`,
       app: entry.target,
       logger: this.opts.logger,
       policy: () => this.opts.resiliency.component(c.name, 'pubsub', 'inbound', DEFAULT_INBOUND),
