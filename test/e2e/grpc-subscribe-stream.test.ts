@@ -32,8 +32,9 @@ describe('gRPC SubscribeTopicEventsAlpha1 against mortar (in-memory brokers)', (
   const publish = (topic: string, data: unknown) =>
     raw.call('PublishEvent', { pubsubName: 'pubsub', topic, data: Buffer.from(JSON.stringify(data)), dataContentType: 'application/json' }, TOKEN);
 
+  let dir: string;
   before(async () => {
-    const dir = tempDir('grpc-stream');
+    dir = tempDir('grpc-stream');
     writeComponent(dir, 'pubsub.yaml', 'pubsub', 'pubsub.in-memory');
     // This app may subscribe only to `allowed` on `scoped`.
     writeComponent(dir, 'scoped.yaml', 'scoped', 'pubsub.in-memory', { subscriptionScopes: `${APP_ID}=allowed` });
@@ -176,6 +177,8 @@ describe('gRPC SubscribeTopicEventsAlpha1 against mortar (in-memory brokers)', (
     assert.equal(err.details, "failed to create subscription for scoped: subscription to topic 'other' on pubsub 'scoped' is not allowed");
     const allowed = subscribe('allowed', { pubsubName: 'scoped' });
     await allowed.ready;
+    allowed.cancel();
+    await allowed.ended;
     // The first message must be the initial request.
     const noInitial = raw.subscribe(undefined, TOKEN);
     noInitial.send({ eventProcessed: { id: 'x', status: { status: 'SUCCESS' } } });
@@ -218,6 +221,26 @@ describe('gRPC SubscribeTopicEventsAlpha1 against mortar (in-memory brokers)', (
       next.answer(again.id, 'SUCCESS');
     });
   }
+
+  it('a reloaded pub/sub component keeps its streams: the stream stays open and gets what is published to the new version', async () => {
+    const topic = 'allowed';
+    const s = subscribe(topic, { pubsubName: 'scoped' });
+    await s.ready;
+    // A changed resource (its scopes now name a second topic) brings up a new version of `scoped`.
+    writeComponent(dir, 'scoped.yaml', 'scoped', 'pubsub.in-memory', { subscriptionScopes: `${APP_ID}=allowed,also` });
+    await sc.waitForLog((l) => l.includes('component scoped (pubsub.in-memory) reloaded'));
+    await waitUntil(async () => {
+      await raw.call('PublishEvent', { pubsubName: 'scoped', topic, data: Buffer.from('{"after":"reload"}'), dataContentType: 'application/json' }, TOKEN);
+      try {
+        const ev = await s.next(300);
+        s.answer(ev.id, 'SUCCESS');
+        return JSON.parse(ev.data.toString('utf8')).after === 'reload';
+      } catch {
+        return false;
+      }
+    }, 'an event published after the reload on the open stream');
+    assert.equal(s.subscribed, true);
+  });
 
   it("the sidecar's stop ends an open stream with daprd's 'stream closed' and exits cleanly", async () => {
     const s = subscribe(`stop-${run}`);
