@@ -3,7 +3,7 @@
  * subscriptions this app has, each component's served by one delivery loop.
  */
 import type { Logger } from '../../logger.js';
-import { MortarError } from '../../errors.js';
+import { GrpcCode, MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
 import { ComponentCallError } from '../../components/sandbox/pool.js';
 import type { SubscriptionResource } from '../../resources/resources.js';
@@ -56,6 +56,12 @@ export interface StreamSubscription {
   close(graceMs: number, closeTarget: () => void): Promise<void>;
 }
 
+/**
+ * The most streaming subscriptions open at once in one sidecar (daprd sets none). Each runs a delivery loop
+ * that polls its broker every 100 ms while idle, on the API thread's event loop, so a client opening streams
+ * without end would slow every other one; past this, a new stream is refused with RESOURCE_EXHAUSTED.
+ */
+export const MAX_STREAM_SUBSCRIPTIONS = 1024;
 /** How long deliveries in flight to a stream get when its loop is replaced (a reloaded component). */
 const STREAM_CLOSE_GRACE_MS = 5000;
 /** How long a closed stream's deliveries get to settle once its target has rejected them (they do at once). */
@@ -233,6 +239,11 @@ export class PubSubService {
   async subscribeStream(appId: string, req: StreamSubscribeRequest, target: AppTarget): Promise<StreamSubscription> {
     const c = this.component(req.pubsub);
     if (this.#closed) throw new MortarError('ERR_PUBSUB_STREAM', ['subscriber is closed']);
+    if (this.#streams.size >= MAX_STREAM_SUBSCRIPTIONS) {
+      throw new MortarError('ERR_PUBSUB_STREAM', [`at most ${MAX_STREAM_SUBSCRIPTIONS} streaming subscriptions can be open at once`], {
+        grpc: GrpcCode.RESOURCE_EXHAUSTED,
+      });
+    }
     const refused = (why: string) => new MortarError('ERR_PUBSUB_STREAM', [`failed to create subscription for ${req.pubsub}: ${why}`]);
     if (!topicAllowed(c.hostMetadata, appId, req.topic, false)) throw refused(`subscription to topic '${req.topic}' on pubsub '${req.pubsub}' is not allowed`);
     const sub: Subscription = {
