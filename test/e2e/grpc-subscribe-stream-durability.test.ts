@@ -1,7 +1,7 @@
 /**
- * No loss through `SubscribeTopicEventsAlpha1` on a durable broker (Redis streams): thousands of messages in
- * flight, the stream broken mid-way (the client cancels), and the sidecar killed with `kill -9` mid-way and
- * restarted on the same data dir. Every message the broker accepted (the bulk publish reported no failed
+ * No loss through `SubscribeTopicEventsAlpha1` on durable brokers: thousands of messages in flight, the stream
+ * broken mid-way (the client cancels; Redis streams and RabbitMQ), and the sidecar killed with `kill -9` mid-way
+ * and restarted on the same data dir (Redis streams). Every message the broker accepted (the bulk publish reported no failed
  * entry) is in the end answered SUCCESS by the client at least once: an unanswered one went back to the
  * broker, and the sidecar acked at the broker only what the client had answered.
  */
@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { REDIS_HOST, Sidecar, tempDir, writeComponent } from '../helpers/sidecar.js';
+import { AMQP_URL, REDIS_HOST, Sidecar, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { RawGrpc, type TopicStream } from '../helpers/grpc.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -43,62 +43,90 @@ function consume(s: TopicStream, answered: Map<number, number>, answering: () =>
   });
 }
 
-/** The streams (topics) the tests made, deleted at the end. */
-const topics: string[] = [];
+/** The durable brokers: Redis streams (an unanswered entry is claimed again after `processingTimeout`), RabbitMQ (nacked back to a durable queue that outlives its consumer). */
+const BROKERS = {
+  'pubsub.redis': { redisHost: REDIS_HOST, processingTimeout: '2s', redeliverInterval: '500ms' },
+  'pubsub.rabbitmq': { connectionString: AMQP_URL, durable: 'true', deletedWhenUnused: 'false', deliveryMode: '2' },
+} as const;
+type BrokerType = keyof typeof BROKERS;
 
-function setup(name: string) {
+/** What the tests left on the shared brokers, removed at the end: Redis streams, RabbitMQ queues and exchanges. */
+const leftovers: Array<{ type: BrokerType; topic: string; appId: string }> = [];
+
+function setup(name: string, type: BrokerType = 'pubsub.redis') {
   const run = `${name}-${randomUUID().slice(0, 8)}`;
-  topics.push(`stream-${run}`);
+  const topic = `stream-${run}`;
+  const appId = `stream-${run}`;
+  leftovers.push({ type, topic, appId });
   const dir = tempDir(`grpc-stream-${name}`);
-  writeComponent(dir, 'broker.yaml', 'broker', 'pubsub.redis', { redisHost: REDIS_HOST, processingTimeout: '2s', redeliverInterval: '500ms' });
-  return { appId: `stream-${run}`, topic: `stream-${run}`, dir, dataDir: tempDir(`grpc-stream-${name}-data`) };
+  writeComponent(dir, 'broker.yaml', 'broker', type, BROKERS[type]);
+  return { appId, topic, dir, dataDir: tempDir(`grpc-stream-${name}-data`) };
 }
 
-describe('gRPC SubscribeTopicEventsAlpha1: no loss on Redis streams', () => {
+async function removeLeftovers(): Promise<void> {
+  const [host, port] = REDIS_HOST.split(':');
+  const redis = new Redis({ host, port: Number(port) });
+  const streams = leftovers.filter((l) => l.type === 'pubsub.redis').map((l) => l.topic);
+  if (streams.length > 0) await redis.del(...streams);
+  redis.disconnect();
+  const queues = leftovers.filter((l) => l.type === 'pubsub.rabbitmq');
+  if (queues.length === 0) return;
+  const amqp = await import('amqplib');
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    for (const q of queues) {
+      await ch.deleteQueue(`${q.appId}-${q.topic}`);
+      await ch.deleteExchange(q.topic);
+    }
+  } finally {
+    await conn.close();
+  }
+}
+
+describe('gRPC SubscribeTopicEventsAlpha1: no loss on durable brokers', () => {
   const cleanup: Array<() => unknown> = [];
   after(async () => {
     for (const f of cleanup.reverse()) await f();
-    const [host, port] = REDIS_HOST.split(':');
-    const redis = new Redis({ host, port: Number(port) });
-    await redis.del(...topics);
-    redis.disconnect();
+    await removeLeftovers();
   });
 
-  it(`a stream broken after ${BREAK_AT} of ${MESSAGES} messages (the client cancels with events in flight): after reconnecting, every accepted message is answered at least once`, async (t) => {
-    const { appId, topic, dir, dataDir } = setup('broken');
-    const sc = await Sidecar.start({ appId, resourcesPath: dir, dataDir });
-    cleanup.push(() => sc.stop());
-    const raw = new RawGrpc(sc.grpcPort);
-    cleanup.push(() => raw.close());
-    const answered = new Map<number, number>();
+  for (const type of Object.keys(BROKERS) as BrokerType[])
+    it(`${type}: a stream broken after ${BREAK_AT} of ${MESSAGES} messages (the client cancels with events in flight): after reconnecting, every accepted message is answered at least once`, async (t) => {
+      const { appId, topic, dir, dataDir } = setup('broken', type);
+      const sc = await Sidecar.start({ appId, resourcesPath: dir, dataDir });
+      cleanup.push(() => sc.stop());
+      const raw = new RawGrpc(sc.grpcPort);
+      cleanup.push(() => raw.close());
+      const answered = new Map<number, number>();
 
-    const first = raw.subscribe({ pubsubName: 'broker', topic });
-    await first.ready;
-    let broken = false;
-    consume(first, answered, () => {
-      if (!broken && answered.size >= BREAK_AT) {
-        broken = true;
-        first.cancel();
-      }
-      return !broken;
+      const first = raw.subscribe({ pubsubName: 'broker', topic });
+      await first.ready;
+      let broken = false;
+      consume(first, answered, () => {
+        if (!broken && answered.size >= BREAK_AT) {
+          broken = true;
+          first.cancel();
+        }
+        return !broken;
+      });
+      const accepted = await publishAll(raw, topic);
+      assert.equal(accepted.size, MESSAGES, 'the broker accepted every message');
+      await waitUntil(() => broken, `${BREAK_AT} messages answered on the first stream`, 20_000);
+      await first.ended;
+
+      const second = raw.subscribe({ pubsubName: 'broker', topic });
+      await second.ready;
+      consume(second, answered);
+      await waitUntil(() => answered.size === MESSAGES, `all ${MESSAGES} messages answered (now ${answered.size})`, 25_000);
+      second.cancel();
+      const missing = [...accepted].filter((i) => !answered.has(i));
+      assert.deepEqual(missing, []);
+      const again = [...answered.values()].filter((n) => n > 1).length;
+      t.diagnostic(`${MESSAGES} messages answered; ${again} of them more than once`);
     });
-    const accepted = await publishAll(raw, topic);
-    assert.equal(accepted.size, MESSAGES, 'the broker accepted every message');
-    await waitUntil(() => broken, `${BREAK_AT} messages answered on the first stream`, 20_000);
-    await first.ended;
 
-    const second = raw.subscribe({ pubsubName: 'broker', topic });
-    await second.ready;
-    consume(second, answered);
-    await waitUntil(() => answered.size === MESSAGES, `all ${MESSAGES} messages answered (now ${answered.size})`, 25_000);
-    second.cancel();
-    const missing = [...accepted].filter((i) => !answered.has(i));
-    assert.deepEqual(missing, []);
-    const again = [...answered.values()].filter((n) => n > 1).length;
-    t.diagnostic(`${MESSAGES} messages answered; ${again} of them more than once`);
-  });
-
-  it(`kill -9 of the sidecar after ${BREAK_AT} of ${MESSAGES} messages: restarted on the same data dir and broker, a new stream gets every accepted message`, async (t) => {
+  it(`pubsub.redis: kill -9 of the sidecar after ${BREAK_AT} of ${MESSAGES} messages: restarted on the same data dir and broker, a new stream gets every accepted message`, async (t) => {
     const { appId, topic, dir, dataDir } = setup('kill');
     const sc = await Sidecar.start({ appId, resourcesPath: dir, dataDir });
     cleanup.push(() => sc.stop());
