@@ -162,4 +162,48 @@ describe('gRPC SubscribeTopicEventsAlpha1: no loss on durable brokers', () => {
     const again = [...answered.values()].filter((n) => n > 1).length;
     t.diagnostic(`${MESSAGES} messages answered; ${again} of them more than once`);
   });
+
+  it('pubsub.redis: a graceful stop lets the client answer the events in flight: one answered during the stop is settled, one left unanswered comes back after the restart', async () => {
+    const { appId, topic, dir, dataDir } = setup('stop');
+    // The stop waits for answers up to the graceful shutdown time (at most 5 s): 2 s here keeps the test short.
+    const sc = await Sidecar.start({ appId, resourcesPath: dir, dataDir, args: ['--dapr-graceful-shutdown-seconds', '2'] });
+    cleanup.push(() => sc.stop());
+    const raw = new RawGrpc(sc.grpcPort);
+    cleanup.push(() => raw.close());
+    const first = raw.subscribe({ pubsubName: 'broker', topic });
+    await first.ready;
+    const send = (r: RawGrpc, i: number) =>
+      r.call('PublishEvent', { pubsubName: 'broker', topic, data: Buffer.from(JSON.stringify({ i })), dataContentType: 'application/json' });
+    await send(raw, 1);
+    await send(raw, 2);
+    const got = [await first.next(), await first.next()];
+    const byI = new Map(got.map((ev) => [JSON.parse(ev.data.toString('utf8')).i as number, ev]));
+    assert.deepEqual([...byI.keys()].sort(), [1, 2]);
+
+    const stopped = sc.stop();
+    await sc.waitForLog((l) => l.includes('shutting down gracefully'));
+    await new Promise((r) => setTimeout(r, 300));
+    first.answer(byI.get(1)!.id, 'SUCCESS'); // answered while the sidecar stops; 2 never is
+    const err = await first.ended;
+    assert.equal(err?.details, 'stream closed');
+    assert.equal(await stopped, 0);
+
+    const restarted = await Sidecar.start({ appId, resourcesPath: dir, dataDir });
+    cleanup.push(() => restarted.stop());
+    const raw2 = new RawGrpc(restarted.grpcPort);
+    cleanup.push(() => raw2.close());
+    const second = raw2.subscribe({ pubsubName: 'broker', topic });
+    await second.ready;
+    await send(raw2, 3);
+    const after: number[] = [];
+    for (;;) {
+      const ev = await second.next(15_000);
+      const { i } = JSON.parse(ev.data.toString('utf8')) as { i: number };
+      second.answer(ev.id, 'SUCCESS');
+      after.push(i);
+      if (i === 3) break;
+    }
+    second.cancel();
+    assert.deepEqual(after, [2, 3], 'only the unanswered event came back, before the new one');
+  });
 });
