@@ -44,7 +44,7 @@ for (const [dir, guest] of [
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
 // The gRPC API's protos, as the official SDK (@dapr/dapr) ships them, into dist/proto (only the .proto sources
 // the Dapr service needs), and parsed here into one JSON descriptor, dist/proto/dapr.json, which the host loads
-// at run time (host/src/api/grpc/protos.ts): reading it costs about a third of parsing the .proto text at each
+// at run time (host/src/dapr-proto.ts): reading it costs about a third of parsing the .proto text at each
 // start. Parsed with the protobufjs that @grpc/proto-loader itself uses, with its parse options (camelCase).
 const protoOut = join(root, 'dist/proto');
 rmSync(protoOut, { recursive: true, force: true });

@@ -24,7 +24,7 @@ import {
   type TransactionalOperationMessage,
 } from './codec.js';
 import { toServiceError } from './status.js';
-import { DAPR_SERVICE, daprCodecs, daprMethods } from './protos.js';
+import { DAPR_SERVICE, daprCodec, daprMethods } from './protos.js';
 
 export interface DaprServiceOptions {
   readonly api: UniversalApi;
@@ -198,7 +198,7 @@ export function daprService(opts: DaprServiceOptions): { definition: ServiceDefi
         };
         const serve = async () => {
           authenticate(call.metadata);
-          const codec = (await daprCodecs()).get(name)!;
+          const codec = daprCodec(name);
           let request: Message;
           try {
             request = codec.decode(call.request);

@@ -9,7 +9,7 @@ import type { Logger } from '../../logger.js';
 import type { UniversalApi } from '../universal/universal-api.js';
 import { CallsInFlight, daprService } from './dapr-service.js';
 import { healthImplementation, healthService } from './health.js';
-import { daprCodecs } from './protos.js';
+import { preloadDaprProtos } from '../../dapr-proto.js';
 
 export interface GrpcApiOptions {
   /** What every method calls: one universal API method per call. */
@@ -87,7 +87,11 @@ export async function listenGrpc({ server, calls }: GrpcApi, port: number, hosts
   return { addresses: hosts.map((h) => hostPort(h, bound)), port: bound, close };
 }
 
-/** Builds the message codecs now (the first served call would otherwise); resolves when they are ready. */
+/**
+ * Builds the protos' reflection tree on the next turn (the first served call would otherwise), so that the
+ * first call only generates its own messages' code; resolves when it is built.
+ */
 export async function preloadGrpcCodecs(): Promise<void> {
-  await daprCodecs();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  preloadDaprProtos();
 }
