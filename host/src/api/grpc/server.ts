@@ -40,11 +40,7 @@ export interface GrpcApi {
 
 /** Builds the gRPC API server (not yet listening): the Dapr service's methods, with their codecs loaded on first use. */
 export function createGrpcApi(opts: GrpcApiOptions): GrpcApi {
-  const server = new Server({
-    'grpc.max_receive_message_length': opts.maxBodyBytes,
-    // No channelz: nothing serves it, and it tracks every call (counters, timestamps) on the API thread.
-    'grpc.enable_channelz': 0,
-  });
+  const server = new Server({ 'grpc.max_receive_message_length': opts.maxBodyBytes });
   const calls = new CallsInFlight();
   const dapr = daprService({ api: opts.api, logger: opts.logger, apiToken: opts.apiToken, calls });
   server.addService(dapr.definition, dapr.implementation);
