@@ -15,22 +15,14 @@
  * `AppCallbackHealthCheck.HealthCheck`. Every call carries the app token as `dapr-api-token` metadata;
  * message metadata travels as gRPC metadata.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import type { AppAnswer, AppTarget } from '../blocks/app-target.js';
 import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscription.js';
+import { DAPR_PACKAGE, methodCodec, packageServices, serviceMethods } from '../dapr-proto.js';
 import type { AppChannelOptions, HealthSignal } from './http-channel.js';
 import { topicEventRequest } from './topic-event-request.js';
 
 export { topicEventRequest };
-
-/** The descriptor `npm run build` makes from the SDK's protos (`dist/proto`, from `dist/host/src/app-channel/`). */
-const DESCRIPTOR = fileURLToPath(new URL('../../../proto/dapr.json', import.meta.url));
-const PKG = 'dapr.proto.runtime.v1';
-/** Decoded as the API server decodes: enums as numbers, bytes as Buffer, every field with its default. */
-const OPTIONS = { longs: Number, enums: Number, bytes: Buffer, defaults: true, arrays: true, objects: true, oneofs: true } as const;
 
 /** TopicEventResponse.TopicEventResponseStatus. */
 const SUCCESS = 0;
@@ -63,19 +55,35 @@ function codeOf(err: unknown): number | undefined {
   return typeof c === 'number' ? c : undefined;
 }
 
-let definition: grpc.GrpcObject | undefined;
+let clients: Record<string, grpc.ServiceClientConstructor> | undefined;
 /**
- * The app's services, built on first use: @grpc/proto-loader (about 45 ms to load) is required only by a
- * sidecar whose app speaks gRPC, not at every start (this module is imported by the app lifecycle).
+ * The app's services (every service of `dapr.proto.runtime.v1`, by short name), built on first use from the
+ * process's one reading of the Dapr protos (`dapr-proto.ts`); each method's message codecs are built on its
+ * first call, so a sidecar whose app speaks HTTP loads none of it.
  */
 function services(): Record<string, grpc.ServiceClientConstructor> {
-  if (!definition) {
-    const { fromJSON } = createRequire(import.meta.url)('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
-    definition = grpc.loadPackageDefinition(fromJSON(JSON.parse(readFileSync(DESCRIPTOR, 'utf8')) as Record<string, unknown>, OPTIONS));
+  if (!clients) {
+    clients = {};
+    for (const service of packageServices(DAPR_PACKAGE)) {
+      const methods: Record<string, unknown> = {};
+      for (const { name, requestStream, responseStream } of serviceMethods(service)) {
+        let c: ReturnType<typeof methodCodec> | undefined;
+        const codec = () => (c ??= methodCodec(service, name));
+        methods[name] = {
+          path: `/${service}/${name}`,
+          requestStream,
+          responseStream,
+          requestSerialize: (m: unknown) => codec().encodeRequest(m),
+          requestDeserialize: (b: Buffer) => codec().decodeRequest(b),
+          responseSerialize: (m: unknown) => codec().encodeResponse(m),
+          responseDeserialize: (b: Buffer) => codec().decodeResponse(b),
+          originalName: `${name[0]!.toLowerCase()}${name.slice(1)}`,
+        };
+      }
+      clients[service.slice(DAPR_PACKAGE.length + 1)] = grpc.makeGenericClientConstructor(methods as grpc.ServiceDefinition, service);
+    }
   }
-  let node: unknown = definition;
-  for (const p of PKG.split('.')) node = (node as Record<string, unknown>)[p];
-  return node as Record<string, grpc.ServiceClientConstructor>;
+  return clients;
 }
 
 /** The sidecar's gRPC channel to the app; see the module comment. */

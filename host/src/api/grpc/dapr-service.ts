@@ -32,7 +32,7 @@ import {
   type TransactionalOperationMessage,
 } from './codec.js';
 import { toServiceError } from './status.js';
-import { DAPR_SERVICE, daprCodecs, daprMethods } from './protos.js';
+import { DAPR_SERVICE, daprCodec, daprMethods } from './protos.js';
 import { type OpenStreams, TopicEventsCall } from './topic-events.js';
 
 export interface DaprServiceOptions {
@@ -209,10 +209,11 @@ export function daprService(opts: DaprServiceOptions): { definition: ServiceDefi
           call.emit('error', fail(err));
           return;
         }
-        daprCodecs().then(
-          (codecs) => new TopicEventsCall(call, { api, caller, logger, codec: codecs.get(name)!, streams: opts.streams, fail }),
-          (err: unknown) => call.emit('error', fail(err)),
-        );
+        try {
+          new TopicEventsCall(call, { api, caller, logger, codec: daprCodec(name), streams: opts.streams, fail });
+        } catch (err) {
+          call.emit('error', fail(err));
+        }
       };
     } else if (handler && !requestStream && !responseStream) {
       implementation[name] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
@@ -223,7 +224,7 @@ export function daprService(opts: DaprServiceOptions): { definition: ServiceDefi
         };
         const serve = async () => {
           authenticate(call.metadata);
-          const codec = (await daprCodecs()).get(name)!;
+          const codec = daprCodec(name);
           let request: Message;
           try {
             request = codec.decode(call.request);

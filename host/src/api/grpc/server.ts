@@ -9,7 +9,7 @@ import type { Logger } from '../../logger.js';
 import type { UniversalApi } from '../universal/universal-api.js';
 import { CallsInFlight, daprService } from './dapr-service.js';
 import { healthImplementation, healthService } from './health.js';
-import { daprCodecs } from './protos.js';
+import { preloadDaprProtos } from '../../dapr-proto.js';
 import { OpenStreams } from './topic-events.js';
 
 export interface GrpcApiOptions {
@@ -92,7 +92,11 @@ export async function listenGrpc({ server, calls, streams }: GrpcApi, port: numb
   return { addresses: hosts.map((h) => hostPort(h, bound)), port: bound, close };
 }
 
-/** Builds the message codecs now (the first served call would otherwise); resolves when they are ready. */
+/**
+ * Builds the protos' reflection tree on the next turn (the first served call would otherwise), so that the
+ * first call only generates its own messages' code; resolves when it is built.
+ */
 export async function preloadGrpcCodecs(): Promise<void> {
-  await daprCodecs();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  preloadDaprProtos();
 }

@@ -20,7 +20,7 @@ import { topicEventRequest } from '../../app-channel/topic-event-request.js';
 import type { Caller } from '../universal/caller.js';
 import type { StreamedEvent, TopicEventSink, TopicEventStatus, TopicEventStream } from '../universal/topic-stream.js';
 import type { UniversalApi } from '../universal/universal-api.js';
-import type { MethodCodec } from './protos.js';
+import type { ServerCodec } from './protos.js';
 
 /** The longest a stopping server lets a stream's events in flight be answered before it ends the stream. */
 export const STOP_GRACE_MS = 5000;
@@ -51,7 +51,7 @@ export interface TopicEventsContext {
   readonly api: UniversalApi;
   readonly caller: Caller;
   readonly logger: Logger;
-  readonly codec: MethodCodec;
+  readonly codec: ServerCodec;
   readonly streams: OpenStreams;
   /** A thrown error as the status the stream ends with (logged as the unary calls' errors are). */
   readonly fail: (err: unknown) => StatusObject;
