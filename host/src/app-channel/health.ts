@@ -5,7 +5,7 @@
  * probe healthy again. Listeners hear every change (the app channel pauses deliveries while unhealthy).
  */
 import type { Logger } from '../logger.js';
-import type { HealthSignal } from './http-channel.js';
+import type { HealthSignal } from './health-gate.js';
 import type { AppHealthConfig } from '../config.js';
 
 export { APP_HEALTH_DEFAULTS, type AppHealthConfig } from '../config.js';

@@ -1,13 +1,40 @@
 /**
  * What the blocks' delivery loops (pub/sub subscriptions, input bindings) need of the app channel: a call
- * to the app and whether deliveries are paused. `app-channel/http-channel.ts` implements it (and a gRPC
- * channel will), so the blocks depend on this shape, not on the channel above them.
+ * to the app and whether deliveries are paused. `app-channel/http-channel.ts` and `grpc-channel.ts`
+ * implement it, so the blocks depend on this shape, not on the channels above them.
  */
 
 /** The app's answer to one call. */
 export interface AppAnswer {
   readonly status: number;
   readonly body: Buffer;
+  /**
+   * What the app asked the sidecar to do with an input binding event it took (the gRPC `BindingEventResponse`;
+   * daprd reads it from gRPC apps only, an HTTP app's answer body is not read). Absent when it asked nothing.
+   */
+  readonly binding?: BindingAppAnswer;
+}
+
+/**
+ * The fields of a gRPC app's `BindingEventResponse` daprd acts on (`send.go sendBindingEventToApp`,
+ * `onAppResponse`): send `data` to each output binding of `to` with operation `create`.
+ */
+export interface BindingAppAnswer {
+  /** Output bindings to send `data` to. */
+  readonly to: readonly string[];
+  /** The answer's `data` bytes as the app sent them. */
+  readonly data: Uint8Array;
+  /**
+   * `sequential` (the default): one binding after the other, stopping at the first failure, before the event
+   * is acknowledged; `parallel`: all at once, not waited for. A failure never fails the event (it is logged).
+   */
+  readonly concurrency: 'sequential' | 'parallel';
+  /**
+   * `store_name` and the number of `states` the app answered. daprd has not saved them since 1.3 (it stopped
+   * reading them, over gRPC and HTTP alike); neither does mortar, which logs that they were left unsaved.
+   */
+  readonly storeName: string;
+  readonly states: number;
 }
 
 export interface AppTarget {
