@@ -13,7 +13,7 @@
 import { Alarm } from '../../alarm.js';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
-import type { AppTarget } from '../app-target.js';
+import type { AppTarget, BindingAppAnswer } from '../app-target.js';
 import { retriesStatus } from '../resiliency/backoff.js';
 import { sleep, type Policy } from '../resiliency/policy.js';
 import { BindingClient, describeBindingError } from './binding-client.js';
@@ -31,6 +31,11 @@ export interface InputLoopOptions {
   readonly maxInFlight: number;
   /** How long the app may take to answer one delivery when the policy sets no timeout. */
   readonly appTimeoutMs: number;
+  /**
+   * Acts on what the app asked for in its answer (`AppAnswer.binding`: send data to output bindings), before the
+   * event is acknowledged; resolves when the event may be; never rejects.
+   */
+  readonly onAppAnswer?: (binding: string, answer: BindingAppAnswer) => Promise<void>;
 }
 
 /** Longest a fetch may block in the component waiting for the first event. */
@@ -49,6 +54,7 @@ interface Attempt {
   readonly ok: boolean;
   readonly status?: number;
   readonly error?: string;
+  readonly answer?: BindingAppAnswer;
 }
 
 /** The loop of one input binding version (see the file comment); `start` once, `stop` once. */
@@ -226,7 +232,10 @@ export class InputLoop {
       if (policy.breaker && !policy.breaker.allow()) return `circuit breaker ${policy.breaker.name} is open`;
       const a = await this.#post(body, headers, policy);
       policy.breaker?.record(a.ok);
-      if (a.ok) return undefined;
+      if (a.ok) {
+        if (a.answer && this.#o.onAppAnswer) await this.#o.onAppAnswer(this.name, a.answer);
+        return undefined;
+      }
       const wait = this.#stopped ? undefined : a.status !== undefined && policy.retry && !retriesStatus(policy.retry, a.status) ? undefined : backoff?.next();
       if (wait === undefined) {
         this.#o.logger.debug({ binding: this.name, err: a.error }, `input binding ${this.name}: ${a.error}; handed back to the component`);
@@ -239,7 +248,7 @@ export class InputLoop {
   async #post(body: Buffer, headers: Record<string, string>, policy: Policy): Promise<Attempt> {
     try {
       const res = await this.#o.app.request('POST', this.#o.path, body, headers, policy.timeoutMs ?? this.#o.appTimeoutMs);
-      if (res.status >= 200 && res.status <= 299) return { ok: true };
+      if (res.status >= 200 && res.status <= 299) return { ok: true, answer: res.binding };
       return {
         ok: false,
         status: res.status,
