@@ -8,13 +8,14 @@
  *   `AppCallback.OnBulkTopicEvent` (per-entry statuses, an entry left out retried, DROP to the dead-letter
  *   topic), an `OnBindingEvent` answer with `to` / `data` / `concurrency` (sent to output bindings as daprd
  *   sends them) and `states` (not saved, as daprd), the app token on every call, health it can flip (paused
- *   deliveries resume, none lost, as app-health.test.ts over HTTP);
+ *   deliveries resume, none lost, as app-health.test.ts over HTTP), errors matched against a retry policy's
+ *   `matching.gRPCStatusCodes` (as resiliency.test.ts matches HTTP statuses);
  * - the official `DaprServer` over gRPC for app health over `AppCallbackHealthCheck`.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { CommunicationProtocolEnum, DaprServer } from '@dapr/dapr';
@@ -171,6 +172,91 @@ describe('gRPC app channel: a raw @grpc/grpc-js app (OnBulkTopicEvent, OnBinding
       app.calls.filter((c) => c.metadata['dapr-api-token'] !== APP_TOKEN).map((c) => c.method),
       [],
     );
+  });
+});
+
+describe('gRPC app channel: inbound resiliency policies (a raw @grpc/grpc-js app answering errors)', () => {
+  let sc: Sidecar;
+  let app: GrpcApp;
+  /** The `n` of each OnTopicEvent call, by path, with its arrival time. */
+  const calls: Array<{ path: string; n: number; at: number }> = [];
+  let strictCode: number = status.INTERNAL;
+
+  before(async () => {
+    const dir = tempDir('grpc-resiliency');
+    for (const name of ['events', 'strict']) writeComponent(dir, `${name}.yaml`, name, 'pubsub.in-memory');
+    writeFileSync(
+      join(dir, 'resiliency.yaml'),
+      `apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata:
+  name: policies
+spec:
+  policies:
+    retries:
+      fixed: { policy: constant, duration: 150ms, maxRetries: 2 }
+      onlyUnavailable: { policy: constant, duration: 50ms, maxRetries: 2, matching: { gRPCStatusCodes: "14" } }
+  targets:
+    components:
+      events: { inbound: { retry: fixed } }
+      strict: { inbound: { retry: onlyUnavailable } }
+`,
+    );
+    const appPort = await freePort();
+    app = await GrpcApp.start(
+      {
+        'AppCallback.ListTopicSubscriptions': () => ({
+          subscriptions: [
+            { pubsubName: 'events', topic: 'work', routes: { default: 'fail' }, deadLetterTopic: 'dead' },
+            { pubsubName: 'events', topic: 'dead', routes: { default: 'dead' } },
+            { pubsubName: 'strict', topic: 'work', routes: { default: 'strict' }, deadLetterTopic: 'dead' },
+            { pubsubName: 'strict', topic: 'dead', routes: { default: 'strict-dead' } },
+          ],
+        }),
+        'AppCallback.OnTopicEvent': (req: { path: string; data: Uint8Array }) => {
+          const { n } = JSON.parse(Buffer.from(req.data).toString()) as { n: number };
+          calls.push({ path: req.path, n, at: Date.now() });
+          if (req.path === 'fail') return Promise.reject(grpcError(status.INTERNAL, 'failing'));
+          if (req.path === 'strict') return Promise.reject(grpcError(strictCode, 'failing'));
+          return { status: SUCCESS };
+        },
+      },
+      appPort,
+    );
+    sc = await Sidecar.start({ appId: 'e2e-grpc-resilient', resourcesPath: dir, args: ['--app-port', String(appPort), '--app-protocol', 'grpc'] });
+    await sc.waitForLog((l) => l.includes('subscriptions established'));
+  });
+  after(async () => {
+    await sc?.stop();
+    await app?.close();
+  });
+
+  const publish = async (pubsub: string, n: number) => {
+    const r = await sc.json('POST', `/v1.0/publish/${pubsub}/work`, { n });
+    assert.equal(r.status, 204, r.text);
+  };
+  const of = (path: string, n: number) => calls.filter((c) => c.path === path && c.n === n);
+
+  it('a named retry policy: an app error is retried 1 + maxRetries times, duration apart, then the event goes to the dead-letter topic', async () => {
+    await publish('events', 1);
+    await waitUntil(() => of('dead', 1).length === 1, 'the dead letter', 10_000);
+    const tries = of('fail', 1);
+    assert.equal(tries.length, 3);
+    for (let i = 1; i < tries.length; i++) {
+      const gap = tries[i]!.at - tries[i - 1]!.at;
+      assert.ok(gap >= 120, `retry ${i} came ${gap}ms after the previous try (policy: 150ms)`);
+    }
+  });
+
+  it('matching.gRPCStatusCodes: an error whose code is outside the list is not retried; one inside is', async () => {
+    strictCode = status.INTERNAL;
+    await publish('strict', 2);
+    await waitUntil(() => of('strict-dead', 2).length === 1, 'the dead letter', 10_000);
+    assert.equal(of('strict', 2).length, 1);
+    strictCode = status.UNAVAILABLE;
+    await publish('strict', 3);
+    await waitUntil(() => of('strict-dead', 3).length === 1, 'the dead letter', 10_000);
+    assert.equal(of('strict', 3).length, 3);
   });
 });
 

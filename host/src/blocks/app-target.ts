@@ -39,7 +39,9 @@ export interface BindingAppAnswer {
 
 export interface AppTarget {
   /**
-   * Calls the app; rejects on network errors and when no answer came within `timeoutMs`. `event` is set for a
+   * Calls the app; rejects on network errors and when no answer came within `timeoutMs`, and the gRPC channel
+   * when the app answered an error (see `grpcCodeOf`: the delivery loops match it against the retry policy's
+   * `matching.gRPCStatusCodes`, as daprd does for a gRPC app). `event` is set for a
    * pub/sub delivery: the topic the message came from (which the CloudEvent's own `topic` need not be, as for
    * a dead letter); the HTTP channel ignores it, the gRPC one sends it as `TopicEventRequest.topic`.
    */
@@ -58,4 +60,13 @@ export interface AppTarget {
    * call `/<name>`, not the binding's `route` metadata (which only HTTP uses, as in daprd).
    */
   readonly bindingsByName?: boolean;
+}
+
+/**
+ * The gRPC status code of a rejected `AppTarget.request` (a @grpc/grpc-js `ServiceError`, whose `code` is a
+ * number), or undefined for any other failure (network errors of the HTTP channel have string codes).
+ */
+export function grpcCodeOf(err: unknown): number | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'number' ? c : undefined;
 }

@@ -13,8 +13,8 @@
 import { Alarm } from '../../alarm.js';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
-import type { AppTarget, BindingAppAnswer } from '../app-target.js';
-import { retriesStatus } from '../resiliency/backoff.js';
+import { grpcCodeOf, type AppTarget, type BindingAppAnswer } from '../app-target.js';
+import { retriesGrpcStatus, retriesStatus } from '../resiliency/backoff.js';
 import { sleep, type Policy } from '../resiliency/policy.js';
 import { BindingClient, describeBindingError } from './binding-client.js';
 import type { BindingEvent } from './binding-client.js';
@@ -53,6 +53,8 @@ const MAX_FAILURE_BACKOFF_MS = 5000;
 interface Attempt {
   readonly ok: boolean;
   readonly status?: number;
+  /** The gRPC status of a gRPC app's error. */
+  readonly grpcCode?: number;
   readonly error?: string;
   readonly answer?: BindingAppAnswer;
 }
@@ -236,7 +238,10 @@ export class InputLoop {
         if (a.answer && this.#o.onAppAnswer) await this.#o.onAppAnswer(this.name, a.answer);
         return undefined;
       }
-      const wait = this.#stopped ? undefined : a.status !== undefined && policy.retry && !retriesStatus(policy.retry, a.status) ? undefined : backoff?.next();
+      const unmatched =
+        policy.retry !== undefined &&
+        ((a.status !== undefined && !retriesStatus(policy.retry, a.status)) || (a.grpcCode !== undefined && !retriesGrpcStatus(policy.retry, a.grpcCode)));
+      const wait = this.#stopped || unmatched ? undefined : backoff?.next();
       if (wait === undefined) {
         this.#o.logger.debug({ binding: this.name, err: a.error }, `input binding ${this.name}: ${a.error}; handed back to the component`);
         return a.error!;
@@ -255,7 +260,7 @@ export class InputLoop {
         error: `fails to send binding event to http app channel, status code: ${res.status} body: ${res.body.subarray(0, MAX_BODY_IN_ERROR).toString('utf8')}`,
       };
     } catch (err) {
-      return { ok: false, error: `error invoking app: ${(err as Error).message}` };
+      return { ok: false, grpcCode: grpcCodeOf(err), error: `error invoking app: ${(err as Error).message}` };
     }
   }
 }

@@ -15,10 +15,10 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
 import { brokerClient, type BrokerClient, type Delivery, type SettleRef, type Subscription as WitSubscription } from './broker-client.js';
-import type { AppTarget } from '../app-target.js';
+import { grpcCodeOf, type AppTarget } from '../app-target.js';
 import { CLOUDEVENT_CONTENT_TYPE, expired, inbound, parseBool, type InboundEvent } from './cloudevents.js';
 import type { Router, Subscription } from './subscription.js';
-import { retriesStatus } from '../resiliency/backoff.js';
+import { retriesGrpcStatus, retriesStatus } from '../resiliency/backoff.js';
 import { sleep, type Policy } from '../resiliency/policy.js';
 
 /** A message fetched from the broker (the WIT `delivery`). */
@@ -45,10 +45,14 @@ export interface DeliveryOptions {
 }
 
 type Outcome = 'success' | 'retry' | 'drop';
-/** An app's answer to one delivery; `status` is set when the app answered with a non-2xx status. */
+/**
+ * An app's answer to one delivery; `status` is set when the app answered with a non-2xx status, `grpcCode`
+ * when a gRPC app answered an error.
+ */
 interface Answer {
   readonly outcome: Outcome;
   readonly status?: number;
+  readonly grpcCode?: number;
 }
 
 /** Longest a fetch may block in the broker waiting for the first message. */
@@ -272,6 +276,7 @@ export class DeliveryLoop {
   #nextRetry(policy: Policy, backoff: ReturnType<Policy['backoff']>, answer: Answer): number | undefined {
     if (this.#stopped) return undefined;
     if (answer.status !== undefined && policy.retry && !retriesStatus(policy.retry, answer.status)) return undefined;
+    if (answer.grpcCode !== undefined && policy.retry && !retriesGrpcStatus(policy.retry, answer.grpcCode)) return undefined;
     return backoff?.next();
   }
 
@@ -281,7 +286,7 @@ export class DeliveryLoop {
       res = await this.#o.app.request('POST', path, body, headers, policy.timeoutMs ?? this.#o.appTimeoutMs, { topic });
     } catch (err) {
       this.#o.logger.debug({ path, err: (err as Error).message }, 'delivery to the app failed');
-      return { outcome: 'retry' };
+      return { outcome: 'retry', grpcCode: grpcCodeOf(err) };
     }
     const outcome = outcomeOf(res.status, res.body);
     return res.status >= 200 && res.status <= 299 ? { outcome } : { outcome, status: res.status };
@@ -348,6 +353,7 @@ export class DeliveryLoop {
       let statuses = new Map<string, string>();
       let whole: Outcome | undefined;
       let status: number | undefined;
+      let grpcCode: number | undefined;
       try {
         const res = await this.#o.app.request(
           'POST',
@@ -375,8 +381,9 @@ export class DeliveryLoop {
             /* no statuses: every entry counts as RETRY */
           }
         }
-      } catch {
+      } catch (err) {
         whole = 'retry';
+        grpcCode = grpcCodeOf(err);
       }
       policy.breaker?.record(whole !== 'retry');
       const retry: typeof pending = [];
@@ -387,7 +394,7 @@ export class DeliveryLoop {
         else retry.push(p);
       }
       if (retry.length === 0) return;
-      const wait = this.#nextRetry(policy, backoff, { outcome: 'retry', status });
+      const wait = this.#nextRetry(policy, backoff, { outcome: 'retry', status, grpcCode });
       if (wait === undefined) {
         for (const p of retry) this.settle(p.m, await this.#finalFailure(sub, p.m));
         return;
