@@ -175,6 +175,59 @@ describe('gRPC app channel: a raw @grpc/grpc-js app (OnBulkTopicEvent, OnBinding
   });
 });
 
+describe('gRPC app channel: an app serving neither bulk method', () => {
+  let sc: Sidecar;
+  let app: GrpcApp;
+  const dead: unknown[] = [];
+
+  before(async () => {
+    const dir = tempDir('grpc-no-bulk');
+    writeComponent(dir, 'pubsub.yaml', 'pubsub', 'pubsub.in-memory');
+    const appPort = await freePort();
+    const unimplemented = () => Promise.reject(grpcError(status.UNIMPLEMENTED, 'not served'));
+    app = await GrpcApp.start(
+      {
+        'AppCallback.ListTopicSubscriptions': () => ({
+          subscriptions: [
+            {
+              pubsubName: 'pubsub',
+              topic: 'bulk',
+              routes: { default: 'bulk' },
+              deadLetterTopic: 'dlq',
+              bulkSubscribe: { enabled: true, maxMessagesCount: 10, maxAwaitDurationMs: 200 },
+            },
+            { pubsubName: 'pubsub', topic: 'dlq', routes: { default: 'dlq' } },
+          ],
+        }),
+        'AppCallback.OnTopicEvent': (req: { data: Uint8Array }) => {
+          dead.push(Buffer.from(req.data).toString());
+          return { status: SUCCESS };
+        },
+        'AppCallback.OnBulkTopicEvent': unimplemented,
+        'AppCallbackAlpha.OnBulkTopicEventAlpha1': unimplemented,
+      },
+      appPort,
+    );
+    sc = await Sidecar.start({ appId: 'e2e-grpc-no-bulk', resourcesPath: dir, args: ['--app-port', String(appPort), '--app-protocol', 'grpc'] });
+    await sc.waitForLog((l) => l.includes('subscriptions established'));
+  });
+  after(async () => {
+    await sc?.stop();
+    await app?.close();
+  });
+
+  it('Unimplemented from OnBulkTopicEvent and OnBulkTopicEventAlpha1 drops the batch as daprd: acked, not redelivered, not dead-lettered', async () => {
+    const r = await sc.json('POST', '/v1.0-alpha1/publish/bulk/pubsub/bulk', [{ entryId: '1', event: { n: 1 }, contentType: 'application/json' }]);
+    assert.equal(r.status, 204, r.text);
+    await waitUntil(() => app.of('AppCallbackAlpha.OnBulkTopicEventAlpha1').length === 1, 'the fallback call');
+    // Longer than a nack's redelivery delay (1 s).
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(app.of('AppCallback.OnBulkTopicEvent').length, 1);
+    assert.equal(app.of('AppCallbackAlpha.OnBulkTopicEventAlpha1').length, 1);
+    assert.deepEqual(dead, []);
+  });
+});
+
 describe('gRPC app channel: inbound resiliency policies (a raw @grpc/grpc-js app answering errors)', () => {
   let sc: Sidecar;
   let app: GrpcApp;

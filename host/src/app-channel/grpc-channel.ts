@@ -28,7 +28,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import type { AppAnswer, AppTarget, BindingAppAnswer } from '../blocks/app-target.js';
+import { grpcCodeOf, type AppAnswer, type AppTarget, type BindingAppAnswer } from '../blocks/app-target.js';
 import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscription.js';
 import type { AppChannelOptions } from './http-channel.js';
 import { HealthGate } from './health-gate.js';
@@ -92,12 +92,6 @@ function bindingAnswer(res: RawBindingResponse | undefined): BindingAppAnswer | 
     storeName: res.storeName,
     states: res.states.length,
   };
-}
-
-/** A gRPC error, or undefined for anything else. */
-function codeOf(err: unknown): number | undefined {
-  const c = (err as { code?: unknown } | null)?.code;
-  return typeof c === 'number' ? c : undefined;
 }
 
 /** A JSON value as a `google.protobuf.Value` object, for the `extensions` Struct. */
@@ -259,7 +253,7 @@ export class GrpcAppChannel extends HealthGate implements AppTarget {
         const res = await this.#call<{ bindings: string[] }>(this.#callback, 'ListInputBindings', {}, timeoutMs);
         return { status: res.bindings.includes(name) ? 200 : 404, body: Buffer.alloc(0) };
       } catch (err) {
-        if (codeOf(err) === grpc.status.UNIMPLEMENTED) return { status: 404, body: Buffer.alloc(0) };
+        if (grpcCodeOf(err) === grpc.status.UNIMPLEMENTED) return { status: 404, body: Buffer.alloc(0) };
         throw err;
       }
     }
@@ -276,7 +270,7 @@ export class GrpcAppChannel extends HealthGate implements AppTarget {
       try {
         res = await this.#call(this.#callback, 'OnTopicEvent', req, timeoutMs, headers);
       } catch (err) {
-        if (codeOf(err) === grpc.status.UNIMPLEMENTED) return { status: 404, body: Buffer.alloc(0) };
+        if (grpcCodeOf(err) === grpc.status.UNIMPLEMENTED) return { status: 404, body: Buffer.alloc(0) };
         throw err;
       }
       if (res.status === SUCCESS) return { status: 200, body: Buffer.alloc(0) };
@@ -301,7 +295,7 @@ export class GrpcAppChannel extends HealthGate implements AppTarget {
       try {
         res = await this.#call(m.service === 'alpha' ? this.#alpha : this.#callback, m.method, req, timeoutMs, headers);
       } catch (err) {
-        if (codeOf(err) === grpc.status.UNIMPLEMENTED) continue;
+        if (grpcCodeOf(err) === grpc.status.UNIMPLEMENTED) continue;
         this.#bulkMethod = m;
         throw err;
       }
@@ -319,7 +313,7 @@ export class GrpcAppChannel extends HealthGate implements AppTarget {
     try {
       res = await this.#call(this.#callback, 'ListTopicSubscriptions', {}, timeoutMs);
     } catch (err) {
-      if (codeOf(err) === grpc.status.UNIMPLEMENTED) return { subscriptions: [], problems: [] };
+      if (grpcCodeOf(err) === grpc.status.UNIMPLEMENTED) return { subscriptions: [], problems: [] };
       throw err;
     }
     // The same shape as `/dapr/subscribe`, so the same parser (and its checks) applies.

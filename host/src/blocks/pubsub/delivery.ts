@@ -390,7 +390,9 @@ export class DeliveryLoop {
       for (const p of pending) {
         const s = whole === 'drop' ? 'DROP' : whole === 'retry' ? 'RETRY' : (statuses.get(p.entryId) ?? 'RETRY');
         if (s === 'SUCCESS') this.settle(p.m, true);
-        else if (s === 'DROP') this.settle(p.m, await this.#toDeadLetterOrAck(sub, p.m));
+        // A whole batch dropped (404, or Unimplemented from a gRPC app) is acked without the dead letter, as daprd
+        // (postman DeliverBulk); an entry the app answered DROP goes to the dead-letter topic.
+        else if (s === 'DROP') this.settle(p.m, whole === 'drop' ? true : await this.#toDeadLetterOrAck(sub, p.m));
         else retry.push(p);
       }
       if (retry.length === 0) return;
