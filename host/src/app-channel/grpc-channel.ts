@@ -32,6 +32,9 @@ import { grpcCodeOf, type AppAnswer, type AppTarget, type BindingAppAnswer } fro
 import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscription.js';
 import type { AppChannelOptions } from './http-channel.js';
 import { HealthGate } from './health-gate.js';
+import { cloudEventFields, topicEventRequest } from './topic-event-request.js';
+
+export { topicEventRequest };
 
 /** The descriptor `npm run build` makes from the SDK's protos (`dist/proto`, from `dist/host/src/app-channel/`). */
 const DESCRIPTOR = fileURLToPath(new URL('../../../proto/dapr.json', import.meta.url));
@@ -53,12 +56,12 @@ const BULK_METHODS = [
 type BulkMethod = (typeof BULK_METHODS)[number];
 const STATUS_NAMES: Record<number, string> = { [SUCCESS]: 'SUCCESS', [RETRY]: 'RETRY', [DROP]: 'DROP' };
 
-/** CloudEvent attributes that have their own TopicEventRequest field (or are the data); the rest are extensions. */
-const CE_FIELDS = new Set(['id', 'source', 'type', 'specversion', 'datacontenttype', 'data', 'data_base64']);
 /** Headers the channel never sends as metadata (framing, and the token, which it sets itself). */
 const SKIP_METADATA = new Set(['content-length', 'transfer-encoding', 'connection', 'host', 'te', 'dapr-api-token', 'content-type']);
 const METADATA_KEY = /^[0-9a-z_.-]+$/;
 const METADATA_VALUE = /^[\x20-\x7e]*$/;
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 type Callback = (err: grpc.ServiceError | null, res?: unknown) => void;
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback) => void;
@@ -92,63 +95,6 @@ function bindingAnswer(res: RawBindingResponse | undefined): BindingAppAnswer | 
     storeName: res.storeName,
     states: res.states.length,
   };
-}
-
-/** A JSON value as a `google.protobuf.Value` object, for the `extensions` Struct. */
-function toValue(v: unknown): Record<string, unknown> {
-  if (v === null || v === undefined) return { nullValue: 0 };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
-  return { structValue: toStruct(v as Record<string, unknown>) };
-}
-function toStruct(o: Record<string, unknown>): { fields: Record<string, unknown> } {
-  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, toValue(v)])) };
-}
-
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-
-/** daprd `contenttype.IsStringContentType`. */
-function isStringContentType(ct: string): boolean {
-  const t = ct.toLowerCase();
-  return t.startsWith('text/') || t.includes('xml') || t === 'application/x-www-form-urlencoded' || t === '';
-}
-/** daprd `contenttype.IsJSONContentType` / `IsCloudEventContentType`. */
-function isJsonContentType(ct: string): boolean {
-  const t = ct.toLowerCase().split(';')[0]!.trim();
-  return t === 'application/json' || t.endsWith('+json');
-}
-
-/**
- * A CloudEvent's fields as daprd maps them into `TopicEventRequest` and `TopicEventCERequest` (subscriptions.go
- * `GRPCEnvelopeFromSubscriptionMessage`, `extractCloudEvent`): `data_base64` decoded, else `data` as text for
- * string content types, as JSON for JSON ones; every other attribute an extension.
- */
-export function cloudEventFields(event: Record<string, unknown>): Record<string, unknown> {
-  const dataContentType = str(event.datacontenttype);
-  let data: Buffer = Buffer.alloc(0);
-  if (typeof event.data_base64 === 'string') data = Buffer.from(event.data_base64, 'base64');
-  else if (event.data !== undefined && event.data !== null) {
-    const asText = typeof event.data === 'string' && (isStringContentType(dataContentType) || !isJsonContentType(dataContentType));
-    data = Buffer.from(asText ? (event.data as string) : JSON.stringify(event.data), 'utf8');
-  }
-  const extensions: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(event)) if (!CE_FIELDS.has(k)) extensions[k] = v;
-  return {
-    id: str(event.id),
-    source: str(event.source),
-    type: str(event.type),
-    specVersion: str(event.specversion),
-    dataContentType,
-    data,
-    extensions: toStruct(extensions),
-  };
-}
-
-/** A CloudEvent (as the delivery loop sends it) as daprd's `TopicEventRequest` (postman/grpc `Deliver`). */
-export function topicEventRequest(event: Record<string, unknown>, topic: string, pubsubName: string, path: string): Record<string, unknown> {
-  return { ...cloudEventFields(event), topic, pubsubName, path };
 }
 
 /** One entry of the bulk body the delivery loop builds (`deliverBulk`), as an HTTP app gets it. */
