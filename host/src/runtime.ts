@@ -22,6 +22,7 @@ import { BindingsService } from './blocks/bindings/bindings-service.js';
 import { InputBindings } from './blocks/bindings/input-bindings.js';
 import { AppLifecycle } from './app-channel/lifecycle.js';
 import { UniversalApi } from './api/universal/universal-api.js';
+import { BindingAppAnswers } from './api/universal/binding-app-answer.js';
 import type { AppConnection, RuntimeView } from './api/universal/runtime-view.js';
 import { createHttpApi } from './api/http/server.js';
 import { listenOnAll, type Listening } from './api/http/listen.js';
@@ -136,8 +137,14 @@ export class Runtime implements RuntimeView {
     );
     this.state = new StateService(this.registry, this.resiliency);
     this.bindings = new BindingsService(this.registry, { resiliency: this.resiliency });
-    this.inputBindings = new InputBindings(this.registry, { logger: this.logger, resiliency: this.resiliency });
     this.api = new UniversalApi({ runtime: this, state: this.state, pubsub: this.pubsub, bindings: this.bindings });
+    // What an app answers to an input binding event goes through the universal API, as the app's own calls.
+    const answers = new BindingAppAnswers(this.api, { appId: config.appId, transport: config.appProtocol === 'grpc' ? 'grpc' : 'http' }, this.logger);
+    this.inputBindings = new InputBindings(this.registry, {
+      logger: this.logger,
+      resiliency: this.resiliency,
+      onAppAnswer: (binding, answer) => answers.apply(binding, answer),
+    });
     if (config.appPort !== undefined) {
       const h = config.appHealth;
       this.appConnection = {

@@ -8,19 +8,29 @@
  *   mapped into `TopicEventRequest` as daprd does; SUCCESS answers 200, RETRY and DROP answer 200 with the
  *   same `{"status": ...}` body an HTTP app sends, `Unimplemented` answers 404 (drop), any other error
  *   rejects (retry).
+ * - `POST <route>` with a `pubsubname` header and a bulk body (`application/json`, built by the delivery
+ *   loop as for an HTTP app): `OnBulkTopicEvent`, or `AppCallbackAlpha.OnBulkTopicEventAlpha1` when the app
+ *   answers `Unimplemented` (the method the app serves is remembered); each entry's CloudEvent becomes a
+ *   `TopicEventCERequest`, a raw payload entry its bytes. The per-entry statuses answer 200 with the
+ *   `{"statuses": [...]}` body an HTTP app sends (an entry the app left out, or with an unknown status, is
+ *   left out: RETRY); `Unimplemented` from both methods answers 404 (every entry dropped), any other error
+ *   rejects (every entry retried), as daprd's gRPC postman.
  * - `OPTIONS /<binding>` (the input-binding probe; `bindingsByName` makes the loops use the name, not `route`): `ListInputBindings`; 200 if the binding is listed, else 404.
- * - any other `POST /<binding>`: `OnBindingEvent`; only a successful call answers 200 (acks).
+ * - any other `POST /<binding>`: `OnBindingEvent`; only a successful call answers 200 (acks), with the
+ *   answer's `to` / `data` / `concurrency` (and `store_name` / `states`, which daprd no longer saves) as
+ *   `AppAnswer.binding` for the input-binding loop.
  *
  * `listSubscriptions` is `ListTopicSubscriptions` for the lifecycle, `healthCheck` is
  * `AppCallbackHealthCheck.HealthCheck`. Every call carries the app token as `dapr-api-token` metadata;
  * message metadata travels as gRPC metadata.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { AppAnswer, AppTarget } from '../blocks/app-target.js';
+import { grpcCodeOf, type AppAnswer, type AppTarget, type BindingAppAnswer } from '../blocks/app-target.js';
 import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscription.js';
 import { DAPR_PACKAGE, methodCodec, packageServices, serviceMethods } from '../dapr-proto.js';
-import type { AppChannelOptions, HealthSignal } from './http-channel.js';
-import { topicEventRequest } from './topic-event-request.js';
+import type { AppChannelOptions } from './http-channel.js';
+import { HealthGate } from './health-gate.js';
+import { cloudEventFields, topicEventRequest } from './topic-event-request.js';
 
 export { topicEventRequest };
 
@@ -28,6 +38,15 @@ export { topicEventRequest };
 const SUCCESS = 0;
 const RETRY = 1;
 const DROP = 2;
+/** BindingEventResponse.BindingEventConcurrency. */
+const PARALLEL = 1;
+/** The bulk methods, in the order daprd tries them (`postman/grpc DeliverBulk`). */
+const BULK_METHODS = [
+  { service: 'callback', method: 'OnBulkTopicEvent' },
+  { service: 'alpha', method: 'OnBulkTopicEventAlpha1' },
+] as const;
+type BulkMethod = (typeof BULK_METHODS)[number];
+const STATUS_NAMES: Record<number, string> = { [SUCCESS]: 'SUCCESS', [RETRY]: 'RETRY', [DROP]: 'DROP' };
 
 /** Headers the channel never sends as metadata (framing, and the token, which it sets itself). */
 const SKIP_METADATA = new Set(['content-length', 'transfer-encoding', 'connection', 'host', 'te', 'dapr-api-token', 'content-type']);
@@ -49,10 +68,56 @@ interface RawSubscription {
   bulkSubscribe: { enabled: boolean; maxMessagesCount: number; maxAwaitDurationMs: number } | null;
 }
 
-/** A gRPC error, or undefined for anything else. */
-function codeOf(err: unknown): number | undefined {
-  const c = (err as { code?: unknown } | null)?.code;
-  return typeof c === 'number' ? c : undefined;
+/** `BindingEventResponse` as decoded (the `states` are not read: see `BindingAppAnswer.states`). */
+interface RawBindingResponse {
+  storeName: string;
+  states: unknown[];
+  to: string[];
+  data: Buffer;
+  concurrency: number;
+}
+
+/** The fields of an app's `BindingEventResponse` the input-binding loop acts on; undefined when it asked nothing. */
+function bindingAnswer(res: RawBindingResponse | undefined): BindingAppAnswer | undefined {
+  if (!res || (res.to.length === 0 && res.states.length === 0)) return undefined;
+  return {
+    to: res.to,
+    data: res.data,
+    concurrency: res.concurrency === PARALLEL ? 'parallel' : 'sequential',
+    storeName: res.storeName,
+    states: res.states.length,
+  };
+}
+
+/** One entry of the bulk body the delivery loop builds (`deliverBulk`), as an HTTP app gets it. */
+interface BulkEntry {
+  entryId: string;
+  /** The CloudEvent, or for a raw payload subscription the message's bytes in base64. */
+  event: Record<string, unknown> | string;
+  metadata?: Record<string, string>;
+  contentType?: string;
+}
+
+/**
+ * The delivery loop's bulk body as daprd's `TopicEventBulkRequest` (postman/grpc `DeliverBulk`, `FetchEntry`):
+ * a raw payload entry carries its bytes, any other its CloudEvent as a `TopicEventCERequest`.
+ */
+export function topicEventBulkRequest(body: Record<string, unknown>, topic: string, pubsubName: string, path: string): Record<string, unknown> {
+  const entries = (Array.isArray(body.entries) ? (body.entries as BulkEntry[]) : []).map((e) => ({
+    entryId: e.entryId,
+    ...(typeof e.event === 'string' ? { bytes: Buffer.from(e.event, 'base64') } : { cloudEvent: cloudEventFields(e.event) }),
+    contentType: e.contentType ?? '',
+    metadata: e.metadata ?? {},
+  }));
+  return {
+    id: str(body.id),
+    entries,
+    metadata: (body.metadata as Record<string, string> | undefined) ?? {},
+    topic,
+    pubsubName,
+    type: str(body.type),
+    path,
+  };
 }
 
 let clients: Record<string, grpc.ServiceClientConstructor> | undefined;
@@ -87,22 +152,25 @@ function services(): Record<string, grpc.ServiceClientConstructor> {
 }
 
 /** The sidecar's gRPC channel to the app; see the module comment. */
-export class GrpcAppChannel implements AppTarget {
+export class GrpcAppChannel extends HealthGate implements AppTarget {
   /** `OnBindingEvent` names the binding; its `route` metadata is for HTTP only. */
   readonly bindingsByName = true;
   readonly #callback: Client;
+  readonly #alpha: Client;
   readonly #health: Client;
-  #signal?: HealthSignal;
+  /** The bulk method the app last served (undefined until one answered other than `Unimplemented`). */
+  #bulkMethod?: BulkMethod;
   /** Route paths the app gave without the leading `/` the subscription parser adds (sent back as given). */
   readonly #bare = new Set<string>();
 
   constructor(readonly opts: AppChannelOptions) {
+    super();
     const s = services();
     const address = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
     this.#callback = new s.AppCallback!(address, grpc.credentials.createInsecure()) as unknown as Client;
-    this.#health = new s.AppCallbackHealthCheck!(address, grpc.credentials.createInsecure(), {
-      channelOverride: this.#callback.getChannel(),
-    }) as unknown as Client;
+    const shared = { channelOverride: this.#callback.getChannel() };
+    this.#alpha = new s.AppCallbackAlpha!(address, grpc.credentials.createInsecure(), shared) as unknown as Client;
+    this.#health = new s.AppCallbackHealthCheck!(address, grpc.credentials.createInsecure(), shared) as unknown as Client;
   }
 
   #metadata(headers?: Record<string, string>): grpc.Metadata {
@@ -139,22 +207,24 @@ export class GrpcAppChannel implements AppTarget {
         const res = await this.#call<{ bindings: string[] }>(this.#callback, 'ListInputBindings', {}, timeoutMs);
         return { status: res.bindings.includes(name) ? 200 : 404, body: Buffer.alloc(0) };
       } catch (err) {
-        if (codeOf(err) === grpc.status.UNIMPLEMENTED) return { status: 404, body: Buffer.alloc(0) };
+        if (grpcCodeOf(err) === grpc.status.UNIMPLEMENTED) return { status: 404, body: Buffer.alloc(0) };
         throw err;
       }
     }
     const pubsubname = headers.pubsubname;
     if (pubsubname !== undefined) {
+      const parsed = JSON.parse((body ?? Buffer.alloc(0)).toString('utf8')) as Record<string, unknown>;
+      const routePath = this.#bare.has(path) ? name : path;
       if (!(headers['content-type'] ?? '').startsWith('application/cloudevents')) {
-        throw new Error('bulk subscribe is not served over the gRPC app channel (OnBulkTopicEvent); the messages stay at the broker');
+        return this.#deliverBulk(topicEventBulkRequest(parsed, delivery?.topic ?? str(parsed.topic), pubsubname, routePath), timeoutMs, headers);
       }
-      const event = JSON.parse((body ?? Buffer.alloc(0)).toString('utf8')) as Record<string, unknown>;
-      const req = topicEventRequest(event, delivery?.topic ?? str(event.topic), pubsubname, this.#bare.has(path) ? name : path);
+      const event = parsed;
+      const req = topicEventRequest(event, delivery?.topic ?? str(event.topic), pubsubname, routePath);
       let res: { status: number };
       try {
         res = await this.#call(this.#callback, 'OnTopicEvent', req, timeoutMs, headers);
       } catch (err) {
-        if (codeOf(err) === grpc.status.UNIMPLEMENTED) return { status: 404, body: Buffer.alloc(0) };
+        if (grpcCodeOf(err) === grpc.status.UNIMPLEMENTED) return { status: 404, body: Buffer.alloc(0) };
         throw err;
       }
       if (res.status === SUCCESS) return { status: 200, body: Buffer.alloc(0) };
@@ -164,8 +234,31 @@ export class GrpcAppChannel implements AppTarget {
     }
     const metadata: Record<string, string> = {};
     for (const [k, v] of Object.entries(headers)) if (k !== 'content-type') metadata[k] = v;
-    await this.#call(this.#callback, 'OnBindingEvent', { name, data: body ?? Buffer.alloc(0), metadata }, timeoutMs, headers);
-    return { status: 200, body: Buffer.alloc(0) };
+    const res = await this.#call<RawBindingResponse>(this.#callback, 'OnBindingEvent', { name, data: body ?? Buffer.alloc(0), metadata }, timeoutMs, headers);
+    return { status: 200, body: Buffer.alloc(0), binding: bindingAnswer(res) };
+  }
+
+  /**
+   * A bulk delivery: the bulk method the app serves (see the module comment), its statuses as the body of an
+   * HTTP app's answer. An error other than `Unimplemented` rejects (every entry is retried).
+   */
+  async #deliverBulk(req: Record<string, unknown>, timeoutMs: number, headers: Record<string, string>): Promise<AppAnswer> {
+    const order = this.#bulkMethod === undefined ? BULK_METHODS : [this.#bulkMethod, ...BULK_METHODS.filter((m) => m !== this.#bulkMethod)];
+    for (const m of order) {
+      let res: { statuses: Array<{ entryId: string; status: number }> };
+      try {
+        res = await this.#call(m.service === 'alpha' ? this.#alpha : this.#callback, m.method, req, timeoutMs, headers);
+      } catch (err) {
+        if (grpcCodeOf(err) === grpc.status.UNIMPLEMENTED) continue;
+        this.#bulkMethod = m;
+        throw err;
+      }
+      this.#bulkMethod = m;
+      // An unknown status is left out, as an entry the app did not answer: the delivery loop retries both.
+      const statuses = res.statuses.filter((s) => STATUS_NAMES[s.status] !== undefined).map((s) => ({ entryId: s.entryId, status: STATUS_NAMES[s.status] }));
+      return { status: 200, body: Buffer.from(JSON.stringify({ statuses })) };
+    }
+    return { status: 404, body: Buffer.alloc(0) };
   }
 
   /** `ListTopicSubscriptions` as subscriptions (`Unimplemented`: none); other errors reject. */
@@ -174,7 +267,7 @@ export class GrpcAppChannel implements AppTarget {
     try {
       res = await this.#call(this.#callback, 'ListTopicSubscriptions', {}, timeoutMs);
     } catch (err) {
-      if (codeOf(err) === grpc.status.UNIMPLEMENTED) return { subscriptions: [], problems: [] };
+      if (grpcCodeOf(err) === grpc.status.UNIMPLEMENTED) return { subscriptions: [], problems: [] };
       throw err;
     }
     // The same shape as `/dapr/subscribe`, so the same parser (and its checks) applies.
@@ -201,18 +294,9 @@ export class GrpcAppChannel implements AppTarget {
     return true;
   }
 
-  /** Follows the app's health checks from now on (set once, by the app lifecycle). */
-  useHealth(health: HealthSignal): void {
-    this.#signal = health;
-  }
-
-  /** True while the health checks are on and find the app unhealthy (as the HTTP channel). */
-  paused(): boolean {
-    return this.#signal !== undefined && !this.#signal.healthy();
-  }
-
   close(): void {
     this.#health.close();
+    this.#alpha.close();
     this.#callback.close();
   }
 }

@@ -5,7 +5,7 @@
  * probe healthy again. Listeners hear every change (the app channel pauses deliveries while unhealthy).
  */
 import type { Logger } from '../logger.js';
-import type { HealthSignal } from './http-channel.js';
+import type { HealthSignal } from './health-gate.js';
 import type { AppHealthConfig } from '../config.js';
 
 export { APP_HEALTH_DEFAULTS, type AppHealthConfig } from '../config.js';
@@ -26,10 +26,15 @@ export class AppHealth implements HealthSignal {
   #stopped = false;
   #lastError = '';
 
+  /**
+   * `probeName` names the probe in log lines: `GET <path>` for an HTTP app (the default), the gRPC method for
+   * a gRPC one.
+   */
   constructor(
     readonly config: AppHealthConfig,
     readonly probe: Probe,
     readonly logger: Logger,
+    readonly probeName = `GET ${config.path}`,
   ) {
     this.#threshold = Math.max(1, config.threshold);
     this.#failures = this.#threshold;
@@ -86,11 +91,12 @@ export class AppHealth implements HealthSignal {
 
   #record(ok: boolean): void {
     const { path } = this.config;
+    const probe = this.probeName;
     if (ok) {
       const was = this.#failures;
       this.#failures = 0;
       if (was >= this.#threshold) {
-        this.logger.info({ path }, `app is healthy (GET ${path} answered 2xx): deliveries to it run`);
+        this.logger.info({ path }, `app is healthy (${probe} answered ${probe.startsWith('GET ') ? '2xx' : 'OK'}): deliveries to it run`);
         this.#emit(true);
       }
       return;
@@ -100,11 +106,11 @@ export class AppHealth implements HealthSignal {
     if (this.#failures === this.#threshold) {
       this.logger.warn(
         { path, failures: this.#threshold, err: this.#lastError },
-        `app is unhealthy: ${this.#threshold} consecutive GET ${path} probes failed (last: ${this.#lastError}); deliveries to it are paused`,
+        `app is unhealthy: ${this.#threshold} consecutive ${probe} probes failed (last: ${this.#lastError}); deliveries to it are paused`,
       );
       this.#emit(false);
     } else {
-      this.logger.debug({ path, err: this.#lastError }, `app health probe GET ${path} failed: ${this.#lastError}`);
+      this.logger.debug({ path, err: this.#lastError }, `app health probe ${probe} failed: ${this.#lastError}`);
     }
   }
 

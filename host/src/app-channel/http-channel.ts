@@ -1,10 +1,11 @@
 /**
  * The HTTP channel from the sidecar to the app (Dapr `pkg/channel/http`): one keep-alive agent, the app
- * token header, and a deadline per call. It also tells whether deliveries to the app are paused, because
- * its health checks find it unhealthy (see `health.ts`).
+ * token header, and a deadline per call. Whether deliveries to the app are paused, because its health checks
+ * find it unhealthy, it shares with the gRPC channel (`health-gate.ts`).
  */
 import http from 'node:http';
 import type { AppTarget } from '../blocks/app-target.js';
+import { HealthGate } from './health-gate.js';
 
 /** The app's answer to one call. */
 export interface AppResponse {
@@ -21,14 +22,6 @@ export interface AppChannelOptions {
   /** `APP_API_TOKEN`: sent as `dapr-api-token` on every call. */
   readonly appToken?: string;
   readonly maxSockets?: number;
-}
-
-/** What the channel knows of the app's health: `AppHealth` when `--enable-app-health-check` is given. */
-export interface HealthSignal {
-  /** The last verdict of the health checks (false before the first probe succeeded). */
-  healthy(): boolean;
-  /** Calls `listener` on every change of verdict; returns the function that stops it. */
-  onChange(listener: (healthy: boolean) => void): () => void;
 }
 
 /** Characters a header value may carry; anything else is left out rather than failing the call. */
@@ -54,11 +47,11 @@ const CHANNEL_HEADERS = new Set([
 ]);
 
 /** The sidecar's HTTP channel to the app; see the module comment. */
-export class AppChannel implements AppTarget {
+export class AppChannel extends HealthGate implements AppTarget {
   readonly #agent: http.Agent;
-  #health?: HealthSignal;
 
   constructor(readonly opts: AppChannelOptions) {
+    super();
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 128 });
   }
 
@@ -88,19 +81,6 @@ export class AppChannel implements AppTarget {
       });
       req.end(body);
     });
-  }
-
-  /** Follows the app's health checks from now on (set once, by the app lifecycle). */
-  useHealth(health: HealthSignal): void {
-    this.#health = health;
-  }
-
-  /**
-   * True while deliveries to the app wait: its health checks are on and find it unhealthy. Pub/sub delivery
-   * loops and input bindings fetch nothing then; messages stay at the broker. Without health checks: never.
-   */
-  paused(): boolean {
-    return this.#health !== undefined && !this.#health.healthy();
   }
 
   close(): void {

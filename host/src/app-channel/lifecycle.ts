@@ -72,6 +72,8 @@ const INIT_CALL_TIMEOUT_MS = 5000;
 /** Attempts at `GET /dapr/subscribe` before going on without programmatic subscriptions. */
 const SUBSCRIBE_ATTEMPTS = 5;
 const DIAL_EVERY_MS = 100;
+/** How the gRPC channel's health probe is named in log lines. */
+const GRPC_HEALTH_PROBE = 'AppCallbackHealthCheck/HealthCheck';
 
 /** The app's lifecycle and channel (see the module comment); one per runtime with `--app-port`. */
 export class AppLifecycle {
@@ -103,6 +105,7 @@ export class AppLifecycle {
               return res.status >= 200 && res.status <= 299;
             },
         opts.logger,
+        channel instanceof GrpcAppChannel ? GRPC_HEALTH_PROBE : undefined,
       );
       this.channel.useHealth(this.health);
     }
@@ -169,7 +172,10 @@ export class AppLifecycle {
     if (this.health && health) {
       this.health.start();
       if (!this.health.healthy()) {
-        logger.info({ path: health.path }, `waiting for the app to report healthy on GET ${health.path} before reading its configuration and subscriptions`);
+        logger.info(
+          { path: health.path },
+          `waiting for the app to report healthy on ${this.health.probeName} before reading its configuration and subscriptions`,
+        );
       }
       await this.health.whenHealthy();
       if (this.#stopping) return;

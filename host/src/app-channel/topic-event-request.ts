@@ -1,7 +1,8 @@
 /**
  * A CloudEvent as daprd's `TopicEventRequest` (`rtpubsub.GRPCEnvelopeFromSubscriptionMessage`), shared by
  * the two places that send one: the gRPC app channel (`OnTopicEvent`, `grpc-channel.ts`) and the gRPC API's
- * streaming subscription (`SubscribeTopicEventsAlpha1`'s event messages, `api/grpc/topic-events.ts`).
+ * streaming subscription (`SubscribeTopicEventsAlpha1`'s event messages, `api/grpc/topic-events.ts`); its
+ * fields are also a bulk entry's `TopicEventCERequest` (`OnBulkTopicEvent`).
  */
 
 /** CloudEvent attributes that have their own TopicEventRequest field (or are the data); the rest are extensions. */
@@ -33,11 +34,11 @@ function isJsonContentType(ct: string): boolean {
 }
 
 /**
- * A CloudEvent (as the delivery loop sends it) as daprd's `TopicEventRequest` (postman/grpc `Deliver`):
- * `data_base64` decoded, else `data` as text for string content types, as JSON for JSON ones; every other
- * attribute an extension.
+ * A CloudEvent's fields as daprd maps them into `TopicEventRequest` and the bulk entries' `TopicEventCERequest`
+ * (`GRPCEnvelopeFromSubscriptionMessage`, `extractCloudEvent`): `data_base64` decoded, else `data` as text for
+ * string content types, as JSON for JSON ones; every other attribute an extension.
  */
-export function topicEventRequest(event: Record<string, unknown>, topic: string, pubsubName: string, path: string): Record<string, unknown> {
+export function cloudEventFields(event: Record<string, unknown>): Record<string, unknown> {
   const dataContentType = str(event.datacontenttype);
   let data: Buffer = Buffer.alloc(0);
   if (typeof event.data_base64 === 'string') data = Buffer.from(event.data_base64, 'base64');
@@ -54,9 +55,11 @@ export function topicEventRequest(event: Record<string, unknown>, topic: string,
     specVersion: str(event.specversion),
     dataContentType,
     data,
-    topic,
-    pubsubName,
-    path,
     extensions: toStruct(extensions),
   };
+}
+
+/** A CloudEvent (as the delivery loop sends it) as daprd's `TopicEventRequest` (postman/grpc `Deliver`). */
+export function topicEventRequest(event: Record<string, unknown>, topic: string, pubsubName: string, path: string): Record<string, unknown> {
+  return { ...cloudEventFields(event), topic, pubsubName, path };
 }

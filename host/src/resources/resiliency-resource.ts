@@ -17,7 +17,7 @@ export interface RetrySpec {
   readonly maxRetries: number;
   /** `matching.httpStatusCodes`: only these statuses are retried (undefined: every retriable failure). */
   readonly httpStatusCodes?: readonly StatusRange[];
-  /** `matching.gRPCStatusCodes`, kept for the gRPC API. */
+  /** `matching.gRPCStatusCodes`: matched against the status of a gRPC app's error (`retriesGrpcStatus`). */
   readonly grpcStatusCodes?: readonly StatusRange[];
 }
 

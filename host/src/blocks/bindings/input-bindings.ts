@@ -10,7 +10,7 @@ import type { ActiveComponent, ComponentRegistry } from '../../components/regist
 import type { Fallback, Resiliency } from '../resiliency/resiliency.js';
 import { explicitlyInput, servesDirection } from './direction.js';
 import { InputLoop } from './input-loop.js';
-import type { AppTarget } from '../app-target.js';
+import type { AppTarget, BindingAppAnswer } from '../app-target.js';
 
 /** Logger, policies and delivery limits for every loop. */
 export interface InputBindingsOptions {
@@ -20,6 +20,8 @@ export interface InputBindingsOptions {
   readonly appTimeoutMs?: number;
   /** daprd's `--app-binding-options-timeout`. */
   readonly probeTimeoutMs?: number;
+  /** Acts on an app's answer to an event (`InputLoopOptions.onAppAnswer`). */
+  readonly onAppAnswer?: (binding: string, answer: BindingAppAnswer) => Promise<void>;
 }
 
 /**
@@ -95,6 +97,7 @@ export class InputBindings {
         maxInFlight: this.opts.maxInFlight ?? 64,
         appTimeoutMs: this.opts.appTimeoutMs ?? 60_000,
         policy: () => this.opts.resiliency.component(c.name, 'bindings', 'inbound', DEFAULT_INBOUND),
+        onAppAnswer: this.opts.onAppAnswer,
       });
       this.#loops.set(c.name, loop);
       loop.start();

@@ -13,8 +13,8 @@
 import { Alarm } from '../../alarm.js';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent } from '../../components/registry.js';
-import type { AppTarget } from '../app-target.js';
-import { retriesStatus } from '../resiliency/backoff.js';
+import { grpcCodeOf, type AppTarget, type BindingAppAnswer } from '../app-target.js';
+import { retriesGrpcStatus, retriesStatus } from '../resiliency/backoff.js';
 import { sleep, type Policy } from '../resiliency/policy.js';
 import { BindingClient, describeBindingError } from './binding-client.js';
 import type { BindingEvent } from './binding-client.js';
@@ -31,6 +31,11 @@ export interface InputLoopOptions {
   readonly maxInFlight: number;
   /** How long the app may take to answer one delivery when the policy sets no timeout. */
   readonly appTimeoutMs: number;
+  /**
+   * Acts on what the app asked for in its answer (`AppAnswer.binding`: send data to output bindings), before the
+   * event is acknowledged; resolves when the event may be; never rejects.
+   */
+  readonly onAppAnswer?: (binding: string, answer: BindingAppAnswer) => Promise<void>;
 }
 
 /** Longest a fetch may block in the component waiting for the first event. */
@@ -48,7 +53,10 @@ const MAX_FAILURE_BACKOFF_MS = 5000;
 interface Attempt {
   readonly ok: boolean;
   readonly status?: number;
+  /** The gRPC status of a gRPC app's error. */
+  readonly grpcCode?: number;
   readonly error?: string;
+  readonly answer?: BindingAppAnswer;
 }
 
 /** The loop of one input binding version (see the file comment); `start` once, `stop` once. */
@@ -226,8 +234,14 @@ export class InputLoop {
       if (policy.breaker && !policy.breaker.allow()) return `circuit breaker ${policy.breaker.name} is open`;
       const a = await this.#post(body, headers, policy);
       policy.breaker?.record(a.ok);
-      if (a.ok) return undefined;
-      const wait = this.#stopped ? undefined : a.status !== undefined && policy.retry && !retriesStatus(policy.retry, a.status) ? undefined : backoff?.next();
+      if (a.ok) {
+        if (a.answer && this.#o.onAppAnswer) await this.#o.onAppAnswer(this.name, a.answer);
+        return undefined;
+      }
+      const unmatched =
+        policy.retry !== undefined &&
+        ((a.status !== undefined && !retriesStatus(policy.retry, a.status)) || (a.grpcCode !== undefined && !retriesGrpcStatus(policy.retry, a.grpcCode)));
+      const wait = this.#stopped || unmatched ? undefined : backoff?.next();
       if (wait === undefined) {
         this.#o.logger.debug({ binding: this.name, err: a.error }, `input binding ${this.name}: ${a.error}; handed back to the component`);
         return a.error!;
@@ -239,14 +253,14 @@ export class InputLoop {
   async #post(body: Buffer, headers: Record<string, string>, policy: Policy): Promise<Attempt> {
     try {
       const res = await this.#o.app.request('POST', this.#o.path, body, headers, policy.timeoutMs ?? this.#o.appTimeoutMs);
-      if (res.status >= 200 && res.status <= 299) return { ok: true };
+      if (res.status >= 200 && res.status <= 299) return { ok: true, answer: res.binding };
       return {
         ok: false,
         status: res.status,
         error: `fails to send binding event to http app channel, status code: ${res.status} body: ${res.body.subarray(0, MAX_BODY_IN_ERROR).toString('utf8')}`,
       };
     } catch (err) {
-      return { ok: false, error: `error invoking app: ${(err as Error).message}` };
+      return { ok: false, grpcCode: grpcCodeOf(err), error: `error invoking app: ${(err as Error).message}` };
     }
   }
 }

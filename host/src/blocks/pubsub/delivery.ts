@@ -15,10 +15,10 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logger.js';
 import type { ActiveComponent, SideLane } from '../../components/registry.js';
 import { brokerClient, type BrokerClient, type Delivery, type SettleRef, type Subscription as WitSubscription } from './broker-client.js';
-import type { AppTarget } from '../app-target.js';
+import { grpcCodeOf, type AppTarget } from '../app-target.js';
 import { CLOUDEVENT_CONTENT_TYPE, expired, inbound, parseBool, type InboundEvent } from './cloudevents.js';
 import type { Router, Subscription } from './subscription.js';
-import { retriesStatus } from '../resiliency/backoff.js';
+import { retriesGrpcStatus, retriesStatus } from '../resiliency/backoff.js';
 import { sleep, type Policy } from '../resiliency/policy.js';
 
 /** A message fetched from the broker (the WIT `delivery`). */
@@ -52,10 +52,14 @@ export interface DeliveryOptions {
 }
 
 type Outcome = 'success' | 'retry' | 'drop';
-/** An app's answer to one delivery; `status` is set when the app answered with a non-2xx status. */
+/**
+ * An app's answer to one delivery; `status` is set when the app answered with a non-2xx status, `grpcCode`
+ * when a gRPC app answered an error.
+ */
 interface Answer {
   readonly outcome: Outcome;
   readonly status?: number;
+  readonly grpcCode?: number;
 }
 
 /** Longest a fetch may block in the broker waiting for the first message. */
@@ -297,6 +301,7 @@ export class DeliveryLoop {
   #nextRetry(policy: Policy, backoff: ReturnType<Policy['backoff']>, answer: Answer): number | undefined {
     if (this.#stopped) return undefined;
     if (answer.status !== undefined && policy.retry && !retriesStatus(policy.retry, answer.status)) return undefined;
+    if (answer.grpcCode !== undefined && policy.retry && !retriesGrpcStatus(policy.retry, answer.grpcCode)) return undefined;
     return backoff?.next();
   }
 
@@ -306,7 +311,7 @@ export class DeliveryLoop {
       res = await this.#o.app.request('POST', path, body, headers, policy.timeoutMs ?? this.#o.appTimeoutMs, { topic });
     } catch (err) {
       this.#o.logger.debug({ path, err: (err as Error).message }, 'delivery to the app failed');
-      return { outcome: 'retry' };
+      return { outcome: 'retry', grpcCode: grpcCodeOf(err) };
     }
     const outcome = outcomeOf(res.status, res.body);
     return res.status >= 200 && res.status <= 299 ? { outcome } : { outcome, status: res.status };
@@ -373,6 +378,7 @@ export class DeliveryLoop {
       let statuses = new Map<string, string>();
       let whole: Outcome | undefined;
       let status: number | undefined;
+      let grpcCode: number | undefined;
       try {
         const res = await this.#o.app.request(
           'POST',
@@ -400,19 +406,22 @@ export class DeliveryLoop {
             /* no statuses: every entry counts as RETRY */
           }
         }
-      } catch {
+      } catch (err) {
         whole = 'retry';
+        grpcCode = grpcCodeOf(err);
       }
       policy.breaker?.record(whole !== 'retry');
       const retry: typeof pending = [];
       for (const p of pending) {
         const s = whole === 'drop' ? 'DROP' : whole === 'retry' ? 'RETRY' : (statuses.get(p.entryId) ?? 'RETRY');
         if (s === 'SUCCESS') this.settle(p.m, true);
-        else if (s === 'DROP') this.settle(p.m, await this.#toDeadLetterOrAck(sub, p.m));
+        // A whole batch dropped (404, or Unimplemented from a gRPC app) is acked without the dead letter, as daprd
+        // (postman DeliverBulk); an entry the app answered DROP goes to the dead-letter topic.
+        else if (s === 'DROP') this.settle(p.m, whole === 'drop' ? true : await this.#toDeadLetterOrAck(sub, p.m));
         else retry.push(p);
       }
       if (retry.length === 0) return;
-      const wait = this.#nextRetry(policy, backoff, { outcome: 'retry', status });
+      const wait = this.#nextRetry(policy, backoff, { outcome: 'retry', status, grpcCode });
       if (wait === undefined) {
         for (const p of retry) this.settle(p.m, this.#stopped ? false : await this.#finalFailure(sub, p.m));
         return;

@@ -35,6 +35,14 @@ export function retriesStatus(spec: RetrySpec, status: number): boolean {
   return spec.httpStatusCodes === undefined || inRanges(spec.httpStatusCodes, status);
 }
 
+/**
+ * Whether a gRPC status code (a gRPC app's error) is one the policy retries (`matching.gRPCStatusCodes`; no
+ * list: every failure), as daprd's `RetryConditionMatch` for a `CodeError` of a gRPC call.
+ */
+export function retriesGrpcStatus(spec: RetrySpec, code: number): boolean {
+  return spec.grpcStatusCodes === undefined || inRanges(spec.grpcStatusCodes, code);
+}
+
 function inRanges(ranges: readonly StatusRange[], code: number): boolean {
   return ranges.some(([from, to]) => code >= from && code <= to);
 }
