@@ -25,8 +25,10 @@ function componentWorlds() {
 }
 
 // Types for every world of the table, generated in this process (one jco load for all of them): the host's
-// (what it calls a component with and gets back) and the guests' (what a component implements).
-const worlds = componentWorlds();
+// (what it calls a component with and gets back) and the guests' (what a component implements). Plus the
+// workload world of `mortar:app` (wit/deps/app/): the host implements its imports (host/src/api/wasm/), and
+// guests and the guest SDK (sdk-guest/) call them.
+const worlds = [...componentWorlds().map((w) => `mortar:component/${w}`), 'mortar:app/workload'];
 const { types } = await import(pathToFileURL(join(root, 'node_modules/@bytecodealliance/jco/dist/api.js')).href);
 rmSync(join(root, 'host/generated'), { recursive: true, force: true });
 for (const [dir, guest] of [
@@ -34,7 +36,7 @@ for (const [dir, guest] of [
   ['components-wasm/generated', true],
 ]) {
   for (const world of worlds) {
-    const files = await types(join(root, 'wit'), { worldName: `mortar:component/${world}`, outDir: join(root, dir), guest });
+    const files = await types(join(root, 'wit'), { worldName: world, outDir: join(root, dir), guest });
     for (const [file, bytes] of Object.entries(files)) {
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, bytes);
