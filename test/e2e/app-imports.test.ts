@@ -271,7 +271,7 @@ describe('mortar:app imports over the universal API', () => {
     assert.deepEqual(
       app.deliveries
         .slice(before)
-        .map((d) => (d.event?.data as { id: string }).id)
+        .map((d) => (d.event?.data as { id?: string } | undefined)?.id)
         .sort(),
       ['b1', 'b2'],
     );
