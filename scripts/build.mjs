@@ -65,5 +65,7 @@ for (const dir of ['dapr/proto/runtime/v1', 'dapr/proto/common/v1', 'google/prot
   writeFileSync(join(protoOut, 'dapr.json'), JSON.stringify(protoRoot.toJSON({ keepComments: false })));
 }
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'components-wasm/tsconfig.json']);
+// The guest SDK and the example workload, against the guest types of the workload world.
+run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'sdk-guest/tsconfig.json']);
 run(process.execPath, [join(root, 'scripts/build-components.mjs')]);
 console.log(`build finished in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
