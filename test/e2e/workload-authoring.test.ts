@@ -1,17 +1,21 @@
 /**
  * Writing a Wasm workload as a newcomer would: `mortar component new <name> --workload` in an empty folder
  * outside the repository, then `mortar component build`; the component exports `wasi:http/incoming-handler`
- * and imports `mortar:app` (read back from the .wasm with jco). The same for the example in
- * `examples/workload/`. Serving the built workload needs the workload engine; that step is an integration test.
+ * and imports `mortar:app` (read back from the .wasm with jco), and it serves requests: `jco serve` (a real
+ * `wasi:http` host) with its `mortar:app` imports bridged to a real runtime's import table (`helpers/app-bridge.ts`,
+ * a test stand-in for the workload engine, whose own serving is tested with the engine). The same build for the
+ * example in `examples/workload/`.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { componentWit } from '@bytecodealliance/jco';
-import { BIN, ROOT, tempDir } from '../helpers/sidecar.js';
+import { BIN, freePort, ROOT, tempDir } from '../helpers/sidecar.js';
+import { bridgeModules } from '../helpers/app-bridge.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const exec = promisify(execFile);
 
@@ -24,18 +28,28 @@ async function worldOf(wasm: string): Promise<{ imports: string[]; exports: stri
 
 describe('workload authoring: new --workload, then build', () => {
   let work: string;
+  let newAt = 0;
+  let server: ChildProcess | undefined;
   const mortar = (args: string[], cwd: string) => exec(process.execPath, [BIN, ...args], { cwd, maxBuffer: 16 * 1024 * 1024 });
 
   before(() => {
     work = realpathSync(tempDir('workload-authoring'));
     assert.ok(!work.startsWith(realpathSync(ROOT)), 'the work folder is outside the repository');
   });
+  /** Stops `jco serve` and the server process it started (their process group). */
+  const stopServer = () => {
+    if (server?.pid !== undefined && server.exitCode === null) process.kill(-server.pid, 'SIGTERM');
+    server = undefined;
+  };
+
   after(() => {
+    stopServer();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
   it('the template builds on a clean folder into a component exporting wasi:http/incoming-handler and importing mortar:app', async (t) => {
     const t0 = Date.now();
+    newAt = t0;
     const made = await mortar(['component', 'new', 'hello', '--workload'], work);
     assert.match(made.stdout, /created hello\/ \(workload, world mortar:app\/workload\)/);
     for (const f of ['index.ts', 'package.json', 'tsconfig.json', 'types/workload.d.ts', 'types/interfaces/mortar-app-state.d.ts']) {
@@ -59,6 +73,48 @@ describe('workload authoring: new --workload, then build', () => {
     }
     assert.ok(!w.imports.some((i) => i.startsWith('wasi:http/outgoing-handler')), 'no outgoing HTTP import');
     assert.ok(!w.imports.some((i) => i.startsWith('mortar:host/') || i.startsWith('mortar:component/')), 'no component-side imports');
+  });
+
+  it("the built template serves requests over wasi:http, its state calls reaching a real runtime, whose HTTP API reads the guest's counter", async (t) => {
+    const port = await freePort();
+    const sidecarPort = await freePort();
+    const maps = bridgeModules(join(work, 'hello'));
+    const jco = join(ROOT, 'node_modules/@bytecodealliance/jco/dist/jco.js');
+    server = spawn(process.execPath, [jco, 'serve', 'hello.wasm', '--port', String(port), '--host', '127.0.0.1', '--jco-map', ...maps], {
+      cwd: join(work, 'hello'),
+      env: { ...process.env, MORTAR_BRIDGE_APP_ID: 'hello', MORTAR_BRIDGE_HTTP_PORT: String(sidecarPort), MORTAR_BRIDGE_DATA_DIR: join(work, 'data') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // jco serve runs the server in a child of its own: a group of their own, stopped together.
+      detached: true,
+    });
+    let output = '';
+    server.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+    server.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+    await waitUntil(() => output.includes('Server listening'), `jco serve listening (output: ${output})`, 60_000);
+    const url = `http://127.0.0.1:${port}`;
+    const hello = await fetch(`${url}/hello`);
+    t.diagnostic(`new --workload to the first served request: ${((Date.now() - newAt) / 1000).toFixed(1)} s`);
+    assert.equal(hello.status, 200);
+    assert.deepEqual(await hello.json(), { hello: 'hello' });
+    const values: number[] = [];
+    for (let i = 0; i < 3; i++) values.push(((await (await fetch(`${url}/counter`, { method: 'POST' })).json()) as { value: number }).value);
+    assert.deepEqual(values, [1, 2, 3]);
+    assert.deepEqual(await (await fetch(`${url}/counter`)).json(), { value: 3 });
+    // The same key through the sidecar's Dapr HTTP API, as an HTTP app of the same app id reads it.
+    const fromHttp = await fetch(`http://127.0.0.1:${sidecarPort}/v1.0/state/statestore/counter`);
+    assert.equal(await fromHttp.text(), '3');
+    // The subscription as the sidecar reads it, and a delivery settled by the workload.
+    assert.deepEqual(await (await fetch(`${url}/dapr/subscribe`)).json(), [{ pubsubname: 'pubsub', topic: 'notes', route: '/events/notes' }]);
+    const delivered = await fetch(`${url}/events/notes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: JSON.stringify({ id: 'n1', source: 'someone', type: 'com.dapr.event.sent', specversion: '1.0', data: { text: 'hi' } }),
+    });
+    assert.deepEqual(await delivered.json(), { status: 'SUCCESS' });
+    assert.equal(await (await fetch(`http://127.0.0.1:${sidecarPort}/v1.0/state/statestore/last-note`)).text(), '{"text":"hi"}');
+    const notJson = await fetch(`${url}/notes`, { method: 'POST', body: 'not json' });
+    assert.equal(notJson.status, 400);
+    stopServer();
   });
 
   it('the example workload (state, publish and a subscription) builds the same way', async () => {
