@@ -42,6 +42,33 @@ describe('workload authoring: new --workload, then build', () => {
     server = undefined;
   };
 
+  /**
+   * Serves `wasm` with `jco serve`, its `mortar:app` imports bridged to a runtime (embedded defaults, HTTP API on
+   * a port of its own) acting for `appId`; resolves with both addresses once it listens.
+   */
+  const serveWorkload = async (wasm: string, appId: string, dataDir: string): Promise<{ url: string; sidecar: string }> => {
+    const port = await freePort();
+    const sidecarPort = await freePort();
+    const modules = join(work, `bridge-${appId}`);
+    mkdirSync(modules);
+    const maps = bridgeModules(modules);
+    const jco = join(ROOT, 'node_modules/@bytecodealliance/jco/dist/jco.js');
+    server = spawn(process.execPath, [jco, 'serve', wasm, '--port', String(port), '--host', '127.0.0.1', '--jco-map', ...maps], {
+      cwd: work,
+      env: { ...process.env, MORTAR_BRIDGE_APP_ID: appId, MORTAR_BRIDGE_HTTP_PORT: String(sidecarPort), MORTAR_BRIDGE_DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // jco serve runs the server in a child of its own: a group of their own, stopped together.
+      detached: true,
+    });
+    let output = '';
+    server.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+    server.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+    await waitUntil(() => output.includes('Server listening'), 'jco serve listening', 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}; its output: ${output}`);
+    });
+    return { url: `http://127.0.0.1:${port}`, sidecar: `http://127.0.0.1:${sidecarPort}` };
+  };
+
   after(() => {
     stopServer();
     if (work) rmSync(work, { recursive: true, force: true });
@@ -76,22 +103,7 @@ describe('workload authoring: new --workload, then build', () => {
   });
 
   it("the built template serves requests over wasi:http, its state calls reaching a real runtime, whose HTTP API reads the guest's counter", async (t) => {
-    const port = await freePort();
-    const sidecarPort = await freePort();
-    const maps = bridgeModules(join(work, 'hello'));
-    const jco = join(ROOT, 'node_modules/@bytecodealliance/jco/dist/jco.js');
-    server = spawn(process.execPath, [jco, 'serve', 'hello.wasm', '--port', String(port), '--host', '127.0.0.1', '--jco-map', ...maps], {
-      cwd: join(work, 'hello'),
-      env: { ...process.env, MORTAR_BRIDGE_APP_ID: 'hello', MORTAR_BRIDGE_HTTP_PORT: String(sidecarPort), MORTAR_BRIDGE_DATA_DIR: join(work, 'data') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // jco serve runs the server in a child of its own: a group of their own, stopped together.
-      detached: true,
-    });
-    let output = '';
-    server.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-    server.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-    await waitUntil(() => output.includes('Server listening'), `jco serve listening (output: ${output})`, 60_000);
-    const url = `http://127.0.0.1:${port}`;
+    const { url, sidecar } = await serveWorkload(join(work, 'hello', 'hello.wasm'), 'hello', join(work, 'data'));
     const hello = await fetch(`${url}/hello`);
     t.diagnostic(`new --workload to the first served request: ${((Date.now() - newAt) / 1000).toFixed(1)} s`);
     assert.equal(hello.status, 200);
@@ -101,7 +113,7 @@ describe('workload authoring: new --workload, then build', () => {
     assert.deepEqual(values, [1, 2, 3]);
     assert.deepEqual(await (await fetch(`${url}/counter`)).json(), { value: 3 });
     // The same key through the sidecar's Dapr HTTP API, as an HTTP app of the same app id reads it.
-    const fromHttp = await fetch(`http://127.0.0.1:${sidecarPort}/v1.0/state/statestore/counter`);
+    const fromHttp = await fetch(`${sidecar}/v1.0/state/statestore/counter`);
     assert.equal(await fromHttp.text(), '3');
     // The subscription as the sidecar reads it, and a delivery settled by the workload.
     assert.deepEqual(await (await fetch(`${url}/dapr/subscribe`)).json(), [{ pubsubname: 'pubsub', topic: 'notes', route: '/events/notes' }]);
@@ -111,18 +123,37 @@ describe('workload authoring: new --workload, then build', () => {
       body: JSON.stringify({ id: 'n1', source: 'someone', type: 'com.dapr.event.sent', specversion: '1.0', data: { text: 'hi' } }),
     });
     assert.deepEqual(await delivered.json(), { status: 'SUCCESS' });
-    assert.equal(await (await fetch(`http://127.0.0.1:${sidecarPort}/v1.0/state/statestore/last-note`)).text(), '{"text":"hi"}');
+    assert.equal(await (await fetch(`${sidecar}/v1.0/state/statestore/last-note`)).text(), '{"text":"hi"}');
     const notJson = await fetch(`${url}/notes`, { method: 'POST', body: 'not json' });
     assert.equal(notJson.status, 400);
     stopServer();
   });
 
-  it('the example workload (state, publish and a subscription) builds the same way', async () => {
+  it('the example workload builds the same way and serves its orders: state, publish, and a delivery counted under ETags', async () => {
     const out = join(work, 'orders.wasm');
     const built = await mortar(['component', 'build', join(ROOT, 'examples/workload/index.ts'), '-o', out], work);
     assert.match(built.stdout, /exports wasi:http\/incoming-handler@0\.2\.12/);
     const w = await worldOf(out);
     assert.ok(w.imports.includes('mortar:app/state@0.1.0') && w.imports.includes('mortar:app/pubsub@0.1.0'), w.imports.join(', '));
+    const { url, sidecar } = await serveWorkload(out, 'orders', join(work, 'orders-data'));
+    const saved = await fetch(`${url}/orders`, { method: 'POST', body: JSON.stringify({ id: '42', item: 'book' }) });
+    assert.equal(saved.status, 201);
+    assert.deepEqual(await saved.json(), { saved: '42', by: 'orders' });
+    assert.deepEqual(await (await fetch(`${url}/orders/42`)).json(), { id: '42', item: 'book' });
+    assert.equal((await fetch(`${url}/orders/7`)).status, 404);
+    assert.equal(await (await fetch(`${sidecar}/v1.0/state/statestore/order-42`)).text(), '{"id":"42","item":"book"}');
+    assert.equal((await fetch(`${url}/orders`, { method: 'POST', body: '{"item":"no id"}' })).status, 400);
+    const deliver = (data: unknown) =>
+      fetch(`${url}/events/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents+json' },
+        body: JSON.stringify({ id: 'e', source: 'orders', type: 'com.dapr.event.sent', specversion: '1.0', data }),
+      }).then((r) => r.json());
+    assert.deepEqual(await deliver({ id: '42' }), { status: 'SUCCESS' });
+    assert.deepEqual(await deliver({ id: '43' }), { status: 'SUCCESS' });
+    assert.deepEqual(await deliver({ nothing: true }), { status: 'DROP' });
+    assert.deepEqual(await (await fetch(`${url}/stats`)).json(), { received: 2 });
+    stopServer();
   });
 
   it('an entry without incomingHandler.handle fails naming it; --workload with --block is refused', async () => {
