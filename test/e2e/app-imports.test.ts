@@ -70,6 +70,7 @@ function config(resourcePaths: string[], dataDir: string, appPort?: number): Run
 describe('mortar:app imports over the universal API', () => {
   let configured: Runtime;
   let embedded: Runtime;
+  let bindingsOnly: Runtime;
   let app: SubscriberApp;
   let redis: Redis;
   let files: string;
@@ -89,8 +90,12 @@ describe('mortar:app imports over the universal API', () => {
     configured = new Runtime(config([res], tempDir('app-imports-data'), appPort), createLogger('silent', SIDECAR_APP));
     // No resources path: the embedded defaults (`statestore` on state.sqlite, `pubsub` in memory).
     embedded = new Runtime(config([], tempDir('app-imports-default')), createLogger('silent', SIDECAR_APP));
-    await Promise.all([configured.start(), embedded.start()]);
-    await waitUntil(() => configured.ready() && embedded.outboundReady(), 'both runtimes ready', 20_000);
+    // Neither a state store nor a pub/sub: only a binding.
+    const lone = tempDir('app-imports-lone');
+    writeComponent(lone, 'files.yaml', 'files', 'bindings.localstorage', { rootPath: tempDir('app-imports-lone-files') });
+    bindingsOnly = new Runtime(config([lone], tempDir('app-imports-lone-data')), createLogger('silent', SIDECAR_APP));
+    await Promise.all([configured.start(), embedded.start(), bindingsOnly.start()]);
+    await waitUntil(() => configured.ready() && embedded.outboundReady() && bindingsOnly.outboundReady(), 'the runtimes ready', 20_000);
     wl = appImports(configured.api, WORKLOAD);
     wlDefault = appImports(embedded.api, WORKLOAD);
     redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
@@ -99,7 +104,7 @@ describe('mortar:app imports over the universal API', () => {
   after(async () => {
     if (redisKeys.length > 0) await redis?.del(...redisKeys);
     redis?.disconnect();
-    await Promise.all([configured?.stop(), embedded?.stop()]);
+    await Promise.all([configured?.stop(), embedded?.stop(), bindingsOnly?.stop()]);
     await app?.close();
   });
 
@@ -227,6 +232,17 @@ describe('mortar:app imports over the universal API', () => {
       /key 'a' is given twice/,
     );
     await rejectsWith(wl.pubsub.publish('nope', 'orders', { data: bytes('x'), rawPayload: false, metadata: [] }), 'not-found', 'ERR_PUBSUB_NOT_FOUND');
+  });
+
+  it('with no state store or pub/sub configured at all, calls are not-configured (ERR_STATE_STORE_NOT_CONFIGURED, ERR_PUBSUB_NOT_CONFIGURED)', async () => {
+    const lone = appImports(bindingsOnly.api, WORKLOAD);
+    await rejectsWith(lone.state.get('statestore', 'k', 'eventual', []), 'not-configured', 'ERR_STATE_STORE_NOT_CONFIGURED');
+    await rejectsWith(lone.state.transact('statestore', [], []), 'not-configured', 'ERR_STATE_STORE_NOT_CONFIGURED');
+    await rejectsWith(
+      lone.pubsub.publish('pubsub', 'orders', { data: bytes('x'), rawPayload: false, metadata: [] }),
+      'not-configured',
+      'ERR_PUBSUB_NOT_CONFIGURED',
+    );
   });
 
   it('publish: the event reaches the subscribed app as a CloudEvent whose source is the workload; raw-payload sends the bytes as they are', async () => {
