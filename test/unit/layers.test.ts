@@ -25,6 +25,7 @@ const RANK: Readonly<Record<string, number>> = {
   cli: 6,
   'runtime.ts': 6,
   api: 5,
+  workloads: 5,
   'app-channel': 4,
   blocks: 3,
   components: 2,

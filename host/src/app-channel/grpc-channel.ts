@@ -22,6 +22,9 @@ import * as grpc from '@grpc/grpc-js';
 import type { AppAnswer, AppTarget } from '../blocks/app-target.js';
 import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscription.js';
 import type { AppChannelOptions, HealthSignal } from './http-channel.js';
+import { topicEventRequest } from './topic-event-request.js';
+
+export { topicEventRequest };
 
 /** The descriptor `npm run build` makes from the SDK's protos (`dist/proto`, from `dist/host/src/app-channel/`). */
 const DESCRIPTOR = fileURLToPath(new URL('../../../proto/dapr.json', import.meta.url));
@@ -34,12 +37,12 @@ const SUCCESS = 0;
 const RETRY = 1;
 const DROP = 2;
 
-/** CloudEvent attributes that have their own TopicEventRequest field (or are the data); the rest are extensions. */
-const CE_FIELDS = new Set(['id', 'source', 'type', 'specversion', 'datacontenttype', 'data', 'data_base64']);
 /** Headers the channel never sends as metadata (framing, and the token, which it sets itself). */
 const SKIP_METADATA = new Set(['content-length', 'transfer-encoding', 'connection', 'host', 'te', 'dapr-api-token', 'content-type']);
 const METADATA_KEY = /^[0-9a-z_.-]+$/;
 const METADATA_VALUE = /^[\x20-\x7e]*$/;
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 type Callback = (err: grpc.ServiceError | null, res?: unknown) => void;
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback) => void;
@@ -58,61 +61,6 @@ interface RawSubscription {
 function codeOf(err: unknown): number | undefined {
   const c = (err as { code?: unknown } | null)?.code;
   return typeof c === 'number' ? c : undefined;
-}
-
-/** A JSON value as a `google.protobuf.Value` object, for the `extensions` Struct. */
-function toValue(v: unknown): Record<string, unknown> {
-  if (v === null || v === undefined) return { nullValue: 0 };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
-  return { structValue: toStruct(v as Record<string, unknown>) };
-}
-function toStruct(o: Record<string, unknown>): { fields: Record<string, unknown> } {
-  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, toValue(v)])) };
-}
-
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-
-/** daprd `contenttype.IsStringContentType`. */
-function isStringContentType(ct: string): boolean {
-  const t = ct.toLowerCase();
-  return t.startsWith('text/') || t.includes('xml') || t === 'application/x-www-form-urlencoded' || t === '';
-}
-/** daprd `contenttype.IsJSONContentType` / `IsCloudEventContentType`. */
-function isJsonContentType(ct: string): boolean {
-  const t = ct.toLowerCase().split(';')[0]!.trim();
-  return t === 'application/json' || t.endsWith('+json');
-}
-
-/**
- * A CloudEvent (as the delivery loop sends it) as daprd's `TopicEventRequest` (postman/grpc `Deliver`):
- * `data_base64` decoded, else `data` as text for string content types, as JSON for JSON ones; every other
- * attribute an extension.
- */
-export function topicEventRequest(event: Record<string, unknown>, topic: string, pubsubName: string, path: string): Record<string, unknown> {
-  const dataContentType = str(event.datacontenttype);
-  let data: Buffer = Buffer.alloc(0);
-  if (typeof event.data_base64 === 'string') data = Buffer.from(event.data_base64, 'base64');
-  else if (event.data !== undefined && event.data !== null) {
-    const asText = typeof event.data === 'string' && (isStringContentType(dataContentType) || !isJsonContentType(dataContentType));
-    data = Buffer.from(asText ? (event.data as string) : JSON.stringify(event.data), 'utf8');
-  }
-  const extensions: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(event)) if (!CE_FIELDS.has(k)) extensions[k] = v;
-  return {
-    id: str(event.id),
-    source: str(event.source),
-    type: str(event.type),
-    specVersion: str(event.specversion),
-    dataContentType,
-    data,
-    topic,
-    pubsubName,
-    path,
-    extensions: toStruct(extensions),
-  };
 }
 
 let definition: grpc.GrpcObject | undefined;
