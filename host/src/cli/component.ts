@@ -14,6 +14,7 @@ import { TranspileCache } from '../components/transpile-cache.js';
 import {
   componentizeArgs,
   GUEST_SDK_ENTRY,
+  GUEST_SDK_SPECIFIER,
   jcoCli,
   WIT_DIR,
   WORKLOAD_WORLD,
@@ -321,7 +322,7 @@ async function buildWorkload(entryArg: string, entry: string, out: string): Prom
     const bundleConfig = join(work, 'bundle.config.mjs');
     writeFileSync(
       bundleConfig,
-      `export default { external: [/^mortar:/, /^wasi:/], resolve: { alias: { '@mortar/guest': ${JSON.stringify(GUEST_SDK_ENTRY)} } } };\n`,
+      `export default { external: [/^mortar:/, /^wasi:/], resolve: { alias: { ${JSON.stringify(GUEST_SDK_SPECIFIER)}: ${JSON.stringify(GUEST_SDK_ENTRY)} } } };\n`,
     );
     mkdirSync(dirname(out), { recursive: true });
     const t0 = Date.now();

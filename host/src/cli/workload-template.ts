@@ -3,6 +3,7 @@
  * building blocks through `mortar:app` and mortar's guest SDK), built by `mortar component build`. The SDK and
  * the WIT ship with mortar: nothing to install, and the folder builds anywhere.
  */
+import { GUEST_SDK_SPECIFIER } from '../components/toolchain.js';
 import type { TemplateFile } from './component-templates.js';
 
 const INDEX = (name: string) => `/**
@@ -17,7 +18,7 @@ const INDEX = (name: string) => `/**
  *
  * Build: \`npm run build\` (mortar component build index.ts -o ${name}.wasm).
  */
-import { AppError, Router, Subscriptions, appId, pubsub, serve, state } from '@mortar/guest';
+import { AppError, Router, Subscriptions, appId, pubsub, serve, state } from ${JSON.stringify(GUEST_SDK_SPECIFIER)};
 
 const store = state('statestore');
 const router = new Router();
@@ -80,7 +81,7 @@ export function workloadTemplateFiles(name: string, sdkEntry: string): TemplateF
       skipLibCheck: true,
       lib: ['ES2022', 'esnext.disposable'],
       types: [],
-      paths: { '@mortar/guest': [sdkEntry] },
+      paths: { [GUEST_SDK_SPECIFIER]: [sdkEntry] },
     },
     include: ['*.ts', 'types/**/*.d.ts'],
   };

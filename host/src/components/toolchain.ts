@@ -50,7 +50,10 @@ export const HOW_TO_BUILD =
 /** The world a Wasm workload implements (wit/deps/app/app.wit): `mortar:app` imports, `wasi:http/incoming-handler` export. */
 export const WORKLOAD_WORLD = 'mortar:app/workload';
 
-/** The guest SDK's entry, resolved for a workload's `import ... from '@mortar/guest'` (sdk-guest/, shipped with the package). */
+/** The module name workloads import the guest SDK by. */
+export const GUEST_SDK_SPECIFIER = '@mortar/guest';
+
+/** The guest SDK's entry, what `GUEST_SDK_SPECIFIER` resolves to in a workload's build (sdk-guest/, shipped with the package). */
 export const GUEST_SDK_ENTRY = join(PACKAGE_ROOT, 'sdk-guest/src/index.ts');
 
 /**
