@@ -25,8 +25,10 @@ function componentWorlds() {
 }
 
 // Types for every world of the table, generated in this process (one jco load for all of them): the host's
-// (what it calls a component with and gets back) and the guests' (what a component implements).
-const worlds = componentWorlds();
+// (what it calls a component with and gets back) and the guests' (what a component implements). Plus the
+// workload world of `mortar:app` (wit/deps/app/): the host implements its imports (host/src/api/wasm/), and
+// guests and the guest SDK (sdk-guest/) call them.
+const worlds = [...componentWorlds().map((w) => `mortar:component/${w}`), 'mortar:app/workload'];
 const { types } = await import(pathToFileURL(join(root, 'node_modules/@bytecodealliance/jco/dist/api.js')).href);
 rmSync(join(root, 'host/generated'), { recursive: true, force: true });
 for (const [dir, guest] of [
@@ -34,7 +36,7 @@ for (const [dir, guest] of [
   ['components-wasm/generated', true],
 ]) {
   for (const world of worlds) {
-    const files = await types(join(root, 'wit'), { worldName: `mortar:component/${world}`, outDir: join(root, dir), guest });
+    const files = await types(join(root, 'wit'), { worldName: world, outDir: join(root, dir), guest });
     for (const [file, bytes] of Object.entries(files)) {
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, bytes);
@@ -64,5 +66,7 @@ for (const dir of ['dapr/proto/runtime/v1', 'dapr/proto/common/v1', 'google/prot
   writeFileSync(join(protoOut, 'dapr.json'), JSON.stringify(protoRoot.toJSON({ keepComments: false })));
 }
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'components-wasm/tsconfig.json']);
+// The guest SDK and the example workload, against the guest types of the workload world.
+run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'sdk-guest/tsconfig.json']);
 run(process.execPath, [join(root, 'scripts/build-components.mjs')]);
 console.log(`build finished in ${((Date.now() - t0) / 1000).toFixed(1)}s`);

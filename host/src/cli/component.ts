@@ -11,18 +11,34 @@ import { MortarError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { ComponentLoader } from '../components/component-types.js';
 import { TranspileCache } from '../components/transpile-cache.js';
-import { componentizeArgs, jcoCli, WIT_DIR, WORLDS, type BuildBlock } from '../components/toolchain.js';
+import {
+  componentizeArgs,
+  GUEST_SDK_ENTRY,
+  GUEST_SDK_SPECIFIER,
+  jcoCli,
+  WIT_DIR,
+  WORKLOAD_WORLD,
+  WORLDS,
+  workloadComponentizeArgs,
+  type BuildBlock,
+} from '../components/toolchain.js';
 import { BLOCKS, COMPONENT_WORLDS } from '../building-blocks.js';
-import { templateFiles, type TemplateBlock } from './component-templates.js';
+import { templateFiles, type TemplateBlock, type TemplateFile } from './component-templates.js';
+import { workloadTemplateFiles } from './workload-template.js';
 
 export const COMPONENT_USAGE = `Usage:
   mortar component new <name> --block state|pubsub [--type <type>] [--dir <parent>]
       writes <parent>/<name>/ (default: ./<name>): index.ts (a working in-memory state store or broker),
       package.json, tsconfig.json, component.yaml and types/ (TypeScript declarations of the WIT)
-  mortar component build <entry.ts|.js> -o <file.wasm> [--block ${COMPONENT_WORLDS.map((w) => w.build).join('|')}]
+  mortar component new <name> --workload [--dir <parent>]
+      writes a Wasm workload: index.ts (an HTTP handler using state, publish and a subscription through
+      mortar:app and the guest SDK, @mortar/guest), package.json, tsconfig.json and types/
+  mortar component build <entry.ts|.js> -o <file.wasm> [--block ${COMPONENT_WORLDS.map((w) => w.build).join('|')} | --workload]
       builds a component with mortar's own jco and wit/ (QuickJS backend, synchronous exports), checks that
       the entry exports every function of its world, and loads the result as the sidecar would
-      (the block comes from --block, else the nearest package.json's "mortar": {"block"}, else the exports)
+      (the block comes from --block, else the nearest package.json's "mortar": {"block"}, else the exports);
+      a workload (--workload, "mortar": {"workload": true}, or an entry exporting incomingHandler) is built for
+      ${WORKLOAD_WORLD} (StarlingMonkey backend) and checked to export wasi:http/incoming-handler
 `;
 
 const exec = promisify(execFile);
@@ -66,25 +82,31 @@ function newComponent(argv: string[]): number {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { block: { type: 'string' }, type: { type: 'string' }, dir: { type: 'string' } },
+    options: { block: { type: 'string' }, type: { type: 'string' }, dir: { type: 'string' }, workload: { type: 'boolean' } },
   });
   const [name, ...extra] = positionals;
   if (!name || extra.length > 0) throw new CliError(`expected one component name\n\n${COMPONENT_USAGE}`);
   if (!NAME.test(name)) throw new CliError(`'${name}' is not a valid name: use lowercase letters, digits and dashes, starting with a letter`);
+  if (values.workload) {
+    if (values.block || values.type) throw new CliError('--workload takes no --block or --type (a workload is no component of a block)');
+    const target = emptyTarget(values.dir, name);
+    writeFiles(target, workloadTemplateFiles(name, GUEST_SDK_ENTRY));
+    writeGuestTypes(WORKLOAD_WORLD, join(target, 'types'));
+    const rel = relative(process.cwd(), target) || '.';
+    process.stdout.write(
+      `created ${rel}/ (workload, world ${WORKLOAD_WORLD})\n` +
+        `  cd ${rel} && mortar component build index.ts -o ${name}.wasm\n` +
+        '  then serve it with the workload engine (mortar up)\n',
+    );
+    return 0;
+  }
   const block = values.block as TemplateBlock | undefined;
   if (block !== 'state' && block !== 'pubsub') throw new CliError(`--block must be state or pubsub${block ? ` (got '${block}')` : ''}`);
   const type = values.type ?? `${block}.${name}`;
   if (!type.startsWith(`${block}.`) || !/^[a-z0-9]+\.[A-Za-z0-9._-]+$/.test(type)) throw new CliError(`--type '${type}' must look like ${block}.<name>`);
-  const target = resolve(values.dir ?? '.', name);
-  if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
-    throw new CliError(`${target} already exists and is not empty`);
-  }
-  for (const f of templateFiles(name, block, type)) {
-    const path = join(target, f.path);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, f.text);
-  }
-  writeGuestTypes(WORLDS[block], join(target, 'types'));
+  const target = emptyTarget(values.dir, name);
+  writeFiles(target, templateFiles(name, block, type));
+  writeGuestTypes(`mortar:component/${WORLDS[block]}`, join(target, 'types'));
   const rel = relative(process.cwd(), target) || '.';
   process.stdout.write(
     `created ${rel}/ (${type}, world ${WORLDS[block]})\n` +
@@ -94,10 +116,27 @@ function newComponent(argv: string[]): number {
   return 0;
 }
 
-/** Writes the TypeScript declarations of `world`'s interfaces (what `import ... from 'mortar:...'` sees). */
+/** The folder `<parent>/<name>` for a new component: it must not exist, or be an empty folder. */
+function emptyTarget(parent: string | undefined, name: string): string {
+  const target = resolve(parent ?? '.', name);
+  if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
+    throw new CliError(`${target} already exists and is not empty`);
+  }
+  return target;
+}
+
+function writeFiles(target: string, files: readonly TemplateFile[]): void {
+  for (const f of files) {
+    const path = join(target, f.path);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, f.text);
+  }
+}
+
+/** Writes the TypeScript declarations of `world`'s interfaces (what `import ... from 'mortar:...'` sees); `world` is qualified (`mortar:app/workload`). */
 function writeGuestTypes(world: string, out: string): void {
   // Synchronous on purpose: `new` is a one-shot command and this takes about a second.
-  const r = spawnSync(process.execPath, [jcoCli(), 'guest-types', WIT_DIR, '--world-name', `mortar:component/${world}`, '-o', out, '--quiet'], {
+  const r = spawnSync(process.execPath, [jcoCli(), 'guest-types', WIT_DIR, '--world-name', world, '-o', out, '--quiet'], {
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new CliError(`could not write the WIT's TypeScript declarations: ${r.stderr}`);
@@ -108,7 +147,7 @@ async function buildComponent(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { out: { type: 'string', short: 'o' }, block: { type: 'string' } },
+    options: { out: { type: 'string', short: 'o' }, block: { type: 'string' }, workload: { type: 'boolean' } },
   });
   const [entryArg, ...extra] = positionals;
   if (!entryArg || extra.length > 0) throw new CliError(`expected one entry file\n\n${COMPONENT_USAGE}`);
@@ -116,6 +155,8 @@ async function buildComponent(argv: string[]): Promise<number> {
   const entry = resolve(entryArg);
   if (!existsSync(entry)) throw new CliError(`${entryArg}: no such file`);
   const out = resolve(values.out);
+  if (values.workload && values.block) throw new CliError('--workload and --block exclude each other');
+  if (values.workload || (!values.block && isWorkload(entry))) return buildWorkload(entryArg, entry, out);
   const block = blockFor(entry, values.block);
   const world = WORLDS[block];
 
@@ -195,8 +236,7 @@ export function worldExported(src: string): BuildBlock {
  * of `world`'s exported interfaces is there: componentize accepts a module that lacks one, and the
  * component would then trap on the first call to it.
  */
-function exportCheck(entry: string, world: string): string {
-  const required = worldExports(world);
+function exportCheck(entry: string, world: string, required: Record<string, string[]> = worldExports(world)): string {
   return `import * as component from ${JSON.stringify(entry)};
 const required: Record<string, string[]> = ${JSON.stringify(required)};
 const missing: string[] = [];
@@ -245,5 +285,73 @@ async function verify(wasm: string, work: string): Promise<string> {
   } catch (err) {
     if (err instanceof MortarError) throw new CliError(`built, but the sidecar would refuse it: ${err.message}`);
     throw err;
+  }
+}
+
+/**
+ * Whether `entry` is a workload: the nearest package.json says `"mortar": {"workload": true}`, or (with no
+ * `mortar` key there) the entry exports `incomingHandler`.
+ */
+function isWorkload(entry: string): boolean {
+  for (let dir = dirname(entry); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      const m = (JSON.parse(readFileSync(pkg, 'utf8')) as { mortar?: { workload?: unknown; block?: unknown } }).mortar;
+      if (m?.workload === true) return true;
+      if (m !== undefined) return false;
+      break;
+    }
+    if (dirname(dir) === dir) break;
+  }
+  return /export\s+(const|let|var|function)\s+incomingHandler\b/.test(readFileSync(entry, 'utf8'));
+}
+
+/** The `wasi:http/incoming-handler` export a workload must have (any 0.2.x). */
+const INCOMING_HANDLER = /^\s*export wasi:http\/incoming-handler@0\.2\.\d+;$/m;
+
+/**
+ * Builds a workload (`mortar:app/workload`) with the guest SDK resolved from this package, checks that the
+ * entry exports `incomingHandler.handle` and that the component exports `wasi:http/incoming-handler`.
+ */
+async function buildWorkload(entryArg: string, entry: string, out: string): Promise<number> {
+  const work = mkdtempSync(join(tmpdir(), 'mortar-build-'));
+  try {
+    const wrapper = join(work, 'entry.ts');
+    writeFileSync(wrapper, exportCheck(entry, WORKLOAD_WORLD, { incomingHandler: ['handle'] }));
+    // WIT imports are resolved by the component model; the SDK is the one shipped with mortar.
+    const bundleConfig = join(work, 'bundle.config.mjs');
+    writeFileSync(
+      bundleConfig,
+      `export default { external: [/^mortar:/, /^wasi:/], resolve: { alias: { ${JSON.stringify(GUEST_SDK_SPECIFIER)}: ${JSON.stringify(GUEST_SDK_ENTRY)} } } };\n`,
+    );
+    mkdirSync(dirname(out), { recursive: true });
+    const t0 = Date.now();
+    try {
+      await exec(process.execPath, [jcoCli(), ...workloadComponentizeArgs(wrapper, out, ['--bundle-config', bundleConfig])], {
+        cwd: dirname(entry),
+        maxBuffer: 64 * 1024 * 1024,
+      });
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      const output = `${e.stdout ?? ''}${e.stderr ?? ''}`;
+      const missing = /MORTAR-EXPORTS: ([^\n]*)/.exec(output)?.[1];
+      if (missing) throw new CliError(`${entryArg} is no workload: ${missing} (export const incomingHandler = serve(router))`);
+      throw new CliError(`building ${entryArg} for the ${WORKLOAD_WORLD} world failed:\n${output.trim() || e.message}`);
+    }
+    const built = Date.now() - t0;
+    const { componentWit } = await import('@bytecodealliance/jco');
+    const wit = await componentWit(readFileSync(out));
+    const handler = INCOMING_HANDLER.exec(wit)?.[0]
+      .trim()
+      .replace(/^export |;$/g, '');
+    if (!handler) throw new CliError(`built ${out}, but it does not export wasi:http/incoming-handler@0.2.x`);
+    const app = [...wit.matchAll(/^\s*import (mortar:app\/[a-z-]+)@[^;]+;$/gm)].map((m) => m[1]!);
+    process.stdout.write(
+      `built ${relative(process.cwd(), out) || out} (workload, ${(statSync(out).size / 1e6).toFixed(1)} MB, ${(built / 1000).toFixed(1)}s): ` +
+        `exports ${handler}; imports ${app.join(', ')}\n`,
+    );
+    return 0;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
 }

@@ -46,3 +46,32 @@ export const HOW_TO_BUILD =
   'build it with `mortar component build <entry.ts> -o <file>.wasm` ' +
   "(jco componentize --backend quickjs --backend-qjs-disable-async against mortar's wit/, world " +
   `${BLOCKS.state.defaultWorld} or ${BLOCKS.pubsub.defaultWorld})`;
+
+/** The world a Wasm workload implements (wit/deps/app/app.wit): `mortar:app` imports, `wasi:http/incoming-handler` export. */
+export const WORKLOAD_WORLD = 'mortar:app/workload';
+
+/** The module name workloads import the guest SDK by. */
+export const GUEST_SDK_SPECIFIER = '@mortar/guest';
+
+/** The guest SDK's entry, what `GUEST_SDK_SPECIFIER` resolves to in a workload's build (sdk-guest/, shipped with the package). */
+export const GUEST_SDK_ENTRY = join(PACKAGE_ROOT, 'sdk-guest/src/index.ts');
+
+/**
+ * The componentize flags of a workload: jco's StarlingMonkey engine (its default backend), with its own
+ * `fetch-event` handler off, so the module's `incomingHandler` export is the component's
+ * `wasi:http/incoming-handler`, and its `fetch` off (`http`), so the component imports no
+ * `wasi:http/outgoing-handler` (outbound HTTP for workloads comes with the engine's allow-list).
+ *
+ * Not the QuickJS backend of the built-ins: componentize-qjs 0.4.5 pre-initialises a component in a wasmtime
+ * linker that stubs every interface it does not implement with fresh resource types, and it implements
+ * `wasi:io` but not `wasi:http`, so the stubbed `wasi:http/types` (whose `input-stream` is `wasi:io`'s) fails to
+ * link: "instance export `input-stream` has the wrong type: mismatched resource types". A workload builds for
+ * QuickJS unchanged once componentize-qjs links `wasi:http` or leaves it unstubbed (the world and the SDK
+ * need no change: the SDK carries its own UTF-8 for QuickJS, which has no TextEncoder).
+ */
+export const WORKLOAD_FLAGS: readonly string[] = ['--disable', 'fetch-event', '--disable', 'http'];
+
+/** The arguments after `node <jco.js>` that build the workload `entry` into the component `out`. */
+export function workloadComponentizeArgs(entry: string, out: string, extra: readonly string[] = []): string[] {
+  return ['componentize', entry, '--wit', WIT_DIR, '--world-name', WORKLOAD_WORLD, ...WORKLOAD_FLAGS, ...extra, '-o', out];
+}

@@ -216,7 +216,7 @@ export class StateService {
     } catch (err) {
       // Dapr reports every transaction failure, ETag mismatches included, as 500 ERR_STATE_TRANSACTION.
       if (err instanceof MortarError) throw err;
-      throw new MortarError('ERR_STATE_TRANSACTION', [errorText(err)]);
+      throw new MortarError('ERR_STATE_TRANSACTION', [errorText(err)], { cause: err });
     }
   }
 

@@ -94,8 +94,8 @@ export function storeClient(pool: InstancePool): StoreClient {
   return c;
 }
 
-/** Dapr's status for a caller's error, as `MortarError` takes it. */
-export type Status = { http: number; grpc: number };
+/** Dapr's status for a caller's error, as `MortarError` takes it, and the store's failure it stands for. */
+export type Status = { http: number; grpc: number; cause?: unknown };
 
 /** The store's `state-error` a call rejected with, if it did. */
 function stateErrorOf(err: unknown): StateError | undefined {
@@ -133,9 +133,20 @@ export function errorText(err: unknown): string {
 export function mapError(err: unknown, make: (msg: string, o?: Status) => MortarError): MortarError {
   if (err instanceof MortarError) return err.code.startsWith('ERR_COMPONENT_') ? make(err.message) : err;
   const tag = stateErrorOf(err)?.tag;
-  if (tag === 'etag-mismatch') return make(errorText(err), { http: 409, grpc: GrpcCode.ABORTED });
-  if (tag === 'etag-invalid') return make(errorText(err), { http: 400, grpc: GrpcCode.INVALID_ARGUMENT });
+  if (tag === 'etag-mismatch') return make(errorText(err), { http: 409, grpc: GrpcCode.ABORTED, cause: err });
+  if (tag === 'etag-invalid') return make(errorText(err), { http: 400, grpc: GrpcCode.INVALID_ARGUMENT, cause: err });
   return make(errorText(err));
+}
+
+/**
+ * Whether a state operation's catalogue error is an ETag failure of the store (a mismatch, or an ETag the store
+ * does not issue), whatever code and status it is reported under (a transaction's is a 500
+ * `ERR_STATE_TRANSACTION`, as Dapr's): read from the store's `state-error` the error was made from (`cause`).
+ */
+export function etagFailureOf(err: unknown): 'etag-mismatch' | 'etag-invalid' | undefined {
+  if (!(err instanceof MortarError)) return undefined;
+  const tag = stateErrorOf(err.cause)?.tag;
+  return tag === 'etag-mismatch' || tag === 'etag-invalid' ? tag : undefined;
 }
 
 /**

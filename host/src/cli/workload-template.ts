@@ -1,0 +1,94 @@
+/**
+ * The files `mortar component new <name> --workload` writes: a working Wasm workload (an HTTP handler using the
+ * building blocks through `mortar:app` and mortar's guest SDK), built by `mortar component build`. The SDK and
+ * the WIT ship with mortar: nothing to install, and the folder builds anywhere.
+ */
+import { GUEST_SDK_SPECIFIER } from '../components/toolchain.js';
+import type { TemplateFile } from './component-templates.js';
+
+const INDEX = (name: string) => `/**
+ * ${name}: a mortar workload. It serves HTTP through wasi:http/incoming-handler and calls the building blocks
+ * through mortar:app with the guest SDK (@mortar/guest, shipped with mortar):
+ *
+ *   GET  /hello             who am I (the workload's app id)
+ *   POST /counter           adds one to a counter in the state store (safe under concurrency: ETags)
+ *   GET  /counter           the counter
+ *   POST /notes             publishes the JSON body to the \`notes\` topic
+ *   POST /events/notes      receives \`notes\` events (the sidecar reads GET /dapr/subscribe, as for an HTTP app)
+ *
+ * Build: \`npm run build\` (mortar component build index.ts -o ${name}.wasm).
+ */
+import { AppError, Router, Subscriptions, appId, pubsub, serve, state } from ${JSON.stringify(GUEST_SDK_SPECIFIER)};
+
+const store = state('statestore');
+const router = new Router();
+
+router.get('/hello', () => ({ body: { hello: appId() } }));
+
+router.get('/counter', () => ({ body: { value: store.get('counter')?.json<number>() ?? 0 } }));
+
+router.post('/counter', () => {
+  // Read, add one, write back only if nobody wrote in between (the ETag); else read again.
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const current = store.get('counter');
+    const value = (current?.json<number>() ?? 0) + 1;
+    try {
+      store.save('counter', value, { etag: current?.etag, concurrency: 'first-write' });
+      return { body: { value } };
+    } catch (e) {
+      if (!(e instanceof AppError && e.kind === 'etag-mismatch')) throw e;
+    }
+  }
+  return { status: 409, body: 'the counter kept changing; try again' };
+});
+
+router.post('/notes', (req) => {
+  pubsub('pubsub').publish('notes', req.json());
+  return { status: 202 };
+});
+
+new Subscriptions(router).add({ pubsubName: 'pubsub', topic: 'notes', route: '/events/notes' }, (event) => {
+  store.save('last-note', event.data as object);
+  return 'SUCCESS';
+});
+
+export const incomingHandler = serve(router);
+`;
+
+/** The files of a new workload `name`; `sdkEntry` is the guest SDK's entry in the mortar package (for tsc). */
+export function workloadTemplateFiles(name: string, sdkEntry: string): TemplateFile[] {
+  const pkg = {
+    name,
+    version: '0.1.0',
+    private: true,
+    type: 'module',
+    description: `A mortar workload (wasi:http handler using mortar:app)`,
+    // `mortar component build` reads the kind from here.
+    mortar: { workload: true },
+    scripts: {
+      build: `mortar component build index.ts -o ${name}.wasm`,
+      // Type-checks against the WIT's TypeScript declarations in types/ and the SDK (needs a typescript install).
+      check: 'tsc -p tsconfig.json',
+    },
+  };
+  const tsconfig = {
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'ESNext',
+      moduleResolution: 'Bundler',
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      lib: ['ES2022', 'esnext.disposable'],
+      types: [],
+      paths: { [GUEST_SDK_SPECIFIER]: [sdkEntry] },
+    },
+    include: ['*.ts', 'types/**/*.d.ts'],
+  };
+  return [
+    { path: 'index.ts', text: INDEX(name) },
+    { path: 'package.json', text: `${JSON.stringify(pkg, null, 2)}\n` },
+    { path: 'tsconfig.json', text: `${JSON.stringify(tsconfig, null, 2)}\n` },
+    { path: '.gitignore', text: '*.wasm\n' },
+  ];
+}
