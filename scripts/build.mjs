@@ -64,4 +64,5 @@ for (const dir of ['dapr/proto/runtime/v1', 'dapr/proto/common/v1', 'google/prot
 }
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'components-wasm/tsconfig.json']);
 run(process.execPath, [join(root, 'scripts/build-components.mjs')]);
+run(process.execPath, [join(root, 'scripts/build-workloads.mjs')]);
 console.log(`build finished in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
