@@ -47,7 +47,7 @@ it('adds an export section where a module has none, and leaves a module without 
 });
 
 /** One of the test workloads, instantiated in this thread, with an in-memory key-value map behind it. */
-async function workload(name: string) {
+async function workload(name: string, stderr: string[] = []) {
   const file = join(process.cwd(), 'dist/test-workloads', `${name}.wasm`);
   const cache = new TranspileCache(join(mkdtempSync(join(tmpdir(), 'mortar-wl-reset-')), 'cache'));
   const artifact = await cache.get(await readFile(file), file);
@@ -56,7 +56,11 @@ async function workload(name: string) {
     name,
     environment: {},
     stdout: { write() {} },
-    stderr: { write() {} },
+    stderr: {
+      write(b) {
+        stderr.push(Buffer.from(b).toString('utf8'));
+      },
+    },
     deadline: () => performance.now() + 5000,
     send: () => {
       throw { tag: 'HTTP-request-denied' };
@@ -98,3 +102,19 @@ for (const name of ['quickjs-http', 'spin-http-ts', 'spin-sdk-v2']) {
     assert.equal(inst.stats.resets, 39);
   });
 }
+
+it('quickjs-http: a request that grew linear memory is followed by a fresh instantiation (a memory cannot shrink back)', async () => {
+  const inst = await workload('quickjs-http');
+  assert.equal(text(await inst.handle(get('/global'))), '200 fresh');
+  assert.equal(text(await inst.handle(get('/grow'))), `200 ${8 * 1024 * 1024}`);
+  assert.equal(text(await inst.handle(get('/global'))), '200 fresh');
+  assert.equal(text(await inst.handle(get('/global'))), '200 fresh');
+  assert.deepEqual(inst.stats, { instantiations: 2, resets: 2 });
+});
+
+it('quickjs-http: a guest that throws traps, and what it printed (QuickJS’s panic, on stderr) reaches the stderr sink', async () => {
+  const err: string[] = [];
+  const inst = await workload('quickjs-http', err);
+  await assert.rejects(inst.handle(get('/throw')), WebAssembly.RuntimeError);
+  assert.match(err.join(''), /Failed to call 'handle'.*boom/);
+});
