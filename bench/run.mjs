@@ -209,12 +209,20 @@ if (want('call')) {
 if (want('workload-instance')) {
   // Compile once; a fresh instance per request, by resetting the used one vs instantiating anew (same run).
   console.log('\n## a fresh Wasm workload instance per request: reset to the post-initialisation image vs instantiating anew');
-  const { WORKLOADS, workloadInstanceCost } = await import('./workload-instance.mjs');
+  const { WORKLOADS, workloadInstanceCost, workloadHostLatency } = await import('./workload-instance.mjs');
   for (const w of WORKLOADS) {
     const r = await workloadInstanceCost(root, w.name);
     report(`${w.name} (${w.engine}) fresh instance per request, p50`, r.reset.renew, r.fresh.renew, 'ms', undefined, 'lower');
     console.log(
       `  target <= ${w.targetMs} ms: ${r.reset.renew <= w.targetMs ? 'meets' : 'MISSES'}; whole request p50 ${r.reset.total.toFixed(3)} ms vs ${r.fresh.total.toFixed(2)} ms`,
+    );
+    report(
+      `${w.name} request through WorkloadHost (worker pool, sequential), p50`,
+      await workloadHostLatency(root, w.name),
+      r.reset.total,
+      'ms',
+      undefined,
+      'lower',
     );
   }
 }

@@ -67,12 +67,45 @@ export async function workloadInstanceCost(root, name, { requests = 200, freshRe
   return { name, fresh, reset, size: (await readFile(file)).length };
 }
 
+/**
+ * A whole request through `WorkloadHost` (the worker pool: main thread -> worker -> guest -> reply, the reset
+ * done after the reply), sequential, p50; against the same request served in this thread on a reset instance
+ * (`workloadInstanceCost`'s whole request), so the ratio is what the worker hop adds.
+ */
+export async function workloadHostLatency(root, name, { requests = 300 } = {}) {
+  const dist = (p) => pathToFileURL(join(root, 'dist/host/src', p)).href;
+  const { WorkloadHost } = await import(dist('workloads/workload-host.js'));
+  const { pino } = await import('pino');
+  const api = {
+    getMetadata: () => ({ components: [] }),
+  };
+  const host = new WorkloadHost({ api, logger: pino({ level: 'silent' }), cacheDir: join(mkdtempSync(join(tmpdir(), 'mortar-bench-wlh-')), 'cache') });
+  await host.start({ appId: 'bench', name, wasm: join(root, 'dist/test-workloads', `${name}.wasm`) });
+  const req = { method: 'GET', scheme: 'http', authority: 'localhost', pathWithQuery: '/global', headers: [], body: new Uint8Array(0) };
+  const times = [];
+  try {
+    for (let i = 0; i < requests + 20; i++) {
+      const t0 = performance.now();
+      const r = await host.handle(req);
+      if (i >= 20) times.push(performance.now() - t0);
+      if (r.status !== 200 || new TextDecoder().decode(r.body) !== 'fresh') throw new Error(`${name}: request ${i} answered ${r.status}`);
+    }
+  } finally {
+    await host.close();
+  }
+  return p50(times);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = fileURLToPath(new URL('..', import.meta.url));
   for (const w of WORKLOADS) {
     const r = await workloadInstanceCost(root, w.name);
     console.log(
       `${w.name} (${w.engine}, ${(r.size / 1e6).toFixed(1)} MB, memory image ${r.reset.snapshotMb.toFixed(1)} MB): fresh instance per request p50 ${r.reset.renew.toFixed(3)} ms reset vs ${r.fresh.renew.toFixed(2)} ms instantiating anew (ratio ${(r.reset.renew / r.fresh.renew).toFixed(3)}x; target <= ${w.targetMs} ms: ${r.reset.renew <= w.targetMs ? 'meets' : 'MISSES'}); whole request p50 ${r.reset.total.toFixed(3)} ms vs ${r.fresh.total.toFixed(2)} ms`,
+    );
+    const pooled = await workloadHostLatency(root, w.name);
+    console.log(
+      `  through WorkloadHost (worker pool), sequential: p50 ${pooled.toFixed(3)} ms per request vs ${r.reset.total.toFixed(3)} ms in-thread (ratio ${(pooled / r.reset.total).toFixed(2)}x)`,
     );
   }
 }
