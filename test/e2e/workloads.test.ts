@@ -203,6 +203,16 @@ describe('Wasm workloads: Spin apps and a QuickJS guest on the building blocks',
     for (let i = 0; i < 3; i++) assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
   });
 
+  it('memory cap: a request allocating past its instance’s cap answers 500, and the next request is served', async () => {
+    const host = await workload('quickjs-http', { memoryBytes: 4 * 1024 * 1024 });
+    assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
+    const r = await host.handle(request('GET', '/grow'));
+    assert.equal(r.status, 500, 'an 8 MB allocation under a 4 MB cap fails');
+    assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
+    const roomy = await workload('quickjs-http', { memoryBytes: 64 * 1024 * 1024 });
+    assert.equal((await roomy.handle(request('GET', '/grow'))).status, 200, 'the same request under a 64 MB cap succeeds');
+  });
+
   it('state.redis: a label mapped to a Redis store keeps the counter there, readable through /v1.0/state', async () => {
     await fetch(`${apiRedis}/v1.0/state/redisstore/counter`, { method: 'DELETE' });
     const host = await workload('spin-http-ts', { keyValueMap: { default: 'redisstore' } }, rtRedis);

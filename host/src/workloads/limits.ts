@@ -9,6 +9,10 @@ export const WORKLOAD_LIMITS = {
   responseBodyBytes: 16 * 1024 * 1024,
   /** The most bytes of an outbound request body a guest may write. */
   outboundBodyBytes: 4 * 1024 * 1024,
+  /** The most bytes of one key-value value a guest may write (as `--dapr-http-max-request-size` bounds an HTTP app's). */
+  valueBytes: 4 * 1024 * 1024,
+  /** The most keys of one `wasi:keyvalue/batch` call. */
+  batchKeys: 1000,
   /** How often `wasi:keyvalue/atomics.increment` retries its compare-and-swap when another writer won. */
   incrementAttempts: 16,
   /** The deadline of one request (guest code plus its host calls), unless the workload sets its own. */

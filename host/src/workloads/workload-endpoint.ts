@@ -97,7 +97,7 @@ export class WorkloadEndpoint implements HostEndpoint {
         return this.#increment(String(args[0]), String(args[1]), BigInt(String(args[2])));
       case 'kv.get-many':
         return this.#kv(args, async (store) => {
-          const keys = (args[1] as string[]).map(String);
+          const keys = batch<string>(args[1]).map(String);
           const items = await this.opts.api.getBulkState(this.#caller, store, { keys, metadata: {} });
           const found = new Map(items.map((i) => [i.key, i]));
           return keys.map((k) => {
@@ -111,7 +111,7 @@ export class WorkloadEndpoint implements HostEndpoint {
           this.opts.api.saveState(
             this.#caller,
             store,
-            (args[1] as Array<[string, Uint8Array]>).map(([key, value]) => ({ key: String(key), value: bytes(value), metadata: {} })),
+            batch<[string, Uint8Array]>(args[1]).map(([key, value]) => ({ key: String(key), value: bytes(value), metadata: {} })),
           ),
         );
       case 'kv.delete-many':
@@ -119,7 +119,7 @@ export class WorkloadEndpoint implements HostEndpoint {
           this.opts.api.deleteBulkState(
             this.#caller,
             store,
-            (args[1] as string[]).map((key) => ({ key: String(key), metadata: {} })),
+            batch<string>(args[1]).map((key) => ({ key: String(key), metadata: {} })),
           ),
         );
       case 'kv.keys':
@@ -238,8 +238,18 @@ export class WorkloadEndpoint implements HostEndpoint {
 }
 
 function bytes(v: unknown): Uint8Array {
-  if (v instanceof Uint8Array) return v;
-  throw { tag: 'other', val: 'a key-value value must be bytes' };
+  if (!(v instanceof Uint8Array)) throw { tag: 'other', val: 'a key-value value must be bytes' };
+  if (v.byteLength > WORKLOAD_LIMITS.valueBytes)
+    throw { tag: 'other', val: `a key-value value of ${v.byteLength} bytes is over the ${WORKLOAD_LIMITS.valueBytes} a workload may write` };
+  return v;
+}
+
+/** The keys (or pairs) of a batch call, at most `WORKLOAD_LIMITS.batchKeys`. */
+function batch<T>(v: unknown): T[] {
+  if (!Array.isArray(v)) throw { tag: 'other', val: 'a batch must be a list' };
+  if (v.length > WORKLOAD_LIMITS.batchKeys)
+    throw { tag: 'other', val: `a batch of ${v.length} keys is over the ${WORKLOAD_LIMITS.batchKeys} a workload may send at once` };
+  return v as T[];
 }
 
 /** A state error as a key-value error: an unknown store is `no-such-store`, anything else `other`. */
