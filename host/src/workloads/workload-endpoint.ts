@@ -60,6 +60,8 @@ export class WorkloadEndpoint implements HostEndpoint {
   readonly #caller: Caller;
   readonly #grants = new Grants();
   readonly #anyOrigin: boolean;
+  /** Stores an `open` found (a store removed later fails its calls with no-such-store all the same). */
+  readonly #known = new Set<string>();
 
   constructor(private readonly opts: WorkloadEndpointOptions) {
     this.#caller = { appId: opts.appId, transport: 'wasm' };
@@ -150,8 +152,10 @@ export class WorkloadEndpoint implements HostEndpoint {
 
   #open(label: string): void {
     const store = this.#store(label);
+    if (this.#known.has(store)) return;
     const found = this.opts.api.getMetadata(this.#caller).components.some((c) => c.name === store && c.type.startsWith('state.'));
-    if (!found) throw { tag: 'no-such-store', val: `key-value store '${label}': no state store named '${store}'` };
+    if (found) this.#known.add(store);
+    else throw { tag: 'no-such-store', val: `key-value store '${label}': no state store named '${store}'` };
   }
 
   /** Runs one state call for label `args[0]`, its catalogue errors as key-value errors. */
