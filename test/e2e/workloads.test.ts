@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { Runtime } from '../../host/src/runtime.js';
 import { DEFAULTS, type RuntimeConfig } from '../../host/src/config.js';
 import { createLogger } from '../../host/src/logger.js';
+import { WorkloadEndpoint } from '../../host/src/workloads/workload-endpoint.js';
 import { WorkloadHost, type WorkloadRequest, type WorkloadResponse, type WorkloadSpec } from '../../host/src/workloads/workload-host.js';
 import { REDIS_HOST, ROOT, freePort, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -249,6 +250,28 @@ describe('Wasm workloads: Spin apps and a QuickJS guest on the building blocks',
     assert.equal(text((await host.handle(request('GET', '/cas?key=cas-k&v=two'))).body), 'ok');
     const many = await host.handle(request('GET', '/many?keys=cas-k,never-there'));
     assert.deepEqual(JSON.parse(text(many.body)), [['cas-k', 'two'], null]);
+  });
+
+  it('compare-and-swap is ETag-checked: a swap after another writer changed the key fails (cas-failed); increment retries past it', async () => {
+    const endpoint = new WorkloadEndpoint({
+      appId: APP_ID,
+      name: 'cas',
+      api: rt.api,
+      logger,
+      keyValueStores: ['default'],
+      storeOf: {},
+      variables: {},
+      allowedOrigins: [],
+    });
+    await endpoint.dispatch('kv.set', ['default', 'cas-race', Buffer.from('1')], 5000);
+    const read = (await endpoint.dispatch('kv.read', ['default', 'cas-race'], 5000)) as { etag?: string };
+    assert.ok(read.etag, 'a read has the ETag of the value');
+    // An HTTP app with the same app id writes the key in between.
+    const save = await fetch(`${api}/v1.0/state/statestore`, { method: 'POST', body: JSON.stringify([{ key: 'cas-race', value: 5 }]) });
+    assert.equal(save.status, 204);
+    await assert.rejects(endpoint.dispatch('kv.swap', ['default', 'cas-race', read.etag, Buffer.from('2')], 5000), { tag: 'cas-failed' });
+    assert.equal(await (await fetch(`${api}/v1.0/state/statestore/cas-race`)).text(), '5', 'the failed swap wrote nothing');
+    assert.equal(await endpoint.dispatch('kv.increment', ['default', 'cas-race', '10'], 5000), '15');
   });
 
   it('replace: a changed component is swapped in and serves the next request', async () => {
