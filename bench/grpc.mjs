@@ -7,27 +7,41 @@ import http2 from 'node:http2';
 import { join } from 'node:path';
 import { freePort, median, startProcess, stop } from './lib.mjs';
 
-/** A protobuf length-delimited field (`GetStateRequest`: 1 store_name, 2 key; both short strings). */
-const field = (n, text) => {
-  const b = Buffer.from(text);
-  return Buffer.concat([Buffer.from([(n << 3) | 2, b.length]), b]);
+/** A protobuf varint. */
+function varint(n) {
+  const out = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
+/** A protobuf length-delimited field (a string or bytes; field numbers below 16). */
+export const field = (n, value) => {
+  const b = Buffer.from(value);
+  return Buffer.concat([Buffer.from([(n << 3) | 2]), varint(b.length), b]);
 };
 
 /** A gRPC message frame: no compression, 4-byte length, the message. */
-function frame(message) {
+export function frame(message) {
   const head = Buffer.alloc(5);
   head.writeUInt32BE(message.length, 1);
   return Buffer.concat([head, message]);
 }
 
-/** A GetState client of `port` over one HTTP/2 connection; `get()` resolves with the response message bytes. */
-function client(port) {
+/**
+ * A unary client of `method` (of `dapr.proto.runtime.v1.Dapr`) at `port` over one HTTP/2 connection:
+ * `call(body)` sends a framed request (`frame`) and resolves with the response message bytes (rejects unless
+ * grpc-status is 0).
+ */
+export function unaryClient(port, method) {
   const session = http2.connect(`http://127.0.0.1:${port}`);
   session.on('error', () => {});
-  const body = frame(Buffer.concat([field(1, 'store'), field(2, 'k')]));
-  const headers = { ':method': 'POST', ':path': '/dapr.proto.runtime.v1.Dapr/GetState', 'content-type': 'application/grpc', te: 'trailers' };
+  const headers = { ':method': 'POST', ':path': `/dapr.proto.runtime.v1.Dapr/${method}`, 'content-type': 'application/grpc', te: 'trailers' };
   return {
-    get: () =>
+    call: (body) =>
       new Promise((resolve, reject) => {
         const req = session.request(headers);
         const chunks = [];
@@ -45,6 +59,13 @@ function client(port) {
       }),
     close: () => session.close(),
   };
+}
+
+/** A GetState client of `port` (`GetStateRequest`: 1 store_name, 2 key); `get()` resolves with the response bytes. */
+function client(port) {
+  const c = unaryClient(port, 'GetState');
+  const body = frame(Buffer.concat([field(1, 'store'), field(2, 'k')]));
+  return { get: () => c.call(body), close: c.close };
 }
 
 /** Calls completed per second with `inFlight` calls kept going for `seconds`. */

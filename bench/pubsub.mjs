@@ -3,6 +3,7 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { field, frame, unaryClient } from './grpc.mjs';
 import { freePort, startProcess, stop } from './lib.mjs';
 
 /** The subscriber app: counts deliveries by message id and wakes whoever waits for one. */
@@ -47,7 +48,8 @@ async function subscriberApp(topic) {
   };
 }
 
-async function measure(publishUrl, app) {
+/** A publisher over HTTP (`POST publishUrl`, up to 32 connections): `publish(json)` resolves on 204. */
+function httpPublisher(publishUrl) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const publish = (body) =>
     new Promise((resolve, reject) => {
@@ -62,6 +64,26 @@ async function measure(publishUrl, app) {
       req.on('error', reject);
       req.end(body);
     });
+  return { publish, close: () => agent.destroy() };
+}
+
+/**
+ * A publisher over gRPC (`PublishEvent` on one HTTP/2 connection, framed by hand as bench/grpc.mjs does):
+ * `PublishEventRequest` 1 pubsub_name, 2 topic, 3 data, 4 data_content_type; resolves on grpc-status 0.
+ */
+function grpcPublisher(grpcPort, pubsub, topic) {
+  const c = unaryClient(grpcPort, 'PublishEvent');
+  const head = Buffer.concat([field(1, pubsub), field(2, topic)]);
+  const type = field(4, 'application/json');
+  return { publish: (body) => c.call(frame(Buffer.concat([head, field(3, body), type]))), close: c.close };
+}
+
+/**
+ * Low-load latency (publish -> delivered, one at a time, `samples` messages) and throughput (`n` messages from
+ * 32 publishers) of `publisher`.
+ */
+async function measure(publisher, app, { samples = 300, n = 2000 } = {}) {
+  const { publish } = publisher;
   // Warm-up, then low-load latency: one message at a time, publish -> delivered.
   for (let i = 0; i < 50; i++) {
     const id = randomUUID();
@@ -70,7 +92,7 @@ async function measure(publishUrl, app) {
     await w;
   }
   const lat = [];
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < samples; i++) {
     const id = randomUUID();
     const w = app.waitFor(id);
     const t0 = performance.now();
@@ -80,7 +102,6 @@ async function measure(publishUrl, app) {
   }
   lat.sort((a, b) => a - b);
   // Throughput: 2000 messages from 32 concurrent publishers, until the app has them all.
-  const n = 2000;
   app.reset();
   const t0 = performance.now();
   let next = 0;
@@ -94,7 +115,7 @@ async function measure(publishUrl, app) {
   );
   while (app.count < n) await new Promise((r) => setTimeout(r, 1));
   const rate = n / ((performance.now() - t0) / 1000);
-  agent.destroy();
+  publisher.close();
   return { rate, p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)] };
 }
 
@@ -112,7 +133,7 @@ export async function pubsubRound({ REDIS, root, mortar, resources }) {
     try {
       // The subscription starts once the sidecar has read /dapr/subscribe.
       await new Promise((r) => setTimeout(r, 1500));
-      out.mortar = await measure(`http://127.0.0.1:${m.port}/v1.0/publish/store/${topic}`, app);
+      out.mortar = await measure(httpPublisher(`http://127.0.0.1:${m.port}/v1.0/publish/store/${topic}`), app);
     } finally {
       await stop(m.proc);
     }
@@ -124,9 +145,49 @@ export async function pubsubRound({ REDIS, root, mortar, resources }) {
       [404],
     );
     try {
-      out.baseline = await measure(`http://127.0.0.1:${port}/v1.0/publish/broker/${topic}-base`, app);
+      out.baseline = await measure(httpPublisher(`http://127.0.0.1:${port}/v1.0/publish/broker/${topic}-base`), app);
     } finally {
       await stop(b.proc);
+    }
+  } finally {
+    await app.close();
+  }
+  return out;
+}
+
+/**
+ * One round of publish over gRPC against publish over HTTP: the same sidecar (pubsub.redis), the same
+ * subscriber app and the same load, `PublishEvent` on the gRPC port then `POST /v1.0/publish` on the HTTP
+ * port, one after the other on the same topic (which goes first alternates with `grpcFirst`).
+ */
+export async function pubsubGrpcRound({ REDIS, mortar, resources }, grpcFirst) {
+  const topic = `bench-${randomUUID().slice(0, 8)}`;
+  const app = await subscriberApp(topic);
+  const out = {};
+  try {
+    const m = await mortar([
+      '--resources-path',
+      resources('pubsub.redis', { redisHost: REDIS, consumerID: `bench-${randomUUID().slice(0, 8)}` }),
+      '--app-port',
+      String(app.port),
+    ]);
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const grpc = (opts) => measure(grpcPublisher(m.grpcPort, 'store', topic), app, opts);
+      const http = (opts) => measure(httpPublisher(`http://127.0.0.1:${m.port}/v1.0/publish/store/${topic}`), app, opts);
+      // Both paths warmed up first (JIT, the broker's connections, the delivery loop), so that neither
+      // measured pass pays for it: the first pass of a fresh sidecar otherwise reads about half the second.
+      await grpc({ samples: 50, n: 1000 });
+      await http({ samples: 50, n: 1000 });
+      if (grpcFirst) {
+        out.grpc = await grpc();
+        out.http = await http();
+      } else {
+        out.http = await http();
+        out.grpc = await grpc();
+      }
+    } finally {
+      await stop(m.proc);
     }
   } finally {
     await app.close();

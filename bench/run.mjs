@@ -2,7 +2,7 @@
 // `npm run bench`: mortar's hot paths, each as a ratio against a baseline measured in the same run.
 // These machines are noisy; read the ratios, not the absolute figures. Backing service: Redis on
 // 127.0.0.1:6379 (override with MORTAR_TEST_REDIS), RabbitMQ for bindings-rabbitmq (MORTAR_TEST_AMQP).
-// Sections: state-memory, state-redis, pubsub-redis, bindings-redis, bindings-http, bindings-rabbitmq, call, startup.
+// Sections: state-memory, state-redis, grpc-state, pubsub-redis, grpc-pubsub, bindings-redis, bindings-http, bindings-rabbitmq, call, startup.
 // MORTAR_BENCH_ARGS adds flags to every mortar process started (e.g. "--instances 2") for experiments.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -174,6 +174,35 @@ if (want('pubsub-redis')) {
   console.log(`  per-round ratios: ${tp.map((r) => r.toFixed(2)).join(', ')}`);
   report('pub/sub latency at low load, publish -> delivered p50', med(rounds.map((r) => r.mortar.p50)), med(rounds.map((r) => r.baseline.p50)), 'ms');
   report('pub/sub latency at low load, publish -> delivered p99', med(rounds.map((r) => r.mortar.p99)), med(rounds.map((r) => r.baseline.p99)), 'ms');
+}
+
+if (want('grpc-pubsub')) {
+  console.log('\n## publish -> delivered to the app, PublishEvent over gRPC vs publish over HTTP (same sidecar, pubsub.redis)');
+  const { pubsubGrpcRound } = await import('./pubsub.mjs');
+  const rounds = [];
+  for (let i = 0; i < 3; i++) rounds.push(await pubsubGrpcRound({ REDIS, mortar, resources }, i % 2 === 0));
+  const tp = rounds.map((r) => r.grpc.rate / r.http.rate);
+  report(
+    'publish over gRPC vs HTTP, publish -> delivered (2000 msgs, 32 publishers, median of 3)',
+    median(rounds.map((r) => r.grpc.rate)),
+    median(rounds.map((r) => r.http.rate)),
+    'msg/s',
+    undefined,
+    'higher',
+    median(tp),
+  );
+  console.log(`  per-round ratios: ${tp.map((r) => r.toFixed(2)).join(', ')}`);
+  const lat = rounds.map((r) => r.grpc.p50 / r.http.p50);
+  report(
+    'publish over gRPC vs HTTP, low load, publish -> delivered p50',
+    median(rounds.map((r) => r.grpc.p50)),
+    median(rounds.map((r) => r.http.p50)),
+    'ms',
+    undefined,
+    'lower',
+    median(lat),
+  );
+  console.log(`  per-round ratios: ${lat.map((r) => r.toFixed(2)).join(', ')}`);
 }
 
 if (want('bindings-redis') || want('bindings-http') || want('bindings-rabbitmq')) {

@@ -44,8 +44,9 @@ for (const [dir, guest] of [
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
 // The gRPC API's protos, as the official SDK (@dapr/dapr) ships them, into dist/proto (only the .proto sources
 // the Dapr service needs), and parsed here into one JSON descriptor, dist/proto/dapr.json, which the host loads
-// at run time (host/src/api/grpc/protos.ts): reading it costs about a third of parsing the .proto text at each
-// start. Parsed with the protobufjs that @grpc/proto-loader itself uses, with its parse options (camelCase).
+// at run time (host/src/dapr-proto.ts): reading it costs about a third of parsing the .proto text at each
+// start. Parsed with the protobufjs the host uses to build its codecs from it, with @grpc/proto-loader's parse
+// options (camelCase), which the tests' independent reading of the .proto text uses.
 const protoOut = join(root, 'dist/proto');
 rmSync(protoOut, { recursive: true, force: true });
 for (const dir of ['dapr/proto/runtime/v1', 'dapr/proto/common/v1', 'google/protobuf']) {
@@ -55,7 +56,7 @@ for (const dir of ['dapr/proto/runtime/v1', 'dapr/proto/common/v1', 'google/prot
   }
 }
 {
-  const protobuf = createRequire(join(root, 'node_modules/@grpc/proto-loader/package.json'))('protobufjs');
+  const protobuf = createRequire(join(root, 'package.json'))('protobufjs');
   const protoRoot = new protobuf.Root();
   protoRoot.resolvePath = (_origin, target) => (isAbsolute(target) ? target : join(protoOut, target));
   protoRoot.loadSync('dapr/proto/runtime/v1/dapr.proto', { keepCase: false });

@@ -88,6 +88,8 @@ export const catalogue = {
     'DAPR_PUBSUB_CLOUD_EVENT_CREATION',
   ),
   ERR_PUBSUB_EVENTS_SER: spec('error when marshaling events to bytes: %s', 400, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_MARSHAL_EVENTS'),
+  // gRPC `SubscribeTopicEventsAlpha1`: daprd answers these with a plain error (UNKNOWN, no details).
+  ERR_PUBSUB_STREAM: spec('%s', 400, G.UNKNOWN, 'guest'),
   // Bindings
   ERR_INVOKE_OUTPUT_BINDING: spec('error invoking output binding %s: %s', 500, G.INTERNAL, 'host'),
   // Components (mortar's own: loading, validation, sandbox)
@@ -99,6 +101,8 @@ export const catalogue = {
   ERR_COMPONENT_TRAPPED: spec('component %s trapped: %s', 500, G.INTERNAL, 'guest'),
   ERR_COMPONENT_TIMEOUT: spec('component %s did not answer within %sms', 500, G.DEADLINE_EXCEEDED, 'guest'),
   ERR_COMPONENT_UNAVAILABLE: spec('component %s is not available: %s', 500, G.UNAVAILABLE, 'host'),
+  // Workloads (`mortar up`): a matched route whose component cannot run a request.
+  ERR_WORKLOAD_UNAVAILABLE: spec('workload component %s cannot serve requests: %s', 503, G.UNAVAILABLE, 'host'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof catalogue;

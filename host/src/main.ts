@@ -8,11 +8,16 @@ import { Runtime, RUNTIME_VERSION } from './runtime.js';
 import { AppProcess, type AppExit } from './app-process.js';
 import { APP_HEALTH_DEFAULTS, type AppHealthConfig } from './app-channel/health.js';
 import { INIT_ENDPOINTS, type InitEndpoint } from './app-channel/lifecycle.js';
+import type { UpArgs } from './workloads/up-args.js';
+import type { WorkloadPlan } from './workloads/spin-workload.js';
+import type { TriggerServer } from './workloads/trigger-server.js';
 
 const USAGE = `mortar ${RUNTIME_VERSION}: a Dapr-compatible sidecar whose backends are WebAssembly components
 
 Usage:
   mortar run [flags] [-- <command> [args...]]
+  mortar up [-f <spin.toml>] [--listen <addr>] [--runtime-config-file <file>] [flags]
+                                     run a Spin application beside the sidecar (mortar up --help)
   mortar component new|build ...     write and build a Wasm component (mortar component --help)
   mortar version
 
@@ -235,6 +240,108 @@ async function run(argv: string[]): Promise<void> {
     return;
   }
   const { config, command, ignored } = parsed;
+  await serve(config, command, ignored);
+}
+
+/** Something served beside the sidecar (`mortar up`'s HTTP triggers): started once the runtime is, stopped first. */
+interface Beside {
+  start(runtime: Runtime): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `mortar up`: checks the Spin app, then serves the sidecar and the app's HTTP triggers. */
+async function up(argv: string[]): Promise<void> {
+  // Loaded only for this command, so `mortar run` starts without them (smol-toml included).
+  const [
+    { parseUpArgs, UP_USAGE },
+    { loadSpinManifest, locateManifest },
+    { EMPTY_RUNTIME_CONFIG, loadRuntimeConfig },
+    { parseVariableArg },
+    { planWorkload },
+    { TriggerServer },
+    { EngineNotWired },
+  ] = await Promise.all([
+    import('./workloads/up-args.js'),
+    import('./workloads/spin-manifest.js'),
+    import('./workloads/spin-runtime-config.js'),
+    import('./workloads/spin-variables.js'),
+    import('./workloads/spin-workload.js'),
+    import('./workloads/trigger-server.js'),
+    import('./workloads/workload-handler.js'),
+  ]);
+  let spin: UpArgs;
+  let parsed: ReturnType<typeof parseRunArgs>;
+  try {
+    spin = parseUpArgs(argv);
+    if (spin.help) throw new HelpRequested();
+    parsed = parseRunArgs([...spin.rest]);
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(UP_USAGE);
+      return;
+    }
+    process.stderr.write(`mortar up: ${(err as Error).message}\n\n${UP_USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  let plan: WorkloadPlan;
+  try {
+    const app = loadSpinManifest(locateManifest(spin.from));
+    const runtimeConfig = spin.runtimeConfigFile ? loadRuntimeConfig(resolve(spin.runtimeConfigFile)) : EMPTY_RUNTIME_CONFIG;
+    const cli: Record<string, string> = {};
+    for (const v of spin.variables) Object.assign(cli, parseVariableArg(v, process.cwd()));
+    plan = planWorkload(app, {
+      runtimeConfig,
+      variables: { cli, providers: runtimeConfig.variableProviders, env: process.env, cwd: process.cwd() },
+      env: spin.env,
+    });
+    const explicit = parsed.config.appId;
+    if (spin.rest.some((a) => /^--?app-id(=|$)/.test(a)) && explicit !== plan.appId)
+      throw new Error(`--app-id '${explicit}' differs from application.name '${plan.appId}', the workload's app id (leave --app-id out)`);
+  } catch (err) {
+    process.stderr.write(`mortar up: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const config: RuntimeConfig = { ...parsed.config, appId: plan.appId };
+  let trigger: TriggerServer | undefined;
+  await serve(config, parsed.command, [...spin.ignored, ...parsed.ignored], {
+    start: async (runtime) => {
+      const log = runtime.logger;
+      for (const w of plan.warnings) log.warn(w);
+      const stores = new Set(runtime.registry.byBlock('state').map((c) => c.name));
+      for (const c of plan.components.values()) {
+        for (const [label, store] of c.keyValueStores)
+          if (!stores.has(store))
+            log.warn(
+              { component: c.id, label, store },
+              `component ${c.id}: key-value label '${label}' opens the state store '${store}', which is not loaded (declare it in --resources-path, or map the label in --runtime-config-file)`,
+            );
+        const vars = [...c.variables].map(([k, v]) => `${k}=${v.secret ? '<redacted>' : v.value}`).join(', ');
+        const kv = [...c.keyValueStores].map(([l, s]) => `${l} -> ${s}`).join(', ');
+        log.debug({ component: c.id }, `component ${c.id}: ${c.wasmPath}; key-value: ${kv || 'none'}; variables: ${vars || 'none'}`);
+      }
+      trigger = new TriggerServer({
+        appId: plan.appId,
+        appVersion: plan.app.version,
+        router: plan.router,
+        staticResponses: plan.staticResponses,
+        handler: new EngineNotWired(plan.appId),
+        maxBodyBytes: config.maxBodyBytes,
+        logger: log,
+      });
+      await trigger.listen(spin.listen.host, spin.listen.port);
+      const routes = plan.router
+        .routes()
+        .map((r) => `  ${'component' in r.target ? r.target.component : r.target.trigger}: ${trigger!.url}${r.route}${r.wildcard ? ' (wildcard)' : ''}`);
+      log.info({ listen: trigger.url }, `Serving ${trigger.url}\nAvailable Routes:\n${routes.join('\n')}`);
+      log.warn(`the Wasm workload engine is not wired into mortar up yet: matched routes answer 503 ERR_WORKLOAD_UNAVAILABLE`);
+    },
+    stop: async () => trigger?.close(config.gracefulShutdownSeconds * 1000),
+  });
+}
+
+async function serve(config: RuntimeConfig, command: string[], ignored: string[], beside?: Beside): Promise<void> {
   const runtime = new Runtime(config);
   const log = runtime.logger;
   if (ignored.length) log.warn({ flags: ignored }, `accepted but not applied by mortar ${RUNTIME_VERSION}: ${ignored.join(', ')}`);
@@ -254,7 +361,13 @@ async function run(argv: string[]): Promise<void> {
     );
     force.unref();
     // As dapr run: the sidecar drains while the app's whole process group is stopped and awaited.
-    await Promise.all([app?.stop(DEFAULTS.appStopGraceMs), runtime.stop()]);
+    await Promise.all([
+      app?.stop(DEFAULTS.appStopGraceMs),
+      (async () => {
+        await beside?.stop().catch((err: Error) => log.error({ err: err.message }, `stopping: ${err.message}`));
+        await runtime.stop();
+      })(),
+    ]);
     log.info('stopped');
     process.exit(code);
   };
@@ -277,6 +390,7 @@ async function run(argv: string[]): Promise<void> {
 
   try {
     await runtime.start();
+    await beside?.start(runtime);
   } catch (err) {
     log.fatal({ err: (err as Error).message }, `failed to start: ${(err as Error).message}`);
     await runtime.stop().catch(() => undefined);
@@ -310,6 +424,8 @@ export async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'run':
       return run(rest);
+    case 'up':
+      return up(rest);
     case 'component': {
       // Loaded only for this command, so `mortar run` starts without it.
       const { componentCommand } = await import('./cli/component.js');

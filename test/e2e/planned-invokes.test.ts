@@ -50,7 +50,7 @@ describe('planned invocations', () => {
     writeComponent(dir, 'slow.yaml', 'slow', 'bindings.http', { url: `http://127.0.0.1:${port}/in` });
     writeComponent(dir, 'cache.yaml', 'cache', 'bindings.redis', { redisHost: REDIS_HOST });
     copyFileSync(join(TEST_COMPONENTS, 'bindings.plan-fixture.wasm'), join(dir, 'bindings.plan-fixture.wasm'));
-    writeComponent(dir, 'plans.yaml', 'plans', 'bindings.plan-fixture', { redisHost: REDIS_HOST });
+    writeComponent(dir, 'plans.yaml', 'plans', 'bindings.plan-fixture', { redisHost: REDIS_HOST, waitUrl: `http://127.0.0.1:${port}/wait` });
     sc = await Sidecar.start({ resourcesPath: dir, args: ['--instances', '1'] });
   });
   after(async () => {
@@ -110,7 +110,7 @@ describe('planned invocations', () => {
     assert.equal(r.text, 'invoked');
   });
 
-  it('fails only the request whose plan traps; the others of its batch are planned again, alone, and answer', async () => {
+  it('fails only the request whose plan traps; the others of its batch are planned again, in halves, and answer', async () => {
     for (let round = 0; round < 2; round++) {
       // While the instance is held, the 20 echoes and the trap queue up: they are planned as one batch.
       const hold = send('plans', { operation: 'hold' });
@@ -126,7 +126,20 @@ describe('planned invocations', () => {
         assert.deepEqual(r.body, { round, i });
       });
     }
-    assert.ok(sc.logs.some((l) => l.includes('each is planned again alone')));
+    assert.ok(sc.logs.some((l) => l.includes('each half of it is planned again on its own')));
+  });
+
+  it('finds the request whose plan traps by halving its batch: 30 invocations of a 300 ms backend queued with it all answer before their 5 s deadline', async () => {
+    // One after another (each planned alone, none while another's I/O is in flight) they would take 30 x 300 ms.
+    const hold = send('plans', { operation: 'hold' });
+    await new Promise((r) => setTimeout(r, 100));
+    const waits = Array.from({ length: 30 }, () => send('plans', { operation: 'wait' }));
+    const trap = send('plans', { operation: 'trap-plan' });
+    const [held, bad, ...good] = await Promise.all([hold, trap, ...waits]);
+    assert.equal(held!.status, 204);
+    assert.equal(bad!.status, 500);
+    assert.match(bad!.text, /trapped/);
+    for (const r of good) assert.equal(r.status, 204, r.text);
   });
 
   it("never runs an invocation's I/O twice when a finish traps: every INCR of the batch happened exactly once", async () => {

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Client, type ClientDuplexStream, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ROOT } from './sidecar.js';
 
@@ -103,6 +103,20 @@ export class RawGrpc {
     });
   }
 
+  /**
+   * Opens `SubscribeTopicEventsAlpha1` and sends `initial` as its initial request (nothing is sent when it is
+   * undefined: the caller sends its own first message with `send`).
+   */
+  subscribe(initial?: { pubsubName: string; topic: string; metadata?: Record<string, string>; deadLetterTopic?: string }, token?: string): TopicStream {
+    const def = dapr.SubscribeTopicEventsAlpha1;
+    const md = new Metadata();
+    if (token !== undefined) md.set('dapr-api-token', token);
+    const call = this.#client.makeBidiStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, md);
+    const s = new TopicStream(call);
+    if (initial) s.send({ initialRequest: initial });
+    return s;
+  }
+
   /** `grpc.health.v1.Health/Check` of `service` (empty: the server); resolves with the serving status number. */
   health(service = ''): Promise<number> {
     const req = Buffer.from(service === '' ? [] : [0x0a, Buffer.byteLength(service), ...Buffer.from(service)]);
@@ -129,4 +143,113 @@ export function richStatus(err: ServiceError): DecodedStatus {
   const bin = err.metadata?.get('grpc-status-details-bin')[0];
   if (!bin) throw new Error(`no grpc-status-details-bin in ${err.code} ${err.details}`);
   return decodeStatus(bin as Buffer);
+}
+
+/** A `TopicEventRequest` as the stream's client receives it (enums as their names, as this client decodes them). */
+export interface StreamEvent {
+  id: string;
+  source: string;
+  type: string;
+  specVersion: string;
+  dataContentType: string;
+  data: Buffer;
+  topic: string;
+  pubsubName: string;
+  path: string;
+  extensions: unknown;
+}
+
+/**
+ * The client side of one `SubscribeTopicEventsAlpha1` stream: what arrived (the initial response, the events),
+ * how it ended, and the answers to send.
+ */
+export class TopicStream {
+  /** Resolves when the initial response arrives; rejects if the stream ends first. */
+  readonly ready: Promise<void>;
+  /** Resolves with the error the stream ended with (undefined: ended OK). */
+  readonly ended: Promise<ServiceError | undefined>;
+  #onEvent?: (ev: StreamEvent) => void;
+  readonly #queue: StreamEvent[] = [];
+  #initial = false;
+
+  constructor(readonly call: ClientDuplexStream<unknown, unknown>) {
+    let ready!: () => void;
+    let notReady!: (e: Error) => void;
+    this.ready = new Promise((res, rej) => {
+      ready = res;
+      notReady = rej;
+    });
+    this.ready.catch(() => undefined);
+    this.ended = new Promise((resolve) => {
+      call.on('error', (err: ServiceError) => {
+        notReady(err);
+        resolve(err);
+      });
+      call.on('status', (st: { code: number }) => {
+        if (st.code === 0) {
+          notReady(new Error('stream ended before its initial response'));
+          resolve(undefined);
+        }
+      });
+    });
+    call.on('data', (m: Record<string, unknown>) => {
+      if (m.initialResponse) {
+        this.#initial = true;
+        ready();
+        return;
+      }
+      const ev = m.eventMessage as StreamEvent | undefined;
+      if (!ev) return;
+      if (this.#onEvent) this.#onEvent(ev);
+      else this.#queue.push(ev);
+    });
+  }
+
+  /** Whether the initial response came. */
+  get subscribed(): boolean {
+    return this.#initial;
+  }
+
+  /** Handles every event (those already queued first). */
+  onEvent(f: (ev: StreamEvent) => void): void {
+    this.#onEvent = f;
+    for (const ev of this.#queue.splice(0)) f(ev);
+  }
+
+  /** Resolves with the next event. */
+  next(timeoutMs = 10_000): Promise<StreamEvent> {
+    const queued = this.#queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#onEvent = undefined;
+        reject(new Error(`no event within ${timeoutMs}ms`));
+      }, timeoutMs);
+      this.#onEvent = (ev) => {
+        clearTimeout(timer);
+        this.#onEvent = undefined;
+        resolve(ev);
+      };
+    });
+  }
+
+  /** Sends one request message (`{initialRequest}` or `{eventProcessed}`). */
+  send(message: Record<string, unknown>): void {
+    this.call.write(message);
+  }
+
+  /** Answers event `id` with `status`. */
+  answer(id: string, status: 'SUCCESS' | 'RETRY' | 'DROP'): void {
+    this.send({ eventProcessed: { id, status: { status } } });
+  }
+
+  /** Cancels the stream (as a client that goes away). */
+  cancel(): void {
+    this.call.cancel();
+  }
+
+  /** Half-closes the stream (the client sends nothing more). */
+  end(): void {
+    this.call.end();
+  }
 }

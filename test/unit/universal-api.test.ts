@@ -205,4 +205,63 @@ describe('universal API: the caller decides identity', () => {
       (e: unknown) => e instanceof MortarError && e.code === 'ERR_HEALTH_APPID_NOT_MATCH',
     );
   });
+
+  it('a streaming subscription needs no gRPC: any transport hands in a sink, which gets each CloudEvent; RETRY redelivers it, and closing gives an unanswered one back', async () => {
+    await assert.rejects(
+      rt.api.subscribeTopicEvents(billing, { pubsub: '', topic: 't', metadata: {} }, { deliver: async () => 'SUCCESS' }),
+      (e: unknown) => e instanceof MortarError && e.code === 'ERR_PUBSUB_STREAM' && e.message === 'pubsubName is required',
+    );
+    await assert.rejects(
+      rt.api.subscribeTopicEvents(billing, { pubsub: 'ps', topic: '', metadata: {} }, { deliver: async () => 'SUCCESS' }),
+      (e: unknown) => e instanceof MortarError && e.message === 'topic is required',
+    );
+    await assert.rejects(
+      rt.api.subscribeTopicEvents(billing, { pubsub: 'nope', topic: 't', metadata: {} }, { deliver: async () => 'SUCCESS' }),
+      (e: unknown) => e instanceof MortarError && e.code === 'ERR_PUBSUB_NOT_FOUND',
+    );
+    const got: Array<{ id: unknown; data: unknown; topic: string; path: string }> = [];
+    const answers: Array<'SUCCESS' | 'RETRY' | 'DROP'> = ['RETRY', 'SUCCESS'];
+    const stream = await rt.api.subscribeTopicEvents(
+      billing,
+      { pubsub: 'ps', topic: 'sink-topic', metadata: {} },
+      {
+        deliver: async (ev) => {
+          got.push({ id: ev.event.id, data: ev.event.data, topic: ev.topic, path: ev.path });
+          return answers.shift() ?? 'SUCCESS';
+        },
+      },
+    );
+    await rt.api.publishEvent(orders, { pubsub: 'ps', topic: 'sink-topic', data: bytes('{"n":1}'), contentType: 'application/json', metadata: {} });
+    await waitUntil(() => got.length === 2, 'the event and its redelivery after RETRY');
+    assert.equal(got[0]!.id, got[1]!.id);
+    assert.deepEqual(got[0]!.data, { n: 1 });
+    assert.equal(got[0]!.topic, 'sink-topic');
+    assert.equal(got[0]!.path, '/');
+    await stream.close(0, () => undefined);
+
+    // A sink that never answers: closing it rejects the delivery, and the message goes to the next stream.
+    let hold: ((e: Error) => void) | undefined;
+    const stuck = await rt.api.subscribeTopicEvents(
+      billing,
+      { pubsub: 'ps', topic: 'sink-topic', metadata: {} },
+      { deliver: () => new Promise((_, reject) => (hold = reject)) },
+    );
+    await rt.api.publishEvent(orders, { pubsub: 'ps', topic: 'sink-topic', data: bytes('{"n":2}'), contentType: 'application/json', metadata: {} });
+    await waitUntil(() => hold !== undefined, 'the event at the silent sink');
+    await stuck.close(0, () => hold!(new Error('stream closed')));
+    const later: unknown[] = [];
+    const next = await rt.api.subscribeTopicEvents(
+      billing,
+      { pubsub: 'ps', topic: 'sink-topic', metadata: {} },
+      {
+        deliver: async (ev) => {
+          later.push(ev.event.data);
+          return 'SUCCESS';
+        },
+      },
+    );
+    await waitUntil(() => later.length === 1, 'the unanswered event, given back to the broker');
+    assert.deepEqual(later, [{ n: 2 }]);
+    await next.close(0, () => undefined);
+  });
 });

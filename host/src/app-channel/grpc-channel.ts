@@ -15,31 +15,26 @@
  * `AppCallbackHealthCheck.HealthCheck`. Every call carries the app token as `dapr-api-token` metadata;
  * message metadata travels as gRPC metadata.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import type { AppAnswer, AppTarget } from '../blocks/app-target.js';
 import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscription.js';
+import { DAPR_PACKAGE, methodCodec, packageServices, serviceMethods } from '../dapr-proto.js';
 import type { AppChannelOptions, HealthSignal } from './http-channel.js';
+import { topicEventRequest } from './topic-event-request.js';
 
-/** The descriptor `npm run build` makes from the SDK's protos (`dist/proto`, from `dist/host/src/app-channel/`). */
-const DESCRIPTOR = fileURLToPath(new URL('../../../proto/dapr.json', import.meta.url));
-const PKG = 'dapr.proto.runtime.v1';
-/** Decoded as the API server decodes: enums as numbers, bytes as Buffer, every field with its default. */
-const OPTIONS = { longs: Number, enums: Number, bytes: Buffer, defaults: true, arrays: true, objects: true, oneofs: true } as const;
+export { topicEventRequest };
 
 /** TopicEventResponse.TopicEventResponseStatus. */
 const SUCCESS = 0;
 const RETRY = 1;
 const DROP = 2;
 
-/** CloudEvent attributes that have their own TopicEventRequest field (or are the data); the rest are extensions. */
-const CE_FIELDS = new Set(['id', 'source', 'type', 'specversion', 'datacontenttype', 'data', 'data_base64']);
 /** Headers the channel never sends as metadata (framing, and the token, which it sets itself). */
 const SKIP_METADATA = new Set(['content-length', 'transfer-encoding', 'connection', 'host', 'te', 'dapr-api-token', 'content-type']);
 const METADATA_KEY = /^[0-9a-z_.-]+$/;
 const METADATA_VALUE = /^[\x20-\x7e]*$/;
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 type Callback = (err: grpc.ServiceError | null, res?: unknown) => void;
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback) => void;
@@ -60,74 +55,35 @@ function codeOf(err: unknown): number | undefined {
   return typeof c === 'number' ? c : undefined;
 }
 
-/** A JSON value as a `google.protobuf.Value` object, for the `extensions` Struct. */
-function toValue(v: unknown): Record<string, unknown> {
-  if (v === null || v === undefined) return { nullValue: 0 };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
-  return { structValue: toStruct(v as Record<string, unknown>) };
-}
-function toStruct(o: Record<string, unknown>): { fields: Record<string, unknown> } {
-  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, toValue(v)])) };
-}
-
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-
-/** daprd `contenttype.IsStringContentType`. */
-function isStringContentType(ct: string): boolean {
-  const t = ct.toLowerCase();
-  return t.startsWith('text/') || t.includes('xml') || t === 'application/x-www-form-urlencoded' || t === '';
-}
-/** daprd `contenttype.IsJSONContentType` / `IsCloudEventContentType`. */
-function isJsonContentType(ct: string): boolean {
-  const t = ct.toLowerCase().split(';')[0]!.trim();
-  return t === 'application/json' || t.endsWith('+json');
-}
-
+let clients: Record<string, grpc.ServiceClientConstructor> | undefined;
 /**
- * A CloudEvent (as the delivery loop sends it) as daprd's `TopicEventRequest` (postman/grpc `Deliver`):
- * `data_base64` decoded, else `data` as text for string content types, as JSON for JSON ones; every other
- * attribute an extension.
- */
-export function topicEventRequest(event: Record<string, unknown>, topic: string, pubsubName: string, path: string): Record<string, unknown> {
-  const dataContentType = str(event.datacontenttype);
-  let data: Buffer = Buffer.alloc(0);
-  if (typeof event.data_base64 === 'string') data = Buffer.from(event.data_base64, 'base64');
-  else if (event.data !== undefined && event.data !== null) {
-    const asText = typeof event.data === 'string' && (isStringContentType(dataContentType) || !isJsonContentType(dataContentType));
-    data = Buffer.from(asText ? (event.data as string) : JSON.stringify(event.data), 'utf8');
-  }
-  const extensions: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(event)) if (!CE_FIELDS.has(k)) extensions[k] = v;
-  return {
-    id: str(event.id),
-    source: str(event.source),
-    type: str(event.type),
-    specVersion: str(event.specversion),
-    dataContentType,
-    data,
-    topic,
-    pubsubName,
-    path,
-    extensions: toStruct(extensions),
-  };
-}
-
-let definition: grpc.GrpcObject | undefined;
-/**
- * The app's services, built on first use: @grpc/proto-loader (about 45 ms to load) is required only by a
- * sidecar whose app speaks gRPC, not at every start (this module is imported by the app lifecycle).
+ * The app's services (every service of `dapr.proto.runtime.v1`, by short name), built on first use from the
+ * process's one reading of the Dapr protos (`dapr-proto.ts`); each method's message codecs are built on its
+ * first call, so a sidecar whose app speaks HTTP loads none of it.
  */
 function services(): Record<string, grpc.ServiceClientConstructor> {
-  if (!definition) {
-    const { fromJSON } = createRequire(import.meta.url)('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
-    definition = grpc.loadPackageDefinition(fromJSON(JSON.parse(readFileSync(DESCRIPTOR, 'utf8')) as Record<string, unknown>, OPTIONS));
+  if (!clients) {
+    clients = {};
+    for (const service of packageServices(DAPR_PACKAGE)) {
+      const methods: Record<string, unknown> = {};
+      for (const { name, requestStream, responseStream } of serviceMethods(service)) {
+        let c: ReturnType<typeof methodCodec> | undefined;
+        const codec = () => (c ??= methodCodec(service, name));
+        methods[name] = {
+          path: `/${service}/${name}`,
+          requestStream,
+          responseStream,
+          requestSerialize: (m: unknown) => codec().encodeRequest(m),
+          requestDeserialize: (b: Buffer) => codec().decodeRequest(b),
+          responseSerialize: (m: unknown) => codec().encodeResponse(m),
+          responseDeserialize: (b: Buffer) => codec().decodeResponse(b),
+          originalName: `${name[0]!.toLowerCase()}${name.slice(1)}`,
+        };
+      }
+      clients[service.slice(DAPR_PACKAGE.length + 1)] = grpc.makeGenericClientConstructor(methods as grpc.ServiceDefinition, service);
+    }
   }
-  let node: unknown = definition;
-  for (const p of PKG.split('.')) node = (node as Record<string, unknown>)[p];
-  return node as Record<string, grpc.ServiceClientConstructor>;
+  return clients;
 }
 
 /** The sidecar's gRPC channel to the app; see the module comment. */

@@ -45,10 +45,16 @@ export interface ActiveComponent {
   /**
    * A pool of its own for long calls (a pub/sub `fetch` that blocks waiting for messages), so they never
    * hold up calls on `pool`. Started on first use, closed with the component. For a component that keeps
-   * its data in its one instance (max-instances 1) this is `pool` itself.
+   * its data in its one instance (max-instances 1) this is `pool` itself. `lane` names one of several such
+   * pools: `app` (the default) for the app's delivery loop and input bindings, `streams` for the
+   * streaming subscriptions' loops (gRPC `SubscribeTopicEventsAlpha1`), so a client's streams never wait
+   * behind the app loop's long polls, nor it behind theirs.
    */
-  sidePool(): Promise<InstancePool>;
+  sidePool(lane?: SideLane): Promise<InstancePool>;
 }
+
+/** The side pools a component can have (see `ActiveComponent.sidePool`). */
+export type SideLane = 'app' | 'streams';
 
 export interface RegistryOptions {
   readonly appId: string;
@@ -73,7 +79,7 @@ export function fingerprint(resource: ComponentResource, module: ComponentModule
  */
 export class ComponentRegistry {
   readonly #active = new Map<string, ActiveComponent>();
-  readonly #sidePools = new WeakMap<ActiveComponent, InstancePool>();
+  readonly #sidePools = new WeakMap<ActiveComponent, InstancePool[]>();
   readonly #opts: RegistryOptions;
 
   constructor(opts: RegistryOptions) {
@@ -170,9 +176,10 @@ export class ComponentRegistry {
 
     const features = [...module.descriptor.features.filter((f) => f !== 'FIRST_WRITE')];
     for (const [key, feature] of Object.entries(BLOCKS[module.block].metadataFeatures)) if (hostMetadata[key] === 'true') features.push(feature);
-    let side: Promise<InstancePool> | undefined;
-    const sidePool = (): Promise<InstancePool> => {
+    const sides = new Map<SideLane, Promise<InstancePool>>();
+    const sidePool = (lane: SideLane = 'app'): Promise<InstancePool> => {
       if (module.descriptor.maxInstances === 1) return Promise.resolve(pool);
+      const side = sides.get(lane);
       if (side) return side;
       const attempt = (async () => {
         // Its calls wait on purpose (a fetch long-polls): waiting is not stalling.
@@ -182,14 +189,14 @@ export class ComponentRegistry {
           await p.close(0);
           throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [resource.name, 'it has been unloaded']);
         }
-        this.#sidePools.set(next, p);
+        this.#sidePools.set(next, [...(this.#sidePools.get(next) ?? []), p]);
         return p;
       })();
       // A side instance whose `init` failed (its broker was down) is not kept: the next caller, a
       // subscription retried with backoff, starts a new one.
-      side = attempt;
+      sides.set(lane, attempt);
       attempt.catch(() => {
-        if (side === attempt) side = undefined;
+        if (sides.get(lane) === attempt) sides.delete(lane);
       });
       return attempt;
     };
@@ -222,7 +229,7 @@ export class ComponentRegistry {
   async #retire(c: ActiveComponent, graceMs = 0): Promise<void> {
     if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
     await c.pool.close();
-    await this.#sidePools.get(c)?.close(0);
+    await Promise.all((this.#sidePools.get(c) ?? []).map((p) => p.close(0)));
     await c.host.close();
     // Release the compiled code once no component in service runs this artifact any more.
     if (!this.list().some((x) => x.module.artifact.dir === c.module.artifact.dir)) forgetModules(c.module.artifact.dir);

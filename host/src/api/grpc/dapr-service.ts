@@ -4,7 +4,15 @@
  * method of the service answers UNIMPLEMENTED naming it. Every call first passes the API token check.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { Metadata, sendUnaryData, ServerUnaryCall, ServerWritableStream, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type {
+  Metadata,
+  sendUnaryData,
+  ServerDuplexStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+  ServiceDefinition,
+  UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Caller } from '../universal/caller.js';
@@ -24,7 +32,8 @@ import {
   type TransactionalOperationMessage,
 } from './codec.js';
 import { toServiceError } from './status.js';
-import { DAPR_SERVICE, daprCodecs, daprMethods } from './protos.js';
+import { DAPR_SERVICE, daprCodec, daprMethods } from './protos.js';
+import { type OpenStreams, TopicEventsCall } from './topic-events.js';
 
 export interface DaprServiceOptions {
   readonly api: UniversalApi;
@@ -33,6 +42,8 @@ export interface DaprServiceOptions {
   readonly apiToken?: string;
   /** Counts the calls being served, for a graceful stop. */
   readonly calls: CallsInFlight;
+  /** The streaming subscriptions being served, which a stop ends (they are not among `calls`). */
+  readonly streams: OpenStreams;
 }
 
 /**
@@ -145,9 +156,9 @@ function handlers(api: UniversalApi, caller: Caller): Record<string, Handler> {
  * routes each method from the start without the message codecs), and the implementation of every method. A
  * served method decodes its request and encodes its response with the codecs of `protos.ts`, loaded on first
  * use; the others answer UNIMPLEMENTED (`ERR_API_UNIMPLEMENTED` naming the method; logged at warn the first
- * time, as the HTTP API logs an API it lacks) without decoding anything. Streaming methods
- * (SubscribeTopicEventsAlpha1, SubscribeConfiguration, the crypto streams) are among the rest for now; serving
- * one is adding its handler of the matching kind here.
+ * time, as the HTTP API logs an API it lacks) without decoding anything. `SubscribeTopicEventsAlpha1`
+ * (bidirectional) is served by `topic-events.ts`; the other streaming methods (SubscribeConfiguration, the
+ * crypto streams) are among the rest for now, and serving one is adding its handler of the matching kind here.
  */
 export function daprService(opts: DaprServiceOptions): { definition: ServiceDefinition; implementation: UntypedServiceImplementation } {
   const { api, logger } = opts;
@@ -189,7 +200,22 @@ export function daprService(opts: DaprServiceOptions): { definition: ServiceDefi
       responseDeserialize: raw,
     };
     const handler = served[name];
-    if (handler && !requestStream && !responseStream) {
+    if (name === 'SubscribeTopicEventsAlpha1') {
+      // Bidirectional: see `topic-events.ts`.
+      implementation[name] = (call: ServerDuplexStream<Buffer, Buffer>) => {
+        try {
+          authenticate(call.metadata);
+        } catch (err) {
+          call.emit('error', fail(err));
+          return;
+        }
+        try {
+          new TopicEventsCall(call, { api, caller, logger, codec: daprCodec(name), streams: opts.streams, fail });
+        } catch (err) {
+          call.emit('error', fail(err));
+        }
+      };
+    } else if (handler && !requestStream && !responseStream) {
       implementation[name] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
         opts.calls.begin();
         const answer: sendUnaryData<Buffer> = (err, res) => {
@@ -198,7 +224,7 @@ export function daprService(opts: DaprServiceOptions): { definition: ServiceDefi
         };
         const serve = async () => {
           authenticate(call.metadata);
-          const codec = (await daprCodecs()).get(name)!;
+          const codec = daprCodec(name);
           let request: Message;
           try {
             request = codec.decode(call.request);

@@ -1,74 +1,44 @@
 /**
- * The Dapr gRPC API's service, from the protos the official SDK ships (`@dapr/dapr`). `npm run build` copies
- * them into `dist/proto` (never into the sources) and parses them into one JSON descriptor,
- * `dist/proto/dapr.json`, which is what is read here, in two steps so that the start pays for neither
- * @grpc/proto-loader nor the message codecs:
+ * The Dapr gRPC API's service, `dapr.proto.runtime.v1.Dapr`, as the server routes and codes it, from the one
+ * reading of the Dapr protos per process (`dapr-proto.ts`): so that the start pays for neither protobufjs nor
+ * any message code,
  * - `daprMethods()`: the service's methods (names and streaming kinds), read from the descriptor's JSON as it
  *   is, without protobufjs: enough for the server to route every method (as raw bytes) at start.
- * - `daprCodecs()`: each method's request decoder and response encoder, built by @grpc/proto-loader from the
- *   descriptor on first use (about 25 ms for the descriptor and 40 ms for the library's first load; the
- *   runtime starts it once the API listens, so the first call rarely waits for it).
+ * - `daprCodec(name)`: a method's request decoder and response encoder, built on the method's first call (the
+ *   messages' code is generated then; the protos' reflection tree is built once for the whole process, ahead
+ *   of the first call by `preloadDaprProtos` once the API listens).
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { methodCodec, serviceMethods, type MethodInfo } from '../../dapr-proto.js';
 
-/** Where `npm run build` puts the protos and their descriptor (`dist/proto`, from `dist/host/src/api/grpc/`). */
-export const PROTO_DIR = fileURLToPath(new URL('../../../../proto/', import.meta.url));
-const DESCRIPTOR = `${PROTO_DIR}dapr.json`;
+export type { MethodInfo } from '../../dapr-proto.js';
 export const DAPR_SERVICE = 'dapr.proto.runtime.v1.Dapr';
 
-/** A method of the service, as the server routes it. */
-export interface MethodInfo {
-  readonly name: string;
-  readonly requestStream: boolean;
-  readonly responseStream: boolean;
-}
-
-/** A method's codec: the request message as the handlers read it, the response from a plain object. */
-export interface MethodCodec {
+/** A method's codec: the request message as the handlers read it (see `MethodCodec`), the response from a plain object. */
+export interface ServerCodec {
   decode(bytes: Buffer): unknown;
   encode(message: unknown): Buffer;
 }
 
-/**
- * How messages are decoded for the handlers: camelCase field names (as the descriptor was parsed), enums as
- * numbers, bytes as `Buffer`, and every field present with its default (proto3: an empty string, 0, an empty
- * list or map; a missing message is `null`), so the handlers read a request as daprd's getters do.
- */
-const OPTIONS = { longs: Number, enums: Number, bytes: Buffer, defaults: true, arrays: true, objects: true, oneofs: true } as const;
-
-let descriptor: Record<string, unknown> | undefined;
-function readDescriptor(): Record<string, unknown> {
-  descriptor ??= JSON.parse(readFileSync(DESCRIPTOR, 'utf8')) as Record<string, unknown>;
-  return descriptor;
-}
-
-let methods: MethodInfo[] | undefined;
-
 /** The methods of `dapr.proto.runtime.v1.Dapr`, in the proto's order. */
 export function daprMethods(): readonly MethodInfo[] {
-  if (!methods) {
-    let node: unknown = readDescriptor();
-    for (const name of DAPR_SERVICE.split('.')) node = (node as { nested?: Record<string, unknown> } | undefined)?.nested?.[name];
-    const defs = (node as { methods?: Record<string, { requestStream?: boolean; responseStream?: boolean }> } | undefined)?.methods;
-    if (!defs) throw new Error(`${DESCRIPTOR}: no service ${DAPR_SERVICE}`);
-    methods = Object.entries(defs).map(([name, m]) => ({ name, requestStream: m.requestStream === true, responseStream: m.responseStream === true }));
-  }
-  return methods;
+  return serviceMethods(DAPR_SERVICE);
 }
 
-let codecs: Promise<ReadonlyMap<string, MethodCodec>> | undefined;
+const codecs = new Map<string, ServerCodec>();
 
-/** Every method's codec, by method name; built once. */
-export function daprCodecs(): Promise<ReadonlyMap<string, MethodCodec>> {
-  codecs ??= import('@grpc/proto-loader').then(({ fromJSON }) => {
-    const service = fromJSON(readDescriptor(), OPTIONS)[DAPR_SERVICE] as Record<
-      string,
-      { requestDeserialize(b: Buffer): unknown; responseSerialize(m: unknown): Buffer }
-    >;
-    return new Map(
-      Object.entries(service).map(([name, d]) => [name, { decode: (b: Buffer) => d.requestDeserialize(b), encode: (m: unknown) => d.responseSerialize(m) }]),
-    );
-  });
-  return codecs;
+/** The codec of the service's method `name`, built on first use; throws if the service has no such method. */
+export function daprCodec(name: string): ServerCodec {
+  let codec = codecs.get(name);
+  if (!codec) {
+    const c = methodCodec(DAPR_SERVICE, name);
+    codec = { decode: c.decodeRequest, encode: c.encodeResponse };
+    codecs.set(name, codec);
+  }
+  return codec;
+}
+
+/** The codecs by method name, each built on first use (`daprCodec`); an unknown method has none. */
+export function daprCodecs(): Promise<{ get(name: string): ServerCodec | undefined }> {
+  const names = new Set(daprMethods().map((m) => m.name));
+  return Promise.resolve({ get: (name: string) => (names.has(name) ? daprCodec(name) : undefined) });
 }

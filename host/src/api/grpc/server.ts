@@ -9,7 +9,8 @@ import type { Logger } from '../../logger.js';
 import type { UniversalApi } from '../universal/universal-api.js';
 import { CallsInFlight, daprService } from './dapr-service.js';
 import { healthImplementation, healthService } from './health.js';
-import { daprCodecs } from './protos.js';
+import { preloadDaprProtos } from '../../dapr-proto.js';
+import { OpenStreams } from './topic-events.js';
 
 export interface GrpcApiOptions {
   /** What every method calls: one universal API method per call. */
@@ -32,20 +33,22 @@ export interface GrpcListening {
   close(graceMs: number): Promise<void>;
 }
 
-/** A gRPC API server (not yet listening) and the calls it is serving. */
+/** A gRPC API server (not yet listening), the calls it is serving and its streaming subscriptions. */
 export interface GrpcApi {
   readonly server: Server;
   readonly calls: CallsInFlight;
+  readonly streams: OpenStreams;
 }
 
 /** Builds the gRPC API server (not yet listening): the Dapr service's methods, with their codecs loaded on first use. */
 export function createGrpcApi(opts: GrpcApiOptions): GrpcApi {
   const server = new Server({ 'grpc.max_receive_message_length': opts.maxBodyBytes });
   const calls = new CallsInFlight();
-  const dapr = daprService({ api: opts.api, logger: opts.logger, apiToken: opts.apiToken, calls });
+  const streams = new OpenStreams();
+  const dapr = daprService({ api: opts.api, logger: opts.logger, apiToken: opts.apiToken, calls, streams });
   server.addService(dapr.definition, dapr.implementation);
   server.addService(healthService, healthImplementation);
-  return { server, calls };
+  return { server, calls, streams };
 }
 
 /** How long answered calls get to reach their clients at a stop, before the connections are cut. */
@@ -57,7 +60,7 @@ const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${hos
  * Listens on every host in `hosts` (at least one), on `port`; with port 0 the other hosts take the port the
  * first one got. Fails if any address cannot be bound, with the server shut down.
  */
-export async function listenGrpc({ server, calls }: GrpcApi, port: number, hosts: readonly string[]): Promise<GrpcListening> {
+export async function listenGrpc({ server, calls, streams }: GrpcApi, port: number, hosts: readonly string[]): Promise<GrpcListening> {
   const bind = (address: string) =>
     new Promise<number>((resolve, reject) =>
       server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
@@ -70,11 +73,13 @@ export async function listenGrpc({ server, calls }: GrpcApi, port: number, hosts
     server.forceShutdown();
     throw new Error(`cannot listen for the gRPC API on ${hosts.join(', ')} port ${bound}: ${(err as Error).message}`, { cause: err });
   }
-  // No new calls (the listeners close, each connection is told GOAWAY); the calls being served finish, for at
-  // most `graceMs`; their answers then get `FLUSH_MS` to go out and the connections to close by themselves;
-  // whatever is left then (a stream its client holds open, an idle connection) is cut.
+  // No new calls (the listeners close, each connection is told GOAWAY); the streaming subscriptions end (their
+  // events in flight answered first, briefly); the calls being served finish, for at most `graceMs`; their
+  // answers then get `FLUSH_MS` to go out and the connections to close by themselves; whatever is left then
+  // (a stream its client holds open, an idle connection) is cut.
   const close = async (graceMs: number) => {
     const shut = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    await streams.closeAll(graceMs);
     const within = (p: Promise<void>, ms: number) => {
       let timer: NodeJS.Timeout | undefined;
       return Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
@@ -87,7 +92,11 @@ export async function listenGrpc({ server, calls }: GrpcApi, port: number, hosts
   return { addresses: hosts.map((h) => hostPort(h, bound)), port: bound, close };
 }
 
-/** Builds the message codecs now (the first served call would otherwise); resolves when they are ready. */
+/**
+ * Builds the protos' reflection tree on the next turn (the first served call would otherwise), so that the
+ * first call only generates its own messages' code; resolves when it is built.
+ */
 export async function preloadGrpcCodecs(): Promise<void> {
-  await daprCodecs();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  preloadDaprProtos();
 }

@@ -14,6 +14,7 @@ import { checkPublish } from './access.js';
 import { EXTENDED_METADATA_LIMITS, metadataOf, type MetadataResult } from './metadata.js';
 import type { InvokeBindingRequest, InvokeBindingResult } from './bindings.js';
 import type { BindingsService } from '../../blocks/bindings/bindings-service.js';
+import { sinkTarget, type SubscribeTopicEventsRequest, type TopicEventSink, type TopicEventStream } from './topic-stream.js';
 import type {
   BulkPublishEntry,
   BulkPublishEventRequest,
@@ -131,6 +132,20 @@ export class UniversalApi {
     checkEntryIds(entries);
     const failedEntries = await this.#pubsub.bulkPublish(caller.appId, req.pubsub, req.topic, entries, req.metadata);
     return { failedEntries };
+  }
+
+  /**
+   * A streaming subscription (gRPC `SubscribeTopicEventsAlpha1`) for the caller: every message of the topic
+   * goes to `sink` until the returned stream is closed. Checks in daprd's order: `pubsubName is required`,
+   * `topic is required` (`ERR_PUBSUB_STREAM`), the pub/sub's lookup (`ERR_PUBSUB_NOT_FOUND`), the topic
+   * scopes and the broker's subscribe (`ERR_PUBSUB_STREAM`). Resolves once the subscription exists at the
+   * broker.
+   */
+  async subscribeTopicEvents(caller: Caller, req: SubscribeTopicEventsRequest, sink: TopicEventSink): Promise<TopicEventStream> {
+    if (req.pubsub === '') throw new MortarError('ERR_PUBSUB_STREAM', ['pubsubName is required']);
+    if (req.topic === '') throw new MortarError('ERR_PUBSUB_STREAM', ['topic is required']);
+    const sub = await this.#pubsub.subscribeStream(caller.appId, req, sinkTarget(sink));
+    return { close: (graceMs, closeSink) => sub.close(graceMs, closeSink) };
   }
 
   /** Lookup, topic and scope checks of a publish, in Dapr's order. */

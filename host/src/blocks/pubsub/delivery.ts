@@ -13,7 +13,7 @@ import { Alarm } from '../../alarm.js';
 import { goFields } from '../../request-json.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../logger.js';
-import type { ActiveComponent } from '../../components/registry.js';
+import type { ActiveComponent, SideLane } from '../../components/registry.js';
 import { brokerClient, type BrokerClient, type Delivery, type SettleRef, type Subscription as WitSubscription } from './broker-client.js';
 import type { AppTarget } from '../app-target.js';
 import { CLOUDEVENT_CONTENT_TYPE, expired, inbound, parseBool, type InboundEvent } from './cloudevents.js';
@@ -42,6 +42,13 @@ export interface DeliveryOptions {
   readonly appTimeoutMs: number;
   /** Publishes the original message to a dead-letter topic of the same component. */
   readonly deadLetter: (topic: string, data: Uint8Array, contentType: string | undefined) => Promise<void>;
+  /**
+   * The component's side pool the loop fetches through (`ActiveComponent.sidePool`): `app` (default) or
+   * `streams`, which several loops share and so must not long-poll (`longPollMs` 0).
+   */
+  readonly lane?: SideLane;
+  /** Longest a fetch waits in the broker for a first message (default `LONG_POLL_MS`); 0: the loop polls. */
+  readonly longPollMs?: number;
 }
 
 type Outcome = 'success' | 'retry' | 'drop';
@@ -89,10 +96,26 @@ export class DeliveryLoop {
   get key(): string {
     return this.#o.key;
   }
+  /** The topics it serves. */
+  get topics(): string[] {
+    return [...this.#subs.keys()];
+  }
+
+  /** Stops fetching at once (what fails from now on goes back to the broker); `stop` finishes the stop. */
+  halt(): void {
+    this.#stopped = true;
+    this.kick();
+  }
+
+  /** Resolves once no delivery is in flight, or after `ms`. */
+  async drained(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.#inflight > 0 && Date.now() < deadline) await sleep(10);
+  }
 
   /** Prepares every subscription on the broker, then runs until `stop`. Rejects if preparing fails. */
   async start(): Promise<void> {
-    this.#broker = brokerClient(await this.#o.component.sidePool());
+    this.#broker = brokerClient(await this.#o.component.sidePool(this.#o.lane));
     for (const s of this.#wit) await this.#broker.subscribe(s);
     this.#done = this.#run();
   }
@@ -137,7 +160,7 @@ export class DeliveryLoop {
           await this.#idle(50);
           continue;
         }
-        const wait = this.#inflight > 0 ? 0 : LONG_POLL_MS;
+        const wait = this.#inflight > 0 ? 0 : (this.#o.longPollMs ?? LONG_POLL_MS);
         const t0 = performance.now();
         // The long poll is part of the call: its deadline comes on top of it.
         const got = await this.#broker!.fetch(this.#wit, Math.min(room, 256), wait, wait + this.#broker!.callTimeout());
@@ -156,7 +179,7 @@ export class DeliveryLoop {
         for (const m of got) this.#dispatch(m);
         if (got.length === 0) {
           if (this.#inflight > 0) await this.#idle(10);
-          else if (performance.now() - t0 < wait / 2) await this.#idle(IDLE_POLL_MS);
+          else if (wait === 0 || performance.now() - t0 < wait / 2) await this.#idle(IDLE_POLL_MS);
         }
       } catch (err) {
         if (this.#stopped) break;
@@ -263,8 +286,10 @@ export class DeliveryLoop {
       if (answer.outcome === 'success') return true;
       if (answer.outcome === 'drop') return this.#toDeadLetterOrAck(sub, m);
       const wait = this.#nextRetry(policy, backoff, answer);
-      if (wait === undefined) return this.#finalFailure(sub, m);
+      // A loop being stopped gives a failing message back to the broker, never to the dead letter.
+      if (wait === undefined) return this.#stopped ? false : this.#finalFailure(sub, m);
       await sleep(wait);
+      if (this.#stopped) return false;
     }
   }
 
@@ -389,7 +414,7 @@ export class DeliveryLoop {
       if (retry.length === 0) return;
       const wait = this.#nextRetry(policy, backoff, { outcome: 'retry', status });
       if (wait === undefined) {
-        for (const p of retry) this.settle(p.m, await this.#finalFailure(sub, p.m));
+        for (const p of retry) this.settle(p.m, this.#stopped ? false : await this.#finalFailure(sub, p.m));
         return;
       }
       pending = retry;

@@ -3,7 +3,7 @@
  * subscriptions this app has, each component's served by one delivery loop.
  */
 import type { Logger } from '../../logger.js';
-import { MortarError } from '../../errors.js';
+import { GrpcCode, MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
 import { ComponentCallError } from '../../components/sandbox/pool.js';
 import type { SubscriptionResource } from '../../resources/resources.js';
@@ -36,6 +36,36 @@ export interface BulkPublishEntry {
   readonly contentType: string;
   readonly metadata?: Readonly<Record<string, string>>;
 }
+
+/** A streaming subscription asked for (gRPC `SubscribeTopicEventsRequestInitialAlpha1`). */
+export interface StreamSubscribeRequest {
+  readonly pubsub: string;
+  readonly topic: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly deadLetterTopic?: string;
+}
+
+/** A streaming subscription in force: its delivery loop runs until `close`. */
+export interface StreamSubscription {
+  readonly subscription: Subscription;
+  /**
+   * Ends the subscription. Deliveries in flight get up to `graceMs` (0: none) to be answered; then the
+   * target is closed (`closeTarget`, which must reject what is still unanswered), every unanswered message
+   * goes back to the broker (nacked, never dead-lettered) and every answered one is settled.
+   */
+  close(graceMs: number, closeTarget: () => void): Promise<void>;
+}
+
+/**
+ * The most streaming subscriptions open at once in one sidecar (daprd sets none). Each runs a delivery loop
+ * that polls its broker every 100 ms while idle, on the API thread's event loop, so a client opening streams
+ * without end would slow every other one; past this, a new stream is refused with RESOURCE_EXHAUSTED.
+ */
+export const MAX_STREAM_SUBSCRIPTIONS = 1024;
+/** How long deliveries in flight to a stream get when its loop is replaced (a reloaded component). */
+const STREAM_CLOSE_GRACE_MS = 5000;
+/** How long a closed stream's deliveries get to settle once its target has rejected them (they do at once). */
+const STREAM_SETTLE_MS = 1000;
 
 export interface PubSubOptions {
   /** The app whose subscriptions this serves (its consumer group, its subscription scopes). */
@@ -70,6 +100,8 @@ export class PubSubService {
   #programmatic: Subscription[] = [];
   /** Delivery loops by component name. */
   readonly #loops = new Map<string, DeliveryLoop>();
+  /** The streaming subscriptions in force, each with its own delivery loop (on the component's `streams` lane). */
+  readonly #streams = new Set<StreamEntry>();
   #app?: AppTarget;
   #reconciling: Promise<void> = Promise.resolve();
   #closed = false;
@@ -137,7 +169,13 @@ export class PubSubService {
     } catch (err) {
       throw publishError(err, req.topic, req.pubsub);
     }
-    this.#loops.get(c.name)?.kick();
+    this.#kick(c.name);
+  }
+
+  /** Wakes the delivery loops of component `name` (a message was just published through it). */
+  #kick(name: string): void {
+    this.#loops.get(name)?.kick();
+    for (const s of this.#streams) if (s.sub.pubsubname === name) s.loop?.kick();
   }
 
   /**
@@ -179,13 +217,145 @@ export class PubSubService {
     } catch (err) {
       failures = reqs.map((_, index) => ({ index, error: describe(err) }));
     }
-    this.#loops.get(c.name)?.kick();
+    this.#kick(c.name);
     return failures.map((f) => ({ entryId: entries[f.index]!.entryId, error: f.error }));
   }
 
-  /** Every subscription in force, declarative first (for the metadata API). */
+  /** Every subscription in force, declarative first, then the app's, then the streams' (for the metadata API). */
   subscriptions(): Subscription[] {
-    return [...this.#declarative, ...this.#programmatic];
+    return [...this.#declarative, ...this.#programmatic, ...[...this.#streams].map((s) => s.sub)];
+  }
+
+  /**
+   * Starts a streaming subscription for the app `appId` (daprd `StartStreamerSubscription`): its messages go
+   * to `target` (the stream) through a delivery loop of its own, with the same CloudEvent handling,
+   * resiliency, RETRY / DROP and dead-letter rules as an app subscription, on the component's `streams`
+   * side pool. Resolves once the subscription exists at the broker. Throws `ERR_PUBSUB_NOT_FOUND` (and the
+   * other lookup errors) for an unknown pub/sub, and `ERR_PUBSUB_STREAM` when the topic is not allowed for
+   * the app (`subscriptionScopes`, `allowedTopics`) or the broker refuses the subscription, in daprd's words.
+   * Several streams may subscribe to the same topic (as in daprd since 1.16): they share the app's consumer
+   * group, so the broker shares the messages out between them (in-memory: each group queue is shared).
+   */
+  async subscribeStream(appId: string, req: StreamSubscribeRequest, target: AppTarget): Promise<StreamSubscription> {
+    const c = this.component(req.pubsub);
+    if (this.#closed) throw new MortarError('ERR_PUBSUB_STREAM', ['subscriber is closed']);
+    if (this.#streams.size >= MAX_STREAM_SUBSCRIPTIONS) {
+      throw new MortarError('ERR_PUBSUB_STREAM', [`at most ${MAX_STREAM_SUBSCRIPTIONS} streaming subscriptions can be open at once`], {
+        grpc: GrpcCode.RESOURCE_EXHAUSTED,
+      });
+    }
+    const refused = (why: string) => new MortarError('ERR_PUBSUB_STREAM', [`failed to create subscription for ${req.pubsub}: ${why}`]);
+    if (!topicAllowed(c.hostMetadata, appId, req.topic, false)) throw refused(`subscription to topic '${req.topic}' on pubsub '${req.pubsub}' is not allowed`);
+    const sub: Subscription = {
+      pubsubname: req.pubsub,
+      topic: req.topic,
+      rules: [],
+      defaultPath: '/',
+      metadata: { ...req.metadata },
+      deadLetterTopic: req.deadLetterTopic || undefined,
+      type: 'STREAMING',
+      source: 'stream',
+    };
+    const entry: StreamEntry = { sub, target };
+    try {
+      entry.loop = await this.#startStream(entry, c);
+    } catch (err) {
+      throw refused(`failed to subscribe to topic ${req.topic}: ${describe(err)}`);
+    }
+    this.#streams.add(entry);
+    this.opts.logger.info({ pubsub: req.pubsub, topic: req.topic }, `streaming subscription to ${req.pubsub}/${req.topic} started`);
+    let closing: Promise<void> | undefined;
+    return {
+      subscription: sub,
+      close: (graceMs, closeTarget) => {
+        closing ??= (async () => {
+          this.#streams.delete(entry);
+          entry.closed = true;
+          const loop = entry.loop;
+          entry.loop = undefined;
+          if (!loop) return closeTarget();
+          // Halted first: whatever fails from now on (the target closing) is nacked, not dead-lettered.
+          loop.halt();
+          if (graceMs > 0) await loop.drained(graceMs);
+          closeTarget();
+          await loop.stop(STREAM_SETTLE_MS, this.#topicsInUse(loop.component, entry));
+          this.opts.logger.info({ pubsub: req.pubsub, topic: req.topic }, `streaming subscription to ${req.pubsub}/${req.topic} ended`);
+        })();
+        return closing;
+      },
+    };
+  }
+
+  /** A stream's delivery loop on `c`, started (its subscription exists at the broker). */
+  async #startStream(entry: StreamEntry, c: ActiveComponent): Promise<DeliveryLoop> {
+    const { sub } = entry;
+    const loop = new DeliveryLoop({
+      key: JSON.stringify(sub),
+      component: c,
+      routers: [new Router(sub)],
+      group: c.resource.metadata.consumerID || this.opts.appId,
+      // The streams' side instance is a consumer of its own within the group (an MQTT client id must not be
+      // the app loop's, or the broker would drop one of the two connections).
+      consumer: `${this.opts.consumer}-streams`,
+      app: entry.target,
+      logger: this.opts.logger,
+      policy: () => this.opts.resiliency.component(c.name, 'pubsub', 'inbound', DEFAULT_INBOUND),
+      maxInFlight: this.opts.maxInFlight ?? 64,
+      appTimeoutMs: this.opts.appTimeoutMs ?? 60_000,
+      deadLetter: async (topic, data, contentType) => {
+        await this.#send(c, { topic, data, contentType, metadata: [] });
+        this.#kick(c.name);
+      },
+      lane: 'streams',
+      longPollMs: 0,
+    });
+    try {
+      await loop.start();
+    } catch (err) {
+      await loop.stop(0).catch(() => undefined);
+      throw err;
+    }
+    return loop;
+  }
+
+  /**
+   * The topics of component `c` that another loop still serves (the app's loop, another stream): closing
+   * `except`'s subscription must not close theirs at the broker (a close hands the group's unsettled
+   * messages back).
+   */
+  #topicsInUse(c: ActiveComponent, except: StreamEntry): Set<string> {
+    const topics = new Set<string>();
+    for (const s of this.#streams) if (s !== except && s.loop?.component === c) topics.add(s.sub.topic);
+    const app = this.#loops.get(c.name);
+    if (app?.component === c) for (const t of app.topics) topics.add(t);
+    return topics;
+  }
+
+  /**
+   * Follows reloaded and removed components for the streams (daprd `reloadPubSubStream`): a stream whose
+   * component changed is served by a new loop on the new version; one whose component is gone waits, its
+   * stream open, until the component comes back.
+   */
+  async #reconcileStreams(): Promise<void> {
+    for (const entry of this.#streams) {
+      const c = this.registry.get(entry.sub.pubsubname);
+      const current = c?.block === 'pubsub' ? c : undefined;
+      if (entry.loop && entry.loop.component === current) continue;
+      const old = entry.loop;
+      entry.loop = undefined;
+      if (old) await old.stop(STREAM_CLOSE_GRACE_MS, this.#topicsInUse(old.component, entry));
+      if (!current || entry.closed) continue;
+      try {
+        const loop = await this.#startStream(entry, current);
+        if (entry.closed) await loop.stop(0, this.#topicsInUse(current, entry));
+        else entry.loop = loop;
+      } catch (err) {
+        this.opts.logger.error(
+          { pubsub: entry.sub.pubsubname, topic: entry.sub.topic, err: describe(err) },
+          `streaming subscription to ${entry.sub.pubsubname}/${entry.sub.topic}: resubscribing after a reload failed: ${describe(err)}`,
+        );
+      }
+    }
   }
 
   /** Called with the declarative subscriptions after every resource scan (so loops also follow reloaded components). */
@@ -246,6 +416,7 @@ export class PubSubService {
 
   async #reconcile(): Promise<void> {
     if (this.#closed) return;
+    await this.#reconcileStreams();
     // Group by component; the first subscription of a (pubsub, topic) wins, as in Dapr.
     const byComponent = new Map<string, Subscription[]>();
     const seen = new Set<string>();
@@ -365,9 +536,20 @@ export class PubSubService {
     clearTimeout(this.#retryTimer);
     for (const wake of this.#waiters.splice(0)) wake();
     await this.#reconciling;
-    await Promise.all([...this.#loops.values()].map((l) => l.stop()));
+    // Streams still open (the gRPC server ends its streams before this): their unanswered messages go back.
+    const streams = [...this.#streams];
+    this.#streams.clear();
+    await Promise.all([...streams.map((s) => s.loop?.stop(0)), ...[...this.#loops.values()].map((l) => l.stop())]);
     this.#loops.clear();
   }
+}
+
+/** A streaming subscription: what it is, where its messages go, and its loop while one runs. */
+interface StreamEntry {
+  readonly sub: Subscription;
+  readonly target: AppTarget;
+  loop?: DeliveryLoop;
+  closed?: boolean;
 }
 
 function describe(err: unknown): string {

@@ -6,7 +6,8 @@ import { goFields } from '../../request-json.js';
 import { Environment } from '@marcbachmann/cel-js';
 import type { SubscriptionResource } from '../../resources/resources.js';
 
-export type SubscriptionType = 'DECLARATIVE' | 'PROGRAMMATIC';
+/** Where a subscription comes from: a resource, the app's answer, or a gRPC stream (`SubscribeTopicEventsAlpha1`). */
+export type SubscriptionType = 'DECLARATIVE' | 'PROGRAMMATIC' | 'STREAMING';
 
 export interface Rule {
   readonly match: string;

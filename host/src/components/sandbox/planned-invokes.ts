@@ -7,9 +7,9 @@
  * one is planned while the I/O of the last is on its way. At low load a batch is one call, and nothing waits
  * to fill it.
  *
- * Isolation: a batch whose `plan` traps has done nothing, so each of its calls is sent back to be planned
- * alone (`replan`) in a new instance, while no other call's I/O is in flight there: only the request that
- * traps fails. A trap in `finish` fails every call of its batch. Either trap also fails the calls of other
+ * Isolation: a batch whose `plan` traps has done nothing, so its calls are sent back (`replan`) to be
+ * planned again in a new instance, in two groups (its halves, `CallMessage.group`), each while no other
+ * call's I/O is in flight there; a group that traps is halved again, so only the request that traps fails. A trap in `finish` fails every call of its batch. Either trap also fails the calls of other
  * batches whose I/O had started (`ResultBatch.busy`): the instance can no longer decode their replies, and
  * repeating their I/O (an `INCR`, a `POST`) is not the host's to decide. Every other call is re-sent.
  */
@@ -66,8 +66,8 @@ export interface PlannedInvokeHost {
 
 export class PlannedInvokes {
   readonly #queue: CallMessage[] = [];
-  /** Calls to be planned alone (a batch they were in trapped while being planned). */
-  readonly #alone: CallMessage[] = [];
+  /** Calls to be planned with their group only (a batch they were in trapped while being planned), by group. */
+  readonly #groups = new Map<number, CallMessage[]>();
   #scheduled = false;
   /** Calls whose I/O has started and whose replies are not yet sent. */
   readonly #inIo = new Set<number>();
@@ -114,7 +114,12 @@ export class PlannedInvokes {
 
   /** Takes a started call; it is planned with the others that arrive in this turn of the event loop. */
   take(msg: CallMessage): void {
-    (msg.alone ? this.#alone : this.#queue).push(msg);
+    if (msg.group === undefined) this.#queue.push(msg);
+    else {
+      const group = this.#groups.get(msg.group);
+      if (group) group.push(msg);
+      else this.#groups.set(msg.group, [msg]);
+    }
     this.#schedule();
   }
 
@@ -128,15 +133,18 @@ export class PlannedInvokes {
   }
 
   /**
-   * Plans what is queued. A call to be planned alone goes first, and only while no other call's I/O is in
-   * flight, so a trap in its plan takes no other call with it (the others wait meanwhile; such calls are
-   * rare: each follows a trap).
+   * Plans what is queued. The groups of re-planned calls go first, one at a time and only while no other
+   * call's I/O is in flight, so a trap in a group's plan takes no call of another group with it (the others
+   * wait meanwhile; such calls are rare: each follows a trap).
    */
   #drain(): void {
     if (this.#poisoned) return;
-    while (this.#alone.length > 0) {
+    for (const [id, group] of this.#groups) {
       if (this.#inIo.size > 0) return; // resumed when that I/O ends
-      void this.#serve([this.#alone.shift()!]); // plans synchronously, before its first await
+      const batch = group.splice(0, MAX_BATCH);
+      if (group.length === 0) this.#groups.delete(id);
+      void this.#serve(batch); // plans synchronously, before its first await
+      if (this.#poisoned) return;
     }
     while (this.#queue.length > 0) void this.#serve(this.#queue.splice(0, MAX_BATCH));
   }
@@ -188,7 +196,7 @@ export class PlannedInvokes {
       for (const c of calls) this.#inIo.delete(c.id);
       // Trapped meanwhile: the host has failed these calls (their I/O is done) and replaces the instance.
       if (this.#poisoned) return;
-      if (this.#alone.length > 0 && this.#inIo.size === 0) this.#schedule();
+      if (this.#groups.size > 0 && this.#inIo.size === 0) this.#schedule();
       // A write that succeeded is answered here; `finish` sees the rest.
       io = io.filter(({ at, planned }, k) => {
         if (planned.noneIfOk && succeeded(planned.io, all[k]!)) {

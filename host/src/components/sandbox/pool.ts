@@ -120,8 +120,8 @@ interface Pending {
   seq: number;
   /** The caller has had its answer (the deadline passed); the instance may still be running the call. */
   settled?: boolean;
-  /** To be planned alone (`CallMessage.alone`): a batch it was in trapped while being planned. */
-  alone?: boolean;
+  /** To be planned with its group only (`CallMessage.group`): a batch it was in trapped while being planned. */
+  group?: number;
 }
 
 /** The shared memory between the main thread and one worker (see `WorkerInit`). */
@@ -172,9 +172,9 @@ class Slot {
     this.posted = nextSeq(this.posted);
     p.seq = this.posted;
     this.inflight.set(p.id, p);
-    const msg: CallMessage = { id: p.id, seq: p.seq, deadline: p.deadline, sync, iface: p.iface, fn: p.fn, args: ownBytes(p.args), alone: p.alone };
+    const msg: CallMessage = { id: p.id, seq: p.seq, deadline: p.deadline, sync, iface: p.iface, fn: p.fn, args: ownBytes(p.args), group: p.group };
     // Alone once: if it must be sent again (its instance failed), it goes like any call.
-    p.alone = undefined;
+    p.group = undefined;
     if (!this.blocksBetweenCalls && !sync) {
       if (this.#outbox.push(msg) === 1) setImmediate(() => this.#flush());
       return;
@@ -206,6 +206,8 @@ export class InstancePool {
   readonly #opts: PoolOptions;
   readonly #slots: Slot[] = [];
   readonly #waiting: Pending[] = [];
+  /** The last group number given to re-planned calls (`CallMessage.group`). */
+  #groups = 0;
   #nextId = 1;
   #closed = false;
   #watchdog?: NodeJS.Timeout;
@@ -483,14 +485,32 @@ export class InstancePool {
    */
   #onResults(slot: Slot, results: readonly ResultMessage[], busy?: readonly number[]): void {
     let failed: string | undefined;
-    for (const m of results) failed = this.#settle(slot, m) ?? failed;
+    const replanned: Pending[] = [];
+    for (const m of results) failed = this.#settle(slot, m, replanned) ?? failed;
+    if (replanned.length > 0) this.#replan(replanned);
     if (failed) this.#fail(slot, failed, true, busy);
   }
 
+  /**
+   * Re-sends the calls of a batch whose plan trapped, in two groups (its halves), each planned on its own:
+   * the half without the bad request is served, the other halves again. The request that traps is alone
+   * after log2(n) rounds, where planning each call alone would take n, one after another's I/O (calls that
+   * wait on a slow backend would otherwise outlive their deadline).
+   */
+  #replan(calls: readonly Pending[]): void {
+    const half = Math.ceil(calls.length / 2);
+    const first = ++this.#groups;
+    const second = ++this.#groups;
+    calls.forEach((p, i) => {
+      p.group = i < half ? first : second;
+      this.#waiting.push(p);
+    });
+  }
+
   /** Answers the caller of `m`; returns why the instance must be replaced, if it must. */
-  #settle(slot: Slot, m: ResultMessage): string | undefined {
+  #settle(slot: Slot, m: ResultMessage, replanned?: Pending[]): string | undefined {
     const trapped = !m.ok && m.kind === 'trap' ? `trapped: ${m.message}` : undefined;
-    const replan = !m.ok && m.kind === 'replan' ? 'trapped while planning a batch of calls; each is planned again alone' : undefined;
+    const replan = !m.ok && m.kind === 'replan' ? 'trapped while planning a batch of calls; each half of it is planned again on its own' : undefined;
     const p = slot.inflight.get(m.id);
     // A call no longer tracked (long answered) can still report the trap that makes the instance unusable.
     if (!p) return trapped ?? replan;
@@ -498,10 +518,13 @@ export class InstancePool {
     // A sealed instance whose last call this was goes back to service, unless the reply fails it.
     if (!trapped && !replan && slot.sealed && slot.inflight.size === 0) this.#unstall(slot);
     if (replan) {
-      // Nothing of it was done: it is planned again, alone, by another instance (this one trapped).
+      // Nothing of it was done: it is planned again, in half of its batch, by another instance (this one trapped).
       if (!p.settled) {
-        p.alone = true;
-        this.#waiting.push(p);
+        if (replanned) replanned.push(p);
+        else {
+          p.group = ++this.#groups;
+          this.#waiting.push(p);
+        }
       }
       return replan;
     }

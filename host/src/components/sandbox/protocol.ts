@@ -113,8 +113,11 @@ export interface CallMessage {
   readonly iface: string;
   readonly fn: string;
   readonly args: readonly unknown[];
-  /** Plan this call in a batch of its own: a batch it was part of trapped while being planned. */
-  readonly alone?: boolean;
+  /**
+   * A batch this call was part of trapped while being planned: plan it only with the calls of the same
+   * group (half of that batch), while no other I/O is in flight in the instance (see `planned-invokes.ts`).
+   */
+  readonly group?: number;
 }
 
 /** How a call ended. `error` is a WIT error value (`{tag, val}`) returned by the component. */
@@ -126,8 +129,8 @@ export type ResultMessage =
   | { readonly id: number; readonly ok: false; readonly kind: 'expired' }
   /**
    * The instance trapped while planning a batch of planned invocations this call was part of, before any of
-   * the batch's I/O: nothing of it was done. The host re-sends it, to be planned alone (`CallMessage.alone`),
-   * so only the request that trapped fails.
+   * the batch's I/O: nothing of it was done. The host re-sends it in one half of that batch (`CallMessage.group`),
+   * and halves again until the request that traps is alone: only it fails.
    */
   | { readonly id: number; readonly ok: false; readonly kind: 'replan' };
 
