@@ -45,6 +45,8 @@ export interface WorkloadEndpointOptions {
   readonly variables: Readonly<Record<string, string>>;
   /** Origins the guest may call (`http://host:port`, the scheme's port added when absent); `*` allows any. */
   readonly allowedOrigins: readonly string[];
+  /** Whether the guest may call a URL; when given, it decides instead of `allowedOrigins`. */
+  readonly allowOutbound?: (url: string) => boolean;
 }
 
 /** The state store a key-value label names by default: `default` is `statestore`, any other its own name. */
@@ -218,7 +220,8 @@ export class WorkloadEndpoint implements HostEndpoint {
   async #send(req: Outbound, deadline: number): Promise<unknown> {
     const origin = originOf(req.url);
     if (origin === undefined) throw { tag: 'HTTP-request-URI-invalid' };
-    if (!this.#anyOrigin && !this.#grants.allows('http', origin)) {
+    const allowed = this.opts.allowOutbound ? this.opts.allowOutbound(req.url) : this.#anyOrigin || this.#grants.allows('http', origin);
+    if (!allowed) {
       this.opts.logger.warn(
         { workload: this.opts.name, origin },
         `workload ${this.opts.name}: outbound request to ${origin} refused: not an allowed outbound host`,

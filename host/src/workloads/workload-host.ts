@@ -59,6 +59,8 @@ export interface WorkloadSpec {
   readonly variables?: Readonly<Record<string, string>>;
   /** Origins the guest may call (`https://api.example.com`, `http://127.0.0.1:8080`; `*` any); default none. */
   readonly allowedOrigins?: readonly string[];
+  /** Whether the guest may call `url` (a Spin `allowed_outbound_hosts` check, say): when given, instead of `allowedOrigins`. */
+  readonly allowOutbound?: (url: string) => boolean;
   /** The guest's environment (Spin's `environment`). */
   readonly environment?: Readonly<Record<string, string>>;
   /** Worker instances serving requests at once (default 1). */
@@ -106,6 +108,7 @@ export class WorkloadHost {
       storeOf: spec.keyValueMap ?? {},
       variables: spec.variables ?? {},
       allowedOrigins: spec.allowedOrigins ?? [],
+      allowOutbound: spec.allowOutbound,
     });
     this.#pool = await this.#startPool(typeof spec.wasm === 'string' ? await readFile(spec.wasm) : spec.wasm);
   }
