@@ -108,6 +108,19 @@ describe('mortar up', () => {
       assert.equal(await state.text(), '2', 'an HTTP app with the same app id reads the counter');
       const greeting = await fetch(`http://127.0.0.1:${listen}/hello/world`);
       assert.equal(greeting.status, 404, 'the component itself answers a path its router does not know');
+      // A changed .wasm is swapped in: the QuickJS guest (wasi:keyvalue) answers without a content-type, and
+      // increments the same key.
+      copyFileSync(join(ROOT, 'dist/test-workloads/quickjs-http.wasm'), join(dir, 'target/hello.wasm'));
+      let swapped: Response | undefined;
+      await waitUntil(
+        async () => {
+          swapped = await fetch(`http://127.0.0.1:${listen}/counter`);
+          return swapped.headers.get('content-type') === null;
+        },
+        'the changed component serving',
+        30_000,
+      );
+      assert.match(await swapped!.text(), /^\d+$/);
       assert.ok(logs.join('').includes(`hello: http://127.0.0.1:${listen}/hello (wildcard)`), logs.join(''));
     } finally {
       proc.kill('SIGTERM');
