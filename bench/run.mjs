@@ -235,6 +235,34 @@ if (want('call')) {
   report('call through the sandbox pool (worker round trip)', c.poolUs, c.jsUs, 'us/call');
 }
 
+if (want('workloads')) {
+  console.log('\n## a Wasm workload (mortar up) doing one key-value get on state.redis vs a Node app with @dapr/dapr, and bare fastify + ioredis');
+  const { workloadKvGet } = await import('./workloads.mjs');
+  for (const guest of ['spin-http-ts', 'quickjs-http']) {
+    const t = await workloadKvGet({ root, BIN, REDIS, resources }, guest);
+    report(
+      `${guest}: workload kv get vs Node app + @dapr/dapr (32 conn., median of ${t.vsDapr.ratios.length} rounds)`,
+      t.vsDapr.value,
+      t.vsDapr.baseline,
+      'req/s',
+      1.0,
+      'higher',
+      t.vsDapr.ratio,
+    );
+    console.log(`  per-round ratios: ${t.vsDapr.ratios.map((r) => r.toFixed(2)).join(', ')}`);
+    report(
+      `${guest}: workload kv get vs bare fastify + ioredis (32 conn., median of ${t.vsBare.ratios.length} rounds)`,
+      t.vsBare.value,
+      t.vsBare.baseline,
+      'req/s',
+      0.4,
+      'higher',
+      t.vsBare.ratio,
+    );
+    console.log(`  per-round ratios: ${t.vsBare.ratios.map((r) => r.toFixed(2)).join(', ')}`);
+  }
+}
+
 if (want('workload-instance')) {
   // Compile once; a fresh instance per request, by resetting the used one vs instantiating anew (same run).
   console.log('\n## a fresh Wasm workload instance per request: reset to the post-initialisation image vs instantiating anew');
