@@ -235,6 +235,55 @@ if (want('call')) {
   report('call through the sandbox pool (worker round trip)', c.poolUs, c.jsUs, 'us/call');
 }
 
+if (want('workloads')) {
+  console.log('\n## a Wasm workload (mortar up) doing one key-value get on state.redis vs a Node app with @dapr/dapr, and bare fastify + ioredis');
+  const { workloadKvGet } = await import('./workloads.mjs');
+  for (const guest of ['spin-http-ts', 'quickjs-http']) {
+    const t = await workloadKvGet({ root, BIN, REDIS, resources }, guest);
+    report(
+      `${guest}: workload kv get vs Node app + @dapr/dapr (32 conn., median of ${t.vsDapr.ratios.length} rounds)`,
+      t.vsDapr.value,
+      t.vsDapr.baseline,
+      'req/s',
+      1.0,
+      'higher',
+      t.vsDapr.ratio,
+    );
+    console.log(`  per-round ratios: ${t.vsDapr.ratios.map((r) => r.toFixed(2)).join(', ')}`);
+    report(
+      `${guest}: workload kv get vs bare fastify + ioredis (32 conn., median of ${t.vsBare.ratios.length} rounds)`,
+      t.vsBare.value,
+      t.vsBare.baseline,
+      'req/s',
+      0.4,
+      'higher',
+      t.vsBare.ratio,
+    );
+    console.log(`  per-round ratios: ${t.vsBare.ratios.map((r) => r.toFixed(2)).join(', ')}`);
+  }
+}
+
+if (want('workload-instance')) {
+  // Compile once; a fresh instance per request, by resetting the used one vs instantiating anew (same run).
+  console.log('\n## a fresh Wasm workload instance per request: reset to the post-initialisation image vs instantiating anew');
+  const { WORKLOADS, workloadInstanceCost, workloadHostLatency } = await import('./workload-instance.mjs');
+  for (const w of WORKLOADS) {
+    const r = await workloadInstanceCost(root, w.name);
+    report(`${w.name} (${w.engine}) fresh instance per request, p50`, r.reset.renew, r.fresh.renew, 'ms', undefined, 'lower');
+    console.log(
+      `  target <= ${w.targetMs} ms: ${r.reset.renew <= w.targetMs ? 'meets' : 'MISSES'}; whole request p50 ${r.reset.total.toFixed(3)} ms vs ${r.fresh.total.toFixed(2)} ms`,
+    );
+    report(
+      `${w.name} request through WorkloadHost (worker pool, sequential), p50`,
+      await workloadHostLatency(root, w.name),
+      r.reset.total,
+      'ms',
+      undefined,
+      'lower',
+    );
+  }
+}
+
 if (want('startup')) {
   // Interleaved rounds: a first start (a fresh, empty data dir, as a new pod or CI job has), a warm start
   // (a data dir an earlier start filled) and the bare fastify baseline, so drift hits all three alike.

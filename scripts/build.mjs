@@ -69,4 +69,5 @@ run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'com
 // The guest SDK and the example workload, against the guest types of the workload world.
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'sdk-guest/tsconfig.json']);
 run(process.execPath, [join(root, 'scripts/build-components.mjs')]);
+run(process.execPath, [join(root, 'scripts/build-workloads.mjs')]);
 console.log(`build finished in ${((Date.now() - t0) / 1000).toFixed(1)}s`);

@@ -2,7 +2,7 @@
  * The `mortar` command line: `mortar run` is a drop-in for `daprd` / `dapr run`.
  */
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DEFAULTS, parseQuantity, type RuntimeConfig } from './config.js';
 import { Runtime, RUNTIME_VERSION } from './runtime.js';
 import { AppProcess, type AppExit } from './app-process.js';
@@ -259,7 +259,7 @@ async function up(argv: string[]): Promise<void> {
     { parseVariableArg },
     { planWorkload },
     { TriggerServer },
-    { EngineNotWired },
+    { WorkloadEngine },
   ] = await Promise.all([
     import('./workloads/up-args.js'),
     import('./workloads/spin-manifest.js'),
@@ -267,7 +267,7 @@ async function up(argv: string[]): Promise<void> {
     import('./workloads/spin-variables.js'),
     import('./workloads/spin-workload.js'),
     import('./workloads/trigger-server.js'),
-    import('./workloads/workload-handler.js'),
+    import('./workloads/workload-engine.js'),
   ]);
   let spin: UpArgs;
   let parsed: ReturnType<typeof parseRunArgs>;
@@ -321,12 +321,22 @@ async function up(argv: string[]): Promise<void> {
         const kv = [...c.keyValueStores].map(([l, s]) => `${l} -> ${s}`).join(', ');
         log.debug({ component: c.id }, `component ${c.id}: ${c.wasmPath}; key-value: ${kv || 'none'}; variables: ${vars || 'none'}`);
       }
+      const engine = new WorkloadEngine({
+        plan,
+        api: runtime.api,
+        logger: log,
+        cacheDir: join(config.dataDir, 'cache'),
+        pollMs: config.pollMs,
+        instances: config.instances,
+        memoryBytes: config.componentMemoryBytes,
+      });
+      await engine.start();
       trigger = new TriggerServer({
         appId: plan.appId,
         appVersion: plan.app.version,
         router: plan.router,
         staticResponses: plan.staticResponses,
-        handler: new EngineNotWired(plan.appId),
+        handler: engine,
         maxBodyBytes: config.maxBodyBytes,
         logger: log,
       });
@@ -335,7 +345,6 @@ async function up(argv: string[]): Promise<void> {
         .routes()
         .map((r) => `  ${'component' in r.target ? r.target.component : r.target.trigger}: ${trigger!.url}${r.route}${r.wildcard ? ' (wildcard)' : ''}`);
       log.info({ listen: trigger.url }, `Serving ${trigger.url}\nAvailable Routes:\n${routes.join('\n')}`);
-      log.warn(`the Wasm workload engine is not wired into mortar up yet: matched routes answer 503 ERR_WORKLOAD_UNAVAILABLE`);
     },
     stop: async () => trigger?.close(config.gracefulShutdownSeconds * 1000),
   });

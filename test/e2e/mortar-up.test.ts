@@ -1,22 +1,27 @@
 /**
  * `mortar up` on a real process: a Spin manifest starts the sidecar (its Dapr HTTP API, under the app id
- * `application.name`) and the workload listener beside it; routes are Spin's (unmatched: 404, matched: 503
- * until the engine is wired in); a manifest mortar cannot run is refused at start with the field named and
- * exit code 1, a bad flag with exit code 2.
+ * `application.name`) and the workload listener beside it; routes are Spin's (unmatched: 404, matched: served
+ * by the component: the Spin app of test/fixtures/workloads/spin-http-ts, its key-value counter on the embedded
+ * default `statestore`, read back through the Dapr API under the same app id); a manifest mortar cannot run is
+ * refused at start with the field named and exit code 1, a bad flag with exit code 2.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, freePort, tempDir } from '../helpers/sidecar.js';
+import { BIN, ROOT, freePort, tempDir } from '../helpers/sidecar.js';
 import { waitUntil } from '../helpers/wait.js';
 
-/** An app folder: spin.toml and a placeholder .wasm (the engine is not wired, so its content is not run). */
-function fixture(manifest: string): string {
+/**
+ * An app folder: spin.toml and its .wasm, the Spin app built as Spin 3.6's http-ts template builds (`real`), or
+ * a placeholder (a core module: not a component) for the tests that are refused before it is loaded.
+ */
+function fixture(manifest: string, real = true): string {
   const dir = tempDir('spin-app');
   mkdirSync(join(dir, 'target'));
-  writeFileSync(join(dir, 'target/hello.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
+  if (real) copyFileSync(join(ROOT, 'dist/test-workloads/spin-http-ts.wasm'), join(dir, 'target/hello.wasm'));
+  else writeFileSync(join(dir, 'target/hello.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
   writeFileSync(join(dir, 'spin.toml'), manifest);
   return dir;
 }
@@ -34,6 +39,10 @@ greeting = { default = "hello" }
 route = "/hello/..."
 component = "hello"
 
+[[trigger.http]]
+route = "/counter"
+component = "hello"
+
 [component.hello]
 source = "target/hello.wasm"
 key_value_stores = ["default"]
@@ -46,7 +55,7 @@ watch = ["src/**/*.ts"]
 `;
 
 describe('mortar up', () => {
-  it('serves /v1.0/healthz on the Dapr port under application.name, 404 for an unmatched route on --listen, 503 for a matched one', async () => {
+  it('serves /v1.0/healthz on the Dapr port under application.name, 404 for an unmatched route on --listen, a matched one by the component (its counter readable through /v1.0/state)', async () => {
     const dir = fixture(HELLO);
     const [http, grpc, listen] = [await freePort(), await freePort(), await freePort()];
     const proc = spawn(
@@ -90,9 +99,28 @@ describe('mortar up', () => {
       const unmatched = await fetch(`http://127.0.0.1:${listen}/nope`);
       assert.equal(unmatched.status, 404);
       assert.equal(await unmatched.text(), '');
-      const matched = await fetch(`http://127.0.0.1:${listen}/hello/world`);
-      assert.equal(matched.status, 503);
-      assert.equal(((await matched.json()) as { errorCode: string }).errorCode, 'ERR_WORKLOAD_UNAVAILABLE');
+      for (const n of ['1', '2']) {
+        const matched = await fetch(`http://127.0.0.1:${listen}/counter`);
+        assert.equal(matched.status, 200);
+        assert.equal(await matched.text(), n, 'the component counts in its key-value store');
+      }
+      const state = await fetch(`http://127.0.0.1:${http}/v1.0/state/statestore/counter`);
+      assert.equal(await state.text(), '2', 'an HTTP app with the same app id reads the counter');
+      const greeting = await fetch(`http://127.0.0.1:${listen}/hello/world`);
+      assert.equal(greeting.status, 404, 'the component itself answers a path its router does not know');
+      // A changed .wasm is swapped in: the QuickJS guest (wasi:keyvalue) answers without a content-type, and
+      // increments the same key.
+      copyFileSync(join(ROOT, 'dist/test-workloads/quickjs-http.wasm'), join(dir, 'target/hello.wasm'));
+      let swapped: Response | undefined;
+      await waitUntil(
+        async () => {
+          swapped = await fetch(`http://127.0.0.1:${listen}/counter`);
+          return swapped.headers.get('content-type') === null;
+        },
+        'the changed component serving',
+        30_000,
+      );
+      assert.match(await swapped!.text(), /^\d+$/);
       assert.ok(logs.join('').includes(`hello: http://127.0.0.1:${listen}/hello (wildcard)`), logs.join(''));
     } finally {
       proc.kill('SIGTERM');
@@ -108,6 +136,21 @@ describe('mortar up', () => {
     });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /^mortar up: .*spin\.toml: component\.hello\.files: mounting files into a component is not supported by mortar yet\n$/);
+  });
+
+  it('refuses at start a component source that is not a Wasm HTTP component: exit code 1, the file named', () => {
+    const dir = fixture(HELLO, false);
+    const r = spawnSync(
+      process.execPath,
+      [BIN, 'up', '-f', dir, '--listen', '127.0.0.1:0', '--dapr-http-port', '0', '--dapr-grpc-port', '0', '--data-dir', join(dir, 'data')],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, MORTAR_LOG_FORMAT: 'text' },
+      },
+    );
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /target\/hello\.wasm/);
   });
 
   it('refuses a required variable without a value, a bad runtime config and a bad flag, each by name', () => {

@@ -1,7 +1,7 @@
 /**
  * The host's structure, as docs/architecture.md and the README state it, checked on the sources: imports
- * point one way (composition root → api → app channel → blocks → components → capabilities and resources →
- * the base modules), only the per-block adapters call into a component's exports, and the transports (the HTTP
+ * point one way (composition root → api and workloads → app channel → blocks → components → capabilities and
+ * resources → the base modules; workloads call api/universal as the transports do), only the per-block adapters call into a component's exports, and the transports (the HTTP
  * routes, the gRPC service) reach the building blocks only through the universal API.
  */
 import { describe, it } from 'node:test';
@@ -25,6 +25,7 @@ const RANK: Readonly<Record<string, number>> = {
   cli: 6,
   'runtime.ts': 6,
   api: 5,
+  // A face of its own beside the transports: Wasm workloads, whose guests call the universal API.
   workloads: 5,
   'app-channel': 4,
   blocks: 3,
@@ -55,6 +56,8 @@ describe('host layers', () => {
         if (!t.startsWith(SRC)) continue; // the generated WIT types (host/generated) are below everything
         const to = placeOf(t);
         if (to === from) continue;
+        // Workloads call the universal API as the transports do.
+        if (from === 'workloads' && relative(SRC, t).startsWith('api/universal/')) continue;
         if (rankOf(to) > rankOf(from) || (rankOf(to) === rankOf(from) && rankOf(to) > 0)) wrong.push(`${relative(SRC, f)} -> ${relative(SRC, t)}`);
       }
     }
@@ -101,6 +104,19 @@ describe('host layers', () => {
       assert.deepEqual(reached, []);
     });
   }
+
+  it('the workloads reach the building blocks only through the universal API (the sandbox and the capabilities host their guests)', () => {
+    const reached: string[] = [];
+    const inDir = files.filter((x) => relative(SRC, x).startsWith('workloads/'));
+    assert.ok(inDir.length > 0, 'workloads/ has sources');
+    for (const f of inDir) {
+      for (const t of importsOf(f)) {
+        const to = relative(SRC, t);
+        if (to.startsWith('blocks/') || (to.startsWith('api/') && !to.startsWith('api/universal/'))) reached.push(`${basename(f)} -> ${to}`);
+      }
+    }
+    assert.deepEqual(reached, []);
+  });
 
   it('the transports do not import each other: HTTP, gRPC and the Wasm imports share only the universal API', () => {
     const transports = ['api/http/', 'api/grpc/', 'api/wasm/'];

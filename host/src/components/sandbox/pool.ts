@@ -87,6 +87,12 @@ export interface PoolOptions {
   /** What the component may reach (as `host` checks it): the I/O of planned invocations is checked against it. */
   readonly grants?: GrantSource;
   readonly logger: Logger;
+  /**
+   * Another kind of instance than a component's: the worker entry to run (a workload's:
+   * `workload-worker.js`), what it gets beyond `WorkerInit`, and whether the core modules are compiled with
+   * their memories and mutable globals exported (`wasm-export-state.ts`), for instances reset between calls.
+   */
+  readonly worker?: { readonly url: URL; readonly data: Readonly<Record<string, unknown>>; readonly stateExports: boolean };
   /** Run on every new instance before it serves calls (for example `lifecycle.init(metadata)`). */
   readonly prepare?: (call: (iface: string, fn: string, args: unknown[]) => Promise<unknown>) => Promise<void>;
 }
@@ -358,9 +364,10 @@ export class InstancePool {
     const buffers: SlotBuffers = { reply: createAreaBuffer(), calls: new SharedArrayBuffer(4 * CTL_WORDS), result: createAreaBuffer() };
     Atomics.store(new Int32Array(buffers.calls), CTL_RUNNING, NOT_RUNNING);
     const init: WorkerInit = {
+      ...this.#opts.worker?.data,
       name: this.#opts.name,
       dir: this.#opts.artifact.dir,
-      modules: await compiledModules(this.#opts.artifact.dir, this.#opts.memoryLimitBytes),
+      modules: await compiledModules(this.#opts.artifact.dir, this.#opts.memoryLimitBytes, this.#opts.worker?.stateExports ?? false),
       importTimeoutMs: Math.max(1000, this.#opts.callTimeoutMs - 500),
       reply: buffers.reply,
       bridge: port2,
@@ -370,7 +377,7 @@ export class InstancePool {
       plannedInvoke: this.#plannedInvoke,
       grants: this.#opts.grants,
     };
-    const worker = new Worker(WORKER_URL, {
+    const worker = new Worker(this.#opts.worker?.url ?? WORKER_URL, {
       workerData: init,
       transferList: [port2],
       // The JS heap of the glue is small; Wasm memory is capped separately by `limitMemory`.

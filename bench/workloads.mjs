@@ -1,0 +1,77 @@
+// A request to a Wasm workload that does one key-value get on state.redis (`mortar up` running a test workload of
+// test/fixtures/workloads: the Spin app spin-http-ts, or the QuickJS guest quickjs-http; its `default` label mapped to a state.redis store), against the same
+// logic as a Node HTTP app calling the same sidecar with @dapr/dapr (workload-dapr-app.mjs: the network hop
+// the workload does not make), and against bare fastify + ioredis running state.redis's own read script
+// (baseline-server.mjs `redis`). The key is `orders||k`, the value '{"n":1}'.
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, interleavedThroughput, startProcess, stop } from './lib.mjs';
+
+export async function workloadKvGet({ root, BIN, REDIS, resources }, guest = 'spin-http-ts') {
+  const dir = mkdtempSync(join(tmpdir(), 'mortar-bench-wl-app-'));
+  mkdirSync(join(dir, 'target'));
+  copyFileSync(join(root, 'dist/test-workloads', `${guest}.wasm`), join(dir, 'target/app.wasm'));
+  writeFileSync(
+    join(dir, 'spin.toml'),
+    'spin_manifest_version = 2\n\n[application]\nname = "orders"\n\n[[trigger.http]]\nroute = "/..."\ncomponent = "app"\n\n[component.app]\nsource = "target/app.wasm"\nkey_value_stores = ["default"]\n',
+  );
+  writeFileSync(join(dir, 'rc.toml'), '[key_value_store.default]\ntype = "mortar"\ncomponent = "redisstore"\n');
+  const res = resources('state.redis', { redisHost: REDIS }, 'redisstore');
+  const [listen, daprPort, grpcPort, appPort, barePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const up = await startProcess(
+    process.execPath,
+    [
+      BIN,
+      'up',
+      '-f',
+      join(dir, 'spin.toml'),
+      '--listen',
+      `127.0.0.1:${listen}`,
+      '--runtime-config-file',
+      join(dir, 'rc.toml'),
+      '--resources-path',
+      res,
+      '--dapr-http-port',
+      String(daprPort),
+      '--dapr-grpc-port',
+      String(grpcPort),
+      '--data-dir',
+      join(dir, 'data'),
+      '--log-level',
+      'error',
+      // Workers per component (default: mortar's --instances default for the machine).
+      ...(process.env.MORTAR_BENCH_INSTANCES ? ['--instances', process.env.MORTAR_BENCH_INSTANCES] : []),
+    ],
+    `http://127.0.0.1:${daprPort}/v1.0/healthz`,
+  );
+  const procs = [up.proc];
+  try {
+    const seeded = await fetch(`http://127.0.0.1:${daprPort}/v1.0/state/redisstore`, { method: 'POST', body: JSON.stringify([{ key: 'k', value: { n: 1 } }]) });
+    if (seeded.status !== 204) throw new Error(`bench: seeding the key answered ${seeded.status}`);
+    const app = await startProcess(
+      process.execPath,
+      [join(root, 'bench/workload-dapr-app.mjs'), String(appPort), String(daprPort), 'redisstore'],
+      `http://127.0.0.1:${appPort}/?key=k`,
+      [200],
+    );
+    procs.push(app.proc);
+    const bare = await startProcess(
+      process.execPath,
+      [join(root, 'bench/baseline-server.mjs'), 'redis', String(barePort), REDIS],
+      `http://127.0.0.1:${barePort}/v1.0/state/redisstore/k`,
+      [200],
+    );
+    procs.push(bare.proc);
+    for (const url of [`http://127.0.0.1:${listen}/kv?key=k`, `http://127.0.0.1:${appPort}/?key=k`]) {
+      const body = await (await fetch(url)).text();
+      if (body !== '{"n":1}') throw new Error(`bench: ${url} answered ${body}`);
+    }
+    const workload = `http://127.0.0.1:${listen}/kv?key=k`;
+    const vsDapr = await interleavedThroughput(workload, `http://127.0.0.1:${appPort}/?key=k`);
+    const vsBare = await interleavedThroughput(workload, `http://127.0.0.1:${barePort}/v1.0/state/redisstore/k`);
+    return { vsDapr, vsBare };
+  } finally {
+    for (const p of procs) await stop(p);
+  }
+}

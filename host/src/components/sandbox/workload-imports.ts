@@ -1,0 +1,197 @@
+/**
+ * The key-value, variables and config imports of a workload instance, as the guest sees them: each call is
+ * forwarded to the host (`call`, the sandbox's synchronous bridge) as one operation of `WorkloadOp`, and the
+ * host's `{tag, val}` errors are rendered in each interface's own error variant.
+ *
+ * Interfaces served (jco names imports without their version; `checkWorkloadImports` checks the versions):
+ * - `fermyon:spin/key-value@2.0.0` (`store`, what Spin's JavaScript SDKs import) and `fermyon:spin/variables@2.0.0`;
+ * - the draft `wasi:keyvalue@0.2.0-draft2` (`store`, `atomics`, `batch`) and `wasi:config/store@0.2.0-draft-2024-09-27`.
+ *
+ * The host answers: `kv.open [label]`; `kv.get|kv.exists|kv.delete [label, key]`; `kv.set [label, key, bytes]`;
+ * `kv.read [label, key]` -> `{value?, etag?}`; `kv.swap [label, key, etag?, bytes]` (a compare-and-swap: fails
+ * with `cas-failed` when the key changed since it was read); `kv.increment [label, key, delta]` -> the new
+ * value; `kv.get-many|kv.delete-many [label, keys]`; `kv.set-many [label, pairs]`; `kv.keys [label]`;
+ * `var.get [name]`; `config.get [key]`; `config.get-all []`; `http.send [request]`.
+ */
+
+/** Performs one host operation; throws an `Error` whose `payload` is the host's `{tag, val}`. */
+export type HostCall = (op: string, args: unknown[]) => unknown;
+
+/** The host's error of a failed `HostCall`, if that is what `err` is. */
+function hostError(err: unknown): { tag: string; val?: unknown } | undefined {
+  const p = (err as { payload?: unknown })?.payload;
+  return p && typeof p === 'object' && 'tag' in p ? (p as { tag: string; val?: unknown }) : undefined;
+}
+
+/** Runs `f`, rethrowing a host error as `render` makes it (the interface's variant), anything else as is. */
+function rendered<T>(f: () => T, render: (e: { tag: string; val?: unknown }) => unknown): T {
+  try {
+    return f();
+  } catch (err) {
+    const e = hostError(err);
+    if (!e) throw err;
+    throw render(e);
+  }
+}
+
+/** A key-value error in the shape shared by fermyon:spin/key-value and wasi:keyvalue/store. */
+function kvError(e: { tag: string; val?: unknown }): { tag: string; val?: string } {
+  if (e.tag === 'no-such-store' || e.tag === 'access-denied') return { tag: e.tag };
+  return { tag: 'other', val: typeof e.val === 'string' ? `${e.tag}: ${e.val}` : e.tag };
+}
+
+export function workloadImports(call: HostCall): Record<string, unknown> {
+  const kv = <T>(op: string, args: unknown[]): T => rendered(() => call(op, args) as T, kvError);
+
+  /** `fermyon:spin/key-value.store`. */
+  class Store {
+    private constructor(readonly label: string) {}
+    static open(label: string): Store {
+      kv('kv.open', [label]);
+      return new Store(label);
+    }
+    get(key: string): Uint8Array | undefined {
+      return kv<Uint8Array | undefined>('kv.get', [this.label, key]) ?? undefined;
+    }
+    set(key: string, value: Uint8Array): void {
+      kv('kv.set', [this.label, key, value]);
+    }
+    delete(key: string): void {
+      kv('kv.delete', [this.label, key]);
+    }
+    exists(key: string): boolean {
+      return kv<boolean>('kv.exists', [this.label, key]);
+    }
+    getKeys(): string[] {
+      return kv<string[]>('kv.keys', [this.label]);
+    }
+  }
+
+  /** `wasi:keyvalue/store.bucket`. */
+  class Bucket {
+    constructor(readonly label: string) {}
+    get(key: string): Uint8Array | undefined {
+      return kv<Uint8Array | undefined>('kv.get', [this.label, key]) ?? undefined;
+    }
+    set(key: string, value: Uint8Array): void {
+      kv('kv.set', [this.label, key, value]);
+    }
+    delete(key: string): void {
+      kv('kv.delete', [this.label, key]);
+    }
+    exists(key: string): boolean {
+      return kv<boolean>('kv.exists', [this.label, key]);
+    }
+    listKeys(_cursor?: string): { keys: string[]; cursor?: string } {
+      return { keys: kv<string[]>('kv.keys', [this.label]), cursor: undefined };
+    }
+  }
+
+  /** `wasi:keyvalue/atomics.cas`: a key as read, with the ETag it had then. */
+  class Cas {
+    private constructor(
+      readonly bucket: Bucket,
+      readonly key: string,
+      readonly value: Uint8Array | undefined,
+      readonly etag: string | undefined,
+    ) {}
+    static read(bucket: Bucket, key: string): Cas {
+      const r = kv<{ value?: Uint8Array; etag?: string }>('kv.read', [bucket.label, key]);
+      return new Cas(bucket, key, r.value, r.etag);
+    }
+    static new(bucket: Bucket, key: string): Cas {
+      return Cas.read(bucket, key);
+    }
+    current(): Uint8Array | undefined {
+      return this.value;
+    }
+  }
+
+  return {
+    'fermyon:spin/key-value': { Store },
+    'fermyon:spin/variables': {
+      get: (name: string) =>
+        rendered(
+          () => call('var.get', [name]) as string,
+          (e) => (['invalid-name', 'undefined', 'provider'].includes(e.tag) ? e : { tag: 'other', val: String(e.val ?? e.tag) }),
+        ),
+    },
+    'wasi:keyvalue/store': {
+      Bucket,
+      open: (identifier: string) => {
+        kv('kv.open', [identifier]);
+        return new Bucket(identifier);
+      },
+    },
+    'wasi:keyvalue/atomics': {
+      Cas,
+      increment: (bucket: Bucket, key: string, delta: bigint) => BigInt(kv<string>('kv.increment', [bucket.label, key, String(delta)])),
+      swap: (cas: Cas, value: Uint8Array) => {
+        try {
+          call('kv.swap', [cas.bucket.label, cas.key, cas.etag, value]);
+        } catch (err) {
+          const e = hostError(err);
+          if (!e) throw err;
+          // The key changed since it was read: the guest gets a fresh read to try again with.
+          if (e.tag === 'cas-failed') throw { tag: 'cas-failed', val: Cas.read(cas.bucket, cas.key) };
+          throw { tag: 'store-error', val: kvError(e) };
+        }
+      },
+    },
+    'wasi:keyvalue/batch': {
+      getMany: (bucket: Bucket, keys: string[]) =>
+        kv<Array<Uint8Array | undefined>>('kv.get-many', [bucket.label, keys]).map((v, i) => (v === undefined ? undefined : [keys[i], v])),
+      setMany: (bucket: Bucket, pairs: Array<[string, Uint8Array]>) => {
+        kv('kv.set-many', [bucket.label, pairs]);
+      },
+      deleteMany: (bucket: Bucket, keys: string[]) => {
+        kv('kv.delete-many', [bucket.label, keys]);
+      },
+    },
+    'wasi:config/store': {
+      get: (key: string) => rendered(() => (call('config.get', [key]) as string | undefined) ?? undefined, configError),
+      getAll: () => rendered(() => call('config.get-all', []) as Array<[string, string]>, configError),
+    },
+  };
+}
+
+function configError(e: { tag: string; val?: unknown }): { tag: string; val: string } {
+  return { tag: 'upstream', val: typeof e.val === 'string' ? e.val : e.tag };
+}
+
+/**
+ * The interface versions a workload may import, by package: an import outside these is refused at load, so a
+ * guest built for an interface mortar does not serve fails at start, not at its first call. Any 0.2.x of WASI
+ * links (they are one surface); the Spin and draft interfaces at the versions Spin hosts them.
+ */
+const SERVED: ReadonlyArray<readonly [pkg: RegExp, versions: RegExp, interfaces: ReadonlySet<string>]> = [
+  [/^wasi:io$/, /^0\.2\.\d+$/, new Set(['error', 'poll', 'streams'])],
+  [
+    /^wasi:cli$/,
+    /^0\.2\.\d+$/,
+    new Set(['environment', 'exit', 'stdin', 'stdout', 'stderr', 'terminal-input', 'terminal-output', 'terminal-stdin', 'terminal-stdout', 'terminal-stderr']),
+  ],
+  [/^wasi:clocks$/, /^0\.2\.\d+$/, new Set(['monotonic-clock', 'wall-clock'])],
+  [/^wasi:random$/, /^0\.2\.\d+$/, new Set(['random', 'insecure', 'insecure-seed'])],
+  [/^wasi:filesystem$/, /^0\.2\.\d+$/, new Set(['types', 'preopens'])],
+  [/^wasi:http$/, /^0\.2\.\d+$/, new Set(['types', 'outgoing-handler'])],
+  [/^fermyon:spin$/, /^2\.0\.\d+$/, new Set(['key-value', 'variables'])],
+  [/^wasi:keyvalue$/, /^0\.2\.0-draft2$/, new Set(['store', 'atomics', 'batch'])],
+  [/^wasi:config$/, /^0\.2\.0-draft(-2024-09-27)?$/, new Set(['store'])],
+];
+
+/**
+ * The first import of `imports` (versioned, as jco lists them: `wasi:http/types@0.2.3`) that a workload
+ * instance does not serve, with why; undefined when all are served.
+ */
+export function unservedImport(imports: readonly string[]): string | undefined {
+  for (const name of imports) {
+    const m = /^([^/]+)\/([^@]+)(?:@(.+))?$/.exec(name);
+    if (!m) return `${name}: not an interface import`;
+    const [, pkg, iface, version] = m as unknown as [string, string, string, string | undefined];
+    const row = SERVED.find(([p]) => p.test(pkg));
+    if (!row?.[2].has(iface)) return `${name}: not an interface mortar serves to workloads`;
+    if (version === undefined || !row![1].test(version)) return `${name}: version ${version ?? '(none)'} is not one mortar serves for ${pkg}`;
+  }
+  return undefined;
+}

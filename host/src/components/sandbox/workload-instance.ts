@@ -1,0 +1,154 @@
+/**
+ * One instance of a workload (a component exporting `wasi:http/incoming-handler`) that looks fresh to every
+ * request, without being instantiated anew for each.
+ *
+ * Spin gives every request a fresh instance, and these guests depend on it (a StarlingMonkey instance that
+ * has answered once never answers again). Instantiating a 12 MB StarlingMonkey component costs tens of
+ * milliseconds; so the instance is instantiated once, its post-initialisation state is snapshotted, and after
+ * each request that state is put back:
+ * - every core instance's linear memories (copied back over the used ones) and mutable globals (the core
+ *   modules were rewritten to export them: `wasm-export-state.ts`);
+ * - what jco's glue keeps in JavaScript (resource handle tables, borrow scopes) is not reset: a request
+ *   leaves nothing in it once the guest has dropped what it took, and an entry it leaks is only memory. So
+ *   that such leaks stay bounded, the instance is instantiated anew after `FRESH_AFTER_REQUESTS` resets.
+ * A request whose memory grew is followed by a fresh instantiation too (a memory cannot shrink back to its
+ * snapshot's size), and so is a trap (the pool replaces the whole worker then).
+ */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { STATE_EXPORT_PREFIX } from '../wasm-export-state.js';
+import { requestPair, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
+
+/** Resets before an instance is replaced by a fresh instantiation (bounds what jco's glue may accumulate). */
+export const FRESH_AFTER_REQUESTS = 1000;
+
+type Instantiate = (
+  getCoreModule: (path: string) => WebAssembly.Module,
+  imports: Record<string, unknown>,
+  instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
+) => Promise<Record<string, Record<string, (...a: unknown[]) => unknown>>> | Record<string, Record<string, (...a: unknown[]) => unknown>>;
+
+/** The guest's `wasi:http/incoming-handler` export. */
+interface Handler {
+  handle(request: unknown, responseOut: unknown): void;
+}
+
+/** The mutable state of the core instances, as it was right after instantiation. */
+interface Snapshot {
+  readonly memories: ReadonlyArray<{ readonly memory: WebAssembly.Memory; readonly image: Uint8Array }>;
+  readonly globals: ReadonlyArray<{ readonly global: WebAssembly.Global; readonly value: unknown }>;
+}
+
+/** How an instance is reused between requests. */
+export type ReuseMode = 'reset' | 'fresh';
+
+/** Counters of what the instance did (for tests and the benchmark). */
+export interface InstanceStats {
+  instantiations: number;
+  resets: number;
+}
+
+export class WorkloadInstance {
+  #handler!: Handler;
+  #snapshot!: Snapshot;
+  #served = 0;
+  #dirty = false;
+  readonly stats: InstanceStats = { instantiations: 0, resets: 0 };
+
+  private constructor(
+    private readonly instantiate: Instantiate,
+    private readonly modules: Readonly<Record<string, WebAssembly.Module>>,
+    private readonly imports: Record<string, unknown>,
+    readonly mode: ReuseMode,
+  ) {}
+
+  /**
+   * Loads the artifact's glue (`dir/component.js`, transpiled with `instantiation: 'async'`) and instantiates
+   * it. `modules` are its core modules, compiled with their state exported (`compiledModules(dir, cap, true)`).
+   * `mode: 'fresh'` instantiates anew for every request instead of resetting (the baseline of the benchmark).
+   */
+  static async create(
+    dir: string,
+    modules: Readonly<Record<string, WebAssembly.Module>>,
+    imports: Record<string, unknown>,
+    mode: ReuseMode = 'reset',
+  ): Promise<WorkloadInstance> {
+    const { instantiate } = (await import(pathToFileURL(join(dir, 'component.js')).href)) as { instantiate: Instantiate };
+    const inst = new WorkloadInstance(instantiate, modules, imports, mode);
+    await inst.#fresh();
+    return inst;
+  }
+
+  async #fresh(): Promise<void> {
+    const cores: WebAssembly.Instance[] = [];
+    const exports = await this.instantiate(
+      (p) => {
+        const m = this.modules[p];
+        if (!m) throw new Error(`artifact has no core module ${p}`);
+        return m;
+      },
+      this.imports,
+      (module, imports) => {
+        // Synchronous: jco's generator then runs the whole instantiation in this turn.
+        const instance = new WebAssembly.Instance(module, imports);
+        cores.push(instance);
+        return instance;
+      },
+    );
+    const handler = Object.entries(exports).find(([name]) => name === 'incomingHandler' || name.startsWith('wasi:http/incoming-handler@'))?.[1];
+    if (!handler || typeof handler.handle !== 'function') throw new Error('the component exports no wasi:http/incoming-handler');
+    this.#handler = handler as unknown as Handler;
+    const memories: Array<Snapshot['memories'][number]> = [];
+    const globals: Array<Snapshot['globals'][number]> = [];
+    for (const core of cores) {
+      for (const [name, item] of Object.entries(core.exports)) {
+        if (!name.startsWith(STATE_EXPORT_PREFIX)) continue;
+        if (item instanceof WebAssembly.Memory) memories.push({ memory: item, image: new Uint8Array(item.buffer).slice() });
+        else if (item instanceof WebAssembly.Global) globals.push({ global: item, value: item.value });
+      }
+    }
+    this.#snapshot = { memories, globals };
+    this.#served = 0;
+    this.#dirty = false;
+    this.stats.instantiations++;
+  }
+
+  /** Bytes of linear memory the snapshot holds (what a reset copies). */
+  get snapshotBytes(): number {
+    let n = 0;
+    for (const m of this.#snapshot.memories) n += m.image.length;
+    return n;
+  }
+
+  /**
+   * Serves one request: makes the instance fresh if the last request used it, then calls the guest's
+   * `handle`. Throws what the guest threw (a trap); the instance must not be used after that.
+   */
+  async handle(req: WorkloadRequest): Promise<WorkloadResponse | { error: string }> {
+    if (this.#dirty) await this.renew();
+    this.#dirty = true;
+    const pair = requestPair(req);
+    this.#handler.handle(pair.request, pair.outparam);
+    return pair.read();
+  }
+
+  /** Puts the post-initialisation state back (or instantiates anew when a reset cannot: see the file's TSDoc). */
+  async renew(): Promise<void> {
+    if (!this.#dirty) return;
+    if (this.mode === 'fresh' || this.#served + 1 >= FRESH_AFTER_REQUESTS || !this.#reset()) {
+      await this.#fresh();
+      return;
+    }
+    this.#served++;
+    this.#dirty = false;
+    this.stats.resets++;
+  }
+
+  /** Restores memories and globals; false when a memory grew (only a fresh instance has the old size). */
+  #reset(): boolean {
+    for (const { memory, image } of this.#snapshot.memories) if (memory.buffer.byteLength !== image.length) return false;
+    for (const { memory, image } of this.#snapshot.memories) new Uint8Array(memory.buffer).set(image);
+    for (const { global, value } of this.#snapshot.globals) global.value = value;
+    return true;
+  }
+}

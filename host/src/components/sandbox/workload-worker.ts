@@ -1,0 +1,138 @@
+/**
+ * Entry point of a workload worker: one instance of a Wasm HTTP workload (`WorkloadInstance`), serving one
+ * request at a time, made fresh after each (reset to its post-initialisation image while the worker would
+ * otherwise wait for the next call).
+ *
+ * It speaks the sandbox's protocol (`protocol.ts`) as `worker.ts` does, for one call: `workload.handle` with a
+ * `WorkloadRequest`, answered with a `WorkloadResponse`, or `{error}` when the guest set no response. A trap
+ * (a guest that panics, exceeds its memory cap or throws out of `handle`) is answered as a trap: the pool
+ * replaces the worker. The guest's key-value, variables, config and outbound HTTP calls go to the host over the
+ * bridge (`bridge-client.ts`); its stdout and stderr become log lines.
+ */
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { areaOf, writeArea } from '../../capabilities/shared-area.js';
+import { BridgeClient } from './bridge-client.js';
+import {
+  CTL_RUNNING,
+  CTL_STARTED,
+  NOT_RUNNING,
+  RESULT_DONE,
+  RESULT_IDLE,
+  RESULT_WAITING,
+  RESULT_WRITING,
+  SEQ_MASK,
+  deadlineMargin,
+  sharedClock,
+  type CallMessage,
+  type ResultMessage,
+  type WorkerInit,
+} from './protocol.js';
+import { limits as httpLimits, type ErrorCode, type OutboundRequest, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
+import { lineSink } from './wasi-io.js';
+import { WorkloadInstance } from './workload-instance.js';
+import { WORKLOAD_FN, WORKLOAD_IFACE, type WorkloadWorkerData } from './workload-protocol.js';
+import { workloadWasi } from './workload-wasi.js';
+
+const init = workerData as WorkerInit & WorkloadWorkerData;
+const port = parentPort!;
+const result = areaOf(init.result);
+const ctl = new Int32Array(init.calls);
+httpLimits.responseBodyBytes = init.responseBodyBytes;
+httpLimits.outboundBodyBytes = init.outboundBodyBytes;
+
+/** Deadline (`sharedClock`) of the request being served. */
+let callDeadline = Infinity;
+let callMargin = 0;
+const bridge = new BridgeClient(init.bridge, init.reply, () => Math.min(init.importTimeoutMs, callDeadline - sharedClock() - callMargin));
+const log = (level: string, line: string) => init.bridge.postMessage({ seq: 0, op: 'log', args: [level, line] });
+
+/** The wasi:http error-code for a failed `http.send` (the host answers in that shape; a bridge failure is not). */
+function errorCode(err: unknown): ErrorCode {
+  const p = (err as { payload?: { tag?: string; val?: unknown } })?.payload;
+  if (p && typeof p.tag === 'string' && p.tag !== 'unavailable' && p.tag !== 'other') return p as ErrorCode;
+  return { tag: 'internal-error', val: err instanceof Error ? err.message : String(err) };
+}
+
+async function main(): Promise<void> {
+  const stdout = lineSink((l) => log('info', l));
+  const stderr = lineSink((l) => log('warn', l));
+  const imports = await workloadWasi({
+    name: init.name,
+    environment: init.environment,
+    stdout,
+    stderr,
+    deadline: () => performance.now() + (callDeadline - sharedClock()),
+    send: (req: OutboundRequest) => {
+      try {
+        return bridge.perform('http.send', [req]) as WorkloadResponse;
+      } catch (err) {
+        throw errorCode(err);
+      }
+    },
+    call: (op, args) => bridge.perform(op, args),
+  });
+  const instance = await WorkloadInstance.create(init.dir, init.modules, imports);
+
+  const handOver = (reply: ResultMessage): boolean => {
+    if (Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_WRITING) !== RESULT_WAITING) return false;
+    let written = false;
+    try {
+      written = writeArea(result, reply);
+    } catch {
+      /* not serialisable here: a message instead */
+    }
+    Atomics.store(result.words, 0, written ? RESULT_DONE : RESULT_IDLE);
+    return written;
+  };
+
+  const serve = async (msg: CallMessage): Promise<void> => {
+    const before = (msg.seq - 1) & SEQ_MASK;
+    if (Atomics.compareExchange(ctl, CTL_STARTED, before, msg.seq) !== before) return;
+    if (sharedClock() >= msg.deadline) {
+      port.postMessage({ id: msg.id, ok: false, kind: 'expired' } satisfies ResultMessage);
+      return;
+    }
+    // A caller spinning for the reply would wait out every host call: release it at the first one.
+    bridge.beforeCall = msg.sync
+      ? () => {
+          Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_IDLE);
+        }
+      : undefined;
+    Atomics.store(ctl, CTL_RUNNING, msg.seq);
+    callDeadline = msg.deadline;
+    callMargin = deadlineMargin(msg.deadline - sharedClock());
+    let reply: ResultMessage;
+    let trapped = false;
+    try {
+      if (msg.iface !== WORKLOAD_IFACE || msg.fn !== WORKLOAD_FN)
+        throw new TypeError(`a workload serves ${WORKLOAD_IFACE}.${WORKLOAD_FN}, not ${msg.iface}.${msg.fn}`);
+      const value = await instance.handle(msg.args[0] as WorkloadRequest);
+      reply = { id: msg.id, ok: true, value };
+    } catch (err) {
+      trapped = true;
+      reply = { id: msg.id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) };
+    } finally {
+      stdout.flush?.();
+      stderr.flush?.();
+      callDeadline = Infinity;
+      bridge.beforeCall = undefined;
+      Atomics.store(ctl, CTL_RUNNING, NOT_RUNNING);
+    }
+    if (!(msg.sync && handOver(reply))) port.postMessage(reply);
+    // Made fresh now, not when the next request comes: that one does not wait for it.
+    if (!trapped) await instance.renew();
+  };
+
+  port.postMessage({ ready: true, exports: ['workload'] });
+  // Between requests the worker blocks on the call word, as worker.ts does.
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(ctl, 0, seen);
+    seen = Atomics.load(ctl, 0);
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) await serve(m.message as CallMessage);
+  }
+}
+
+main().catch((err: unknown) => {
+  port.postMessage({ ready: false, message: err instanceof Error ? err.message : String(err) });
+});

@@ -1,0 +1,22 @@
+/**
+ * The limits of a Wasm workload's requests, in one place. Each bounds what a client or a guest may make the
+ * host hold or do for one request.
+ */
+export const WORKLOAD_LIMITS = {
+  /** The most bytes of a request body handed to a guest (a larger request is refused before the guest runs). */
+  requestBodyBytes: 4 * 1024 * 1024,
+  /** The most bytes a guest may write as a response body (a write past it fails in the guest). */
+  responseBodyBytes: 16 * 1024 * 1024,
+  /** The most bytes of an outbound request body a guest may write. */
+  outboundBodyBytes: 4 * 1024 * 1024,
+  /** The most bytes of one key-value value a guest may write (as `--dapr-http-max-request-size` bounds an HTTP app's). */
+  valueBytes: 4 * 1024 * 1024,
+  /** The most keys of one `wasi:keyvalue/batch` call. */
+  batchKeys: 1000,
+  /** How often `wasi:keyvalue/atomics.increment` retries its compare-and-swap when another writer won. */
+  incrementAttempts: 16,
+  /** The deadline of one request (guest code plus its host calls), unless the workload sets its own. */
+  requestTimeoutMs: 5000,
+  /** The cap on each workload instance's linear memory, unless the workload sets its own. */
+  memoryBytes: 256 * 1024 * 1024,
+} as const;

@@ -1,0 +1,86 @@
+/**
+ * The engine behind `mortar up`'s workload listener (`trigger-server.ts`): one `WorkloadHost` per component of
+ * the plan (`spin-workload.ts`), each with the component's key-value labels and stores, resolved variables,
+ * `allowed_outbound_hosts` and environment; a changed `.wasm` is swapped in (its file is polled).
+ */
+import { type Stats, unwatchFile, watchFile } from 'node:fs';
+import type { Logger } from '../logger.js';
+import type { WorkloadHandler, WorkloadRequest, WorkloadResponse } from './workload-handler.js';
+import { WorkloadHost } from './workload-host.js';
+import type { WorkloadApi } from './workload-endpoint.js';
+import type { WorkloadPlan } from './spin-workload.js';
+
+const latin1 = new TextDecoder('latin1');
+
+export interface WorkloadEngineOptions {
+  readonly plan: WorkloadPlan;
+  readonly api: WorkloadApi;
+  readonly logger: Logger;
+  /** The transpile cache's folder (`<data dir>/cache`). */
+  readonly cacheDir: string;
+  /** How often each `.wasm` is checked for a change (ms); 0: not watched. */
+  readonly pollMs: number;
+  /** Workers per component (`--instances`). */
+  readonly instances: number;
+  /** Each instance's memory cap (`--component-memory`). */
+  readonly memoryBytes: number;
+}
+
+export class WorkloadEngine implements WorkloadHandler {
+  readonly #hosts = new Map<string, WorkloadHost>();
+  readonly #watched: string[] = [];
+
+  constructor(private readonly opts: WorkloadEngineOptions) {}
+
+  /** Starts every component; rejects (naming the component's file) if one cannot start. */
+  async start(): Promise<void> {
+    const { plan } = this.opts;
+    for (const c of plan.components.values()) {
+      const host = new WorkloadHost({ api: this.opts.api, logger: this.opts.logger, cacheDir: this.opts.cacheDir });
+      await host.start({
+        appId: plan.appId,
+        name: c.id,
+        wasm: c.wasmPath,
+        keyValueStores: [...c.keyValueStores.keys()],
+        keyValueMap: Object.fromEntries(c.keyValueStores),
+        variables: Object.fromEntries([...c.variables].map(([k, v]) => [k, v.value])),
+        allowOutbound: (url) => c.allowedHosts.allows(url, new URL(url).protocol.slice(0, -1)),
+        environment: c.environment,
+        instances: this.opts.instances,
+        memoryBytes: this.opts.memoryBytes,
+      });
+      this.#hosts.set(c.id, host);
+      if (this.opts.pollMs > 0) this.#watch(c.id, c.wasmPath, host);
+    }
+  }
+
+  #watch(id: string, path: string, host: WorkloadHost): void {
+    const changed = (now: Stats, before: Stats) => {
+      if (now.mtimeMs === before.mtimeMs && now.size === before.size) return;
+      if (now.size === 0) return; // being rewritten
+      host.replace(path).then(
+        () => this.opts.logger.info({ component: id }, `component ${id}: ${path} changed, swapped in`),
+        (err: Error) =>
+          this.opts.logger.error(
+            { component: id, err: err.message },
+            `component ${id}: ${path} changed but cannot be loaded (the previous one keeps serving): ${err.message}`,
+          ),
+      );
+    };
+    watchFile(path, { interval: this.opts.pollMs, persistent: false }, changed);
+    this.#watched.push(path);
+  }
+
+  async handle(componentId: string, request: WorkloadRequest): Promise<WorkloadResponse> {
+    const host = this.#hosts.get(componentId);
+    if (!host) throw new Error(`no component '${componentId}'`);
+    const r = await host.handle(request);
+    return { status: r.status, headers: r.headers.map(([k, v]) => [k, latin1.decode(v)] as const), body: r.body };
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.#watched.splice(0)) unwatchFile(p);
+    await Promise.all([...this.#hosts.values()].map((h) => h.close()));
+    this.#hosts.clear();
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Runs one Wasm HTTP workload (a component exporting `wasi:http/incoming-handler`: a Spin app's component):
+ * the entry point a front end (`mortar up`) wires.
+ *
+ * ```ts
+ * const host = new WorkloadHost({ api: runtime.api, logger, dataDir });
+ * await host.start({ appId: 'counter', name: 'counter', wasm: 'app.wasm', keyValueStores: ['default'],
+ *   variables: { message: 'hi' }, allowedOrigins: ['https://api.example.com'] });
+ * const res = await host.handle({ method: 'GET', scheme: 'http', authority: '127.0.0.1:3000',
+ *   pathWithQuery: '/counter', headers: [], body: new Uint8Array() });
+ * await host.replace(newBytes); // a changed .wasm; requests keep being served meanwhile
+ * await host.close();
+ * ```
+ *
+ * Each request runs on a fresh instance (reset to its post-initialisation image: `sandbox/workload-instance.ts`)
+ * in the sandbox's worker pool: worker threads, a memory cap per instance, a deadline per request. A request
+ * whose guest traps, loops past its deadline or sets no response answers 500 with a plain-text reason, and
+ * the next request is served (the pool replaces a trapped or stuck worker). The guest's key-value, variables,
+ * config and outbound HTTP go to `WorkloadEndpoint` on this thread.
+ */
+import { readFile } from 'node:fs/promises';
+import type { MessagePort } from 'node:worker_threads';
+import { serveBridge, type BridgeHost } from '../capabilities/bridge.js';
+import { InstancePool } from '../components/sandbox/pool.js';
+import type { WorkloadRequest, WorkloadResponse } from '../components/sandbox/wasi-http.js';
+import { unservedImport } from '../components/sandbox/workload-imports.js';
+import { WORKLOAD_FN, WORKLOAD_IFACE, type WorkloadWorkerData } from '../components/sandbox/workload-protocol.js';
+import { TranspileCache } from '../components/transpile-cache.js';
+import { componentImportNames } from '../components/component-imports.js';
+import { MortarError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { WORKLOAD_LIMITS } from './limits.js';
+import { WorkloadEndpoint, type WorkloadApi } from './workload-endpoint.js';
+
+export type { WorkloadRequest, WorkloadResponse };
+
+/** What the host needs from the sidecar it runs in. */
+export interface WorkloadHostDeps {
+  /** The universal API (`Runtime.api`): key-value lands on its state building block. */
+  readonly api: WorkloadApi;
+  readonly logger: Logger;
+  /** Where transpiled components are cached (`<data dir>/cache`, shared with the components'). */
+  readonly cacheDir: string;
+}
+
+/** One workload, as a front end resolved it (manifest parsing, variables and runtime config are its job). */
+export interface WorkloadSpec {
+  /** The app id the workload acts for: its state keys' prefix (a Spin app's `[application] name`). */
+  readonly appId: string;
+  /** For logs (a Spin component's id). */
+  readonly name: string;
+  /** The component: a path to a `.wasm`, or its bytes. */
+  readonly wasm: string | Uint8Array;
+  /** Key-value labels the guest may open (Spin's `key_value_stores`); default none. */
+  readonly keyValueStores?: readonly string[];
+  /** Label -> state store name (a runtime config's `[key_value_store.<label>]`); unlisted: `default` is `statestore`, another label the store of its name. */
+  readonly keyValueMap?: Readonly<Record<string, string>>;
+  /** Resolved variable values (Spin's `variables`; also `wasi:config/store`). */
+  readonly variables?: Readonly<Record<string, string>>;
+  /** Origins the guest may call (`https://api.example.com`, `http://127.0.0.1:8080`; `*` any); default none. */
+  readonly allowedOrigins?: readonly string[];
+  /** Whether the guest may call `url` (a Spin `allowed_outbound_hosts` check, say): when given, instead of `allowedOrigins`. */
+  readonly allowOutbound?: (url: string) => boolean;
+  /** The guest's environment (Spin's `environment`). */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Worker instances serving requests at once (default 1). */
+  readonly instances?: number;
+  /** Deadline of one request (default `WORKLOAD_LIMITS.requestTimeoutMs`). */
+  readonly requestTimeoutMs?: number;
+  /** Cap on each instance's linear memory (default `WORKLOAD_LIMITS.memoryBytes`). */
+  readonly memoryBytes?: number;
+}
+
+const WORKER_URL = new URL('../components/sandbox/workload-worker.js', import.meta.url);
+const utf8 = new TextEncoder();
+
+/** A plain-text response (the host's own answers: 413, 500, 503). */
+function plain(status: number, text: string): WorkloadResponse {
+  return { status, headers: [['content-type', utf8.encode('text/plain; charset=utf-8')]], body: utf8.encode(`${text}\n`) };
+}
+
+export class WorkloadHost {
+  readonly #deps: WorkloadHostDeps;
+  readonly #cache: TranspileCache;
+  #spec?: WorkloadSpec;
+  #pool?: InstancePool;
+  #endpoint?: WorkloadEndpoint;
+
+  constructor(deps: WorkloadHostDeps) {
+    this.#deps = deps;
+    this.#cache = new TranspileCache(deps.cacheDir);
+  }
+
+  /**
+   * Loads the workload and starts its first instance. Rejects with `ERR_WASM_INVALID` when the file is not a
+   * component, does not export `wasi:http/incoming-handler` or imports an interface mortar does not serve
+   * (the error names it), and when its first instance cannot start.
+   */
+  async start(spec: WorkloadSpec): Promise<void> {
+    if (this.#pool) throw new Error('WorkloadHost.start: already started');
+    this.#spec = spec;
+    this.#endpoint = new WorkloadEndpoint({
+      appId: spec.appId,
+      name: spec.name,
+      api: this.#deps.api,
+      logger: this.#deps.logger,
+      keyValueStores: spec.keyValueStores ?? [],
+      storeOf: spec.keyValueMap ?? {},
+      variables: spec.variables ?? {},
+      allowedOrigins: spec.allowedOrigins ?? [],
+      allowOutbound: spec.allowOutbound,
+    });
+    this.#pool = await this.#startPool(typeof spec.wasm === 'string' ? await readFile(spec.wasm) : spec.wasm);
+  }
+
+  /**
+   * Serves one request on a fresh instance. Never rejects: a body over `WORKLOAD_LIMITS.requestBodyBytes`
+   * answers 413; a trap, a request past its deadline, or no response set answers 500 (with the reason, which
+   * is also logged); a host that is not started or closed answers 503.
+   */
+  async handle(req: WorkloadRequest): Promise<WorkloadResponse> {
+    const pool = this.#pool;
+    if (!pool) return plain(503, 'the workload is not running');
+    if (req.body.byteLength > WORKLOAD_LIMITS.requestBodyBytes) return plain(413, `request body over ${WORKLOAD_LIMITS.requestBodyBytes} bytes`);
+    try {
+      const r = (await pool.call(WORKLOAD_IFACE, WORKLOAD_FN, [req])) as WorkloadResponse | { error: string };
+      if ('error' in r) return this.#failed(req, r.error);
+      return r;
+    } catch (err) {
+      if (err instanceof MortarError && err.code === 'ERR_COMPONENT_UNAVAILABLE') return plain(503, err.message);
+      return this.#failed(req, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  #failed(req: WorkloadRequest, why: string): WorkloadResponse {
+    this.#deps.logger.warn(
+      { workload: this.#spec?.name, path: req.pathWithQuery },
+      `workload ${this.#spec?.name}: ${req.method} ${req.pathWithQuery} failed: ${why}`,
+    );
+    return plain(500, `the workload failed: ${why}`);
+  }
+
+  /**
+   * Swaps in a changed component: the new one is loaded and started first (a broken file rejects and the
+   * old one keeps serving), then requests go to it and the old pool finishes what it had.
+   */
+  async replace(wasm: string | Uint8Array): Promise<void> {
+    if (!this.#pool || !this.#spec) throw new Error('WorkloadHost.replace: not started');
+    const next = await this.#startPool(typeof wasm === 'string' ? await readFile(wasm) : wasm);
+    const old = this.#pool;
+    this.#pool = next;
+    await old.close();
+  }
+
+  /** Stops serving (later requests answer 503) once the requests in flight are done. */
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await pool?.close();
+  }
+
+  async #startPool(bytes: Uint8Array): Promise<InstancePool> {
+    const spec = this.#spec!;
+    const source = typeof spec.wasm === 'string' ? spec.wasm : spec.name;
+    const artifact = await this.#cache.get(bytes, source);
+    if (!artifact.exports.some((e) => /^wasi:http\/incoming-handler@0\.2\.\d+$/.test(e))) {
+      throw new MortarError('ERR_WASM_INVALID', [source, 'it does not export wasi:http/incoming-handler@0.2.x']);
+    }
+    const unserved = unservedImport(componentImportNames(bytes));
+    if (unserved) throw new MortarError('ERR_WASM_INVALID', [source, unserved]);
+    const endpoint = this.#endpoint!;
+    const host: BridgeHost = {
+      attach: (bridge: MessagePort, reply: SharedArrayBuffer) => serveBridge(bridge, reply, endpoint),
+      close: async () => {},
+    };
+    const data: WorkloadWorkerData = {
+      environment: spec.environment ?? {},
+      responseBodyBytes: WORKLOAD_LIMITS.responseBodyBytes,
+      outboundBodyBytes: WORKLOAD_LIMITS.outboundBodyBytes,
+    };
+    const pool = new InstancePool({
+      name: spec.name,
+      artifact,
+      size: spec.instances ?? 1,
+      callTimeoutMs: spec.requestTimeoutMs ?? WORKLOAD_LIMITS.requestTimeoutMs,
+      memoryLimitBytes: spec.memoryBytes ?? WORKLOAD_LIMITS.memoryBytes,
+      host,
+      logger: this.#deps.logger,
+      worker: { url: WORKER_URL, data: data as unknown as Record<string, unknown>, stateExports: true },
+    });
+    await pool.start();
+    return pool;
+  }
+}
