@@ -11,6 +11,7 @@ import { INIT_ENDPOINTS, type InitEndpoint } from './app-channel/lifecycle.js';
 import type { UpArgs } from './workloads/up-args.js';
 import type { WorkloadPlan } from './workloads/spin-workload.js';
 import type { TriggerServer } from './workloads/trigger-server.js';
+import type { WorkloadApp } from './app-channel/workload-channel.js';
 
 const USAGE = `mortar ${RUNTIME_VERSION}: a Dapr-compatible sidecar whose backends are WebAssembly components
 
@@ -247,6 +248,10 @@ async function run(argv: string[]): Promise<void> {
 interface Beside {
   start(runtime: Runtime): Promise<void>;
   stop(): Promise<void>;
+  /** Released after the runtime stopped (the workload, which deliveries in flight still call). */
+  close?(): Promise<void>;
+  /** The app the sidecar calls (`mortar up`: the workload). */
+  readonly workload?: WorkloadApp;
 }
 
 /** `mortar up`: checks the Spin app, then serves the sidecar and the app's HTTP triggers. */
@@ -260,6 +265,7 @@ async function up(argv: string[]): Promise<void> {
     { planWorkload },
     { TriggerServer },
     { WorkloadEngine },
+    { WorkloadAppEndpoint },
   ] = await Promise.all([
     import('./workloads/up-args.js'),
     import('./workloads/spin-manifest.js'),
@@ -268,6 +274,7 @@ async function up(argv: string[]): Promise<void> {
     import('./workloads/spin-workload.js'),
     import('./workloads/trigger-server.js'),
     import('./workloads/workload-engine.js'),
+    import('./workloads/workload-app.js'),
   ]);
   let spin: UpArgs;
   let parsed: ReturnType<typeof parseRunArgs>;
@@ -275,6 +282,10 @@ async function up(argv: string[]): Promise<void> {
     spin = parseUpArgs(argv);
     if (spin.help) throw new HelpRequested();
     parsed = parseRunArgs([...spin.rest]);
+    // The workload is the app: the sidecar calls its handler (workload-app.ts), not a port or a gRPC server.
+    if (parsed.config.appPort !== undefined) throw new Error('--app-port: under mortar up the workload is the app (the sidecar calls its handler)');
+    if (parsed.config.appProtocol !== 'http')
+      throw new Error(`--app-protocol ${parsed.config.appProtocol}: under mortar up the sidecar calls the workload as an HTTP app`);
   } catch (err) {
     if (err instanceof HelpRequested) {
       process.stdout.write(UP_USAGE);
@@ -305,7 +316,10 @@ async function up(argv: string[]): Promise<void> {
   }
   const config: RuntimeConfig = { ...parsed.config, appId: plan.appId };
   let trigger: TriggerServer | undefined;
+  let engine: InstanceType<typeof WorkloadEngine> | undefined;
+  const workload = new WorkloadAppEndpoint();
   await serve(config, parsed.command, [...spin.ignored, ...parsed.ignored], {
+    workload,
     start: async (runtime) => {
       const log = runtime.logger;
       for (const w of plan.warnings) log.warn(w);
@@ -321,7 +335,7 @@ async function up(argv: string[]): Promise<void> {
         const kv = [...c.keyValueStores].map(([l, s]) => `${l} -> ${s}`).join(', ');
         log.debug({ component: c.id }, `component ${c.id}: ${c.wasmPath}; key-value: ${kv || 'none'}; variables: ${vars || 'none'}`);
       }
-      const engine = new WorkloadEngine({
+      engine = new WorkloadEngine({
         plan,
         api: runtime.api,
         logger: log,
@@ -331,27 +345,31 @@ async function up(argv: string[]): Promise<void> {
         memoryBytes: config.componentMemoryBytes,
       });
       await engine.start();
-      trigger = new TriggerServer({
+      const running = engine;
+      const routes = {
         appId: plan.appId,
         appVersion: plan.app.version,
         router: plan.router,
         staticResponses: plan.staticResponses,
-        handler: engine,
-        maxBodyBytes: config.maxBodyBytes,
+        // The engine outlives the listener: deliveries still call it until the runtime has stopped (`close`).
+        handler: { handle: running.handle.bind(running) },
         logger: log,
-      });
+      };
+      trigger = new TriggerServer({ ...routes, maxBodyBytes: config.maxBodyBytes });
       await trigger.listen(spin.listen.host, spin.listen.port);
-      const routes = plan.router
+      workload.serve(routes, trigger.authority);
+      const served = plan.router
         .routes()
         .map((r) => `  ${'component' in r.target ? r.target.component : r.target.trigger}: ${trigger!.url}${r.route}${r.wildcard ? ' (wildcard)' : ''}`);
-      log.info({ listen: trigger.url }, `Serving ${trigger.url}\nAvailable Routes:\n${routes.join('\n')}`);
+      log.info({ listen: trigger.url }, `Serving ${trigger.url}\nAvailable Routes:\n${served.join('\n')}`);
     },
     stop: async () => trigger?.close(config.gracefulShutdownSeconds * 1000),
+    close: async () => engine?.close(),
   });
 }
 
 async function serve(config: RuntimeConfig, command: string[], ignored: string[], beside?: Beside): Promise<void> {
-  const runtime = new Runtime(config);
+  const runtime = new Runtime(config, undefined, { workload: beside?.workload });
   const log = runtime.logger;
   if (ignored.length) log.warn({ flags: ignored }, `accepted but not applied by mortar ${RUNTIME_VERSION}: ${ignored.join(', ')}`);
 
@@ -375,6 +393,7 @@ async function serve(config: RuntimeConfig, command: string[], ignored: string[]
       (async () => {
         await beside?.stop().catch((err: Error) => log.error({ err: err.message }, `stopping: ${err.message}`));
         await runtime.stop();
+        await beside?.close?.().catch((err: Error) => log.error({ err: err.message }, `stopping: ${err.message}`));
       })(),
     ]);
     log.info('stopped');

@@ -21,6 +21,7 @@ import type { Subscription } from './blocks/pubsub/subscription.js';
 import { BindingsService } from './blocks/bindings/bindings-service.js';
 import { InputBindings } from './blocks/bindings/input-bindings.js';
 import { AppLifecycle } from './app-channel/lifecycle.js';
+import type { WorkloadApp } from './app-channel/workload-channel.js';
 import { UniversalApi } from './api/universal/universal-api.js';
 import { BindingAppAnswers } from './api/universal/binding-app-answer.js';
 import type { AppConnection, RuntimeView } from './api/universal/runtime-view.js';
@@ -63,6 +64,16 @@ export function defaultResources(): ComponentResource[] {
   ];
 }
 
+/** What a front end adds to the flags. */
+export interface RuntimeOptions {
+  /**
+   * `mortar up`: the Wasm workload is the app. The app channel calls its handler in process
+   * (`app-channel/workload-channel.ts`) as it calls an HTTP app: subscriptions, deliveries, input bindings,
+   * health. Not with `--app-port`.
+   */
+  readonly workload?: WorkloadApp;
+}
+
 export class Runtime implements RuntimeView {
   readonly logger: Logger;
   readonly registry: ComponentRegistry;
@@ -72,7 +83,7 @@ export class Runtime implements RuntimeView {
   readonly resiliency: Resiliency;
   /** The API every transport serves (HTTP and gRPC). */
   readonly api: UniversalApi;
-  /** With `--app-port`: the app's lifecycle and channel (input bindings are registered with it, see `AppConsumer`). */
+  /** With `--app-port` or a workload: the app's lifecycle and channel (input bindings are registered with it, see `AppConsumer`). */
   readonly app?: AppLifecycle;
   readonly bindings: BindingsService;
   /** Input bindings read for the app (started after its subscriptions, as daprd starts them). */
@@ -94,6 +105,7 @@ export class Runtime implements RuntimeView {
   constructor(
     readonly config: RuntimeConfig,
     logger?: Logger,
+    options: RuntimeOptions = {},
   ) {
     this.logger = logger ?? createLogger(config.logLevel, config.appId);
     this.#capabilities = new CapabilityThread(config.dataDir, this.logger, (why) => {
@@ -145,17 +157,20 @@ export class Runtime implements RuntimeView {
       resiliency: this.resiliency,
       onAppAnswer: (binding, answer) => answers.apply(binding, answer),
     });
-    if (config.appPort !== undefined) {
+    if (config.appPort !== undefined && options.workload) throw new Error('--app-port: the workload is the app under mortar up');
+    if (config.appPort !== undefined || options.workload) {
       const h = config.appHealth;
-      this.appConnection = {
-        port: config.appPort,
-        protocol: config.appProtocol,
-        channelAddress: config.appChannelAddress,
-        health: h && { healthCheckPath: h.path, probeIntervalMs: h.intervalMs, probeTimeoutMs: h.timeoutMs, threshold: h.threshold },
-      };
+      if (config.appPort !== undefined)
+        this.appConnection = {
+          port: config.appPort,
+          protocol: config.appProtocol,
+          channelAddress: config.appChannelAddress,
+          health: h && { healthCheckPath: h.path, probeIntervalMs: h.intervalMs, probeTimeoutMs: h.timeoutMs, threshold: h.threshold },
+        };
       this.app = new AppLifecycle({
         host: config.appChannelAddress,
-        port: config.appPort,
+        port: config.appPort ?? 0,
+        workload: options.workload,
         appId: config.appId,
         appToken: config.appToken,
         protocol: config.appProtocol,

@@ -93,7 +93,8 @@ describe('mortar up', () => {
         'the workload listener',
         30_000,
       );
-      assert.equal((await fetch(`http://127.0.0.1:${http}/v1.0/healthz`)).status, 204);
+      // Ready once the workload, as the app, has been asked for its subscriptions (it has none: 404).
+      await waitUntil(async () => (await fetch(`http://127.0.0.1:${http}/v1.0/healthz`)).status === 204, 'the sidecar ready', 10_000);
       const md = (await (await fetch(`http://127.0.0.1:${http}/v1.0/metadata`)).json()) as { id: string };
       assert.equal(md.id, 'hello-spin', 'the workload`s app id is application.name');
       const unmatched = await fetch(`http://127.0.0.1:${listen}/nope`);

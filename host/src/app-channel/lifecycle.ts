@@ -2,7 +2,8 @@
  * The app's lifecycle as the sidecar sees it (daprd `initRuntime` from `blockUntilAppIsReady` on, and
  * `appHealthChanged`), in this order:
  *
- * 1. dial the app port every 100 ms until it accepts a connection;
+ * 1. dial the app port every 100 ms until it accepts a connection (a Wasm workload under `mortar up`: wait
+ *    until it serves, `WorkloadApp.whenServing`);
  * 2. with app health checks on, probe at once and wait for the first healthy probe;
  * 3. `GET /dapr/config`, read and logged (off with `--disable-init-endpoints config`);
  * 4. `GET /dapr/subscribe`, retried while it fails (off with `--disable-init-endpoints subscribe`), and start
@@ -20,6 +21,7 @@ import { fromAppResponse, type Subscription } from '../blocks/pubsub/subscriptio
 import { SUBSCRIBE_READY_TIMEOUT_MS } from '../blocks/pubsub/pubsub-service.js';
 import { AppChannel } from './http-channel.js';
 import { GrpcAppChannel } from './grpc-channel.js';
+import { type WorkloadApp, WorkloadAppChannel } from './workload-channel.js';
 import type { AppTarget } from '../blocks/app-target.js';
 import { AppHealth } from './health.js';
 import type { AppHealthConfig, InitEndpoint } from '../config.js';
@@ -60,6 +62,11 @@ export interface AppLifecycleOptions {
   readonly appToken?: string;
   /** `--app-protocol`: `grpc` calls the app's `AppCallback` (grpc-channel.ts); anything else HTTP. */
   readonly protocol?: string;
+  /**
+   * The app is a Wasm workload (`mortar up`): calls go to its handler in process (workload-channel.ts), made as
+   * the HTTP channel makes them; `host`, `port` and `protocol` are not used.
+   */
+  readonly workload?: WorkloadApp;
   /** Set with `--enable-app-health-check`. */
   readonly health?: AppHealthConfig;
   readonly disableInitEndpoints: readonly InitEndpoint[];
@@ -77,7 +84,7 @@ const GRPC_HEALTH_PROBE = 'AppCallbackHealthCheck/HealthCheck';
 
 /** The app's lifecycle and channel (see the module comment); one per runtime with `--app-port`. */
 export class AppLifecycle {
-  readonly channel: AppChannel | GrpcAppChannel;
+  readonly channel: AppChannel | GrpcAppChannel | WorkloadAppChannel;
   readonly health?: AppHealth;
   readonly #o: AppLifecycleOptions;
   readonly #consumers: AppConsumer[] = [];
@@ -88,11 +95,21 @@ export class AppLifecycle {
   #consuming = false;
   #stopping = false;
   #appConfig?: AppConfig;
+  /** Resolves when `stop` is called (ends the wait for a workload to serve). */
+  readonly #stopped: Promise<void>;
+  #stop!: () => void;
 
   constructor(opts: AppLifecycleOptions) {
     this.#o = opts;
+    this.#stopped = new Promise((resolve) => {
+      this.#stop = resolve;
+    });
     const target = { host: opts.host, port: opts.port, appId: opts.appId, appToken: opts.appToken };
-    const channel = opts.protocol === 'grpc' ? new GrpcAppChannel(target) : new AppChannel(target);
+    const channel = opts.workload
+      ? new WorkloadAppChannel(opts.workload, { appId: opts.appId, appToken: opts.appToken })
+      : opts.protocol === 'grpc'
+        ? new GrpcAppChannel(target)
+        : new AppChannel(target);
     this.channel = channel;
     if (opts.health) {
       const { path, timeoutMs } = opts.health;
@@ -148,6 +165,7 @@ export class AppLifecycle {
   /** Stops the health checks and the consumers; the channel stays open for deliveries still in flight. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#stop();
     this.health?.stop();
     const started = this.#consuming ? this.#consumers : [];
     await Promise.all(
@@ -166,9 +184,16 @@ export class AppLifecycle {
 
   async #run(): Promise<void> {
     const { logger, port, health } = this.#o;
-    if (!(await this.#dial())) return;
-    this.#reachable = true;
-    logger.info({ port }, `app is reachable on port ${port}`);
+    if (this.#o.workload) {
+      await Promise.race([this.#o.workload.whenServing(), this.#stopped]);
+      if (this.#stopping) return;
+      this.#reachable = true;
+      logger.info('the workload serves: calling it as the app (its configuration, subscriptions, deliveries)');
+    } else {
+      if (!(await this.#dial())) return;
+      this.#reachable = true;
+      logger.info({ port }, `app is reachable on port ${port}`);
+    }
     if (this.health && health) {
       this.health.start();
       if (!this.health.healthy()) {
@@ -181,7 +206,7 @@ export class AppLifecycle {
       if (this.#stopping) return;
     }
     // Over gRPC there is no `/dapr/config` (AppCallback has no such method).
-    if (!this.#o.disableInitEndpoints.includes('config') && this.channel instanceof AppChannel) await this.#readConfig();
+    if (!this.#o.disableInitEndpoints.includes('config') && !(this.channel instanceof GrpcAppChannel)) await this.#readConfig();
     if (this.#stopping) return;
     const subs = this.#o.disableInitEndpoints.includes('subscribe') ? [] : await this.#readSubscriptions();
     if (this.#stopping) return;
@@ -225,7 +250,13 @@ export class AppLifecycle {
     const { logger } = this.#o;
     let res;
     try {
-      res = await (this.channel as AppChannel).request('GET', '/dapr/config', undefined, { 'dapr-app-id': this.#o.appId }, INIT_CALL_TIMEOUT_MS);
+      res = await (this.channel as AppChannel | WorkloadAppChannel).request(
+        'GET',
+        '/dapr/config',
+        undefined,
+        { 'dapr-app-id': this.#o.appId },
+        INIT_CALL_TIMEOUT_MS,
+      );
     } catch (err) {
       logger.warn({ err: (err as Error).message }, `GET /dapr/config failed: ${(err as Error).message}; going on without app configuration`);
       return;

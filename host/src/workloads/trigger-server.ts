@@ -20,7 +20,7 @@ import { MortarError, toDaprBody } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { StaticResponse } from './spin-manifest.js';
 import { spinHeaders, WELL_KNOWN_PREFIX, type SpinRouter } from './spin-routes.js';
-import type { WorkloadHandler } from './workload-handler.js';
+import type { WorkloadHandler, WorkloadResponse } from './workload-handler.js';
 
 /** What the listener serves. */
 export interface TriggerServerOptions {
@@ -56,7 +56,10 @@ export const FORBIDDEN_HEADERS: ReadonlySet<string> = new Set([
   'http2-settings',
 ]);
 
-class BodyTooLarge extends Error {}
+/** `RoutedRequest.body` over the limit (answered 413). */
+export class BodyTooLarge extends Error {}
+
+const utf8 = new TextEncoder();
 
 /** The listener. */
 export class TriggerServer {
@@ -111,7 +114,6 @@ export class TriggerServer {
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { router, logger } = this.opts;
     let pathWithQuery = req.url ?? '/';
     if (!pathWithQuery.startsWith('/')) {
       // absolute-form (`GET http://host/path`) or `*`
@@ -123,77 +125,120 @@ export class TriggerServer {
         return;
       }
     }
-    const q = pathWithQuery.indexOf('?');
-    const path = q < 0 ? pathWithQuery : pathWithQuery.slice(0, q);
-    logger.debug({ path }, `Processing request on path '${path}'`);
-    if (path.startsWith(WELL_KNOWN_PREFIX)) {
-      const which = path.slice(WELL_KNOWN_PREFIX.length);
-      if (which === 'health') res.writeHead(200, { 'content-type': 'text/plain' }).end('OK');
-      else if (which === 'info') {
-        const info = this.opts.appVersion === undefined ? { name: this.opts.appId } : { name: this.opts.appId, version: this.opts.appVersion };
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(info, null, 2));
-      } else res.writeHead(404).end();
-      return;
-    }
-    const match = router.route(path);
-    if (!match) {
-      res.writeHead(404).end();
-      return;
-    }
-    if ('trigger' in match.target) {
-      const sr = this.opts.staticResponses.get(match.target.trigger);
-      res.writeHead(sr?.status ?? 200, sr?.headers.flatMap(([k, v]) => [k, v]) ?? []);
-      res.end(sr?.body ?? '');
-      return;
-    }
-    const componentId = match.target.component;
-    let body: Uint8Array;
-    try {
-      body = await readBody(req, this.opts.maxBodyBytes);
-    } catch (err) {
-      if (!(err instanceof BodyTooLarge)) throw err;
-      const e = new MortarError('ERR_BODY_READ', ['request body too large'], { http: 413 });
-      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify(toDaprBody(e, this.opts.appId)));
-      return;
-    }
-    const host = req.headers.host;
     const remote = req.socket.remoteAddress ?? '';
-    const clientAddr = `${remote.includes(':') ? `[${remote}]` : remote}:${req.socket.remotePort ?? 0}`;
-    const spin = spinHeaders(match, { scheme: 'http', host, pathWithQuery, clientAddr });
-    const replaced = new Set(spin.map(([k]) => k));
     const headers: Array<[string, string]> = [];
     const raw = req.rawHeaders;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      if (replaced.has(name) || FORBIDDEN_HEADERS.has(name)) continue;
-      headers.push([name, raw[i + 1]!]);
-    }
-    headers.push(...spin);
+    for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
     const abort = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
     });
-    let answer: Awaited<ReturnType<WorkloadHandler['handle']>>;
-    try {
-      answer = await this.opts.handler.handle(componentId, {
-        method: req.method ?? 'GET',
-        scheme: 'http',
-        authority: host ?? `${this.#host.includes(':') ? `[${this.#host}]` : this.#host}:${this.#port}`,
-        pathWithQuery,
-        headers,
-        body,
-        signal: abort.signal,
-      });
-    } catch (err) {
-      logger.error({ component: componentId, err: (err as Error).message }, `Error processing request: component ${componentId}: ${(err as Error).message}`);
-      if (!res.headersSent) res.writeHead(500).end();
-      return;
-    }
+    const answer = await serveRouted(this.opts, {
+      method: req.method ?? 'GET',
+      pathWithQuery,
+      headers,
+      host: req.headers.host,
+      authority: this.authority,
+      clientAddr: `${remote.includes(':') ? `[${remote}]` : remote}:${req.socket.remotePort ?? 0}`,
+      body: () => readBody(req, this.opts.maxBodyBytes),
+      signal: abort.signal,
+    });
     res.writeHead(
       answer.status,
       answer.headers.flatMap(([k, v]) => [k, v]),
     );
     res.end(answer.body);
+  }
+
+  /** `host:port` of the listener: the authority of a request that names none (and of the app channel's calls). */
+  get authority(): string {
+    return `${this.#host.includes(':') ? `[${this.#host}]` : this.#host}:${this.#port}`;
+  }
+}
+
+/** What routing a request takes: the listener's options less the listening ones. */
+export type RouteOptions = Pick<TriggerServerOptions, 'appId' | 'appVersion' | 'router' | 'staticResponses' | 'handler' | 'logger'>;
+
+/** One request to route (from the listener, or from the app channel: `workload-app.ts`). */
+export interface RoutedRequest {
+  readonly method: string;
+  /** Origin-form: `/path?query`. */
+  readonly pathWithQuery: string;
+  /** The headers as received, names in lower case, in order (`host` and the forbidden ones are dropped here). */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** The `Host` header, if any. */
+  readonly host?: string;
+  /** The authority when there is no `Host` header. */
+  readonly authority: string;
+  /** `spin-client-addr`. */
+  readonly clientAddr: string;
+  /** Reads the body; rejects with `BodyTooLarge` over the limit. Called only for a request a component serves. */
+  readonly body: () => Promise<Uint8Array>;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * The answer to one request, routed as `spin up` routes it (see the module comment): the well-known paths,
+ * 404 for no route, a static response, or the component the route names, with Spin's headers set.
+ */
+export async function serveRouted(opts: RouteOptions, req: RoutedRequest): Promise<WorkloadResponse> {
+  const { router, logger } = opts;
+  const q = req.pathWithQuery.indexOf('?');
+  const path = q < 0 ? req.pathWithQuery : req.pathWithQuery.slice(0, q);
+  logger.debug({ path }, `Processing request on path '${path}'`);
+  const empty = (status: number): WorkloadResponse => ({ status, headers: [], body: new Uint8Array(0) });
+  if (path.startsWith(WELL_KNOWN_PREFIX)) {
+    const which = path.slice(WELL_KNOWN_PREFIX.length);
+    if (which === 'health') return { status: 200, headers: [['content-type', 'text/plain']], body: utf8.encode('OK') };
+    if (which === 'info') {
+      const info = opts.appVersion === undefined ? { name: opts.appId } : { name: opts.appId, version: opts.appVersion };
+      return { status: 200, headers: [['content-type', 'application/json']], body: utf8.encode(JSON.stringify(info, null, 2)) };
+    }
+    return empty(404);
+  }
+  const match = router.route(path);
+  if (!match) return empty(404);
+  if ('trigger' in match.target) {
+    const sr = opts.staticResponses.get(match.target.trigger);
+    return { status: sr?.status ?? 200, headers: sr?.headers ?? [], body: utf8.encode(sr?.body ?? '') };
+  }
+  const componentId = match.target.component;
+  let body: Uint8Array;
+  try {
+    body = await req.body();
+  } catch (err) {
+    if (!(err instanceof BodyTooLarge)) throw err;
+    const e = new MortarError('ERR_BODY_READ', ['request body too large'], { http: 413 });
+    return {
+      status: 413,
+      headers: [
+        ['content-type', 'application/json'],
+        ['connection', 'close'],
+      ],
+      body: utf8.encode(JSON.stringify(toDaprBody(e, opts.appId))),
+    };
+  }
+  const spin = spinHeaders(match, { scheme: 'http', host: req.host, pathWithQuery: req.pathWithQuery, clientAddr: req.clientAddr });
+  const replaced = new Set(spin.map(([k]) => k));
+  const headers: Array<[string, string]> = [];
+  for (const [name, value] of req.headers) {
+    if (replaced.has(name) || FORBIDDEN_HEADERS.has(name)) continue;
+    headers.push([name, value]);
+  }
+  headers.push(...spin);
+  try {
+    return await opts.handler.handle(componentId, {
+      method: req.method,
+      scheme: 'http',
+      authority: req.host ?? req.authority,
+      pathWithQuery: req.pathWithQuery,
+      headers,
+      body,
+      signal: req.signal,
+    });
+  } catch (err) {
+    logger.error({ component: componentId, err: (err as Error).message }, `Error processing request: component ${componentId}: ${(err as Error).message}`);
+    return empty(500);
   }
 }
 
