@@ -1,7 +1,8 @@
 /**
  * What the blocks' delivery loops (pub/sub subscriptions, input bindings) need of the app channel: a call
- * to the app and whether deliveries are paused. `app-channel/http-channel.ts` and `grpc-channel.ts`
- * implement it, so the blocks depend on this shape, not on the channels above them.
+ * to the app and whether deliveries are paused. `app-channel/http-channel.ts`, `grpc-channel.ts` and
+ * `workload-channel.ts` (a `mortar up` workload, in process) implement it, so the blocks depend on this shape,
+ * not on the channels above them.
  */
 
 /** The app's answer to one call. */
