@@ -154,7 +154,7 @@ describe('mortar up', () => {
     assert.match(r.stdout + r.stderr, /target\/hello\.wasm/);
   });
 
-  it('refuses a required variable without a value, a bad runtime config and a bad flag, each by name', () => {
+  it('refuses a required variable without a value, a bad runtime config and a bad flag (--app-port and --app-protocol grpc too: the workload is the app), each by name', () => {
     const dir = fixture(HELLO.replace('greeting = { default = "hello" }', 'greeting = { required = true, secret = true }'));
     const run = (args: string[], env: Record<string, string> = {}) =>
       spawnSync(process.execPath, [BIN, 'up', ...args], { encoding: 'utf8', timeout: 20_000, cwd: dir, env: { ...process.env, ...env } });
@@ -168,6 +168,13 @@ describe('mortar up', () => {
     const flag = run(['--tls-cert', 'c.pem']);
     assert.equal(flag.status, 2);
     assert.match(flag.stderr, /^mortar up: --tls-cert: TLS on --listen is not supported/);
+    // The workload is the app the sidecar calls: no app port, no gRPC app channel.
+    const appPort = run(['--app-port', '3001']);
+    assert.equal(appPort.status, 2);
+    assert.match(appPort.stderr, /^mortar up: --app-port: under mortar up the workload is the app/);
+    const grpcApp = run(['--app-protocol', 'grpc']);
+    assert.equal(grpcApp.status, 2);
+    assert.match(grpcApp.stderr, /^mortar up: --app-protocol grpc: under mortar up the sidecar calls the workload as an HTTP app/);
     const appId = run(['--app-id', 'other'], { SPIN_VARIABLE_GREETING: 'x' });
     assert.equal(appId.status, 1);
     assert.match(appId.stderr, /--app-id 'other' differs from application\.name 'hello-spin'/);
