@@ -8,6 +8,8 @@
 //   `wasi:htqp` is renamed to `wasi:http` (see its wit/deps/http/http.wit for why).
 // A workload is rebuilt only when the hash of its inputs (sources, WIT, lock file, build script, jco version)
 // changed, as scripts/build-components.mjs does.
+// MORTAR_SKIP_TEST_WORKLOADS=1 skips them all: the container image's build (Containerfile) sets it, as the
+// image ships none of them and their builds (an `npm ci` per Spin app, StarlingMonkey) are most of its build time.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -99,7 +101,9 @@ async function build(name) {
   return true;
 }
 
-if (existsSync(base)) {
+if (process.env.MORTAR_SKIP_TEST_WORKLOADS === '1') {
+  console.log('test workloads: skipped (MORTAR_SKIP_TEST_WORKLOADS=1)');
+} else if (existsSync(base)) {
   mkdirSync(outDir, { recursive: true });
   const names = readdirSync(base).filter((n) => existsSync(join(base, n, 'index.js')));
   let built = 0;

@@ -3,14 +3,18 @@
  * `application.name`) and the workload listener beside it; routes are Spin's (unmatched: 404, matched: served
  * by the component: the Spin app of test/fixtures/workloads/spin-http-ts, its key-value counter on the embedded
  * default `statestore`, read back through the Dapr API under the same app id); a manifest mortar cannot run is
- * refused at start with the field named and exit code 1, a bad flag with exit code 2.
+ * refused at start with the field named and exit code 1, a bad flag with exit code 2. And issue 13's call
+ * path beside SpinKube: deploy/spinapp's Spin app under `mortar up`, calling a second sidecar (`mortar run`, as
+ * deploy/shared runs it) through wasi:http/outgoing-handler.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { BIN, ROOT, freePort, tempDir } from '../helpers/sidecar.js';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseSpinManifest } from '../../host/src/workloads/spin-manifest.js';
+import { readManifests } from '../helpers/k8s.js';
+import { BIN, REDIS_HOST, ROOT, Sidecar, freePort, tempDir } from '../helpers/sidecar.js';
 import { waitUntil } from '../helpers/wait.js';
 
 /**
@@ -24,6 +28,45 @@ function fixture(manifest: string, real = true): string {
   else writeFileSync(join(dir, 'target/hello.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
   writeFileSync(join(dir, 'spin.toml'), manifest);
   return dir;
+}
+
+interface Up {
+  readonly logs: string[];
+  stop(): Promise<number | null>;
+}
+
+/** Starts `mortar up <args>` and waits for its workload listener on `listen`. */
+async function startUp(args: string[], listen: number, env: Record<string, string> = {}): Promise<Up> {
+  const proc = spawn(process.execPath, [BIN, 'up', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MORTAR_LOG_FORMAT: 'text', ...env },
+  });
+  const logs: string[] = [];
+  proc.stdout.on('data', (b: Buffer) => logs.push(b.toString()));
+  proc.stderr.on('data', (b: Buffer) => logs.push(b.toString()));
+  const exited = new Promise<number | null>((r) => proc.once('exit', r));
+  const stop = () => {
+    if (proc.exitCode === null) proc.kill('SIGTERM');
+    return exited;
+  };
+  try {
+    await waitUntil(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`mortar up exited ${proc.exitCode}: ${logs.join('')}`);
+        try {
+          return (await fetch(`http://127.0.0.1:${listen}/.well-known/spin/health`)).status === 200;
+        } catch {
+          return false;
+        }
+      },
+      'the workload listener',
+      30_000,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { logs, stop };
 }
 
 const HELLO = `spin_manifest_version = 2
@@ -58,11 +101,8 @@ describe('mortar up', () => {
   it('serves /v1.0/healthz on the Dapr port under application.name, 404 for an unmatched route on --listen, a matched one by the component (its counter readable through /v1.0/state)', async () => {
     const dir = fixture(HELLO);
     const [http, grpc, listen] = [await freePort(), await freePort(), await freePort()];
-    const proc = spawn(
-      process.execPath,
+    const up = await startUp(
       [
-        BIN,
-        'up',
         '-f',
         join(dir, 'spin.toml'),
         '--listen',
@@ -74,25 +114,11 @@ describe('mortar up', () => {
         '--data-dir',
         join(dir, 'data'),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MORTAR_LOG_FORMAT: 'text' } },
+      listen,
     );
-    const logs: string[] = [];
-    proc.stdout.on('data', (b: Buffer) => logs.push(b.toString()));
-    proc.stderr.on('data', (b: Buffer) => logs.push(b.toString()));
-    const exited = new Promise<number | null>((r) => proc.once('exit', r));
+    const logs = up.logs;
+    let code: number | null;
     try {
-      await waitUntil(
-        async () => {
-          if (proc.exitCode !== null) throw new Error(`mortar up exited ${proc.exitCode}: ${logs.join('')}`);
-          try {
-            return (await fetch(`http://127.0.0.1:${listen}/.well-known/spin/health`)).status === 200;
-          } catch {
-            return false;
-          }
-        },
-        'the workload listener',
-        30_000,
-      );
       // Ready once the workload, as the app, has been asked for its subscriptions (it has none: 404).
       await waitUntil(async () => (await fetch(`http://127.0.0.1:${http}/v1.0/healthz`)).status === 204, 'the sidecar ready', 10_000);
       const md = (await (await fetch(`http://127.0.0.1:${http}/v1.0/metadata`)).json()) as { id: string };
@@ -124,9 +150,9 @@ describe('mortar up', () => {
       assert.match(await swapped!.text(), /^\d+$/);
       assert.ok(logs.join('').includes(`hello: http://127.0.0.1:${listen}/hello (wildcard)`), logs.join(''));
     } finally {
-      proc.kill('SIGTERM');
+      code = await up.stop();
     }
-    assert.equal(await exited, 0, logs.join(''));
+    assert.equal(code, 0, logs.join(''));
   });
 
   it('refuses a manifest with an unsupported run-time field at start: exit code 1, the field named, nothing served', () => {
@@ -178,5 +204,71 @@ describe('mortar up', () => {
     const appId = run(['--app-id', 'other'], { SPIN_VARIABLE_GREETING: 'x' });
     assert.equal(appId.status, 1);
     assert.match(appId.stderr, /--app-id 'other' differs from application\.name 'hello-spin'/);
+  });
+});
+
+describe('beside SpinKube: a workload calls another sidecar through wasi:http/outgoing-handler', () => {
+  it("deploy/spinapp's spin.toml under mortar up, mortar_url pointing at a second mortar run (deploy/shared's app id and state.redis store): the state the guest saves there is read back from that sidecar; a host the allow-list does not name is refused", async () => {
+    // The shared service: its app id and the components of its ConfigMap, with this machine's Redis.
+    const shared = readManifests().find((m) => m.file === 'deploy/shared/deployment.yaml')!.object as {
+      spec: { template: { spec: { containers: { name: string; args: string[] }[] } } };
+    };
+    const sharedArgs = shared.spec.template.spec.containers.find((c) => c.name === 'mortar')!.args;
+    const appId = sharedArgs[sharedArgs.indexOf('--app-id') + 1]!;
+    const cm = readManifests().find((m) => m.file === 'deploy/shared/components.yaml')!.object as { data: Record<string, string> };
+    const res = tempDir('shared-res');
+    for (const [file, text] of Object.entries(cm.data)) writeFileSync(join(res, file), text.replaceAll('redis:6379', REDIS_HOST));
+    const sidecar = await Sidecar.start({ appId, resourcesPath: res });
+    // The Spin app: deploy/spinapp/spin.toml as it is, its source the Spin JS SDK guest whose /shared-counter is
+    // the handler that manifest describes.
+    const dir = tempDir('spinapp');
+    const manifest = readFileSync(join(ROOT, 'deploy/spinapp/spin.toml'), 'utf8');
+    writeFileSync(join(dir, 'spin.toml'), manifest);
+    const app = parseSpinManifest(manifest, join(dir, 'spin.toml'), false);
+    for (const c of app.components.values()) {
+      mkdirSync(dirname(c.source), { recursive: true });
+      copyFileSync(join(ROOT, 'dist/test-workloads/spin-sdk-v2.wasm'), c.source);
+    }
+    const [http, grpc, listen] = [await freePort(), await freePort(), await freePort()];
+    let up: Up | undefined;
+    let upCode: number | null | undefined;
+    let sharedCode: number | null;
+    try {
+      // A fresh count on the shared store (the key is the shared service's: <app id>||count).
+      assert.equal((await sidecar.fetch('/v1.0/state/statestore/count', { method: 'DELETE' })).status, 204);
+      // As SpinKube passes the SpinApp's variables: SPIN_VARIABLE_MORTAR_URL.
+      up = await startUp(
+        ['-f', dir, '--listen', `127.0.0.1:${listen}`, '--dapr-http-port', String(http), '--dapr-grpc-port', String(grpc), '--data-dir', join(dir, 'data')],
+        listen,
+        { SPIN_VARIABLE_MORTAR_URL: sidecar.url },
+      );
+      const workload = `http://127.0.0.1:${listen}`;
+      for (const n of ['1', '2']) {
+        const r = await fetch(`${workload}/shared-counter`);
+        assert.equal(await r.text(), n, 'the guest read the count from the shared sidecar and saved the next one there');
+        assert.equal(r.status, 200);
+      }
+      const read = await sidecar.fetch('/v1.0/state/statestore/count');
+      assert.equal(read.status, 200);
+      assert.equal(await read.json(), 2, 'the shared sidecar holds what the guest saved through it');
+      const own = await fetch(`http://127.0.0.1:${http}/v1.0/state/statestore/count`);
+      assert.equal(own.status, 204, "nothing was written to mortar up's own state store");
+      assert.equal(((await (await sidecar.fetch('/v1.0/metadata')).json()) as { id: string }).id, appId);
+      // The allow-list is the origin mortar_url names: another port on the same host, and the same port under
+      // another host name, are refused by the host before any connection.
+      for (const other of [`http://127.0.0.1:${http}/v1.0/state/statestore/count`, `http://localhost:${sidecar.port}/v1.0/state/statestore/count`]) {
+        const r = await fetch(`${workload}/fetch?url=${encodeURIComponent(other)}`);
+        assert.equal(r.status, 502, other);
+        assert.match(await r.text(), /^refused: /, other);
+      }
+      const allowed = await fetch(`${workload}/fetch?url=${encodeURIComponent(`${sidecar.url}/v1.0/state/statestore/count`)}`);
+      assert.equal(await allowed.text(), '200 2', 'the same call to the allowed origin goes through');
+    } finally {
+      upCode = await up?.stop();
+      await sidecar.fetch('/v1.0/state/statestore/count', { method: 'DELETE' }).catch(() => undefined);
+      sharedCode = await sidecar.stop();
+    }
+    assert.equal(upCode, 0, up.logs.join(''));
+    assert.equal(sharedCode, 0, sidecar.logs.join('\n'));
   });
 });

@@ -1,12 +1,13 @@
 /**
  * The container image recipe, checked where no container engine runs: what it copies exists (or is what the
  * build makes), what it runs is in package.json, its final stage is the package's `files` and nothing of the
- * build's, the code it ships imports only production dependencies (all the prune leaves), it runs as a
- * numeric non-root user with its writes under the data dir, and its entrypoint, ports and Node version are
- * mortar's. test/e2e/container-image.test.ts runs the final stage's tree for real.
+ * build's, the build skips what only the tests use (the test workloads), the code it ships imports only
+ * production dependencies (all the prune leaves), it runs as a numeric non-root user with its writes under the
+ * data dir, and its entrypoint, ports and Node version are mortar's. test/e2e/container-image.test.ts runs the final stage's tree for real.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS } from '../../host/src/config.js';
@@ -106,6 +107,42 @@ describe('Containerfile', () => {
       instructions(final, 'RUN').some((r) => /\bnpm\b/.test(r.args)),
       false,
       'the final stage installs nothing',
+    );
+  });
+
+  it("skips the test workloads in the image's build only: the build stage sets MORTAR_SKIP_TEST_WORKLOADS=1 before npm ci, which scripts/build-workloads.mjs honours; nothing shipped needs them, and neither package.json, CI nor the final stage sets it", () => {
+    const env = new Map(instructions(build!, 'ENV').flatMap((e) => [...parseEnv(e.args)]));
+    assert.equal(env.get('MORTAR_SKIP_TEST_WORKLOADS'), '1');
+    const envAt = build!.instructions.findIndex((i) => i.keyword === 'ENV' && parseEnv(i.args).has('MORTAR_SKIP_TEST_WORKLOADS'));
+    const ciAt = build!.instructions.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
+    assert.ok(envAt >= 0 && envAt < ciAt, 'set before the npm ci whose prepare builds');
+    // The build script with the build stage's environment: skips, and builds nothing (no npm ci, no componentize).
+    const stamps = () =>
+      existsSync(join(ROOT, 'dist/test-workloads'))
+        ? readdirSync(join(ROOT, 'dist/test-workloads')).map((n) => `${n} ${statSync(join(ROOT, 'dist/test-workloads', n)).mtimeMs}`)
+        : [];
+    const before = stamps();
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build-workloads.mjs')], {
+      encoding: 'utf8',
+      env: { ...process.env, ...Object.fromEntries(env) },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'test workloads: skipped (MORTAR_SKIP_TEST_WORKLOADS=1)\n');
+    assert.deepEqual(stamps(), before);
+    // npm run build calls it, so npm ci's prepare skips them too.
+    assert.match(readFileSync(join(ROOT, 'scripts/build.mjs'), 'utf8'), /scripts\/build-workloads\.mjs/);
+    const out = 'dist/test-workloads';
+    assert.equal(
+      pkg.files.some((f) => f === out || out.startsWith(`${f}/`) || f.startsWith(`${out}/`)),
+      false,
+      'the package (and so the image) ships no test workload',
+    );
+    // Developers and CI: `npm install`/`npm ci` still build them.
+    for (const file of ['package.json', '.ci/run']) assert.doesNotMatch(readFileSync(join(ROOT, file), 'utf8'), /MORTAR_SKIP_TEST_WORKLOADS/, file);
+    assert.equal(
+      instructions(final, 'ENV').some((e) => parseEnv(e.args).has('MORTAR_SKIP_TEST_WORKLOADS')),
+      false,
+      'the final stage does not carry it',
     );
   });
 
