@@ -1,13 +1,13 @@
 /**
  * The worker side of the test bridge (`app-bridge.ts`): a real runtime (the embedded defaults, its HTTP API on
- * a port) whose `mortar:app` import table (`api/wasm/app-imports.ts`) serves the calls the workload's imports
+ * a port) whose `mortar:app` import table (`workloads/app-imports.ts`) serves the calls the workload's imports
  * post. Configured by `MORTAR_BRIDGE_*` environment variables. Test-only: the workload engine has its own.
  */
 import { type MessagePort, workerData } from 'node:worker_threads';
 import { Runtime } from '../../host/src/runtime.js';
 import { DEFAULTS } from '../../host/src/config.js';
 import { createLogger } from '../../host/src/logger.js';
-import { appImportTable } from '../../host/src/api/wasm/app-imports.js';
+import { appImportTable } from '../../host/src/workloads/app-imports.js';
 
 const env = process.env;
 const appId = env.MORTAR_BRIDGE_APP_ID ?? 'workload';

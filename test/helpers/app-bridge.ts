@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import { APP_INTERFACES, APP_PACKAGE_VERSION } from '../../host/src/api/wasm/app-imports.js';
+import { APP_INTERFACES, APP_PACKAGE_VERSION } from '../../host/src/workloads/app-imports.js';
 
 let port: MessagePort | undefined;
 
