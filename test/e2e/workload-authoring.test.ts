@@ -26,7 +26,7 @@ async function worldOf(wasm: string): Promise<{ imports: string[]; exports: stri
   return { imports: names('import'), exports: names('export') };
 }
 
-describe('workload authoring: new --workload, then build', () => {
+describe('workload authoring: new --workload, build, mortar up', () => {
   let work: string;
   let newAt = 0;
   let running: { proc: ChildProcess; exited: Promise<number | null>; logs: string[] } | undefined;
@@ -47,15 +47,11 @@ describe('workload authoring: new --workload, then build', () => {
   };
 
   /**
-   * Writes `dir/spin.toml` (application `appId`, every route to the component whose source is `wasm`, relative to
-   * `dir`) and runs `mortar up` on it with the embedded default components, the sidecar's app channel pointed at
-   * the workload listener; resolves with both addresses once the listener answers and the sidecar is ready.
+   * Runs `mortar up` on `dir/spin.toml` with the embedded default components, the sidecar's app channel pointed
+   * at the workload listener (`--app-port`, as the template's spin.toml says); resolves with both addresses once
+   * the listener answers and the sidecar is ready.
    */
-  const up = async (dir: string, appId: string, wasm: string): Promise<{ url: string; sidecar: string }> => {
-    writeFileSync(
-      join(dir, 'spin.toml'),
-      `spin_manifest_version = 2\n\n[application]\nname = "${appId}"\n\n[[trigger.http]]\nroute = "/..."\ncomponent = "${appId}"\n\n[component.${appId}]\nsource = "${wasm}"\n`,
-    );
+  const up = async (dir: string): Promise<{ url: string; sidecar: string }> => {
     const [listen, http, grpc] = [await freePort(), await freePort(), await freePort()];
     const proc = spawn(
       process.execPath,
@@ -115,7 +111,7 @@ describe('workload authoring: new --workload, then build', () => {
     newAt = t0;
     const made = await mortar(['component', 'new', 'hello', '--workload'], work);
     assert.match(made.stdout, /created hello\/ \(workload, world mortar:app\/workload\)/);
-    for (const f of ['index.ts', 'package.json', 'tsconfig.json', 'types/workload.d.ts', 'types/interfaces/mortar-app-state.d.ts']) {
+    for (const f of ['index.ts', 'spin.toml', 'package.json', 'tsconfig.json', 'types/workload.d.ts', 'types/interfaces/mortar-app-state.d.ts']) {
       assert.ok(existsSync(join(work, 'hello', f)), f);
     }
     const pkg = JSON.parse(readFileSync(join(work, 'hello', 'package.json'), 'utf8')) as { mortar: { workload: boolean }; scripts: { build: string } };
@@ -140,7 +136,8 @@ describe('workload authoring: new --workload, then build', () => {
 
   it("the built template runs under mortar up: served on --listen, its counter read and written through the sidecar's /v1.0/state, its published note delivered back to it", async (t) => {
     const dir = join(work, 'hello');
-    const { url, sidecar } = await up(dir, 'hello', 'hello.wasm');
+    // The template's own spin.toml: application `hello`, every path to hello.wasm.
+    const { url, sidecar } = await up(dir);
     const hello = await fetch(`${url}/hello`);
     t.diagnostic(`new --workload to the first request served by mortar up: ${((Date.now() - newAt) / 1000).toFixed(1)} s`);
     assert.equal(hello.status, 200);
@@ -187,7 +184,11 @@ describe('workload authoring: new --workload, then build', () => {
     assert.match(built.stdout, /exports wasi:http\/incoming-handler@0\.2\.12/);
     const w = await worldOf(join(dir, 'orders.wasm'));
     assert.ok(w.imports.includes('mortar:app/state@0.1.0') && w.imports.includes('mortar:app/pubsub@0.1.0'), w.imports.join(', '));
-    const { url, sidecar } = await up(dir, 'orders', 'orders.wasm');
+    writeFileSync(
+      join(dir, 'spin.toml'),
+      'spin_manifest_version = 2\n\n[application]\nname = "orders"\n\n[[trigger.http]]\nroute = "/..."\ncomponent = "orders"\n\n[component.orders]\nsource = "orders.wasm"\n',
+    );
+    const { url, sidecar } = await up(dir);
     const saved = await fetch(`${url}/orders`, { method: 'POST', body: JSON.stringify({ id: '42', item: 'book' }) });
     assert.equal(saved.status, 201);
     assert.deepEqual(await saved.json(), { saved: '42', by: 'orders' });
