@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { componentWit } from '@bytecodealliance/jco';
 import { BIN, freePort, ROOT, tempDir } from '../helpers/sidecar.js';
 import { waitUntil } from '../helpers/wait.js';
+import { WORKLOAD_LIMITS } from '../../host/src/workloads/limits.js';
 
 const exec = promisify(execFile);
 
@@ -134,7 +135,7 @@ describe('workload authoring: new --workload, build, mortar up', () => {
     assert.ok(!w.imports.some((i) => i.startsWith('mortar:host/') || i.startsWith('mortar:component/')), 'no component-side imports');
   });
 
-  it("the built template runs under mortar up: served on --listen, its counter read and written through the sidecar's /v1.0/state, its published note delivered back to it", async (t) => {
+  it("the built template runs under mortar up: served on --listen, its counter read and written through the sidecar's /v1.0/state, its published note delivered back to it, a call over the byte bound refused to the guest", async (t) => {
     const dir = join(work, 'hello');
     // The template's own spin.toml: application `hello`, every path to hello.wasm.
     const { url, sidecar } = await up(dir);
@@ -173,6 +174,16 @@ describe('workload authoring: new --workload, build, mortar up', () => {
     }, 'the note delivered to the workload');
     assert.equal(note, '{"text":"hi"}');
     assert.equal((await fetch(`${url}/notes`, { method: 'POST', body: 'not json' })).status, 400);
+    // A 4 MiB JSON string (the most a request body may be) makes a publish whose arguments are over the 4 MiB one
+    // mortar:app call may send: the guest gets bad-request (its SDK's AppError, answered 500), the next request is served.
+    const big = `"${'a'.repeat(WORKLOAD_LIMITS.requestBodyBytes - 2)}"`;
+    const over = await fetch(`${url}/notes`, { method: 'POST', body: big });
+    assert.equal(over.status, 500);
+    assert.equal(
+      await over.text(),
+      `AppError: invalid request: mortar:app pubsub.publish: the arguments are over the ${WORKLOAD_LIMITS.appCallBytes} bytes a workload may send in one call`,
+    );
+    assert.deepEqual(await (await fetch(`${url}/counter`)).json(), { value: 11 });
     const logs = running!.logs;
     assert.equal(await stopUp(), 0, logs.join(''));
   });
