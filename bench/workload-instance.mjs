@@ -41,6 +41,7 @@ export async function workloadInstanceCost(root, name, { requests = 200, freshRe
       throw { tag: 'HTTP-request-denied' };
     },
     call: (op) => (op === 'var.get' || op === 'config.get' ? 'v' : undefined),
+    appCallBytes: 4 * 1024 * 1024,
   });
   // `/global` answers `fresh` only on an instance no earlier request has touched: each answer is checked.
   const req = { method: 'GET', scheme: 'http', authority: 'localhost', pathWithQuery: '/global', headers: [], body: new Uint8Array(0) };

@@ -26,7 +26,7 @@ function componentWorlds() {
 
 // Types for every world of the table, generated in this process (one jco load for all of them): the host's
 // (what it calls a component with and gets back) and the guests' (what a component implements). Plus the
-// workload world of `mortar:app` (wit/deps/app/): the host implements its imports (host/src/api/wasm/), and
+// workload world of `mortar:app` (wit/deps/app/): the host implements its imports (host/src/workloads/app-imports.ts), and
 // guests and the guest SDK (sdk-guest/) call them.
 const worlds = [...componentWorlds().map((w) => `mortar:component/${w}`), 'mortar:app/workload'];
 const { types } = await import(pathToFileURL(join(root, 'node_modules/@bytecodealliance/jco/dist/api.js')).href);

@@ -1,5 +1,5 @@
 /**
- * `mortar:app` as a workload's imports (`host/src/api/wasm/app-imports.ts`), called directly as the engine's
+ * `mortar:app` as a workload's imports (`host/src/workloads/app-imports.ts`), called directly as the engine's
  * bridge calls them: each WIT function over the universal API for the workload's own app id, on real
  * components (state.redis on the local Redis, the embedded default state.sqlite, pubsub.in-memory delivering to
  * a real app, bindings.localstorage), with the catalogue's errors as the WIT `app-error` cases.
@@ -13,7 +13,7 @@ import { Runtime } from '../../host/src/runtime.js';
 import { DEFAULTS, type RuntimeConfig } from '../../host/src/config.js';
 import { createLogger } from '../../host/src/logger.js';
 import type { Caller } from '../../host/src/api/universal/caller.js';
-import { APP_INTERFACES, appImports, appImportTable, type AppImports } from '../../host/src/api/wasm/app-imports.js';
+import { APP_INTERFACES, appImports, appImportTable, type AppImports } from '../../host/src/workloads/app-imports.js';
 import type { AppError } from '../../host/generated/interfaces/mortar-app-types.js';
 import type { SaveItem } from '../../host/generated/interfaces/mortar-app-state.js';
 import { freePort, ROOT, tempDir, writeComponent } from '../helpers/sidecar.js';

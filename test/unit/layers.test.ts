@@ -2,7 +2,8 @@
  * The host's structure, as docs/architecture.md and the README state it, checked on the sources: imports
  * point one way (composition root → api and workloads → app channel → blocks → components → capabilities and
  * resources → the base modules; workloads call api/universal as the transports do), only the per-block adapters call into a component's exports, and the transports (the HTTP
- * routes, the gRPC service) reach the building blocks only through the universal API.
+ * routes, the gRPC service) and the Wasm face (workloads/, mortar:app included) reach the building blocks only
+ * through the universal API.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -87,7 +88,6 @@ describe('host layers', () => {
   for (const [transport, dir] of [
     ['HTTP routes', 'api/http/'],
     ['gRPC service', 'api/grpc/'],
-    ['Wasm imports (mortar:app)', 'api/wasm/'],
   ] as const) {
     it(`the ${transport} reach the building blocks only through the universal API (besides two pure constants and content-type predicates)`, () => {
       const allowed = new Set(['blocks/state/keys.ts', 'blocks/pubsub/cloudevents.ts']);
@@ -105,10 +105,14 @@ describe('host layers', () => {
     });
   }
 
-  it('the workloads reach the building blocks only through the universal API (the sandbox and the capabilities host their guests)', () => {
+  it('the workloads (Spin imports and mortar:app alike) reach the building blocks only through the universal API (the sandbox and the capabilities host their guests)', () => {
     const reached: string[] = [];
     const inDir = files.filter((x) => relative(SRC, x).startsWith('workloads/'));
     assert.ok(inDir.length > 0, 'workloads/ has sources');
+    assert.ok(
+      inDir.some((f) => f.endsWith('workloads/app-imports.ts')),
+      'mortar:app is served from workloads/',
+    );
     for (const f of inDir) {
       for (const t of importsOf(f)) {
         const to = relative(SRC, t);
@@ -118,8 +122,8 @@ describe('host layers', () => {
     assert.deepEqual(reached, []);
   });
 
-  it('the transports do not import each other: HTTP, gRPC and the Wasm imports share only the universal API', () => {
-    const transports = ['api/http/', 'api/grpc/', 'api/wasm/'];
+  it('the transports do not import each other, nor the workloads them: HTTP, gRPC and the Wasm face share only the universal API', () => {
+    const transports = ['api/http/', 'api/grpc/', 'workloads/'];
     const crossed: string[] = [];
     for (const f of files) {
       const from = relative(SRC, f);

@@ -9,6 +9,7 @@ import { exportState } from '../../host/src/components/wasm-export-state.js';
 import { TranspileCache } from '../../host/src/components/transpile-cache.js';
 import { compiledModules } from '../../host/src/components/sandbox/compiled-modules.js';
 import { WorkloadInstance } from '../../host/src/components/sandbox/workload-instance.js';
+import { WORKLOAD_LIMITS } from '../../host/src/workloads/limits.js';
 import { workloadWasi } from '../../host/src/components/sandbox/workload-wasi.js';
 import type { WorkloadRequest, WorkloadResponse } from '../../host/src/components/sandbox/wasi-http.js';
 
@@ -65,6 +66,7 @@ async function workload(name: string, stderr: string[] = []) {
     send: () => {
       throw { tag: 'HTTP-request-denied' };
     },
+    appCallBytes: WORKLOAD_LIMITS.appCallBytes,
     call: (op, args) => {
       const key = args[1] as string;
       if (op === 'kv.get') return kv.get(key);

@@ -32,7 +32,8 @@ export const COMPONENT_USAGE = `Usage:
       package.json, tsconfig.json, component.yaml and types/ (TypeScript declarations of the WIT)
   mortar component new <name> --workload [--dir <parent>]
       writes a Wasm workload: index.ts (an HTTP handler using state, publish and a subscription through
-      mortar:app and the guest SDK, @mortar/guest), package.json, tsconfig.json and types/
+      mortar:app and the guest SDK, @mortar/guest), spin.toml (for mortar up), package.json, tsconfig.json
+      and types/
   mortar component build <entry.ts|.js> -o <file.wasm> [--block ${COMPONENT_WORLDS.map((w) => w.build).join('|')} | --workload]
       builds a component with mortar's own jco and wit/ (QuickJS backend, synchronous exports), checks that
       the entry exports every function of its world, and loads the result as the sidecar would
@@ -96,7 +97,7 @@ function newComponent(argv: string[]): number {
     process.stdout.write(
       `created ${rel}/ (workload, world ${WORKLOAD_WORLD})\n` +
         `  cd ${rel} && mortar component build index.ts -o ${name}.wasm\n` +
-        '  then serve it with the workload engine (mortar up)\n',
+        '  then: mortar up --app-port 3000   (spin.toml: the workload on 127.0.0.1:3000, the Dapr API on 3500)\n',
     );
     return 0;
   }

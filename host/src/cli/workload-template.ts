@@ -17,6 +17,8 @@ const INDEX = (name: string) => `/**
  *   POST /events/notes      receives \`notes\` events (the sidecar reads GET /dapr/subscribe, as for an HTTP app)
  *
  * Build: \`npm run build\` (mortar component build index.ts -o ${name}.wasm).
+ * Run: \`mortar up --app-port 3000\` (spin.toml; --app-port makes the workload the sidecar's app, so the
+ * sidecar reads its subscriptions and delivers their events to it).
  */
 import { AppError, Router, Subscriptions, appId, pubsub, serve, state } from ${JSON.stringify(GUEST_SDK_SPECIFIER)};
 
@@ -55,6 +57,26 @@ new Subscriptions(router).add({ pubsubName: 'pubsub', topic: 'notes', route: '/e
 export const incomingHandler = serve(router);
 `;
 
+/** The Spin manifest `mortar up` runs: every path to the built component, the app id `name`. */
+const MANIFEST = (name: string) => `spin_manifest_version = 2
+
+# mortar up runs this: the workload on --listen (default 127.0.0.1:3000), the sidecar's Dapr API beside it.
+# Add --app-port 3000 to make the workload the sidecar's app, so it receives the events it subscribes to.
+[application]
+# The workload's app id: the prefix of its state keys, the source of the events it publishes.
+name = "${name}"
+
+[[trigger.http]]
+route = "/..."
+component = "${name}"
+
+[component.${name}]
+source = "${name}.wasm"
+
+[component.${name}.build]
+command = "npm run build"
+`;
+
 /** The files of a new workload `name`; `sdkEntry` is the guest SDK's entry in the mortar package (for tsc). */
 export function workloadTemplateFiles(name: string, sdkEntry: string): TemplateFile[] {
   const pkg = {
@@ -87,6 +109,7 @@ export function workloadTemplateFiles(name: string, sdkEntry: string): TemplateF
   };
   return [
     { path: 'index.ts', text: INDEX(name) },
+    { path: 'spin.toml', text: MANIFEST(name) },
     { path: 'package.json', text: `${JSON.stringify(pkg, null, 2)}\n` },
     { path: 'tsconfig.json', text: `${JSON.stringify(tsconfig, null, 2)}\n` },
     { path: '.gitignore', text: '*.wasm\n' },

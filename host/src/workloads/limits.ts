@@ -11,6 +11,14 @@ export const WORKLOAD_LIMITS = {
   outboundBodyBytes: 4 * 1024 * 1024,
   /** The most bytes of one key-value value a guest may write (as `--dapr-http-max-request-size` bounds an HTTP app's). */
   valueBytes: 4 * 1024 * 1024,
+  /**
+   * The most bytes of one `mortar:app` call's arguments: each `list<u8>` counted by its length, each string by
+   * its UTF-8 length, every other value (number, bool, record, list entry, absent option) as 8 bytes
+   * (`components/sandbox/app-guest-imports.ts` `callBytes`). Checked in the worker before the call crosses to the
+   * host; a call over it fails with `bad-request` (`ERR_BAD_REQUEST`) naming the function and the bound. The
+   * same 4 MiB as `--dapr-http-max-request-size` gives an HTTP app's request by default.
+   */
+  appCallBytes: 4 * 1024 * 1024,
   /** The most keys of one `wasi:keyvalue/batch` call. */
   batchKeys: 1000,
   /** How often `wasi:keyvalue/atomics.increment` retries its compare-and-swap when another writer won. */

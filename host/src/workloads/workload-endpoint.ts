@@ -10,6 +10,8 @@
  *   the read returned and first-write concurrency.
  * - Variables and config come from a map of resolved values.
  * - Outbound HTTP is sent only to an allowed origin (`http`'s grant rule), with the `mortar:host/http` `send`.
+ * - `mortar:app` calls (`app.<interface>.<function>`) go to the workload's `appImportTable` (`app-imports.ts`),
+ *   for the same caller.
  */
 import type { HostEndpoint } from '../capabilities/bridge.js';
 import { Grants, originOf } from '../capabilities/grants.js';
@@ -18,10 +20,12 @@ import type { Logger } from '../logger.js';
 import type { Caller } from '../api/universal/caller.js';
 import type { UniversalApi } from '../api/universal/universal-api.js';
 import { MortarError } from '../errors.js';
+import { APP_OP_PREFIX } from '../components/sandbox/app-guest-imports.js';
+import { type AppApi, type AppImportTable, appImportTable } from './app-imports.js';
 import { WORKLOAD_LIMITS } from './limits.js';
 
-/** The part of the universal API a workload's imports use. */
-export type WorkloadApi = Pick<UniversalApi, 'getState' | 'saveState' | 'deleteState' | 'getBulkState' | 'deleteBulkState' | 'getMetadata'>;
+/** The part of the universal API a workload's imports use (key-value and `mortar:app`). */
+export type WorkloadApi = AppApi & Pick<UniversalApi, 'getState' | 'saveState' | 'deleteState' | 'getBulkState' | 'deleteBulkState' | 'getMetadata'>;
 
 /** A guest's outbound request as the worker sends it (`sandbox/wasi-http.ts` `OutboundRequest`). */
 interface Outbound {
@@ -64,9 +68,11 @@ export class WorkloadEndpoint implements HostEndpoint {
   readonly #anyOrigin: boolean;
   /** Stores an `open` found (a store removed later fails its calls with no-such-store all the same). */
   readonly #known = new Set<string>();
+  readonly #app: AppImportTable;
 
   constructor(private readonly opts: WorkloadEndpointOptions) {
     this.#caller = { appId: opts.appId, transport: 'wasm' };
+    this.#app = appImportTable(opts.api, this.#caller);
     this.#anyOrigin = opts.allowedOrigins.includes('*');
     for (const o of opts.allowedOrigins) if (o !== '*') this.#grants.add('http', o);
   }
@@ -80,6 +86,11 @@ export class WorkloadEndpoint implements HostEndpoint {
 
   async dispatch(op: string, args: readonly unknown[], budget: number): Promise<unknown> {
     const deadline = performance.now() + budget;
+    if (op.startsWith(APP_OP_PREFIX)) {
+      const f = this.#app[op.slice(APP_OP_PREFIX.length)];
+      if (!f) throw { tag: 'internal', val: { code: 'ERR_INTERNAL', message: `no mortar:app operation ${op}` } };
+      return f(args);
+    }
     switch (op) {
       case 'kv.open':
         return this.#open(String(args[0]));

@@ -16,7 +16,7 @@
  * in the sandbox's worker pool: worker threads, a memory cap per instance, a deadline per request. A request
  * whose guest traps, loops past its deadline or sets no response answers 500 with a plain-text reason, and
  * the next request is served (the pool replaces a trapped or stuck worker). The guest's key-value, variables,
- * config and outbound HTTP go to `WorkloadEndpoint` on this thread.
+ * config, outbound HTTP and `mortar:app` calls go to `WorkloadEndpoint` on this thread.
  */
 import { readFile } from 'node:fs/promises';
 import type { MessagePort } from 'node:worker_threads';
@@ -177,6 +177,7 @@ export class WorkloadHost {
       environment: spec.environment ?? {},
       responseBodyBytes: WORKLOAD_LIMITS.responseBodyBytes,
       outboundBodyBytes: WORKLOAD_LIMITS.outboundBodyBytes,
+      appCallBytes: WORKLOAD_LIMITS.appCallBytes,
     };
     const pool = new InstancePool({
       name: spec.name,

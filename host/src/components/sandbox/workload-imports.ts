@@ -5,7 +5,8 @@
  *
  * Interfaces served (jco names imports without their version; `checkWorkloadImports` checks the versions):
  * - `fermyon:spin/key-value@2.0.0` (`store`, what Spin's JavaScript SDKs import) and `fermyon:spin/variables@2.0.0`;
- * - the draft `wasi:keyvalue@0.2.0-draft2` (`store`, `atomics`, `batch`) and `wasi:config/store@0.2.0-draft-2024-09-27`.
+ * - the draft `wasi:keyvalue@0.2.0-draft2` (`store`, `atomics`, `batch`) and `wasi:config/store@0.2.0-draft-2024-09-27`;
+ * - `mortar:app@0.1.x` (`app-guest-imports.ts`: its own operations, `app.<interface>.<function>`).
  *
  * The host answers: `kv.open [label]`; `kv.get|kv.exists|kv.delete [label, key]`; `kv.set [label, key, bytes]`;
  * `kv.read [label, key]` -> `{value?, etag?}`; `kv.swap [label, key, etag?, bytes]` (a compare-and-swap: fails
@@ -13,6 +14,8 @@
  * value; `kv.get-many|kv.delete-many [label, keys]`; `kv.set-many [label, pairs]`; `kv.keys [label]`;
  * `var.get [name]`; `config.get [key]`; `config.get-all []`; `http.send [request]`.
  */
+
+import { APP_INTERFACES } from './app-guest-imports.js';
 
 /** Performs one host operation; throws an `Error` whose `payload` is the host's `{tag, val}`. */
 export type HostCall = (op: string, args: unknown[]) => unknown;
@@ -178,6 +181,7 @@ const SERVED: ReadonlyArray<readonly [pkg: RegExp, versions: RegExp, interfaces:
   [/^fermyon:spin$/, /^2\.0\.\d+$/, new Set(['key-value', 'variables'])],
   [/^wasi:keyvalue$/, /^0\.2\.0-draft2$/, new Set(['store', 'atomics', 'batch'])],
   [/^wasi:config$/, /^0\.2\.0-draft(-2024-09-27)?$/, new Set(['store'])],
+  [/^mortar:app$/, /^0\.1\.\d+$/, new Set(['types', ...Object.keys(APP_INTERFACES)])],
 ];
 
 /**

@@ -15,4 +15,6 @@ export interface WorkloadWorkerData {
   /** The most bytes a response body, and an outbound request body, may have. */
   readonly responseBodyBytes: number;
   readonly outboundBodyBytes: number;
+  /** The most bytes of one `mortar:app` call's arguments (`app-guest-imports.ts` `callBytes`). */
+  readonly appCallBytes: number;
 }

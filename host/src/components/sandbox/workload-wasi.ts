@@ -1,7 +1,7 @@
 /**
  * The whole import object of a workload instance: mortar's own `wasi:io`, stdio, monotonic clock
  * (`wasi-io.ts`) and `wasi:http` (`wasi-http.ts`); the Spin / wasi:keyvalue / wasi:config imports
- * (`workload-imports.ts`); and from preview2-shim's pure-JS build the interfaces that hand out no stream
+ * (`workload-imports.ts`); `mortar:app` (`app-guest-imports.ts`); and from preview2-shim's pure-JS build the interfaces that hand out no stream
  * (random, the wall clock, the filesystem types: no directory is preopened, so no descriptor ever exists).
  * The environment is the workload's own (a Spin component's `environment`), nothing of the host's.
  */
@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { type ByteSink, ioImports } from './wasi-io.js';
 import { httpImports, type Send } from './wasi-http.js';
 import { type HostCall, workloadImports } from './workload-imports.js';
+import { appGuestImports } from './app-guest-imports.js';
 
 interface ShimParts {
   random: { random: unknown; insecure: unknown; insecureSeed: unknown };
@@ -35,8 +36,10 @@ export interface WorkloadWasiOptions {
   readonly deadline: () => number;
   /** Outbound HTTP (checked and performed by the host). */
   readonly send: Send;
-  /** Key-value, variables and config operations (performed by the host). */
+  /** Key-value, variables, config and `mortar:app` operations (performed by the host). */
   readonly call: HostCall;
+  /** The most bytes of one `mortar:app` call's arguments (`WORKLOAD_LIMITS.appCallBytes`). */
+  readonly appCallBytes: number;
 }
 
 export async function workloadWasi(opts: WorkloadWasiOptions): Promise<Record<string, unknown>> {
@@ -46,6 +49,7 @@ export async function workloadWasi(opts: WorkloadWasiOptions): Promise<Record<st
     ...ioImports(opts),
     ...httpImports(opts.send),
     ...workloadImports(opts.call),
+    ...appGuestImports(opts.call, opts.appCallBytes),
     'wasi:cli/environment': {
       getEnvironment: () => env.map(([k, v]) => [k, v]),
       getArguments: () => [opts.name],

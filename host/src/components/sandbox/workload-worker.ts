@@ -70,6 +70,7 @@ async function main(): Promise<void> {
       }
     },
     call: (op, args) => bridge.perform(op, args),
+    appCallBytes: init.appCallBytes,
   });
   const instance = await WorkloadInstance.create(init.dir, init.modules, imports);
 

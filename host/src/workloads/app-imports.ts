@@ -1,38 +1,31 @@
 /**
- * The Wasm transport: `mortar:app` (wit/deps/app/app.wit), the building blocks a workload imports, as plain
- * async functions over the universal API. Like the HTTP routes and the gRPC service it only translates: each
- * WIT function becomes one `UniversalApi` call made for the workload's `Caller` (its own app id, transport
- * `wasm`), and every catalogue error becomes the WIT `app-error` case it stands for, carrying the code and
- * message an HTTP app would get.
+ * `mortar:app` (wit/deps/app/app.wit), the building blocks a Wasm workload imports, as plain async functions
+ * over the universal API: the Wasm face beside the HTTP routes and the gRPC service, and like them it only
+ * translates. Each WIT function becomes one `UniversalApi` call made for the workload's `Caller` (its own app
+ * id, transport `wasm`), and every catalogue error becomes the WIT `app-error` case it stands for, carrying the
+ * code and message an HTTP app would get.
  *
- * The workload engine serves these for a guest whose imports are synchronous: the guest's import posts the
- * operation and its arguments (as jco lifts them) to the main thread and blocks until the promise settles, as
- * `mortar:host` imports cross the sandbox bridge (`capabilities/bridge.ts`). A table entry resolves with the WIT
- * function's `ok` value (or its plain return value) and rejects with the `app-error` value (`{tag, val}`), which
- * the bridge hands the guest as the result's `err`; this is the contract of `HostEndpoint.dispatch`. The argument
- * and result types come from the WIT (`host/generated/interfaces/mortar-app-*.d.ts`).
+ * The workload engine serves these for a guest whose imports are synchronous: the guest's import
+ * (`components/sandbox/app-guest-imports.ts`) posts the operation and its arguments (as jco lifts them) over the
+ * instance's bridge and blocks until the promise settles; `WorkloadEndpoint` dispatches it on this table. A table
+ * entry resolves with the WIT function's `ok` value (or its plain return value) and rejects with the `app-error`
+ * value (`{tag, val}`), which the bridge hands the guest as the result's `err`: the contract of
+ * `HostEndpoint.dispatch`. The argument and result types come from the WIT
+ * (`host/generated/interfaces/mortar-app-*.d.ts`).
  */
-import type * as Bindings from '../../../generated/interfaces/mortar-app-bindings.js';
-import type * as Metadata from '../../../generated/interfaces/mortar-app-metadata.js';
-import type * as PubSub from '../../../generated/interfaces/mortar-app-pubsub.js';
-import type * as State from '../../../generated/interfaces/mortar-app-state.js';
-import type { AppError, Metadata as Pairs } from '../../../generated/interfaces/mortar-app-types.js';
-import { MortarError } from '../../errors.js';
-import type { Caller } from '../universal/caller.js';
-import { etagFailureOf } from '../universal/failures.js';
-import type { DeleteItem, SaveItem, TransactionOp } from '../universal/requests.js';
-import type { UniversalApi } from '../universal/universal-api.js';
+import type * as Bindings from '../../generated/interfaces/mortar-app-bindings.js';
+import type * as Metadata from '../../generated/interfaces/mortar-app-metadata.js';
+import type * as PubSub from '../../generated/interfaces/mortar-app-pubsub.js';
+import type * as State from '../../generated/interfaces/mortar-app-state.js';
+import type { AppError, Metadata as Pairs } from '../../generated/interfaces/mortar-app-types.js';
+import { APP_INTERFACES, APP_PACKAGE_VERSION, jcoName } from '../components/sandbox/app-guest-imports.js';
+import { MortarError } from '../errors.js';
+import type { Caller } from '../api/universal/caller.js';
+import { etagFailureOf } from '../api/universal/failures.js';
+import type { DeleteItem, SaveItem, TransactionOp } from '../api/universal/requests.js';
+import type { UniversalApi } from '../api/universal/universal-api.js';
 
-/** The functions of each `mortar:app` interface, by WIT name: the operations of the table (`state.get-bulk`). */
-export const APP_INTERFACES = {
-  state: ['get', 'get-bulk', 'save', 'delete', 'delete-bulk', 'transact'],
-  pubsub: ['publish', 'publish-bulk'],
-  bindings: ['invoke'],
-  metadata: ['get', 'app-id'],
-} as const;
-
-/** The version of the `mortar:app` package the table serves (a guest imports `mortar:app/state@0.1.0`). */
-export const APP_PACKAGE_VERSION = '0.1.0';
+export { APP_INTERFACES, APP_PACKAGE_VERSION };
 
 /** A `mortar:app` interface's name. */
 export type AppInterface = keyof typeof APP_INTERFACES;
@@ -57,13 +50,23 @@ export type AppOperation = (args: readonly unknown[]) => Promise<unknown>;
  */
 export type AppImportTable = Readonly<Record<string, AppOperation>>;
 
-/** A WIT name as jco names it in JavaScript: `get-bulk` is `getBulk`. */
-function jcoName(wit: string): string {
-  return wit.replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
-}
+/** The part of the universal API the imports call. */
+export type AppApi = Pick<
+  UniversalApi,
+  | 'getState'
+  | 'getBulkState'
+  | 'saveState'
+  | 'deleteState'
+  | 'deleteBulkState'
+  | 'executeStateTransaction'
+  | 'publishEvent'
+  | 'bulkPublishEvent'
+  | 'invokeBinding'
+  | 'getMetadata'
+>;
 
 /** The `mortar:app` imports of a workload calling as `caller`. */
-export function appImports(api: UniversalApi, caller: Caller): AppImports {
+export function appImports(api: AppApi, caller: Caller): AppImports {
   const guard =
     <A extends unknown[], R>(fn: (...a: A) => Promise<R> | R) =>
     async (...a: A): Promise<R> => {
@@ -144,7 +147,7 @@ export function appImports(api: UniversalApi, caller: Caller): AppImports {
 }
 
 /** The same imports as a flat table of operations (see `AppImportTable`), for the engine's bridge. */
-export function appImportTable(api: UniversalApi, caller: Caller): AppImportTable {
+export function appImportTable(api: AppApi, caller: Caller): AppImportTable {
   const imports = appImports(api, caller) as unknown as Record<AppInterface, Record<string, (...a: unknown[]) => Promise<unknown>>>;
   const table: Record<string, AppOperation> = {};
   for (const [iface, fns] of Object.entries(APP_INTERFACES) as Array<[AppInterface, readonly string[]]>) {
