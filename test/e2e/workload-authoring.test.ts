@@ -4,8 +4,8 @@
  * source is the built .wasm, then `mortar up`. The component exports `wasi:http/incoming-handler` and imports
  * `mortar:app` (read back from the .wasm with jco); its requests are served on `--listen`, its state is read
  * through the Dapr HTTP API of the same sidecar (and written there, read back by the guest), and what it
- * publishes is delivered by the sidecar to its own subscription (`--app-port` is the listener: the workload is
- * the sidecar's app). The same for the example in `examples/workload/`.
+ * publishes is delivered by the sidecar to its own subscription (under `mortar up` the workload is the
+ * sidecar's app). The same for the example in `examples/workload/`.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,9 +48,8 @@ describe('workload authoring: new --workload, build, mortar up', () => {
   };
 
   /**
-   * Runs `mortar up` on `dir/spin.toml` with the embedded default components, the sidecar's app channel pointed
-   * at the workload listener (`--app-port`, as the template's spin.toml says); resolves with both addresses once
-   * the listener answers and the sidecar is ready.
+   * Runs `mortar up` on `dir/spin.toml` with the embedded default components (the workload is the sidecar's
+   * app); resolves with both addresses once the listener answers and the sidecar is ready.
    */
   const up = async (dir: string): Promise<{ url: string; sidecar: string }> => {
     const [listen, http, grpc] = [await freePort(), await freePort(), await freePort()];
@@ -65,8 +64,6 @@ describe('workload authoring: new --workload, build, mortar up', () => {
         String(http),
         '--dapr-grpc-port',
         String(grpc),
-        '--app-port',
-        String(listen),
         '--data-dir',
         join(dir, '.data'),
       ],

@@ -97,7 +97,7 @@ function newComponent(argv: string[]): number {
     process.stdout.write(
       `created ${rel}/ (workload, world ${WORKLOAD_WORLD})\n` +
         `  cd ${rel} && mortar component build index.ts -o ${name}.wasm\n` +
-        '  then: mortar up --app-port 3000   (spin.toml: the workload on 127.0.0.1:3000, the Dapr API on 3500)\n',
+        '  then: mortar up   (spin.toml: the workload on 127.0.0.1:3000, the Dapr API on 3500)\n',
     );
     return 0;
   }

@@ -17,8 +17,8 @@ const INDEX = (name: string) => `/**
  *   POST /events/notes      receives \`notes\` events (the sidecar reads GET /dapr/subscribe, as for an HTTP app)
  *
  * Build: \`npm run build\` (mortar component build index.ts -o ${name}.wasm).
- * Run: \`mortar up --app-port 3000\` (spin.toml; --app-port makes the workload the sidecar's app, so the
- * sidecar reads its subscriptions and delivers their events to it).
+ * Run: \`mortar up\` (spin.toml; the workload is the sidecar's app, so the sidecar reads its subscriptions
+ * and delivers their events to it).
  */
 import { AppError, Router, Subscriptions, appId, pubsub, serve, state } from ${JSON.stringify(GUEST_SDK_SPECIFIER)};
 
@@ -61,7 +61,7 @@ export const incomingHandler = serve(router);
 const MANIFEST = (name: string) => `spin_manifest_version = 2
 
 # mortar up runs this: the workload on --listen (default 127.0.0.1:3000), the sidecar's Dapr API beside it.
-# Add --app-port 3000 to make the workload the sidecar's app, so it receives the events it subscribes to.
+# The workload is the sidecar's app: the sidecar reads its subscriptions and delivers their events to it.
 [application]
 # The workload's app id: the prefix of its state keys, the source of the events it publishes.
 name = "${name}"
