@@ -79,7 +79,7 @@ async function up(build, extra) {
       'error',
       ...extra,
     ],
-    `http://127.0.0.1:${daprPort}/v1.0/healthz`,
+    `http://127.0.0.1:${listen}/.well-known/spin/health`,
   );
   return { build, proc: m.proc, url: `http://127.0.0.1:${listen}/kv?key=k`, daprPort, rate: [], ratio: [], cpu: new Map(), requests: 0 };
 }
