@@ -9,7 +9,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, median, startProcess, stop, throughput } from './lib.mjs';
+import { freePort, lowLoadLatency, median, startProcess, stop, throughput } from './lib.mjs';
 
 const [a, b, guest = 'quickjs-http', n] = process.argv.slice(2);
 if (!a || !b) {
@@ -124,7 +124,10 @@ try {
       s.ratio.push(r / base);
     }
   }
+  // One request at a time, on one connection: what the hops of a request cost, without queueing.
+  for (let i = 0; i < 2; i++) for (const s of i % 2 === 0 ? sides : [...sides].reverse()) (s.p50 ??= []).push((await lowLoadLatency(s.url, 1000)).p50);
   for (const s of sides) {
+    console.log(`${s.build}: one at a time, p50 ${s.p50.map((x) => x.toFixed(3)).join(', ')} ms`);
     console.log(
       `${s.build}: ${guest} ${Math.round(median(s.rate))} req/s, vs Node app + @dapr/dapr ${median(s.ratio).toFixed(3)}x (rounds: ${s.ratio.map((r) => r.toFixed(3)).join(', ')})`,
     );
