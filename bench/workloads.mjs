@@ -43,7 +43,8 @@ export async function workloadKvGet({ root, BIN, REDIS, resources }, guest = 'sp
       // Workers per component (default: mortar's --instances default for the machine).
       ...(process.env.MORTAR_BENCH_INSTANCES ? ['--instances', process.env.MORTAR_BENCH_INSTANCES] : []),
     ],
-    `http://127.0.0.1:${daprPort}/v1.0/healthz`,
+    // The workload listener (it comes up after the sidecar's API: a first start transpiles the guest).
+    `http://127.0.0.1:${listen}/.well-known/spin/health`,
   );
   const procs = [up.proc];
   try {

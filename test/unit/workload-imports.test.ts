@@ -2,7 +2,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { unservedImport } from '../../host/src/components/sandbox/workload-imports.js';
+import { unservedImport, workloadImports } from '../../host/src/components/sandbox/workload-imports.js';
 import { componentImportNames } from '../../host/src/components/component-imports.js';
 import { ROOT } from '../helpers/sidecar.js';
 
@@ -38,4 +38,27 @@ it('reads the versioned import names of a component (jco reports them without ve
   assert.ok(names.includes('fermyon:spin/key-value@2.0.0'));
   assert.equal(names.length, 21);
   assert.throws(() => componentImportNames(Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])), RangeError, 'a core module is not a component');
+});
+
+it('a label the host let the instance open is opened again without a host call; a refused open is asked again', () => {
+  const calls: string[] = [];
+  const imports = workloadImports((op, args) => {
+    calls.push(`${op} ${String(args[0])}`);
+    if (op === 'kv.open' && args[0] !== 'default') throw Object.assign(new Error('denied'), { payload: { tag: 'access-denied' } });
+    return undefined;
+  }) as {
+    'fermyon:spin/key-value': { Store: { open(label: string): unknown } };
+    'wasi:keyvalue/store': { open(label: string): unknown };
+  };
+  const { Store } = imports['fermyon:spin/key-value'];
+  Store.open('default');
+  Store.open('default');
+  imports['wasi:keyvalue/store'].open('default');
+  assert.deepEqual(calls, ['kv.open default']);
+  for (let i = 0; i < 2; i++)
+    assert.throws(
+      () => Store.open('other'),
+      (e: { tag?: string }) => e.tag === 'access-denied',
+    );
+  assert.deepEqual(calls, ['kv.open default', 'kv.open other', 'kv.open other']);
 });

@@ -8,7 +8,7 @@ import '../../host/src/components/sandbox/engine-flags.js';
 import { exportState } from '../../host/src/components/wasm-export-state.js';
 import { TranspileCache } from '../../host/src/components/transpile-cache.js';
 import { compiledModules } from '../../host/src/components/sandbox/compiled-modules.js';
-import { WorkloadInstance } from '../../host/src/components/sandbox/workload-instance.js';
+import { restoreImage, WorkloadInstance } from '../../host/src/components/sandbox/workload-instance.js';
 import { WORKLOAD_LIMITS } from '../../host/src/workloads/limits.js';
 import { workloadWasi } from '../../host/src/components/sandbox/workload-wasi.js';
 import type { WorkloadRequest, WorkloadResponse } from '../../host/src/components/sandbox/wasi-http.js';
@@ -119,4 +119,15 @@ it('quickjs-http: a guest that throws traps, and what it printed (QuickJS’s pa
   const inst = await workload('quickjs-http', err);
   await assert.rejects(inst.handle(get('/throw')), WebAssembly.RuntimeError);
   assert.match(err.join(''), /Failed to call 'handle'.*boom/);
+});
+
+it('restoring a memory image puts back every changed byte, in any chunk (the first, a middle one, a partial last one)', () => {
+  const image = Buffer.alloc(3 * 16 * 1024 + 100);
+  for (let i = 0; i < image.length; i++) image[i] = (i * 31 + 7) & 0xff;
+  const live = Buffer.from(image);
+  for (const at of [0, 5000, 16 * 1024, 40000, image.length - 1]) live[at] = live[at]! ^ 0xff;
+  live.fill(0, 20000, 20100);
+  assert.notDeepEqual(live, image);
+  restoreImage(live, image);
+  assert.deepEqual(live, image);
 });

@@ -74,7 +74,10 @@ export class WorkloadEngine implements WorkloadHandler {
   async handle(componentId: string, request: WorkloadRequest): Promise<WorkloadResponse> {
     const host = this.#hosts.get(componentId);
     if (!host) throw new Error(`no component '${componentId}'`);
-    const r = await host.handle(request);
+    // Only what the guest sees crosses to the worker (the signal is this thread's; a clone of it would be an
+    // empty object costing a structured clone per request).
+    const { method, scheme, authority, pathWithQuery, headers, body } = request;
+    const r = await host.handle({ method, scheme, authority, pathWithQuery, headers, body });
     return { status: r.status, headers: r.headers.map(([k, v]) => [k, latin1.decode(v)] as const), body: r.body };
   }
 

@@ -45,12 +45,24 @@ function kvError(e: { tag: string; val?: unknown }): { tag: string; val?: string
 
 export function workloadImports(call: HostCall): Record<string, unknown> {
   const kv = <T>(op: string, args: unknown[]): T => rendered(() => call(op, args) as T, kvError);
+  /**
+   * Labels the host let this instance open. The answer cannot change while the worker lives (a label's store
+   * and the guest's `key_value_stores` are fixed per workload, and the host remembers a store it found), so a
+   * later `open` of the same label (every request of a Spin guest opens its store) is answered here, without a
+   * host round trip.
+   */
+  const opened = new Set<string>();
+  const open = (label: string): void => {
+    if (opened.has(label)) return;
+    kv('kv.open', [label]);
+    opened.add(label);
+  };
 
   /** `fermyon:spin/key-value.store`. */
   class Store {
     private constructor(readonly label: string) {}
     static open(label: string): Store {
-      kv('kv.open', [label]);
+      open(label);
       return new Store(label);
     }
     get(key: string): Uint8Array | undefined {
@@ -122,7 +134,7 @@ export function workloadImports(call: HostCall): Record<string, unknown> {
     'wasi:keyvalue/store': {
       Bucket,
       open: (identifier: string) => {
-        kv('kv.open', [identifier]);
+        open(identifier);
         return new Bucket(identifier);
       },
     },
