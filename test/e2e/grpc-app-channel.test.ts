@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { CommunicationProtocolEnum, DaprServer } from '@dapr/dapr';
 import { Sidecar, TEST_COMPONENTS, freePort, tempDir, writeComponent } from '../helpers/sidecar.js';
-import { GrpcApp, grpcError } from '../helpers/grpc-app.js';
+import { GrpcApp, type Handler, grpcError } from '../helpers/grpc-app.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const FIXTURE = 'bindings.echo-fixture';
@@ -33,6 +33,51 @@ const PARALLEL = 1;
 
 /** The files a `bindings.localstorage` binding wrote into `dir`, as text. */
 const filesIn = (dir: string) => readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8'));
+
+/**
+ * The subscriptions of the bulk tests: `bulk` bulk-subscribed (route `bulk`), its dead letters to
+ * `deadLetterTopic` (route `dlq`).
+ */
+const bulkWithDeadLetter = (deadLetterTopic: string, maxMessagesCount: number, maxAwaitDurationMs: number) => ({
+  subscriptions: [
+    {
+      pubsubName: 'pubsub',
+      topic: 'bulk',
+      routes: { default: 'bulk' },
+      deadLetterTopic,
+      bulkSubscribe: { enabled: true, maxMessagesCount, maxAwaitDurationMs },
+    },
+    { pubsubName: 'pubsub', topic: deadLetterTopic, routes: { default: 'dlq' } },
+  ],
+});
+
+/**
+ * Starts a raw gRPC app serving `handlers` and a sidecar calling it (`--app-protocol grpc`, then `args`);
+ * resolves once the sidecar established the app's subscriptions (within `readyMs`). On failure both are
+ * stopped.
+ */
+async function startWithGrpcApp(
+  handlers: Record<string, Handler>,
+  opts: { appId: string; resourcesPath: string; env?: Record<string, string>; args?: string[]; readyMs?: number },
+): Promise<{ app: GrpcApp; sc: Sidecar }> {
+  const appPort = await freePort();
+  const app = await GrpcApp.start(handlers, appPort);
+  let sc: Sidecar | undefined;
+  try {
+    sc = await Sidecar.start({
+      appId: opts.appId,
+      resourcesPath: opts.resourcesPath,
+      ...(opts.env ? { env: opts.env } : {}),
+      args: ['--app-port', String(appPort), '--app-protocol', 'grpc', ...(opts.args ?? [])],
+    });
+    await sc.waitForLog((l) => l.includes('subscriptions established'), opts.readyMs);
+    return { app, sc };
+  } catch (err) {
+    await sc?.stop();
+    await app.close();
+    throw err;
+  }
+}
 
 describe('gRPC app channel: a raw @grpc/grpc-js app (OnBulkTopicEvent, OnBindingEvent answers, the app token on every call)', () => {
   let sc: Sidecar;
@@ -54,22 +99,10 @@ describe('gRPC app channel: a raw @grpc/grpc-js app (OnBulkTopicEvent, OnBinding
     writeComponent(dir, 'orders.yaml', 'orders', FIXTURE, { events: '2', route: '/not-used-over-grpc' });
     writeComponent(dir, 'out1.yaml', 'out1', 'bindings.localstorage', { rootPath: out1 });
     writeComponent(dir, 'out2.yaml', 'out2', 'bindings.localstorage', { rootPath: out2 });
-    const appPort = await freePort();
-    app = await GrpcApp.start(
+    ({ app, sc } = await startWithGrpcApp(
       {
         'AppCallbackHealthCheck.HealthCheck': () => ({}),
-        'AppCallback.ListTopicSubscriptions': () => ({
-          subscriptions: [
-            {
-              pubsubName: 'pubsub',
-              topic: 'bulk',
-              routes: { default: 'bulk' },
-              deadLetterTopic: 'bulk-dlq',
-              bulkSubscribe: { enabled: true, maxMessagesCount: 5, maxAwaitDurationMs: 500 },
-            },
-            { pubsubName: 'pubsub', topic: 'bulk-dlq', routes: { default: 'dlq' } },
-          ],
-        }),
+        'AppCallback.ListTopicSubscriptions': () => bulkWithDeadLetter('bulk-dlq', 5, 500),
         'AppCallback.OnTopicEvent': (req: { data: Uint8Array }) => {
           dead.push(JSON.parse(Buffer.from(req.data).toString()));
           return { status: SUCCESS };
@@ -103,15 +136,13 @@ describe('gRPC app channel: a raw @grpc/grpc-js app (OnBulkTopicEvent, OnBinding
           return { to: ['orders', 'out2'], data, concurrency: PARALLEL };
         },
       },
-      appPort,
-    );
-    sc = await Sidecar.start({
-      appId: 'e2e-grpc-raw-app',
-      resourcesPath: dir,
-      env: { APP_API_TOKEN: APP_TOKEN },
-      args: ['--app-port', String(appPort), '--app-protocol', 'grpc', '--enable-app-health-check', '--app-health-probe-interval', '1'],
-    });
-    await sc.waitForLog((l) => l.includes('subscriptions established'));
+      {
+        appId: 'e2e-grpc-raw-app',
+        resourcesPath: dir,
+        env: { APP_API_TOKEN: APP_TOKEN },
+        args: ['--enable-app-health-check', '--app-health-probe-interval', '1'],
+      },
+    ));
   });
   after(async () => {
     if (process.env.MORTAR_TEST_DEBUG) console.log(sc?.logs.join('\n'));
@@ -183,22 +214,10 @@ describe('gRPC app channel: an app serving neither bulk method', () => {
   before(async () => {
     const dir = tempDir('grpc-no-bulk');
     writeComponent(dir, 'pubsub.yaml', 'pubsub', 'pubsub.in-memory');
-    const appPort = await freePort();
     const unimplemented = () => Promise.reject(grpcError(status.UNIMPLEMENTED, 'not served'));
-    app = await GrpcApp.start(
+    ({ app, sc } = await startWithGrpcApp(
       {
-        'AppCallback.ListTopicSubscriptions': () => ({
-          subscriptions: [
-            {
-              pubsubName: 'pubsub',
-              topic: 'bulk',
-              routes: { default: 'bulk' },
-              deadLetterTopic: 'dlq',
-              bulkSubscribe: { enabled: true, maxMessagesCount: 10, maxAwaitDurationMs: 200 },
-            },
-            { pubsubName: 'pubsub', topic: 'dlq', routes: { default: 'dlq' } },
-          ],
-        }),
+        'AppCallback.ListTopicSubscriptions': () => bulkWithDeadLetter('dlq', 10, 200),
         'AppCallback.OnTopicEvent': (req: { data: Uint8Array }) => {
           dead.push(Buffer.from(req.data).toString());
           return { status: SUCCESS };
@@ -206,10 +225,8 @@ describe('gRPC app channel: an app serving neither bulk method', () => {
         'AppCallback.OnBulkTopicEvent': unimplemented,
         'AppCallbackAlpha.OnBulkTopicEventAlpha1': unimplemented,
       },
-      appPort,
-    );
-    sc = await Sidecar.start({ appId: 'e2e-grpc-no-bulk', resourcesPath: dir, args: ['--app-port', String(appPort), '--app-protocol', 'grpc'] });
-    await sc.waitForLog((l) => l.includes('subscriptions established'));
+      { appId: 'e2e-grpc-no-bulk', resourcesPath: dir },
+    ));
   });
   after(async () => {
     await sc?.stop();
@@ -255,8 +272,7 @@ spec:
       strict: { inbound: { retry: onlyUnavailable } }
 `,
     );
-    const appPort = await freePort();
-    app = await GrpcApp.start(
+    ({ app, sc } = await startWithGrpcApp(
       {
         'AppCallback.ListTopicSubscriptions': () => ({
           subscriptions: [
@@ -274,10 +290,8 @@ spec:
           return { status: SUCCESS };
         },
       },
-      appPort,
-    );
-    sc = await Sidecar.start({ appId: 'e2e-grpc-resilient', resourcesPath: dir, args: ['--app-port', String(appPort), '--app-protocol', 'grpc'] });
-    await sc.waitForLog((l) => l.includes('subscriptions established'));
+      { appId: 'e2e-grpc-resilient', resourcesPath: dir },
+    ));
   });
   after(async () => {
     await sc?.stop();
@@ -325,8 +339,7 @@ describe('gRPC app channel: app health it can flip (a raw @grpc/grpc-js app answ
     writeComponent(dir, 'pubsub.yaml', 'pubsub', 'pubsub.in-memory');
     copyFileSync(join(TEST_COMPONENTS, `${FIXTURE}.wasm`), join(dir, `${FIXTURE}.wasm`));
     writeComponent(dir, 'ticks.yaml', 'ticks', FIXTURE, { events: '0', direction: 'input, output' });
-    const appPort = await freePort();
-    app = await GrpcApp.start(
+    ({ app, sc } = await startWithGrpcApp(
       {
         'AppCallbackHealthCheck.HealthCheck': () => (healthy ? {} : Promise.reject(grpcError(status.UNAVAILABLE, 'not now'))),
         'AppCallback.ListTopicSubscriptions': () => ({ subscriptions: [{ pubsubName: 'pubsub', topic: 'paused', routes: { default: 'in' } }] }),
@@ -339,26 +352,13 @@ describe('gRPC app channel: app health it can flip (a raw @grpc/grpc-js app answ
           return {};
         },
       },
-      appPort,
-    );
-    sc = await Sidecar.start({
-      appId: 'e2e-grpc-pause',
-      resourcesPath: dir,
-      args: [
-        '--app-port',
-        String(appPort),
-        '--app-protocol',
-        'grpc',
-        '--enable-app-health-check',
-        '--app-health-probe-interval',
-        '1',
-        '--app-health-probe-timeout',
-        '300',
-        '--app-health-threshold',
-        '2',
-      ],
-    });
-    await sc.waitForLog((l) => l.includes('subscriptions established'), 15_000);
+      {
+        appId: 'e2e-grpc-pause',
+        resourcesPath: dir,
+        args: ['--enable-app-health-check', '--app-health-probe-interval', '1', '--app-health-probe-timeout', '300', '--app-health-threshold', '2'],
+        readyMs: 15_000,
+      },
+    ));
   });
   after(async () => {
     await sc?.stop();

@@ -5,7 +5,7 @@
  * entry) is in the end answered SUCCESS by the client at least once: an unanswered one went back to the
  * broker, and the sidecar acked at the broker only what the client had answered.
  */
-import { after, describe, it } from 'node:test';
+import { type TestContext, after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -17,7 +17,7 @@ const MESSAGES = 3000;
 /** Where the stream breaks (or the sidecar dies): after this many messages answered. */
 const BREAK_AT = 1000;
 
-/** Publishes MESSAGES events `{i}` to `topic` in bulks of 500; returns the `i`s the broker accepted. */
+/** Publishes MESSAGES events `{i}` to `topic` in bulks of 500; asserts the broker accepted every one and returns their `i`s. */
 async function publishAll(raw: RawGrpc, topic: string): Promise<Set<number>> {
   const accepted = new Set<number>();
   for (let start = 0; start < MESSAGES; start += 500) {
@@ -30,7 +30,29 @@ async function publishAll(raw: RawGrpc, topic: string): Promise<Set<number>> {
     const failed = new Set(res.failedEntries.map((f) => f.entryId));
     for (const e of entries) if (!failed.has(e.entryId)) accepted.add(Number(e.entryId));
   }
+  assert.equal(accepted.size, MESSAGES, 'the broker accepted every message');
   return accepted;
+}
+
+/** A stream subscribed to `topic` on the broker, once the sidecar confirmed it. */
+async function subscribed(raw: RawGrpc, topic: string): Promise<TopicStream> {
+  const s = raw.subscribe({ pubsubName: 'broker', topic });
+  await s.ready;
+  return s;
+}
+
+/**
+ * Answers SUCCESS on `s` until all MESSAGES are answered, then cancels it and asserts every accepted message was
+ * answered; reports how many were answered more than once.
+ */
+async function answerTheRest(t: TestContext, s: TopicStream, answered: Map<number, number>, accepted: Set<number>): Promise<void> {
+  consume(s, answered);
+  await waitUntil(() => answered.size === MESSAGES, `all ${MESSAGES} messages answered (now ${answered.size})`, 25_000);
+  s.cancel();
+  const missing = [...accepted].filter((i) => !answered.has(i));
+  assert.deepEqual(missing, []);
+  const again = [...answered.values()].filter((n) => n > 1).length;
+  t.diagnostic(`${MESSAGES} messages answered; ${again} of them more than once`);
 }
 
 /** Answers SUCCESS to every event of `s` (while `answering()`), recording each `i` answered in `answered`. */
@@ -91,17 +113,23 @@ describe('gRPC SubscribeTopicEventsAlpha1: no loss on durable brokers', () => {
     await removeLeftovers();
   });
 
+  /** Starts a sidecar on the test's broker and data dir, and a raw gRPC client to it (both closed at the end). */
+  async function start(run: ReturnType<typeof setup>, args?: string[]): Promise<{ sc: Sidecar; raw: RawGrpc }> {
+    const sc = await Sidecar.start({ appId: run.appId, resourcesPath: run.dir, dataDir: run.dataDir, ...(args ? { args } : {}) });
+    cleanup.push(() => sc.stop());
+    const raw = new RawGrpc(sc.grpcPort);
+    cleanup.push(() => raw.close());
+    return { sc, raw };
+  }
+
   for (const type of Object.keys(BROKERS) as BrokerType[])
     it(`${type}: a stream broken after ${BREAK_AT} of ${MESSAGES} messages (the client cancels with events in flight): after reconnecting, every accepted message is answered at least once`, async (t) => {
-      const { appId, topic, dir, dataDir } = setup('broken', type);
-      const sc = await Sidecar.start({ appId, resourcesPath: dir, dataDir });
-      cleanup.push(() => sc.stop());
-      const raw = new RawGrpc(sc.grpcPort);
-      cleanup.push(() => raw.close());
+      const run = setup('broken', type);
+      const { topic } = run;
+      const { raw } = await start(run);
       const answered = new Map<number, number>();
 
-      const first = raw.subscribe({ pubsubName: 'broker', topic });
-      await first.ready;
+      const first = await subscribed(raw, topic);
       let broken = false;
       consume(first, answered, () => {
         if (!broken && answered.size >= BREAK_AT) {
@@ -111,67 +139,40 @@ describe('gRPC SubscribeTopicEventsAlpha1: no loss on durable brokers', () => {
         return !broken;
       });
       const accepted = await publishAll(raw, topic);
-      assert.equal(accepted.size, MESSAGES, 'the broker accepted every message');
       await waitUntil(() => broken, `${BREAK_AT} messages answered on the first stream`, 20_000);
       await first.ended;
 
-      const second = raw.subscribe({ pubsubName: 'broker', topic });
-      await second.ready;
-      consume(second, answered);
-      await waitUntil(() => answered.size === MESSAGES, `all ${MESSAGES} messages answered (now ${answered.size})`, 25_000);
-      second.cancel();
-      const missing = [...accepted].filter((i) => !answered.has(i));
-      assert.deepEqual(missing, []);
-      const again = [...answered.values()].filter((n) => n > 1).length;
-      t.diagnostic(`${MESSAGES} messages answered; ${again} of them more than once`);
+      await answerTheRest(t, await subscribed(raw, topic), answered, accepted);
     });
 
   it(`pubsub.redis: kill -9 of the sidecar after ${BREAK_AT} of ${MESSAGES} messages: restarted on the same data dir and broker, a new stream gets every accepted message`, async (t) => {
-    const { appId, topic, dir, dataDir } = setup('kill');
-    const sc = await Sidecar.start({ appId, resourcesPath: dir, dataDir });
-    cleanup.push(() => sc.stop());
-    const raw = new RawGrpc(sc.grpcPort);
-    cleanup.push(() => raw.close());
+    const run = setup('kill');
+    const { topic } = run;
+    const { sc, raw } = await start(run);
     const answered = new Map<number, number>();
 
-    const first = raw.subscribe({ pubsubName: 'broker', topic });
-    await first.ready;
+    const first = await subscribed(raw, topic);
     let killed: Promise<void> | undefined;
     consume(first, answered, () => {
       if (!killed && answered.size >= BREAK_AT) killed = sc.kill9();
       return killed === undefined;
     });
     const accepted = await publishAll(raw, topic);
-    assert.equal(accepted.size, MESSAGES, 'the broker accepted every message');
     await waitUntil(() => killed !== undefined, `${BREAK_AT} messages answered before the kill`, 20_000);
     await killed;
     const err = await first.ended;
     assert.ok(err, 'the stream broke with the sidecar');
 
-    const restarted = await Sidecar.start({ appId, resourcesPath: dir, dataDir });
-    cleanup.push(() => restarted.stop());
-    const raw2 = new RawGrpc(restarted.grpcPort);
-    cleanup.push(() => raw2.close());
-    const second = raw2.subscribe({ pubsubName: 'broker', topic });
-    await second.ready;
-    consume(second, answered);
-    await waitUntil(() => answered.size === MESSAGES, `all ${MESSAGES} messages answered (now ${answered.size})`, 25_000);
-    second.cancel();
-    const missing = [...accepted].filter((i) => !answered.has(i));
-    assert.deepEqual(missing, []);
-    const again = [...answered.values()].filter((n) => n > 1).length;
-    t.diagnostic(`${MESSAGES} messages answered; ${again} of them more than once`);
+    const restarted = await start(run);
+    await answerTheRest(t, await subscribed(restarted.raw, topic), answered, accepted);
   });
 
   it('pubsub.redis: a graceful stop lets the client answer the events in flight: one answered during the stop is settled, one left unanswered comes back after the restart', async () => {
-    const { appId, topic, dir, dataDir } = setup('stop');
+    const run = setup('stop');
+    const { topic } = run;
     // The stop waits for answers up to the graceful shutdown time (at most 5 s): 2 s here keeps the test short.
-    const sc = await Sidecar.start({ appId, resourcesPath: dir, dataDir, args: ['--dapr-graceful-shutdown-seconds', '2'] });
-    cleanup.push(() => sc.stop());
-    const raw = new RawGrpc(sc.grpcPort);
-    cleanup.push(() => raw.close());
-    const first = raw.subscribe({ pubsubName: 'broker', topic });
-    await first.ready;
+    const { sc, raw } = await start(run, ['--dapr-graceful-shutdown-seconds', '2']);
+    const first = await subscribed(raw, topic);
     const send = (r: RawGrpc, i: number) =>
       r.call('PublishEvent', { pubsubName: 'broker', topic, data: Buffer.from(JSON.stringify({ i })), dataContentType: 'application/json' });
     await send(raw, 1);
@@ -188,12 +189,8 @@ describe('gRPC SubscribeTopicEventsAlpha1: no loss on durable brokers', () => {
     assert.equal(err?.details, 'stream closed');
     assert.equal(await stopped, 0);
 
-    const restarted = await Sidecar.start({ appId, resourcesPath: dir, dataDir });
-    cleanup.push(() => restarted.stop());
-    const raw2 = new RawGrpc(restarted.grpcPort);
-    cleanup.push(() => raw2.close());
-    const second = raw2.subscribe({ pubsubName: 'broker', topic });
-    await second.ready;
+    const { raw: raw2 } = await start(run);
+    const second = await subscribed(raw2, topic);
     await send(raw2, 3);
     const after: number[] = [];
     for (;;) {

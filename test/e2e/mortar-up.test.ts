@@ -9,11 +9,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseSpinManifest } from '../../host/src/workloads/spin-manifest.js';
 import { readManifests } from '../helpers/k8s.js';
+import { type Up, listenerServing, startUp, upArgs } from '../helpers/mortar-up.js';
 import { BIN, REDIS_HOST, ROOT, Sidecar, freePort, tempDir } from '../helpers/sidecar.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -28,45 +29,6 @@ function fixture(manifest: string, real = true): string {
   else writeFileSync(join(dir, 'target/hello.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
   writeFileSync(join(dir, 'spin.toml'), manifest);
   return dir;
-}
-
-interface Up {
-  readonly logs: string[];
-  stop(): Promise<number | null>;
-}
-
-/** Starts `mortar up <args>` and waits for its workload listener on `listen`. */
-async function startUp(args: string[], listen: number, env: Record<string, string> = {}): Promise<Up> {
-  const proc = spawn(process.execPath, [BIN, 'up', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, MORTAR_LOG_FORMAT: 'text', ...env },
-  });
-  const logs: string[] = [];
-  proc.stdout.on('data', (b: Buffer) => logs.push(b.toString()));
-  proc.stderr.on('data', (b: Buffer) => logs.push(b.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('exit', r));
-  const stop = () => {
-    if (proc.exitCode === null) proc.kill('SIGTERM');
-    return exited;
-  };
-  try {
-    await waitUntil(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`mortar up exited ${proc.exitCode}: ${logs.join('')}`);
-        try {
-          return (await fetch(`http://127.0.0.1:${listen}/.well-known/spin/health`)).status === 200;
-        } catch {
-          return false;
-        }
-      },
-      'the workload listener',
-      30_000,
-    );
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { logs, stop };
 }
 
 const HELLO = `spin_manifest_version = 2
@@ -101,21 +63,7 @@ describe('mortar up', () => {
   it('serves /v1.0/healthz on the Dapr port under application.name, 404 for an unmatched route on --listen, a matched one by the component (its counter readable through /v1.0/state)', async () => {
     const dir = fixture(HELLO);
     const [http, grpc, listen] = [await freePort(), await freePort(), await freePort()];
-    const up = await startUp(
-      [
-        '-f',
-        join(dir, 'spin.toml'),
-        '--listen',
-        `127.0.0.1:${listen}`,
-        '--dapr-http-port',
-        String(http),
-        '--dapr-grpc-port',
-        String(grpc),
-        '--data-dir',
-        join(dir, 'data'),
-      ],
-      listen,
-    );
+    const up = await startUp(upArgs(join(dir, 'spin.toml'), join(dir, 'data'), { http, grpc, listen }), listenerServing(listen), 'the workload listener');
     const logs = up.logs;
     let code: number | null;
     try {
@@ -237,11 +185,9 @@ describe('beside SpinKube: a workload calls another sidecar through wasi:http/ou
       // A fresh count on the shared store (the key is the shared service's: <app id>||count).
       assert.equal((await sidecar.fetch('/v1.0/state/statestore/count', { method: 'DELETE' })).status, 204);
       // As SpinKube passes the SpinApp's variables: SPIN_VARIABLE_MORTAR_URL.
-      up = await startUp(
-        ['-f', dir, '--listen', `127.0.0.1:${listen}`, '--dapr-http-port', String(http), '--dapr-grpc-port', String(grpc), '--data-dir', join(dir, 'data')],
-        listen,
-        { SPIN_VARIABLE_MORTAR_URL: sidecar.url },
-      );
+      up = await startUp(upArgs(dir, join(dir, 'data'), { http, grpc, listen }), listenerServing(listen), 'the workload listener', {
+        SPIN_VARIABLE_MORTAR_URL: sidecar.url,
+      });
       const workload = `http://127.0.0.1:${listen}`;
       for (const n of ['1', '2']) {
         const r = await fetch(`${workload}/shared-counter`);

@@ -10,11 +10,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommunicationProtocolEnum, DaprClient } from '@dapr/dapr';
-import { BIN, REDIS_HOST, ROOT, freePort, tempDir, writeComponent } from '../helpers/sidecar.js';
+import { type Up, startUp, upArgs } from '../helpers/mortar-up.js';
+import { REDIS_HOST, ROOT, freePort, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const RUN = `${process.pid}-${Date.now()}`;
@@ -57,9 +57,7 @@ ${scopes.map((s) => `  - ${s}`).join('\n')}
 `;
 
 describe('a workload is a Dapr app: the sidecar calls the guest as an HTTP app under mortar up', () => {
-  let proc: ChildProcess;
-  let exited: Promise<unknown>;
-  const logs: string[] = [];
+  let up: Up | undefined;
   let api: string;
   let client: DaprClient;
 
@@ -82,21 +80,9 @@ describe('a workload is a Dapr app: the sidecar calls the guest as an HTTP app u
     writeFileSync(join(res, 'sub-other.yaml'), subscription('decl-other', T('decl-other'), '/events/other', ['another-app']));
     const [http, grpc, listen] = [await freePort(), await freePort(), await freePort()];
     api = `http://127.0.0.1:${http}`;
-    proc = spawn(
-      process.execPath,
+    up = await startUp(
       [
-        BIN,
-        'up',
-        '-f',
-        join(dir, 'spin.toml'),
-        '--listen',
-        `127.0.0.1:${listen}`,
-        '--dapr-http-port',
-        String(http),
-        '--dapr-grpc-port',
-        String(grpc),
-        '--data-dir',
-        join(dir, 'data'),
+        ...upArgs(join(dir, 'spin.toml'), join(dir, 'data'), { http, grpc, listen }),
         '--resources-path',
         res,
         '--enable-app-health-check',
@@ -105,25 +91,14 @@ describe('a workload is a Dapr app: the sidecar calls the guest as an HTTP app u
         '--app-health-probe-interval',
         '1',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MORTAR_LOG_FORMAT: 'text' } },
-    );
-    proc.stdout!.on('data', (b: Buffer) => logs.push(b.toString()));
-    proc.stderr!.on('data', (b: Buffer) => logs.push(b.toString()));
-    exited = new Promise((r) => proc.once('exit', r));
-    await waitUntil(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`mortar up exited ${proc.exitCode}: ${logs.join('')}`);
-        return logs.join('').includes('subscriptions established');
-      },
+      (logs) => logs.includes('subscriptions established'),
       'the workload`s subscriptions',
-      30_000,
     );
     client = new DaprClient({ daprHost: '127.0.0.1', daprPort: String(http), communicationProtocol: CommunicationProtocolEnum.HTTP });
   });
 
   after(async () => {
-    if (proc && proc.exitCode === null) proc.kill('SIGTERM');
-    await exited;
+    await up?.stop();
   });
 
   it("reads the guest's GET /dapr/subscribe and the declarative Subscription scoped to its app id (not the other app's)", async () => {

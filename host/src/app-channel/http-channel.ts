@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AppTarget } from '../blocks/app-target.js';
+import { appCallHeaders } from './channel-headers.js';
 import { HealthGate } from './health-gate.js';
 
 /** The app's answer to one call. */
@@ -24,28 +25,6 @@ export interface AppChannelOptions {
   readonly maxSockets?: number;
 }
 
-/** Characters a header value may carry; anything else is left out rather than failing the call. */
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/**
- * Headers only the channel sets: the message framing and connection handling (so metadata a publisher put on
- * a message cannot smuggle a second body or an upgrade into the app's connection), `host`, and the app token
- * (sent only when `APP_API_TOKEN` is set, never copied from a message). A caller's value for one is left out.
- */
-const CHANNEL_HEADERS = new Set([
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-  'host',
-  'dapr-api-token',
-]);
-
 /** The sidecar's HTTP channel to the app; see the module comment. */
 export class AppChannel extends HealthGate implements AppTarget {
   readonly #agent: http.Agent;
@@ -57,10 +36,7 @@ export class AppChannel extends HealthGate implements AppTarget {
 
   /** Calls the app; rejects on network errors and when no answer came within `timeoutMs`. */
   request(method: string, path: string, body: Buffer | undefined, headers: Record<string, string>, timeoutMs: number): Promise<AppResponse> {
-    const h: Record<string, string> = {};
-    for (const [k, v] of Object.entries(headers)) if (HEADER_NAME.test(k) && HEADER_VALUE.test(v) && !CHANNEL_HEADERS.has(k.toLowerCase())) h[k] = v;
-    if (this.opts.appToken) h['dapr-api-token'] = this.opts.appToken;
-    if (body) h['content-length'] = String(body.length);
+    const h = Object.fromEntries(appCallHeaders(headers, { appToken: this.opts.appToken, bodyLength: body?.length }));
     return new Promise((resolve, reject) => {
       const req = http.request({ host: this.opts.host, port: this.opts.port, method, path, headers: h, agent: this.#agent }, (res) => {
         const chunks: Buffer[] = [];

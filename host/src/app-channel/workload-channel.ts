@@ -10,6 +10,7 @@
  * (`WorkloadApp.handle`: routed as a request on `--listen` would be).
  */
 import type { AppAnswer, AppTarget } from '../blocks/app-target.js';
+import { appCallHeaders } from './channel-headers.js';
 import { HealthGate } from './health-gate.js';
 
 /** One call to the workload, as its listener would hand it over (no Spin headers yet: the workload sets them). */
@@ -49,25 +50,8 @@ export interface WorkloadChannelOptions {
   readonly appToken?: string;
 }
 
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** As the HTTP channel's `CHANNEL_HEADERS`: set only by the channel, never copied from a caller or a message. */
-const CHANNEL_HEADERS = new Set([
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-  'host',
-  'dapr-api-token',
-  'http2-settings',
-  'proxy-authenticate',
-  'proxy-authorization',
-]);
+/** Left out besides `CHANNEL_HEADERS`: the rest of wasmtime-wasi-http's forbidden headers (`workloads/trigger-server.ts` `FORBIDDEN_HEADERS`). */
+const WASI_FORBIDDEN = new Set(['http2-settings', 'proxy-authenticate', 'proxy-authorization']);
 
 /** The channel to the workload (see the module comment). */
 export class WorkloadAppChannel extends HealthGate implements AppTarget {
@@ -80,13 +64,7 @@ export class WorkloadAppChannel extends HealthGate implements AppTarget {
 
   /** Calls the workload; rejects when no answer came within `timeoutMs` (the request's signal is aborted then). */
   async request(method: string, path: string, body: Buffer | undefined, headers: Record<string, string>, timeoutMs: number): Promise<AppAnswer> {
-    const h: Array<[string, string]> = [];
-    for (const [k, v] of Object.entries(headers)) {
-      const name = k.toLowerCase();
-      if (HEADER_NAME.test(k) && HEADER_VALUE.test(v) && !CHANNEL_HEADERS.has(name)) h.push([name, v]);
-    }
-    if (this.opts.appToken) h.push(['dapr-api-token', this.opts.appToken]);
-    if (body) h.push(['content-length', String(body.length)]);
+    const h = appCallHeaders(headers, { appToken: this.opts.appToken, bodyLength: body?.length, lowerCase: true, alsoLeftOut: WASI_FORBIDDEN });
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {

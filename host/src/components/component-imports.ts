@@ -4,20 +4,9 @@
  * version (`sandbox/workload-imports.ts` `unservedImport`).
  */
 
-const COMPONENT_IMPORT_SECTION = 10;
+import { hasWasmMagic, readU32, wasmSections } from './wasm-binary.js';
 
-function readU32(buf: Uint8Array, pos: number): [value: number, next: number] {
-  let result = 0;
-  let shift = 0;
-  for (;;) {
-    const byte = buf[pos++];
-    if (byte === undefined) throw new RangeError('truncated LEB128');
-    result += (byte & 0x7f) * 2 ** shift;
-    if ((byte & 0x80) === 0) return [result, pos];
-    shift += 7;
-    if (shift > 35) throw new RangeError('LEB128 too long');
-  }
-}
+const COMPONENT_IMPORT_SECTION = 10;
 
 /** Skips an `externdesc` (what an import is: a module, function, value, type, component or instance). */
 function skipExternDesc(buf: Uint8Array, pos: number): number {
@@ -39,17 +28,12 @@ function skipExternDesc(buf: Uint8Array, pos: number): number {
 
 /** The names a component imports, as written (with versions). Throws `RangeError` on a malformed component. */
 export function componentImportNames(component: Uint8Array): string[] {
-  if (component.length < 8 || component[0] !== 0x00 || component[1] !== 0x61 || component[2] !== 0x73 || component[3] !== 0x6d || component[6] !== 0x01) {
+  if (!hasWasmMagic(component) || component[6] !== 0x01) {
     throw new RangeError('not a Wasm component');
   }
   const names: string[] = [];
   const utf8 = new TextDecoder();
-  let pos = 8;
-  while (pos < component.length) {
-    const id = component[pos]!;
-    const [size, start] = readU32(component, pos + 1);
-    const end = start + size;
-    if (end > component.length) throw new RangeError('section runs past the end of the component');
+  for (const { id, contentStart: start } of wasmSections(component, 'component')) {
     if (id === COMPONENT_IMPORT_SECTION) {
       let [count, p] = readU32(component, start);
       for (; count > 0; count--) {
@@ -60,7 +44,6 @@ export function componentImportNames(component: Uint8Array): string[] {
         p = skipExternDesc(component, q + len);
       }
     }
-    pos = end;
   }
   return names;
 }

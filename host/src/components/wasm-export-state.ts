@@ -10,6 +10,8 @@
  * Wasm). Tables are not exported: the guests' function tables are filled at instantiation and not changed.
  */
 
+import { hasWasmMagic, readU32, skipLeb, spliceBytes, wasmSections, writeU32 } from './wasm-binary.js';
+
 /** The prefix of the exports added by `exportState`. */
 export const STATE_EXPORT_PREFIX = '__mortar_';
 
@@ -21,39 +23,6 @@ const EXPORT_SECTION = 7;
 const AFTER_EXPORTS = new Set([8, 9, 10, 11, 12]);
 const KIND_MEMORY = 2;
 const KIND_GLOBAL = 3;
-
-function readU32(buf: Uint8Array, pos: number): [value: number, next: number] {
-  let result = 0;
-  let shift = 0;
-  for (;;) {
-    const byte = buf[pos++];
-    if (byte === undefined) throw new RangeError('truncated LEB128');
-    result += (byte & 0x7f) * 2 ** shift;
-    if ((byte & 0x80) === 0) return [result, pos];
-    shift += 7;
-    if (shift > 35) throw new RangeError('LEB128 too long');
-  }
-}
-
-/** Skips a signed or unsigned LEB128 of any length. */
-function skipLeb(buf: Uint8Array, pos: number): number {
-  for (;;) {
-    const byte = buf[pos++];
-    if (byte === undefined) throw new RangeError('truncated LEB128');
-    if ((byte & 0x80) === 0) return pos;
-  }
-}
-
-function writeU32(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
 
 function skipName(buf: Uint8Array, pos: number): number {
   const [len, p] = readU32(buf, pos);
@@ -120,21 +89,14 @@ function exportEntry(name: string, kind: number, index: number): number[] {
  * bytes are not a well-formed core module.
  */
 export function exportState(module: Uint8Array): Uint8Array {
-  if (module.length < 8 || module[0] !== 0x00 || module[1] !== 0x61 || module[2] !== 0x73 || module[3] !== 0x6d) {
-    throw new RangeError('not a core Wasm module');
-  }
+  if (!hasWasmMagic(module)) throw new RangeError('not a core Wasm module');
   let importedGlobals = 0;
   let importedMemories = 0;
   let definedMemories = 0;
   const mutableGlobals: number[] = [];
   let exportSection: { start: number; end: number; count: number; bodyStart: number } | undefined;
   let insertAt = module.length;
-  let pos = 8;
-  while (pos < module.length) {
-    const id = module[pos]!;
-    const [size, contentStart] = readU32(module, pos + 1);
-    const contentEnd = contentStart + size;
-    if (contentEnd > module.length) throw new RangeError('section runs past the end of the module');
+  for (const { id, start: pos, contentStart, contentEnd } of wasmSections(module, 'module')) {
     if (id === IMPORT_SECTION) {
       let [count, p] = readU32(module, contentStart);
       for (; count > 0; count--) {
@@ -165,7 +127,6 @@ export function exportState(module: Uint8Array): Uint8Array {
       exportSection = { start: pos, end: contentEnd, count, bodyStart };
     }
     if (AFTER_EXPORTS.has(id) && insertAt === module.length) insertAt = pos;
-    pos = contentEnd;
   }
   const added: number[] = [];
   let addedCount = 0;
@@ -183,9 +144,5 @@ export function exportState(module: Uint8Array): Uint8Array {
   const section = [EXPORT_SECTION, ...writeU32(body.length), ...body];
   const cutStart = exportSection ? exportSection.start : insertAt;
   const cutEnd = exportSection ? exportSection.end : insertAt;
-  const out = new Uint8Array(cutStart + section.length + (module.length - cutEnd));
-  out.set(module.subarray(0, cutStart), 0);
-  out.set(section, cutStart);
-  out.set(module.subarray(cutEnd), cutStart + section.length);
-  return out;
+  return spliceBytes(module, cutStart, cutEnd, section);
 }

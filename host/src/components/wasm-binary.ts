@@ -1,0 +1,78 @@
+/**
+ * Reading and splicing the Wasm binary format: LEB128 numbers, the module/component header and the section
+ * list. Shared by the rewriters and readers of core modules and components (`wasm-export-state.ts`,
+ * `wasm-memory-limit.ts`, `component-imports.ts`); every malformed input is a `RangeError`.
+ */
+
+/** Reads an unsigned LEB128 (at most 35 bits) at `pos`; returns the value and the position after it. */
+export function readU32(buf: Uint8Array, pos: number): [value: number, next: number] {
+  let result = 0;
+  let shift = 0;
+  for (;;) {
+    const byte = buf[pos++];
+    if (byte === undefined) throw new RangeError('truncated LEB128');
+    result += (byte & 0x7f) * 2 ** shift;
+    if ((byte & 0x80) === 0) return [result, pos];
+    shift += 7;
+    if (shift > 35) throw new RangeError('LEB128 too long');
+  }
+}
+
+/** Skips a signed or unsigned LEB128 of any length; returns the position after it. */
+export function skipLeb(buf: Uint8Array, pos: number): number {
+  for (;;) {
+    const byte = buf[pos++];
+    if (byte === undefined) throw new RangeError('truncated LEB128');
+    if ((byte & 0x80) === 0) return pos;
+  }
+}
+
+/** Encodes `value` as an unsigned LEB128. */
+export function writeU32(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (value !== 0);
+  return out;
+}
+
+/** Whether `buf` starts with the Wasm magic `\0asm` and is long enough to hold a version (8 bytes). */
+export function hasWasmMagic(buf: Uint8Array): boolean {
+  return buf.length >= 8 && buf[0] === 0x00 && buf[1] === 0x61 && buf[2] === 0x73 && buf[3] === 0x6d;
+}
+
+/** One section of a module or component: its id, where it starts (the id byte) and where its content lies. */
+export interface WasmSection {
+  id: number;
+  start: number;
+  contentStart: number;
+  contentEnd: number;
+}
+
+/**
+ * The sections after the 8-byte header, in order. `what` names the binary in the error thrown when a section
+ * runs past its end (`module`, `component`).
+ */
+export function* wasmSections(buf: Uint8Array, what: string): Generator<WasmSection> {
+  let pos = 8;
+  while (pos < buf.length) {
+    const id = buf[pos]!;
+    const [size, contentStart] = readU32(buf, pos + 1);
+    const contentEnd = contentStart + size;
+    if (contentEnd > buf.length) throw new RangeError(`section runs past the end of the ${what}`);
+    yield { id, start: pos, contentStart, contentEnd };
+    pos = contentEnd;
+  }
+}
+
+/** A copy of `buf` with the bytes from `start` to `end` replaced by `bytes`. */
+export function spliceBytes(buf: Uint8Array, start: number, end: number, bytes: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(start + bytes.length + (buf.length - end));
+  out.set(buf.subarray(0, start), 0);
+  out.set(bytes, start);
+  out.set(buf.subarray(end), start + bytes.length);
+  return out;
+}
