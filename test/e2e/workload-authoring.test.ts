@@ -55,18 +55,7 @@ describe('workload authoring: new --workload, build, mortar up', () => {
     const [listen, http, grpc] = [await freePort(), await freePort(), await freePort()];
     const proc = spawn(
       process.execPath,
-      [
-        BIN,
-        'up',
-        '--listen',
-        `127.0.0.1:${listen}`,
-        '--dapr-http-port',
-        String(http),
-        '--dapr-grpc-port',
-        String(grpc),
-        '--data-dir',
-        join(dir, '.data'),
-      ],
+      [BIN, 'up', '--listen', `127.0.0.1:${listen}`, '--dapr-http-port', String(http), '--dapr-grpc-port', String(grpc), '--data-dir', join(dir, '.data')],
       { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MORTAR_LOG_FORMAT: 'text' } },
     );
     const logs: string[] = [];
