@@ -149,7 +149,7 @@ export class OutputStream {
 }
 
 /** A sink that turns bytes into lines (a partial line waits for its end, or a flush). */
-export function lineSink(emit: (line: string) => void): ByteSink {
+export function lineSink(emit: (line: string) => void): Required<ByteSink> {
   const decoder = new TextDecoder();
   let pending = '';
   return {

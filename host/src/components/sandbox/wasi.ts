@@ -10,6 +10,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { lineSink } from './wasi-io.js';
 
 /** The parts of preview2-shim's browser build used here. */
 interface Preview2Js {
@@ -49,26 +50,11 @@ async function loadShim(): Promise<Preview2Js> {
   return Object.fromEntries(MODULES.map((m, i) => [m, loaded[i]])) as unknown as Preview2Js;
 }
 
-/** Bytes to lines (a partial line waits for its end, or for a flush). */
-function lineSink(emit: (line: string) => void): OutputSink {
-  const decoder = new TextDecoder();
-  let pending = '';
-  const flush = () => {
-    pending += decoder.decode();
-    if (pending !== '') emit(pending);
-    pending = '';
-  };
-  return {
-    write(bytes) {
-      pending += decoder.decode(bytes, { stream: true });
-      const lines = pending.split('\n');
-      pending = lines.pop()!;
-      for (const l of lines) emit(l.endsWith('\r') ? l.slice(0, -1) : l);
-    },
-    flush,
-    blockingFlush: flush,
-    drop: flush,
-  };
+/** stdout or stderr of an instance: lines (see `lineSink`), flushed by every flush and at the stream's drop. */
+function outputLines(emit: (line: string) => void): OutputSink {
+  const sink = lineSink(emit);
+  const flush = () => sink.flush();
+  return { write: (bytes) => sink.write(bytes), flush, blockingFlush: flush, drop: flush };
 }
 
 /** The import object for the `wasi:*` interfaces of one instance (every version jco asks for maps to these). */
@@ -78,8 +64,8 @@ export async function sandboxWasi(name: string, output: OutputLine): Promise<Rec
     environment: {},
     arguments: [name],
     initialCwd: '/',
-    stdout: lineSink((l) => output('stdout', l)),
-    stderr: lineSink((l) => output('stderr', l)),
+    stdout: outputLines((l) => output('stdout', l)),
+    stderr: outputLines((l) => output('stderr', l)),
   });
   const noPreopens = { getDirectories: () => [] };
   return {

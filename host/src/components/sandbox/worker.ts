@@ -7,31 +7,17 @@
 import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { claimCall, handOver, releaseSpinner } from './call-word.js';
 import { sandboxWasi } from './wasi.js';
 import { clockImports } from './clock.js';
-import { areaOf, readArea, writeArea } from '../../capabilities/shared-area.js';
+import { areaOf, readArea } from '../../capabilities/shared-area.js';
 import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
 import { guestImports } from '../../capabilities/guest-imports.js';
 import { asCallResult, type ReadIo, type ReadOutcome } from './planned-reads.js';
 import { PlannedIo } from './planned-io.js';
 import { PlannedInvokes, type GuestRun, type InvokePlanExport } from './planned-invokes.js';
 import type { RedisConnectOptions } from '../../capabilities/redis.js';
-import {
-  CTL_RUNNING,
-  CTL_STARTED,
-  NOT_RUNNING,
-  RESULT_DONE,
-  RESULT_IDLE,
-  RESULT_WAITING,
-  RESULT_WRITING,
-  SEQ_MASK,
-  deadlineMargin,
-  sharedClock,
-  type CallMessage,
-  type ResultBatch,
-  type ResultMessage,
-  type WorkerInit,
-} from './protocol.js';
+import { CTL_RUNNING, NOT_RUNNING, deadlineMargin, sharedClock, type CallMessage, type ResultBatch, type ResultMessage, type WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -168,7 +154,7 @@ async function main(): Promise<void> {
     return target(...msg.args);
   };
   const send = (msg: CallMessage, reply: ResultMessage) => {
-    if (msg.sync && handOver(reply)) return;
+    if (msg.sync && handOver(result, reply)) return;
     // A trap in an instance that plans invocations: the host must know which calls are doing I/O.
     if (invokes && !reply.ok && reply.kind === 'trap') {
       port.postMessage({ results: [reply], busy: invokes.busy } satisfies ResultBatch);
@@ -237,18 +223,13 @@ async function main(): Promise<void> {
     // An instance that reported a trap while planning takes nothing more: the host re-sends its calls.
     if (invokes?.poisoned) return;
     // Start it only if the host has not withdrawn it (see CTL_STARTED); a withdrawn call is served elsewhere.
-    const before = (msg.seq - 1) & SEQ_MASK;
-    if (Atomics.compareExchange(ctl, CTL_STARTED, before, msg.seq) !== before) return;
+    if (!claimCall(ctl, msg)) return;
     // Its caller has stopped waiting: a late write or read would only do work nobody sees.
     if (sharedClock() >= msg.deadline) {
       send(msg, { id: msg.id, ok: false, kind: 'expired' });
       return;
     }
-    releaseCaller = msg.sync
-      ? () => {
-          Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_IDLE);
-        }
-      : undefined;
+    releaseCaller = msg.sync ? () => releaseSpinner(result) : undefined;
     if (readPlan && isPlannedRead(msg) && servePlanned(msg)) {
       releaseCaller = undefined;
       return;
@@ -263,20 +244,6 @@ async function main(): Promise<void> {
     const reply = settle(msg, callExport(msg));
     releaseCaller = undefined;
     send(msg, reply);
-  };
-  // A caller still spinning for this reply gets it through shared memory (no wake-up of its event loop);
-  // one that gave up gets it as a message.
-  const handOver = (reply: ResultMessage): boolean => {
-    if (Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_WRITING) !== RESULT_WAITING) return false;
-    let written = false;
-    try {
-      written = writeArea(result, reply);
-    } catch {
-      /* not serialisable here: fall back to a message */
-    }
-    // Not written: release the caller (it then takes the reply as a message).
-    Atomics.store(result.words, 0, written ? RESULT_DONE : RESULT_IDLE);
-    return written;
   };
   port.postMessage({ ready: true, exports: Object.keys(exports) });
   if (readPlan || invokes) {

@@ -10,23 +10,10 @@
  * bridge (`bridge-client.ts`); its stdout and stderr become log lines.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { areaOf, writeArea } from '../../capabilities/shared-area.js';
+import { areaOf } from '../../capabilities/shared-area.js';
 import { BridgeClient } from './bridge-client.js';
-import {
-  CTL_RUNNING,
-  CTL_STARTED,
-  NOT_RUNNING,
-  RESULT_DONE,
-  RESULT_IDLE,
-  RESULT_WAITING,
-  RESULT_WRITING,
-  SEQ_MASK,
-  deadlineMargin,
-  sharedClock,
-  type CallMessage,
-  type ResultMessage,
-  type WorkerInit,
-} from './protocol.js';
+import { claimCall, handOver, releaseSpinner } from './call-word.js';
+import { CTL_RUNNING, NOT_RUNNING, deadlineMargin, sharedClock, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
 import { limits as httpLimits, type ErrorCode, type OutboundRequest, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
 import { lineSink } from './wasi-io.js';
 import { WorkloadInstance } from './workload-instance.js';
@@ -74,31 +61,14 @@ async function main(): Promise<void> {
   });
   const instance = await WorkloadInstance.create(init.dir, init.modules, imports);
 
-  const handOver = (reply: ResultMessage): boolean => {
-    if (Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_WRITING) !== RESULT_WAITING) return false;
-    let written = false;
-    try {
-      written = writeArea(result, reply);
-    } catch {
-      /* not serialisable here: a message instead */
-    }
-    Atomics.store(result.words, 0, written ? RESULT_DONE : RESULT_IDLE);
-    return written;
-  };
-
   const serve = async (msg: CallMessage): Promise<void> => {
-    const before = (msg.seq - 1) & SEQ_MASK;
-    if (Atomics.compareExchange(ctl, CTL_STARTED, before, msg.seq) !== before) return;
+    if (!claimCall(ctl, msg)) return;
     if (sharedClock() >= msg.deadline) {
       port.postMessage({ id: msg.id, ok: false, kind: 'expired' } satisfies ResultMessage);
       return;
     }
     // A caller spinning for the reply would wait out every host call: release it at the first one.
-    bridge.beforeCall = msg.sync
-      ? () => {
-          Atomics.compareExchange(result.words, 0, RESULT_WAITING, RESULT_IDLE);
-        }
-      : undefined;
+    bridge.beforeCall = msg.sync ? () => releaseSpinner(result) : undefined;
     Atomics.store(ctl, CTL_RUNNING, msg.seq);
     callDeadline = msg.deadline;
     callMargin = deadlineMargin(msg.deadline - sharedClock());
@@ -119,7 +89,7 @@ async function main(): Promise<void> {
       bridge.beforeCall = undefined;
       Atomics.store(ctl, CTL_RUNNING, NOT_RUNNING);
     }
-    if (!(msg.sync && handOver(reply))) port.postMessage(reply);
+    if (!(msg.sync && handOver(result, reply))) port.postMessage(reply);
     // Made fresh now, not when the next request comes: that one does not wait for it.
     if (!trapped) await instance.renew();
   };
