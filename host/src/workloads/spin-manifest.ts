@@ -17,10 +17,10 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
 import { convertAllowedHttpHosts, parseAllowedHost } from './outbound-hosts.js';
 import { appIdProblem, kebabIdProblem, labelProblem, variableNameProblem } from './spin-ids.js';
 import { isLiteral, parseTemplate, templateNames } from './spin-template.js';
+import { parseTomlFile } from './toml-file.js';
 
 /** The largest manifest read (a manifest is a few KiB; this bounds what a start reads and parses). */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -145,13 +145,7 @@ export function parseSpinManifest(text: string, file: string, checkFiles = true)
   const fail = (path: string, reason: string): never => {
     throw new SpinManifestError(file, path, reason);
   };
-  let doc: Table;
-  try {
-    doc = parseToml(text) as Table;
-  } catch (err) {
-    if (err instanceof TomlError) fail('', `TOML parse error at line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}`);
-    throw err;
-  }
+  const doc = parseTomlFile(text, fail) as Table;
   const warnings: string[] = [];
   const version = doc.spin_manifest_version;
   if (version === undefined) fail('spin_manifest_version', 'missing field `spin_manifest_version` (mortar up runs manifest version 2)');

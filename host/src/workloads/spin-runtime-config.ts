@@ -14,7 +14,7 @@
  * state store of the same name.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { parse as parseToml, TomlError } from 'smol-toml';
+import { parseTomlFile } from './toml-file.js';
 
 /** The largest runtime-config file read. */
 export const MAX_RUNTIME_CONFIG_BYTES = 1024 * 1024;
@@ -72,13 +72,7 @@ export function parseRuntimeConfig(text: string, file: string): WorkloadRuntimeC
   const fail = (path: string, reason: string): never => {
     throw new Error(`${file}: ${path ? `${path}: ` : ''}${reason}`);
   };
-  let doc: Table;
-  try {
-    doc = parseToml(text) as Table;
-  } catch (err) {
-    if (err instanceof TomlError) fail('', `TOML parse error at line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}`);
-    throw err;
-  }
+  const doc = parseTomlFile(text, fail) as Table;
   const unused: string[] = [];
   for (const k of Object.keys(doc)) {
     if (k === 'key_value_store' || k === 'variables_provider' || k === 'config_provider') continue;

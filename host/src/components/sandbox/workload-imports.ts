@@ -58,32 +58,8 @@ export function workloadImports(call: HostCall): Record<string, unknown> {
     opened.add(label);
   };
 
-  /** `fermyon:spin/key-value.store`. */
-  class Store {
-    private constructor(readonly label: string) {}
-    static open(label: string): Store {
-      open(label);
-      return new Store(label);
-    }
-    get(key: string): Uint8Array | undefined {
-      return kv<Uint8Array | undefined>('kv.get', [this.label, key]) ?? undefined;
-    }
-    set(key: string, value: Uint8Array): void {
-      kv('kv.set', [this.label, key, value]);
-    }
-    delete(key: string): void {
-      kv('kv.delete', [this.label, key]);
-    }
-    exists(key: string): boolean {
-      return kv<boolean>('kv.exists', [this.label, key]);
-    }
-    getKeys(): string[] {
-      return kv<string[]>('kv.keys', [this.label]);
-    }
-  }
-
-  /** `wasi:keyvalue/store.bucket`. */
-  class Bucket {
+  /** What `fermyon:spin/key-value.store` and `wasi:keyvalue/store.bucket` share: one label's keys. */
+  class Keys {
     constructor(readonly label: string) {}
     get(key: string): Uint8Array | undefined {
       return kv<Uint8Array | undefined>('kv.get', [this.label, key]) ?? undefined;
@@ -97,6 +73,21 @@ export function workloadImports(call: HostCall): Record<string, unknown> {
     exists(key: string): boolean {
       return kv<boolean>('kv.exists', [this.label, key]);
     }
+  }
+
+  /** `fermyon:spin/key-value.store`. */
+  class Store extends Keys {
+    static open(label: string): Store {
+      open(label);
+      return new Store(label);
+    }
+    getKeys(): string[] {
+      return kv<string[]>('kv.keys', [this.label]);
+    }
+  }
+
+  /** `wasi:keyvalue/store.bucket`. */
+  class Bucket extends Keys {
     listKeys(_cursor?: string): { keys: string[]; cursor?: string } {
       return { keys: kv<string[]>('kv.keys', [this.label]), cursor: undefined };
     }
