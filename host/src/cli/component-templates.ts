@@ -256,21 +256,33 @@ export const pubsub = {
 };
 `;
 
-/** The files of a new component `name` serving `type` on `block`. */
-export function templateFiles(name: string, block: TemplateBlock, type: string): TemplateFile[] {
+/** What a new project's package.json and tsconfig.json differ in between a component and a workload. */
+export interface ProjectOptions {
+  /** The package name; the build writes `<name>.wasm`. */
+  name: string;
+  /** The package.json description. */
+  description: string;
+  /** The package.json `mortar` field: `mortar component build` reads the block or the workload kind from here. */
+  mortar: Record<string, unknown>;
+  /** The tsconfig `lib`. */
+  lib: string[];
+  /** The tsconfig `paths` (omitted when not given). */
+  paths?: Record<string, string[]>;
+}
+
+/**
+ * The package.json and tsconfig.json of a new project: `npm run build` builds `index.ts` into `<name>.wasm`, `npm run
+ * check` type-checks against the WIT's TypeScript declarations in types/ (needs a typescript install).
+ */
+export function projectFiles(o: ProjectOptions): [TemplateFile, TemplateFile] {
   const pkg = {
-    name,
+    name: o.name,
     version: '0.1.0',
     private: true,
     type: 'module',
-    description: `A mortar ${block === 'state' ? 'state store' : 'pub/sub'} component serving ${type}`,
-    // \`mortar component build\` reads the block from here.
-    mortar: { block },
-    scripts: {
-      build: `mortar component build index.ts -o ${name}.wasm`,
-      // Type-checks against the WIT's TypeScript declarations in types/ (needs a typescript install).
-      check: 'tsc -p tsconfig.json',
-    },
+    description: o.description,
+    mortar: o.mortar,
+    scripts: { build: `mortar component build index.ts -o ${o.name}.wasm`, check: 'tsc -p tsconfig.json' },
   };
   const tsconfig = {
     compilerOptions: {
@@ -280,11 +292,26 @@ export function templateFiles(name: string, block: TemplateBlock, type: string):
       strict: true,
       noEmit: true,
       skipLibCheck: true,
-      lib: ['ES2022'],
+      lib: o.lib,
       types: [],
+      ...(o.paths ? { paths: o.paths } : {}),
     },
     include: ['*.ts', 'types/**/*.d.ts'],
   };
+  return [
+    { path: 'package.json', text: `${JSON.stringify(pkg, null, 2)}\n` },
+    { path: 'tsconfig.json', text: `${JSON.stringify(tsconfig, null, 2)}\n` },
+  ];
+}
+
+/** The files of a new component `name` serving `type` on `block`. */
+export function templateFiles(name: string, block: TemplateBlock, type: string): TemplateFile[] {
+  const [packageJson, tsconfig] = projectFiles({
+    name,
+    description: `A mortar ${block === 'state' ? 'state store' : 'pub/sub'} component serving ${type}`,
+    mortar: { block },
+    lib: ['ES2022'],
+  });
   const yaml = `# A Dapr Component resource for this component: put it and ${name}.wasm in a --resources-path folder.
 apiVersion: dapr.io/v1alpha1
 kind: Component
@@ -297,8 +324,8 @@ spec:
 `;
   return [
     { path: 'index.ts', text: block === 'state' ? STATE(type) : PUBSUB(type) },
-    { path: 'package.json', text: `${JSON.stringify(pkg, null, 2)}\n` },
-    { path: 'tsconfig.json', text: `${JSON.stringify(tsconfig, null, 2)}\n` },
+    packageJson,
+    tsconfig,
     { path: 'component.yaml', text: yaml },
     { path: '.gitignore', text: '*.wasm\n' },
   ];

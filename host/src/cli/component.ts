@@ -170,18 +170,13 @@ async function buildComponent(argv: string[]): Promise<number> {
     writeFileSync(bundleConfig, 'export default { external: [/^mortar:/, /^wasi:/] };\n');
     mkdirSync(dirname(out), { recursive: true });
     const t0 = Date.now();
-    try {
-      await exec(process.execPath, [jcoCli(), ...componentizeArgs(wrapper, world, out, ['--bundle-config', bundleConfig])], {
-        cwd: dirname(entry),
-        maxBuffer: 64 * 1024 * 1024,
-      });
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string; message: string };
-      const output = `${e.stdout ?? ''}${e.stderr ?? ''}`;
-      const missing = /MORTAR-EXPORTS: ([^\n]*)/.exec(output)?.[1];
-      if (missing) throw new CliError(`${entryArg} does not implement the ${world} world: ${missing}`);
-      throw new CliError(`building ${entryArg} for the ${world} world failed:\n${output.trim() || e.message}`);
-    }
+    await componentize(
+      componentizeArgs(wrapper, world, out, ['--bundle-config', bundleConfig]),
+      entryArg,
+      entry,
+      world,
+      (missing) => `${entryArg} does not implement the ${world} world: ${missing}`,
+    );
     const built = Date.now() - t0;
     const summary = await verify(out, work);
     process.stdout.write(
@@ -311,6 +306,23 @@ function isWorkload(entry: string): boolean {
 const INCOMING_HANDLER = /^\s*export wasi:http\/incoming-handler@0\.2\.\d+;$/m;
 
 /**
+ * Runs `jco componentize` with `args` in the folder of `entry`. A failure becomes a CliError: `notImplemented(missing)`
+ * when the export check names missing exports, otherwise the build output under "building `entryArg` for the `world`
+ * world failed".
+ */
+async function componentize(args: string[], entryArg: string, entry: string, world: string, notImplemented: (missing: string) => string): Promise<void> {
+  try {
+    await exec(process.execPath, [jcoCli(), ...args], { cwd: dirname(entry), maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    const output = `${e.stdout ?? ''}${e.stderr ?? ''}`;
+    const missing = /MORTAR-EXPORTS: ([^\n]*)/.exec(output)?.[1];
+    if (missing) throw new CliError(notImplemented(missing));
+    throw new CliError(`building ${entryArg} for the ${world} world failed:\n${output.trim() || e.message}`);
+  }
+}
+
+/**
  * Builds a workload (`mortar:app/workload`) with the guest SDK resolved from this package, checks that the
  * entry exports `incomingHandler.handle` and that the component exports `wasi:http/incoming-handler`.
  */
@@ -327,18 +339,13 @@ async function buildWorkload(entryArg: string, entry: string, out: string): Prom
     );
     mkdirSync(dirname(out), { recursive: true });
     const t0 = Date.now();
-    try {
-      await exec(process.execPath, [jcoCli(), ...workloadComponentizeArgs(wrapper, out, ['--bundle-config', bundleConfig])], {
-        cwd: dirname(entry),
-        maxBuffer: 64 * 1024 * 1024,
-      });
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string; message: string };
-      const output = `${e.stdout ?? ''}${e.stderr ?? ''}`;
-      const missing = /MORTAR-EXPORTS: ([^\n]*)/.exec(output)?.[1];
-      if (missing) throw new CliError(`${entryArg} is no workload: ${missing} (export const incomingHandler = serve(router))`);
-      throw new CliError(`building ${entryArg} for the ${WORKLOAD_WORLD} world failed:\n${output.trim() || e.message}`);
-    }
+    await componentize(
+      workloadComponentizeArgs(wrapper, out, ['--bundle-config', bundleConfig]),
+      entryArg,
+      entry,
+      WORKLOAD_WORLD,
+      (missing) => `${entryArg} is no workload: ${missing} (export const incomingHandler = serve(router))`,
+    );
     const built = Date.now() - t0;
     const { componentWit } = await import('@bytecodealliance/jco');
     const wit = await componentWit(readFileSync(out));

@@ -4,7 +4,7 @@
  * the WIT ship with mortar: nothing to install, and the folder builds anywhere.
  */
 import { GUEST_SDK_SPECIFIER } from '../components/toolchain.js';
-import type { TemplateFile } from './component-templates.js';
+import { type TemplateFile, projectFiles } from './component-templates.js';
 
 const INDEX = (name: string) => `/**
  * ${name}: a mortar workload. It serves HTTP through wasi:http/incoming-handler and calls the building blocks
@@ -79,39 +79,18 @@ command = "npm run build"
 
 /** The files of a new workload `name`; `sdkEntry` is the guest SDK's entry in the mortar package (for tsc). */
 export function workloadTemplateFiles(name: string, sdkEntry: string): TemplateFile[] {
-  const pkg = {
+  const [packageJson, tsconfig] = projectFiles({
     name,
-    version: '0.1.0',
-    private: true,
-    type: 'module',
     description: `A mortar workload (wasi:http handler using mortar:app)`,
-    // `mortar component build` reads the kind from here.
     mortar: { workload: true },
-    scripts: {
-      build: `mortar component build index.ts -o ${name}.wasm`,
-      // Type-checks against the WIT's TypeScript declarations in types/ and the SDK (needs a typescript install).
-      check: 'tsc -p tsconfig.json',
-    },
-  };
-  const tsconfig = {
-    compilerOptions: {
-      target: 'ES2022',
-      module: 'ESNext',
-      moduleResolution: 'Bundler',
-      strict: true,
-      noEmit: true,
-      skipLibCheck: true,
-      lib: ['ES2022', 'esnext.disposable'],
-      types: [],
-      paths: { [GUEST_SDK_SPECIFIER]: [sdkEntry] },
-    },
-    include: ['*.ts', 'types/**/*.d.ts'],
-  };
+    lib: ['ES2022', 'esnext.disposable'],
+    paths: { [GUEST_SDK_SPECIFIER]: [sdkEntry] },
+  });
   return [
     { path: 'index.ts', text: INDEX(name) },
     { path: 'spin.toml', text: MANIFEST(name) },
-    { path: 'package.json', text: `${JSON.stringify(pkg, null, 2)}\n` },
-    { path: 'tsconfig.json', text: `${JSON.stringify(tsconfig, null, 2)}\n` },
+    packageJson,
+    tsconfig,
     { path: '.gitignore', text: '*.wasm\n' },
   ];
 }
