@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { freePort, interleavedThroughput, lowLoadLatency, median, rssBytes, startProcess, stop } from './lib.mjs';
+import { freePort, interleavedThroughput, lowLoadLatency, median, rssBytes, runArgs, startProcess, stop } from './lib.mjs';
 import { componentCall } from './component-call.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -45,22 +45,7 @@ async function mortar(args, dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-d
   const grpcPort = await freePort();
   const r = await startProcess(
     process.execPath,
-    [
-      BIN,
-      'run',
-      '--app-id',
-      'orders',
-      '--dapr-http-port',
-      String(port),
-      '--dapr-grpc-port',
-      String(grpcPort),
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'warn',
-      ...(process.env.MORTAR_BENCH_ARGS ?? '').split(' ').filter(Boolean),
-      ...args,
-    ],
+    [...runArgs(BIN, port, grpcPort, dataDir), ...(process.env.MORTAR_BENCH_ARGS ?? '').split(' ').filter(Boolean), ...args],
     `http://127.0.0.1:${port}/v1.0/healthz/outbound`,
     [204],
   );
