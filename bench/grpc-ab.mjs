@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { field, frame, unaryClient } from './grpc.mjs';
-import { freePort, median, startProcess, stop } from './lib.mjs';
+import { freePort, median, runArgs, startProcess, stop } from './lib.mjs';
 
 const [mode, a, b, n] = process.argv.slice(2);
 if (!['latency', 'memory'].includes(mode) || !a || !b) {
@@ -22,20 +22,7 @@ if (!['latency', 'memory'].includes(mode) || !a || !b) {
 const builds = [resolve(a), resolve(b)];
 const rounds = Number(n ?? (mode === 'latency' ? 8 : 6));
 const dataDir = () => mkdtempSync(join(tmpdir(), 'mortar-ab-data-'));
-const args = (build, port, grpcPort) => [
-  join(build, 'bin/mortar.js'),
-  'run',
-  '--app-id',
-  'orders',
-  '--dapr-http-port',
-  String(port),
-  '--dapr-grpc-port',
-  String(grpcPort),
-  '--data-dir',
-  dataDir(),
-  '--log-level',
-  'warn',
-];
+const args = (build, port, grpcPort) => runArgs(join(build, 'bin/mortar.js'), port, grpcPort, dataDir());
 const order = (i, xs) => (i % 2 === 0 ? xs : [...xs].reverse());
 const ticksOf = (path) => {
   const f = readFileSync(path, 'utf8').split(') ')[1].split(' ');

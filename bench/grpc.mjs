@@ -5,7 +5,7 @@
 // server, would set the pace (3.8k calls/s against the bare server, measured here).
 import http2 from 'node:http2';
 import { join } from 'node:path';
-import { freePort, median, startProcess, stop } from './lib.mjs';
+import { freePort, median, serialSamples, startProcess, stop } from './lib.mjs';
 
 /** A protobuf varint. */
 function varint(n) {
@@ -86,14 +86,7 @@ async function rate(get, seconds = 3, inFlight = 32) {
 
 /** p50 of `n` calls made one at a time, in ms. */
 async function p50(get, n = 2000) {
-  for (let i = 0; i < 300; i++) await get();
-  const samples = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    await get();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(samples);
+  return median(await serialSamples(get, n, 300));
 }
 
 /** `state.in-memory` GetState over gRPC vs a bare grpc-js server; `m` is a started sidecar with store `store` seeded. */

@@ -1,7 +1,8 @@
 // Helpers for the benchmarks: child processes, load generation and latency sampling.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import http from 'node:http';
 import autocannon from 'autocannon';
 
@@ -61,6 +62,18 @@ export async function throughput(url, { connections = 32, duration = 5, request 
   return r.requests.average;
 }
 
+/** Times `n` calls of `call` made one at a time, after `warmup` untimed ones; returns the samples in ms, sorted. */
+export async function serialSamples(call, n, warmup) {
+  for (let i = 0; i < warmup; i++) await call();
+  const samples = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await call();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return samples.sort((a, b) => a - b);
+}
+
 /** Latency at low load: sequential requests on one keep-alive connection, in ms (p50, p99). */
 export async function lowLoadLatency(url, n = 2000) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -73,15 +86,8 @@ export async function lowLoadLatency(url, n = 2000) {
         })
         .on('error', reject);
     });
-  for (let i = 0; i < 500; i++) await get();
-  const samples = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    await get();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
+  const samples = await serialSamples(get, n, 500);
   agent.destroy();
-  samples.sort((a, b) => a - b);
   return { p50: samples[Math.floor(n * 0.5)], p99: samples[Math.floor(n * 0.99)] };
 }
 
@@ -107,3 +113,50 @@ export async function interleavedThroughput(url, baseUrl, { rounds = 3, duration
   }
   return { ratio: median(ratios), ratios, value: median(ours), baseline: median(theirs) };
 }
+
+/** The arguments of `mortar run` as the benchmarks start it (app id `orders`, log level warn), before any extra flags. */
+export const runArgs = (bin, port, grpcPort, dataDir) => [
+  bin,
+  'run',
+  '--app-id',
+  'orders',
+  '--dapr-http-port',
+  String(port),
+  '--dapr-grpc-port',
+  String(grpcPort),
+  '--data-dir',
+  dataDir,
+  '--log-level',
+  'warn',
+];
+
+/** The Spin app the workload benchmarks run: `target/app.wasm` on route `/...`, its `default` key-value label a mortar `redisstore`. */
+export function writeSpinApp(dir) {
+  writeFileSync(
+    join(dir, 'spin.toml'),
+    'spin_manifest_version = 2\n\n[application]\nname = "orders"\n\n[[trigger.http]]\nroute = "/..."\ncomponent = "app"\n\n[component.app]\nsource = "target/app.wasm"\nkey_value_stores = ["default"]\n',
+  );
+  writeFileSync(join(dir, 'rc.toml'), '[key_value_store.default]\ntype = "mortar"\ncomponent = "redisstore"\n');
+}
+
+/** The arguments of `mortar up` for the app `writeSpinApp` wrote in `dir` (log level error), before any extra flags. */
+export const upArgs = (bin, dir, { listen, res, daprPort, grpcPort }) => [
+  bin,
+  'up',
+  '-f',
+  join(dir, 'spin.toml'),
+  '--listen',
+  `127.0.0.1:${listen}`,
+  '--runtime-config-file',
+  join(dir, 'rc.toml'),
+  '--resources-path',
+  res,
+  '--dapr-http-port',
+  String(daprPort),
+  '--dapr-grpc-port',
+  String(grpcPort),
+  '--data-dir',
+  join(dir, 'data'),
+  '--log-level',
+  'error',
+];

@@ -119,24 +119,39 @@ async function measure(publisher, app, { samples = 300, n = 2000 } = {}) {
   return { rate, p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)] };
 }
 
-export async function pubsubRound({ REDIS, root, mortar, resources }) {
+/** A subscriber app for a fresh topic: runs `fn(app, topic)`, then closes the app. */
+async function withSubscriber(fn) {
   const topic = `bench-${randomUUID().slice(0, 8)}`;
   const app = await subscriberApp(topic);
-  const out = {};
   try {
-    const m = await mortar([
-      '--resources-path',
-      resources('pubsub.redis', { redisHost: REDIS, consumerID: `bench-${randomUUID().slice(0, 8)}` }),
-      '--app-port',
-      String(app.port),
-    ]);
-    try {
-      // The subscription starts once the sidecar has read /dapr/subscribe.
-      await new Promise((r) => setTimeout(r, 1500));
-      out.mortar = await measure(httpPublisher(`http://127.0.0.1:${m.port}/v1.0/publish/store/${topic}`), app);
-    } finally {
-      await stop(m.proc);
-    }
+    return await fn(app, topic);
+  } finally {
+    await app.close();
+  }
+}
+
+/** A mortar sidecar (pubsub.redis as `store`, a fresh consumer group) delivering to `app`, subscribed: runs `fn(m)`, then stops it. */
+async function withSidecar({ REDIS, mortar, resources }, app, fn) {
+  const m = await mortar([
+    '--resources-path',
+    resources('pubsub.redis', { redisHost: REDIS, consumerID: `bench-${randomUUID().slice(0, 8)}` }),
+    '--app-port',
+    String(app.port),
+  ]);
+  try {
+    // The subscription starts once the sidecar has read /dapr/subscribe.
+    await new Promise((r) => setTimeout(r, 1500));
+    return await fn(m);
+  } finally {
+    await stop(m.proc);
+  }
+}
+
+export async function pubsubRound(ctx) {
+  const { REDIS, root } = ctx;
+  return withSubscriber(async (app, topic) => {
+    const out = {};
+    out.mortar = await withSidecar(ctx, app, (m) => measure(httpPublisher(`http://127.0.0.1:${m.port}/v1.0/publish/store/${topic}`), app));
     const port = await freePort();
     const b = await startProcess(
       process.execPath,
@@ -149,10 +164,8 @@ export async function pubsubRound({ REDIS, root, mortar, resources }) {
     } finally {
       await stop(b.proc);
     }
-  } finally {
-    await app.close();
-  }
-  return out;
+    return out;
+  });
 }
 
 /**
@@ -160,19 +173,10 @@ export async function pubsubRound({ REDIS, root, mortar, resources }) {
  * subscriber app and the same load, `PublishEvent` on the gRPC port then `POST /v1.0/publish` on the HTTP
  * port, one after the other on the same topic (which goes first alternates with `grpcFirst`).
  */
-export async function pubsubGrpcRound({ REDIS, mortar, resources }, grpcFirst) {
-  const topic = `bench-${randomUUID().slice(0, 8)}`;
-  const app = await subscriberApp(topic);
-  const out = {};
-  try {
-    const m = await mortar([
-      '--resources-path',
-      resources('pubsub.redis', { redisHost: REDIS, consumerID: `bench-${randomUUID().slice(0, 8)}` }),
-      '--app-port',
-      String(app.port),
-    ]);
-    try {
-      await new Promise((r) => setTimeout(r, 1500));
+export async function pubsubGrpcRound(ctx, grpcFirst) {
+  return withSubscriber((app, topic) =>
+    withSidecar(ctx, app, async (m) => {
+      const out = {};
       const grpc = (opts) => measure(grpcPublisher(m.grpcPort, 'store', topic), app, opts);
       const http = (opts) => measure(httpPublisher(`http://127.0.0.1:${m.port}/v1.0/publish/store/${topic}`), app, opts);
       // Both paths warmed up first (JIT, the broker's connections, the delivery loop), so that neither
@@ -186,11 +190,7 @@ export async function pubsubGrpcRound({ REDIS, mortar, resources }, grpcFirst) {
         out.http = await http();
         out.grpc = await grpc();
       }
-    } finally {
-      await stop(m.proc);
-    }
-  } finally {
-    await app.close();
-  }
-  return out;
+      return out;
+    }),
+  );
 }

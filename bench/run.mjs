@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { freePort, interleavedThroughput, lowLoadLatency, median, rssBytes, startProcess, stop } from './lib.mjs';
+import { freePort, interleavedThroughput, lowLoadLatency, median, rssBytes, runArgs, startProcess, stop } from './lib.mjs';
 import { componentCall } from './component-call.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -25,6 +25,15 @@ const report = (name, value, baseline, unit, target, better = 'higher', ratio = 
   console.log(
     `${name}: ${fmt(value)} ${unit} vs baseline ${fmt(baseline)} ${unit} -> ratio ${ratio.toFixed(2)}x${target !== undefined ? ` (target ${better === 'higher' ? '>=' : '<='} ${target}x: ${ok})` : ''}`,
   );
+};
+/**
+ * `report` over per-round results: the median of `value(r)` against the median of `baseline(r)`, at the median of
+ * the per-round ratios, then those ratios.
+ */
+const reportRounds = (name, rounds, value, baseline, unit, target, better) => {
+  const ratios = rounds.map((r) => value(r) / baseline(r));
+  report(name, median(rounds.map(value)), median(rounds.map(baseline)), unit, target, better, median(ratios));
+  console.log(`  per-round ratios: ${ratios.map((r) => r.toFixed(2)).join(', ')}`);
 };
 const fmt = (x) => (x >= 100 ? Math.round(x).toString() : x.toFixed(3));
 
@@ -45,22 +54,7 @@ async function mortar(args, dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-d
   const grpcPort = await freePort();
   const r = await startProcess(
     process.execPath,
-    [
-      BIN,
-      'run',
-      '--app-id',
-      'orders',
-      '--dapr-http-port',
-      String(port),
-      '--dapr-grpc-port',
-      String(grpcPort),
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'warn',
-      ...(process.env.MORTAR_BENCH_ARGS ?? '').split(' ').filter(Boolean),
-      ...args,
-    ],
+    [...runArgs(BIN, port, grpcPort, dataDir), ...(process.env.MORTAR_BENCH_ARGS ?? '').split(' ').filter(Boolean), ...args],
     `http://127.0.0.1:${port}/v1.0/healthz/outbound`,
     [204],
   );
@@ -160,20 +154,17 @@ if (want('pubsub-redis')) {
   const { pubsubRound } = await import('./pubsub.mjs');
   const rounds = [];
   for (let i = 0; i < 3; i++) rounds.push(await pubsubRound({ BIN, REDIS, root, mortar, resources }));
-  const tp = rounds.map((r) => r.mortar.rate / r.baseline.rate);
-  const med = (xs) => median(xs);
-  report(
+  reportRounds(
     'pub/sub throughput, publish -> delivered (2000 msgs, 32 publishers, median of 3)',
-    med(rounds.map((r) => r.mortar.rate)),
-    med(rounds.map((r) => r.baseline.rate)),
+    rounds,
+    (r) => r.mortar.rate,
+    (r) => r.baseline.rate,
     'msg/s',
     0.4,
     'higher',
-    med(tp),
   );
-  console.log(`  per-round ratios: ${tp.map((r) => r.toFixed(2)).join(', ')}`);
-  report('pub/sub latency at low load, publish -> delivered p50', med(rounds.map((r) => r.mortar.p50)), med(rounds.map((r) => r.baseline.p50)), 'ms');
-  report('pub/sub latency at low load, publish -> delivered p99', med(rounds.map((r) => r.mortar.p99)), med(rounds.map((r) => r.baseline.p99)), 'ms');
+  report('pub/sub latency at low load, publish -> delivered p50', median(rounds.map((r) => r.mortar.p50)), median(rounds.map((r) => r.baseline.p50)), 'ms');
+  report('pub/sub latency at low load, publish -> delivered p99', median(rounds.map((r) => r.mortar.p99)), median(rounds.map((r) => r.baseline.p99)), 'ms');
 }
 
 if (want('grpc-pubsub')) {
@@ -181,28 +172,24 @@ if (want('grpc-pubsub')) {
   const { pubsubGrpcRound } = await import('./pubsub.mjs');
   const rounds = [];
   for (let i = 0; i < 3; i++) rounds.push(await pubsubGrpcRound({ REDIS, mortar, resources }, i % 2 === 0));
-  const tp = rounds.map((r) => r.grpc.rate / r.http.rate);
-  report(
+  reportRounds(
     'publish over gRPC vs HTTP, publish -> delivered (2000 msgs, 32 publishers, median of 3)',
-    median(rounds.map((r) => r.grpc.rate)),
-    median(rounds.map((r) => r.http.rate)),
+    rounds,
+    (r) => r.grpc.rate,
+    (r) => r.http.rate,
     'msg/s',
     undefined,
     'higher',
-    median(tp),
   );
-  console.log(`  per-round ratios: ${tp.map((r) => r.toFixed(2)).join(', ')}`);
-  const lat = rounds.map((r) => r.grpc.p50 / r.http.p50);
-  report(
+  reportRounds(
     'publish over gRPC vs HTTP, low load, publish -> delivered p50',
-    median(rounds.map((r) => r.grpc.p50)),
-    median(rounds.map((r) => r.http.p50)),
+    rounds,
+    (r) => r.grpc.p50,
+    (r) => r.http.p50,
     'ms',
     undefined,
     'lower',
-    median(lat),
   );
-  console.log(`  per-round ratios: ${lat.map((r) => r.toFixed(2)).join(', ')}`);
 }
 
 if (want('bindings-redis') || want('bindings-http') || want('bindings-rabbitmq')) {

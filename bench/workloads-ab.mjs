@@ -9,7 +9,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, lowLoadLatency, median, startProcess, stop, throughput } from './lib.mjs';
+import { freePort, lowLoadLatency, median, startProcess, stop, throughput, upArgs, writeSpinApp } from './lib.mjs';
 
 const [a, b, guest = 'quickjs-http', n] = process.argv.slice(2);
 if (!a || !b) {
@@ -50,35 +50,11 @@ async function up(build, extra) {
   const dir = mkdtempSync(join(tmpdir(), 'mortar-ab-wl-app-'));
   mkdirSync(join(dir, 'target'));
   copyFileSync(join(build, 'dist/test-workloads', `${guest}.wasm`), join(dir, 'target/app.wasm'));
-  writeFileSync(
-    join(dir, 'spin.toml'),
-    'spin_manifest_version = 2\n\n[application]\nname = "orders"\n\n[[trigger.http]]\nroute = "/..."\ncomponent = "app"\n\n[component.app]\nsource = "target/app.wasm"\nkey_value_stores = ["default"]\n',
-  );
-  writeFileSync(join(dir, 'rc.toml'), '[key_value_store.default]\ntype = "mortar"\ncomponent = "redisstore"\n');
+  writeSpinApp(dir);
   const [listen, daprPort, grpcPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const m = await startProcess(
     process.execPath,
-    [
-      join(build, 'bin/mortar.js'),
-      'up',
-      '-f',
-      join(dir, 'spin.toml'),
-      '--listen',
-      `127.0.0.1:${listen}`,
-      '--runtime-config-file',
-      join(dir, 'rc.toml'),
-      '--resources-path',
-      res,
-      '--dapr-http-port',
-      String(daprPort),
-      '--dapr-grpc-port',
-      String(grpcPort),
-      '--data-dir',
-      join(dir, 'data'),
-      '--log-level',
-      'error',
-      ...extra,
-    ],
+    [...upArgs(join(build, 'bin/mortar.js'), dir, { listen, res, daprPort, grpcPort }), ...extra],
     `http://127.0.0.1:${listen}/.well-known/spin/health`,
   );
   return { build, proc: m.proc, url: `http://127.0.0.1:${listen}/kv?key=k`, daprPort, rate: [], ratio: [], cpu: new Map(), requests: 0 };

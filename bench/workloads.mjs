@@ -3,43 +3,22 @@
 // logic as a Node HTTP app calling the same sidecar with @dapr/dapr (workload-dapr-app.mjs: the network hop
 // the workload does not make), and against bare fastify + ioredis running state.redis's own read script
 // (baseline-server.mjs `redis`). The key is `orders||k`, the value '{"n":1}'.
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, interleavedThroughput, startProcess, stop } from './lib.mjs';
+import { freePort, interleavedThroughput, startProcess, stop, upArgs, writeSpinApp } from './lib.mjs';
 
 export async function workloadKvGet({ root, BIN, REDIS, resources }, guest = 'spin-http-ts') {
   const dir = mkdtempSync(join(tmpdir(), 'mortar-bench-wl-app-'));
   mkdirSync(join(dir, 'target'));
   copyFileSync(join(root, 'dist/test-workloads', `${guest}.wasm`), join(dir, 'target/app.wasm'));
-  writeFileSync(
-    join(dir, 'spin.toml'),
-    'spin_manifest_version = 2\n\n[application]\nname = "orders"\n\n[[trigger.http]]\nroute = "/..."\ncomponent = "app"\n\n[component.app]\nsource = "target/app.wasm"\nkey_value_stores = ["default"]\n',
-  );
-  writeFileSync(join(dir, 'rc.toml'), '[key_value_store.default]\ntype = "mortar"\ncomponent = "redisstore"\n');
+  writeSpinApp(dir);
   const res = resources('state.redis', { redisHost: REDIS }, 'redisstore');
   const [listen, daprPort, grpcPort, appPort, barePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const up = await startProcess(
     process.execPath,
     [
-      BIN,
-      'up',
-      '-f',
-      join(dir, 'spin.toml'),
-      '--listen',
-      `127.0.0.1:${listen}`,
-      '--runtime-config-file',
-      join(dir, 'rc.toml'),
-      '--resources-path',
-      res,
-      '--dapr-http-port',
-      String(daprPort),
-      '--dapr-grpc-port',
-      String(grpcPort),
-      '--data-dir',
-      join(dir, 'data'),
-      '--log-level',
-      'error',
+      ...upArgs(BIN, dir, { listen, res, daprPort, grpcPort }),
       // Workers per component (default: mortar's --instances default for the machine).
       ...(process.env.MORTAR_BENCH_INSTANCES ? ['--instances', process.env.MORTAR_BENCH_INSTANCES] : []),
     ],
