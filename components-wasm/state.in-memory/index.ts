@@ -16,9 +16,10 @@ const store = new Map<string, Entry>();
 let version = 0;
 let writes = 0;
 
-function live(key: string, now: number): Entry | undefined {
+/** The entry at `key` unless it has expired; `now` is read only for an entry that expires (a clock read is a host call). */
+function live(key: string, now: number | (() => number)): Entry | undefined {
   const e = store.get(key);
-  if (e && e.expires !== undefined && e.expires <= now) {
+  if (e && e.expires !== undefined && e.expires <= (typeof now === 'number' ? now : now())) {
     store.delete(key);
     return undefined;
   }
@@ -84,7 +85,7 @@ export const lifecycle = {
 
 export const stateStore = {
   get(r: S.GetRequest): S.Item | undefined {
-    const e = live(r.key, t());
+    const e = live(r.key, t);
     return e ? item(e) : undefined;
   },
   bulkGet(rs: S.GetRequest[]): S.BulkGetItem[] {
