@@ -3,7 +3,7 @@ import { deserialize, serialize } from 'node:v8';
 /**
  * A message slot in shared memory between two threads: two Int32 words (a state or sequence word, and the
  * payload length) followed by a v8-serialised payload. Used for bridge replies (capability thread -> sandbox
- * worker) and for replies awaited by a spinning caller (sandbox worker -> main thread).
+ * worker).
  */
 export interface SharedArea {
   /** Word 0: state or sequence number; word 1: payload length (-1: the payload went by message instead). */

@@ -1,4 +1,4 @@
-import { Worker, MessageChannel } from 'node:worker_threads';
+import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import './engine-flags.js';
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -8,7 +8,7 @@ import { compiledModules } from './compiled-modules.js';
 import { plannedInvokeOf, plannedReadOf, type PlannedInvoke, type PlannedRead } from '../../building-blocks.js';
 import type { GrantSource } from './planned-io.js';
 import { ownBytes } from './own-bytes.js';
-import { areaOf, createAreaBuffer, readArea, type SharedArea } from '../../capabilities/shared-area.js';
+import { createAreaBuffer } from '../../capabilities/shared-area.js';
 import {
   CTL_RUNNING,
   CTL_STARTED,
@@ -145,17 +145,22 @@ class Slot {
   runningSince = 0;
   /** The control words (`CTL_*`). */
   readonly ctl: Int32Array;
-  /** Replies awaited by a spinning caller; word 0 is a `RESULT_*` state. */
-  readonly result: SharedArea;
+  /** The state of a reply awaited by a spinning caller (a `RESULT_*`). */
+  readonly result: Int32Array;
 
-  /** `blocksBetweenCalls`: the instance waits on the call word (else in its event loop, which the message wakes). */
+  /**
+   * `blocksBetweenCalls`: the instance waits on the call word (else in its event loop, which the message
+   * wakes). `resultPort`: where a reply awaited by a spinning caller comes (read with `receiveMessageOnPort`;
+   * never started, so it wakes nothing here).
+   */
   constructor(
     readonly worker: Worker,
     buffers: SlotBuffers,
     readonly blocksBetweenCalls: boolean,
+    readonly resultPort: MessagePort,
   ) {
     this.ctl = new Int32Array(buffers.calls);
-    this.result = areaOf(buffers.result);
+    this.result = new Int32Array(buffers.result);
   }
 
   /** Calls posted in this turn of the event loop, not yet sent (an instance serving from its event loop). */
@@ -314,11 +319,11 @@ export class InstancePool {
       return;
     }
     // Nothing in flight anywhere: wait for this reply synchronously, briefly.
-    Atomics.store(best.result.words, 0, RESULT_WAITING);
+    Atomics.store(best.result, 0, RESULT_WAITING);
     best.post(p, true);
     const deadline = performance.now() + SYNC_SPIN_MS;
     for (;;) {
-      const state = Atomics.load(best.result.words, 0);
+      const state = Atomics.load(best.result, 0);
       if (state === RESULT_DONE) break;
       if (state === RESULT_IDLE) {
         // Released by the instance: it needs our I/O (a host import) or its reply does not fit the area. The
@@ -329,11 +334,11 @@ export class InstancePool {
       }
       if (performance.now() < deadline) continue;
       // Give up unless the instance has started writing the reply, in which case it is moments away.
-      if (Atomics.compareExchange(best.result.words, 0, RESULT_WAITING, RESULT_IDLE) === RESULT_WAITING) return;
+      if (Atomics.compareExchange(best.result, 0, RESULT_WAITING, RESULT_IDLE) === RESULT_WAITING) return;
     }
     this.#spinScore = Math.min(8, this.#spinScore + 1);
-    const reply = readArea(best.result) as ResultMessage;
-    Atomics.store(best.result.words, 0, RESULT_IDLE);
+    const reply = receiveMessageOnPort(best.resultPort)?.message as ResultMessage;
+    Atomics.store(best.result, 0, RESULT_IDLE);
     this.#onResult(best, reply);
   }
 
@@ -361,7 +366,9 @@ export class InstancePool {
   async #spawn(): Promise<Slot> {
     const started = performance.now();
     const { port1, port2 } = new MessageChannel();
-    const buffers: SlotBuffers = { reply: createAreaBuffer(), calls: new SharedArrayBuffer(4 * CTL_WORDS), result: createAreaBuffer() };
+    const spinner = new MessageChannel();
+    spinner.port1.unref();
+    const buffers: SlotBuffers = { reply: createAreaBuffer(), calls: new SharedArrayBuffer(4 * CTL_WORDS), result: new SharedArrayBuffer(4) };
     Atomics.store(new Int32Array(buffers.calls), CTL_RUNNING, NOT_RUNNING);
     const init: WorkerInit = {
       ...this.#opts.worker?.data,
@@ -373,19 +380,20 @@ export class InstancePool {
       bridge: port2,
       calls: buffers.calls,
       result: buffers.result,
+      resultPort: spinner.port2,
       plannedRead: this.#plannedRead,
       plannedInvoke: this.#plannedInvoke,
       grants: this.#opts.grants,
     };
     const worker = new Worker(this.#opts.worker?.url ?? WORKER_URL, {
       workerData: init,
-      transferList: [port2],
+      transferList: [port2, spinner.port2],
       // The JS heap of the glue is small; Wasm memory is capped separately by `limitMemory`.
       resourceLimits: { maxOldGenerationSizeMb: 128 },
       stdout: false,
       stderr: false,
     });
-    const slot = new Slot(worker, buffers, !this.#planned);
+    const slot = new Slot(worker, buffers, !this.#planned, spinner.port1);
     this.#opts.host.attach(port1, buffers.reply);
 
     await new Promise<void>((resolve, reject) => {
@@ -711,6 +719,7 @@ export class InstancePool {
     slot.dead = true;
     // The bridge closes with the worker, which tells whoever serves it.
     await slot.worker.terminate();
+    slot.resultPort.close();
   }
 
   /**

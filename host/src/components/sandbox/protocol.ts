@@ -27,8 +27,14 @@ export interface WorkerInit {
   /** The control words (`CTL_*`, Int32): how the host wakes the instance, withdraws calls it has not
    *  started, and sees which call it is running. */
   readonly calls: SharedArrayBuffer;
-  /** Replies to calls whose caller spins for them (a `SharedArea`): word 0 is a `RESULT_*` state. */
+  /** The state of a reply to a call whose caller spins for it (one Int32 word, a `RESULT_*` state). */
   readonly result: SharedArrayBuffer;
+  /**
+   * Where that reply goes: a message the spinning caller takes with `receiveMessageOnPort` once the word says
+   * `RESULT_DONE`. Node's structured clone costs about half of a `v8.serialize` into shared memory and the
+   * `v8.deserialize` out of it, on both sides (measured in `bench/RESULTS.md`), and it has no size limit.
+   */
+  readonly resultPort: MessagePort;
   /**
    * The reads the component plans (its block's `plannedRead` in the building-block table, when it exports
    * the plan): served as planned reads, not as plain calls. Absent: every call is a plain call.
@@ -94,7 +100,7 @@ export function deadlineMargin(budgetMs: number): number {
   return Math.min(50, budgetMs / 10);
 }
 
-/** States of the result area's word 0. */
+/** States of the word of a reply awaited by a spinning caller (`WorkerInit.result`). */
 export const RESULT_IDLE = 0;
 export const RESULT_WAITING = 1;
 export const RESULT_WRITING = 2;
@@ -108,7 +114,7 @@ export interface CallMessage {
   /** When the caller stops waiting (`sharedClock`): the instance does not start the call after it, and its
    *  host imports give up by then. */
   readonly deadline: number;
-  /** The caller is waiting for this reply in the shared result area (see `RESULT_*`). */
+  /** The caller spins for this reply (see `RESULT_*` and `WorkerInit.resultPort`). */
   readonly sync?: boolean;
   readonly iface: string;
   readonly fn: string;

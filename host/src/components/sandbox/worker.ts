@@ -7,7 +7,7 @@
 import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { claimCall, handOver, releaseSpinner } from './call-word.js';
+import { claimCall, handOver, releaseSpinner, spinnerReply } from './call-word.js';
 import { sandboxWasi } from './wasi.js';
 import { clockImports } from './clock.js';
 import { areaOf, readArea } from '../../capabilities/shared-area.js';
@@ -22,7 +22,7 @@ import { CTL_RUNNING, NOT_RUNNING, deadlineMargin, sharedClock, type CallMessage
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const reply = areaOf(init.reply);
-const result = areaOf(init.result);
+const result = spinnerReply(init);
 const ctl = new Int32Array(init.calls);
 let seq = 0;
 /** Performs the I/O of planned calls (used only if the component plans: `init.plannedRead`, `init.plannedInvoke`). */

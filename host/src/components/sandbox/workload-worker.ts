@@ -10,9 +10,8 @@
  * bridge (`bridge-client.ts`); its stdout and stderr become log lines.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { areaOf } from '../../capabilities/shared-area.js';
 import { BridgeClient } from './bridge-client.js';
-import { claimCall, handOver, releaseSpinner } from './call-word.js';
+import { claimCall, handOver, releaseSpinner, spinnerReply } from './call-word.js';
 import { CTL_RUNNING, NOT_RUNNING, deadlineMargin, sharedClock, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
 import { limits as httpLimits, type ErrorCode, type OutboundRequest, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
 import { lineSink } from './wasi-io.js';
@@ -22,7 +21,7 @@ import { workloadWasi } from './workload-wasi.js';
 
 const init = workerData as WorkerInit & WorkloadWorkerData;
 const port = parentPort!;
-const result = areaOf(init.result);
+const result = spinnerReply(init);
 const ctl = new Int32Array(init.calls);
 httpLimits.responseBodyBytes = init.responseBodyBytes;
 httpLimits.outboundBodyBytes = init.outboundBodyBytes;
