@@ -2,15 +2,16 @@
  * The bridge: how a sandboxed instance's host imports reach the capabilities.
  *
  * Each instance has a `bridge` MessagePort. The guest's imports are synchronous, so the instance posts a
- * `BridgeRequest` and blocks in `Atomics.wait` on word 0 of a shared reply area; whoever serves the bridge
- * performs the I/O, writes the `BridgeResponse` into the area (or, when it does not fit, posts it on the
- * port and sets the length word to -1) and bumps word 0 to the request's sequence number.
+ * `BridgeRequest` and blocks in `Atomics.wait` on a shared reply word; whoever serves the bridge performs the
+ * I/O, posts the `BridgeResponse` on the port and sets the word to the request's sequence number. The instance
+ * takes the reply with `receiveMessageOnPort` (its end of the port is never started, so nothing else reads
+ * it): Node's structured clone costs about half of a `v8.serialize` into shared memory and the
+ * `v8.deserialize` out of it, and has no size limit.
  *
  * The bridge is served where the capabilities live: on a thread of their own (`CapabilityThread`), off the
  * HTTP thread.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { areaOf, writeArea } from './shared-area.js';
 
 export interface BridgeRequest {
   readonly seq: number;
@@ -55,18 +56,16 @@ export interface BridgeHost {
 
 /** Serves one instance's bridge with `endpoint`, until the instance goes away (the port closes). */
 export function serveBridge(bridge: MessagePort, replyBuffer: SharedArrayBuffer, endpoint: HostEndpoint): void {
-  const reply = areaOf(replyBuffer);
+  const word = new Int32Array(replyBuffer, 0, 1);
   let lastSeq = 0;
   let closed = false;
   const answer = (res: BridgeResponse) => {
     if (closed || res.seq < lastSeq) return; // the instance is gone, or gave up on this call
     lastSeq = res.seq;
-    if (!writeArea(reply, res)) {
-      bridge.postMessage(res);
-      Atomics.store(reply.words, 1, -1);
-    }
-    Atomics.store(reply.words, 0, res.seq);
-    Atomics.notify(reply.words, 0);
+    // On the port before the word moves: the instance takes it off the port as soon as it sees the word.
+    bridge.postMessage(res);
+    Atomics.store(word, 0, res.seq);
+    Atomics.notify(word, 0);
   };
   bridge.on('close', () => {
     closed = true;

@@ -8,7 +8,6 @@ import { compiledModules } from './compiled-modules.js';
 import { plannedInvokeOf, plannedReadOf, type PlannedInvoke, type PlannedRead } from '../../building-blocks.js';
 import type { GrantSource } from './planned-io.js';
 import { ownBytes } from './own-bytes.js';
-import { createAreaBuffer } from '../../capabilities/shared-area.js';
 import {
   CTL_RUNNING,
   CTL_STARTED,
@@ -368,7 +367,7 @@ export class InstancePool {
     const { port1, port2 } = new MessageChannel();
     const spinner = new MessageChannel();
     spinner.port1.unref();
-    const buffers: SlotBuffers = { reply: createAreaBuffer(), calls: new SharedArrayBuffer(4 * CTL_WORDS), result: new SharedArrayBuffer(4) };
+    const buffers: SlotBuffers = { reply: new SharedArrayBuffer(4), calls: new SharedArrayBuffer(4 * CTL_WORDS), result: new SharedArrayBuffer(4) };
     Atomics.store(new Int32Array(buffers.calls), CTL_RUNNING, NOT_RUNNING);
     const init: WorkerInit = {
       ...this.#opts.worker?.data,

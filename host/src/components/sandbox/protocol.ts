@@ -21,7 +21,7 @@ export interface WorkerInit {
   readonly modules: Readonly<Record<string, WebAssembly.Module>>;
   /** How long a host import may block the guest before it fails with `unavailable`. */
   readonly importTimeoutMs: number;
-  /** Bridge replies (a `SharedArea`): word 0 is the sequence number of the latest reply. */
+  /** The bridge's reply word (Int32): the sequence number of the latest reply posted on `bridge`. */
   readonly reply: SharedArrayBuffer;
   readonly bridge: MessagePort;
   /** The control words (`CTL_*`, Int32): how the host wakes the instance, withdraws calls it has not

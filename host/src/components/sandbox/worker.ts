@@ -10,8 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { claimCall, handOver, releaseSpinner, spinnerReply } from './call-word.js';
 import { sandboxWasi } from './wasi.js';
 import { clockImports } from './clock.js';
-import { areaOf, readArea } from '../../capabilities/shared-area.js';
-import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
+import { BridgeClient } from './bridge-client.js';
 import { guestImports } from '../../capabilities/guest-imports.js';
 import { asCallResult, type ReadIo, type ReadOutcome } from './planned-reads.js';
 import { PlannedIo } from './planned-io.js';
@@ -21,10 +20,8 @@ import { CTL_RUNNING, NOT_RUNNING, deadlineMargin, sharedClock, type CallMessage
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-const reply = areaOf(init.reply);
 const result = spinnerReply(init);
 const ctl = new Int32Array(init.calls);
-let seq = 0;
 /** Performs the I/O of planned calls (used only if the component plans: `init.plannedRead`, `init.plannedInvoke`). */
 const planned = new PlannedIo(init.name, init.importTimeoutMs, init.grants, (message) => {
   init.bridge.postMessage({ seq: 0, op: 'log', args: ['warn', message] });
@@ -37,6 +34,9 @@ let callMargin = 0;
 /** Set while serving a call whose caller spins for the reply: lets it go to the asynchronous path. */
 let releaseCaller: (() => void) | undefined;
 
+/** The bridge to the capabilities: each host import blocks until it answers. */
+const bridge = new BridgeClient(init.bridge, init.reply, () => Math.min(init.importTimeoutMs, callDeadline - sharedClock() - callMargin));
+
 /** Performs a host import through the bridge and blocks until it answers. Throws the WIT error as `payload`. */
 function bridgeCall(op: string, args: unknown[]): unknown {
   // A caller spinning for our reply would wait the whole import out: release it to the asynchronous path.
@@ -44,38 +44,7 @@ function bridgeCall(op: string, args: unknown[]): unknown {
     releaseCaller();
     releaseCaller = undefined;
   }
-  const budget = Math.floor(Math.min(init.importTimeoutMs, callDeadline - sharedClock() - callMargin));
-  if (budget <= 0) throw witError('unavailable', `host call ${op} not attempted: the call's deadline has passed`);
-  const mine = ++seq;
-  init.bridge.postMessage({ seq: mine, op, args, budget } satisfies BridgeRequest);
-  const deadline = performance.now() + budget;
-  for (;;) {
-    const current = Atomics.load(reply.words, 0);
-    if (current === mine) break;
-    const left = deadline - performance.now();
-    if (left <= 0) throw witError('unavailable', `host call ${op} timed out after ${budget}ms`);
-    Atomics.wait(reply.words, 0, current, left);
-  }
-  let res: BridgeResponse | undefined;
-  if (Atomics.load(reply.words, 1) >= 0) {
-    res = readArea(reply) as BridgeResponse;
-  } else {
-    for (;;) {
-      const msg = receiveMessageOnPort(init.bridge);
-      if (!msg) throw witError('other', `host call ${op}: response lost`);
-      if ((msg.message as BridgeResponse).seq === mine) {
-        res = msg.message as BridgeResponse;
-        break;
-      }
-      // else: a late answer to a call that already timed out
-    }
-  }
-  if (res.ok) return res.value;
-  throw Object.assign(new Error(typeof res.error.val === 'string' ? res.error.val : res.error.tag), { payload: res.error });
-}
-
-function witError(tag: string, val: string): Error {
-  return Object.assign(new Error(val), { payload: { tag, val } });
+  return bridge.perform(op, args);
 }
 
 /** The instance's `mortar:host` imports: log and clock served here, every capability over the bridge. */
