@@ -274,6 +274,40 @@ describe('Wasm workloads: Spin apps and a QuickJS guest on the building blocks',
     assert.equal(await endpoint.dispatch('kv.increment', ['default', 'cas-race', '10'], 5000), '15');
   });
 
+  it('compare-and-swap of a missing key is an insert-if-absent (FIRST_WRITE stores): of 16 concurrent swaps one wins, and 16 concurrent increments of a missing key end at 16, on state.in-memory and state.redis', async () => {
+    for (const [runtime, http, store, key] of [
+      [rt, api, 'statestore', 'cas-absent-mem'],
+      [rtRedis, apiRedis, 'redisstore', 'cas-absent-redis'],
+    ] as const) {
+      const endpoint = new WorkloadEndpoint({
+        appId: APP_ID,
+        name: 'cas-absent',
+        api: runtime.api,
+        logger,
+        keyValueStores: ['default'],
+        storeOf: { default: store },
+        variables: {},
+        allowedOrigins: [],
+      });
+      for (const k of [key, `${key}-n`]) await fetch(`${http}/v1.0/state/${store}/${k}`, { method: 'DELETE' });
+      // Every swap read the key as missing (no ETag); only one may create it.
+      const swaps = await Promise.allSettled(
+        Array.from({ length: 16 }, (_, i) => endpoint.dispatch('kv.swap', ['default', key, undefined, Buffer.from(`w${i}`)], 5000)),
+      );
+      const won = swaps.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      assert.equal(won.length, 1, `${store}: exactly one swap of a missing key wins (won: ${won.join(', ')})`);
+      for (const r of swaps) if (r.status === 'rejected') assert.deepEqual(r.reason, { tag: 'cas-failed' }, `${store}: the others fail as cas-failed`);
+      assert.equal(await (await fetch(`${http}/v1.0/state/${store}/${key}`)).text(), `w${won[0]}`, `${store}: the winner's value is stored`);
+      const incs = await Promise.all(Array.from({ length: 16 }, () => endpoint.dispatch('kv.increment', ['default', `${key}-n`, '1'], 10_000)));
+      assert.deepEqual(
+        incs.map(Number).sort((a, b) => a - b),
+        Array.from({ length: 16 }, (_, i) => i + 1),
+        `${store}: each increment saw a distinct value`,
+      );
+      assert.equal(await (await fetch(`${http}/v1.0/state/${store}/${key}-n`)).text(), '16', `${store}: no increment was lost`);
+    }
+  });
+
   it('replace: a changed component is swapped in and serves the next request', async () => {
     const host = await workload('quickjs-http');
     assert.equal(header(await host.handle(request('GET', '/global')), 'content-type'), undefined);

@@ -25,7 +25,8 @@ import { type AppApi, type AppImportTable, appImportTable } from './app-imports.
 import { WORKLOAD_LIMITS } from './limits.js';
 
 /** The part of the universal API a workload's imports use (key-value and `mortar:app`). */
-export type WorkloadApi = AppApi & Pick<UniversalApi, 'getState' | 'saveState' | 'deleteState' | 'getBulkState' | 'deleteBulkState' | 'getMetadata'>;
+export type WorkloadApi = AppApi &
+  Pick<UniversalApi, 'getState' | 'saveState' | 'deleteState' | 'getBulkState' | 'deleteBulkState' | 'getMetadata' | 'stateInsertsIfAbsent'>;
 
 /** A guest's outbound request as the worker sends it (`sandbox/wasi-http.ts` `OutboundRequest`). */
 interface Outbound {
@@ -186,13 +187,18 @@ export class WorkloadEndpoint implements HostEndpoint {
   }
 
   /**
-   * Saves `value` if the key still has `etag` (the one a `cas` read); a key that was missing when read is
-   * saved if it is still missing (checked, then saved: Dapr has no insert-if-absent, so this case is not
-   * atomic). Another writer first: `cas-failed`.
+   * Saves `value` if the key still has `etag` (the one a `cas` read). A key that was missing when read is saved
+   * only if it is still missing: on a store that declares `FIRST_WRITE` that is one first-write save without an
+   * ETag, which the store performs as an insert-if-absent (atomic); on any other store it is checked, then
+   * saved (not atomic: Dapr's API has no other insert-if-absent). Another writer first: `cas-failed`.
    */
   async #swap(label: string, key: string, etag: string | undefined, value: Uint8Array): Promise<void> {
     const store = this.#store(label);
     try {
+      if (etag === undefined && this.opts.api.stateInsertsIfAbsent(this.#caller, store)) {
+        await this.opts.api.saveState(this.#caller, store, [{ key, value, metadata: {}, options: { concurrency: 'first-write' } }]);
+        return;
+      }
       if (etag === undefined) {
         if ((await this.opts.api.getState(this.#caller, store, { key, metadata: {} })) !== undefined) throw { tag: 'cas-failed' };
         await this.opts.api.saveState(this.#caller, store, [{ key, value, metadata: {} }]);

@@ -67,6 +67,11 @@ export class UniversalApi {
     return this.#state.get(caller.appId, storeName, req.key, req.consistency, req.metadata);
   }
 
+  /** Whether a first-write save without an ETag on `storeName` saves only a key that does not exist (`StateService.insertsIfAbsent`). */
+  stateInsertsIfAbsent(_caller: Caller, storeName: string): boolean {
+    return this.#state.insertsIfAbsent(storeName);
+  }
+
   /** Several keys, in the order asked; a key that does not exist comes back with neither item nor error. */
   async getBulkState(caller: Caller, storeName: string, req: Deferred<GetBulkStateRequest>): Promise<BulkStateItem[]> {
     this.#state.store(storeName);

@@ -85,6 +85,15 @@ export class StateService {
     throw new MortarError('ERR_STATE_STORE_NOT_FOUND', [name]);
   }
 
+  /**
+   * Whether `storeName` treats a save with `first-write` concurrency and no ETag as an insert-if-absent (its
+   * component declares `FIRST_WRITE`; Dapr's conformance suite checks exactly that: a second such save of the
+   * key fails with an ETag mismatch).
+   */
+  insertsIfAbsent(storeName: string): boolean {
+    return this.store(storeName).module.descriptor.features.includes('FIRST_WRITE');
+  }
+
   /** The key as stored: prefixed for `appId`, the app the caller acts for (see `keys.ts`). */
   #key(appId: string, store: ActiveComponent, key: string): string {
     return storedKey(keyPrefix(store.hostMetadata.keyPrefix, appId, store.name), key, store.name);
