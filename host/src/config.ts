@@ -23,6 +23,8 @@ export interface RuntimeConfig {
   readonly gracefulShutdownSeconds: number;
   /** mortar: instances per component (workers). */
   readonly instances: number;
+  /** mortar up: most instances per workload component (workers; see `DEFAULTS.workloadInstances`). */
+  readonly workloadInstances?: number;
   /** mortar: deadline of a component call no Resiliency timeout applies to (see `DEFAULTS`). */
   readonly componentCallTimeoutMs: number;
   /** mortar: cap on each component instance's linear memory. */
@@ -42,6 +44,13 @@ export const DEFAULTS = {
   /** One instance per core beyond the one the HTTP API and the host's I/O run on, up to 4 (measured in
    *  bench/: on 2 cores a second instance only adds thread hand-offs; on more cores it adds throughput). */
   instances: Math.max(1, Math.min(4, availableParallelism() - 1)),
+  /**
+   * Most instances per workload component under `mortar up` (`--workload-instances`): twice the cores, 2 to 8.
+   * A request holds its instance while every host call it makes (a key-value get, an outbound request) is
+   * away, and a waiting instance uses no CPU, so more instances than cores overlap those waits. Started on
+   * demand: an idle workload holds one. Measured in bench/ (`bench/RESULTS.md`, 2026-12-01 late).
+   */
+  workloadInstances: Math.max(2, Math.min(8, 2 * availableParallelism())),
   /**
    * The deadline of every component call that no Resiliency outbound timeout applies to (`--component-call-timeout`):
    * the caller gets Dapr's 500 error (`ERR_STATE_GET`, ...) by then. The instance starts no call past its

@@ -47,6 +47,7 @@ Flags (daprd-compatible):
                                      subscribe (GET /dapr/subscribe); comma-separated
 mortar flags:
   --instances <n>                    most sandboxed instances per component (default: cores - 1, 1..4)
+  --workload-instances <n>           mortar up: most instances per workload component (default: 2 x cores, 2..8)
   --component-call-timeout <ms>      deadline of a component call without a Resiliency timeout (default: 5000)
   --component-memory <size>          linear memory cap per component instance (default: 256Mi)
 Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FORMAT=text.
@@ -112,6 +113,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     'dapr-http-max-request-size': { type: 'string' },
     'dapr-graceful-shutdown-seconds': { type: 'string' },
     instances: { type: 'string' },
+    'workload-instances': { type: 'string' },
     'component-call-timeout': { type: 'string' },
     'component-memory': { type: 'string' },
     'poll-ms': { type: 'string' },
@@ -175,6 +177,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     maxBodyBytes: maxBody,
     gracefulShutdownSeconds: int('dapr-graceful-shutdown-seconds', DEFAULTS.gracefulShutdownSeconds)!,
     instances: Math.max(1, int('instances', DEFAULTS.instances)!),
+    workloadInstances: Math.max(1, int('workload-instances', DEFAULTS.workloadInstances)!),
     componentCallTimeoutMs: Math.max(100, int('component-call-timeout', DEFAULTS.componentCallTimeoutMs)!),
     componentMemoryBytes: str('component-memory') ? parseQuantity(str('component-memory')!) : DEFAULTS.componentMemoryBytes,
     pollMs: Math.max(50, int('poll-ms', DEFAULTS.pollMs)!),
@@ -341,7 +344,7 @@ async function up(argv: string[]): Promise<void> {
         logger: log,
         cacheDir: join(config.dataDir, 'cache'),
         pollMs: config.pollMs,
-        instances: config.instances,
+        instances: config.workloadInstances ?? DEFAULTS.workloadInstances,
         memoryBytes: config.componentMemoryBytes,
       });
       await engine.start();

@@ -10,6 +10,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseSpinManifest } from '../../host/src/workloads/spin-manifest.js';
@@ -101,6 +103,62 @@ describe('mortar up', () => {
       code = await up.stop();
     }
     assert.equal(code, 0, logs.join(''));
+  });
+
+  it('--workload-instances: requests that each hold their worker on an outbound call are served side by side, up to the flag (3 at once with 3 workers, one at a time with 1)', async () => {
+    // The target holds each request until three are in (then answers them all) or 400 ms have passed, and
+    // records the most it held at once.
+    let inFlight = 0;
+    let most = 0;
+    const held: Array<() => void> = [];
+    const target = createServer((_req, res) => {
+      most = Math.max(most, ++inFlight);
+      const answer = () => {
+        inFlight--;
+        res.end('held');
+      };
+      held.push(answer);
+      if (held.length >= 3) for (const f of held.splice(0)) f();
+      else
+        setTimeout(() => {
+          const i = held.indexOf(answer);
+          if (i >= 0) held.splice(i, 1)[0]!();
+        }, 400);
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/`;
+    const dir = tempDir('spin-instances');
+    mkdirSync(join(dir, 'target'));
+    copyFileSync(join(ROOT, 'dist/test-workloads/spin-sdk-v2.wasm'), join(dir, 'target/app.wasm'));
+    writeFileSync(
+      join(dir, 'spin.toml'),
+      'spin_manifest_version = 2\n\n[application]\nname = "instances"\n\n[[trigger.http]]\nroute = "/..."\ncomponent = "app"\n\n[component.app]\nsource = "target/app.wasm"\nallowed_outbound_hosts = ["http://127.0.0.1:*"]\n',
+    );
+    try {
+      for (const [workers, expected] of [
+        [3, 3],
+        [1, 1],
+      ] as const) {
+        const [http, grpc, listen] = [await freePort(), await freePort(), await freePort()];
+        const args = [...upArgs(join(dir, 'spin.toml'), join(dir, `data-${workers}`), { http, grpc, listen }), '--workload-instances', String(workers)];
+        const up = await startUp(args, listenerServing(listen), 'the workload listener');
+        try {
+          most = 0;
+          // Workers start as requests overlap (one more at a time): bursts of three until the target has held
+          // three at once (ten bursts at most); with one worker, three bursts that must never overlap.
+          const bursts = workers === 1 ? 3 : 10;
+          for (let burst = 0; burst < bursts && (workers === 1 || most < expected); burst++) {
+            const answers = await Promise.all(Array.from({ length: 3 }, () => fetch(`http://127.0.0.1:${listen}/fetch?url=${encodeURIComponent(url)}`)));
+            for (const r of answers) assert.equal(await r.text(), '200 held');
+          }
+          assert.equal(most, expected, `with --workload-instances ${workers} the target held ${most} requests at once`);
+        } finally {
+          assert.equal(await up.stop(), 0, up.logs.join(''));
+        }
+      }
+    } finally {
+      target.close();
+    }
   });
 
   it('refuses a manifest with an unsupported run-time field at start: exit code 1, the field named, nothing served', () => {

@@ -20,7 +20,7 @@ export interface WorkloadEngineOptions {
   readonly cacheDir: string;
   /** How often each `.wasm` is checked for a change (ms); 0: not watched. */
   readonly pollMs: number;
-  /** Workers per component (`--instances`). */
+  /** Most workers per workload component (`--workload-instances`). */
   readonly instances: number;
   /** Each instance's memory cap (`--component-memory`). */
   readonly memoryBytes: number;
