@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Runtime } from '../../host/src/runtime.js';
-import { DEFAULTS, type RuntimeConfig } from '../../host/src/config.js';
+import type { RuntimeConfig } from '../../host/src/config.js';
+import { testRuntimeConfig } from '../helpers/runtime-config.js';
 import { createLogger } from '../../host/src/logger.js';
 import type { Caller } from '../../host/src/api/universal/caller.js';
 import { APP_INTERFACES, appImports, appImportTable, type AppImports } from '../../host/src/workloads/app-imports.js';
@@ -46,25 +47,7 @@ async function rejectsWith(p: Promise<unknown>, tag: AppError['tag'], code: stri
 }
 
 function config(resourcePaths: string[], dataDir: string, appPort?: number): RuntimeConfig {
-  return {
-    appId: SIDECAR_APP,
-    appPort,
-    appProtocol: 'http',
-    appChannelAddress: '127.0.0.1',
-    disableInitEndpoints: [],
-    httpPort: 0,
-    grpcPort: 0,
-    listenAddresses: [],
-    resourcePaths,
-    dataDir,
-    logLevel: 'silent',
-    maxBodyBytes: DEFAULTS.maxBodyBytes,
-    gracefulShutdownSeconds: 1,
-    instances: 1,
-    componentCallTimeoutMs: DEFAULTS.componentCallTimeoutMs,
-    componentMemoryBytes: DEFAULTS.componentMemoryBytes,
-    pollMs: 200,
-  };
+  return testRuntimeConfig({ appId: SIDECAR_APP, appPort, resourcePaths, dataDir });
 }
 
 describe('mortar:app imports over the universal API', () => {

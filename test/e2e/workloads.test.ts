@@ -11,7 +11,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Runtime } from '../../host/src/runtime.js';
-import { DEFAULTS, type RuntimeConfig } from '../../host/src/config.js';
+import { testRuntimeConfig } from '../helpers/runtime-config.js';
 import { createLogger } from '../../host/src/logger.js';
 import { WorkloadEndpoint } from '../../host/src/workloads/workload-endpoint.js';
 import { WorkloadHost, type WorkloadRequest, type WorkloadResponse, type WorkloadSpec } from '../../host/src/workloads/workload-host.js';
@@ -67,24 +67,7 @@ describe('Wasm workloads: Spin apps and a QuickJS guest on the building blocks',
   async function runtime(resourcePaths: string[]): Promise<[Runtime, string]> {
     const dataDir = tempDir('workloads');
     const httpPort = await freePort();
-    const config: RuntimeConfig = {
-      appId: APP_ID,
-      appProtocol: 'http',
-      appChannelAddress: '127.0.0.1',
-      disableInitEndpoints: [],
-      httpPort,
-      grpcPort: 0,
-      listenAddresses: ['127.0.0.1'],
-      resourcePaths,
-      dataDir,
-      logLevel: 'silent',
-      maxBodyBytes: DEFAULTS.maxBodyBytes,
-      gracefulShutdownSeconds: 1,
-      instances: 1,
-      componentCallTimeoutMs: DEFAULTS.componentCallTimeoutMs,
-      componentMemoryBytes: DEFAULTS.componentMemoryBytes,
-      pollMs: 200,
-    };
+    const config = testRuntimeConfig({ appId: APP_ID, httpPort, listenAddresses: ['127.0.0.1'], resourcePaths, dataDir });
     const r = new Runtime(config, logger);
     await r.start();
     return [r, `http://127.0.0.1:${httpPort}`];

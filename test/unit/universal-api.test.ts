@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Runtime } from '../../host/src/runtime.js';
-import { DEFAULTS, type RuntimeConfig } from '../../host/src/config.js';
+import { testRuntimeConfig } from '../helpers/runtime-config.js';
 import { createLogger } from '../../host/src/logger.js';
 import { MortarError } from '../../host/src/errors.js';
 import type { Caller } from '../../host/src/api/universal/caller.js';
@@ -36,25 +36,7 @@ describe('universal API: the caller decides identity', () => {
     writeComponent(res, 'ps.yaml', 'ps', 'pubsub.in-memory', { publishingScopes: 'billing=invoices' });
     const appPort = await freePort();
     app = await SubscriberApp.start([{ pubsubname: 'ps', topic: 'invoices', route: '/invoices' }], appPort);
-    const config: RuntimeConfig = {
-      appId: SIDECAR_APP,
-      appPort,
-      appProtocol: 'http',
-      appChannelAddress: '127.0.0.1',
-      disableInitEndpoints: [],
-      httpPort: 0,
-      grpcPort: 0,
-      listenAddresses: [],
-      resourcePaths: [res],
-      dataDir,
-      logLevel: 'silent',
-      maxBodyBytes: DEFAULTS.maxBodyBytes,
-      gracefulShutdownSeconds: 1,
-      instances: 1,
-      componentCallTimeoutMs: DEFAULTS.componentCallTimeoutMs,
-      componentMemoryBytes: DEFAULTS.componentMemoryBytes,
-      pollMs: 200,
-    };
+    const config = testRuntimeConfig({ appId: SIDECAR_APP, appPort, resourcePaths: [res], dataDir });
     rt = new Runtime(config, createLogger('silent', SIDECAR_APP));
     await rt.start();
     await waitUntil(() => rt.ready(), 'the runtime ready (app reachable, subscriptions established)', 15_000);

@@ -325,7 +325,7 @@ export class InstancePool {
       const state = Atomics.load(best.result, 0);
       if (state === RESULT_DONE) break;
       if (state === RESULT_IDLE) {
-        // Released by the instance: it needs our I/O (a host import) or its reply does not fit the area. The
+        // Released by the instance: it needs our I/O (a host import) or its reply could not be cloned. The
         // reply comes as a message; spinning for a component that does I/O only delays that I/O, so stop
         // spinning for it until it pays off again.
         this.#spinScore = Math.max(-64, this.#spinScore - 32);
