@@ -4,7 +4,7 @@
 // baselines). A build is a directory holding bin/, dist/ and node_modules (a git worktree, or a copy of them).
 //   node bench/grpc-ab.mjs latency <build A> <build B> [rounds]   GetState over gRPC on state.in-memory: p50 one
 //       call at a time, calls/s with 32 in flight, and the sidecar's CPU per call (main thread and process,
-//       from /proc) during those
+//       from /proc) during both
 //   node bench/grpc-ab.mjs memory <build A> <build B> [starts]    embedded defaults, 2 s after ready: the main
 //       thread's heap and the RSS after two GCs (node --expose-gc and a SIGUSR2 probe preloaded)
 import { spawn } from 'node:child_process';
@@ -52,7 +52,7 @@ if (mode === 'latency') {
       body: '[{"key":"k","value":{"n":1}}]',
     });
     const c = unaryClient(grpcPort, 'GetState');
-    sides.push({ build, m, get: () => c.call(body), close: c.close, p50: [], rate: [], main: [], proc: [] });
+    sides.push({ build, m, get: () => c.call(body), close: c.close, p50: [], rate: [], main: [], proc: [], serialMain: [], serialProc: [] });
   }
   const load = async (s, seconds = 3) => {
     const pid = s.m.proc.pid;
@@ -76,12 +76,16 @@ if (mode === 'latency') {
   };
   const p50 = async (s) => {
     for (let i = 0; i < 300; i++) await s.get();
+    const pid = s.m.proc.pid;
+    const [m0, p0] = [ticksOf(`/proc/${pid}/task/${pid}/stat`), ticksOf(`/proc/${pid}/stat`)];
     const xs = [];
     for (let i = 0; i < 2000; i++) {
       const t0 = process.hrtime.bigint();
       await s.get();
       xs.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
+    s.serialMain.push(((ticksOf(`/proc/${pid}/task/${pid}/stat`) - m0) * 1e4) / xs.length);
+    s.serialProc.push(((ticksOf(`/proc/${pid}/stat`) - p0) * 1e4) / xs.length);
     return median(xs);
   };
   try {
@@ -103,7 +107,7 @@ if (mode === 'latency') {
   }
   for (const s of sides) {
     console.log(
-      `${s.build}: p50 ${median(s.p50).toFixed(3)} ms, ${Math.round(median(s.rate))} calls/s, CPU per call ${median(s.main).toFixed(1)} us (main thread), ${median(s.proc).toFixed(1)} us (process)`,
+      `${s.build}: p50 ${median(s.p50).toFixed(3)} ms, ${Math.round(median(s.rate))} calls/s, CPU per call ${median(s.main).toFixed(1)} us (main thread), ${median(s.proc).toFixed(1)} us (process); one at a time ${median(s.serialMain).toFixed(0)} us (main thread), ${median(s.serialProc).toFixed(0)} us (process)`,
     );
   }
   const [x, y] = sides;

@@ -8,6 +8,7 @@ import { compiledModules } from './compiled-modules.js';
 import { plannedInvokeOf, plannedReadOf, type PlannedInvoke, type PlannedRead } from '../../building-blocks.js';
 import type { GrantSource } from './planned-io.js';
 import { ownBytes } from './own-bytes.js';
+import { releaseSpinnerWord, spinnerWord } from './call-wait.js';
 import {
   CTL_RUNNING,
   CTL_STARTED,
@@ -28,6 +29,8 @@ import {
 } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** This process's spinner word (`call-wait.ts`): which instance spins for its next call, if any. */
+const SPINNER = spinnerWord();
 /**
  * How long a call into an idle instance is awaited synchronously (spinning) before falling back to the
  * asynchronous path. At low load this saves the main thread an event-loop wake per call; the spin is
@@ -380,6 +383,7 @@ export class InstancePool {
       calls: buffers.calls,
       result: buffers.result,
       resultPort: spinner.port2,
+      spinner: SPINNER,
       plannedRead: this.#plannedRead,
       plannedInvoke: this.#plannedInvoke,
       grants: this.#opts.grants,
@@ -392,6 +396,9 @@ export class InstancePool {
       stdout: false,
       stderr: false,
     });
+    // A worker terminated while it spun for a call must not keep others from spinning.
+    const threadId = worker.threadId;
+    worker.once('exit', () => releaseSpinnerWord(SPINNER, threadId));
     const slot = new Slot(worker, buffers, !this.#planned, spinner.port1);
     this.#opts.host.attach(port1, buffers.reply);
 

@@ -4,13 +4,14 @@
  * The instance gets a deny-by-default WASI (no preopens, no environment, no network; see `wasi.ts`) and the
  * mortar:host imports, each of which forwards over the bridge to the capabilities. Nothing else is reachable.
  */
-import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
+import { parentPort, workerData, receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { claimCall, handOver, releaseSpinner, spinnerReply } from './call-word.js';
 import { sandboxWasi } from './wasi.js';
 import { clockImports } from './clock.js';
 import { BridgeClient } from './bridge-client.js';
+import { CallWait } from './call-wait.js';
 import { guestImports } from '../../capabilities/guest-imports.js';
 import { asCallResult, type ReadIo, type ReadOutcome } from './planned-reads.js';
 import { PlannedIo } from './planned-io.js';
@@ -225,11 +226,12 @@ async function main(): Promise<void> {
     return;
   }
   // Between calls the instance blocks on the call word rather than in the event loop: a futex wake is
-  // cheaper and steadier than an event-loop wake, and nothing else ever runs on this thread.
+  // cheaper and steadier than an event-loop wake, and nothing else ever runs on this thread. Calls coming
+  // close together are spun for instead (see `call-wait.ts`).
+  const wait = new CallWait(ctl, init.spinner, threadId);
   let seen = 0;
   for (;;) {
-    Atomics.wait(ctl, 0, seen);
-    seen = Atomics.load(ctl, 0);
+    seen = wait.next(seen);
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) serve(m.message as CallMessage);
   }
 }

@@ -9,8 +9,9 @@
  * replaces the worker. The guest's key-value, variables, config and outbound HTTP calls go to the host over the
  * bridge (`bridge-client.ts`); its stdout and stderr become log lines.
  */
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, threadId, workerData } from 'node:worker_threads';
 import { BridgeClient } from './bridge-client.js';
+import { CallWait } from './call-wait.js';
 import { claimCall, handOver, releaseSpinner, spinnerReply } from './call-word.js';
 import { CTL_RUNNING, NOT_RUNNING, deadlineMargin, sharedClock, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
 import { limits as httpLimits, type ErrorCode, type OutboundRequest, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
@@ -95,10 +96,10 @@ async function main(): Promise<void> {
 
   port.postMessage({ ready: true, exports: ['workload'] });
   // Between requests the worker blocks on the call word, as worker.ts does.
+  const wait = new CallWait(ctl, init.spinner, threadId);
   let seen = 0;
   for (;;) {
-    Atomics.wait(ctl, 0, seen);
-    seen = Atomics.load(ctl, 0);
+    seen = wait.next(seen);
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) await serve(m.message as CallMessage);
   }
 }

@@ -1,0 +1,82 @@
+/**
+ * How an instance that blocks between calls waits for its next one (`worker.ts`, `workload-worker.ts`).
+ *
+ * A parked thread (`Atomics.wait`) costs nothing while idle but much when woken: on this kind of VM the wake
+ * itself is 40-90 us, and the code that runs just after it is 2-5 times slower than warm. Calls made one at a
+ * time (a client awaiting each `GetState`) pay that on every call: about 0.15 ms of a 0.44 ms round trip
+ * (`bench/RESULTS.md`, 2026-12-02). So an instance whose calls have been coming close together spins on the
+ * call word before it parks, as an adaptive mutex does:
+ * - it spins only if its previous call came within `SPIN_WINDOW_MS` of the instance becoming free, and for at
+ *   most that long; calls spaced wider are waited for parked, at no CPU cost, and under load no instance
+ *   waits at all;
+ * - one thread of the process spins at a time (it holds the spinner word), and none unless the process may
+ *   use two cores (`SPIN_ALLOWED`): the spinner's core is one the API thread does not need.
+ * The price is CPU while calls trickle in one at a time: the spinner's core is busy between them.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { CTL_POSTED } from './protocol.js';
+
+/** The longest spin, and the widest spacing of calls that makes an instance spin (milliseconds). */
+export const SPIN_WINDOW_MS = 1;
+/** Whether an instance may spin at all: the process may keep two cores busy (see `usableCores`). */
+export const SPIN_ALLOWED = usableCores() >= 2;
+
+/** The cores this process may keep busy: its CPU affinity, capped by the cgroup v2 CPU quota if one is set. */
+export function usableCores(cpuMax = readCpuMax()): number {
+  const cores = availableParallelism();
+  const [quota, period] = (cpuMax ?? '').trim().split(/\s+/);
+  const share = Number(quota) / Number(period);
+  return quota !== 'max' && share > 0 ? Math.min(cores, share) : cores;
+}
+
+function readCpuMax(): string | undefined {
+  try {
+    return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The spinner word of a process (one Int32, shared by every instance it starts): the `threadId` of the thread
+ * spinning, or 0.
+ */
+export function spinnerWord(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4);
+}
+
+/** Frees the spinner word if thread `threadId` held it (it was terminated mid-spin). */
+export function releaseSpinnerWord(word: SharedArrayBuffer, threadId: number): void {
+  Atomics.compareExchange(new Int32Array(word), 0, threadId, 0);
+}
+
+/** An instance's wait for its next call (see the module's comment). */
+export class CallWait {
+  readonly #ctl: Int32Array;
+  readonly #spinner: Int32Array;
+  readonly #id: number;
+  /** The previous call came within the window: spin for the next one. */
+  #close = false;
+
+  /** `ctl`: the instance's control words; `spinner`: the process's `spinnerWord`; `id`: this thread's `threadId`. */
+  constructor(ctl: Int32Array, spinner: SharedArrayBuffer, id: number) {
+    this.#ctl = ctl;
+    this.#spinner = new Int32Array(spinner);
+    this.#id = id;
+  }
+
+  /** Blocks until `CTL_POSTED` has moved past `seen` (a call was posted); returns its new value. */
+  next(seen: number): number {
+    const start = performance.now();
+    if (this.#close && SPIN_ALLOWED && Atomics.compareExchange(this.#spinner, 0, 0, this.#id) === 0) {
+      const until = start + SPIN_WINDOW_MS;
+      while (Atomics.load(this.#ctl, CTL_POSTED) === seen && performance.now() < until);
+      Atomics.store(this.#spinner, 0, 0);
+    }
+    // Returns at once if a call came while spinning.
+    Atomics.wait(this.#ctl, CTL_POSTED, seen);
+    this.#close = performance.now() - start <= SPIN_WINDOW_MS;
+    return Atomics.load(this.#ctl, CTL_POSTED);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * How an instance waits for its next call (`call-wait.ts`): it spins while calls come close together and
+ * parks when they stop, one thread of the process at a time, only given two cores' worth of CPU; a thread
+ * terminated mid-spin does not keep the spinner word. Driven with a real worker thread.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { CTL_POSTED, CTL_WORDS } from '../../host/src/components/sandbox/protocol.js';
+import { SPIN_ALLOWED, SPIN_WINDOW_MS, releaseSpinnerWord, spinnerWord, usableCores } from '../../host/src/components/sandbox/call-wait.js';
+
+const CALL_WAIT = new URL('../../host/src/components/sandbox/call-wait.js', import.meta.url).href;
+
+it('usable cores: the CPU affinity, capped by a cgroup v2 quota when one is set', () => {
+  const cores = availableParallelism();
+  assert.equal(usableCores(undefined), cores, 'no cgroup file');
+  assert.equal(usableCores('max 100000\n'), cores, 'no quota');
+  assert.equal(usableCores('50000 100000\n'), Math.min(cores, 0.5), 'half a core');
+  assert.equal(usableCores('400000 100000'), Math.min(cores, 4));
+  assert.equal(usableCores('garbage'), cores, 'unreadable: the affinity');
+  assert.equal(SPIN_ALLOWED, usableCores() >= 2);
+});
+
+/** A worker that waits with `CallWait` and counts the calls it saw in word 1 of `ctl` (CTL_STARTED's place). */
+function waiter(ctl: SharedArrayBuffer, spinner: SharedArrayBuffer): Worker {
+  const code = `
+    const { workerData, threadId } = require('node:worker_threads');
+    import(${JSON.stringify(CALL_WAIT)}).then(({ CallWait }) => {
+      const ctl = new Int32Array(workerData.ctl);
+      const wait = new CallWait(ctl, workerData.spinner, threadId);
+      let seen = 0;
+      for (;;) {
+        seen = wait.next(seen);
+        Atomics.store(ctl, 1, seen);
+        Atomics.notify(ctl, 1);
+      }
+    });`;
+  return new Worker(code, { eval: true, workerData: { ctl, spinner } });
+}
+
+/** Posts one call and blocks until the worker has seen it. */
+function call(ctl: Int32Array): void {
+  const n = Atomics.add(ctl, CTL_POSTED, 1) + 1;
+  Atomics.notify(ctl, CTL_POSTED);
+  while (Atomics.load(ctl, 1) !== n) Atomics.wait(ctl, 1, Atomics.load(ctl, 1), 1000);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+it('an instance spins for its next call while calls come within the window, and parks once they stop', {
+  skip: !SPIN_ALLOWED && 'needs two cores',
+}, async () => {
+  const ctl = new Int32Array(new SharedArrayBuffer(4 * CTL_WORDS));
+  const spinner = spinnerWord();
+  const word = new Int32Array(spinner);
+  const w = waiter(ctl.buffer as SharedArrayBuffer, spinner);
+  try {
+    await new Promise((r) => w.once('online', r));
+    await sleep(50);
+    call(ctl); // after a long idle: parked, so the next wait does not spin
+    await sleep(20);
+    assert.equal(Atomics.load(word, 0), 0, 'a call after a long gap: the instance parks');
+    // Close calls: from the second on, the instance spins between them.
+    let spun = 0;
+    for (let i = 0; i < 20; i++) {
+      call(ctl);
+      const t0 = performance.now();
+      while (performance.now() - t0 < SPIN_WINDOW_MS / 4) if (Atomics.load(word, 0) === w.threadId) spun++;
+    }
+    assert.ok(spun > 0, 'the spinner word held by the instance between close calls');
+    // A gap wider than the window: the spin ends, and the word is free again.
+    await sleep(SPIN_WINDOW_MS * 20);
+    assert.equal(Atomics.load(word, 0), 0, 'the spin ended after the window');
+  } finally {
+    await w.terminate();
+  }
+});
+
+it('a thread terminated mid-spin frees the spinner word, and only a word it held', () => {
+  const word = spinnerWord();
+  const view = new Int32Array(word);
+  Atomics.store(view, 0, 7);
+  releaseSpinnerWord(word, 8);
+  assert.equal(Atomics.load(view, 0), 7, 'held by another thread: kept');
+  releaseSpinnerWord(word, 7);
+  assert.equal(Atomics.load(view, 0), 0);
+});
