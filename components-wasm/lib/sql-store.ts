@@ -7,6 +7,7 @@
  * (or first-write) condition held; transactions run as one `batch`, rolled back on any unmet expectation.
  */
 import type * as S from 'mortar:component/state-store@0.1.0';
+import type * as L from 'mortar:component/key-listing@0.1.0';
 import { Connection, type DbValue, type Statement, type RowSet, type Dialect } from 'mortar:host/sql@0.1.0';
 import { nowMs } from 'mortar:host/clock@0.1.0';
 import { fromHostError, hostPayload, i64, rfc3339, stateError, ttlSeconds, type Pairs, type StateError } from './guest.js';
@@ -182,6 +183,25 @@ export class SqlStateStore {
     return failed;
   }
 
+  /** In key order (the database's collation, which the cursor comparison uses too); the cursor is the page's last key. */
+  listKeys(prefix: string, cursor: string | undefined, limit: number): L.KeyPage {
+    const n = Math.min(Math.max(1, Math.floor(limit)), 10_000);
+    const p = this.#p;
+    let rs: RowSet;
+    try {
+      rs = this.#c().query(
+        st(
+          `SELECT key FROM ${this.#t} WHERE substr(key, 1, length(${p(1)})) = ${p(2)} AND key > ${p(3)} AND (expires_at IS NULL OR expires_at > ${p(4)}) ORDER BY key LIMIT ${n + 1}`,
+          [text(prefix), text(prefix), text(cursor ?? ''), int(now())],
+        ),
+      );
+    } catch (err) {
+      throw mapSqlError(err);
+    }
+    const keys = rs.rows.slice(0, n).map((row) => str(row[0]!));
+    return { keys, cursor: rs.rows.length > n ? keys[keys.length - 1] : undefined };
+  }
+
   transact(ops: S.Operation[]): void {
     const at = now();
     const stmts = ops.map((op) => (op.tag === 'upsert' ? this.setStatement(op.val, at) : this.deleteStatement(op.val, at)));
@@ -239,5 +259,12 @@ export function stateStoreExports(store: SqlStateStore) {
     delete: (r: S.DeleteRequest) => store.delete(r),
     bulkDelete: (rs: S.DeleteRequest[]) => store.bulkDelete(rs),
     transact: (ops: S.Operation[], _m: Pairs) => store.transact(ops),
+  };
+}
+
+/** The `key-listing` export of a component backed by `store`. */
+export function keyListingExport(store: SqlStateStore) {
+  return {
+    listKeys: (prefix: string, cursor: string | undefined, limit: number) => store.listKeys(prefix, cursor, limit),
   };
 }

@@ -1,8 +1,10 @@
+// world: listing-state-store-component
 /**
  * state.in-memory: keeps state in this instance's own memory (Dapr's `state.in-memory`).
  * Declares max-instances 1 so that every call reaches the one instance holding the data.
  */
 import type * as S from 'mortar:component/state-store@0.1.0';
+import type * as L from 'mortar:component/key-listing@0.1.0';
 import { rfc3339, schema, stateError, ttlSeconds, type Pairs } from '../lib/guest.js';
 import { nowMs } from 'mortar:host/clock@0.1.0';
 
@@ -155,5 +157,17 @@ export const stateStore = {
       }
     }
     for (const f of apply) f();
+  },
+};
+
+export const keyListing = {
+  /** In key order; the cursor is the last key of the page, so a key deleted meanwhile moves nothing. */
+  listKeys(prefix: string, cursor: string | undefined | null, limit: number): L.KeyPage {
+    const now = t();
+    const keys: string[] = [];
+    for (const k of store.keys()) if (k.startsWith(prefix) && (cursor == null || k > cursor) && live(k, now)) keys.push(k);
+    keys.sort();
+    const page = keys.slice(0, Math.max(1, limit));
+    return { keys: page, cursor: keys.length > page.length ? page[page.length - 1] : undefined };
   },
 };

@@ -1,7 +1,8 @@
+// world: listing-state-store-component
 /**
  * state.postgresql: state in a PostgreSQL table (Dapr's `state.postgresql` metadata names).
  */
-import { SqlStateStore, stateStoreExports } from '../lib/sql-store.js';
+import { SqlStateStore, keyListingExport, stateStoreExports } from '../lib/sql-store.js';
 import { schema, toMap, type Pairs } from '../lib/guest.js';
 
 const store = new SqlStateStore('postgres');
@@ -43,3 +44,4 @@ export const lifecycle = {
 };
 
 export const stateStore = stateStoreExports(store);
+export const keyListing = keyListingExport(store);

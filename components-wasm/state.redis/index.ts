@@ -1,4 +1,4 @@
-// world: planned-state-store-component
+// world: planned-listing-state-store-component
 /**
  * state.redis: state in Redis, in Dapr's own layout (a hash per key with fields `data` and `version`;
  * the ETag is the version), so data written by Dapr's state.redis is readable here and the other way round.
@@ -7,6 +7,7 @@
  */
 import type * as S from 'mortar:component/state-store@0.1.0';
 import type * as P from 'mortar:component/read-plan@0.1.0';
+import type * as L from 'mortar:component/key-listing@0.1.0';
 import { Connection, type Argument, type Value } from 'mortar:host/redis@0.1.0';
 import { nowMs } from 'mortar:host/clock@0.1.0';
 import { REDIS_CONNECTION_PROPERTIES, redisConnectOptions } from '../lib/redis-connection.js';
@@ -350,5 +351,36 @@ export const stateStore = {
       if (e.tag === 'etag-mismatch') throw stateError('etag-mismatch', "an operation's ETag or first-write condition was not met; nothing was changed");
       throw e;
     }
+  },
+};
+
+/** `prefix` as a literal in a `SCAN ... MATCH` glob. */
+function globLiteral(prefix: string): string {
+  return prefix.replace(/[*?[\]\\]/g, (ch) => `\\${ch}`);
+}
+
+export const keyListing = {
+  /** `SCAN` over the hashes of Dapr's layout; the cursor is SCAN's own (expired keys are gone from Redis). */
+  listKeys(prefix: string, cursor: string | undefined, limit: number): L.KeyPage {
+    let v: Value[];
+    try {
+      v = c().command([
+        txt('SCAN'),
+        txt(cursor ?? '0'),
+        txt('MATCH'),
+        txt(`${globLiteral(prefix)}*`),
+        txt('COUNT'),
+        txt(String(Math.max(1, limit))),
+        txt('TYPE'),
+        txt('hash'),
+      ]);
+    } catch (err) {
+      throw mapError(err);
+    }
+    // array(2), the next cursor, array(n), n keys
+    const next = v[1]?.tag === 'bulk' ? utf8Decode(v[1].val) : '0';
+    const keys: string[] = [];
+    for (const x of v.slice(3)) if (x.tag === 'bulk') keys.push(utf8Decode(x.val));
+    return { keys, cursor: next === '0' ? undefined : next };
   },
 };

@@ -1,8 +1,9 @@
+// world: listing-state-store-component
 /**
  * state.sqlite: a durable state store in an SQLite file under the sidecar's data directory.
  * Needs no server: it is mortar's embedded default `statestore`. Instances share the file through the host.
  */
-import { SqlStateStore, stateStoreExports } from '../lib/sql-store.js';
+import { SqlStateStore, keyListingExport, stateStoreExports } from '../lib/sql-store.js';
 import { schema, toMap, type Pairs } from '../lib/guest.js';
 
 const store = new SqlStateStore('sqlite');
@@ -38,3 +39,4 @@ export const lifecycle = {
 };
 
 export const stateStore = stateStoreExports(store);
+export const keyListing = keyListingExport(store);

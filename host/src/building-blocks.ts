@@ -91,11 +91,13 @@ export const BUILDING_BLOCKS = [
   {
     id: 'state',
     typePrefix: 'state.',
-    interfaces: { 'state-store': 'stateStore', 'read-plan': 'readPlan' },
+    interfaces: { 'state-store': 'stateStore', 'read-plan': 'readPlan', 'key-listing': 'keyListing' },
     identifiedBy: ['state-store'],
     worlds: [
       { world: 'state-store-component', build: 'state', exports: ['state-store'] },
+      { world: 'listing-state-store-component', build: 'listing-state', exports: ['state-store', 'key-listing'] },
       { world: 'planned-state-store-component', build: 'planned-state', exports: ['state-store', 'read-plan'] },
+      { world: 'planned-listing-state-store-component', build: 'planned-listing-state', exports: ['state-store', 'read-plan', 'key-listing'] },
     ],
     defaultWorld: 'state-store-component',
     hostMetadata: ['keyPrefix', 'actorStateStore'],

@@ -72,6 +72,8 @@ export const catalogue = {
   // daprd's gRPC `ExecuteStateTransaction` answers an unknown operation type with Unimplemented.
   ERR_NOT_SUPPORTED_STATE_OPERATION: spec('operation type %s not supported', 400, G.UNIMPLEMENTED, 'guest'),
   ERR_STATE_STORE_NOT_SUPPORTED: spec("state store %s doesn't support %s", 500, G.UNIMPLEMENTED, 'guest'),
+  // mortar's own: the key listing Wasm workloads' key-value interfaces have (Dapr's API has none).
+  ERR_STATE_LIST_KEYS: spec('failed listing the keys of state store %s: %s', 500, G.INTERNAL, 'host'),
   // Pub/sub
   ERR_PUBSUB_NOT_CONFIGURED: spec('no pubsub is configured', 400, G.FAILED_PRECONDITION, 'guest', 'DAPR_PUBSUB_NOT_CONFIGURED'),
   ERR_PUBSUB_NOT_FOUND: spec('pubsub %s is not found', 404, G.INVALID_ARGUMENT, 'guest', 'DAPR_PUBSUB_NOT_FOUND'),

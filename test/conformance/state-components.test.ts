@@ -1,7 +1,7 @@
 /**
  * The state-store WIT contract, called directly on each built-in Wasm component (no HTTP in between):
  * the parts of Dapr's conformance suite the HTTP API does not reach (bulk delete with partial failure,
- * per-key errors of bulk set, the descriptor).
+ * per-key errors of bulk set, the descriptor), and the key listing Wasm workloads use (no Dapr API has it).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -104,6 +104,38 @@ describe('state-store components, called through their WIT exports', () => {
           (e: unknown) => e instanceof ComponentCallError && e.error.tag === 'invalid-argument' && /ttlInSeconds/.test(String(e.error.val)),
         );
         await assert.rejects(call('set', setReq(k('t'), 1, 'zzz')), (e: unknown) => e instanceof ComponentCallError && e.error.tag === 'etag-invalid');
+      });
+
+      it('key-listing: pages through exactly the live keys under a prefix, taken literally (glob and LIKE characters too)', async () => {
+        assert.ok(mod.artifact.exports.includes('mortar:component/key-listing@0.1.0'));
+        const prefix = k('l*[?]%_\\|');
+        const keys = Array.from({ length: 7 }, (_, i) => `${prefix}${i}`);
+        // Outside the prefix, though a glob, a LIKE pattern or a prefix of it would match them.
+        const decoys = [k('lX[?]%_\\|0'), k('l*[?]X_\\|0'), k('l*[?]%X\\|0'), k('l*[?]%_\\'), k('l')];
+        await call(
+          'bulkSet',
+          [...keys, ...decoys].map((x) => setReq(x, 1)),
+        );
+        await call('set', { ...setReq(`${prefix}expiring`, 1), metadata: [['ttlInSeconds', '1']] });
+        const list = async (under = prefix) => {
+          const seen = new Set<string>();
+          let cursor: string | undefined;
+          let pages = 0;
+          do {
+            const page = (await registry.get(type)!.pool.call('keyListing', 'listKeys', [under, cursor, 3])) as { keys: string[]; cursor?: string };
+            pages++;
+            for (const x of page.keys) seen.add(x);
+            cursor = page.cursor ?? undefined;
+          } while (cursor !== undefined && pages < 10_000);
+          return { keys: [...seen].sort(), pages };
+        };
+        const before = await list();
+        assert.deepEqual(before.keys, [...keys, `${prefix}expiring`].sort());
+        // Redis's SCAN counts by its own measure; the others page by the limit asked.
+        if (type !== 'state.redis') assert.equal(before.pages, 3, 'eight keys in pages of three');
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.deepEqual((await list()).keys, keys, 'an expired key is not listed');
+        assert.deepEqual((await list(k('nothing-here-'))).keys, []);
       });
 
       if (type === 'state.redis') {

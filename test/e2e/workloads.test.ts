@@ -219,6 +219,37 @@ describe('Wasm workloads: Spin apps and a QuickJS guest on the building blocks',
     assert.equal(text((await other.handle(request('GET', '/counter'))).body), '4');
   });
 
+  it("key listing: Spin's get-keys (both SDKs) and wasi:keyvalue's list-keys, page by page, list exactly the workload's keys, prefix stripped, on the embedded default and on state.redis", async () => {
+    for (const [on, store] of [
+      [rt, 'statestore'],
+      [rtRedis, 'redisstore'],
+    ] as const) {
+      const appId = `${APP_ID}-keys-${store}`;
+      // More keys than a page holds (WORKLOAD_LIMITS.listPageKeys), saved as the workload's app id; one saved by another app.
+      const keys = Array.from({ length: 1203 }, (_, i) => `k-${String(i).padStart(4, '0')}`);
+      await on.api.saveState(
+        { appId, transport: 'http' },
+        store,
+        keys.map((key) => ({ key, value: new Uint8Array([1]), metadata: {} })),
+      );
+      await on.api.saveState({ appId: `${appId}-other`, transport: 'http' }, store, [{ key: 'not-mine', value: new Uint8Array([1]), metadata: {} }]);
+      const spec = { appId, keyValueMap: { default: store } };
+      const qjs = await workload('quickjs-http', spec, on);
+      const listed = JSON.parse(text((await qjs.handle(request('GET', '/keys'))).body)) as { pages: number; keys: string[] };
+      assert.deepEqual([...listed.keys].sort(), keys, `${store}: list-keys, every page`);
+      if (store === 'statestore') assert.equal(listed.pages, 2, 'two pages: 1000 keys, then 203');
+      for (const name of ['spin-http-ts', 'spin-sdk-v2']) {
+        const spin = await workload(name, spec, on);
+        const r = await spin.handle(request('GET', '/keys'));
+        assert.equal(r.status, 200, `${store}: ${name}`);
+        assert.deepEqual((JSON.parse(text(r.body)) as string[]).sort(), keys, `${store}: ${name} get-keys`);
+      }
+      await on.api.deleteState({ appId, transport: 'http' }, store, { key: 'k-0000', metadata: {} });
+      const after = JSON.parse(text((await qjs.handle(request('GET', '/keys'))).body)) as { keys: string[] };
+      assert.deepEqual([...after.keys].sort(), keys.slice(1), `${store}: a deleted key is no longer listed`);
+    }
+  });
+
   it('a label not in key_value_stores is refused; a mapped label whose store does not exist is no-such-store', async () => {
     const none = await workload('spin-sdk-v2', { keyValueStores: [] });
     const denied = await none.handle(request('GET', '/counter'));

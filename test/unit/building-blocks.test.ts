@@ -69,8 +69,10 @@ it('the planned read of the state block names functions its worlds export, and o
   const planned = worldExports('planned-state-store-component');
   assert.ok(planned[plan.iface]?.includes(plan.single) && planned[plan.iface]?.includes(plan.batch));
   assert.deepEqual(planned[plan.plan]?.sort(), ['finish', 'plan']);
-  assert.equal(plannedReadOf(exportsOf(COMPONENT_WORLDS.find((w) => w.world === 'planned-state-store-component')!)), plan);
-  for (const w of COMPONENT_WORLDS.filter((x) => x.world !== 'planned-state-store-component')) assert.equal(plannedReadOf(exportsOf(w)), undefined, w.world);
+  for (const world of ['planned-state-store-component', 'planned-listing-state-store-component'])
+    assert.equal(plannedReadOf(exportsOf(COMPONENT_WORLDS.find((w) => w.world === world)!)), plan, world);
+  for (const w of COMPONENT_WORLDS.filter((x) => !x.world.startsWith('planned-') || x.block !== 'state'))
+    assert.equal(plannedReadOf(exportsOf(w)), undefined, w.world);
 });
 
 it('the planned invocation of the bindings block names a function its worlds export, and only a component exporting the plan gets it', () => {
@@ -86,7 +88,9 @@ it('the planned invocation of the bindings block names a function its worlds exp
 it('the toolchain, the CLI and the registry read the table: build names, worlds and host metadata keys', () => {
   assert.deepEqual(WORLDS, {
     state: 'state-store-component',
+    'listing-state': 'listing-state-store-component',
     'planned-state': 'planned-state-store-component',
+    'planned-listing-state': 'planned-listing-state-store-component',
     pubsub: 'pubsub-component',
     bindings: 'binding-component',
     'output-binding': 'output-binding-component',
@@ -104,6 +108,8 @@ it('mortar component build without --block picks the world of the table an entry
   const src = (...names: string[]) => names.map((n) => `export const ${n} = {};`).join('\n');
   assert.equal(worldExported(src('lifecycle', 'stateStore')), 'state');
   assert.equal(worldExported(src('lifecycle', 'stateStore', 'readPlan')), 'planned-state');
+  assert.equal(worldExported(src('lifecycle', 'stateStore', 'keyListing')), 'listing-state');
+  assert.equal(worldExported(src('lifecycle', 'stateStore', 'readPlan', 'keyListing')), 'planned-listing-state');
   assert.equal(worldExported(src('lifecycle', 'pubsub')), 'pubsub');
   assert.equal(worldExported(src('lifecycle', 'outputBinding')), 'output-binding');
   assert.equal(worldExported(src('lifecycle', 'inputBinding')), 'input-binding');

@@ -21,6 +21,10 @@ export const WORKLOAD_LIMITS = {
   appCallBytes: 4 * 1024 * 1024,
   /** The most keys of one `wasi:keyvalue/batch` call. */
   batchKeys: 1000,
+  /** About how many keys one page of a key listing holds (`wasi:keyvalue`'s `list-keys`, and each store call of Spin's `get-keys`). */
+  listPageKeys: 1000,
+  /** The most keys Spin's `get-keys` returns (it has no paging): a store holding more fails the call, naming this bound. */
+  listedKeys: 100_000,
   /** How often `wasi:keyvalue/atomics.increment` retries its compare-and-swap when another writer won. */
   incrementAttempts: 16,
   /** The deadline of one request (guest code plus its host calls), unless the workload sets its own. */

@@ -26,7 +26,7 @@ import { WORKLOAD_LIMITS } from './limits.js';
 
 /** The part of the universal API a workload's imports use (key-value and `mortar:app`). */
 export type WorkloadApi = AppApi &
-  Pick<UniversalApi, 'getState' | 'saveState' | 'deleteState' | 'getBulkState' | 'deleteBulkState' | 'getMetadata' | 'stateInsertsIfAbsent'>;
+  Pick<UniversalApi, 'getState' | 'saveState' | 'deleteState' | 'getBulkState' | 'deleteBulkState' | 'getMetadata' | 'stateInsertsIfAbsent' | 'listStateKeys'>;
 
 /** A guest's outbound request as the worker sends it (`sandbox/wasi-http.ts` `OutboundRequest`). */
 interface Outbound {
@@ -139,7 +139,11 @@ export class WorkloadEndpoint implements HostEndpoint {
           ),
         );
       case 'kv.keys':
-        throw { tag: 'other', val: 'listing keys is not supported: a Dapr state store has no key listing' };
+        return this.#kv(args, (store) => this.#allKeys(store, deadline));
+      case 'kv.list-keys':
+        return this.#kv(args, (store) =>
+          this.opts.api.listStateKeys(this.#caller, store, args[1] === undefined ? undefined : String(args[1]), WORKLOAD_LIMITS.listPageKeys),
+        );
       case 'var.get': {
         const name = String(args[0]);
         if (!VARIABLE_NAME.test(name)) throw { tag: 'invalid-name', val: `'${name}' is not a variable name (lower-case letters, digits, _)` };
@@ -180,6 +184,21 @@ export class WorkloadEndpoint implements HostEndpoint {
     } catch (err) {
       throw kvError(err);
     }
+  }
+
+  /** Every key of the workload's in `store`, page after page (Spin's `get-keys` has no paging): repeats dropped, at most `WORKLOAD_LIMITS.listedKeys`. */
+  async #allKeys(store: string, deadline: number): Promise<string[]> {
+    const keys = new Set<string>();
+    let cursor: string | undefined;
+    do {
+      if (performance.now() >= deadline) throw { tag: 'other', val: `listing the keys of ${store} ran out of time after ${keys.size} keys` };
+      const page = await this.opts.api.listStateKeys(this.#caller, store, cursor, WORKLOAD_LIMITS.listPageKeys);
+      for (const k of page.keys) keys.add(k);
+      if (keys.size > WORKLOAD_LIMITS.listedKeys)
+        throw { tag: 'other', val: `${store} holds more than the ${WORKLOAD_LIMITS.listedKeys} keys get-keys returns at once` };
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return [...keys];
   }
 
   #read(args: readonly unknown[]) {

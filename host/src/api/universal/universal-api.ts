@@ -72,6 +72,11 @@ export class UniversalApi {
     return this.#state.insertsIfAbsent(storeName);
   }
 
+  /** One page of the caller's keys in `storeName` (`StateService.listKeys`: not a Dapr API; Wasm workloads' key-value has it). */
+  listStateKeys(caller: Caller, storeName: string, cursor: string | undefined, limit: number): Promise<{ keys: string[]; cursor?: string }> {
+    return this.#state.listKeys(caller.appId, storeName, cursor, limit);
+  }
+
   /** Several keys, in the order asked; a key that does not exist comes back with neither item nor error. */
   async getBulkState(caller: Caller, storeName: string, req: Deferred<GetBulkStateRequest>): Promise<BulkStateItem[]> {
     this.#state.store(storeName);

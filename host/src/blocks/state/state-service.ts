@@ -1,6 +1,7 @@
 import { GrpcCode, MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
 import { keyPrefix, storedKey } from './keys.js';
+import { BLOCKS } from '../../building-blocks.js';
 import { BulkItemError, GetBatcher } from './get-batcher.js';
 import {
   errorText,
@@ -97,6 +98,26 @@ export class StateService {
   /** The key as stored: prefixed for `appId`, the app the caller acts for (see `keys.ts`). */
   #key(appId: string, store: ActiveComponent, key: string): string {
     return storedKey(keyPrefix(store.hostMetadata.keyPrefix, appId, store.name), key, store.name);
+  }
+
+  /**
+   * One page of the keys `appId` sees in `storeName` (its key prefix stripped), about `limit` of them, from
+   * `cursor` on (the previous page's; `undefined` for the first). Only a store whose component exports
+   * `key-listing` lists keys (ERR_STATE_STORE_NOT_SUPPORTED otherwise). Not a Dapr API: Wasm workloads'
+   * key-value interfaces have it.
+   */
+  async listKeys(appId: string, storeName: string, cursor: string | undefined, limit: number): Promise<{ keys: string[]; cursor?: string }> {
+    const store = this.store(storeName);
+    if (!store.module.artifact.exports.includes(BLOCKS.state.interfaces['key-listing']))
+      throw new MortarError('ERR_STATE_STORE_NOT_SUPPORTED', [storeName, 'listing keys']);
+    const prefix = keyPrefix(store.hostMetadata.keyPrefix, appId, store.name);
+    const stored = prefix === '' ? '' : `${prefix}||`;
+    try {
+      const page = await this.#run(store, (t) => storeClient(store.pool).listKeys(stored, cursor, limit, t));
+      return { keys: page.keys.filter((k) => k.startsWith(stored)).map((k) => k.slice(stored.length)), cursor: page.cursor ?? undefined };
+    } catch (err) {
+      throw mapError(err, (msg, o) => new MortarError('ERR_STATE_LIST_KEYS', [storeName, msg], o));
+    }
   }
 
   async get(appId: string, storeName: string, key: string, consistency: string | undefined, metadata: Record<string, string>): Promise<GetResult | undefined> {

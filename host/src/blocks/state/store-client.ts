@@ -8,6 +8,8 @@
  * beside it. Nothing else in the block calls the pool.
  */
 import type * as StateStore from '../../../generated/interfaces/mortar-component-state-store.js';
+import type * as KeyListing from '../../../generated/interfaces/mortar-component-key-listing.js';
+import type { KeyPage } from '../../../generated/interfaces/mortar-component-key-listing.js';
 import type {
   BulkGetItem,
   DeleteRequest,
@@ -40,9 +42,11 @@ export type {
 /** Calls into one state store's pool. */
 export class StoreClient {
   readonly #call: TypedCall<typeof StateStore>;
+  readonly #listing: TypedCall<typeof KeyListing>;
 
   constructor(readonly pool: InstancePool) {
     this.#call = typedCall<typeof StateStore>(pool, BLOCKS.state.interfaces['state-store']);
+    this.#listing = typedCall<typeof KeyListing>(pool, BLOCKS.state.interfaces['key-listing']);
   }
 
   /** The item, or undefined when the key does not exist. */
@@ -69,6 +73,10 @@ export class StoreClient {
   }
   transact(operations: Operation[], metadata: Metadata, timeoutMs?: number): Promise<void> {
     return this.#call('transact', [operations, metadata], timeoutMs);
+  }
+  /** One page of the keys beginning with `prefix` (`key-listing`; only for a store that exports it). */
+  listKeys(prefix: string, cursor: string | undefined, limit: number, timeoutMs?: number): Promise<KeyPage> {
+    return this.#listing('listKeys', [prefix, cursor, limit], timeoutMs);
   }
 
   /** The store exports `read-plan`: its reads do not hold an instance (the sandbox serves them as planned reads). */

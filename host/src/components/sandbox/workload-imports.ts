@@ -11,7 +11,8 @@
  * The host answers: `kv.open [label]`; `kv.get|kv.exists|kv.delete [label, key]`; `kv.set [label, key, bytes]`;
  * `kv.read [label, key]` -> `{value?, etag?}`; `kv.swap [label, key, etag?, bytes]` (a compare-and-swap: fails
  * with `cas-failed` when the key changed since it was read); `kv.increment [label, key, delta]` -> the new
- * value; `kv.get-many|kv.delete-many [label, keys]`; `kv.set-many [label, pairs]`; `kv.keys [label]`;
+ * value; `kv.get-many|kv.delete-many [label, keys]`; `kv.set-many [label, pairs]`; `kv.keys [label]` -> every
+ * key; `kv.list-keys [label, cursor?]` -> `{keys, cursor?}` (one page);
  * `var.get [name]`; `config.get [key]`; `config.get-all []`; `http.send [request]`.
  */
 
@@ -88,8 +89,9 @@ export function workloadImports(call: HostCall): Record<string, unknown> {
 
   /** `wasi:keyvalue/store.bucket`. */
   class Bucket extends Keys {
-    listKeys(_cursor?: string): { keys: string[]; cursor?: string } {
-      return { keys: kv<string[]>('kv.keys', [this.label]), cursor: undefined };
+    listKeys(cursor?: string): { keys: string[]; cursor?: string } {
+      const page = kv<{ keys: string[]; cursor?: string }>('kv.list-keys', [this.label, cursor ?? undefined]);
+      return { keys: page.keys, cursor: page.cursor ?? undefined };
     }
   }
 
