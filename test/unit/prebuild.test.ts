@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prebuildComponents, prebuiltRoot } from '../../host/src/components/prebuild.js';
-import { JCO_VERSION, TranspileCache } from '../../host/src/components/transpile-cache.js';
+import { GLUE_ID, TranspileCache } from '../../host/src/components/transpile-cache.js';
 import { BUILTIN_COMPONENTS } from '../helpers/sidecar.js';
 
 describe('prebuildComponents', () => {
@@ -13,7 +13,7 @@ describe('prebuildComponents', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mortar-prebuild-'));
     copyFileSync(join(BUILTIN_COMPONENTS, 'state.in-memory.wasm'), join(dir, 'state.in-memory.wasm'));
     const root = prebuiltRoot(dir);
-    const stale = join(root, `jco-${JCO_VERSION}`, 'f'.repeat(64));
+    const stale = join(root, GLUE_ID, 'f'.repeat(64));
     const oldJco = join(root, 'jco-0.0.1');
     mkdirSync(stale, { recursive: true });
     mkdirSync(oldJco, { recursive: true });
@@ -21,10 +21,10 @@ describe('prebuildComponents', () => {
     const [first] = await prebuildComponents(dir);
     assert.equal(first!.origin, 'transpiled');
     assert.deepEqual(first!.types, ['state.in-memory']);
-    const artifact = join(root, `jco-${JCO_VERSION}`, first!.hash);
+    const artifact = join(root, GLUE_ID, first!.hash);
     for (const f of ['component.js', 'manifest.json', 'descriptor.json']) assert.ok(existsSync(join(artifact, f)), `${f} is prebuilt`);
-    assert.deepEqual(readdirSync(root), [`jco-${JCO_VERSION}`], 'other jco versions are removed');
-    assert.deepEqual(readdirSync(join(root, `jco-${JCO_VERSION}`)), [first!.hash], 'artifacts of files that are gone are removed');
+    assert.deepEqual(readdirSync(root), [GLUE_ID], 'other jco versions are removed');
+    assert.deepEqual(readdirSync(join(root, GLUE_ID)), [first!.hash], 'artifacts of files that are gone are removed');
 
     const [again] = await prebuildComponents(dir);
     assert.equal(again!.origin, 'prebuilt', 'a second build reuses the artifact');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createLogger } from '../logger.js';
 import { DEFAULTS } from '../config.js';
 import { ComponentLoader } from './component-types.js';
-import { JCO_VERSION, TranspileCache, type ArtifactOrigin } from './transpile-cache.js';
+import { GLUE_ID, TranspileCache, type ArtifactOrigin } from './transpile-cache.js';
 
 /** The folder, inside a components folder, holding its prebuilt artifacts (not a `.wasm` name: discovery skips it). */
 export const PREBUILT_FOLDER = 'transpiled';
@@ -56,7 +56,7 @@ export async function prebuildComponents(componentsDir: string): Promise<Prebuil
     }),
   );
   const keep = new Set(done.map((d) => d.hash));
-  const current = `jco-${JCO_VERSION}`;
+  const current = GLUE_ID;
   const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
   for (const name of await list(root)) {
     if (name !== current) await rm(join(root, name), { recursive: true, force: true });

@@ -3,8 +3,13 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { MortarError } from '../errors.js';
 
-/** The jco version whose glue is cached; part of the cache key so an upgrade never reuses stale glue. */
+/** The jco version whose glue is cached. */
 export const JCO_VERSION = '1.35.0';
+/**
+ * The glue's identity: the jco version and the version of mortar's changes to it (`patchGlue`). The name of the
+ * cache folder, so an upgrade of either never reuses stale glue.
+ */
+export const GLUE_ID = `jco-${JCO_VERSION}-mortar.2`;
 
 /**
  * Where an artifact came from: `prebuilt` (shipped transpiled in `dist/components`, by `npm run build`),
@@ -91,7 +96,7 @@ export class TranspileCache {
       if (name === 'component.js') data = Buffer.from(patchGlue(Buffer.from(content).toString('utf8')));
       await writeFile(file, data);
     }
-    const manifest: Manifest = { imports: out.imports, exports: out.exports.map(([name]) => name), jco: JCO_VERSION };
+    const manifest: Manifest = { imports: out.imports, exports: out.exports.map(([name]) => name), jco: GLUE_ID };
     await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest));
     await rm(dir, { recursive: true, force: true });
     try {
@@ -104,27 +109,79 @@ export class TranspileCache {
   }
 }
 
-/** The folder of a cache tree that holds this jco version's artifacts. */
+/** The folder of a cache tree that holds the artifacts of this glue (`GLUE_ID`). */
 function versioned(root: string): string {
-  return join(root, `jco-${JCO_VERSION}`);
+  return join(root, GLUE_ID);
 }
 
 /** The artifact in `dir`, if one for this jco version is there (folders are renamed into place complete). */
 async function readArtifact(dir: string, hash: string, origin: ArtifactOrigin): Promise<Artifact | undefined> {
   try {
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
-    if (manifest.jco === JCO_VERSION) return { hash, dir, imports: manifest.imports, exports: manifest.exports, origin };
+    if (manifest.jco === GLUE_ID) return { hash, dir, imports: manifest.imports, exports: manifest.exports, origin };
   } catch {
     /* miss */
   }
   return undefined;
 }
 
-/** Reads JCO_DEBUG once per instance instead of on every lift/lower (jco 1.35 `_debugLog`). */
+/**
+ * The changes made to jco 1.35's glue before it is cached:
+ * - `JCO_DEBUG` is read once per instance instead of on every lift and lower (`_debugLog`);
+ * - a synchronous host import skips the async-task bookkeeping (`hostImportFastPath`).
+ */
 export function patchGlue(js: string): string {
-  return js
-    .replaceAll('globalThis?.process?.env?.JCO_DEBUG', '__mortarJcoDebug')
-    .replace('export function instantiate(', 'const __mortarJcoDebug = !!globalThis?.process?.env?.JCO_DEBUG;\nexport function instantiate(');
+  return hostImportFastPath(
+    js
+      .replaceAll('globalThis?.process?.env?.JCO_DEBUG', '__mortarJcoDebug')
+      .replace('export function instantiate(', 'const __mortarJcoDebug = !!globalThis?.process?.env?.JCO_DEBUG;\nexport function instantiate('),
+  );
+}
+
+/**
+ * jco 1.35 wraps every host import in the bookkeeping of the component model's async tasks (preview 3): for each
+ * call, a subtask of the calling export's task (`_lowerImportBackwardsCompat`), then a task of its own for the
+ * host side (`createNewCurrentTask`: an `AsyncTask`, its registration, `enterSync`, `resolve`, `exit`), all to
+ * pass a synchronous result back through the subtask. That is about 12 us of CPU per import when warm, and a
+ * Wasm HTTP request makes tens of imports. mortar's host imports are all synchronous (they block on the bridge)
+ * and never call back into the component, so for an import lowered synchronously (`isAsync: false`, not
+ * manually async, its function type not async) none of that state is read: the import is called directly,
+ * and its task is an inert stand-in. Lifting, lowering, resource borrows and the trap check stay as jco wrote
+ * them. A trampoline whose shape differs from the expected one is left as it is.
+ */
+function hostImportFastPath(js: string): string {
+  const TASK_BLOCK = /const hostProvided = true;\n[\s\S]*?const started = task\.enterSync\(\);/;
+  let out = '';
+  let at = 0;
+  const start = /\n {2}const _trampoline(\d+) = function\(/g;
+  for (let m = start.exec(js); m; m = start.exec(js)) {
+    const n = m[1];
+    const marker = `\n  _trampoline${n}.fnName = `;
+    const end = js.indexOf(marker, m.index);
+    if (end < 0) continue;
+    const body = js.slice(m.index, end);
+    const block = TASK_BLOCK.exec(body);
+    if (!block || !/isAsync: false,/.test(block[0]) || /isAsync: true|Suspending|await /.test(body)) continue;
+    const lineEnd = js.indexOf('\n', end + marker.length);
+    const patched = body.replace(TASK_BLOCK, 'const task = __mortarHostTask;');
+    out += `${js.slice(at, m.index)}${patched}${js.slice(end, lineEnd)}\n  _trampoline${n}.__mortarHost = true;`;
+    at = lineEnd;
+    start.lastIndex = lineEnd;
+  }
+  out += js.slice(at);
+  const lower = 'function _lowerImportBackwardsCompat(args) {';
+  const i = out.indexOf(lower);
+  const check = '_checkMayLeave(componentIdx);';
+  const j = i < 0 ? -1 : out.indexOf(check, i);
+  if (j < 0) return js;
+  return (
+    out.slice(0, j + check.length) +
+    '\n    if (importFn.__mortarHost && !isManualAsync && !isAsync && !funcTypeIsAsync) return importFn(...params);' +
+    out.slice(j + check.length)
+  ).replace(
+    'export function instantiate(',
+    'const __mortarHostTask = { componentIdx: () => -1, id: () => 0, enterSync: () => true, resolve() {}, exit() {}, setErrored() {}, reject() {}, getParentSubtask: () => undefined };\nexport function instantiate(',
+  );
 }
 
 function firstLine(err: unknown): string {

@@ -1,0 +1,37 @@
+/**
+ * mortar's changes to jco's glue (`patchGlue`), read off the glue of every prebuilt built-in: each synchronous
+ * host import is called without the async-task bookkeeping, and the result is still valid JavaScript. That the
+ * patched glue behaves as jco's is what every component and workload test shows, since they all run on it.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { GLUE_ID, patchGlue } from '../../host/src/components/transpile-cache.js';
+import { BUILTIN_COMPONENTS } from '../helpers/sidecar.js';
+
+const root = join(BUILTIN_COMPONENTS, 'transpiled', GLUE_ID);
+const glues = readdirSync(root).map((hash) => ({ hash, js: readFileSync(join(root, hash, 'component.js'), 'utf8') }));
+
+it('every host import trampoline of every built-in is marked for the fast path, and the lowering takes it', () => {
+  assert.ok(glues.length >= 16, `${glues.length} prebuilt built-ins`);
+  for (const { hash, js } of glues) {
+    const trampolines = js.match(/\n {2}const _trampoline\d+ = function\(/g)?.length ?? 0;
+    const marked = js.match(/\n {2}_trampoline\d+\.__mortarHost = true;/g)?.length ?? 0;
+    assert.ok(marked > 0, `${hash}: some host imports`);
+    assert.equal(marked, trampolines, `${hash}: every host import trampoline`);
+    assert.equal(js.match(/const hostProvided = true;/g), null, `${hash}: no task bookkeeping left in a host import`);
+    assert.match(js, /if \(importFn\.__mortarHost && !isManualAsync && !isAsync && !funcTypeIsAsync\) return importFn\(\.\.\.params\);/);
+    assert.doesNotThrow(
+      () => execFileSync(process.execPath, ['--check', join(root, hash, 'component.js')], { stdio: 'pipe' }),
+      `${hash}: the patched glue parses`,
+    );
+  }
+});
+
+it('glue of another shape is left as jco wrote it', () => {
+  const other = 'export function instantiate() {}\n  const _trampoline1 = function(a) {\n    return a;\n  };\n  _trampoline1.fnName = "x";\n';
+  assert.equal(patchGlue(other).includes('__mortarHost = true'), false);
+  assert.equal(patchGlue(other).includes('importFn.__mortarHost'), false);
+});
