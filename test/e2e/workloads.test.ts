@@ -219,7 +219,7 @@ describe('Wasm workloads: Spin apps and a QuickJS guest on the building blocks',
     assert.equal(text((await other.handle(request('GET', '/counter'))).body), '4');
   });
 
-  it("key listing: Spin's get-keys (both SDKs) and wasi:keyvalue's list-keys, page by page, list exactly the workload's keys, prefix stripped, on the embedded default and on state.redis", async () => {
+  it("key listing: Spin's get-keys (both SDKs) and wasi:keyvalue's list-keys, page by page, list exactly the workload's keys, prefix stripped (not another app's, not actor state), on the embedded default and on state.redis", async () => {
     for (const [on, store] of [
       [rt, 'statestore'],
       [rtRedis, 'redisstore'],
@@ -233,6 +233,14 @@ describe('Wasm workloads: Spin apps and a QuickJS guest on the building blocks',
         keys.map((key) => ({ key, value: new Uint8Array([1]), metadata: {} })),
       );
       await on.api.saveState({ appId: `${appId}-other`, transport: 'http' }, store, [{ key: 'not-mine', value: new Uint8Array([1]), metadata: {} }]);
+      if (store === 'redisstore') {
+        // Actor state daprd keeps in the same store, under the app's prefix: no key the app could read.
+        const { Redis } = await import('ioredis');
+        const [host, port] = REDIS_HOST.split(':');
+        const r = new Redis({ host, port: Number(port) });
+        await r.hset(`${appId}||Counter||1||count`, 'data', '1', 'version', '1');
+        r.disconnect();
+      }
       const spec = { appId, keyValueMap: { default: store } };
       const qjs = await workload('quickjs-http', spec, on);
       const listed = JSON.parse(text((await qjs.handle(request('GET', '/keys'))).body)) as { pages: number; keys: string[] };

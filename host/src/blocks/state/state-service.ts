@@ -101,7 +101,8 @@ export class StateService {
   }
 
   /**
-   * One page of the keys `appId` sees in `storeName` (its key prefix stripped), about `limit` of them, from
+   * One page of the keys `appId` sees in `storeName` (its key prefix stripped; keys it could not have saved, with
+   * `||` after the prefix, left out), about `limit` of them, from
    * `cursor` on (the previous page's; `undefined` for the first). Only a store whose component exports
    * `key-listing` lists keys (ERR_STATE_STORE_NOT_SUPPORTED otherwise). Not a Dapr API: Wasm workloads'
    * key-value interfaces have it.
@@ -114,7 +115,11 @@ export class StateService {
     const stored = prefix === '' ? '' : `${prefix}||`;
     try {
       const page = await this.#run(store, (t) => storeClient(store.pool).listKeys(stored, cursor, limit, t));
-      return { keys: page.keys.filter((k) => k.startsWith(stored)).map((k) => k.slice(stored.length)), cursor: page.cursor ?? undefined };
+      // A rest with `||` is no key the app could have saved (`storedKey` refuses it): actor state
+      // (`<app>||<type>||<id>||<key>`), or another app's key in a store without prefixes. It is left out.
+      const keys: string[] = [];
+      for (const k of page.keys) if (k.startsWith(stored) && !k.includes('||', stored.length)) keys.push(k.slice(stored.length));
+      return { keys, cursor: page.cursor ?? undefined };
     } catch (err) {
       throw mapError(err, (msg, o) => new MortarError('ERR_STATE_LIST_KEYS', [storeName, msg], o));
     }
