@@ -54,6 +54,15 @@ export function storedKey(prefix: string, key: string, storeName: string): strin
   return prefix === '' ? key : `${prefix}||${key}`;
 }
 
+/**
+ * The client's key of `stored` if it is under `prefix` (what `storedKey(prefix, '', ...)` gives): the rest, unless
+ * that holds `||` and so is no key a client could have saved (actor state `<app>||<type>||<id>||<key>`, or
+ * another app's key where there is no prefix).
+ */
+export function keyUnder(prefix: string, stored: string): string | undefined {
+  return stored.startsWith(prefix) && !stored.includes('||', prefix.length) ? stored.slice(prefix.length) : undefined;
+}
+
 /** The client's key from a stored key (`GetOriginalStateKey`: the part after the first `||`). */
 export function originalKey(stored: string): string {
   const i = stored.indexOf('||');

@@ -1,6 +1,6 @@
 import { GrpcCode, MortarError } from '../../errors.js';
 import type { ActiveComponent, ComponentRegistry } from '../../components/registry.js';
-import { keyPrefix, storedKey } from './keys.js';
+import { keyPrefix, keyUnder, storedKey } from './keys.js';
 import { BLOCKS } from '../../building-blocks.js';
 import { BulkItemError, GetBatcher } from './get-batcher.js';
 import {
@@ -111,14 +111,14 @@ export class StateService {
     const store = this.store(storeName);
     if (!store.module.artifact.exports.includes(BLOCKS.state.interfaces['key-listing']))
       throw new MortarError('ERR_STATE_STORE_NOT_SUPPORTED', [storeName, 'listing keys']);
-    const prefix = keyPrefix(store.hostMetadata.keyPrefix, appId, store.name);
-    const stored = prefix === '' ? '' : `${prefix}||`;
+    const prefix = this.#key(appId, store, '');
     try {
-      const page = await this.#run(store, (t) => storeClient(store.pool).listKeys(stored, cursor, limit, t));
-      // A rest with `||` is no key the app could have saved (`storedKey` refuses it): actor state
-      // (`<app>||<type>||<id>||<key>`), or another app's key in a store without prefixes. It is left out.
+      const page = await this.#run(store, (t) => storeClient(store.pool).listKeys(prefix, cursor, limit, t));
       const keys: string[] = [];
-      for (const k of page.keys) if (k.startsWith(stored) && !k.includes('||', stored.length)) keys.push(k.slice(stored.length));
+      for (const k of page.keys) {
+        const key = keyUnder(prefix, k);
+        if (key !== undefined) keys.push(key);
+      }
       return { keys, cursor: page.cursor ?? undefined };
     } catch (err) {
       throw mapError(err, (msg, o) => new MortarError('ERR_STATE_LIST_KEYS', [storeName, msg], o));
