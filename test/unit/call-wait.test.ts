@@ -8,22 +8,23 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { CTL_POSTED, CTL_WORDS } from '../../host/src/components/sandbox/protocol.js';
-import { SPIN_ALLOWED, SPIN_WINDOW_MS, releaseSpinnerWord, spinnerWord, usableCores } from '../../host/src/components/sandbox/call-wait.js';
+import { SPIN_WINDOW_MS, releaseSpinnerWord, spinnerWord, usableCores } from '../../host/src/components/sandbox/call-wait.js';
 
 const CALL_WAIT = new URL('../../host/src/components/sandbox/call-wait.js', import.meta.url).href;
 
-it('usable cores: the CPU affinity, capped by a cgroup v2 quota when one is set', () => {
+it('usable cores: the CPU affinity, capped by a cgroup v2 quota when one is set; under two, no spinner word', () => {
   const cores = availableParallelism();
   assert.equal(usableCores(undefined), cores, 'no cgroup file');
   assert.equal(usableCores('max 100000\n'), cores, 'no quota');
   assert.equal(usableCores('50000 100000\n'), Math.min(cores, 0.5), 'half a core');
   assert.equal(usableCores('400000 100000'), Math.min(cores, 4));
   assert.equal(usableCores('garbage'), cores, 'unreadable: the affinity');
-  assert.equal(SPIN_ALLOWED, usableCores() >= 2);
+  assert.equal(spinnerWord(1), undefined, 'one core: no spinner word, so no instance spins');
+  assert.ok(spinnerWord(2) instanceof SharedArrayBuffer);
 });
 
 /** A worker that waits with `CallWait` and counts the calls it saw in word 1 of `ctl` (CTL_STARTED's place). */
-function waiter(ctl: SharedArrayBuffer, spinner: SharedArrayBuffer): Worker {
+function waiter(ctl: SharedArrayBuffer, spinner: SharedArrayBuffer | undefined): Worker {
   const code = `
     const { workerData, threadId } = require('node:worker_threads');
     import(${JSON.stringify(CALL_WAIT)}).then(({ CallWait }) => {
@@ -49,10 +50,10 @@ function call(ctl: Int32Array): void {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 it('an instance spins for its next call while calls come within the window, and parks once they stop', {
-  skip: !SPIN_ALLOWED && 'needs two cores',
+  skip: usableCores() < 2 && 'needs two cores',
 }, async () => {
   const ctl = new Int32Array(new SharedArrayBuffer(4 * CTL_WORDS));
-  const spinner = spinnerWord();
+  const spinner = spinnerWord()!;
   const word = new Int32Array(spinner);
   const w = waiter(ctl.buffer as SharedArrayBuffer, spinner);
   try {
@@ -78,7 +79,7 @@ it('an instance spins for its next call while calls come within the window, and 
 });
 
 it('a thread terminated mid-spin frees the spinner word, and only a word it held', () => {
-  const word = spinnerWord();
+  const word = new SharedArrayBuffer(4);
   const view = new Int32Array(word);
   Atomics.store(view, 0, 7);
   releaseSpinnerWord(word, 8);

@@ -10,7 +10,8 @@
  *   most that long; calls spaced wider are waited for parked, at no CPU cost, and under load no instance
  *   waits at all;
  * - one thread of the process spins at a time (it holds the spinner word), and none unless the process may
- *   use two cores (`SPIN_ALLOWED`): the spinner's core is one the API thread does not need.
+ *   use two cores (the pool then has no spinner word to give: `spinnerWord`): the spinner's core is one the
+ *   API thread does not need.
  * The price is CPU while calls trickle in one at a time: the spinner's core is busy between them.
  */
 import { readFileSync } from 'node:fs';
@@ -19,8 +20,6 @@ import { CTL_POSTED } from './protocol.js';
 
 /** The longest spin, and the widest spacing of calls that makes an instance spin (milliseconds). */
 export const SPIN_WINDOW_MS = 1;
-/** Whether an instance may spin at all: the process may keep two cores busy (see `usableCores`). */
-export const SPIN_ALLOWED = usableCores() >= 2;
 
 /** The cores this process may keep busy: its CPU affinity, capped by the cgroup v2 CPU quota if one is set. */
 export function usableCores(cpuMax = readCpuMax()): number {
@@ -40,10 +39,10 @@ function readCpuMax(): string | undefined {
 
 /**
  * The spinner word of a process (one Int32, shared by every instance it starts): the `threadId` of the thread
- * spinning, or 0.
+ * spinning, or 0. None unless the process may keep two cores busy (`usableCores`): then no instance spins.
  */
-export function spinnerWord(): SharedArrayBuffer {
-  return new SharedArrayBuffer(4);
+export function spinnerWord(cores = usableCores()): SharedArrayBuffer | undefined {
+  return cores >= 2 ? new SharedArrayBuffer(4) : undefined;
 }
 
 /** Frees the spinner word if thread `threadId` held it (it was terminated mid-spin). */
@@ -54,25 +53,26 @@ export function releaseSpinnerWord(word: SharedArrayBuffer, threadId: number): v
 /** An instance's wait for its next call (see the module's comment). */
 export class CallWait {
   readonly #ctl: Int32Array;
-  readonly #spinner: Int32Array;
+  readonly #spinner: Int32Array | undefined;
   readonly #id: number;
   /** The previous call came within the window: spin for the next one. */
   #close = false;
 
-  /** `ctl`: the instance's control words; `spinner`: the process's `spinnerWord`; `id`: this thread's `threadId`. */
-  constructor(ctl: Int32Array, spinner: SharedArrayBuffer, id: number) {
+  /** `ctl`: the instance's control words; `spinner`: the process's `spinnerWord` (none: never spin); `id`: this thread's `threadId`. */
+  constructor(ctl: Int32Array, spinner: SharedArrayBuffer | undefined, id: number) {
     this.#ctl = ctl;
-    this.#spinner = new Int32Array(spinner);
+    this.#spinner = spinner && new Int32Array(spinner);
     this.#id = id;
   }
 
   /** Blocks until `CTL_POSTED` has moved past `seen` (a call was posted); returns its new value. */
   next(seen: number): number {
     const start = performance.now();
-    if (this.#close && SPIN_ALLOWED && Atomics.compareExchange(this.#spinner, 0, 0, this.#id) === 0) {
+    const word = this.#spinner;
+    if (this.#close && word && Atomics.compareExchange(word, 0, 0, this.#id) === 0) {
       const until = start + SPIN_WINDOW_MS;
       while (Atomics.load(this.#ctl, CTL_POSTED) === seen && performance.now() < until);
-      Atomics.store(this.#spinner, 0, 0);
+      Atomics.store(word, 0, 0);
     }
     // Returns at once if a call came while spinning.
     Atomics.wait(this.#ctl, CTL_POSTED, seen);

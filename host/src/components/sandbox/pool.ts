@@ -398,7 +398,7 @@ export class InstancePool {
     });
     // A worker terminated while it spun for a call must not keep others from spinning.
     const threadId = worker.threadId;
-    worker.once('exit', () => releaseSpinnerWord(SPINNER, threadId));
+    if (SPINNER) worker.once('exit', () => releaseSpinnerWord(SPINNER, threadId));
     const slot = new Slot(worker, buffers, !this.#planned, spinner.port1);
     this.#opts.host.attach(port1, buffers.reply);
 

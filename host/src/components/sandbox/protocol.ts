@@ -35,8 +35,8 @@ export interface WorkerInit {
    * `v8.deserialize` out of it, on both sides (measured in `bench/RESULTS.md`), and it has no size limit.
    */
   readonly resultPort: MessagePort;
-  /** The process's spinner word (`call-wait.ts`), shared by every instance of every pool. */
-  readonly spinner: SharedArrayBuffer;
+  /** The process's spinner word (`call-wait.ts`), shared by every instance of every pool; none: no instance spins. */
+  readonly spinner: SharedArrayBuffer | undefined;
   /**
    * The reads the component plans (its block's `plannedRead` in the building-block table, when it exports
    * the plan): served as planned reads, not as plain calls. Absent: every call is a plain call.
