@@ -28,6 +28,13 @@ const ticksOf = (path) => {
   const f = readFileSync(path, 'utf8').split(') ')[1].split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (10 ms)
 };
+/** Starts counting the CPU of process `pid`; the function returned gives it per call for `calls` calls since: main thread and process, in us. */
+const cpuSince = (pid) => {
+  const main = `/proc/${pid}/task/${pid}/stat`;
+  const proc = `/proc/${pid}/stat`;
+  const [m0, p0] = [ticksOf(main), ticksOf(proc)];
+  return (calls) => ({ main: ((ticksOf(main) - m0) * 1e4) / calls, proc: ((ticksOf(proc) - p0) * 1e4) / calls });
+};
 
 if (mode === 'latency') {
   const res = mkdtempSync(join(tmpdir(), 'mortar-ab-res-'));
@@ -55,8 +62,7 @@ if (mode === 'latency') {
     sides.push({ build, m, get: () => c.call(body), close: c.close, p50: [], rate: [], main: [], proc: [], serialMain: [], serialProc: [] });
   }
   const load = async (s, seconds = 3) => {
-    const pid = s.m.proc.pid;
-    const [m0, p0] = [ticksOf(`/proc/${pid}/task/${pid}/stat`), ticksOf(`/proc/${pid}/stat`)];
+    const cpu = cpuSince(s.m.proc.pid);
     let done = 0;
     const t0 = performance.now();
     const end = t0 + seconds * 1000;
@@ -70,22 +76,21 @@ if (mode === 'latency') {
     );
     return {
       rate: done / ((performance.now() - t0) / 1000),
-      main: ((ticksOf(`/proc/${pid}/task/${pid}/stat`) - m0) * 1e4) / done,
-      proc: ((ticksOf(`/proc/${pid}/stat`) - p0) * 1e4) / done,
+      ...cpu(done),
     };
   };
   const p50 = async (s) => {
     for (let i = 0; i < 300; i++) await s.get();
-    const pid = s.m.proc.pid;
-    const [m0, p0] = [ticksOf(`/proc/${pid}/task/${pid}/stat`), ticksOf(`/proc/${pid}/stat`)];
+    const cpu = cpuSince(s.m.proc.pid);
     const xs = [];
     for (let i = 0; i < 2000; i++) {
       const t0 = process.hrtime.bigint();
       await s.get();
       xs.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
-    s.serialMain.push(((ticksOf(`/proc/${pid}/task/${pid}/stat`) - m0) * 1e4) / xs.length);
-    s.serialProc.push(((ticksOf(`/proc/${pid}/stat`) - p0) * 1e4) / xs.length);
+    const used = cpu(xs.length);
+    s.serialMain.push(used.main);
+    s.serialProc.push(used.proc);
     return median(xs);
   };
   try {
