@@ -1,5 +1,6 @@
-import { availableParallelism, homedir } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { usableCores } from './usable-cores.js';
 
 /** Everything `mortar run` can be told, after flag parsing and defaults. */
 export interface RuntimeConfig {
@@ -36,21 +37,27 @@ export interface RuntimeConfig {
   readonly appToken?: string;
 }
 
+/** The default instances per component for `cores` usable cores (`DEFAULTS.instances`). */
+export const instancesFor = (cores: number): number => Math.max(1, Math.min(4, Math.floor(cores) - 1));
+/** The default most instances per workload component for `cores` usable cores (`DEFAULTS.workloadInstances`). */
+export const workloadInstancesFor = (cores: number): number => Math.max(2, Math.min(8, Math.floor(2 * cores)));
+
 export const DEFAULTS = {
   httpPort: 3500,
   grpcPort: 50001,
   maxBodyBytes: 4 * 1024 * 1024,
   dataDir: join(homedir(), '.mortar'),
   /** One instance per core beyond the one the HTTP API and the host's I/O run on, up to 4 (measured in
-   *  bench/: on 2 cores a second instance only adds thread hand-offs; on more cores it adds throughput). */
-  instances: Math.max(1, Math.min(4, availableParallelism() - 1)),
+   *  bench/: on 2 cores a second instance only adds thread hand-offs; on more cores it adds throughput).
+   *  Cores as `usableCores` counts them: a container's CPU quota, not its node's cores. */
+  instances: instancesFor(usableCores()),
   /**
    * Most instances per workload component under `mortar up` (`--workload-instances`): twice the cores, 2 to 8.
    * A request holds its instance while every host call it makes (a key-value get, an outbound request) is
    * away, and a waiting instance uses no CPU, so more instances than cores overlap those waits. Started on
    * demand: an idle workload holds one. Measured in bench/ (`bench/RESULTS.md`, 2026-12-01 late).
    */
-  workloadInstances: Math.max(2, Math.min(8, 2 * availableParallelism())),
+  workloadInstances: workloadInstancesFor(usableCores()),
   /**
    * The deadline of every component call that no Resiliency outbound timeout applies to (`--component-call-timeout`):
    * the caller gets Dapr's 500 error (`ERR_STATE_GET`, ...) by then. The instance starts no call past its

@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { CTL_POSTED, CTL_WORDS } from '../../host/src/components/sandbox/protocol.js';
-import { SPIN_WINDOW_MS, releaseSpinnerWord, spinnerWord, usableCores } from '../../host/src/components/sandbox/call-wait.js';
+import { SPIN_WINDOW_MS, releaseSpinnerWord, spinnerWord } from '../../host/src/components/sandbox/call-wait.js';
+import { usableCores } from '../../host/src/usable-cores.js';
+import { instancesFor, workloadInstancesFor } from '../../host/src/config.js';
 
 const CALL_WAIT = new URL('../../host/src/components/sandbox/call-wait.js', import.meta.url).href;
 
-it('usable cores: the CPU affinity, capped by a cgroup v2 quota when one is set; under two, no spinner word', () => {
+it('usable cores: the CPU affinity, capped by a cgroup v2 quota when one is set; under two, no spinner word; the default pool sizes follow them', () => {
   const cores = availableParallelism();
   assert.equal(usableCores(undefined), cores, 'no cgroup file');
   assert.equal(usableCores('max 100000\n'), cores, 'no quota');
@@ -20,6 +22,9 @@ it('usable cores: the CPU affinity, capped by a cgroup v2 quota when one is set;
   assert.equal(usableCores('400000 100000'), Math.min(cores, 4));
   assert.equal(usableCores('garbage'), cores, 'unreadable: the affinity');
   assert.equal(spinnerWord(1), undefined, 'one core: no spinner word, so no instance spins');
+  // The default pool sizes follow the usable cores: a pod limited to one CPU on a big node starts few workers.
+  assert.deepEqual([0.5, 1, 2, 3, 8, 64].map(instancesFor), [1, 1, 1, 2, 4, 4], 'instances per component');
+  assert.deepEqual([0.5, 1, 1.5, 2, 4, 64].map(workloadInstancesFor), [2, 2, 3, 4, 8, 8], 'instances per workload');
   assert.ok(spinnerWord(2) instanceof SharedArrayBuffer);
 });
 

@@ -14,28 +14,11 @@
  *   API thread does not need.
  * The price is CPU while calls trickle in one at a time: the spinner's core is busy between them.
  */
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { usableCores } from '../../usable-cores.js';
 import { CTL_POSTED } from './protocol.js';
 
 /** The longest spin, and the widest spacing of calls that makes an instance spin (milliseconds). */
 export const SPIN_WINDOW_MS = 1;
-
-/** The cores this process may keep busy: its CPU affinity, capped by the cgroup v2 CPU quota if one is set. */
-export function usableCores(cpuMax = readCpuMax()): number {
-  const cores = availableParallelism();
-  const [quota, period] = (cpuMax ?? '').trim().split(/\s+/);
-  const share = Number(quota) / Number(period);
-  return quota !== 'max' && share > 0 ? Math.min(cores, share) : cores;
-}
-
-function readCpuMax(): string | undefined {
-  try {
-    return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The spinner word of a process (one Int32, shared by every instance it starts): the `threadId` of the thread
