@@ -30,7 +30,20 @@ it('every host import trampoline of every built-in is marked for the fast path, 
   }
 });
 
+it("every built-in's glue hands over each of its resource tables, and keeps no set of every rep it held", () => {
+  for (const { hash, js } of glues) {
+    const tables = (js.match(/const handleTable\d+ = \[T_FLAG, 0\];/g)?.length ?? 0) + (js.match(/const captureTable\d+= new Map\(\);/g)?.length ?? 0);
+    const pushed = js.match(/imports\.__mortarGlueTables\.push\((handle|capture)Table\d+\);/g)?.length ?? 0;
+    assert.ok(tables > 0, `${hash}: resource tables`);
+    assert.equal(pushed, tables, `${hash}: every table handed over`);
+    assert.equal(js.includes('_createdReps.add('), false, `${hash}: no _createdReps growing with every resource`);
+  }
+});
+
 it('glue of another shape is left as jco wrote it', () => {
+  // A glue that reads _createdReps keeps it.
+  const reads = 'table._createdReps.add(rep);\nx._createdReps = new Set();\nif (t._createdReps.has(r)) {}';
+  assert.equal(patchGlue(reads), reads);
   const other = 'export function instantiate() {}\n  const _trampoline1 = function(a) {\n    return a;\n  };\n  _trampoline1.fnName = "x";\n';
   assert.equal(patchGlue(other).includes('__mortarHost = true'), false);
   assert.equal(patchGlue(other).includes('importFn.__mortarHost'), false);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { MortarError } from '../errors.js';
+import { glueTables } from './glue-tables.js';
 
 /** The jco version whose glue is cached. */
 export const JCO_VERSION = '1.35.0';
@@ -9,7 +10,7 @@ export const JCO_VERSION = '1.35.0';
  * The glue's identity: the jco version and the version of mortar's changes to it (`patchGlue`). The name of the
  * cache folder, so an upgrade of either never reuses stale glue.
  */
-export const GLUE_ID = `jco-${JCO_VERSION}-mortar.2`;
+export const GLUE_ID = `jco-${JCO_VERSION}-mortar.3`;
 
 /**
  * Where an artifact came from: `prebuilt` (shipped transpiled in `dist/components`, by `npm run build`),
@@ -128,13 +129,16 @@ async function readArtifact(dir: string, hash: string, origin: ArtifactOrigin): 
 /**
  * The changes made to jco 1.35's glue before it is cached:
  * - `JCO_DEBUG` is read once per instance instead of on every lift and lower (`_debugLog`);
- * - a synchronous host import skips the async-task bookkeeping (`hostImportFastPath`).
+ * - a synchronous host import skips the async-task bookkeeping (`hostImportFastPath`);
+ * - the resource tables of an instantiation are handed to whoever instantiates it (`glueTables`).
  */
 export function patchGlue(js: string): string {
-  return hostImportFastPath(
-    js
-      .replaceAll('globalThis?.process?.env?.JCO_DEBUG', '__mortarJcoDebug')
-      .replace('export function instantiate(', 'const __mortarJcoDebug = !!globalThis?.process?.env?.JCO_DEBUG;\nexport function instantiate('),
+  return glueTables(
+    hostImportFastPath(
+      js
+        .replaceAll('globalThis?.process?.env?.JCO_DEBUG', '__mortarJcoDebug')
+        .replace('export function instantiate(', 'const __mortarJcoDebug = !!globalThis?.process?.env?.JCO_DEBUG;\nexport function instantiate('),
+    ),
   );
 }
 

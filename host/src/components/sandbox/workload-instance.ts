@@ -8,19 +8,29 @@
  * each request that state is put back:
  * - every core instance's linear memories (the chunks a request changed copied back: `restoreImage`) and mutable globals (the core
  *   modules were rewritten to export them: `wasm-export-state.ts`);
- * - what jco's glue keeps in JavaScript (resource handle tables, borrow scopes) is not reset: a request
- *   leaves nothing in it once the guest has dropped what it took, and an entry it leaks is only memory. So
- *   that such leaks stay bounded, the instance is instantiated anew after `FRESH_AFTER_REQUESTS` resets.
+ * - the resource tables jco's glue keeps in JavaScript (handle tables and the host objects they capture:
+ *   `glue-tables.ts`), so a resource a request did not drop is gone for the next one, as
+ *   in a fresh instance.
+ * What is left in the glue's JavaScript is its task bookkeeping, which a request leaves as it found it; as a
+ * safety net the instance is instantiated anew after `FRESH_AFTER_REQUESTS` resets, and after
+ * `FRESH_AFTER_REQUESTS_UNTRACKED` when the glue did not hand over its tables (a glue the patch did not
+ * recognise: what it keeps then grows with every resource a guest leaves behind).
  * A request whose memory grew is followed by a fresh instantiation too (a memory cannot shrink back to its
  * snapshot's size), and so is a trap (the pool replaces the whole worker then).
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { GLUE_TABLES_KEY } from '../glue-tables.js';
 import { STATE_EXPORT_PREFIX } from '../wasm-export-state.js';
 import { requestPair, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
 
-/** Resets before an instance is replaced by a fresh instantiation (bounds what jco's glue may accumulate). */
-export const FRESH_AFTER_REQUESTS = 1000;
+/**
+ * Resets before an instance is replaced by a fresh instantiation, when its glue's resource tables are reset
+ * too (a safety net: measured over 20,000 requests, nothing else of the glue grew).
+ */
+export const FRESH_AFTER_REQUESTS = 100_000;
+/** The same when the glue's tables are not reset (it did not hand them over): bounds what they accumulate. */
+export const FRESH_AFTER_REQUESTS_UNTRACKED = 1000;
 
 type Instantiate = (
   getCoreModule: (path: string) => WebAssembly.Module,
@@ -33,10 +43,14 @@ interface Handler {
   handle(request: unknown, responseOut: unknown): void;
 }
 
-/** The mutable state of the core instances, as it was right after instantiation. */
+/** The mutable state of the core instances and of the glue, as it was right after instantiation. */
 interface Snapshot {
   readonly memories: ReadonlyArray<{ readonly memory: WebAssembly.Memory; readonly image: Buffer }>;
   readonly globals: ReadonlyArray<{ readonly global: WebAssembly.Global; readonly value: unknown }>;
+  /** The glue's handle tables (arrays) and capture tables (maps); none if the glue did not hand them over. */
+  readonly handleTables: ReadonlyArray<{ readonly table: unknown[]; readonly image: readonly unknown[] }>;
+  readonly captureTables: ReadonlyArray<{ readonly table: Map<unknown, unknown>; readonly image: ReadonlyArray<[unknown, unknown]> }>;
+  readonly tracked: boolean;
 }
 
 /** How an instance is reused between requests. */
@@ -81,13 +95,14 @@ export class WorkloadInstance {
 
   async #fresh(): Promise<void> {
     const cores: WebAssembly.Instance[] = [];
+    const tables: unknown[] = [];
     const exports = await this.instantiate(
       (p) => {
         const m = this.modules[p];
         if (!m) throw new Error(`artifact has no core module ${p}`);
         return m;
       },
-      this.imports,
+      { ...this.imports, [GLUE_TABLES_KEY]: tables },
       (module, imports) => {
         // Synchronous: jco's generator then runs the whole instantiation in this turn.
         const instance = new WebAssembly.Instance(module, imports);
@@ -107,10 +122,29 @@ export class WorkloadInstance {
         else if (item instanceof WebAssembly.Global) globals.push({ global: item, value: item.value });
       }
     }
-    this.#snapshot = { memories, globals };
+    const handleTables: Array<Snapshot['handleTables'][number]> = [];
+    const captureTables: Array<Snapshot['captureTables'][number]> = [];
+    for (const t of tables) {
+      if (Array.isArray(t)) handleTables.push({ table: t, image: t.slice() });
+      else if (t instanceof Map) captureTables.push({ table: t, image: [...t] });
+    }
+    this.#snapshot = { memories, globals, handleTables, captureTables, tracked: tables.length > 0 };
     this.#served = 0;
     this.#dirty = false;
     this.stats.instantiations++;
+  }
+
+  /** Entries in the glue's resource tables now (for tests: a reset puts them back to the snapshot's). */
+  get glueEntries(): number {
+    let n = 0;
+    for (const { table } of this.#snapshot.handleTables) n += table.length;
+    for (const { table } of this.#snapshot.captureTables) n += table.size;
+    return n;
+  }
+
+  /** Whether a reset puts the glue's resource tables back (the glue handed them over: `glueTables`). */
+  get tracksGlue(): boolean {
+    return this.#snapshot.tracked;
   }
 
   /** Bytes of linear memory the snapshot holds (what a reset copies). */
@@ -135,7 +169,8 @@ export class WorkloadInstance {
   /** Puts the post-initialisation state back (or instantiates anew when a reset cannot: see the file's TSDoc). */
   async renew(): Promise<void> {
     if (!this.#dirty) return;
-    if (this.mode === 'fresh' || this.#served + 1 >= FRESH_AFTER_REQUESTS || !this.#reset()) {
+    const bound = this.#snapshot.tracked ? FRESH_AFTER_REQUESTS : FRESH_AFTER_REQUESTS_UNTRACKED;
+    if (this.mode === 'fresh' || this.#served + 1 >= bound || !this.#reset()) {
       await this.#fresh();
       return;
     }
@@ -149,8 +184,21 @@ export class WorkloadInstance {
     for (const { memory, image } of this.#snapshot.memories) if (memory.buffer.byteLength !== image.length) return false;
     for (const { memory, image } of this.#snapshot.memories) restoreImage(Buffer.from(memory.buffer), image);
     for (const { global, value } of this.#snapshot.globals) global.value = value;
+    for (const { table, image } of this.#snapshot.handleTables) restoreTable(table, image);
+    for (const { table, image } of this.#snapshot.captureTables) {
+      if (table.size === image.length && image.every(([k, v]) => table.get(k) === v)) continue;
+      table.clear();
+      for (const [k, v] of image) table.set(k, v);
+    }
     return true;
   }
+}
+
+/** Makes handle table `table` equal `image` in place (the glue's closures hold the array itself). */
+function restoreTable(table: unknown[], image: readonly unknown[]): void {
+  const n = image.length;
+  if (table.length !== n) table.length = n;
+  for (let i = 0; i < n; i++) if (table[i] !== image[i]) table[i] = image[i];
 }
 
 /**
