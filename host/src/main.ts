@@ -47,7 +47,7 @@ Flags (daprd-compatible):
                                      subscribe (GET /dapr/subscribe); comma-separated
 mortar flags:
   --instances <n>                    most sandboxed instances per component (default: cores - 1, 1..4; cores: the CPU quota if set)
-  --workload-instances <n>           mortar up: most instances per workload component (default: 2 x cores, 2..8)
+  --workload-instances <n>           mortar up: most instances per workload component (default: 2 x cores, 2..8; cores as above)
   --component-call-timeout <ms>      deadline of a component call without a Resiliency timeout (default: 5000)
   --component-memory <size>          linear memory cap per component instance (default: 256Mi)
 Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FORMAT=text.

@@ -1,25 +1,65 @@
 /**
- * The cores this process may keep busy: its CPU affinity (`os.availableParallelism`), capped by the cgroup v2
- * CPU quota (`/sys/fs/cgroup/cpu.max`) when one is set. In a container the affinity is usually the node's
- * every core while the quota is what the pod may use (`resources.limits.cpu: "1"` in `deploy/`): sizing
- * pools by the affinity there starts workers the quota then throttles. Used for the default pool sizes
- * (`config.ts` `DEFAULTS`) and for whether an instance may spin for its next call (`call-wait.ts`).
+ * The cores this process may keep busy: its CPU affinity (`os.availableParallelism`), capped by the CPU quota
+ * of its cgroup when one is set. In a container the affinity is usually the node's every core while the quota
+ * is what the pod may use (`resources.limits.cpu: "1"` in `deploy/`): sizing pools by the affinity there
+ * starts workers the quota then throttles. Used for the default pool sizes (`config.ts` `DEFAULTS`) and for
+ * whether an instance may spin for its next call (`call-wait.ts`).
+ *
+ * The quota is read as the JVM and Go's automaxprocs read it: for each hierarchy `/proc/self/cgroup` names,
+ * the process's cgroup and every ancestor up to the mount's root (`/sys/fs/cgroup/...`), the tightest limit
+ * found: cgroup v2's `cpu.max` (`<quota> <period>` or `max <period>`), cgroup v1's `cpu.cfs_quota_us` over
+ * `cpu.cfs_period_us` (-1: none). Inside a cgroup namespace the path is `/`, the root itself.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
-/** `cpuMax`: the text of `cpu.max` (`<quota> <period>`, or `max <period>`); read from the cgroup when not given. */
-export function usableCores(cpuMax = readCpuMax()): number {
-  const cores = availableParallelism();
-  const [quota, period] = (cpuMax ?? '').trim().split(/\s+/);
-  const share = Number(quota) / Number(period);
-  return quota !== 'max' && share > 0 ? Math.min(cores, share) : cores;
-}
+/** Reads a file's text, or undefined if it cannot be read. */
+export type ReadText = (path: string) => string | undefined;
 
-function readCpuMax(): string | undefined {
+const readText: ReadText = (path) => {
   try {
-    return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
+};
+
+export function usableCores(read: ReadText = readText): number {
+  const cores = availableParallelism();
+  const quota = cpuQuota(read);
+  return quota === undefined ? cores : Math.min(cores, quota);
+}
+
+/** The tightest CPU quota of this process's cgroups, in cores; undefined when none is set. */
+export function cpuQuota(read: ReadText = readText): number | undefined {
+  let tightest: number | undefined;
+  const take = (cores: number) => {
+    if (cores > 0 && Number.isFinite(cores) && (tightest === undefined || cores < tightest)) tightest = cores;
+  };
+  for (const line of (read('/proc/self/cgroup') ?? '').split('\n')) {
+    // `<id>:<controllers>:<path>`; v2's controllers are empty.
+    const first = line.indexOf(':');
+    const second = line.indexOf(':', first + 1);
+    if (first < 0 || second < 0) continue;
+    const controllers = line.slice(first + 1, second);
+    const path = line.slice(second + 1).trim();
+    if (controllers === '') {
+      for (const dir of upFrom('/sys/fs/cgroup', path)) {
+        const [quota, period] = (read(`${dir}/cpu.max`) ?? '').trim().split(/\s+/);
+        if (quota !== 'max') take(Number(quota) / Number(period));
+      }
+    } else if (controllers.split(',').includes('cpu')) {
+      for (const root of ['/sys/fs/cgroup/cpu,cpuacct', '/sys/fs/cgroup/cpu'])
+        for (const dir of upFrom(root, path)) take(Number(read(`${dir}/cpu.cfs_quota_us`)) / Number(read(`${dir}/cpu.cfs_period_us`)));
+    }
+  }
+  return tightest;
+}
+
+/** `root` + `path`, then each of its parents up to `root` itself. */
+function upFrom(root: string, path: string): string[] {
+  const parts = path.split('/').filter((p) => p && p !== '..');
+  const dirs: string[] = [];
+  for (let n = parts.length; n >= 0; n--) dirs.push([root, ...parts.slice(0, n)].join('/'));
+  return dirs;
 }

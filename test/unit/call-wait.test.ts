@@ -14,13 +14,32 @@ import { instancesFor, workloadInstancesFor } from '../../host/src/config.js';
 
 const CALL_WAIT = new URL('../../host/src/components/sandbox/call-wait.js', import.meta.url).href;
 
-it('usable cores: the CPU affinity, capped by a cgroup v2 quota when one is set; under two, no spinner word; the default pool sizes follow them', () => {
+it("usable cores: the CPU affinity, capped by the tightest cgroup (v2 or v1) CPU quota along the process's cgroup path; under two, no spinner word; the pool-size rules", () => {
   const cores = availableParallelism();
-  assert.equal(usableCores(undefined), cores, 'no cgroup file');
-  assert.equal(usableCores('max 100000\n'), cores, 'no quota');
-  assert.equal(usableCores('50000 100000\n'), Math.min(cores, 0.5), 'half a core');
-  assert.equal(usableCores('400000 100000'), Math.min(cores, 4));
-  assert.equal(usableCores('garbage'), cores, 'unreadable: the affinity');
+  /** A reader over a fake /proc and /sys. */
+  const fs = (files: Record<string, string>) => (path: string) => files[path];
+  const v2 = (cpuMax: string) => fs({ '/proc/self/cgroup': '0::/\n', '/sys/fs/cgroup/cpu.max': cpuMax });
+  assert.equal(usableCores(fs({})), cores, 'no cgroup files');
+  assert.equal(usableCores(v2('max 100000\n')), cores, 'no quota');
+  assert.equal(usableCores(v2('50000 100000\n')), Math.min(cores, 0.5), 'half a core');
+  assert.equal(usableCores(v2('400000 100000')), Math.min(cores, 4));
+  assert.equal(usableCores(v2('garbage')), cores, 'unreadable: the affinity');
+  // Without a cgroup namespace: the pod's limit is on an ancestor of the process's cgroup, the tightest counts.
+  const nested = fs({
+    '/proc/self/cgroup': '0::/kubepods/pod1/c1\n',
+    '/sys/fs/cgroup/kubepods/pod1/c1/cpu.max': 'max 100000',
+    '/sys/fs/cgroup/kubepods/pod1/cpu.max': '75000 100000',
+    '/sys/fs/cgroup/kubepods/cpu.max': '800000 100000',
+  });
+  assert.equal(usableCores(nested), Math.min(cores, 0.75), 'v2: the tightest along the path');
+  const v1 = fs({
+    '/proc/self/cgroup': '12:memory:/docker/x\n4:cpu,cpuacct:/docker/x\n',
+    '/sys/fs/cgroup/cpu,cpuacct/docker/x/cpu.cfs_quota_us': '150000\n',
+    '/sys/fs/cgroup/cpu,cpuacct/docker/x/cpu.cfs_period_us': '100000\n',
+    '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': '-1\n',
+    '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000\n',
+  });
+  assert.equal(usableCores(v1), Math.min(cores, 1.5), 'cgroup v1: cfs quota over period; -1 is none');
   assert.equal(spinnerWord(1), undefined, 'one core: no spinner word, so no instance spins');
   // The default pool sizes follow the usable cores: a pod limited to one CPU on a big node starts few workers.
   assert.deepEqual([0.5, 1, 2, 3, 8, 64].map(instancesFor), [1, 1, 1, 2, 4, 4], 'instances per component');

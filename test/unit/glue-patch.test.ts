@@ -32,12 +32,21 @@ it('every host import trampoline of every built-in is marked for the fast path, 
 
 it("every built-in's glue hands over each of its resource tables, and keeps no set of every rep it held", () => {
   for (const { hash, js } of glues) {
-    const tables = (js.match(/const handleTable\d+ = \[T_FLAG, 0\];/g)?.length ?? 0) + (js.match(/const captureTable\d+= new Map\(\);/g)?.length ?? 0);
+    // Counted as the glue registers and numbers them, not by the shape the patch looks for.
+    const tables = (js.match(/HANDLE_TABLES\[\d+\] = /g)?.length ?? 0) + (js.match(/let captureCnt\d+= 0;/g)?.length ?? 0);
     const pushed = js.match(/imports\.__mortarGlueTables\.push\((handle|capture)Table\d+\);/g)?.length ?? 0;
     assert.ok(tables > 0, `${hash}: resource tables`);
     assert.equal(pushed, tables, `${hash}: every table handed over`);
     assert.equal(js.includes('_createdReps.add('), false, `${hash}: no _createdReps growing with every resource`);
   }
+});
+
+it('a glue with one table of another shape hands over none (its instances are then instantiated anew more often)', () => {
+  const one = 'const handleTable1 = [T_FLAG, 0];\nHANDLE_TABLES[1] = handleTable1;\nconst captureTable1= new Map();\nlet captureCnt1= 0;\n';
+  assert.match(patchGlue(one), /imports\.__mortarGlueTables\.push\(handleTable1\);/, 'the expected shape: handed over');
+  assert.match(patchGlue(one), /imports\.__mortarGlueTables\.push\(captureTable1\);/);
+  const other = `${one}const handleTable2 = [T_FLAG, 0, 0];\nHANDLE_TABLES[2] = handleTable2;\n`;
+  assert.equal(patchGlue(other).includes('__mortarGlueTables'), false, 'one table not recognised: none handed over');
 });
 
 it('glue of another shape is left as jco wrote it', () => {

@@ -17,18 +17,27 @@ export const GLUE_TABLES_KEY = '__mortarGlueTables';
  * handle numbers. So every table the instantiation creates is pushed onto `imports[GLUE_TABLES_KEY]` when
  * that is an array; the instantiating side snapshots and restores them.
  * Also removed: each handle table's `_createdReps`, a `Set` of every rep the table ever held that jco 1.35
- * only adds to and never reads (it grew by every resource of every request). A glue whose tables look
- * different is left as it is, and pushes nothing.
+ * only adds to and never reads (it grew by every resource of every request). A glue in which a table
+ * looks different (not every handle table registered in `HANDLE_TABLES` and every capture table with its
+ * counter is one of the expected shape) pushes none: its instances are then instantiated anew more often.
  */
 export function glueTables(js: string): string {
-  const push = (name: string) => ` if (Array.isArray(imports.${GLUE_TABLES_KEY})) imports.${GLUE_TABLES_KEY}.push(${name});`;
-  let out = js
-    .replace(/(const (handleTable\d+) = \[T_FLAG, 0\];)/g, (_, decl: string, name: string) => decl + push(name))
-    .replace(/(const (captureTable\d+)= new Map\(\);)/g, (_, decl: string, name: string) => decl + push(name));
+  const push = (name: string) => ` if (Array.isArray(imports?.${GLUE_TABLES_KEY})) imports.${GLUE_TABLES_KEY}.push(${name});`;
+  const handleTables = /(const (handleTable\d+) = \[T_FLAG, 0\];)/g;
+  const captureTables = /(const (captureTable\d+)= new Map\(\);)/g;
+  // Every table or none: a table of another shape, never restored, would carry a request's resources over.
+  const count = (re: RegExp) => js.match(re)?.length ?? 0;
+  const every =
+    count(handleTables) > 0 && count(handleTables) === count(/HANDLE_TABLES\[\d+\] = /g) && count(captureTables) === count(/let captureCnt\d+= 0;/g);
+  let out = every
+    ? js
+        .replace(handleTables, (_, decl: string, name: string) => decl + push(name))
+        .replace(captureTables, (_, decl: string, name: string) => decl + push(name))
+    : js;
   // Only where nothing but the add and the creation name it.
-  const uses = out.match(/_createdReps/g)?.length ?? 0;
-  const adds = out.match(/table\._createdReps\.add\(rep\);/g)?.length ?? 0;
-  const creations = out.match(/\._createdReps = new Set\(\);/g)?.length ?? 0;
+  const uses = count(/_createdReps/g);
+  const adds = count(/table\._createdReps\.add\(rep\);/g);
+  const creations = count(/\._createdReps = new Set\(\);/g);
   if (uses === adds + creations) out = out.replaceAll('table._createdReps.add(rep);', '');
   return out;
 }
