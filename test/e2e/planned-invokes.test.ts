@@ -112,9 +112,11 @@ describe('planned invocations', () => {
 
   it('fails only the request whose plan traps; the others of its batch are planned again, in halves, and answer', async () => {
     for (let round = 0; round < 2; round++) {
-      // While the instance is held, the 20 echoes and the trap queue up: they are planned as one batch.
-      const hold = send('plans', { operation: 'hold' });
-      await new Promise((r) => setTimeout(r, 100));
+      // While the instance is held, the 20 echoes and the trap queue up: they are planned as one batch. Held
+      // 0.7 s: on a loaded machine 21 requests can take a few hundred ms to reach the sidecar, and one that came
+      // after the hold would be planned in a batch of its own, whose I/O the trap's batch would then fail.
+      const hold = send('plans', { operation: 'hold', metadata: { ms: '700' } });
+      await new Promise((r) => setTimeout(r, 50));
       const echoes = Array.from({ length: 20 }, (_, i) => send('plans', { operation: 'echo', data: { round, i } }));
       const trap = send('plans', { operation: 'trap-plan' });
       const [held, bad, ...good] = await Promise.all([hold, trap, ...echoes]);
@@ -131,8 +133,9 @@ describe('planned invocations', () => {
 
   it('finds the request whose plan traps by halving its batch: 30 invocations of a 300 ms backend queued with it all answer before their 5 s deadline', async () => {
     // One after another (each planned alone, none while another's I/O is in flight) they would take 30 x 300 ms.
-    const hold = send('plans', { operation: 'hold' });
-    await new Promise((r) => setTimeout(r, 100));
+    // Held 0.7 s, so that all 31 are queued behind it (see the test above).
+    const hold = send('plans', { operation: 'hold', metadata: { ms: '700' } });
+    await new Promise((r) => setTimeout(r, 50));
     const waits = Array.from({ length: 30 }, () => send('plans', { operation: 'wait' }));
     const trap = send('plans', { operation: 'trap-plan' });
     const [held, bad, ...good] = await Promise.all([hold, trap, ...waits]);
