@@ -24,10 +24,17 @@ const readText: ReadText = (path) => {
   }
 };
 
-export function usableCores(read: ReadText = readText): number {
+/** This process's figure, read once (the pool sizes and the spin rule both ask at start). */
+let ours: number | undefined;
+
+/** `read`: where the cgroup files are read from (tests give a fake one; then nothing is remembered). */
+export function usableCores(read?: ReadText): number {
+  if (read === undefined && ours !== undefined) return ours;
   const cores = availableParallelism();
-  const quota = cpuQuota(read);
-  return quota === undefined ? cores : Math.min(cores, quota);
+  const quota = cpuQuota(read ?? readText);
+  const usable = quota === undefined ? cores : Math.min(cores, quota);
+  if (read === undefined) ours = usable;
+  return usable;
 }
 
 /** The tightest CPU quota of this process's cgroups, in cores; undefined when none is set. */

@@ -27,8 +27,8 @@ export function glueTables(js: string): string {
   const captureTables = /(const (captureTable\d+)= new Map\(\);)/g;
   // Every table or none: a table of another shape, never restored, would carry a request's resources over.
   const count = (re: RegExp) => js.match(re)?.length ?? 0;
-  const every =
-    count(handleTables) > 0 && count(handleTables) === count(/HANDLE_TABLES\[\d+\] = /g) && count(captureTables) === count(/let captureCnt\d+= 0;/g);
+  const handles = count(handleTables);
+  const every = handles > 0 && handles === count(/HANDLE_TABLES\[\d+\] = /g) && count(captureTables) === count(/let captureCnt\d+= 0;/g);
   let out = every
     ? js
         .replace(handleTables, (_, decl: string, name: string) => decl + push(name))

@@ -51,7 +51,6 @@ interface Snapshot {
   /** The glue's handle tables (arrays) and capture tables (maps); none if the glue did not hand them over. */
   readonly handleTables: ReadonlyArray<{ readonly table: unknown[]; readonly image: readonly unknown[] }>;
   readonly captureTables: ReadonlyArray<{ readonly table: Map<unknown, unknown>; readonly image: ReadonlyArray<[unknown, unknown]> }>;
-  readonly tracked: boolean;
 }
 
 /** How an instance is reused between requests. */
@@ -129,7 +128,7 @@ export class WorkloadInstance {
       if (Array.isArray(t)) handleTables.push({ table: t, image: t.slice() });
       else if (t instanceof Map) captureTables.push({ table: t, image: [...t] });
     }
-    this.#snapshot = { memories, globals, handleTables, captureTables, tracked: tables.length > 0 };
+    this.#snapshot = { memories, globals, handleTables, captureTables };
     this.#served = 0;
     this.#dirty = false;
     this.stats.instantiations++;
@@ -150,14 +149,14 @@ export class WorkloadInstance {
   /** Whether the glue's tables are now exactly as they were after instantiation (for tests). */
   get glueAsSnapshot(): boolean {
     return (
-      this.#snapshot.handleTables.every(({ table, image }) => table.length === image.length && image.every((v, i) => table[i] === v)) &&
+      this.#snapshot.handleTables.every(({ table, image }) => sameItems(table, image)) &&
       this.#snapshot.captureTables.every(({ table, image }) => sameEntries(table, image))
     );
   }
 
   /** Whether a reset puts the glue's resource tables back (the glue handed them over: `glueTables`). */
   get tracksGlue(): boolean {
-    return this.#snapshot.tracked;
+    return this.#snapshot.handleTables.length + this.#snapshot.captureTables.length > 0;
   }
 
   /** Bytes of linear memory the snapshot holds (what a reset copies). */
@@ -182,7 +181,7 @@ export class WorkloadInstance {
   /** Puts the post-initialisation state back (or instantiates anew when a reset cannot: see the file's TSDoc). */
   async renew(): Promise<void> {
     if (!this.#dirty) return;
-    const bound = this.#snapshot.tracked ? FRESH_AFTER_REQUESTS : FRESH_AFTER_REQUESTS_UNTRACKED;
+    const bound = this.tracksGlue ? FRESH_AFTER_REQUESTS : FRESH_AFTER_REQUESTS_UNTRACKED;
     if (this.mode === 'fresh' || this.#served + 1 >= bound || !this.#reset()) {
       await this.#fresh();
       return;
@@ -198,17 +197,17 @@ export class WorkloadInstance {
     for (const { memory, image } of this.#snapshot.memories) restoreImage(Buffer.from(memory.buffer), image);
     for (const { global, value } of this.#snapshot.globals) global.value = value;
     for (const { table, image } of this.#snapshot.handleTables) restoreTable(table, image);
-    for (const { table, image } of this.#snapshot.captureTables) {
-      if (sameEntries(table, image)) continue;
-      table.clear();
-      for (const [k, v] of image) table.set(k, v);
-    }
+    for (const { table, image } of this.#snapshot.captureTables) restoreMap(table, image);
     return true;
   }
 }
 
 /** jco's flag on a handle table's owned reps and free-list links (`T_FLAG` in its glue). */
 const T_FLAG = 1 << 30;
+
+function sameItems(table: readonly unknown[], image: readonly unknown[]): boolean {
+  return table.length === image.length && image.every((v, i) => table[i] === v);
+}
 
 function sameEntries(table: Map<unknown, unknown>, image: ReadonlyArray<[unknown, unknown]>): boolean {
   return table.size === image.length && image.every(([k, v]) => table.get(k) === v);
@@ -219,6 +218,13 @@ function restoreTable(table: unknown[], image: readonly unknown[]): void {
   const n = image.length;
   if (table.length !== n) table.length = n;
   for (let i = 0; i < n; i++) if (table[i] !== image[i]) table[i] = image[i];
+}
+
+/** Makes capture table `table` hold `image`'s entries, in place (the glue holds the map itself). */
+function restoreMap(table: Map<unknown, unknown>, image: ReadonlyArray<[unknown, unknown]>): void {
+  if (sameEntries(table, image)) return;
+  table.clear();
+  for (const [k, v] of image) table.set(k, v);
 }
 
 /**
