@@ -8,7 +8,8 @@ import '../../host/src/components/sandbox/engine-flags.js';
 import { exportState } from '../../host/src/components/wasm-export-state.js';
 import { TranspileCache } from '../../host/src/components/transpile-cache.js';
 import { compiledModules } from '../../host/src/components/sandbox/compiled-modules.js';
-import { restoreImage, WorkloadInstance } from '../../host/src/components/sandbox/workload-instance.js';
+import { IMAGE_CHUNK, MemoryImage } from '../../host/src/components/sandbox/memory-image.js';
+import { WorkloadInstance } from '../../host/src/components/sandbox/workload-instance.js';
 import { WORKLOAD_LIMITS } from '../../host/src/workloads/limits.js';
 import { workloadWasi } from '../../host/src/components/sandbox/workload-wasi.js';
 import type { WorkloadRequest, WorkloadResponse } from '../../host/src/components/sandbox/wasi-http.js';
@@ -137,13 +138,24 @@ it('quickjs-http: a guest that throws traps, and what it printed (QuickJS’s pa
   assert.match(err.join(''), /Failed to call 'handle'.*boom/);
 });
 
-it('restoring a memory image puts back every changed byte, in any chunk (the first, a middle one, a partial last one)', () => {
-  const image = Buffer.alloc(3 * 16 * 1024 + 100);
-  for (let i = 0; i < image.length; i++) image[i] = (i * 31 + 7) & 0xff;
+it('restoring a memory image puts back every changed byte: in kept chunks and in zero chunks (not kept), the first, a middle one, a partial last one', () => {
+  // Chunks 0 and 2 hold bytes, 1 and the partial last one (100 bytes) are zeros.
+  const image = Buffer.alloc(3 * IMAGE_CHUNK + 100);
+  for (const c of [0, 2]) for (let i = c * IMAGE_CHUNK; i < (c + 1) * IMAGE_CHUNK; i++) image[i] = ((i * 31 + 7) & 0xff) | 1;
+  const snap = MemoryImage.of(image);
+  assert.equal(snap.length, image.length);
+  assert.equal(snap.storedBytes, 2 * IMAGE_CHUNK, 'the two zero chunks are not kept');
   const live = Buffer.from(image);
-  for (const at of [0, 5000, 16 * 1024, 40000, image.length - 1]) live[at] = live[at]! ^ 0xff;
-  live.fill(0, 20000, 20100);
+  for (const at of [0, 5000, IMAGE_CHUNK + 7, 2 * IMAGE_CHUNK + 40000, image.length - 1]) live[at] = live[at]! ^ 0xff;
+  live.fill(0, 2 * IMAGE_CHUNK + 20000, 2 * IMAGE_CHUNK + 20100);
   assert.notDeepEqual(live, image);
-  restoreImage(live, image);
+  snap.restore(live);
   assert.deepEqual(live, image);
+  // The image is a copy: what the memory does later does not change it.
+  image.fill(9);
+  live.fill(1);
+  snap.restore(live);
+  assert.equal(live[0], (7 & 0xff) | 1);
+  assert.equal(live[IMAGE_CHUNK], 0);
+  assert.throws(() => snap.restore(Buffer.alloc(10)), /memory image of 196708 bytes cannot restore a memory of 10/);
 });

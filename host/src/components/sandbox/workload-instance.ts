@@ -6,8 +6,8 @@
  * has answered once never answers again). Instantiating a 12 MB StarlingMonkey component costs tens of
  * milliseconds; so the instance is instantiated once, its post-initialisation state is snapshotted, and after
  * each request that state is put back:
- * - every core instance's linear memories (the chunks a request changed copied back: `restoreImage`) and mutable globals (the core
- *   modules were rewritten to export them: `wasm-export-state.ts`);
+ * - every core instance's linear memories (the chunks a request changed copied back: `memory-image.ts`) and
+ *   mutable globals (the core modules were rewritten to export them: `wasm-export-state.ts`);
  * - the resource tables jco's glue keeps in JavaScript (handle tables and the host objects they capture:
  *   `glue-tables.ts`), so a resource a request did not drop is gone for the next one, as
  *   in a fresh instance.
@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GLUE_TABLES_KEY } from '../glue-tables.js';
 import { STATE_EXPORT_PREFIX } from '../wasm-export-state.js';
+import { MemoryImage } from './memory-image.js';
 import { requestPair, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
 
 /**
@@ -46,7 +47,7 @@ interface Handler {
 
 /** The mutable state of the core instances and of the glue, as it was right after instantiation. */
 interface Snapshot {
-  readonly memories: ReadonlyArray<{ readonly memory: WebAssembly.Memory; readonly image: Buffer }>;
+  readonly memories: ReadonlyArray<{ readonly memory: WebAssembly.Memory; readonly image: MemoryImage }>;
   readonly globals: ReadonlyArray<{ readonly global: WebAssembly.Global; readonly value: unknown }>;
   /** The glue's handle tables (arrays) and capture tables (maps); none if the glue did not hand them over. */
   readonly handleTables: ReadonlyArray<{ readonly table: unknown[]; readonly image: readonly unknown[] }>;
@@ -118,7 +119,7 @@ export class WorkloadInstance {
     for (const core of cores) {
       for (const [name, item] of Object.entries(core.exports)) {
         if (!name.startsWith(STATE_EXPORT_PREFIX)) continue;
-        if (item instanceof WebAssembly.Memory) memories.push({ memory: item, image: Buffer.from(new Uint8Array(item.buffer).slice().buffer) });
+        if (item instanceof WebAssembly.Memory) memories.push({ memory: item, image: MemoryImage.of(new Uint8Array(item.buffer)) });
         else if (item instanceof WebAssembly.Global) globals.push({ global: item, value: item.value });
       }
     }
@@ -159,10 +160,17 @@ export class WorkloadInstance {
     return this.#snapshot.handleTables.length + this.#snapshot.captureTables.length > 0;
   }
 
-  /** Bytes of linear memory the snapshot holds (what a reset copies). */
+  /** Bytes of linear memory the snapshot covers (what a reset compares). */
   get snapshotBytes(): number {
     let n = 0;
     for (const m of this.#snapshot.memories) n += m.image.length;
+    return n;
+  }
+
+  /** Bytes the snapshot keeps (its chunks that are not all zeros). */
+  get snapshotStoredBytes(): number {
+    let n = 0;
+    for (const m of this.#snapshot.memories) n += m.image.storedBytes;
     return n;
   }
 
@@ -194,7 +202,7 @@ export class WorkloadInstance {
   /** Restores memories and globals; false when a memory grew (only a fresh instance has the old size). */
   #reset(): boolean {
     for (const { memory, image } of this.#snapshot.memories) if (memory.buffer.byteLength !== image.length) return false;
-    for (const { memory, image } of this.#snapshot.memories) restoreImage(Buffer.from(memory.buffer), image);
+    for (const { memory, image } of this.#snapshot.memories) image.restore(Buffer.from(memory.buffer));
     for (const { global, value } of this.#snapshot.globals) global.value = value;
     for (const { table, image } of this.#snapshot.handleTables) restoreTable(table, image);
     for (const { table, image } of this.#snapshot.captureTables) restoreMap(table, image);
@@ -225,20 +233,4 @@ function restoreMap(table: Map<unknown, unknown>, image: ReadonlyArray<[unknown,
   if (sameEntries(table, image)) return;
   table.clear();
   for (const [k, v] of image) table.set(k, v);
-}
-
-/**
- * Bytes compared (and, if they differ, copied back) at a time by a reset. A request writes to a small part of
- * the memory; comparing reads the image and the memory but writes only the chunks that changed, which costs
- * less than copying the whole image (a write also reads the line it lands on, then writes it back).
- */
-const RESET_CHUNK = 16 * 1024;
-
-/** Makes `live` equal `image` (same length), writing only the chunks of `RESET_CHUNK` bytes that differ. */
-export function restoreImage(live: Buffer, image: Buffer): void {
-  const n = image.length;
-  for (let at = 0; at < n; at += RESET_CHUNK) {
-    const end = Math.min(n, at + RESET_CHUNK);
-    if (image.compare(live, at, end, at, end) !== 0) image.copy(live, at, at, end);
-  }
 }
