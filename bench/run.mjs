@@ -262,6 +262,12 @@ if (want('workloads')) {
       t.vsBare.ratio,
     );
     console.log(`  per-round ratios: ${t.vsBare.ratios.map((r) => r.toFixed(2)).join(', ')}`);
+    // Informative: the targets above are read as throughput under load.
+    const l = t.latency;
+    console.log(
+      `${guest}: one request at a time, p50 ${l.p50.workload.toFixed(3)} ms vs Node app + @dapr/dapr ${l.p50.dapr.toFixed(3)} ms and bare fastify + ioredis ${l.p50.bare.toFixed(3)} ms; baseline p50 / workload p50, median of rounds: ${l.vsDapr.toFixed(2)}x and ${l.vsBare.toFixed(2)}x`,
+    );
+    console.log(`  per-round: ${l.roundsDapr.map((r) => r.toFixed(2)).join(', ')} and ${l.roundsBare.map((r) => r.toFixed(2)).join(', ')}`);
   }
 }
 

@@ -6,7 +6,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, interleavedThroughput, startProcess, stop, upArgs, writeSpinApp } from './lib.mjs';
+import { freePort, interleavedThroughput, lowLoadLatency, median, startProcess, stop, upArgs, writeSpinApp } from './lib.mjs';
 
 export async function workloadKvGet({ root, BIN, REDIS, resources }, guest = 'spin-http-ts') {
   const dir = mkdtempSync(join(tmpdir(), 'mortar-bench-wl-app-'));
@@ -50,8 +50,32 @@ export async function workloadKvGet({ root, BIN, REDIS, resources }, guest = 'sp
     const workload = `http://127.0.0.1:${listen}/kv?key=k`;
     const vsDapr = await interleavedThroughput(workload, `http://127.0.0.1:${appPort}/?key=k`);
     const vsBare = await interleavedThroughput(workload, `http://127.0.0.1:${barePort}/v1.0/state/redisstore/k`);
-    return { vsDapr, vsBare };
+    const latency = await lowLoadP50(workload, `http://127.0.0.1:${appPort}/?key=k`, `http://127.0.0.1:${barePort}/v1.0/state/redisstore/k`);
+    return { vsDapr, vsBare, latency };
   } finally {
     for (const p of procs) await stop(p);
   }
+}
+
+/**
+ * One request at a time (one keep-alive connection): the p50 of the workload and of its two baselines, 3 rounds
+ * after an untimed one, the order alternating; `vsDapr` and `vsBare` are the medians of the per-round ratios
+ * baseline p50 / workload p50 (above 1: the workload answers sooner), `p50` the medians of each side's p50s.
+ */
+async function lowLoadP50(workload, dapr, bare) {
+  const sides = { workload, dapr, bare };
+  const p50 = { workload: [], dapr: [], bare: [] };
+  for (const url of Object.values(sides)) await lowLoadLatency(url, 500);
+  for (let i = 0; i < 3; i++) {
+    const order = i % 2 === 0 ? ['workload', 'dapr', 'bare'] : ['bare', 'dapr', 'workload'];
+    for (const k of order) p50[k].push((await lowLoadLatency(sides[k], 1000)).p50);
+  }
+  const rounds = (k) => p50[k].map((b, i) => b / p50.workload[i]);
+  return {
+    p50: Object.fromEntries(Object.entries(p50).map(([k, v]) => [k, median(v)])),
+    vsDapr: median(rounds('dapr')),
+    vsBare: median(rounds('bare')),
+    roundsDapr: rounds('dapr'),
+    roundsBare: rounds('bare'),
+  };
 }
