@@ -267,7 +267,9 @@ if (want('workloads')) {
     console.log(
       `${guest}: one request at a time, p50 ${l.p50.workload.toFixed(3)} ms vs Node app + @dapr/dapr ${l.p50.dapr.toFixed(3)} ms and bare fastify + ioredis ${l.p50.bare.toFixed(3)} ms; baseline p50 / workload p50, median of rounds: ${l.vsDapr.toFixed(2)}x and ${l.vsBare.toFixed(2)}x`,
     );
-    console.log(`  per-round: ${l.roundsDapr.map((r) => r.toFixed(2)).join(', ')} and ${l.roundsBare.map((r) => r.toFixed(2)).join(', ')}`);
+    console.log(
+      `  per-round: vs dapr ${l.roundsDapr.map((r) => r.toFixed(2)).join(', ')}; vs bare ${l.roundsBare.map((r) => r.toFixed(2)).join(', ')} (the ratio is the median of these, not of the medians above)`,
+    );
   }
 }
 

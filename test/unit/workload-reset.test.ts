@@ -139,23 +139,23 @@ it('quickjs-http: a guest that throws traps, and what it printed (QuickJS’s pa
 });
 
 it('restoring a memory image puts back every changed byte: in kept chunks and in zero chunks (not kept), the first, a middle one, a partial last one', () => {
-  // Chunks 0 and 2 hold bytes, 1 and the partial last one (100 bytes) are zeros.
+  // Chunks 0, 2 and the partial last one (100 bytes) hold bytes; chunk 1 is zeros.
   const image = Buffer.alloc(3 * IMAGE_CHUNK + 100);
-  for (const c of [0, 2]) for (let i = c * IMAGE_CHUNK; i < (c + 1) * IMAGE_CHUNK; i++) image[i] = ((i * 31 + 7) & 0xff) | 1;
+  for (let i = 0; i < image.length; i++) if (i < IMAGE_CHUNK || i >= 2 * IMAGE_CHUNK) image[i] = ((i * 31 + 7) & 0xff) | 1;
+  const orig = Buffer.from(image);
   const snap = MemoryImage.of(image);
   assert.equal(snap.length, image.length);
-  assert.equal(snap.storedBytes, 2 * IMAGE_CHUNK, 'the two zero chunks are not kept');
+  assert.equal(snap.storedBytes, 2 * IMAGE_CHUNK + 100, 'the zero chunk is not kept');
   const live = Buffer.from(image);
   for (const at of [0, 5000, IMAGE_CHUNK + 7, 2 * IMAGE_CHUNK + 40000, image.length - 1]) live[at] = live[at]! ^ 0xff;
   live.fill(0, 2 * IMAGE_CHUNK + 20000, 2 * IMAGE_CHUNK + 20100);
-  assert.notDeepEqual(live, image);
+  assert.notDeepEqual(live, orig);
   snap.restore(live);
-  assert.deepEqual(live, image);
+  assert.deepEqual(live, orig);
   // The image is a copy: what the memory does later does not change it.
   image.fill(9);
   live.fill(1);
   snap.restore(live);
-  assert.equal(live[0], (7 & 0xff) | 1);
-  assert.equal(live[IMAGE_CHUNK], 0);
+  assert.deepEqual(live, orig);
   assert.throws(() => snap.restore(Buffer.alloc(10)), /memory image of 196708 bytes cannot restore a memory of 10/);
 });

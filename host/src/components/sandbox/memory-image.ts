@@ -2,7 +2,7 @@
  * A linear memory as it was at one moment (a workload instance right after initialisation), and how to put it
  * back after a request changed it (`workload-instance.ts`).
  *
- * A request writes to a small part of the memory (measured on the test workloads: 30 of the 369 4 KiB pages of
+ * A request writes to a small part of the memory (measured on the test workloads: 30 of the 368 4 KiB pages of
  * a QuickJS guest's 1.5 MB, 146 of the 2,320 of a StarlingMonkey guest's 9.5 MB), but nothing tells which, so
  * a restore compares every chunk of `IMAGE_CHUNK` bytes and copies back only the chunks that differ. Reading
  * is what it costs. Most of a fresh guest's memory is zeros (its heap's unused reserve: 15 of 23 chunks of the
@@ -12,7 +12,7 @@
  */
 
 /** Bytes compared (and copied back if they differ) at a time: one Wasm page. Fewer, larger compares cost
- *  less than many small ones (each is a call into Node); a request's writes cluster, so little more is copied. */
+ *  less than many small ones (each is a call into Node), at the price of copying a whole page for one changed byte. */
 export const IMAGE_CHUNK = 64 * 1024;
 
 const ZERO = Buffer.alloc(IMAGE_CHUNK);
