@@ -61,7 +61,7 @@ export async function workloadInstanceCost(root, name, { requests = 200, freshRe
         total.push(t2 - t0);
       }
     }
-    return { renew: p50(renew), total: p50(total), snapshotMb: inst.snapshotBytes / 1e6, keptMb: inst.snapshotStoredBytes / 1e6, stats: inst.stats };
+    return { renew: p50(renew), total: p50(total), snapshotMb: inst.snapshotSize.bytes / 1e6, keptMb: inst.snapshotSize.stored / 1e6, stats: inst.stats };
   };
   const fresh = await run('fresh', freshRequests);
   const reset = await run('reset', requests);

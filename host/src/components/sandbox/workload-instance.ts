@@ -160,18 +160,15 @@ export class WorkloadInstance {
     return this.#snapshot.handleTables.length + this.#snapshot.captureTables.length > 0;
   }
 
-  /** Bytes of linear memory the snapshot covers (what a reset compares). */
-  get snapshotBytes(): number {
-    let n = 0;
-    for (const m of this.#snapshot.memories) n += m.image.length;
-    return n;
-  }
-
-  /** Bytes the snapshot keeps (its chunks that are not all zeros). */
-  get snapshotStoredBytes(): number {
-    let n = 0;
-    for (const m of this.#snapshot.memories) n += m.image.storedBytes;
-    return n;
+  /** Bytes of linear memory the snapshot covers (what a reset compares) and keeps (its chunks not all zeros). */
+  get snapshotSize(): { bytes: number; stored: number } {
+    let bytes = 0;
+    let stored = 0;
+    for (const { image } of this.#snapshot.memories) {
+      bytes += image.length;
+      stored += image.storedBytes;
+    }
+    return { bytes, stored };
   }
 
   /**
