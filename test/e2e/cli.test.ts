@@ -130,7 +130,9 @@ const alive = (pid: number) => {
   try {
     return !/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
   } catch {
-    return true;
+    // Reaped between the two calls (an orphan's zombie goes whenever init gets to it): gone. Only without
+    // a /proc at all does kill(pid, 0) have the last word.
+    return !existsSync('/proc/self/stat');
   }
 };
 const portOpen = (port: number, host = '127.0.0.1') =>
