@@ -1,0 +1,30 @@
+// Step 1 of the JSPI spike (README.md): transpiles the QuickJS test guest with jco's `asyncMode: 'jspi'` (its
+// `bucket.get` import and its `handle` export async), patches the glue as mortar patches its own
+// (`patchGlue`), and writes it with its core modules to `art/` beside this file. Runs on any Node.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { transpile } from '@bytecodealliance/jco';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '../../..');
+const { patchGlue } = await import(join(root, 'dist/host/src/components/transpile-cache.js'));
+const out = await transpile(await readFile(join(root, 'dist/test-workloads/quickjs-http.wasm')), {
+  name: 'component',
+  instantiation: 'async',
+  noTypescript: true,
+  quiet: true,
+  asyncMode: 'jspi',
+  asyncImports: ['wasi:keyvalue/store@0.2.0-draft2#[method]bucket.get'],
+  asyncExports: ['wasi:http/incoming-handler@0.2.12#handle'],
+});
+const art = join(here, 'art');
+rmSync(art, { recursive: true, force: true });
+for (const [name, content] of Object.entries(out.files)) {
+  if (name.endsWith('.d.ts')) continue;
+  const file = join(art, name);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, name === 'component.js' ? patchGlue(Buffer.from(content).toString('utf8')) : content);
+}
+console.log(`jspi-workload: wrote ${art}`);

@@ -1,0 +1,143 @@
+// A worker of the JSPI spike (README.md): its own HTTP listener (SO_REUSEPORT, Node >= 22.12), `instances`
+// instances of the JSPI guest (`art/`), each serving one request at a time and reset to its post-initialisation
+// image after each (memories, globals and the glue's tables, as `workload-instance.ts` does). The guest's
+// `bucket.get` is async: it suspends the instance (JSPI) while this thread serves other requests. The value
+// comes from Redis in this thread (`store: 'redis'`: ioredis, state.redis's own read script) or from a
+// constant (`store: 'const'`); no bridge, no store worker.
+import http from 'node:http';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parentPort, workerData } from 'node:worker_threads';
+import { Redis } from 'ioredis';
+
+const { root, port, instances, store, script } = workerData;
+const dist = (p) => import(pathToFileURL(join(root, 'dist/host/src/components', p)).href);
+const { compiledModules } = await dist('sandbox/compiled-modules.js');
+const { workloadWasi } = await dist('sandbox/workload-wasi.js');
+const { requestPair } = await dist('sandbox/wasi-http.js');
+const { MemoryImage } = await dist('sandbox/memory-image.js');
+const { STATE_EXPORT_PREFIX } = await dist('wasm-export-state.js');
+const { GLUE_TABLES_KEY } = await dist('glue-tables.js');
+const art = join(root, 'bench/spikes/jspi-workload/art');
+
+const redis = store === 'redis' ? new Redis({ host: '127.0.0.1', port: 6379 }) : undefined;
+const CONST = new TextEncoder().encode('{"n":1}');
+const getAsync =
+  store === 'redis'
+    ? async (key) => {
+        const r = await redis.evalBuffer(script, 1, `orders||${key}`);
+        const len = r.readInt32BE(0);
+        return len < 0 ? undefined : new Uint8Array(r.subarray(20, 20 + len));
+      }
+    : async () => CONST;
+/** mortar's workload imports forward to a host call: `kv.get` answers a promise, which the JSPI glue awaits. */
+const call = (op, args) => {
+  if (op === 'kv.open') return undefined;
+  if (op === 'kv.get') return getAsync(args[1]);
+  throw new Error(`jspi-workload: the spike serves no ${op}`);
+};
+const sink = { write() {}, flush() {} };
+const imports = await workloadWasi({
+  name: 'orders',
+  environment: {},
+  stdout: sink,
+  stderr: sink,
+  deadline: () => performance.now() + 10_000,
+  send: () => {
+    throw new Error('jspi-workload: no outbound HTTP');
+  },
+  call,
+  appCallBytes: 1 << 20,
+});
+const modules = await compiledModules(art, 64 << 20, true);
+const { instantiate } = await import(pathToFileURL(join(art, 'component.js')).href);
+
+async function instance() {
+  const cores = [];
+  const tables = [];
+  const exports = await instantiate(
+    (p) => modules[p],
+    { ...imports, [GLUE_TABLES_KEY]: tables },
+    (m, i) => {
+      const core = new WebAssembly.Instance(m, i);
+      cores.push(core);
+      return core;
+    },
+  );
+  const handler = exports.incomingHandler;
+  const memories = [];
+  const globals = [];
+  for (const core of cores)
+    for (const [name, item] of Object.entries(core.exports)) {
+      if (!name.startsWith(STATE_EXPORT_PREFIX)) continue;
+      if (item instanceof WebAssembly.Memory) memories.push({ memory: item, image: MemoryImage.of(new Uint8Array(item.buffer)) });
+      else if (item instanceof WebAssembly.Global) globals.push({ global: item, value: item.value });
+    }
+  const handleTables = tables.filter(Array.isArray).map((t) => ({ t, image: t.slice() }));
+  const captureTables = tables.filter((t) => t instanceof Map).map((t) => ({ t, image: [...t] }));
+  return {
+    handler,
+    reset() {
+      for (const { memory, image } of memories) {
+        if (memory.buffer.byteLength !== image.length) throw new Error('jspi-workload: a memory grew (the spike does not instantiate anew)');
+        image.restore(Buffer.from(memory.buffer));
+      }
+      for (const { global, value } of globals) global.value = value;
+      for (const { t, image } of handleTables) {
+        t.length = image.length;
+        for (let i = 0; i < image.length; i++) if (t[i] !== image[i]) t[i] = image[i];
+      }
+      for (const { t, image } of captureTables) {
+        t.clear();
+        for (const [k, v] of image) t.set(k, v);
+      }
+    },
+  };
+}
+
+const free = [];
+for (let i = 0; i < instances; i++) free.push(await instance());
+const waiting = [];
+/** Time spent in the guest's `handle` (awaited: with the suspension) and in resets, ms; requests served. */
+const stats = { served: 0, handle: 0, reset: 0 };
+
+async function serve(req, res) {
+  const inst = free.pop() ?? (await new Promise((r) => waiting.push(r)));
+  const headers = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i].toLowerCase(), req.rawHeaders[i + 1]]);
+  const pair = requestPair({ method: req.method, scheme: 'http', authority: req.headers.host ?? '', pathWithQuery: req.url, headers, body: new Uint8Array(0) });
+  const t0 = performance.now();
+  try {
+    await inst.handler.handle(pair.request, pair.outparam);
+    const r = pair.read();
+    if (r.error) res.writeHead(500).end(r.error);
+    else
+      res
+        .writeHead(
+          r.status,
+          r.headers.flatMap(([k, v]) => [k, Buffer.from(v)]),
+        )
+        .end(Buffer.from(r.body ?? []));
+  } catch (err) {
+    res.writeHead(500).end(String(err));
+  }
+  const t1 = performance.now();
+  inst.reset();
+  stats.handle += t1 - t0;
+  stats.reset += performance.now() - t1;
+  stats.served++;
+  const next = waiting.shift();
+  if (next) next(inst);
+  else free.push(inst);
+}
+
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => serve(req, res));
+});
+server.keepAliveTimeout = 60_000;
+server.listen({ port, host: '127.0.0.1', reusePort: true }, () => parentPort.postMessage({ ready: true }));
+parentPort.on('message', (m) => {
+  if (m === 'stats') parentPort.postMessage({ stats });
+  if (m === 'stop') process.exit(0);
+});
