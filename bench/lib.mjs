@@ -94,6 +94,20 @@ export async function lowLoadLatency(url, n = 2000) {
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
+ * Low-load latency of several sides (`{name: url}`) in interleaved rounds: first `warmup` untimed requests to each
+ * side (0: none; the first round after a load test otherwise measures the processes settling: JIT, caches, the
+ * pool's spin heuristics), then `rounds` rounds of `lowLoadLatency(url, n)` per side, the order reversed every
+ * other round so that a slow minute hits every side alike. Returns each side's rounds (`{p50, p99}`), in order.
+ */
+export async function lowLoadRounds(sides, { rounds = 3, n = 2000, warmup = n } = {}) {
+  const names = Object.keys(sides);
+  const out = Object.fromEntries(names.map((k) => [k, []]));
+  if (warmup > 0) for (const k of names) await lowLoadLatency(sides[k], warmup);
+  for (let i = 0; i < rounds; i++) for (const k of i % 2 === 0 ? names : [...names].reverse()) out[k].push(await lowLoadLatency(sides[k], n));
+  return out;
+}
+
+/**
  * Throughput of `url` against `baseUrl`, interleaved over `rounds` rounds so that drift on a noisy machine
  * hits both alike; returns the median of the per-round ratios and the median figures. `request` as for `throughput`.
  */

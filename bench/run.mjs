@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { freePort, interleavedThroughput, lowLoadLatency, median, rssBytes, runArgs, startProcess, stop } from './lib.mjs';
+import { freePort, interleavedThroughput, lowLoadRounds, median, rssBytes, runArgs, startProcess, stop } from './lib.mjs';
 import { componentCall } from './component-call.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,23 +37,20 @@ const reportRounds = (name, rounds, value, baseline, unit, target, better) => {
 };
 /**
  * Low load: one request at a time to `urlM` (mortar) and `urlB` (its baseline), 3 interleaved rounds after one
- * untimed round each (the first round after a load test otherwise measures the processes settling: JIT, caches,
- * the pool's spin heuristics). Prints each round; the added latency is the median over rounds.
+ * untimed round each (`lowLoadRounds`). Prints each round; the added latency is the median over rounds.
  */
-async function lowLoadRounds(urlM, urlB) {
-  await lowLoadLatency(urlM);
-  await lowLoadLatency(urlB);
-  const rounds = [];
-  for (let i = 0; i < 3; i++) rounds.push({ m: await lowLoadLatency(urlM), b: await lowLoadLatency(urlB) });
-  for (const [i, r] of rounds.entries()) {
+async function addedLatency(urlM, urlB) {
+  const r = await lowLoadRounds({ m: urlM, b: urlB });
+  const rounds = r.m.map((m, i) => ({ m, b: r.b[i] }));
+  for (const [i, { m, b }] of rounds.entries()) {
     console.log(
-      `low-load round ${i + 1}: mortar p50 ${r.m.p50.toFixed(3)} p99 ${r.m.p99.toFixed(3)} ms; baseline p50 ${r.b.p50.toFixed(3)} p99 ${r.b.p99.toFixed(3)} ms`,
+      `low-load round ${i + 1}: mortar p50 ${m.p50.toFixed(3)} p99 ${m.p99.toFixed(3)} ms; baseline p50 ${b.p50.toFixed(3)} p99 ${b.p99.toFixed(3)} ms`,
     );
   }
-  const at = (side, q) => median(rounds.map((r) => r[side][q]));
+  const at = (side, q) => median(r[side].map((x) => x[q]));
   return {
-    addP50: median(rounds.map((r) => r.m.p50 - r.b.p50)),
-    addP99: median(rounds.map((r) => r.m.p99 - r.b.p99)),
+    addP50: median(rounds.map(({ m, b }) => m.p50 - b.p50)),
+    addP99: median(rounds.map(({ m, b }) => m.p99 - b.p99)),
     m: { p50: at('m', 'p50'), p99: at('m', 'p99') },
     b: { p50: at('b', 'p50'), p99: at('b', 'p99') },
   };
@@ -110,7 +107,7 @@ if (want('state-memory')) {
     const t = await interleavedThroughput(urlM, urlB);
     report('in-memory GET throughput (32 conn., median of 3 rounds)', t.value, t.baseline, 'req/s', 0.35, 'higher', t.ratio);
     console.log(`  per-round ratios: ${t.ratios.map((r) => r.toFixed(2)).join(', ')}`);
-    const l = await lowLoadRounds(urlM, urlB);
+    const l = await addedLatency(urlM, urlB);
     console.log(
       `added latency (median of 3 rounds): p50 +${l.addP50.toFixed(3)} ms (target <= 0.3: ${l.addP50 <= 0.3 ? 'meets' : 'MISSES'}), p99 +${l.addP99.toFixed(3)} ms (target <= 1: ${l.addP99 <= 1 ? 'meets' : 'MISSES'})`,
     );
@@ -133,7 +130,7 @@ if (want('state-redis')) {
     report('redis GET throughput (32 conn., median of 3 rounds)', t.value, t.baseline, 'req/s', 0.5, 'higher', t.ratio);
     console.log(`  per-round ratios: ${t.ratios.map((r) => r.toFixed(2)).join(', ')}`);
     // No target yet: the planned read's two guest entries and four hand-offs, measured (bench/RESULTS.md).
-    const l = await lowLoadRounds(urlM, urlB);
+    const l = await addedLatency(urlM, urlB);
     console.log(`added latency (median of 3 rounds): p50 +${l.addP50.toFixed(3)} ms, p99 +${l.addP99.toFixed(3)} ms`);
     report('redis GET low-load p50 latency', l.m.p50, l.b.p50, 'ms');
   } finally {

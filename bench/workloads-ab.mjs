@@ -9,7 +9,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, lowLoadLatency, median, startProcess, stop, throughput, upArgs, writeSpinApp } from './lib.mjs';
+import { freePort, lowLoadRounds, median, startProcess, stop, throughput, upArgs, writeSpinApp } from './lib.mjs';
 
 const [a, b, guest = 'quickjs-http', n] = process.argv.slice(2);
 if (!a || !b) {
@@ -101,7 +101,8 @@ try {
     }
   }
   // One request at a time, on one connection: what the hops of a request cost, without queueing.
-  for (let i = 0; i < 2; i++) for (const s of i % 2 === 0 ? sides : [...sides].reverse()) (s.p50 ??= []).push((await lowLoadLatency(s.url, 1000)).p50);
+  const oneAtATime = await lowLoadRounds(Object.fromEntries(sides.map((s, i) => [i, s.url])), { rounds: 2, n: 1000, warmup: 0 });
+  for (const [i, s] of sides.entries()) s.p50 = oneAtATime[i].map((x) => x.p50);
   for (const s of sides) {
     console.log(`${s.build}: one at a time, p50 ${s.p50.map((x) => x.toFixed(3)).join(', ')} ms`);
     console.log(

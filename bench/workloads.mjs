@@ -6,7 +6,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, interleavedThroughput, lowLoadLatency, median, startProcess, stop, upArgs, writeSpinApp } from './lib.mjs';
+import { freePort, interleavedThroughput, lowLoadRounds, median, startProcess, stop, upArgs, writeSpinApp } from './lib.mjs';
 
 export async function workloadKvGet({ root, BIN, REDIS, resources }, guest = 'spin-http-ts') {
   const dir = mkdtempSync(join(tmpdir(), 'mortar-bench-wl-app-'));
@@ -63,13 +63,8 @@ export async function workloadKvGet({ root, BIN, REDIS, resources }, guest = 'sp
  * baseline p50 / workload p50 (above 1: the workload answers sooner), `p50` the medians of each side's p50s.
  */
 async function lowLoadP50(workload, dapr, bare) {
-  const sides = { workload, dapr, bare };
-  const p50 = { workload: [], dapr: [], bare: [] };
-  for (const url of Object.values(sides)) await lowLoadLatency(url, 500);
-  for (let i = 0; i < 3; i++) {
-    const order = i % 2 === 0 ? ['workload', 'dapr', 'bare'] : ['bare', 'dapr', 'workload'];
-    for (const k of order) p50[k].push((await lowLoadLatency(sides[k], 1000)).p50);
-  }
+  const r = await lowLoadRounds({ workload, dapr, bare }, { n: 1000, warmup: 500 });
+  const p50 = Object.fromEntries(Object.entries(r).map(([k, rounds]) => [k, rounds.map((x) => x.p50)]));
   const rounds = (k) => p50[k].map((b, i) => b / p50.workload[i]);
   return {
     p50: Object.fromEntries(Object.entries(p50).map(([k, v]) => [k, median(v)])),
