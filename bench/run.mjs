@@ -237,7 +237,8 @@ if (want('call')) {
 if (want('workloads')) {
   console.log('\n## a Wasm workload (mortar up) doing one key-value get on state.redis vs a Node app with @dapr/dapr, and bare fastify + ioredis');
   const { workloadKvGet } = await import('./workloads.mjs');
-  for (const guest of ['spin-http-ts', 'quickjs-http']) {
+  // wat-http has no language runtime (a stand-in for a Rust or C guest): what mortar up's own path costs.
+  for (const guest of ['spin-http-ts', 'quickjs-http', 'wat-http']) {
     const t = await workloadKvGet({ root, BIN, REDIS, resources }, guest);
     report(
       `${guest}: workload kv get vs Node app + @dapr/dapr (32 conn., median of ${t.vsDapr.ratios.length} rounds)`,

@@ -1,5 +1,6 @@
 // A request to a Wasm workload that does one key-value get on state.redis (`mortar up` running a test workload of
-// test/fixtures/workloads: the Spin app spin-http-ts, or the QuickJS guest quickjs-http; its `default` label mapped to a state.redis store), against the same
+// test/fixtures/workloads: the Spin app spin-http-ts, the QuickJS guest quickjs-http, or wat-http, written in WebAssembly
+// text; its `default` label mapped to a state.redis store), against the same
 // logic as a Node HTTP app calling the same sidecar with @dapr/dapr (workload-dapr-app.mjs: the network hop
 // the workload does not make), and against bare fastify + ioredis running state.redis's own read script
 // (baseline-server.mjs `redis`). The key is `orders||k`, the value '{"n":1}'.

@@ -5,7 +5,9 @@
 //   JavaScript SDKs build (StarlingMonkey, via their pinned componentize-js): `npm ci` in the folder, then its
 //   `build.mjs`;
 // - quickjs-http: `jco componentize --backend quickjs` (as mortar's built-ins are built), then its package
-//   `wasi:htqp` is renamed to `wasi:http` (see its wit/deps/http/http.wit for why).
+//   `wasi:htqp` is renamed to `wasi:http` (see its wit/deps/http/http.wit for why);
+// - wat-http: its `guest.wat` assembled, its WIT embedded and made a component with jco's wasm-tools (`parse`,
+//   `componentEmbed`, `componentNew`), then renamed as quickjs-http is.
 // A workload is rebuilt only when the hash of its inputs (sources, WIT, lock file, build script, jco version)
 // changed, as scripts/build-components.mjs does.
 // MORTAR_SKIP_TEST_WORKLOADS=1 skips them all: the container image's build (Containerfile) sets it, as the
@@ -65,7 +67,14 @@ async function build(name) {
   if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) return false;
   const t0 = Date.now();
   try {
-    if (existsSync(join(dir, 'package.json'))) {
+    if (existsSync(join(dir, 'guest.wat'))) {
+      const { componentEmbed, componentNew, parse } = await import('@bytecodealliance/jco');
+      const core = await parse(readFileSync(join(dir, 'guest.wat'), 'utf8'));
+      const embedded = await componentEmbed({ binary: core, witPath: join(dir, 'wit'), world: 'guest' });
+      const bytes = Buffer.from(await componentNew(embedded));
+      if (rename(bytes, 'wasi:htqp', 'wasi:http') === 0) throw new Error(`${name}: no wasi:htqp to rename`);
+      writeFileSync(out, bytes);
+    } else if (existsSync(join(dir, 'package.json'))) {
       // The app's own dependencies, exactly as locked (no install scripts: none of them needs one).
       await run(npm, ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], dir);
       await run(process.execPath, [join(dir, 'build.mjs'), out], dir);
@@ -97,7 +106,7 @@ async function build(name) {
     throw err;
   }
   writeFileSync(stamp, hash);
-  console.log(`built ${relative(root, out)} (${(statSync(out).size / 1e6).toFixed(1)} MB, ${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+  console.log(`built ${relative(root, out)} (${(statSync(out).size / 1e6).toFixed(3)} MB, ${((Date.now() - t0) / 1000).toFixed(1)}s)`);
   return true;
 }
 
@@ -105,7 +114,7 @@ if (process.env.MORTAR_SKIP_TEST_WORKLOADS === '1') {
   console.log('test workloads: skipped (MORTAR_SKIP_TEST_WORKLOADS=1)');
 } else if (existsSync(base)) {
   mkdirSync(outDir, { recursive: true });
-  const names = readdirSync(base).filter((n) => existsSync(join(base, n, 'index.js')));
+  const names = readdirSync(base).filter((n) => existsSync(join(base, n, 'index.js')) || existsSync(join(base, n, 'guest.wat')));
   let built = 0;
   // One at a time: each StarlingMonkey build uses both cores.
   for (const n of names) if (await build(n)) built++;

@@ -1,7 +1,7 @@
 /**
- * Wasm HTTP workloads on mortar's building blocks: the three test workloads (test/fixtures/workloads: a Spin app
- * built with @fermyon/spin-sdk 2.0.0, one built as Spin 3.6's http-ts template builds, and a QuickJS guest
- * written against wasi:keyvalue + wasi:config) served by `WorkloadHost` inside real runtimes (in process, their
+ * Wasm HTTP workloads on mortar's building blocks: the test workloads (test/fixtures/workloads: a Spin app
+ * built with @fermyon/spin-sdk 2.0.0, one built as Spin 3.6's http-ts template builds, a QuickJS guest
+ * written against wasi:keyvalue + wasi:config, and a key-value reader in WebAssembly text) served by `WorkloadHost` inside real runtimes (in process, their
  * HTTP API listening): one with no resources (so the embedded default `statestore`, state.sqlite, serves the
  * `default` label), one whose resources have a state.redis store.
  */
@@ -217,6 +217,31 @@ describe('Wasm workloads: Spin apps and a QuickJS guest on the building blocks',
     assert.equal((await sdk.handle(request('GET', '/counter'))).status, 500, 'spin-sdk-v2 opens `default`, which it was not given');
     const other = await workload('quickjs-http', { keyValueStores: ['default', 'redisstore'], keyValueMap: { default: 'redisstore' } }, rtRedis);
     assert.equal(text((await other.handle(request('GET', '/counter'))).body), '4');
+  });
+
+  it('wat-http, a guest with no language runtime (WebAssembly text): reads what an HTTP app with its app id saved, on state.redis and on the embedded default; the key from anywhere in the query; a missing key answers 404', async () => {
+    const sides = [
+      { on: rtRedis, base: apiRedis, store: 'redisstore', spec: { keyValueMap: { default: 'redisstore' } } },
+      { on: rt, base: api, store: 'statestore', spec: {} },
+    ];
+    for (const { on, base, store, spec } of sides) {
+      const host = await workload('wat-http', spec, on);
+      const key = `wat-${store}`;
+      const save = await fetch(`${base}/v1.0/state/${store}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([{ key, value: { by: 'http', store } }]),
+      });
+      assert.equal(save.status, 204);
+      for (const q of [`key=${key}`, `x=key%3D&key=${key}&y=1`]) {
+        const got = await host.handle(request('GET', `/kv?${q}`));
+        assert.equal(got.status, 200, `${store}: /kv?${q}`);
+        assert.deepEqual(JSON.parse(text(got.body)), { by: 'http', store }, `${store}: the guest answers the saved value`);
+      }
+      const missing = await host.handle(request('GET', `/kv?key=${key}-never-written`));
+      assert.equal(missing.status, 404);
+      assert.equal(text(missing.body), 'missing');
+    }
   });
 
   it("key listing: Spin's get-keys (both SDKs) and wasi:keyvalue's list-keys, page by page, list exactly the workload's keys, prefix stripped (not another app's, not actor state), on the embedded default and on state.redis", async () => {

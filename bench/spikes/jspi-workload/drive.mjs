@@ -2,7 +2,8 @@
 // `MORTAR_SPIKE_NODE` names) against the workloads benchmark's baselines, interleaved as `npm run bench` does:
 // the Node app + @dapr/dapr on `mortar up`'s sidecar, and bare fastify + ioredis; then `mortar up`'s own
 // workload against the Node app, for reference. The guest is QuickJS (`quickjs-http`), its route `/kv?key=k`.
-//   MORTAR_SPIKE_NODE=<node 24> node bench/spikes/jspi-workload/drive.mjs [workers] [instances] [redis|const]
+//   MORTAR_SPIKE_NODE=<node 24> node bench/spikes/jspi-workload/drive.mjs [workers] [instances] [redis|const] [guest]
+// (the guest as transpile.mjs last transpiled it)
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, interleavedThroughput, startProcess, stop, upArgs, writeSpinApp } from '../../lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
-const [workers = '2', instances = '16', store = 'redis'] = process.argv.slice(2);
+const [workers = '2', instances = '16', store = 'redis', guest = 'quickjs-http'] = process.argv.slice(2);
 const node = process.env.MORTAR_SPIKE_NODE;
 if (!node) throw new Error('jspi-workload: set MORTAR_SPIKE_NODE to a Node >= 24 binary (README.md)');
 const res = mkdtempSync(join(tmpdir(), 'mortar-spike-res-'));
@@ -20,7 +21,7 @@ writeFileSync(
 );
 const dir = mkdtempSync(join(tmpdir(), 'mortar-spike-wl-'));
 mkdirSync(join(dir, 'target'));
-copyFileSync(join(root, 'dist/test-workloads/quickjs-http.wasm'), join(dir, 'target/app.wasm'));
+copyFileSync(join(root, `dist/test-workloads/${guest}.wasm`), join(dir, 'target/app.wasm'));
 writeSpinApp(dir);
 const [listen, daprPort, grpcPort, appPort, barePort, spikePort] = await Promise.all(Array.from({ length: 6 }, freePort));
 const procs = [];
@@ -59,10 +60,10 @@ try {
     const body = await (await fetch(url)).text();
     if (body !== '{"n":1}') throw new Error(`jspi-workload: ${url} answered ${body}`);
   }
-  const label = `spike (${workers} workers x ${instances} instances, kv ${store})`;
+  const label = `spike (${guest}, ${workers} workers x ${instances} instances, kv ${store})`;
   line(`${label} vs Node app + @dapr/dapr`, await interleavedThroughput(spike, app));
   line(`${label} vs bare fastify + ioredis`, await interleavedThroughput(spike, `http://127.0.0.1:${barePort}/v1.0/state/redisstore/k`));
-  line('mortar up today vs Node app + @dapr/dapr', await interleavedThroughput(`http://127.0.0.1:${listen}/kv?key=k`, app));
+  line(`mortar up today (${guest}) vs Node app + @dapr/dapr`, await interleavedThroughput(`http://127.0.0.1:${listen}/kv?key=k`, app));
 } finally {
   // The sidecar last: the Node app fails on a connection its sidecar closes under it.
   for (const p of procs.reverse()) await stop(p);

@@ -1,4 +1,5 @@
-// Step 1 of the JSPI spike (README.md): transpiles the QuickJS test guest with jco's `asyncMode: 'jspi'` (its
+// Step 1 of the JSPI spike (README.md): `node transpile.mjs [guest]` transpiles a test guest (default
+// `quickjs-http`; `wat-http` also serves `/kv`) with jco's `asyncMode: 'jspi'` (its
 // `bucket.get` import and its `handle` export async), patches the glue as mortar patches its own
 // (`patchGlue`), and writes it with its core modules to `art/` beside this file. Runs on any Node.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,8 @@ import { transpile } from '@bytecodealliance/jco';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '../../..');
 const { patchGlue } = await import(join(root, 'dist/host/src/components/transpile-cache.js'));
-const out = await transpile(await readFile(join(root, 'dist/test-workloads/quickjs-http.wasm')), {
+const guest = process.argv[2] ?? 'quickjs-http';
+const out = await transpile(await readFile(join(root, `dist/test-workloads/${guest}.wasm`)), {
   name: 'component',
   instantiation: 'async',
   noTypescript: true,
@@ -27,4 +29,4 @@ for (const [name, content] of Object.entries(out.files)) {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, name === 'component.js' ? patchGlue(Buffer.from(content).toString('utf8')) : content);
 }
-console.log(`jspi-workload: wrote ${art}`);
+console.log(`jspi-workload: wrote ${art} (${guest})`);
