@@ -127,7 +127,20 @@ function livingMembers(pgid: number): number {
     }
     // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so read after the last ')'.
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') n++;
+    if (Number(pgrp) === pgid && (state !== 'Z' && state !== 'X' ? true : threadsLeft(e))) n++;
   }
   return n;
+}
+
+/**
+ * Whether a process whose leader thread is a zombie still has other threads exiting (Node's exit_group: the
+ * leader shows Z first). Until the last one is gone the process still holds its files, such as a listening
+ * socket, so it is not gone yet.
+ */
+function threadsLeft(pid: string): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).length > 1;
+  } catch {
+    return false; /* reaped meanwhile */
+  }
 }

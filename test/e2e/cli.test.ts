@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, Sidecar, freePort, tempDir } from '../helpers/sidecar.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -120,7 +120,10 @@ process.on('SIGTERM', () => {
   return { dir, port, command };
 }
 
-/** Running: signalable and, where /proc tells, not a zombie waiting for init to reap it. */
+/**
+ * Running: signalable and, where /proc tells, not a zombie waiting for init to reap it (a zombie leader whose
+ * other threads are still exiting is running: it still holds its port).
+ */
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -128,7 +131,8 @@ const alive = (pid: number) => {
     return false;
   }
   try {
-    return !/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+    if (!/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'))) return true;
+    return readdirSync(`/proc/${pid}/task`).length > 1;
   } catch {
     // Reaped between the two calls (an orphan's zombie goes whenever init gets to it): gone. Only without
     // a /proc at all does kill(pid, 0) have the last word.
