@@ -1,10 +1,11 @@
 // The JSPI spike's measurement (README.md), run on the machine's Node: the spike's server (on the Node that
 // `MORTAR_SPIKE_NODE` names) against the workloads benchmark's baselines, interleaved as `npm run bench` does:
 // the Node app + @dapr/dapr on `mortar up`'s sidecar, and bare fastify + ioredis; then `mortar up`'s own
-// workload against the Node app, for reference. The guest is QuickJS (`quickjs-http`), its route `/kv?key=k`.
+// workload against the Node app, for reference. The guest (`quickjs-http` by default) serves `/kv?key=k`;
+// Redis must run on 127.0.0.1:6379.
 //   MORTAR_SPIKE_NODE=<node 24> node bench/spikes/jspi-workload/drive.mjs [workers] [instances] [redis|const] [guest]
 // (the guest as transpile.mjs last transpiled it)
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,10 @@ import { freePort, interleavedThroughput, startProcess, stop, upArgs, writeSpinA
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const [workers = '2', instances = '16', store = 'redis', guest = 'quickjs-http'] = process.argv.slice(2);
 const node = process.env.MORTAR_SPIKE_NODE;
+const transpiled = existsSync(join(root, 'bench/spikes/jspi-workload/art/guest'))
+  ? readFileSync(join(root, 'bench/spikes/jspi-workload/art/guest'), 'utf8')
+  : undefined;
+if (transpiled !== guest) throw new Error(`jspi-workload: art/ holds ${transpiled ?? 'nothing'}, not ${guest}: run transpile.mjs ${guest} first`);
 if (!node) throw new Error('jspi-workload: set MORTAR_SPIKE_NODE to a Node >= 24 binary (README.md)');
 const res = mkdtempSync(join(tmpdir(), 'mortar-spike-res-'));
 writeFileSync(

@@ -12,10 +12,14 @@ const [port, workers = '2', instances = '16', store = 'redis'] = process.argv.sl
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const script = /const MGET = `([^`]*)`;/.exec(readFileSync(join(root, 'components-wasm/state.redis/index.ts'), 'utf8'))?.[1];
 const all = [];
+let initialised = 0;
 for (let i = 0; i < Number(workers); i++) {
   const w = new Worker(new URL('./worker.mjs', import.meta.url), {
     workerData: { root, port: Number(port), instances: Number(instances), store, script },
     execArgv: ['--experimental-wasm-extended-const'].filter((f) => process.allowedNodeEnvironmentFlags.has(f)),
+  });
+  w.once('message', (m) => {
+    if (m?.initialised && ++initialised === Number(workers)) for (const x of all) x.postMessage('listen');
   });
   w.on('error', (err) => {
     console.error('jspi-workload: a worker failed:', err);

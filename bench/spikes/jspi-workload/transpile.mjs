@@ -29,4 +29,6 @@ for (const [name, content] of Object.entries(out.files)) {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, name === 'component.js' ? patchGlue(Buffer.from(content).toString('utf8')) : content);
 }
+// Which guest art/ holds: drive.mjs checks it against the guest it is told to run.
+writeFileSync(join(art, 'guest'), guest);
 console.log(`jspi-workload: wrote ${art} (${guest})`);

@@ -136,8 +136,10 @@ const server = http.createServer((req, res) => {
   req.on('end', () => serve(req, res));
 });
 server.keepAliveTimeout = 60_000;
-server.listen({ port, host: '127.0.0.1', reusePort: true }, () => parentPort.postMessage({ ready: true }));
+// Listens when main.mjs says so: once every worker has made its instances, so the first answer means all serve.
+parentPort.postMessage({ initialised: true });
 parentPort.on('message', (m) => {
+  if (m === 'listen') server.listen({ port, host: '127.0.0.1', reusePort: true });
   if (m === 'stats') parentPort.postMessage({ stats });
   if (m === 'stop') process.exit(0);
 });
