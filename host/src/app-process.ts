@@ -106,7 +106,7 @@ export class AppProcess {
 }
 
 /**
- * How many processes of group `pgid` are running (not zombies), from /proc; -1 where there is no /proc
+ * How many processes of group `pgid` are running (`procStatus`), from /proc; -1 where there is no /proc
  * (the caller then trusts kill(-pgid, 0) alone).
  */
 function livingMembers(pgid: number): number {
@@ -119,25 +119,31 @@ function livingMembers(pgid: number): number {
   let n = 0;
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${e}/stat`, 'latin1');
-    } catch {
-      continue; /* exited meanwhile */
-    }
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so read after the last ')'.
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && (state !== 'Z' && state !== 'X' ? true : threadsLeft(e))) n++;
+    const p = procStatus(e);
+    if (p?.running && p.pgrp === pgid) n++;
   }
   return n;
 }
 
 /**
- * Whether a process whose leader thread is a zombie still has other threads exiting (Node's exit_group: the
- * leader shows Z first). Until the last one is gone the process still holds its files, such as a listening
- * socket, so it is not gone yet.
+ * Process `pid` as /proc tells it: its process group, and whether it still runs. A zombie (exited, waiting to
+ * be reaped: orphans wait for init) does not, unless other threads of it are still exiting (Node's exit_group
+ * shows the leader thread Z first): until the last one is gone the process holds its files, such as a
+ * listening socket. Undefined when /proc has no such process (gone, or no /proc at all).
  */
-function threadsLeft(pid: string): boolean {
+export function procStatus(pid: number | string): { pgrp: number; running: boolean } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so read after the last ')'.
+  const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { pgrp: Number(pgrp), running: (state !== 'Z' && state !== 'X') || threadsLeft(pid) };
+}
+
+function threadsLeft(pid: number | string): boolean {
   try {
     return readdirSync(`/proc/${pid}/task`).length > 1;
   } catch {

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { procStatus } from '../../host/src/app-process.js';
 import { BIN, Sidecar, freePort, tempDir } from '../helpers/sidecar.js';
 import { waitUntil } from '../helpers/wait.js';
 import { RawGrpc } from '../helpers/grpc.js';
@@ -120,24 +121,16 @@ process.on('SIGTERM', () => {
   return { dir, port, command };
 }
 
-/**
- * Running: signalable and, where /proc tells, not a zombie waiting for init to reap it (a zombie leader whose
- * other threads are still exiting is running: it still holds its port).
- */
+/** Running: signalable and, where /proc tells, running as mortar reads it (`procStatus`: not a zombie). */
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
   } catch {
     return false;
   }
-  try {
-    if (!/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'))) return true;
-    return readdirSync(`/proc/${pid}/task`).length > 1;
-  } catch {
-    // Reaped between the two calls (an orphan's zombie goes whenever init gets to it): gone. Only without
-    // a /proc at all does kill(pid, 0) have the last word.
-    return !existsSync('/proc/self/stat');
-  }
+  // Not in /proc: reaped between the two calls (an orphan's zombie goes whenever init gets to it), unless
+  // there is no /proc at all, when kill(pid, 0) has the last word.
+  return procStatus(pid)?.running ?? !existsSync('/proc/self/stat');
 };
 const portOpen = (port: number, host = '127.0.0.1') =>
   new Promise<boolean>((resolve) => {
