@@ -57,6 +57,12 @@ function rename(bytes, from, to) {
   return n;
 }
 
+/** A component of quickjs-http's WIT, its package `wasi:htqp` renamed to `wasi:http` (see that WIT for why). */
+function renamedHtqp(name, bytes) {
+  if (rename(bytes, 'wasi:htqp', 'wasi:http') === 0) throw new Error(`${name}: no wasi:htqp to rename`);
+  return bytes;
+}
+
 const run = (cmd, args, cwd) => exec(cmd, args, { cwd, maxBuffer: 64 * 1024 * 1024 });
 
 async function build(name) {
@@ -71,9 +77,7 @@ async function build(name) {
       const { componentEmbed, componentNew, parse } = await import('@bytecodealliance/jco');
       const core = await parse(readFileSync(join(dir, 'guest.wat'), 'utf8'));
       const embedded = await componentEmbed({ binary: core, witPath: join(dir, 'wit'), world: 'guest' });
-      const bytes = Buffer.from(await componentNew(embedded));
-      if (rename(bytes, 'wasi:htqp', 'wasi:http') === 0) throw new Error(`${name}: no wasi:htqp to rename`);
-      writeFileSync(out, bytes);
+      writeFileSync(out, renamedHtqp(name, Buffer.from(await componentNew(embedded))));
     } else if (existsSync(join(dir, 'package.json'))) {
       // The app's own dependencies, exactly as locked (no install scripts: none of them needs one).
       await run(npm, ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], dir);
@@ -97,9 +101,7 @@ async function build(name) {
         ],
         root,
       );
-      const bytes = readFileSync(out);
-      if (rename(bytes, 'wasi:htqp', 'wasi:http') === 0) throw new Error(`${name}: no wasi:htqp to rename`);
-      writeFileSync(out, bytes);
+      writeFileSync(out, renamedHtqp(name, readFileSync(out)));
     }
   } catch (err) {
     process.stderr.write(`building workload ${name} failed:\n${err.stdout ?? ''}${err.stderr ?? ''}\n`);
