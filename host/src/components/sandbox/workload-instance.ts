@@ -40,9 +40,9 @@ type Instantiate = (
   instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
 ) => Promise<Record<string, Record<string, (...a: unknown[]) => unknown>>> | Record<string, Record<string, (...a: unknown[]) => unknown>>;
 
-/** The guest's `wasi:http/incoming-handler` export. */
+/** The guest's `wasi:http/incoming-handler` export: a promise where the glue runs it async (jco's JSPI mode). */
 interface Handler {
-  handle(request: unknown, responseOut: unknown): void;
+  handle(request: unknown, responseOut: unknown): void | Promise<void>;
 }
 
 /** The mutable state of the core instances and of the glue, as it was right after instantiation. */
@@ -179,7 +179,7 @@ export class WorkloadInstance {
     if (this.#dirty) await this.renew();
     this.#dirty = true;
     const pair = requestPair(req);
-    this.#handler.handle(pair.request, pair.outparam);
+    await this.#handler.handle(pair.request, pair.outparam);
     return pair.read();
   }
 
