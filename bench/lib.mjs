@@ -1,7 +1,8 @@
 // Helpers for the benchmarks: child processes, load generation and latency sampling.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
 import autocannon from 'autocannon';
@@ -174,3 +175,16 @@ export const upArgs = (bin, dir, { listen, res, daprPort, grpcPort }) => [
   '--log-level',
   'error',
 ];
+
+/** A fresh resources folder holding one Dapr component `name` of `type` with `metadata`; returns its path. */
+export function resources(type, metadata, name = 'store') {
+  const dir = mkdtempSync(join(tmpdir(), 'mortar-bench-res-'));
+  const md = Object.entries(metadata)
+    .map(([k, v]) => `    - name: ${k}\n      value: "${v}"`)
+    .join('\n');
+  writeFileSync(
+    join(dir, `${name}.yaml`),
+    `apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: ${name}\nspec:\n  type: ${type}\n  version: v1\n  metadata:${md ? `\n${md}` : ' []'}\n`,
+  );
+  return dir;
+}

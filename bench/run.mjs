@@ -4,12 +4,12 @@
 // 127.0.0.1:6379 (override with MORTAR_TEST_REDIS), RabbitMQ for bindings-rabbitmq (MORTAR_TEST_AMQP).
 // Sections: state-memory, state-redis, grpc-state, pubsub-redis, grpc-pubsub, bindings-redis, bindings-http, bindings-rabbitmq, call, startup.
 // MORTAR_BENCH_ARGS adds flags to every mortar process started (e.g. "--instances 2") for experiments.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { freePort, interleavedThroughput, lowLoadRounds, median, rssBytes, runArgs, startProcess, stop } from './lib.mjs';
+import { freePort, interleavedThroughput, lowLoadRounds, median, resources, rssBytes, runArgs, startProcess, stop } from './lib.mjs';
 import { componentCall } from './component-call.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -56,18 +56,6 @@ async function addedLatency(urlM, urlB) {
   };
 }
 const fmt = (x) => (x >= 100 ? Math.round(x).toString() : x.toFixed(3));
-
-function resources(type, metadata, name = 'store') {
-  const dir = mkdtempSync(join(tmpdir(), 'mortar-bench-res-'));
-  const md = Object.entries(metadata)
-    .map(([k, v]) => `    - name: ${k}\n      value: "${v}"`)
-    .join('\n');
-  writeFileSync(
-    join(dir, `${name}.yaml`),
-    `apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: ${name}\nspec:\n  type: ${type}\n  version: v1\n  metadata:${md ? `\n${md}` : ' []'}\n`,
-  );
-  return dir;
-}
 
 async function mortar(args, dataDir = mkdtempSync(join(tmpdir(), 'mortar-bench-data-'))) {
   const port = await freePort();

@@ -9,7 +9,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, interleavedThroughput, lowLoadRounds, median, startProcess, stop, upArgs, writeSpinApp } from './lib.mjs';
 
-export async function workloadKvGet({ root, BIN, REDIS, resources }, guest = 'spin-http-ts') {
+export async function workloadKvGet(ctx, guest = 'spin-http-ts') {
+  return withWorkloadSides(ctx, guest, async ({ workload, dapr, bare }) => ({
+    vsDapr: await interleavedThroughput(workload, dapr),
+    vsBare: await interleavedThroughput(workload, bare),
+    latency: await lowLoadP50(workload, dapr, bare),
+  }));
+}
+
+/**
+ * Runs `body` with the three sides up, each checked to answer the key's value: `mortar up` serving `guest`
+ * (`workload`), the Node app + @dapr/dapr on its sidecar (`dapr`) and bare fastify + ioredis (`bare`). `body`
+ * gets their URLs, and `start(cmd, args, readyUrl)` for more processes, stopped with the others.
+ */
+export async function withWorkloadSides({ root, BIN, REDIS, resources }, guest, body) {
   const dir = mkdtempSync(join(tmpdir(), 'mortar-bench-wl-app-'));
   mkdirSync(join(dir, 'target'));
   copyFileSync(join(root, 'dist/test-workloads', `${guest}.wasm`), join(dir, 'target/app.wasm'));
@@ -27,34 +40,25 @@ export async function workloadKvGet({ root, BIN, REDIS, resources }, guest = 'sp
     `http://127.0.0.1:${listen}/.well-known/spin/health`,
   );
   const procs = [up.proc];
+  const start = async (cmd, args, readyUrl) => procs.push((await startProcess(cmd, args, readyUrl, [200])).proc);
   try {
     const seeded = await fetch(`http://127.0.0.1:${daprPort}/v1.0/state/redisstore`, { method: 'POST', body: JSON.stringify([{ key: 'k', value: { n: 1 } }]) });
     if (seeded.status !== 204) throw new Error(`bench: seeding the key answered ${seeded.status}`);
-    const app = await startProcess(
-      process.execPath,
-      [join(root, 'bench/workload-dapr-app.mjs'), String(appPort), String(daprPort), 'redisstore'],
-      `http://127.0.0.1:${appPort}/?key=k`,
-      [200],
-    );
-    procs.push(app.proc);
-    const bare = await startProcess(
-      process.execPath,
-      [join(root, 'bench/baseline-server.mjs'), 'redis', String(barePort), REDIS],
-      `http://127.0.0.1:${barePort}/v1.0/state/redisstore/k`,
-      [200],
-    );
-    procs.push(bare.proc);
-    for (const url of [`http://127.0.0.1:${listen}/kv?key=k`, `http://127.0.0.1:${appPort}/?key=k`]) {
-      const body = await (await fetch(url)).text();
-      if (body !== '{"n":1}') throw new Error(`bench: ${url} answered ${body}`);
+    const sides = {
+      workload: `http://127.0.0.1:${listen}/kv?key=k`,
+      dapr: `http://127.0.0.1:${appPort}/?key=k`,
+      bare: `http://127.0.0.1:${barePort}/v1.0/state/redisstore/k`,
+    };
+    await start(process.execPath, [join(root, 'bench/workload-dapr-app.mjs'), String(appPort), String(daprPort), 'redisstore'], sides.dapr);
+    await start(process.execPath, [join(root, 'bench/baseline-server.mjs'), 'redis', String(barePort), REDIS], sides.bare);
+    for (const url of [sides.workload, sides.dapr]) {
+      const answer = await (await fetch(url)).text();
+      if (answer !== '{"n":1}') throw new Error(`bench: ${url} answered ${answer}`);
     }
-    const workload = `http://127.0.0.1:${listen}/kv?key=k`;
-    const vsDapr = await interleavedThroughput(workload, `http://127.0.0.1:${appPort}/?key=k`);
-    const vsBare = await interleavedThroughput(workload, `http://127.0.0.1:${barePort}/v1.0/state/redisstore/k`);
-    const latency = await lowLoadP50(workload, `http://127.0.0.1:${appPort}/?key=k`, `http://127.0.0.1:${barePort}/v1.0/state/redisstore/k`);
-    return { vsDapr, vsBare, latency };
+    return await body(sides, start);
   } finally {
-    for (const p of procs) await stop(p);
+    // The sidecar last: the Node app fails on a connection its sidecar closes under it.
+    for (const p of procs.reverse()) await stop(p);
   }
 }
 

@@ -1,6 +1,7 @@
-// The JSPI spike's server (README.md): `node main.mjs <port> [workers] [instances per worker] [redis|const]`,
-// on Node >= 24 (JSPI without flags, SO_REUSEPORT). Each worker listens on <port> itself; this thread only
-// starts them. On SIGTERM it prints each worker's per-request handle and reset times (stderr), then exits.
+// The JSPI spike's server (README.md), on Node >= 24 (JSPI without flags, SO_REUSEPORT):
+//   node main.mjs <port> [workers] [instances per worker] [redis|const] [redis host:port]
+// Each worker listens on <port> itself; this thread only starts them. On SIGTERM it prints each worker's
+// per-request handle and reset times (stderr), then exits.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,14 +9,14 @@ import { Worker } from 'node:worker_threads';
 
 if (typeof WebAssembly.Suspending !== 'function')
   throw new Error(`jspi-workload: Node ${process.version} has no JSPI (WebAssembly.Suspending): run it on Node >= 24`);
-const [port, workers = '2', instances = '16', store = 'redis'] = process.argv.slice(2);
+const [port, workers = '2', instances = '16', store = 'redis', redis = '127.0.0.1:6379'] = process.argv.slice(2);
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const script = /const MGET = `([^`]*)`;/.exec(readFileSync(join(root, 'components-wasm/state.redis/index.ts'), 'utf8'))?.[1];
 const all = [];
 let initialised = 0;
 for (let i = 0; i < Number(workers); i++) {
   const w = new Worker(new URL('./worker.mjs', import.meta.url), {
-    workerData: { root, port: Number(port), instances: Number(instances), store, script },
+    workerData: { root, port: Number(port), instances: Number(instances), store, redis, script },
     execArgv: ['--experimental-wasm-extended-const'].filter((f) => process.allowedNodeEnvironmentFlags.has(f)),
   });
   w.once('message', (m) => {

@@ -1,8 +1,7 @@
 // A worker of the JSPI spike (README.md): its own HTTP listener (SO_REUSEPORT, Node >= 22.12), `instances`
-// instances of the JSPI guest (`art/`), each serving one request at a time and reset to its post-initialisation
-// image after each (memories, globals and the glue's tables, as `workload-instance.ts` does). The guest's
-// `bucket.get` is async: it suspends the instance (JSPI) while this thread serves other requests. The value
-// comes from Redis in this thread (`store: 'redis'`: ioredis, state.redis's own read script) or from a
+// instances of the JSPI guest (`art/`), mortar's own `WorkloadInstance`s, each serving one request at a time and
+// reset to its post-initialisation image after each. The guest's `bucket.get` is async: it suspends the
+// instance (JSPI) while this thread serves other requests. The value comes from Redis in this thread (`store: 'redis'`: ioredis, state.redis's own read script) or from a
 // constant (`store: 'const'`); no bridge, no store worker.
 import http from 'node:http';
 import { join } from 'node:path';
@@ -10,17 +9,15 @@ import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 
-const { root, port, instances, store, script } = workerData;
+const { root, port, instances, store, redis: redisAt, script } = workerData;
 const dist = (p) => import(pathToFileURL(join(root, 'dist/host/src/components', p)).href);
 const { compiledModules } = await dist('sandbox/compiled-modules.js');
 const { workloadWasi } = await dist('sandbox/workload-wasi.js');
-const { requestPair } = await dist('sandbox/wasi-http.js');
-const { MemoryImage } = await dist('sandbox/memory-image.js');
-const { STATE_EXPORT_PREFIX } = await dist('wasm-export-state.js');
-const { GLUE_TABLES_KEY } = await dist('glue-tables.js');
+const { WorkloadInstance } = await dist('sandbox/workload-instance.js');
 const art = join(root, 'bench/spikes/jspi-workload/art');
 
-const redis = store === 'redis' ? new Redis({ host: '127.0.0.1', port: 6379 }) : undefined;
+const [redisHost, redisPort] = redisAt.split(':');
+const redis = store === 'redis' ? new Redis({ host: redisHost, port: Number(redisPort) }) : undefined;
 const CONST = new TextEncoder().encode('{"n":1}');
 const getAsync =
   store === 'redis'
@@ -50,53 +47,8 @@ const imports = await workloadWasi({
   appCallBytes: 1 << 20,
 });
 const modules = await compiledModules(art, 64 << 20, true);
-const { instantiate } = await import(pathToFileURL(join(art, 'component.js')).href);
-
-async function instance() {
-  const cores = [];
-  const tables = [];
-  const exports = await instantiate(
-    (p) => modules[p],
-    { ...imports, [GLUE_TABLES_KEY]: tables },
-    (m, i) => {
-      const core = new WebAssembly.Instance(m, i);
-      cores.push(core);
-      return core;
-    },
-  );
-  const handler = exports.incomingHandler;
-  const memories = [];
-  const globals = [];
-  for (const core of cores)
-    for (const [name, item] of Object.entries(core.exports)) {
-      if (!name.startsWith(STATE_EXPORT_PREFIX)) continue;
-      if (item instanceof WebAssembly.Memory) memories.push({ memory: item, image: MemoryImage.of(new Uint8Array(item.buffer)) });
-      else if (item instanceof WebAssembly.Global) globals.push({ global: item, value: item.value });
-    }
-  const handleTables = tables.filter(Array.isArray).map((t) => ({ t, image: t.slice() }));
-  const captureTables = tables.filter((t) => t instanceof Map).map((t) => ({ t, image: [...t] }));
-  return {
-    handler,
-    reset() {
-      for (const { memory, image } of memories) {
-        if (memory.buffer.byteLength !== image.length) throw new Error('jspi-workload: a memory grew (the spike does not instantiate anew)');
-        image.restore(Buffer.from(memory.buffer));
-      }
-      for (const { global, value } of globals) global.value = value;
-      for (const { t, image } of handleTables) {
-        t.length = image.length;
-        for (let i = 0; i < image.length; i++) if (t[i] !== image[i]) t[i] = image[i];
-      }
-      for (const { t, image } of captureTables) {
-        t.clear();
-        for (const [k, v] of image) t.set(k, v);
-      }
-    },
-  };
-}
-
 const free = [];
-for (let i = 0; i < instances; i++) free.push(await instance());
+for (let i = 0; i < instances; i++) free.push(await WorkloadInstance.create(art, modules, imports));
 const waiting = [];
 /** Time spent in the guest's `handle` (awaited: with the suspension) and in resets, ms; requests served. */
 const stats = { served: 0, handle: 0, reset: 0 };
@@ -105,11 +57,16 @@ async function serve(req, res) {
   const inst = free.pop() ?? (await new Promise((r) => waiting.push(r)));
   const headers = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i].toLowerCase(), req.rawHeaders[i + 1]]);
-  const pair = requestPair({ method: req.method, scheme: 'http', authority: req.headers.host ?? '', pathWithQuery: req.url, headers, body: new Uint8Array(0) });
   const t0 = performance.now();
   try {
-    await inst.handler.handle(pair.request, pair.outparam);
-    const r = pair.read();
+    const r = await inst.handle({
+      method: req.method,
+      scheme: 'http',
+      authority: req.headers.host ?? '',
+      pathWithQuery: req.url,
+      headers,
+      body: new Uint8Array(0),
+    });
     if (r.error) res.writeHead(500).end(r.error);
     else
       res
@@ -122,9 +79,11 @@ async function serve(req, res) {
     res.writeHead(500).end(String(err));
   }
   const t1 = performance.now();
-  inst.reset();
+  // A reset runs before renew() returns (it awaits only to instantiate anew): timed without the wait.
+  const renewed = inst.renew();
   stats.handle += t1 - t0;
   stats.reset += performance.now() - t1;
+  await renewed;
   stats.served++;
   const next = waiting.shift();
   if (next) next(inst);
