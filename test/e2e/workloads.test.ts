@@ -1,8 +1,8 @@
 /**
  * Wasm HTTP workloads on mortar's building blocks: the test workloads (test/fixtures/workloads: a Spin app
  * built with @fermyon/spin-sdk 2.0.0, one built as Spin 3.6's http-ts template builds, a QuickJS guest
- * written against wasi:keyvalue + wasi:config, and a key-value reader in WebAssembly text) served by `WorkloadHost` inside real runtimes (in process, their
- * HTTP API listening): one with no resources (so the embedded default `statestore`, state.sqlite, serves the
+ * written against wasi:keyvalue + wasi:config, and a key-value reader in WebAssembly text) served by
+ * `WorkloadHost` inside real runtimes (in process, their HTTP API listening): one with no resources (so the embedded default `statestore`, state.sqlite, serves the
  * `default` label), one whose resources have a state.redis store.
  */
 import { after, before, describe, it } from 'node:test';
