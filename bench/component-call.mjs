@@ -10,7 +10,6 @@ import { pino } from 'pino';
 
 export async function componentCall(root) {
   const dist = (p) => pathToFileURL(join(root, 'dist/host/src', p)).href;
-  await import(dist('components/sandbox/engine-flags.js'));
   const { TranspileCache } = await import(dist('components/transpile-cache.js'));
   const { ComponentLoader } = await import(dist('components/component-types.js'));
   const { ComponentRegistry } = await import(dist('components/registry.js'));

@@ -22,7 +22,6 @@ export const WORKLOADS = [
 
 export async function workloadInstanceCost(root, name, { requests = 200, freshRequests = 40 } = {}) {
   const dist = (p) => pathToFileURL(join(root, 'dist/host/src', p)).href;
-  await import(dist('components/sandbox/engine-flags.js'));
   const { TranspileCache } = await import(dist('components/transpile-cache.js'));
   const { compiledModules } = await import(dist('components/sandbox/compiled-modules.js'));
   const { WorkloadInstance } = await import(dist('components/sandbox/workload-instance.js'));

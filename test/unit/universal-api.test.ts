@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { DatabaseSync } from 'node:sqlite';
 import { Runtime } from '../../host/src/runtime.js';
 import { testRuntimeConfig } from '../helpers/runtime-config.js';
 import { createLogger } from '../../host/src/logger.js';
@@ -51,9 +51,9 @@ describe('universal API: the caller decides identity', () => {
     await rt.api.saveState(orders, 'store', () => [{ key: 'k', value: bytes('"by orders"'), metadata: {} }]);
     assert.equal(text((await rt.api.getState(billing, 'store', { key: 'k', metadata: {} }))?.data), '"by billing"');
     assert.equal(text((await rt.api.getState(orders, 'store', { key: 'k', metadata: {} }))?.data), '"by orders"');
-    const db = new Database(join(dataDir, 'state.db.sqlite'), { readonly: true });
+    const db = new DatabaseSync(join(dataDir, 'state.db.sqlite'), { readOnly: true });
     try {
-      const keys = (db.prepare('SELECT key FROM state ORDER BY key').all() as Array<{ key: string }>).map((r) => r.key);
+      const keys = (db.prepare('SELECT key FROM state ORDER BY key').all() as unknown as Array<{ key: string }>).map((r) => r.key);
       assert.deepEqual(keys, ['billing||k', 'orders||k']);
     } finally {
       db.close();

@@ -4,7 +4,6 @@ import { readFile } from 'node:fs/promises';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import '../../host/src/components/sandbox/engine-flags.js';
 import { exportState } from '../../host/src/components/wasm-export-state.js';
 import { TranspileCache } from '../../host/src/components/transpile-cache.js';
 import { compiledModules } from '../../host/src/components/sandbox/compiled-modules.js';

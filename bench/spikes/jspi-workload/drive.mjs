@@ -1,9 +1,8 @@
-// The JSPI spike's measurement (README.md), run on the machine's Node: the spike's server (on the Node that
-// `MORTAR_SPIKE_NODE` names) against the workloads benchmark's own sides (`withWorkloadSides`), interleaved as
+// The JSPI spike's measurement (README.md): the spike's server against the workloads benchmark's own sides (`withWorkloadSides`), interleaved as
 // `npm run bench` does: the Node app + @dapr/dapr on `mortar up`'s sidecar, and bare fastify + ioredis; then
 // `mortar up`'s own workload against the Node app, for reference. The guest (`quickjs-http` by default) serves
 // `/kv?key=k`.
-//   MORTAR_SPIKE_NODE=<node 24> node bench/spikes/jspi-workload/drive.mjs [workers] [instances] [redis|const] [guest]
+//   node bench/spikes/jspi-workload/drive.mjs [workers] [instances] [redis|const] [guest]
 // (the guest as transpile.mjs last transpiled it)
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,8 +13,7 @@ import { withWorkloadSides } from '../../workloads.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const REDIS = process.env.MORTAR_TEST_REDIS ?? '127.0.0.1:6379';
 const [workers = '2', instances = '16', store = 'redis', guest = 'quickjs-http'] = process.argv.slice(2);
-const node = process.env.MORTAR_SPIKE_NODE;
-if (!node) throw new Error('jspi-workload: set MORTAR_SPIKE_NODE to a Node >= 24 binary (README.md)');
+const node = process.execPath;
 const marker = join(root, 'bench/spikes/jspi-workload/art/guest');
 const transpiled = existsSync(marker) ? readFileSync(marker, 'utf8') : undefined;
 if (transpiled !== guest) throw new Error(`jspi-workload: art/ holds ${transpiled ?? 'nothing'}, not ${guest}: run transpile.mjs ${guest} first`);

@@ -17,7 +17,6 @@ let initialised = 0;
 for (let i = 0; i < Number(workers); i++) {
   const w = new Worker(new URL('./worker.mjs', import.meta.url), {
     workerData: { root, port: Number(port), instances: Number(instances), store, redis, script },
-    execArgv: ['--experimental-wasm-extended-const'].filter((f) => process.allowedNodeEnvironmentFlags.has(f)),
   });
   w.once('message', (m) => {
     if (m?.initialised && ++initialised === Number(workers)) for (const x of all) x.postMessage('listen');

@@ -1,5 +1,5 @@
 /**
- * The capabilities on a thread of their own: every protocol client (ioredis, pg, mysql2, better-sqlite3,
+ * The capabilities on a thread of their own: every protocol client (ioredis, pg, mysql2, node:sqlite,
  * amqplib, mqtt.js, nats.js) runs there, and the sandboxed instances' bridges are plugged straight into it.
  *
  * Why: the HTTP thread keeps its time for HTTP. Protocol work (parsing Redis replies, serialising bridge

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type pg from 'pg';
-import type Database from 'better-sqlite3';
+import type * as NodeSqlite from 'node:sqlite';
 import type * as MySql from 'mysql2/promise';
 import { isConnectionFailure, witError, type WitError } from './wit-error.js';
 import { postgresConfig } from './pg-connection.js';
@@ -15,8 +15,8 @@ const drivers = {
   get pg(): typeof pg {
     return require('pg') as typeof pg;
   },
-  get sqlite(): typeof Database {
-    return require('better-sqlite3') as typeof Database;
+  get sqlite(): typeof NodeSqlite {
+    return require('node:sqlite') as typeof NodeSqlite;
   },
   get mysql(): typeof MySql {
     return require('mysql2/promise') as typeof MySql;
@@ -250,34 +250,36 @@ class MySqlDatabase implements SqlDatabase {
   }
 }
 
-/** An embedded SQLite file (better-sqlite3), in WAL mode: a commit survives the process being killed. */
+/** An embedded SQLite file (Node's own `node:sqlite`), in WAL mode: a commit survives the process being killed. */
 class Sqlite implements SqlDatabase {
-  readonly #db: Database.Database;
-  readonly #stmts = new Map<string, Database.Statement>();
+  readonly #db: NodeSqlite.DatabaseSync;
+  readonly #stmts = new Map<string, { st: NodeSqlite.StatementSync; columns: string[] }>();
 
   constructor(file: string) {
-    this.#db = new drivers.sqlite(file);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('busy_timeout = 5000');
+    this.#db = new drivers.sqlite.DatabaseSync(file, { timeout: 5000 });
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL');
   }
 
-  #prepare(sql: string): Database.Statement {
-    let st = this.#stmts.get(sql);
-    if (!st) {
-      st = this.#db.prepare(sql).safeIntegers(true);
+  #prepare(sql: string): { st: NodeSqlite.StatementSync; columns: string[] } {
+    let p = this.#stmts.get(sql);
+    if (!p) {
+      const st = this.#db.prepare(sql);
+      st.setReadBigInts(true);
+      st.setReturnArrays(true);
+      // A statement that returns rows (a SELECT, or a write with RETURNING) has result columns.
+      p = { st, columns: st.columns().map((c) => c.name) };
       if (this.#stmts.size > 256) this.#stmts.clear();
-      this.#stmts.set(sql, st);
+      this.#stmts.set(sql, p);
     }
-    return st;
+    return p;
   }
 
   #run(s: Statement): RowSet {
-    const st = this.#prepare(s.sql);
-    const params = s.params.map((p) => (p.tag === 'boolean' ? (p.val ? 1 : 0) : toJs(p)));
-    if (st.reader) {
-      const rows = (st.raw(true).all(...params) as unknown[][]).map((r) => r.map(fromJs));
-      return { columns: st.columns().map((c) => c.name), rows, affected: BigInt(rows.length) };
+    const { st, columns } = this.#prepare(s.sql);
+    const params = s.params.map((p) => (p.tag === 'boolean' ? (p.val ? 1n : 0n) : toJs(p))) as NodeSqlite.SQLInputValue[];
+    if (columns.length > 0) {
+      const rows = (st.all(...params) as unknown as unknown[][]).map((r) => r.map(fromJs));
+      return { columns, rows, affected: BigInt(rows.length) };
     }
     const info = st.run(...params);
     return { columns: [], rows: [], affected: BigInt(info.changes) };
@@ -295,16 +297,20 @@ class Sqlite implements SqlDatabase {
 
   async batch(list: Statement[]): Promise<RowSet[]> {
     try {
-      return this.#db
-        .transaction(() =>
-          list.map((s, i) => {
-            const rs = this.#run(s);
-            check(rs, s.expect, i);
-            return rs;
-          }),
-        )
-        .immediate();
+      this.#db.exec('BEGIN IMMEDIATE');
     } catch (err) {
+      throw toWit(err);
+    }
+    try {
+      const out = list.map((s, i) => {
+        const rs = this.#run(s);
+        check(rs, s.expect, i);
+        return rs;
+      });
+      this.#db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
       throw toWit(err);
     }
   }

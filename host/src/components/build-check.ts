@@ -61,13 +61,9 @@ export function checkTypesMatchBlock(types: readonly string[], block: Block, fil
 
 /**
  * Explains a `describe()` failure whose cause is how the file was built (the reason, then how to build it
- * right), or returns undefined when it is the component's own fault. An async build (QuickJS without `--backend-qjs-disable-async`) needs JSPI
- * (`WebAssembly.Suspending`), which Node does not enable.
+ * right), or returns undefined when it is the component's own fault.
  */
 export function explainDescribeFailure(message: string): string | undefined {
-  let why: string | undefined;
-  if (/WebAssembly\.Suspending/.test(message))
-    why = `it was built with async exports (QuickJS without --backend-qjs-disable-async), which need JSPI (${message})`;
-  else if (/wasi:http\//.test(message)) why = `it needs wasi:http, which the sandbox does not offer (a StarlingMonkey build) (${message})`;
-  return why && `${why}; ${HOW_TO_BUILD}`;
+  if (!/wasi:http\//.test(message)) return undefined;
+  return `it needs wasi:http, which the sandbox does not offer (a StarlingMonkey build) (${message}); ${HOW_TO_BUILD}`;
 }

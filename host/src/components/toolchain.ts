@@ -19,8 +19,8 @@ export const WORLDS = Object.fromEntries(COMPONENT_WORLDS.map((w) => [w.build, w
 
 /**
  * The flags that make a component the sidecar can run: the QuickJS engine (StarlingMonkey, jco's default,
- * imports `wasi:http`, which the sandbox does not offer) and synchronous exports (an async build needs
- * JSPI, `WebAssembly.Suspending`, which Node does not enable).
+ * imports `wasi:http`, which the sandbox does not offer) and synchronous exports (an async build runs too,
+ * on Node's JSPI, but each call then goes through a suspendable stack it never uses: the host's imports block).
  */
 export const QUICKJS_FLAGS: readonly string[] = ['--backend', 'quickjs', '--backend-qjs-disable-async'];
 
