@@ -26,6 +26,7 @@ import {
   type ResultMessage,
   type WorkerInit,
 } from './protocol.js';
+import { WORKER_HEAP } from './worker-heap.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** This process's spinner word (`call-wait.ts`): which instance spins for its next call, if any. */
@@ -390,8 +391,7 @@ export class InstancePool {
     const worker = new Worker(this.#opts.worker?.url ?? WORKER_URL, {
       workerData: init,
       transferList: [port2, spinner.port2],
-      // The JS heap of the glue is small; Wasm memory is capped separately by `limitMemory`.
-      resourceLimits: { maxOldGenerationSizeMb: 128 },
+      resourceLimits: WORKER_HEAP,
       stdout: false,
       stderr: false,
     });
