@@ -35,6 +35,8 @@ export async function withWorkloadSides({ root, BIN, REDIS, resources }, guest, 
       ...upArgs(BIN, dir, { listen, res, daprPort, grpcPort }),
       // Workers per component (default: mortar's --instances default for the machine).
       ...(process.env.MORTAR_BENCH_INSTANCES ? ['--instances', process.env.MORTAR_BENCH_INSTANCES] : []),
+      // As for every mortar process of the benchmark (`--workload-mode async`, say).
+      ...(process.env.MORTAR_BENCH_ARGS ?? '').split(' ').filter(Boolean),
     ],
     // The workload listener (it comes up after the sidecar's API: a first start transpiles the guest).
     `http://127.0.0.1:${listen}/.well-known/spin/health`,

@@ -26,6 +26,8 @@ export interface RuntimeConfig {
   readonly instances: number;
   /** mortar up: most instances per workload component (workers; see `DEFAULTS.workloadInstances`). */
   readonly workloadInstances?: number;
+  /** mortar up: how workload requests run (`--workload-mode`; `WorkloadSpec.mode`). */
+  readonly workloadMode?: 'sync' | 'async';
   /** mortar: deadline of a component call no Resiliency timeout applies to (see `DEFAULTS`). */
   readonly componentCallTimeoutMs: number;
   /** mortar: cap on each component instance's linear memory. */

@@ -48,6 +48,8 @@ Flags (daprd-compatible):
 mortar flags:
   --instances <n>                    most sandboxed instances per component (default: cores - 1, 1..4; cores: the CPU quota if set)
   --workload-instances <n>           mortar up: most instances per workload component (default: 2 x cores, 2..8; cores as above)
+  --workload-mode <sync|async>       mortar up: sync (default) serves one request per worker at a time; async (experimental)
+                                     runs guests on JSPI, each worker (one per core) serving up to 16 requests at once
   --component-call-timeout <ms>      deadline of a component call without a Resiliency timeout (default: 5000)
   --component-memory <size>          linear memory cap per component instance (default: 256Mi)
 Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FORMAT=text.
@@ -114,6 +116,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     'dapr-graceful-shutdown-seconds': { type: 'string' },
     instances: { type: 'string' },
     'workload-instances': { type: 'string' },
+    'workload-mode': { type: 'string' },
     'component-call-timeout': { type: 'string' },
     'component-memory': { type: 'string' },
     'poll-ms': { type: 'string' },
@@ -178,6 +181,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     gracefulShutdownSeconds: int('dapr-graceful-shutdown-seconds', DEFAULTS.gracefulShutdownSeconds)!,
     instances: Math.max(1, int('instances', DEFAULTS.instances)!),
     workloadInstances: Math.max(1, int('workload-instances', DEFAULTS.workloadInstances)!),
+    workloadMode: workloadMode(str('workload-mode')),
     componentCallTimeoutMs: Math.max(100, int('component-call-timeout', DEFAULTS.componentCallTimeoutMs)!),
     componentMemoryBytes: str('component-memory') ? parseQuantity(str('component-memory')!) : DEFAULTS.componentMemoryBytes,
     pollMs: Math.max(50, int('poll-ms', DEFAULTS.pollMs)!),
@@ -193,6 +197,11 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
 }
 
 class HelpRequested extends Error {}
+
+function workloadMode(v: string | undefined): 'sync' | 'async' | undefined {
+  if (v === undefined || v === 'sync' || v === 'async') return v;
+  throw new Error(`--workload-mode: '${v}' is not sync or async`);
+}
 
 /** daprd's boolean flags that mortar applies (see the normalisation in `parseRunArgs`). */
 const GO_BOOL_FLAGS = ['enable-app-health-check'];
@@ -345,6 +354,7 @@ async function up(argv: string[]): Promise<void> {
         cacheDir: join(config.dataDir, 'cache'),
         pollMs: config.pollMs,
         instances: config.workloadInstances ?? DEFAULTS.workloadInstances,
+        mode: config.workloadMode ?? 'sync',
         memoryBytes: config.componentMemoryBytes,
       });
       await engine.start();

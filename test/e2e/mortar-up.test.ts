@@ -105,6 +105,25 @@ describe('mortar up', () => {
     assert.equal(code, 0, logs.join(''));
   });
 
+  it('--workload-mode async: the app runs on JSPI workers: its counter counts, 32 requests at once are all answered, an HTTP app reads the key', async () => {
+    const dir = fixture(HELLO);
+    const [http, grpc, listen] = [await freePort(), await freePort(), await freePort()];
+    const args = [...upArgs(join(dir, 'spin.toml'), join(dir, 'data'), { http, grpc, listen }), '--workload-mode', 'async'];
+    const up = await startUp(args, listenerServing(listen), 'the workload listener');
+    try {
+      for (const n of ['1', '2']) assert.equal(await (await fetch(`http://127.0.0.1:${listen}/counter`)).text(), n);
+      const answers = await Promise.all(Array.from({ length: 32 }, () => fetch(`http://127.0.0.1:${listen}/counter`)));
+      for (const r of answers) {
+        assert.equal(r.status, 200);
+        assert.match(await r.text(), /^\d+$/);
+      }
+      const state = Number(await (await fetch(`http://127.0.0.1:${http}/v1.0/state/statestore/counter`)).text());
+      assert.ok(state > 2 && state <= 34, `the counter after 34 increments, some concurrent: ${state}`);
+    } finally {
+      assert.equal(await up.stop(), 0, up.logs.join(''));
+    }
+  });
+
   it('--workload-instances: requests that each hold their worker on an outbound call are served side by side, up to the flag (3 at once with 3 workers, one at a time with 1)', async () => {
     // The target holds each request until three are in (then answers them all) or 400 ms have passed, and
     // records the most it held at once.
@@ -186,7 +205,7 @@ describe('mortar up', () => {
     assert.match(r.stdout + r.stderr, /target\/hello\.wasm/);
   });
 
-  it('refuses a required variable without a value, a bad runtime config and a bad flag (--app-port and --app-protocol grpc too: the workload is the app), each by name', () => {
+  it('refuses a required variable without a value, a bad runtime config and a bad flag (--app-port and --app-protocol grpc too: the workload is the app; a --workload-mode that is not sync or async), each by name', () => {
     const dir = fixture(HELLO.replace('greeting = { default = "hello" }', 'greeting = { required = true, secret = true }'));
     const run = (args: string[], env: Record<string, string> = {}) =>
       spawnSync(process.execPath, [BIN, 'up', ...args], { encoding: 'utf8', timeout: 20_000, cwd: dir, env: { ...process.env, ...env } });
@@ -207,6 +226,9 @@ describe('mortar up', () => {
     const grpcApp = run(['--app-protocol', 'grpc']);
     assert.equal(grpcApp.status, 2);
     assert.match(grpcApp.stderr, /^mortar up: --app-protocol grpc: under mortar up the sidecar calls the workload as an HTTP app/);
+    const mode = run(['--workload-mode', 'fast']);
+    assert.equal(mode.status, 2);
+    assert.match(mode.stderr, /^mortar up: --workload-mode: 'fast' is not sync or async/);
     const appId = run(['--app-id', 'other'], { SPIN_VARIABLE_GREETING: 'x' });
     assert.equal(appId.status, 1);
     assert.match(appId.stderr, /--app-id 'other' differs from application\.name 'hello-spin'/);

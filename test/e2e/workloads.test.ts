@@ -36,331 +36,334 @@ function request(method: string, pathWithQuery: string, body: Uint8Array = new U
   return { method, scheme: 'http', authority: '127.0.0.1:3000', pathWithQuery, headers, body };
 }
 
-describe('Wasm workloads: Spin apps and a QuickJS guest on the building blocks', () => {
-  let rt: Runtime;
-  let api: string;
-  let rtRedis: Runtime;
-  let apiRedis: string;
-  let target: http.Server;
-  let allowed: string;
-  let refused: string;
-  const hosts: WorkloadHost[] = [];
-  const logger = createLogger('silent', APP_ID);
-  let cacheDir: string;
+// Each request mode (`WorkloadSpec.mode`): sync workers, and async (JSPI) workers serving many requests each.
+for (const mode of ['sync', 'async'] as const)
+  describe(`Wasm workloads (${mode} workers): Spin apps and a QuickJS guest on the building blocks`, () => {
+    let rt: Runtime;
+    let api: string;
+    let rtRedis: Runtime;
+    let apiRedis: string;
+    let target: http.Server;
+    let allowed: string;
+    let refused: string;
+    const hosts: WorkloadHost[] = [];
+    const logger = createLogger('silent', APP_ID);
+    let cacheDir: string;
 
-  async function workload(name: string, spec: Partial<WorkloadSpec> = {}, on: Runtime = rt): Promise<WorkloadHost> {
-    const host = new WorkloadHost({ api: on.api, logger, cacheDir });
-    hosts.push(host);
-    await host.start({
-      appId: APP_ID,
-      name,
-      wasm: join(WORKLOADS, `${name}.wasm`),
-      keyValueStores: ['default'],
-      variables: { message: `hello from ${name}` },
-      allowedOrigins: [allowed],
-      ...spec,
+    async function workload(name: string, spec: Partial<WorkloadSpec> = {}, on: Runtime = rt): Promise<WorkloadHost> {
+      const host = new WorkloadHost({ api: on.api, logger, cacheDir });
+      hosts.push(host);
+      await host.start({
+        appId: APP_ID,
+        name,
+        wasm: join(WORKLOADS, `${name}.wasm`),
+        keyValueStores: ['default'],
+        variables: { message: `hello from ${name}` },
+        allowedOrigins: [allowed],
+        mode,
+        ...spec,
+      });
+      return host;
+    }
+
+    /** A runtime in this process for `APP_ID`, listening for HTTP on a free port. */
+    async function runtime(resourcePaths: string[]): Promise<[Runtime, string]> {
+      const dataDir = tempDir('workloads');
+      const httpPort = await freePort();
+      const config = testRuntimeConfig({ appId: APP_ID, httpPort, listenAddresses: ['127.0.0.1'], resourcePaths, dataDir });
+      const r = new Runtime(config, logger);
+      await r.start();
+      return [r, `http://127.0.0.1:${httpPort}`];
+    }
+
+    before(async () => {
+      cacheDir = join(tempDir('workloads-cache'), 'cache');
+      [rt, api] = await runtime([]);
+      const res = tempDir('workloads-res');
+      writeComponent(res, 'redis.yaml', 'redisstore', 'state.redis', { redisHost: REDIS_HOST });
+      [rtRedis, apiRedis] = await runtime([res]);
+      // The outbound target: answers `pong <path>`; two ports, one of them allowed.
+      target = http.createServer((req, res) => res.end(`pong ${req.url}`));
+      await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+      const port = (target.address() as { port: number }).port;
+      allowed = `http://127.0.0.1:${port}`;
+      refused = `http://localhost:${port}`;
     });
-    return host;
-  }
 
-  /** A runtime in this process for `APP_ID`, listening for HTTP on a free port. */
-  async function runtime(resourcePaths: string[]): Promise<[Runtime, string]> {
-    const dataDir = tempDir('workloads');
-    const httpPort = await freePort();
-    const config = testRuntimeConfig({ appId: APP_ID, httpPort, listenAddresses: ['127.0.0.1'], resourcePaths, dataDir });
-    const r = new Runtime(config, logger);
-    await r.start();
-    return [r, `http://127.0.0.1:${httpPort}`];
-  }
+    after(async () => {
+      for (const h of hosts) await h.close();
+      await rt?.stop();
+      await rtRedis?.stop();
+      await new Promise((r) => target?.close(r));
+    });
 
-  before(async () => {
-    cacheDir = join(tempDir('workloads-cache'), 'cache');
-    [rt, api] = await runtime([]);
-    const res = tempDir('workloads-res');
-    writeComponent(res, 'redis.yaml', 'redisstore', 'state.redis', { redisHost: REDIS_HOST });
-    [rtRedis, apiRedis] = await runtime([res]);
-    // The outbound target: answers `pong <path>`; two ports, one of them allowed.
-    target = http.createServer((req, res) => res.end(`pong ${req.url}`));
-    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
-    const port = (target.address() as { port: number }).port;
-    allowed = `http://127.0.0.1:${port}`;
-    refused = `http://localhost:${port}`;
-  });
+    for (const g of GUESTS) {
+      describe(g.name, () => {
+        let host: WorkloadHost;
+        before(async () => {
+          host = await workload(g.name);
+        });
 
-  after(async () => {
-    for (const h of hosts) await h.close();
-    await rt?.stop();
-    await rtRedis?.stop();
-    await new Promise((r) => target?.close(r));
-  });
+        it(`${g.kv}: a counter on the embedded default store (state.sqlite) increments across requests`, async () => {
+          await fetch(`${api}/v1.0/state/statestore/counter`, { method: 'DELETE' });
+          for (const n of [1, 2, 3]) {
+            const r = await host.handle(request('GET', '/counter'));
+            assert.equal(r.status, 200);
+            assert.equal(text(r.body), String(n));
+          }
+        });
 
-  for (const g of GUESTS) {
-    describe(g.name, () => {
-      let host: WorkloadHost;
-      before(async () => {
-        host = await workload(g.name);
-      });
+        it('cross-face: what the guest writes an HTTP app with the same app id reads through /v1.0/state, and back', async () => {
+          const binary = Uint8Array.from([0, 1, 2, 254, 255, 10, 13]);
+          const put = await host.handle(request('PUT', `/kv?key=${g.name}-bin`, binary));
+          assert.equal(put.status, 204);
+          const read = await fetch(`${api}/v1.0/state/statestore/${g.name}-bin`);
+          assert.equal(read.status, 200);
+          assert.deepEqual(new Uint8Array(await read.arrayBuffer()), binary, 'the HTTP app reads the guest’s bytes exactly');
+          const save = await fetch(`${api}/v1.0/state/statestore`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify([{ key: `${g.name}-from-http`, value: { by: 'http' } }]),
+          });
+          assert.equal(save.status, 204);
+          const got = await host.handle(request('GET', `/kv?key=${g.name}-from-http`));
+          assert.equal(got.status, 200);
+          assert.deepEqual(JSON.parse(text(got.body)), { by: 'http' }, 'the guest reads what the HTTP app saved');
+          const counter = await fetch(`${api}/v1.0/state/statestore/counter`);
+          assert.equal(await counter.text(), '3', 'the HTTP app reads the guest’s counter');
+        });
 
-      it(`${g.kv}: a counter on the embedded default store (state.sqlite) increments across requests`, async () => {
-        await fetch(`${api}/v1.0/state/statestore/counter`, { method: 'DELETE' });
-        for (const n of [1, 2, 3]) {
-          const r = await host.handle(request('GET', '/counter'));
-          assert.equal(r.status, 200);
-          assert.equal(text(r.body), String(n));
+        it('key-value values are bytes: an empty value is not a missing key', async () => {
+          assert.equal((await host.handle(request('PUT', `/kv?key=${g.name}-empty`))).status, 204);
+          const empty = await host.handle(request('GET', `/kv?key=${g.name}-empty`));
+          assert.equal(empty.status, 200, 'an empty value is found');
+          assert.equal(empty.body.length, 0);
+          const missing = await host.handle(request('GET', `/kv?key=${g.name}-never-written`));
+          assert.equal(missing.status, 404, 'a missing key is not found');
+        });
+
+        it('reads a variable', async () => {
+          const r = await host.handle(request('GET', '/var'));
+          assert.equal(text(r.body), `hello from ${g.name}`);
+        });
+
+        it('no state leaks between requests: a global set by one request is not seen by the next', async () => {
+          for (let i = 0; i < 5; i++) assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
+        });
+
+        it('the guest sees the request as sent: method, URL from scheme and authority, headers and body bytes', async () => {
+          const body = Uint8Array.from([0xff, 0, 0x41]);
+          const r = await host.handle(request('POST', '/echo?x=1', body, [['x-custom', 'v1']]));
+          assert.equal(r.status, 201);
+          assert.equal(header(r, 'x-echo-method'), 'POST');
+          assert.match(header(r, 'x-echo-url') ?? '', /^(http|HTTP):\/\/127\.0\.0\.1:3000\/echo\?x=1$/);
+          assert.equal(JSON.parse(header(r, 'x-echo-headers') ?? '{}')['x-custom'], 'v1');
+          assert.deepEqual(new Uint8Array(r.body), body);
+        });
+
+        if (g.outbound) {
+          it('outbound HTTP: an allowed origin is called; another is refused', async () => {
+            const ok = await host.handle(request('GET', `/fetch?url=${encodeURIComponent(`${allowed}/ping`)}`));
+            assert.equal(text(ok.body), '200 pong /ping');
+            const no = await host.handle(request('GET', `/fetch?url=${encodeURIComponent(`${refused}/ping`)}`));
+            assert.equal(no.status, 502);
+            assert.match(text(no.body), /^refused/);
+          });
         }
-      });
 
-      it('cross-face: what the guest writes an HTTP app with the same app id reads through /v1.0/state, and back', async () => {
-        const binary = Uint8Array.from([0, 1, 2, 254, 255, 10, 13]);
-        const put = await host.handle(request('PUT', `/kv?key=${g.name}-bin`, binary));
-        assert.equal(put.status, 204);
-        const read = await fetch(`${api}/v1.0/state/statestore/${g.name}-bin`);
-        assert.equal(read.status, 200);
-        assert.deepEqual(new Uint8Array(await read.arrayBuffer()), binary, 'the HTTP app reads the guest’s bytes exactly');
-        const save = await fetch(`${api}/v1.0/state/statestore`, {
+        it('a request that loops answers 500 at its deadline, and the next request is served', async () => {
+          const quick = await workload(g.name, { requestTimeoutMs: 2000 });
+          const r = await quick.handle(request('GET', '/loop'));
+          assert.equal(r.status, 500);
+          assert.match(text(r.body), /did not answer within 2000ms/);
+          const next = await quick.handle(request('GET', '/global'));
+          assert.equal(next.status, 200, text(next.body));
+          assert.equal(text(next.body), 'fresh');
+          await quick.close();
+        });
+      });
+    }
+
+    it('quickjs-http: a request that traps answers 500 (what the guest printed is logged), and the next request is served', async () => {
+      const lines: Array<{ msg: string; workload?: string }> = [];
+      const captured = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+      const host = new WorkloadHost({ api: rt.api, logger: captured, cacheDir });
+      hosts.push(host);
+      await host.start({ appId: APP_ID, name: 'thrower', wasm: join(WORKLOADS, 'quickjs-http.wasm') });
+      const r = await host.handle(request('GET', '/throw'));
+      assert.equal(r.status, 500);
+      assert.match(text(r.body), /trap|unreachable/i);
+      // The log line comes on the bridge port, the answer on the worker's: either may arrive first.
+      await waitUntil(() => lines.some((l) => l.workload === 'thrower' && /Failed to call 'handle'.*boom/.test(l.msg)), 'the guest’s stderr line logged', 5000);
+      for (let i = 0; i < 3; i++) assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
+    });
+
+    it('memory cap: a request allocating past its instance’s cap answers 500, and the next request is served', async () => {
+      const host = await workload('quickjs-http', { memoryBytes: 4 * 1024 * 1024 });
+      assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
+      const r = await host.handle(request('GET', '/grow'));
+      assert.equal(r.status, 500, 'an 8 MB allocation under a 4 MB cap fails');
+      assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
+      const roomy = await workload('quickjs-http', { memoryBytes: 64 * 1024 * 1024 });
+      assert.equal((await roomy.handle(request('GET', '/grow'))).status, 200, 'the same request under a 64 MB cap succeeds');
+    });
+
+    it('state.redis: a label mapped to a Redis store keeps the counter there, readable through /v1.0/state', async () => {
+      await fetch(`${apiRedis}/v1.0/state/redisstore/counter`, { method: 'DELETE' });
+      const host = await workload('spin-http-ts', { keyValueMap: { default: 'redisstore' } }, rtRedis);
+      const qjs = await workload('quickjs-http', { keyValueMap: { default: 'redisstore' } }, rtRedis);
+      for (const n of [1, 2]) assert.equal(text((await host.handle(request('GET', '/counter'))).body), String(n));
+      assert.equal(text((await qjs.handle(request('GET', '/counter'))).body), '3', 'wasi:keyvalue increment on the same key');
+      const read = await fetch(`${apiRedis}/v1.0/state/redisstore/counter`);
+      assert.equal(await read.text(), '3');
+      const sdk = await workload('spin-sdk-v2', { keyValueStores: ['cache'], keyValueMap: {} }, rtRedis);
+      assert.equal((await sdk.handle(request('GET', '/counter'))).status, 500, 'spin-sdk-v2 opens `default`, which it was not given');
+      const other = await workload('quickjs-http', { keyValueStores: ['default', 'redisstore'], keyValueMap: { default: 'redisstore' } }, rtRedis);
+      assert.equal(text((await other.handle(request('GET', '/counter'))).body), '4');
+    });
+
+    it('wat-http, a guest with no language runtime (WebAssembly text): reads what an HTTP app with its app id saved, on state.redis and on the embedded default; the key from anywhere in the query; a missing key answers 404', async () => {
+      const sides = [
+        { on: rtRedis, base: apiRedis, store: 'redisstore', spec: { keyValueMap: { default: 'redisstore' } } },
+        { on: rt, base: api, store: 'statestore', spec: {} },
+      ];
+      for (const { on, base, store, spec } of sides) {
+        const host = await workload('wat-http', spec, on);
+        const key = `wat-${store}`;
+        const save = await fetch(`${base}/v1.0/state/${store}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify([{ key: `${g.name}-from-http`, value: { by: 'http' } }]),
+          body: JSON.stringify([{ key, value: { by: 'http', store } }]),
         });
         assert.equal(save.status, 204);
-        const got = await host.handle(request('GET', `/kv?key=${g.name}-from-http`));
-        assert.equal(got.status, 200);
-        assert.deepEqual(JSON.parse(text(got.body)), { by: 'http' }, 'the guest reads what the HTTP app saved');
-        const counter = await fetch(`${api}/v1.0/state/statestore/counter`);
-        assert.equal(await counter.text(), '3', 'the HTTP app reads the guest’s counter');
-      });
-
-      it('key-value values are bytes: an empty value is not a missing key', async () => {
-        assert.equal((await host.handle(request('PUT', `/kv?key=${g.name}-empty`))).status, 204);
-        const empty = await host.handle(request('GET', `/kv?key=${g.name}-empty`));
-        assert.equal(empty.status, 200, 'an empty value is found');
-        assert.equal(empty.body.length, 0);
-        const missing = await host.handle(request('GET', `/kv?key=${g.name}-never-written`));
-        assert.equal(missing.status, 404, 'a missing key is not found');
-      });
-
-      it('reads a variable', async () => {
-        const r = await host.handle(request('GET', '/var'));
-        assert.equal(text(r.body), `hello from ${g.name}`);
-      });
-
-      it('no state leaks between requests: a global set by one request is not seen by the next', async () => {
-        for (let i = 0; i < 5; i++) assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
-      });
-
-      it('the guest sees the request as sent: method, URL from scheme and authority, headers and body bytes', async () => {
-        const body = Uint8Array.from([0xff, 0, 0x41]);
-        const r = await host.handle(request('POST', '/echo?x=1', body, [['x-custom', 'v1']]));
-        assert.equal(r.status, 201);
-        assert.equal(header(r, 'x-echo-method'), 'POST');
-        assert.match(header(r, 'x-echo-url') ?? '', /^(http|HTTP):\/\/127\.0\.0\.1:3000\/echo\?x=1$/);
-        assert.equal(JSON.parse(header(r, 'x-echo-headers') ?? '{}')['x-custom'], 'v1');
-        assert.deepEqual(new Uint8Array(r.body), body);
-      });
-
-      if (g.outbound) {
-        it('outbound HTTP: an allowed origin is called; another is refused', async () => {
-          const ok = await host.handle(request('GET', `/fetch?url=${encodeURIComponent(`${allowed}/ping`)}`));
-          assert.equal(text(ok.body), '200 pong /ping');
-          const no = await host.handle(request('GET', `/fetch?url=${encodeURIComponent(`${refused}/ping`)}`));
-          assert.equal(no.status, 502);
-          assert.match(text(no.body), /^refused/);
-        });
+        for (const q of [`key=${key}`, `x=key%3D&key=${key}&y=1`]) {
+          const got = await host.handle(request('GET', `/kv?${q}`));
+          assert.equal(got.status, 200, `${store}: /kv?${q}`);
+          assert.deepEqual(JSON.parse(text(got.body)), { by: 'http', store }, `${store}: the guest answers the saved value`);
+        }
+        const missing = await host.handle(request('GET', `/kv?key=${key}-never-written`));
+        assert.equal(missing.status, 404);
+        assert.equal(text(missing.body), 'missing');
       }
-
-      it('a request that loops answers 500 at its deadline, and the next request is served', async () => {
-        const quick = await workload(g.name, { requestTimeoutMs: 2000 });
-        const r = await quick.handle(request('GET', '/loop'));
-        assert.equal(r.status, 500);
-        assert.match(text(r.body), /did not answer within 2000ms/);
-        const next = await quick.handle(request('GET', '/global'));
-        assert.equal(next.status, 200, text(next.body));
-        assert.equal(text(next.body), 'fresh');
-        await quick.close();
-      });
     });
-  }
 
-  it('quickjs-http: a request that traps answers 500 (what the guest printed is logged), and the next request is served', async () => {
-    const lines: Array<{ msg: string; workload?: string }> = [];
-    const captured = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
-    const host = new WorkloadHost({ api: rt.api, logger: captured, cacheDir });
-    hosts.push(host);
-    await host.start({ appId: APP_ID, name: 'thrower', wasm: join(WORKLOADS, 'quickjs-http.wasm') });
-    const r = await host.handle(request('GET', '/throw'));
-    assert.equal(r.status, 500);
-    assert.match(text(r.body), /trap|unreachable/i);
-    // The log line comes on the bridge port, the answer on the worker's: either may arrive first.
-    await waitUntil(() => lines.some((l) => l.workload === 'thrower' && /Failed to call 'handle'.*boom/.test(l.msg)), 'the guest’s stderr line logged', 5000);
-    for (let i = 0; i < 3; i++) assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
-  });
-
-  it('memory cap: a request allocating past its instance’s cap answers 500, and the next request is served', async () => {
-    const host = await workload('quickjs-http', { memoryBytes: 4 * 1024 * 1024 });
-    assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
-    const r = await host.handle(request('GET', '/grow'));
-    assert.equal(r.status, 500, 'an 8 MB allocation under a 4 MB cap fails');
-    assert.equal(text((await host.handle(request('GET', '/global'))).body), 'fresh');
-    const roomy = await workload('quickjs-http', { memoryBytes: 64 * 1024 * 1024 });
-    assert.equal((await roomy.handle(request('GET', '/grow'))).status, 200, 'the same request under a 64 MB cap succeeds');
-  });
-
-  it('state.redis: a label mapped to a Redis store keeps the counter there, readable through /v1.0/state', async () => {
-    await fetch(`${apiRedis}/v1.0/state/redisstore/counter`, { method: 'DELETE' });
-    const host = await workload('spin-http-ts', { keyValueMap: { default: 'redisstore' } }, rtRedis);
-    const qjs = await workload('quickjs-http', { keyValueMap: { default: 'redisstore' } }, rtRedis);
-    for (const n of [1, 2]) assert.equal(text((await host.handle(request('GET', '/counter'))).body), String(n));
-    assert.equal(text((await qjs.handle(request('GET', '/counter'))).body), '3', 'wasi:keyvalue increment on the same key');
-    const read = await fetch(`${apiRedis}/v1.0/state/redisstore/counter`);
-    assert.equal(await read.text(), '3');
-    const sdk = await workload('spin-sdk-v2', { keyValueStores: ['cache'], keyValueMap: {} }, rtRedis);
-    assert.equal((await sdk.handle(request('GET', '/counter'))).status, 500, 'spin-sdk-v2 opens `default`, which it was not given');
-    const other = await workload('quickjs-http', { keyValueStores: ['default', 'redisstore'], keyValueMap: { default: 'redisstore' } }, rtRedis);
-    assert.equal(text((await other.handle(request('GET', '/counter'))).body), '4');
-  });
-
-  it('wat-http, a guest with no language runtime (WebAssembly text): reads what an HTTP app with its app id saved, on state.redis and on the embedded default; the key from anywhere in the query; a missing key answers 404', async () => {
-    const sides = [
-      { on: rtRedis, base: apiRedis, store: 'redisstore', spec: { keyValueMap: { default: 'redisstore' } } },
-      { on: rt, base: api, store: 'statestore', spec: {} },
-    ];
-    for (const { on, base, store, spec } of sides) {
-      const host = await workload('wat-http', spec, on);
-      const key = `wat-${store}`;
-      const save = await fetch(`${base}/v1.0/state/${store}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify([{ key, value: { by: 'http', store } }]),
-      });
-      assert.equal(save.status, 204);
-      for (const q of [`key=${key}`, `x=key%3D&key=${key}&y=1`]) {
-        const got = await host.handle(request('GET', `/kv?${q}`));
-        assert.equal(got.status, 200, `${store}: /kv?${q}`);
-        assert.deepEqual(JSON.parse(text(got.body)), { by: 'http', store }, `${store}: the guest answers the saved value`);
+    it("key listing: Spin's get-keys (both SDKs) and wasi:keyvalue's list-keys, page by page, list exactly the workload's keys, prefix stripped (not another app's, not actor state), on the embedded default and on state.redis", async () => {
+      for (const [on, store] of [
+        [rt, 'statestore'],
+        [rtRedis, 'redisstore'],
+      ] as const) {
+        const appId = `${APP_ID}-keys-${store}`;
+        // More keys than a page holds (WORKLOAD_LIMITS.listPageKeys), saved as the workload's app id; one saved by another app.
+        const keys = Array.from({ length: 1203 }, (_, i) => `k-${String(i).padStart(4, '0')}`);
+        await on.api.saveState(
+          { appId, transport: 'http' },
+          store,
+          keys.map((key) => ({ key, value: new Uint8Array([1]), metadata: {} })),
+        );
+        await on.api.saveState({ appId: `${appId}-other`, transport: 'http' }, store, [{ key: 'not-mine', value: new Uint8Array([1]), metadata: {} }]);
+        if (store === 'redisstore') {
+          // Actor state daprd keeps in the same store, under the app's prefix: no key the app could read.
+          const { Redis } = await import('ioredis');
+          const [host, port] = REDIS_HOST.split(':');
+          const r = new Redis({ host, port: Number(port) });
+          await r.hset(`${appId}||Counter||1||count`, 'data', '1', 'version', '1');
+          r.disconnect();
+        }
+        const spec = { appId, keyValueMap: { default: store } };
+        const qjs = await workload('quickjs-http', spec, on);
+        const listed = JSON.parse(text((await qjs.handle(request('GET', '/keys'))).body)) as { pages: number; keys: string[] };
+        assert.deepEqual([...listed.keys].sort(), keys, `${store}: list-keys, every page`);
+        if (store === 'statestore') assert.equal(listed.pages, 2, 'two pages: 1000 keys, then 203');
+        for (const name of ['spin-http-ts', 'spin-sdk-v2']) {
+          const spin = await workload(name, spec, on);
+          const r = await spin.handle(request('GET', '/keys'));
+          assert.equal(r.status, 200, `${store}: ${name}`);
+          assert.deepEqual((JSON.parse(text(r.body)) as string[]).sort(), keys, `${store}: ${name} get-keys`);
+        }
+        await on.api.deleteState({ appId, transport: 'http' }, store, { key: 'k-0000', metadata: {} });
+        const after = JSON.parse(text((await qjs.handle(request('GET', '/keys'))).body)) as { keys: string[] };
+        assert.deepEqual([...after.keys].sort(), keys.slice(1), `${store}: a deleted key is no longer listed`);
       }
-      const missing = await host.handle(request('GET', `/kv?key=${key}-never-written`));
-      assert.equal(missing.status, 404);
-      assert.equal(text(missing.body), 'missing');
-    }
-  });
-
-  it("key listing: Spin's get-keys (both SDKs) and wasi:keyvalue's list-keys, page by page, list exactly the workload's keys, prefix stripped (not another app's, not actor state), on the embedded default and on state.redis", async () => {
-    for (const [on, store] of [
-      [rt, 'statestore'],
-      [rtRedis, 'redisstore'],
-    ] as const) {
-      const appId = `${APP_ID}-keys-${store}`;
-      // More keys than a page holds (WORKLOAD_LIMITS.listPageKeys), saved as the workload's app id; one saved by another app.
-      const keys = Array.from({ length: 1203 }, (_, i) => `k-${String(i).padStart(4, '0')}`);
-      await on.api.saveState(
-        { appId, transport: 'http' },
-        store,
-        keys.map((key) => ({ key, value: new Uint8Array([1]), metadata: {} })),
-      );
-      await on.api.saveState({ appId: `${appId}-other`, transport: 'http' }, store, [{ key: 'not-mine', value: new Uint8Array([1]), metadata: {} }]);
-      if (store === 'redisstore') {
-        // Actor state daprd keeps in the same store, under the app's prefix: no key the app could read.
-        const { Redis } = await import('ioredis');
-        const [host, port] = REDIS_HOST.split(':');
-        const r = new Redis({ host, port: Number(port) });
-        await r.hset(`${appId}||Counter||1||count`, 'data', '1', 'version', '1');
-        r.disconnect();
-      }
-      const spec = { appId, keyValueMap: { default: store } };
-      const qjs = await workload('quickjs-http', spec, on);
-      const listed = JSON.parse(text((await qjs.handle(request('GET', '/keys'))).body)) as { pages: number; keys: string[] };
-      assert.deepEqual([...listed.keys].sort(), keys, `${store}: list-keys, every page`);
-      if (store === 'statestore') assert.equal(listed.pages, 2, 'two pages: 1000 keys, then 203');
-      for (const name of ['spin-http-ts', 'spin-sdk-v2']) {
-        const spin = await workload(name, spec, on);
-        const r = await spin.handle(request('GET', '/keys'));
-        assert.equal(r.status, 200, `${store}: ${name}`);
-        assert.deepEqual((JSON.parse(text(r.body)) as string[]).sort(), keys, `${store}: ${name} get-keys`);
-      }
-      await on.api.deleteState({ appId, transport: 'http' }, store, { key: 'k-0000', metadata: {} });
-      const after = JSON.parse(text((await qjs.handle(request('GET', '/keys'))).body)) as { keys: string[] };
-      assert.deepEqual([...after.keys].sort(), keys.slice(1), `${store}: a deleted key is no longer listed`);
-    }
-  });
-
-  it('a label not in key_value_stores is refused; a mapped label whose store does not exist is no-such-store', async () => {
-    const none = await workload('spin-sdk-v2', { keyValueStores: [] });
-    const denied = await none.handle(request('GET', '/counter'));
-    assert.equal(denied.status, 500, 'the SDK throws, StarlingMonkey answers 500');
-    const missing = await workload('quickjs-http', { keyValueMap: { default: 'no-such-store' } });
-    assert.equal((await missing.handle(request('GET', '/counter'))).status, 500);
-  });
-
-  it('wasi:keyvalue atomics: a compare-and-swap succeeds on an unchanged key; batch get-many reads several keys', async () => {
-    const host = await workload('quickjs-http');
-    assert.equal(text((await host.handle(request('GET', '/cas?key=cas-k&v=one'))).body), 'ok');
-    assert.equal(text((await host.handle(request('GET', '/cas?key=cas-k&v=two'))).body), 'ok');
-    const many = await host.handle(request('GET', '/many?keys=cas-k,never-there'));
-    assert.deepEqual(JSON.parse(text(many.body)), [['cas-k', 'two'], null]);
-  });
-
-  it('compare-and-swap is ETag-checked: a swap after another writer changed the key fails (cas-failed); increment retries past it', async () => {
-    const endpoint = new WorkloadEndpoint({
-      appId: APP_ID,
-      name: 'cas',
-      api: rt.api,
-      logger,
-      keyValueStores: ['default'],
-      storeOf: {},
-      variables: {},
-      allowedOrigins: [],
     });
-    await endpoint.dispatch('kv.set', ['default', 'cas-race', Buffer.from('1')], 5000);
-    const read = (await endpoint.dispatch('kv.read', ['default', 'cas-race'], 5000)) as { etag?: string };
-    assert.ok(read.etag, 'a read has the ETag of the value');
-    // An HTTP app with the same app id writes the key in between.
-    const save = await fetch(`${api}/v1.0/state/statestore`, { method: 'POST', body: JSON.stringify([{ key: 'cas-race', value: 5 }]) });
-    assert.equal(save.status, 204);
-    await assert.rejects(endpoint.dispatch('kv.swap', ['default', 'cas-race', read.etag, Buffer.from('2')], 5000), { tag: 'cas-failed' });
-    assert.equal(await (await fetch(`${api}/v1.0/state/statestore/cas-race`)).text(), '5', 'the failed swap wrote nothing');
-    assert.equal(await endpoint.dispatch('kv.increment', ['default', 'cas-race', '10'], 5000), '15');
-  });
 
-  it('compare-and-swap of a missing key is an insert-if-absent (FIRST_WRITE stores): of 16 concurrent swaps one wins, and 16 concurrent increments of a missing key end at 16, on state.in-memory and state.redis', async () => {
-    for (const [runtime, http, store, key] of [
-      [rt, api, 'statestore', 'cas-absent-mem'],
-      [rtRedis, apiRedis, 'redisstore', 'cas-absent-redis'],
-    ] as const) {
+    it('a label not in key_value_stores is refused; a mapped label whose store does not exist is no-such-store', async () => {
+      const none = await workload('spin-sdk-v2', { keyValueStores: [] });
+      const denied = await none.handle(request('GET', '/counter'));
+      assert.equal(denied.status, 500, 'the SDK throws, StarlingMonkey answers 500');
+      const missing = await workload('quickjs-http', { keyValueMap: { default: 'no-such-store' } });
+      assert.equal((await missing.handle(request('GET', '/counter'))).status, 500);
+    });
+
+    it('wasi:keyvalue atomics: a compare-and-swap succeeds on an unchanged key; batch get-many reads several keys', async () => {
+      const host = await workload('quickjs-http');
+      assert.equal(text((await host.handle(request('GET', '/cas?key=cas-k&v=one'))).body), 'ok');
+      assert.equal(text((await host.handle(request('GET', '/cas?key=cas-k&v=two'))).body), 'ok');
+      const many = await host.handle(request('GET', '/many?keys=cas-k,never-there'));
+      assert.deepEqual(JSON.parse(text(many.body)), [['cas-k', 'two'], null]);
+    });
+
+    it('compare-and-swap is ETag-checked: a swap after another writer changed the key fails (cas-failed); increment retries past it', async () => {
       const endpoint = new WorkloadEndpoint({
         appId: APP_ID,
-        name: 'cas-absent',
-        api: runtime.api,
+        name: 'cas',
+        api: rt.api,
         logger,
         keyValueStores: ['default'],
-        storeOf: { default: store },
+        storeOf: {},
         variables: {},
         allowedOrigins: [],
       });
-      for (const k of [key, `${key}-n`]) await fetch(`${http}/v1.0/state/${store}/${k}`, { method: 'DELETE' });
-      // Every swap read the key as missing (no ETag); only one may create it.
-      const swaps = await Promise.allSettled(
-        Array.from({ length: 16 }, (_, i) => endpoint.dispatch('kv.swap', ['default', key, undefined, Buffer.from(`w${i}`)], 5000)),
-      );
-      const won = swaps.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
-      assert.equal(won.length, 1, `${store}: exactly one swap of a missing key wins (won: ${won.join(', ')})`);
-      for (const r of swaps) if (r.status === 'rejected') assert.deepEqual(r.reason, { tag: 'cas-failed' }, `${store}: the others fail as cas-failed`);
-      assert.equal(await (await fetch(`${http}/v1.0/state/${store}/${key}`)).text(), `w${won[0]}`, `${store}: the winner's value is stored`);
-      const incs = await Promise.all(Array.from({ length: 16 }, () => endpoint.dispatch('kv.increment', ['default', `${key}-n`, '1'], 10_000)));
-      assert.deepEqual(
-        incs.map(Number).sort((a, b) => a - b),
-        Array.from({ length: 16 }, (_, i) => i + 1),
-        `${store}: each increment saw a distinct value`,
-      );
-      assert.equal(await (await fetch(`${http}/v1.0/state/${store}/${key}-n`)).text(), '16', `${store}: no increment was lost`);
-    }
-  });
+      await endpoint.dispatch('kv.set', ['default', 'cas-race', Buffer.from('1')], 5000);
+      const read = (await endpoint.dispatch('kv.read', ['default', 'cas-race'], 5000)) as { etag?: string };
+      assert.ok(read.etag, 'a read has the ETag of the value');
+      // An HTTP app with the same app id writes the key in between.
+      const save = await fetch(`${api}/v1.0/state/statestore`, { method: 'POST', body: JSON.stringify([{ key: 'cas-race', value: 5 }]) });
+      assert.equal(save.status, 204);
+      await assert.rejects(endpoint.dispatch('kv.swap', ['default', 'cas-race', read.etag, Buffer.from('2')], 5000), { tag: 'cas-failed' });
+      assert.equal(await (await fetch(`${api}/v1.0/state/statestore/cas-race`)).text(), '5', 'the failed swap wrote nothing');
+      assert.equal(await endpoint.dispatch('kv.increment', ['default', 'cas-race', '10'], 5000), '15');
+    });
 
-  it('replace: a changed component is swapped in and serves the next request', async () => {
-    const host = await workload('quickjs-http');
-    assert.equal(header(await host.handle(request('GET', '/global')), 'content-type'), undefined);
-    await host.replace(join(WORKLOADS, 'spin-http-ts.wasm'));
-    const r = await host.handle(request('GET', '/global'));
-    assert.equal(text(r.body), 'fresh');
-    assert.match(header(r, 'content-type') ?? '', /text\/plain/, 'answered by the StarlingMonkey app');
+    it('compare-and-swap of a missing key is an insert-if-absent (FIRST_WRITE stores): of 16 concurrent swaps one wins, and 16 concurrent increments of a missing key end at 16, on state.in-memory and state.redis', async () => {
+      for (const [runtime, http, store, key] of [
+        [rt, api, 'statestore', 'cas-absent-mem'],
+        [rtRedis, apiRedis, 'redisstore', 'cas-absent-redis'],
+      ] as const) {
+        const endpoint = new WorkloadEndpoint({
+          appId: APP_ID,
+          name: 'cas-absent',
+          api: runtime.api,
+          logger,
+          keyValueStores: ['default'],
+          storeOf: { default: store },
+          variables: {},
+          allowedOrigins: [],
+        });
+        for (const k of [key, `${key}-n`]) await fetch(`${http}/v1.0/state/${store}/${k}`, { method: 'DELETE' });
+        // Every swap read the key as missing (no ETag); only one may create it.
+        const swaps = await Promise.allSettled(
+          Array.from({ length: 16 }, (_, i) => endpoint.dispatch('kv.swap', ['default', key, undefined, Buffer.from(`w${i}`)], 5000)),
+        );
+        const won = swaps.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+        assert.equal(won.length, 1, `${store}: exactly one swap of a missing key wins (won: ${won.join(', ')})`);
+        for (const r of swaps) if (r.status === 'rejected') assert.deepEqual(r.reason, { tag: 'cas-failed' }, `${store}: the others fail as cas-failed`);
+        assert.equal(await (await fetch(`${http}/v1.0/state/${store}/${key}`)).text(), `w${won[0]}`, `${store}: the winner's value is stored`);
+        const incs = await Promise.all(Array.from({ length: 16 }, () => endpoint.dispatch('kv.increment', ['default', `${key}-n`, '1'], 10_000)));
+        assert.deepEqual(
+          incs.map(Number).sort((a, b) => a - b),
+          Array.from({ length: 16 }, (_, i) => i + 1),
+          `${store}: each increment saw a distinct value`,
+        );
+        assert.equal(await (await fetch(`${http}/v1.0/state/${store}/${key}-n`)).text(), '16', `${store}: no increment was lost`);
+      }
+    });
+
+    it('replace: a changed component is swapped in and serves the next request', async () => {
+      const host = await workload('quickjs-http');
+      assert.equal(header(await host.handle(request('GET', '/global')), 'content-type'), undefined);
+      await host.replace(join(WORKLOADS, 'spin-http-ts.wasm'));
+      const r = await host.handle(request('GET', '/global'));
+      assert.equal(text(r.body), 'fresh');
+      assert.match(header(r, 'content-type') ?? '', /text\/plain/, 'answered by the StarlingMonkey app');
+    });
   });
-});

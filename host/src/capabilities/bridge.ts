@@ -87,3 +87,28 @@ function toWitError(error: unknown): { tag: string; val?: unknown } {
   if (error && typeof error === 'object' && 'tag' in error) return error as { tag: string; val?: unknown };
   return { tag: 'other', val: error instanceof Error ? error.message : String(error) };
 }
+
+/**
+ * Serves the bridge of an async workload worker (`components/sandbox/async-bridge-client.ts`) with `endpoint`:
+ * its calls are in flight together and answered as each completes, in any order, by message alone (the
+ * worker does not block: nothing waits on a word).
+ */
+export function serveAsyncBridge(bridge: MessagePort, endpoint: HostEndpoint): void {
+  let closed = false;
+  bridge.on('close', () => {
+    closed = true;
+  });
+  const answer = (res: BridgeResponse) => {
+    if (!closed) bridge.postMessage(res);
+  };
+  bridge.on('message', (req: BridgeRequest | BridgeLog) => {
+    if (req.op === 'log') {
+      endpoint.log(String(req.args[0]), String(req.args[1]));
+      return;
+    }
+    endpoint.dispatch(req.op, req.args, (req as BridgeRequest).budget).then(
+      (value) => answer({ seq: req.seq, ok: true, value }),
+      (error: unknown) => answer({ seq: req.seq, ok: false, error: toWitError(error) }),
+    );
+  });
+}

@@ -59,23 +59,28 @@ export class TranspileCache {
     this.#prebuilt = prebuilt.map(versioned);
   }
 
-  /** Returns the artifact for `bytes`, transpiling on a cache miss. `source` names the file in errors. */
-  async get(bytes: Uint8Array, source: string): Promise<Artifact> {
+  /**
+   * Returns the artifact for `bytes`, transpiling on a cache miss. `source` names the file in errors.
+   * `asyncImports` (jco's names: `async-imports.ts`) asks for JSPI glue instead: those imports suspend the
+   * guest and every export answers a promise. Kept apart from the synchronous artifact of the same bytes.
+   */
+  async get(bytes: Uint8Array, source: string, asyncImports?: readonly string[]): Promise<Artifact> {
     const hash = createHash('sha256').update(bytes).digest('hex');
-    let p = this.#pending.get(hash);
+    const key = asyncImports ? `${hash}-jspi-${createHash('sha256').update(asyncImports.join('\n')).digest('hex').slice(0, 16)}` : hash;
+    let p = this.#pending.get(key);
     if (!p) {
-      p = this.#load(hash, bytes, source).finally(() => this.#pending.delete(hash));
-      this.#pending.set(hash, p);
+      p = this.#load(hash, key, bytes, source, asyncImports).finally(() => this.#pending.delete(key));
+      this.#pending.set(key, p);
     }
     return p;
   }
 
-  async #load(hash: string, bytes: Uint8Array, source: string): Promise<Artifact> {
-    for (const root of this.#prebuilt) {
+  async #load(hash: string, key: string, bytes: Uint8Array, source: string, asyncImports?: readonly string[]): Promise<Artifact> {
+    for (const root of asyncImports ? [] : this.#prebuilt) {
       const found = await readArtifact(join(root, hash), hash, 'prebuilt');
       if (found) return found;
     }
-    const dir = join(this.#root, hash);
+    const dir = join(this.#root, key);
     const found = await readArtifact(dir, hash, 'cache');
     if (found) return found;
 
@@ -83,7 +88,13 @@ export class TranspileCache {
     try {
       // Loaded on the first cache miss only: jco's bindgen is large, and a warm start never needs it.
       const { transpile } = await import('@bytecodealliance/jco');
-      out = await transpile(bytes, { name: 'component', instantiation: 'async', noTypescript: true, quiet: true });
+      out = await transpile(bytes, {
+        name: 'component',
+        instantiation: 'async',
+        noTypescript: true,
+        quiet: true,
+        ...(asyncImports ? { asyncMode: 'jspi', asyncImports: [...asyncImports], asyncExports: ['*'] } : {}),
+      });
     } catch (cause) {
       throw new MortarError('ERR_WASM_INVALID', [source, firstLine(cause)], { cause });
     }

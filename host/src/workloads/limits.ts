@@ -31,4 +31,9 @@ export const WORKLOAD_LIMITS = {
   requestTimeoutMs: 5000,
   /** The cap on each workload instance's linear memory, unless the workload sets its own. */
   memoryBytes: 256 * 1024 * 1024,
+  /**
+   * The most requests one async workload worker serves at once (`--workload-mode async`): its most instances,
+   * each with its own linear memory (made on demand, kept once made).
+   */
+  asyncInstancesPerWorker: 16,
 } as const;

@@ -22,6 +22,8 @@ export interface WorkloadEngineOptions {
   readonly pollMs: number;
   /** Most workers per workload component (`--workload-instances`). */
   readonly instances: number;
+  /** How requests run (`--workload-mode`; `WorkloadSpec.mode`). */
+  readonly mode?: 'sync' | 'async';
   /** Each instance's memory cap (`--component-memory`). */
   readonly memoryBytes: number;
 }
@@ -47,6 +49,7 @@ export class WorkloadEngine implements WorkloadHandler {
         allowOutbound: (url) => c.allowedHosts.allows(url, new URL(url).protocol.slice(0, -1)),
         environment: c.environment,
         instances: this.opts.instances,
+        mode: this.opts.mode,
         memoryBytes: this.opts.memoryBytes,
       });
       this.#hosts.set(c.id, host);

@@ -22,6 +22,9 @@ import { readFile } from 'node:fs/promises';
 import type { MessagePort } from 'node:worker_threads';
 import { serveBridge, type BridgeHost } from '../capabilities/bridge.js';
 import { InstancePool } from '../components/sandbox/pool.js';
+import { AsyncWorkloadPool } from '../components/sandbox/async-workload-pool.js';
+import { asyncImportsOf } from '../components/sandbox/async-imports.js';
+import { usableCores } from '../usable-cores.js';
 import type { WorkloadRequest, WorkloadResponse } from '../components/sandbox/wasi-http.js';
 import { unservedImport } from '../components/sandbox/workload-imports.js';
 import { WORKLOAD_FN, WORKLOAD_IFACE, type WorkloadWorkerData } from '../components/sandbox/workload-protocol.js';
@@ -69,6 +72,18 @@ export interface WorkloadSpec {
   readonly requestTimeoutMs?: number;
   /** Cap on each instance's linear memory (default `WORKLOAD_LIMITS.memoryBytes`). */
   readonly memoryBytes?: number;
+  /**
+   * `async`: the guest runs on JSPI in `async-workload-pool.ts` workers (as many as usable cores, at most
+   * `instances`), each serving `WORKLOAD_LIMITS.asyncInstancesPerWorker` requests at once; a guest waiting
+   * on a host call holds an instance, not a thread. `sync` (the default): one request per worker at a time.
+   */
+  readonly mode?: 'sync' | 'async';
+}
+
+/** What serves a workload's requests: an `InstancePool` of sync workers, or an `AsyncWorkloadPool`. */
+interface RequestPool {
+  handle(req: WorkloadRequest): Promise<WorkloadResponse | { error: string }>;
+  close(): Promise<void>;
 }
 
 const WORKER_URL = new URL('../components/sandbox/workload-worker.js', import.meta.url);
@@ -83,7 +98,7 @@ export class WorkloadHost {
   readonly #deps: WorkloadHostDeps;
   readonly #cache: TranspileCache;
   #spec?: WorkloadSpec;
-  #pool?: InstancePool;
+  #pool?: RequestPool;
   #endpoint?: WorkloadEndpoint;
 
   constructor(deps: WorkloadHostDeps) {
@@ -123,7 +138,7 @@ export class WorkloadHost {
     if (!pool) return plain(503, 'the workload is not running');
     if (req.body.byteLength > WORKLOAD_LIMITS.requestBodyBytes) return plain(413, `request body over ${WORKLOAD_LIMITS.requestBodyBytes} bytes`);
     try {
-      const r = (await pool.call(WORKLOAD_IFACE, WORKLOAD_FN, [req])) as WorkloadResponse | { error: string };
+      const r = await pool.handle(req);
       if ('error' in r) return this.#failed(req, r.error);
       return r;
     } catch (err) {
@@ -159,37 +174,60 @@ export class WorkloadHost {
     await pool?.close();
   }
 
-  async #startPool(bytes: Uint8Array): Promise<InstancePool> {
+  async #startPool(bytes: Uint8Array): Promise<RequestPool> {
     const spec = this.#spec!;
     const source = typeof spec.wasm === 'string' ? spec.wasm : spec.name;
-    const artifact = await this.#cache.get(bytes, source);
+    let importNames: string[];
+    try {
+      importNames = componentImportNames(bytes);
+    } catch (err) {
+      throw new MortarError('ERR_WASM_INVALID', [source, err instanceof Error ? err.message : String(err)]);
+    }
+    const artifact = await this.#cache.get(bytes, source, spec.mode === 'async' ? asyncImportsOf(importNames) : undefined);
     if (!artifact.exports.some((e) => /^wasi:http\/incoming-handler@0\.2\.\d+$/.test(e))) {
       throw new MortarError('ERR_WASM_INVALID', [source, 'it does not export wasi:http/incoming-handler@0.2.x']);
     }
-    const unserved = unservedImport(componentImportNames(bytes));
+    const unserved = unservedImport(importNames);
     if (unserved) throw new MortarError('ERR_WASM_INVALID', [source, unserved]);
     const endpoint = this.#endpoint!;
-    const host: BridgeHost = {
-      attach: (bridge: MessagePort, reply: SharedArrayBuffer) => serveBridge(bridge, reply, endpoint),
-      close: async () => {},
-    };
     const data: WorkloadWorkerData = {
       environment: spec.environment ?? {},
       responseBodyBytes: WORKLOAD_LIMITS.responseBodyBytes,
       outboundBodyBytes: WORKLOAD_LIMITS.outboundBodyBytes,
       appCallBytes: WORKLOAD_LIMITS.appCallBytes,
     };
+    const callTimeoutMs = spec.requestTimeoutMs ?? WORKLOAD_LIMITS.requestTimeoutMs;
+    const memoryLimitBytes = spec.memoryBytes ?? WORKLOAD_LIMITS.memoryBytes;
+    if (spec.mode === 'async') {
+      const pool = new AsyncWorkloadPool({
+        name: spec.name,
+        artifact,
+        workers: Math.max(1, Math.min(spec.instances ?? 1, usableCores())),
+        instancesPerWorker: WORKLOAD_LIMITS.asyncInstancesPerWorker,
+        callTimeoutMs,
+        memoryLimitBytes,
+        endpoint,
+        data,
+        logger: this.#deps.logger,
+      });
+      await pool.start();
+      return pool;
+    }
+    const host: BridgeHost = {
+      attach: (bridge: MessagePort, reply: SharedArrayBuffer) => serveBridge(bridge, reply, endpoint),
+      close: async () => {},
+    };
     const pool = new InstancePool({
       name: spec.name,
       artifact,
       size: spec.instances ?? 1,
-      callTimeoutMs: spec.requestTimeoutMs ?? WORKLOAD_LIMITS.requestTimeoutMs,
-      memoryLimitBytes: spec.memoryBytes ?? WORKLOAD_LIMITS.memoryBytes,
+      callTimeoutMs,
+      memoryLimitBytes,
       host,
       logger: this.#deps.logger,
       worker: { url: WORKER_URL, data: data as unknown as Record<string, unknown>, stateExports: true },
     });
     await pool.start();
-    return pool;
+    return { handle: (req) => pool.call(WORKLOAD_IFACE, WORKLOAD_FN, [req]) as Promise<WorkloadResponse | { error: string }>, close: () => pool.close() };
   }
 }

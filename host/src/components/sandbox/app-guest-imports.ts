@@ -86,13 +86,18 @@ export function appGuestImports(call: HostCall, maxCallBytes: number): Record<st
           if (plain) throw new Error(e.message);
           throw e;
         }
-        try {
-          return call(`${APP_OP_PREFIX}${op}`, args);
-        } catch (err) {
+        const fail = (err: unknown): never => {
           if (plain) throw err;
           const p = (err as { payload?: { tag?: unknown; val?: { code?: unknown } } }).payload;
           if (p && typeof p.tag === 'string' && APP_ERROR_TAGS.has(p.tag) && typeof p.val?.code === 'string') throw err;
           throw appError('internal', 'ERR_INTERNAL', `mortar:app ${op}: ${err instanceof Error ? err.message : String(err)}`);
+        };
+        try {
+          // A promise in an async worker (`workload-imports.ts` `HostCall`): its rejection is rendered the same.
+          const r = call(`${APP_OP_PREFIX}${op}`, args);
+          return r instanceof Promise ? r.catch(fail) : r;
+        } catch (err) {
+          return fail(err);
         }
       };
     }

@@ -18,8 +18,20 @@
 
 import { APP_INTERFACES } from './app-guest-imports.js';
 
-/** Performs one host operation; throws an `Error` whose `payload` is the host's `{tag, val}`. */
+/**
+ * Performs one host operation; throws an `Error` whose `payload` is the host's `{tag, val}`. In an async
+ * workload worker (`async-workload-worker.ts`) it answers a promise, which rejects so, and each import below
+ * then answers a promise too: the JSPI glue suspends the guest until it settles.
+ */
 export type HostCall = (op: string, args: unknown[]) => unknown;
+
+/** A value, or the promise of one (what an import answers in an async worker). */
+type Maybe<T> = T | Promise<T>;
+
+/** `f` of `v`: at once for a value, once it resolves for a promise. */
+function map<T, U>(v: Maybe<T>, f: (x: T) => U): Maybe<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
 
 /** The host's error of a failed `HostCall`, if that is what `err` is. */
 function hostError(err: unknown): { tag: string; val?: unknown } | undefined {
@@ -27,14 +39,21 @@ function hostError(err: unknown): { tag: string; val?: unknown } | undefined {
   return p && typeof p === 'object' && 'tag' in p ? (p as { tag: string; val?: unknown }) : undefined;
 }
 
-/** Runs `f`, rethrowing a host error as `render` makes it (the interface's variant), anything else as is. */
-function rendered<T>(f: () => T, render: (e: { tag: string; val?: unknown }) => unknown): T {
-  try {
-    return f();
-  } catch (err) {
+/**
+ * Runs `f`, rethrowing a host error (thrown, or the rejection of the promise `f` answers) as `render` makes it
+ * (the interface's variant), anything else as is.
+ */
+function rendered<T>(f: () => Maybe<T>, render: (e: { tag: string; val?: unknown }) => unknown): Maybe<T> {
+  const fail = (err: unknown): never => {
     const e = hostError(err);
     if (!e) throw err;
     throw render(e);
+  };
+  try {
+    const r = f();
+    return r instanceof Promise ? r.catch(fail) : r;
+  } catch (err) {
+    return fail(err);
   }
 }
 
@@ -45,7 +64,7 @@ function kvError(e: { tag: string; val?: unknown }): { tag: string; val?: string
 }
 
 export function workloadImports(call: HostCall): Record<string, unknown> {
-  const kv = <T>(op: string, args: unknown[]): T => rendered(() => call(op, args) as T, kvError);
+  const kv = <T>(op: string, args: unknown[]): Maybe<T> => rendered(() => call(op, args) as Maybe<T>, kvError);
   /**
    * Labels the host let this instance open. The answer cannot change while the worker lives (a label's store
    * and the guest's `key_value_stores` are fixed per workload, and the host remembers a store it found), so a
@@ -53,45 +72,47 @@ export function workloadImports(call: HostCall): Record<string, unknown> {
    * host round trip.
    */
   const opened = new Set<string>();
-  const open = (label: string): void => {
+  const open = (label: string): Maybe<void> => {
     if (opened.has(label)) return;
-    kv('kv.open', [label]);
-    opened.add(label);
+    return map(kv('kv.open', [label]), () => {
+      opened.add(label);
+    });
   };
 
   /** What `fermyon:spin/key-value.store` and `wasi:keyvalue/store.bucket` share: one label's keys. */
   class Keys {
     constructor(readonly label: string) {}
-    get(key: string): Uint8Array | undefined {
-      return kv<Uint8Array | undefined>('kv.get', [this.label, key]) ?? undefined;
+    get(key: string): Maybe<Uint8Array | undefined> {
+      return map(kv<Uint8Array | undefined>('kv.get', [this.label, key]), (v) => v ?? undefined);
     }
-    set(key: string, value: Uint8Array): void {
-      kv('kv.set', [this.label, key, value]);
+    set(key: string, value: Uint8Array): Maybe<void> {
+      return map(kv('kv.set', [this.label, key, value]), () => undefined);
     }
-    delete(key: string): void {
-      kv('kv.delete', [this.label, key]);
+    delete(key: string): Maybe<void> {
+      return map(kv('kv.delete', [this.label, key]), () => undefined);
     }
-    exists(key: string): boolean {
+    exists(key: string): Maybe<boolean> {
       return kv<boolean>('kv.exists', [this.label, key]);
     }
   }
 
   /** `fermyon:spin/key-value.store`. */
   class Store extends Keys {
-    static open(label: string): Store {
-      open(label);
-      return new Store(label);
+    static open(label: string): Maybe<Store> {
+      return map(open(label), () => new Store(label));
     }
-    getKeys(): string[] {
+    getKeys(): Maybe<string[]> {
       return kv<string[]>('kv.keys', [this.label]);
     }
   }
 
   /** `wasi:keyvalue/store.bucket`. */
   class Bucket extends Keys {
-    listKeys(cursor?: string): { keys: string[]; cursor?: string } {
-      const page = kv<{ keys: string[]; cursor?: string }>('kv.list-keys', [this.label, cursor ?? undefined]);
-      return { keys: page.keys, cursor: page.cursor ?? undefined };
+    listKeys(cursor?: string): Maybe<{ keys: string[]; cursor?: string }> {
+      return map(kv<{ keys: string[]; cursor?: string }>('kv.list-keys', [this.label, cursor ?? undefined]), (page) => ({
+        keys: page.keys,
+        cursor: page.cursor ?? undefined,
+      }));
     }
   }
 
@@ -103,11 +124,10 @@ export function workloadImports(call: HostCall): Record<string, unknown> {
       readonly value: Uint8Array | undefined,
       readonly etag: string | undefined,
     ) {}
-    static read(bucket: Bucket, key: string): Cas {
-      const r = kv<{ value?: Uint8Array; etag?: string }>('kv.read', [bucket.label, key]);
-      return new Cas(bucket, key, r.value, r.etag);
+    static read(bucket: Bucket, key: string): Maybe<Cas> {
+      return map(kv<{ value?: Uint8Array; etag?: string }>('kv.read', [bucket.label, key]), (r) => new Cas(bucket, key, r.value, r.etag));
     }
-    static new(bucket: Bucket, key: string): Cas {
+    static new(bucket: Bucket, key: string): Maybe<Cas> {
       return Cas.read(bucket, key);
     }
     current(): Uint8Array | undefined {
@@ -120,45 +140,45 @@ export function workloadImports(call: HostCall): Record<string, unknown> {
     'fermyon:spin/variables': {
       get: (name: string) =>
         rendered(
-          () => call('var.get', [name]) as string,
+          () => call('var.get', [name]) as Maybe<string>,
           (e) => (['invalid-name', 'undefined', 'provider'].includes(e.tag) ? e : { tag: 'other', val: String(e.val ?? e.tag) }),
         ),
     },
     'wasi:keyvalue/store': {
       Bucket,
-      open: (identifier: string) => {
-        open(identifier);
-        return new Bucket(identifier);
-      },
+      open: (identifier: string) => map(open(identifier), () => new Bucket(identifier)),
     },
     'wasi:keyvalue/atomics': {
       Cas,
-      increment: (bucket: Bucket, key: string, delta: bigint) => BigInt(kv<string>('kv.increment', [bucket.label, key, String(delta)])),
-      swap: (cas: Cas, value: Uint8Array) => {
-        try {
-          call('kv.swap', [cas.bucket.label, cas.key, cas.etag, value]);
-        } catch (err) {
+      increment: (bucket: Bucket, key: string, delta: bigint) => map(kv<string>('kv.increment', [bucket.label, key, String(delta)]), BigInt),
+      swap: (cas: Cas, value: Uint8Array): Maybe<void> => {
+        const fail = (err: unknown): Maybe<never> => {
           const e = hostError(err);
           if (!e) throw err;
           // The key changed since it was read: the guest gets a fresh read to try again with.
-          if (e.tag === 'cas-failed') throw { tag: 'cas-failed', val: Cas.read(cas.bucket, cas.key) };
+          if (e.tag === 'cas-failed')
+            return map(Cas.read(cas.bucket, cas.key), (fresh) => {
+              throw { tag: 'cas-failed', val: fresh };
+            });
           throw { tag: 'store-error', val: kvError(e) };
+        };
+        try {
+          const r = call('kv.swap', [cas.bucket.label, cas.key, cas.etag, value]);
+          return r instanceof Promise ? r.then(() => undefined, fail) : undefined;
+        } catch (err) {
+          return fail(err);
         }
       },
     },
     'wasi:keyvalue/batch': {
       getMany: (bucket: Bucket, keys: string[]) =>
-        kv<Array<Uint8Array | undefined>>('kv.get-many', [bucket.label, keys]).map((v, i) => (v === undefined ? undefined : [keys[i], v])),
-      setMany: (bucket: Bucket, pairs: Array<[string, Uint8Array]>) => {
-        kv('kv.set-many', [bucket.label, pairs]);
-      },
-      deleteMany: (bucket: Bucket, keys: string[]) => {
-        kv('kv.delete-many', [bucket.label, keys]);
-      },
+        map(kv<Array<Uint8Array | undefined>>('kv.get-many', [bucket.label, keys]), (list) => list.map((v, i) => (v === undefined ? undefined : [keys[i], v]))),
+      setMany: (bucket: Bucket, pairs: Array<[string, Uint8Array]>) => map(kv('kv.set-many', [bucket.label, pairs]), () => undefined),
+      deleteMany: (bucket: Bucket, keys: string[]) => map(kv('kv.delete-many', [bucket.label, keys]), () => undefined),
     },
     'wasi:config/store': {
-      get: (key: string) => rendered(() => (call('config.get', [key]) as string | undefined) ?? undefined, configError),
-      getAll: () => rendered(() => call('config.get-all', []) as Array<[string, string]>, configError),
+      get: (key: string) => rendered(() => map(call('config.get', [key]) as Maybe<string | undefined>, (v) => v ?? undefined), configError),
+      getAll: () => rendered(() => call('config.get-all', []) as Maybe<Array<[string, string]>>, configError),
     },
   };
 }

@@ -1,0 +1,241 @@
+/**
+ * A pool of async workload workers (`async-workload-worker.ts`): `workers` threads, each serving up to
+ * `instancesPerWorker` requests at once on JSPI instances, so a request waiting on a host call holds an
+ * instance, not a thread.
+ *
+ * Requests go to the worker with the fewest in flight; when every worker is full they wait here (not in a
+ * worker, which may have to be stopped). Every request has a deadline: its caller gets `ERR_COMPONENT_TIMEOUT`
+ * then, whatever the worker is doing. A worker holding a request past its deadline gets no new requests until
+ * it answers it; one that has not answered `STUCK_AFTER_MS` later is computing in a guest (a loop): it is
+ * terminated and replaced (requests wait here meanwhile), and the other requests it was
+ * serving fail with `ERR_COMPONENT_UNAVAILABLE` (they were suspended inside it). A trap fails its own request
+ * only (the worker drops that instance).
+ */
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { serveAsyncBridge, serveBridge, type HostEndpoint } from '../../capabilities/bridge.js';
+import { MortarError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Artifact } from '../transpile-cache.js';
+import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
+import { compiledModules } from './compiled-modules.js';
+import { WORKER_HEAP } from './worker-heap.js';
+import type { WorkloadRequest, WorkloadResponse } from './wasi-http.js';
+import type { WorkloadWorkerData } from './workload-protocol.js';
+
+const WORKER_URL = new URL('./async-workload-worker.js', import.meta.url);
+
+/** How long past a request's deadline its worker may go on without answering before it is terminated. */
+export const STUCK_AFTER_MS = 250;
+
+export interface AsyncWorkloadPoolOptions {
+  readonly name: string;
+  /** The JSPI artifact (`TranspileCache.get(bytes, source, asyncImportsOf(imports))`). */
+  readonly artifact: Artifact;
+  readonly workers: number;
+  readonly instancesPerWorker: number;
+  /** Each request's deadline (ms). */
+  readonly callTimeoutMs: number;
+  readonly memoryLimitBytes: number;
+  /** Serves the workers' host calls. */
+  readonly endpoint: HostEndpoint;
+  readonly data: WorkloadWorkerData;
+  readonly logger: Logger;
+}
+
+interface Pending {
+  readonly id: number;
+  readonly request: WorkloadRequest;
+  readonly deadline: number;
+  readonly resolve: (v: WorkloadResponse | { error: string }) => void;
+  readonly reject: (e: Error) => void;
+  timer?: NodeJS.Timeout;
+  settled: boolean;
+  /** Its deadline passed while its worker had it. */
+  overdue?: boolean;
+}
+
+interface Member {
+  readonly worker: Worker;
+  readonly inflight: Map<number, Pending>;
+  dead: boolean;
+  /** Requests it holds past their deadline: while any, it may be computing in a guest, and gets no more. */
+  overdue: number;
+}
+
+export class AsyncWorkloadPool {
+  readonly #opts: AsyncWorkloadPoolOptions;
+  readonly #members: Member[] = [];
+  readonly #waiting: Pending[] = [];
+  #nextId = 1;
+  #closed = false;
+
+  constructor(opts: AsyncWorkloadPoolOptions) {
+    this.#opts = opts;
+  }
+
+  /** Starts every worker (each with its first instance); rejects, and stops them all, if one cannot start. */
+  async start(): Promise<void> {
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, this.#opts.workers) }, () => this.#spawn()));
+    } catch (err) {
+      await this.close(0);
+      throw err;
+    }
+  }
+
+  /**
+   * Serves `request`. Rejects with a `MortarError`: `ERR_COMPONENT_TIMEOUT` at the deadline,
+   * `ERR_COMPONENT_TRAPPED` when the guest trapped, `ERR_COMPONENT_UNAVAILABLE` when the pool is closed or
+   * the worker serving it was stopped.
+   */
+  handle(request: WorkloadRequest): Promise<WorkloadResponse | { error: string }> {
+    if (this.#closed) return Promise.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']));
+    return new Promise((resolve, reject) => {
+      const p: Pending = { id: this.#nextId++, request, deadline: Date.now() + this.#opts.callTimeoutMs, resolve, reject, settled: false };
+      p.timer = setTimeout(() => this.#expire(p), this.#opts.callTimeoutMs);
+      this.#dispatch(p);
+    });
+  }
+
+  /** Stops accepting requests, lets those in flight finish (up to `graceMs`), then terminates every worker. */
+  async close(graceMs = 5000): Promise<void> {
+    this.#closed = true;
+    const deadline = Date.now() + graceMs;
+    while ((this.#waiting.length > 0 || this.#members.some((m) => m.inflight.size > 0)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const p of this.#waiting.splice(0)) this.#settle(p, new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']));
+    await Promise.all(this.#members.splice(0).map((m) => this.#stop(m, 'the pool was closed')));
+  }
+
+  #dispatch(p: Pending): void {
+    let best: Member | undefined;
+    for (const m of this.#members) {
+      if (m.dead || m.overdue > 0 || m.inflight.size >= this.#opts.instancesPerWorker) continue;
+      if (!best || m.inflight.size < best.inflight.size) best = m;
+    }
+    if (!best) {
+      this.#waiting.push(p);
+      return;
+    }
+    best.inflight.set(p.id, p);
+    best.worker.postMessage({ id: p.id, request: p.request, deadline: p.deadline } satisfies AsyncWorkloadRequest);
+  }
+
+  #onReply(m: Member, r: AsyncWorkloadReply): void {
+    const p = m.inflight.get(r.id);
+    if (!p) return;
+    m.inflight.delete(r.id);
+    if (p.overdue) m.overdue--;
+    if (r.ok) this.#settle(p, undefined, r.value);
+    else if (r.kind === 'expired') this.#settle(p, new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, this.#opts.callTimeoutMs]));
+    else this.#settle(p, new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, r.message]));
+    this.#next();
+  }
+
+  /** Sends waiting requests to workers with room. */
+  #next(): void {
+    while (this.#waiting.length > 0) {
+      const before = this.#waiting.length;
+      const p = this.#waiting.shift()!;
+      if (p.settled) continue;
+      this.#dispatch(p);
+      if (this.#waiting.length === before) break; // no room: it went back to the end
+    }
+  }
+
+  #expire(p: Pending): void {
+    this.#settle(p, new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, this.#opts.callTimeoutMs]));
+    const m = this.#members.find((x) => x.inflight.has(p.id));
+    if (!m) return;
+    p.overdue = true;
+    m.overdue++;
+    // Its guest's host calls have given up by now; a worker still silent is computing.
+    setTimeout(() => {
+      if (!m.dead && m.inflight.has(p.id)) void this.#replace(m, `a request ran ${STUCK_AFTER_MS}ms past its ${this.#opts.callTimeoutMs}ms deadline`);
+    }, STUCK_AFTER_MS).unref();
+  }
+
+  #settle(p: Pending, err?: Error, value?: WorkloadResponse | { error: string }): void {
+    if (p.settled) return;
+    p.settled = true;
+    clearTimeout(p.timer);
+    if (err) p.reject(err);
+    else p.resolve(value!);
+  }
+
+  async #spawn(): Promise<Member> {
+    const o = this.#opts;
+    const bridge = new MessageChannel();
+    const sync = new MessageChannel();
+    const syncReply = new SharedArrayBuffer(4);
+    const data: AsyncWorkloadWorkerData = {
+      ...o.data,
+      name: o.name,
+      dir: o.artifact.dir,
+      modules: await compiledModules(o.artifact.dir, o.memoryLimitBytes, true),
+      instances: o.instancesPerWorker,
+      importTimeoutMs: Math.max(1000, o.callTimeoutMs - 500),
+      bridge: bridge.port2,
+      syncBridge: sync.port2,
+      syncReply,
+    };
+    const worker = new Worker(WORKER_URL, {
+      workerData: data,
+      transferList: [bridge.port2, sync.port2],
+      resourceLimits: WORKER_HEAP,
+      stdout: false,
+      stderr: false,
+    });
+    serveAsyncBridge(bridge.port1, o.endpoint);
+    serveBridge(sync.port1, syncReply, o.endpoint);
+    const member: Member = { worker, inflight: new Map(), dead: false, overdue: 0 };
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      worker.once('message', (m: { ready: boolean; message?: string }) => {
+        worker.off('error', onError);
+        if (m.ready) resolve();
+        else reject(new Error(m.message));
+      });
+      worker.once('error', onError);
+    }).catch(async (err: unknown) => {
+      bridge.port1.close();
+      sync.port1.close();
+      await worker.terminate();
+      throw err;
+    });
+    worker.on('message', (r: AsyncWorkloadReply) => this.#onReply(member, r));
+    worker.on('error', (err) => void this.#replace(member, `worker error: ${err.message}`));
+    worker.on('exit', (code) => {
+      bridge.port1.close();
+      sync.port1.close();
+      if (!member.dead) void this.#replace(member, `worker exited with code ${code}`);
+    });
+    this.#members.push(member);
+    this.#next();
+    return member;
+  }
+
+  /** Stops `m`, failing what it was serving, and starts another worker in its place. */
+  async #replace(m: Member, why: string): Promise<void> {
+    if (m.dead) return;
+    const i = this.#members.indexOf(m);
+    if (i >= 0) this.#members.splice(i, 1);
+    this.#opts.logger.warn({ workload: this.#opts.name, inflight: m.inflight.size }, `workload ${this.#opts.name}: worker stopped: ${why}`);
+    await this.#stop(m, why);
+    if (this.#closed) return;
+    try {
+      await this.#spawn();
+    } catch (err) {
+      this.#opts.logger.error({ workload: this.#opts.name, err: String(err) }, `workload ${this.#opts.name}: could not start a worker`);
+    }
+  }
+
+  async #stop(m: Member, why: string): Promise<void> {
+    m.dead = true;
+    for (const p of m.inflight.values())
+      this.#settle(p, new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, `the worker serving the request was stopped: ${why}`]));
+    m.inflight.clear();
+    await m.worker.terminate();
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Entry point of an async workload worker (`async-workload-pool.ts`): up to `instances` instances of a Wasm
+ * HTTP workload whose glue runs on JSPI (`async-imports.ts`), serving that many requests at once. A request
+ * takes a free instance, runs the guest's `handle`, and while the guest waits on a host call (key-value,
+ * variables, config, `mortar:app`: `async-bridge-client.ts`) it is suspended and the thread serves other
+ * requests. After each request the instance is made fresh (`WorkloadInstance.renew`) before it serves again.
+ *
+ * A trap fails its request and drops its instance only (a new one is made on demand); the others go on. A
+ * guest that computes past its deadline holds the thread: the pool terminates the worker then. Outbound HTTP
+ * is sent over the blocking bridge (`bridge-client.ts`): it holds the thread while the host sends it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { AsyncBridgeClient } from './async-bridge-client.js';
+import { BridgeClient } from './bridge-client.js';
+import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
+import { limits as httpLimits, type ErrorCode, type OutboundRequest, type WorkloadResponse } from './wasi-http.js';
+import { lineSink } from './wasi-io.js';
+import { WorkloadInstance } from './workload-instance.js';
+import { workloadWasi } from './workload-wasi.js';
+
+const init = workerData as AsyncWorkloadWorkerData;
+const port = parentPort!;
+httpLimits.responseBodyBytes = init.responseBodyBytes;
+httpLimits.outboundBodyBytes = init.outboundBodyBytes;
+
+const bridge = new AsyncBridgeClient(init.bridge);
+/** The budget of the blocking call about to be made (set just before it: the thread runs one guest at a time). */
+let syncBudget = 0;
+const syncBridge = new BridgeClient(init.syncBridge, init.syncReply, () => syncBudget);
+
+/** The wasi:http error-code for a failed `http.send` (the host answers in that shape; a bridge failure is not). */
+function errorCode(err: unknown): ErrorCode {
+  const p = (err as { payload?: { tag?: string; val?: unknown } })?.payload;
+  if (p && typeof p.tag === 'string' && p.tag !== 'unavailable' && p.tag !== 'other') return p as ErrorCode;
+  return { tag: 'internal-error', val: err instanceof Error ? err.message : String(err) };
+}
+
+/** One instance with its own imports: its host calls carry its own request's deadline, its stdio its own lines. */
+interface Slot {
+  instance: WorkloadInstance;
+  /** Deadline (`performance.now()` ms) of the request it serves; Infinity between requests. */
+  deadline: number;
+  readonly flush: () => void;
+}
+
+async function makeSlot(): Promise<Slot> {
+  const stdout = lineSink((l) => bridge.log('info', l));
+  const stderr = lineSink((l) => bridge.log('warn', l));
+  const flush = () => {
+    stdout.flush();
+    stderr.flush();
+  };
+  const slot = { deadline: Number.POSITIVE_INFINITY, flush } as Slot;
+  const left = () => Math.min(init.importTimeoutMs, slot.deadline - performance.now());
+  const imports = await workloadWasi({
+    name: init.name,
+    environment: init.environment,
+    stdout,
+    stderr,
+    deadline: () => slot.deadline,
+    send: (req: OutboundRequest) => {
+      syncBudget = left();
+      try {
+        return syncBridge.perform('http.send', [req]) as WorkloadResponse;
+      } catch (err) {
+        throw errorCode(err);
+      }
+    },
+    call: (op, args) => bridge.perform(op, args, left()),
+    appCallBytes: init.appCallBytes,
+  });
+  slot.instance = await WorkloadInstance.create(init.dir, init.modules, imports);
+  return slot;
+}
+
+const free: Slot[] = [];
+const waiting: Array<{ resolve: (s: Slot) => void; reject: (e: unknown) => void }> = [];
+/** Instances made or being made. */
+let made = 0;
+
+function take(): Promise<Slot> {
+  const s = free.pop();
+  if (s) return Promise.resolve(s);
+  if (made < init.instances) {
+    made++;
+    return makeSlot().catch((err: unknown) => {
+      made--;
+      throw err;
+    });
+  }
+  return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+}
+
+function give(s: Slot): void {
+  const w = waiting.shift();
+  if (w) w.resolve(s);
+  else free.push(s);
+}
+
+/** An instance is gone (its request trapped, or it could not be made fresh): one waiting request gets a new one. */
+function lost(): void {
+  made--;
+  const w = waiting.shift();
+  if (!w) return;
+  made++;
+  makeSlot().then(w.resolve, (err: unknown) => {
+    made--;
+    w.reject(err);
+  });
+}
+
+async function serve(msg: AsyncWorkloadRequest): Promise<void> {
+  const reply = (r: AsyncWorkloadReply) => port.postMessage(r);
+  let slot: Slot;
+  try {
+    slot = await take();
+  } catch (err) {
+    reply({ id: msg.id, ok: false, kind: 'trap', message: `no instance could be made: ${err instanceof Error ? err.message : String(err)}` });
+    return;
+  }
+  slot.deadline = msg.deadline - Date.now() + performance.now();
+  let trapped = false;
+  try {
+    if (slot.deadline <= performance.now()) {
+      reply({ id: msg.id, ok: false, kind: 'expired', message: 'the request waited past its deadline' });
+      give(slot);
+      return;
+    }
+    const value = await slot.instance.handle(msg.request);
+    reply({ id: msg.id, ok: true, value });
+  } catch (err) {
+    trapped = true;
+    reply({ id: msg.id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) });
+  } finally {
+    slot.flush();
+    slot.deadline = Number.POSITIVE_INFINITY;
+  }
+  if (trapped) return lost();
+  try {
+    await slot.instance.renew();
+  } catch {
+    return lost();
+  }
+  give(slot);
+}
+
+(async () => {
+  // The first instance before `ready`: a component that cannot be instantiated fails the pool's start.
+  made++;
+  free.push(await makeSlot());
+  port.on('message', (msg: AsyncWorkloadRequest) => void serve(msg));
+  port.postMessage({ ready: true });
+})().catch((err: unknown) => {
+  port.postMessage({ ready: false, message: err instanceof Error ? err.message : String(err) });
+});
