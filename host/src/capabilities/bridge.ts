@@ -58,34 +58,14 @@ export interface BridgeHost {
 export function serveBridge(bridge: MessagePort, replyBuffer: SharedArrayBuffer, endpoint: HostEndpoint): void {
   const word = new Int32Array(replyBuffer, 0, 1);
   let lastSeq = 0;
-  let closed = false;
-  const answer = (res: BridgeResponse) => {
-    if (closed || res.seq < lastSeq) return; // the instance is gone, or gave up on this call
+  serve(bridge, endpoint, (res) => {
+    if (res.seq < lastSeq) return; // the instance gave up on this call
     lastSeq = res.seq;
     // On the port before the word moves: the instance takes it off the port as soon as it sees the word.
     bridge.postMessage(res);
     Atomics.store(word, 0, res.seq);
     Atomics.notify(word, 0);
-  };
-  bridge.on('close', () => {
-    closed = true;
   });
-  bridge.on('message', (req: BridgeRequest | BridgeLog) => {
-    if (req.op === 'log') {
-      endpoint.log(String(req.args[0]), String(req.args[1]));
-      return;
-    }
-    endpoint.dispatch(req.op, req.args, (req as BridgeRequest).budget).then(
-      (value) => answer({ seq: req.seq, ok: true, value }),
-      (error: unknown) => answer({ seq: req.seq, ok: false, error: toWitError(error) }),
-    );
-  });
-}
-
-/** Turns whatever a capability rejected with into a WIT error value. */
-function toWitError(error: unknown): { tag: string; val?: unknown } {
-  if (error && typeof error === 'object' && 'tag' in error) return error as { tag: string; val?: unknown };
-  return { tag: 'other', val: error instanceof Error ? error.message : String(error) };
 }
 
 /**
@@ -94,12 +74,17 @@ function toWitError(error: unknown): { tag: string; val?: unknown } {
  * worker does not block: nothing waits on a word).
  */
 export function serveAsyncBridge(bridge: MessagePort, endpoint: HostEndpoint): void {
+  serve(bridge, endpoint, (res) => bridge.postMessage(res));
+}
+
+/** Performs each request arriving on `bridge` with `endpoint` and hands its response to `answer`, until the port closes. */
+function serve(bridge: MessagePort, endpoint: HostEndpoint, answer: (res: BridgeResponse) => void): void {
   let closed = false;
   bridge.on('close', () => {
     closed = true;
   });
-  const answer = (res: BridgeResponse) => {
-    if (!closed) bridge.postMessage(res);
+  const reply = (res: BridgeResponse) => {
+    if (!closed) answer(res); // else: the instance is gone
   };
   bridge.on('message', (req: BridgeRequest | BridgeLog) => {
     if (req.op === 'log') {
@@ -107,8 +92,14 @@ export function serveAsyncBridge(bridge: MessagePort, endpoint: HostEndpoint): v
       return;
     }
     endpoint.dispatch(req.op, req.args, (req as BridgeRequest).budget).then(
-      (value) => answer({ seq: req.seq, ok: true, value }),
-      (error: unknown) => answer({ seq: req.seq, ok: false, error: toWitError(error) }),
+      (value) => reply({ seq: req.seq, ok: true, value }),
+      (error: unknown) => reply({ seq: req.seq, ok: false, error: toWitError(error) }),
     );
   });
+}
+
+/** Turns whatever a capability rejected with into a WIT error value. */
+function toWitError(error: unknown): { tag: string; val?: unknown } {
+  if (error && typeof error === 'object' && 'tag' in error) return error as { tag: string; val?: unknown };
+  return { tag: 'other', val: error instanceof Error ? error.message : String(error) };
 }
