@@ -56,6 +56,18 @@ for (const [dialect, address, p, blob] of targets) {
       assert.equal(ok[1]!.affected, 1n);
     });
 
+    if (dialect === 'sqlite')
+      it('a string of two statements is refused as a `statement` error, and neither runs (node:sqlite would run only the first)', async () => {
+        await assert.rejects(
+          db.query({ sql: `INSERT INTO ${t} (k, n) VALUES ('x1', 1); INSERT INTO ${t} (k, n) VALUES ('x2', 2)`, params: [] }),
+          (e: unknown) => (e as { tag: string; val: string }).tag === 'statement' && /more than one statement/.test((e as { val: string }).val),
+        );
+        const r = await db.query({ sql: `SELECT k FROM ${t} WHERE k IN ('x1', 'x2')`, params: [] });
+        assert.equal(r.rows.length, 0);
+        // A trailing semicolon or comment is no second statement.
+        assert.equal((await db.query({ sql: `SELECT 1; -- done`, params: [] })).rows.length, 1);
+      });
+
     it("a bad statement is a `statement` error naming the database's message", async () => {
       await assert.rejects(db.query({ sql: `SELEKT 1`, params: [] }), (e: unknown) => (e as { tag: string }).tag === 'statement');
       await db.query({ sql: `DROP TABLE ${t}`, params: [] });

@@ -264,6 +264,9 @@ class Sqlite implements SqlDatabase {
     let p = this.#stmts.get(sql);
     if (!p) {
       const st = this.#db.prepare(sql);
+      // node:sqlite compiles the first statement and drops the rest unread (better-sqlite3 refused them).
+      const rest = sql.slice(sql.indexOf(st.sourceSQL) + st.sourceSQL.length);
+      if (rest.replace(/--[^\n]*|\/\*[\s\S]*?\*\/|[\s;]/g, '') !== '') throw witError('statement', 'the SQL string holds more than one statement');
       st.setReadBigInts(true);
       st.setReturnArrays(true);
       // A statement that returns rows (a SELECT, or a write with RETURNING) has result columns.
@@ -310,7 +313,11 @@ class Sqlite implements SqlDatabase {
       this.#db.exec('COMMIT');
       return out;
     } catch (err) {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      try {
+        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      } catch {
+        /* the statement's error is the one to report */
+      }
       throw toWit(err);
     }
   }

@@ -27,6 +27,9 @@ const WORKER_URL = new URL('./async-workload-worker.js', import.meta.url);
 /** How long past a request's deadline its worker may go on without answering before it is terminated. */
 export const STUCK_AFTER_MS = 250;
 
+/** The most requests waiting here for a worker with room; one more is refused (`ERR_COMPONENT_UNAVAILABLE`, 503). */
+export const MAX_WAITING = 1024;
+
 export interface AsyncWorkloadPoolOptions {
   readonly name: string;
   /** The JSPI artifact (`TranspileCache.get(bytes, source, asyncImportsOf(imports))`). */
@@ -75,11 +78,11 @@ export class AsyncWorkloadPool {
 
   /** Starts every worker (each with its first instance); rejects, and stops them all, if one cannot start. */
   async start(): Promise<void> {
-    try {
-      await Promise.all(Array.from({ length: Math.max(1, this.#opts.workers) }, () => this.#spawn()));
-    } catch (err) {
+    const started = await Promise.allSettled(Array.from({ length: Math.max(1, this.#opts.workers) }, () => this.#spawn()));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) {
       await this.close(0);
-      throw err;
+      throw failed.reason;
     }
   }
 
@@ -115,7 +118,9 @@ export class AsyncWorkloadPool {
       if (!best || m.inflight.size < best.inflight.size) best = m;
     }
     if (!best) {
-      this.#waiting.push(p);
+      if (this.#waiting.length >= MAX_WAITING)
+        this.#settle(p, new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, `${MAX_WAITING} requests are already waiting for a worker`]));
+      else this.#waiting.push(p);
       return;
     }
     best.inflight.set(p.id, p);
@@ -133,19 +138,25 @@ export class AsyncWorkloadPool {
     this.#next();
   }
 
-  /** Sends waiting requests to workers with room. */
+  /** Sends waiting requests, oldest first, to workers with room. */
   #next(): void {
     while (this.#waiting.length > 0) {
+      const p = this.#waiting[0]!;
       const before = this.#waiting.length;
-      const p = this.#waiting.shift()!;
-      if (p.settled) continue;
+      this.#waiting.shift();
       this.#dispatch(p);
-      if (this.#waiting.length === before) break; // no room: it went back to the end
+      if (this.#waiting.length === before) {
+        // No room: back at the front, where it was.
+        this.#waiting.unshift(this.#waiting.pop()!);
+        break;
+      }
     }
   }
 
   #expire(p: Pending): void {
     this.#settle(p, new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, this.#opts.callTimeoutMs]));
+    const queued = this.#waiting.indexOf(p);
+    if (queued >= 0) this.#waiting.splice(queued, 1);
     const m = this.#members.find((x) => x.inflight.has(p.id));
     if (!m) return;
     p.overdue = true;
@@ -192,18 +203,26 @@ export class AsyncWorkloadPool {
     const member: Member = { worker, inflight: new Map(), dead: false, overdue: 0 };
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => reject(e);
+      const onExit = (code: number) => reject(new Error(`the worker exited with code ${code} before it was ready`));
       worker.once('message', (m: { ready: boolean; message?: string }) => {
         worker.off('error', onError);
+        worker.off('exit', onExit);
         if (m.ready) resolve();
         else reject(new Error(m.message));
       });
       worker.once('error', onError);
-    }).catch(async (err: unknown) => {
-      bridge.port1.close();
-      sync.port1.close();
-      await worker.terminate();
-      throw err;
-    });
+      worker.once('exit', onExit);
+    })
+      .then(() => {
+        // Closed while it started (a replacement racing `close`): not kept.
+        if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [o.name, 'it has been unloaded']);
+      })
+      .catch(async (err: unknown) => {
+        bridge.port1.close();
+        sync.port1.close();
+        await worker.terminate();
+        throw err;
+      });
     worker.on('message', (r: AsyncWorkloadReply) => this.#onReply(member, r));
     worker.on('error', (err) => void this.#replace(member, `worker error: ${err.message}`));
     worker.on('exit', (code) => {
@@ -223,11 +242,21 @@ export class AsyncWorkloadPool {
     if (i >= 0) this.#members.splice(i, 1);
     this.#opts.logger.warn({ workload: this.#opts.name, inflight: m.inflight.size }, `workload ${this.#opts.name}: worker stopped: ${why}`);
     await this.#stop(m, why);
+    await this.#respawn(0);
+  }
+
+  /** Starts a worker in a stopped one's place; retried with back-off while it fails (requests waiting then fail with 503). */
+  async #respawn(attempt: number): Promise<void> {
     if (this.#closed) return;
     try {
       await this.#spawn();
     } catch (err) {
+      if (this.#closed) return;
       this.#opts.logger.error({ workload: this.#opts.name, err: String(err) }, `workload ${this.#opts.name}: could not start a worker`);
+      if (!this.#members.some((x) => !x.dead))
+        for (const p of this.#waiting.splice(0))
+          this.#settle(p, new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, `no worker could be started: ${String(err)}`]));
+      setTimeout(() => void this.#respawn(attempt + 1), Math.min(5000, 100 * 2 ** attempt)).unref();
     }
   }
 

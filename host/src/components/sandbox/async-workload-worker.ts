@@ -59,7 +59,11 @@ async function makeSlot(): Promise<Slot> {
     stderr,
     deadline: () => slot.deadline,
     send: (req: OutboundRequest) => {
-      syncBudget = left();
+      // It holds the thread: not past the deadline of any request this worker is serving (the pool would
+      // take the silence for a loop and stop the worker).
+      let soonest = slot.deadline;
+      for (const s of active) soonest = Math.min(soonest, s.deadline);
+      syncBudget = Math.min(left(), soonest - performance.now());
       try {
         return syncBridge.perform('http.send', [req]) as WorkloadResponse;
       } catch (err) {
@@ -74,6 +78,8 @@ async function makeSlot(): Promise<Slot> {
 }
 
 const free: Slot[] = [];
+/** The slots serving a request now. */
+const active = new Set<Slot>();
 const waiting: Array<{ resolve: (s: Slot) => void; reject: (e: unknown) => void }> = [];
 /** Instances made or being made. */
 let made = 0;
@@ -105,7 +111,9 @@ function lost(): void {
   made++;
   makeSlot().then(w.resolve, (err: unknown) => {
     made--;
+    // None can be made now: every waiting request fails, rather than wait out its deadline.
     w.reject(err);
+    for (const other of waiting.splice(0)) other.reject(err);
   });
 }
 
@@ -119,6 +127,7 @@ async function serve(msg: AsyncWorkloadRequest): Promise<void> {
     return;
   }
   slot.deadline = msg.deadline - Date.now() + performance.now();
+  active.add(slot);
   let trapped = false;
   try {
     if (slot.deadline <= performance.now()) {
@@ -132,6 +141,7 @@ async function serve(msg: AsyncWorkloadRequest): Promise<void> {
     trapped = true;
     reply({ id: msg.id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) });
   } finally {
+    active.delete(slot);
     slot.flush();
     slot.deadline = Number.POSITIVE_INFINITY;
   }
