@@ -13,7 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { AsyncBridgeClient } from './async-bridge-client.js';
 import { BridgeClient } from './bridge-client.js';
 import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
-import { limits as httpLimits, type ErrorCode, type OutboundRequest, type WorkloadResponse } from './wasi-http.js';
+import { limits as httpLimits, sendErrorCode, type OutboundRequest, type WorkloadResponse } from './wasi-http.js';
 import { lineSink } from './wasi-io.js';
 import { WorkloadInstance } from './workload-instance.js';
 import { workloadWasi } from './workload-wasi.js';
@@ -27,13 +27,6 @@ const bridge = new AsyncBridgeClient(init.bridge);
 /** The budget of the blocking call about to be made (set just before it: the thread runs one guest at a time). */
 let syncBudget = 0;
 const syncBridge = new BridgeClient(init.syncBridge, init.syncReply, () => syncBudget);
-
-/** The wasi:http error-code for a failed `http.send` (the host answers in that shape; a bridge failure is not). */
-function errorCode(err: unknown): ErrorCode {
-  const p = (err as { payload?: { tag?: string; val?: unknown } })?.payload;
-  if (p && typeof p.tag === 'string' && p.tag !== 'unavailable' && p.tag !== 'other') return p as ErrorCode;
-  return { tag: 'internal-error', val: err instanceof Error ? err.message : String(err) };
-}
 
 /** One instance with its own imports: its host calls carry its own request's deadline, its stdio its own lines. */
 interface Slot {
@@ -61,13 +54,13 @@ async function makeSlot(): Promise<Slot> {
     send: (req: OutboundRequest) => {
       // It holds the thread: not past the deadline of any request this worker is serving (the pool would
       // take the silence for a loop and stop the worker).
-      let soonest = slot.deadline;
+      let soonest = Number.POSITIVE_INFINITY; // `active` holds this slot too
       for (const s of active) soonest = Math.min(soonest, s.deadline);
       syncBudget = Math.min(left(), soonest - performance.now());
       try {
         return syncBridge.perform('http.send', [req]) as WorkloadResponse;
       } catch (err) {
-        throw errorCode(err);
+        throw sendErrorCode(err);
       }
     },
     call: (op, args) => bridge.perform(op, args, left()),

@@ -400,6 +400,16 @@ function asErrorCode(err: unknown): ErrorCode {
   return { tag: 'internal-error', val: err instanceof Error ? err.message : String(err) };
 }
 
+/**
+ * The wasi:http error-code for a failed `http.send` bridge call: the host answers in that shape; a bridge
+ * failure (`unavailable`, `other`) becomes `internal-error` with its message.
+ */
+export function sendErrorCode(err: unknown): ErrorCode {
+  const p = (err as { payload?: { tag?: string; val?: unknown } })?.payload;
+  if (p && typeof p.tag === 'string' && p.tag !== 'unavailable' && p.tag !== 'other') return p as ErrorCode;
+  return { tag: 'internal-error', val: err instanceof Error ? err.message : String(err) };
+}
+
 /** Bounds on what one request may produce, set by the host (`workloads/limits.ts` has the values). */
 export const limits = { responseBodyBytes: 16 * 1024 * 1024, outboundBodyBytes: 16 * 1024 * 1024 };
 

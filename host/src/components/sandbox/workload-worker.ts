@@ -14,7 +14,7 @@ import { BridgeClient } from './bridge-client.js';
 import { CallWait } from './call-wait.js';
 import { claimCall, handOver, releaseSpinner, spinnerReply } from './call-word.js';
 import { CTL_RUNNING, NOT_RUNNING, deadlineMargin, sharedClock, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
-import { limits as httpLimits, type ErrorCode, type OutboundRequest, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
+import { limits as httpLimits, sendErrorCode, type OutboundRequest, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
 import { lineSink } from './wasi-io.js';
 import { WorkloadInstance } from './workload-instance.js';
 import { WORKLOAD_FN, WORKLOAD_IFACE, type WorkloadWorkerData } from './workload-protocol.js';
@@ -33,13 +33,6 @@ let callMargin = 0;
 const bridge = new BridgeClient(init.bridge, init.reply, () => Math.min(init.importTimeoutMs, callDeadline - sharedClock() - callMargin));
 const log = (level: string, line: string) => init.bridge.postMessage({ seq: 0, op: 'log', args: [level, line] });
 
-/** The wasi:http error-code for a failed `http.send` (the host answers in that shape; a bridge failure is not). */
-function errorCode(err: unknown): ErrorCode {
-  const p = (err as { payload?: { tag?: string; val?: unknown } })?.payload;
-  if (p && typeof p.tag === 'string' && p.tag !== 'unavailable' && p.tag !== 'other') return p as ErrorCode;
-  return { tag: 'internal-error', val: err instanceof Error ? err.message : String(err) };
-}
-
 async function main(): Promise<void> {
   const stdout = lineSink((l) => log('info', l));
   const stderr = lineSink((l) => log('warn', l));
@@ -53,7 +46,7 @@ async function main(): Promise<void> {
       try {
         return bridge.perform('http.send', [req]) as WorkloadResponse;
       } catch (err) {
-        throw errorCode(err);
+        throw sendErrorCode(err);
       }
     },
     call: (op, args) => bridge.perform(op, args),
