@@ -189,7 +189,7 @@ for (const mode of ['sync', 'async'] as const)
       const captured = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
       const host = new WorkloadHost({ api: rt.api, logger: captured, cacheDir });
       hosts.push(host);
-      await host.start({ appId: APP_ID, name: 'thrower', wasm: join(WORKLOADS, 'quickjs-http.wasm') });
+      await host.start({ appId: APP_ID, name: 'thrower', wasm: join(WORKLOADS, 'quickjs-http.wasm'), mode });
       const r = await host.handle(request('GET', '/throw'));
       assert.equal(r.status, 500);
       assert.match(text(r.body), /trap|unreachable/i);

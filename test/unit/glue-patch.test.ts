@@ -1,17 +1,20 @@
 /**
  * mortar's changes to jco's glue (`patchGlue`), read off the glue of every prebuilt built-in: each synchronous
  * host import is called without the async-task bookkeeping, and the result is still valid JavaScript. That the
- * patched glue behaves as jco's is what every component and workload test shows, since they all run on it.
+ * patched glue behaves as jco's is what every component and workload test shows, since they all run on it. The
+ * JSPI glue of `--workload-mode async` is read off two test workloads transpiled here.
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { GLUE_ID, patchGlue } from '../../host/src/components/transpile-cache.js';
 import { BUILTIN_COMPONENTS } from '../helpers/sidecar.js';
 
 const root = join(BUILTIN_COMPONENTS, 'transpiled', GLUE_ID);
+const TEST_WORKLOADS = join(process.cwd(), 'dist/test-workloads');
 const glues = readdirSync(root).map((hash) => ({ hash, js: readFileSync(join(root, hash, 'component.js'), 'utf8') }));
 
 it('every host import trampoline of every built-in is marked for the fast path, and the lowering takes it', () => {
@@ -56,4 +59,47 @@ it('glue of another shape is left as jco wrote it', () => {
   const other = 'export function instantiate() {}\n  const _trampoline1 = function(a) {\n    return a;\n  };\n  _trampoline1.fnName = "x";\n';
   assert.equal(patchGlue(other).includes('__mortarHost = true'), false);
   assert.equal(patchGlue(other).includes('importFn.__mortarHost'), false);
+});
+
+it('JSPI glue (`--workload-mode async`): every suspending host import and the incoming handler skip the task model, and the glue parses', async () => {
+  const { transpile } = await import('@bytecodealliance/jco');
+  const { asyncImportsOf } = await import('../../host/src/components/sandbox/async-imports.js');
+  for (const guest of ['wat-http', 'quickjs-http']) {
+    const bytes = readFileSync(join(TEST_WORKLOADS, `${guest}.wasm`));
+    const opts = { name: 'component', instantiation: 'async', noTypescript: true, quiet: true } as const;
+    const asyncImports = asyncImportsOf((await transpile(bytes, opts)).imports);
+    const out = await transpile(bytes, { ...opts, asyncMode: 'jspi', asyncImports, asyncExports: ['*'] });
+    const js = patchGlue(Buffer.from(out.files['component.js']).toString('utf8'));
+    const suspending = js.match(/\n {2}_trampoline\d+\.manuallyAsync = true;/g)?.length ?? 0;
+    assert.ok(suspending > 0, `${guest}: some suspending imports`);
+    assert.equal(js.match(/\n {2}_trampoline\d+\.__mortarHostAsync = true;/g)?.length, suspending, `${guest}: each takes the fast path`);
+    assert.equal(js.match(/const hostProvided = true;/g), null, `${guest}: no task bookkeeping left in a host import`);
+    // A suspending import's host call is made directly: no pending-operation count, no deadlock check after it.
+    assert.equal(js.match(/__mortarCall\(\(\) =>/g)?.length, suspending, `${guest}: each host call made directly`);
+    assert.equal(js.includes('new WebAssembly.Suspending(_suspendingImport('), false, `${guest}: a fast import has no _suspendingImport wrapper`);
+    assert.match(js, /if \(importFn\.__mortarHostAsync\) return importFn\(\.\.\.params\);/);
+    const handler = /\n {2}async function handle(\$\d+)?\([^)]*\) \{[\s\S]*?\n {2}\}\n/.exec(js)?.[0] ?? '';
+    assert.match(handler, /const task = __mortarExportTask\(\);/, `${guest}: the incoming handler's task is mortar's`);
+    assert.equal(handler.includes('createNewCurrentTask('), false, `${guest}: the incoming handler enters no AsyncTask`);
+    const file = join(mkdtempSync(join(tmpdir(), 'mortar-glue-')), 'component.js');
+    writeFileSync(file, js);
+    assert.doesNotThrow(() => execFileSync(process.execPath, ['--check', file], { stdio: 'pipe' }), `${guest}: the patched glue parses`);
+  }
+});
+
+it('JSPI glue with one host import of another shape is left as jco wrote it', () => {
+  const glue = [
+    'export function instantiate() {}',
+    '  const _trampoline1 = async function(a) {',
+    '    const hostProvided = true;',
+    '    const started = await task.enter({ isHost: hostProvided });',
+    '  };',
+    '  _trampoline1.fnName = "x";',
+    '  _trampoline1.manuallyAsync = true;',
+    '  let trampoline1 = _trampoline1.manuallyAsync ? new WebAssembly.Suspending(_suspendingImport(0, f));',
+  ].join('\n');
+  const patched = patchGlue(glue);
+  assert.equal(patched.includes('__mortarHostAsync'), false, 'a task block without `isAsync: false`: not fast');
+  assert.equal(patched.includes('__mortarRun'), false);
+  assert.ok(patched.includes('new WebAssembly.Suspending(_suspendingImport(0, f))'), "jco's wrapper kept");
 });

@@ -49,7 +49,7 @@ export class CapabilityThread implements CapabilityHost {
 
   #thread(): Worker {
     if (this.#worker) return this.#worker;
-    const w = new Worker(WORKER_URL, { workerData: { dataDir: this.dataDir } });
+    const w = new Worker(WORKER_URL, { name: 'm:capabilities', workerData: { dataDir: this.dataDir } });
     w.on('message', (m: FromCapabilities) => {
       if (m.op === 'log') (this.#loggers.get(m.id) ?? this.logger)[m.level](m.obj, m.msg);
       else {

@@ -123,7 +123,7 @@ export class CheckThread {
 
   #thread(): { w: Worker; ready: Promise<void> } {
     if (this.#worker) return this.#worker;
-    const w = new Worker(WORKER_URL, { workerData: { nice: this.nice, kind: this.kind } });
+    const w = new Worker(WORKER_URL, { name: `m:check-${this.kind}`, workerData: { nice: this.nice, kind: this.kind } });
     w.unref(); // an idle check thread never keeps the process alive
     const ready = new Promise<void>((resolve, reject) => {
       const onMessage = (m: FromCheckThread) => {

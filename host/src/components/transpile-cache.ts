@@ -10,7 +10,7 @@ export const JCO_VERSION = '1.35.0';
  * The glue's identity: the jco version and the version of mortar's changes to it (`patchGlue`). The name of the
  * cache folder, so an upgrade of either never reuses stale glue.
  */
-export const GLUE_ID = `jco-${JCO_VERSION}-mortar.3`;
+export const GLUE_ID = `jco-${JCO_VERSION}-mortar.4`;
 
 /**
  * Where an artifact came from: `prebuilt` (shipped transpiled in `dist/components`, by `npm run build`),
@@ -141,14 +141,17 @@ async function readArtifact(dir: string, hash: string, origin: ArtifactOrigin): 
  * The changes made to jco 1.35's glue before it is cached:
  * - `JCO_DEBUG` is read once per instance instead of on every lift and lower (`_debugLog`);
  * - a synchronous host import skips the async-task bookkeeping (`hostImportFastPath`);
+ * - in JSPI glue, so do a suspending host import and an export with no result (`jspiFastPath`);
  * - the resource tables of an instantiation are handed to whoever instantiates it (`glueTables`).
  */
 export function patchGlue(js: string): string {
   return glueTables(
-    hostImportFastPath(
-      js
-        .replaceAll('globalThis?.process?.env?.JCO_DEBUG', '__mortarJcoDebug')
-        .replace('export function instantiate(', 'const __mortarJcoDebug = !!globalThis?.process?.env?.JCO_DEBUG;\nexport function instantiate('),
+    jspiFastPath(
+      hostImportFastPath(
+        js
+          .replaceAll('globalThis?.process?.env?.JCO_DEBUG', '__mortarJcoDebug')
+          .replace('export function instantiate(', 'const __mortarJcoDebug = !!globalThis?.process?.env?.JCO_DEBUG;\nexport function instantiate('),
+      ),
     ),
   );
 }
@@ -196,6 +199,102 @@ function hostImportFastPath(js: string): string {
   ).replace(
     'export function instantiate(',
     'const __mortarHostTask = { componentIdx: () => -1, id: () => 0, enterSync: () => true, resolve() {}, exit() {}, setErrored() {}, reject() {}, getParentSubtask: () => undefined };\nexport function instantiate(',
+  );
+}
+
+/**
+ * The same for JSPI glue (`--workload-mode async`), where jco 1.35 wraps each suspending import and each export
+ * in preview 3's task model: a task entered under an exclusive lock, the current-task bookkeeping around every
+ * call (`_withGlobalCurrentTaskMeta*`), a count of pending host operations with a deadlock check after each one
+ * (`_trackHostOperation`), and `_suspendingImport`'s check that the current task may block. mortar's guests are
+ * preview 2 components: an export runs start to end on one instance, which serves one request at a time, and
+ * its only suspensions are mortar's host imports. So:
+ * - a suspending host import (`manuallyAsync`) gets the inert task and calls the host function directly,
+ *   awaiting its promise; `WebAssembly.Suspending` gets it without `_suspendingImport`'s wrapper;
+ * - an export with no result (the incoming handler's `handle`) gets a task of its own that holds only its
+ *   state (resolved, exited, the error it failed with) instead of a registered, entered `AsyncTask`.
+ * It applies only when every host import of the glue takes a fast path (nothing then reads the current task);
+ * otherwise the glue is left as jco wrote it. Lifting, lowering and the trap checks stay.
+ */
+function jspiFastPath(js: string): string {
+  if (!js.includes('new WebAssembly.Suspending(')) return js;
+  const TASK_BLOCK = /const hostProvided = true;\n[\s\S]*?const started = await task\.enter\(\{ isHost: hostProvided \}\);/;
+  let out = '';
+  let at = 0;
+  const fast = new Set<string>();
+  const start = /\n {2}const _trampoline(\d+) = (async )?function\(/g;
+  let trampolines = 0;
+  for (let m = start.exec(js); m; m = start.exec(js)) {
+    trampolines++;
+    const n = m[1];
+    const marker = `\n  _trampoline${n}.fnName = `;
+    const end = js.indexOf(marker, m.index);
+    if (end < 0) continue;
+    const lineEnd = js.indexOf('\n', end + marker.length);
+    const tail = js.slice(lineEnd, lineEnd + 80);
+    if (!m[2]) {
+      if (tail.startsWith(`\n  _trampoline${n}.__mortarHost = true;`)) fast.add(n);
+      continue;
+    }
+    if (!tail.startsWith(`\n  _trampoline${n}.manuallyAsync = true;`)) continue;
+    const body = js.slice(m.index, end);
+    const block = TASK_BLOCK.exec(body);
+    if (!block || !/isAsync: false,/.test(block[0])) continue;
+    const patched = body
+      .replace(TASK_BLOCK, 'const task = __mortarHostTask;\n    const started = true;')
+      .replaceAll('_withGlobalCurrentTaskMetaAsync({', '__mortarRun({')
+      .replaceAll('_trackHostOperation(() =>', '__mortarCall(() =>');
+    out += `${js.slice(at, m.index)}${patched}${js.slice(end, lineEnd)}\n  _trampoline${n}.__mortarHostAsync = true;`;
+    at = lineEnd;
+    start.lastIndex = lineEnd;
+    fast.add(n);
+  }
+  if (trampolines === 0 || fast.size !== trampolines) return js;
+  out += js.slice(at);
+  const lowerFast = 'if (importFn.__mortarHost && !isManualAsync && !isAsync && !funcTypeIsAsync) return importFn(...params);';
+  if (!out.includes(lowerFast)) return js;
+  out = out.replace(lowerFast, `${lowerFast}\n    if (importFn.__mortarHostAsync) return importFn(...params);`);
+  out = out.replace(
+    /let trampoline(\d+) = _trampoline\1\.manuallyAsync \? new WebAssembly\.Suspending\(_suspendingImport\(/g,
+    (_, n: string) =>
+      `let trampoline${n} = _trampoline${n}.manuallyAsync ? new WebAssembly.Suspending((_trampoline${n}.__mortarHostAsync ? ((_idx, fn) => fn) : _suspendingImport)(`,
+  );
+  // Exports: `async function name(...) {` ... up to the next function at the same depth.
+  const EXPORT_TASK =
+    /const \[task, _wasm_call_currentTaskID\] = createNewCurrentTask\(\{[\s\S]*?const started = await task\.enter\(\);\n[\s\S]*?CURRENT_TASK_MAY_BLOCK\.value = task\.mayBlock\(\) \? 1 : 0;/;
+  const exportStart = /\n {2}async function ([\w$]+)\([^)]*\) \{\n\s*\n {4}const hostProvided = false;\n/g;
+  let patched = '';
+  at = 0;
+  for (let m = exportStart.exec(out); m; m = exportStart.exec(out)) {
+    const end = out.indexOf('\n  }\n', m.index);
+    if (end < 0) continue;
+    const body = out.slice(m.index, end);
+    // Only an export with no result: its result would be passed through the task.
+    if (/\bret = /.test(body) || !EXPORT_TASK.test(body)) continue;
+    const fastBody = body
+      .replace(EXPORT_TASK, 'const task = __mortarExportTask();\n    const _wasm_call_currentTaskID = 0;')
+      .replaceAll('_withGlobalCurrentTaskMetaAsync({', '__mortarRun({')
+      .replaceAll('_withGlobalCurrentTaskMeta({', '__mortarRun({');
+    patched += out.slice(at, m.index) + fastBody;
+    at = end;
+  }
+  out = patched + out.slice(at);
+  return out.replace(
+    'export function instantiate(',
+    [
+      'const __mortarRun = (o) => o.fn();',
+      'const __mortarCall = (f) => f();',
+      'const __mortarExportTask = () => {',
+      '  let resolved = false, exited = false, error;',
+      '  return {',
+      '    componentIdx: () => 0, id: () => 0, mayBlock: () => true, setReturnMemoryIdx() {}, setReturnMemory() {},',
+      '    setErrored(e) { error = e; }, reject(e) { error = e; resolved = true; }, resolve() { resolved = true; },',
+      '    exit() { exited = true; }, isResolvedState: () => resolved, isExited: () => exited,',
+      '    completionPromise: () => Promise.reject(error),',
+      '  };',
+      '};',
+      'export function instantiate(',
+    ].join('\n'),
   );
 }
 

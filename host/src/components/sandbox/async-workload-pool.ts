@@ -192,6 +192,7 @@ export class AsyncWorkloadPool {
       syncReply,
     };
     const worker = new Worker(WORKER_URL, {
+      name: 'm:async-workload',
       workerData: data,
       transferList: [bridge.port2, sync.port2],
       resourceLimits: WORKER_HEAP,

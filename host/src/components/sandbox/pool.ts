@@ -389,6 +389,8 @@ export class InstancePool {
       grants: this.#opts.grants,
     };
     const worker = new Worker(this.#opts.worker?.url ?? WORKER_URL, {
+      // The thread's name as `top -H` and /proc show it (the OS keeps 15 characters).
+      name: `m:${this.#opts.name}`,
       workerData: init,
       transferList: [port2, spinner.port2],
       resourceLimits: WORKER_HEAP,
