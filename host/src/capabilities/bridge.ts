@@ -12,6 +12,7 @@
  * HTTP thread.
  */
 import type { MessagePort } from 'node:worker_threads';
+import { eachMessage, PortBatch } from './port-batch.js';
 
 export interface BridgeRequest {
   readonly seq: number;
@@ -74,7 +75,9 @@ export function serveBridge(bridge: MessagePort, replyBuffer: SharedArrayBuffer,
  * worker does not block: nothing waits on a word).
  */
 export function serveAsyncBridge(bridge: MessagePort, endpoint: HostEndpoint): void {
-  serve(bridge, endpoint, (res) => bridge.postMessage(res));
+  // Its calls come in batches (`PortBatch`), and the answers of one turn go back as one.
+  const answers = new PortBatch<BridgeResponse>(bridge);
+  serve(bridge, endpoint, (res) => answers.post(res));
 }
 
 /** Performs each request arriving on `bridge` with `endpoint` and hands its response to `answer`, until the port closes. */
@@ -86,7 +89,8 @@ function serve(bridge: MessagePort, endpoint: HostEndpoint, answer: (res: Bridge
   const reply = (res: BridgeResponse) => {
     if (!closed) answer(res); // else: the instance is gone
   };
-  bridge.on('message', (req: BridgeRequest | BridgeLog) => {
+  bridge.on('message', (msg: BridgeRequest | BridgeLog | Array<BridgeRequest | BridgeLog>) => eachMessage(msg, perform));
+  function perform(req: BridgeRequest | BridgeLog): void {
     if (req.op === 'log') {
       endpoint.log(String(req.args[0]), String(req.args[1]));
       return;
@@ -95,7 +99,7 @@ function serve(bridge: MessagePort, endpoint: HostEndpoint, answer: (res: Bridge
       (value) => reply({ seq: req.seq, ok: true, value }),
       (error: unknown) => reply({ seq: req.seq, ok: false, error: toWitError(error) }),
     );
-  });
+  }
 }
 
 /** Turns whatever a capability rejected with into a WIT error value. */

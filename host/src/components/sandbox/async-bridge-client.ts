@@ -5,7 +5,8 @@
  * its late answer is dropped.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
+import type { BridgeLog, BridgeRequest, BridgeResponse } from '../../capabilities/bridge.js';
+import { eachMessage, PortBatch } from '../../capabilities/port-batch.js';
 
 interface Pending {
   readonly op: string;
@@ -17,18 +18,23 @@ interface Pending {
 export class AsyncBridgeClient {
   #seq = 0;
   readonly #pending = new Map<number, Pending>();
+  /** Calls, posted together per turn of the event loop (the host answers in batches too). */
+  readonly #out: PortBatch<BridgeRequest>;
 
   constructor(private readonly port: MessagePort) {
-    port.on('message', (res: BridgeResponse) => {
-      const p = this.#pending.get(res.seq);
-      if (!p) return; // it timed out
-      this.#pending.delete(res.seq);
-      clearTimeout(p.timer);
-      if (res.ok) p.resolve(res.value);
-      else p.reject(Object.assign(new Error(typeof res.error.val === 'string' ? res.error.val : res.error.tag), { payload: res.error }));
-    });
+    this.#out = new PortBatch(port);
+    port.on('message', (msg: BridgeResponse | BridgeResponse[]) => eachMessage(msg, (res) => this.#settle(res)));
     // Not kept alive by the port: the worker lives as long as its request port.
     port.unref();
+  }
+
+  #settle(res: BridgeResponse): void {
+    const p = this.#pending.get(res.seq);
+    if (!p) return; // it timed out
+    this.#pending.delete(res.seq);
+    clearTimeout(p.timer);
+    if (res.ok) p.resolve(res.value);
+    else p.reject(Object.assign(new Error(typeof res.error.val === 'string' ? res.error.val : res.error.tag), { payload: res.error }));
   }
 
   /** Performs host operation `op`, waiting at most `budget` ms. Rejects with an Error whose `payload` is the `{tag, val}`. */
@@ -42,13 +48,14 @@ export class AsyncBridgeClient {
         reject(failure('unavailable', `host call ${op} timed out after ${ms}ms`));
       }, ms);
       this.#pending.set(seq, { op, resolve, reject, timer });
-      this.port.postMessage({ seq, op, args, budget: ms } satisfies BridgeRequest);
+      this.#out.post({ seq, op, args, budget: ms });
     });
   }
 
   /** A log line (fire and forget). */
   log(level: string, line: string): void {
-    this.port.postMessage({ seq: 0, op: 'log', args: [level, line] });
+    // At once: a guest that then computes until it is stopped would keep it from ever going.
+    this.port.postMessage({ seq: 0, op: 'log', args: [level, line] } satisfies BridgeLog);
   }
 }
 

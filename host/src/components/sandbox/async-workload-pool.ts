@@ -18,6 +18,7 @@ import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
 import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
 import { compiledModules } from './compiled-modules.js';
+import { eachMessage, PortBatch } from '../../capabilities/port-batch.js';
 import { WORKER_HEAP } from './worker-heap.js';
 import type { WorkloadRequest, WorkloadResponse } from './wasi-http.js';
 import type { WorkloadWorkerData } from './workload-protocol.js';
@@ -59,6 +60,8 @@ interface Pending {
 
 interface Member {
   readonly worker: Worker;
+  /** Requests to it, posted together per turn of the event loop. */
+  readonly outbox: PortBatch<AsyncWorkloadRequest>;
   readonly inflight: Map<number, Pending>;
   dead: boolean;
   /** Requests it holds past their deadline: while any, it may be computing in a guest, and gets no more. */
@@ -124,7 +127,7 @@ export class AsyncWorkloadPool {
       return;
     }
     best.inflight.set(p.id, p);
-    best.worker.postMessage({ id: p.id, request: p.request, deadline: p.deadline } satisfies AsyncWorkloadRequest);
+    best.outbox.post({ id: p.id, request: p.request, deadline: p.deadline });
   }
 
   #onReply(m: Member, r: AsyncWorkloadReply): void {
@@ -201,7 +204,7 @@ export class AsyncWorkloadPool {
     });
     serveAsyncBridge(bridge.port1, o.endpoint);
     serveBridge(sync.port1, syncReply, o.endpoint);
-    const member: Member = { worker, inflight: new Map(), dead: false, overdue: 0 };
+    const member: Member = { worker, outbox: new PortBatch(worker), inflight: new Map(), dead: false, overdue: 0 };
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       const onExit = (code: number) => reject(new Error(`the worker exited with code ${code} before it was ready`));
@@ -224,7 +227,7 @@ export class AsyncWorkloadPool {
         await worker.terminate();
         throw err;
       });
-    worker.on('message', (r: AsyncWorkloadReply) => this.#onReply(member, r));
+    worker.on('message', (r: AsyncWorkloadReply | AsyncWorkloadReply[]) => eachMessage(r, (one) => this.#onReply(member, one)));
     worker.on('error', (err) => void this.#replace(member, `worker error: ${err.message}`));
     worker.on('exit', (code) => {
       bridge.port1.close();

@@ -14,6 +14,7 @@ import { AsyncBridgeClient } from './async-bridge-client.js';
 import { BridgeClient } from './bridge-client.js';
 import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
 import { limits as httpLimits, sendErrorCode, type OutboundRequest, type WorkloadResponse } from './wasi-http.js';
+import { eachMessage, PortBatch } from '../../capabilities/port-batch.js';
 import { lineSink } from './wasi-io.js';
 import { WorkloadInstance } from './workload-instance.js';
 import { workloadWasi } from './workload-wasi.js';
@@ -24,6 +25,8 @@ httpLimits.responseBodyBytes = init.responseBodyBytes;
 httpLimits.outboundBodyBytes = init.outboundBodyBytes;
 
 const bridge = new AsyncBridgeClient(init.bridge);
+/** Replies to the pool, posted together per turn of the event loop. */
+const replies = new PortBatch<AsyncWorkloadReply>(port);
 /** The budget of the blocking call about to be made (set just before it: the thread runs one guest at a time). */
 let syncBudget = 0;
 const syncBridge = new BridgeClient(init.syncBridge, init.syncReply, () => syncBudget);
@@ -111,7 +114,7 @@ function lost(): void {
 }
 
 async function serve(msg: AsyncWorkloadRequest): Promise<void> {
-  const reply = (r: AsyncWorkloadReply) => port.postMessage(r);
+  const reply = (r: AsyncWorkloadReply) => replies.post(r);
   let slot: Slot;
   try {
     slot = await take();
@@ -151,7 +154,7 @@ async function serve(msg: AsyncWorkloadRequest): Promise<void> {
   // The first instance before `ready`: a component that cannot be instantiated fails the pool's start.
   made++;
   free.push(await makeSlot());
-  port.on('message', (msg: AsyncWorkloadRequest) => void serve(msg));
+  port.on('message', (msg: AsyncWorkloadRequest | AsyncWorkloadRequest[]) => eachMessage(msg, (one) => void serve(one)));
   port.postMessage({ ready: true });
 })().catch((err: unknown) => {
   port.postMessage({ ready: false, message: err instanceof Error ? err.message : String(err) });

@@ -1,0 +1,36 @@
+/**
+ * Messages to one port, posted together: what is posted in one turn of this thread's event loop goes at its
+ * end as one message (an array when there are several). Under load that is one hand-off for a batch instead
+ * of one each: each message costs a structured clone, a wake-up of the receiving thread and an event on its
+ * side. The receiver takes either shape with `eachMessage`. Used where many calls are in flight on one port at
+ * once: the async workload worker's requests, replies, host calls and their answers (`serveAsyncBridge`);
+ * `components/sandbox/pool.ts` batches its calls the same way.
+ */
+
+/** Where a batch goes: a `MessagePort`, a `Worker` or `parentPort`. */
+interface Target {
+  postMessage(value: unknown): void;
+}
+
+export class PortBatch<T extends object> {
+  #out: T[] = [];
+
+  constructor(private readonly target: Target) {}
+
+  /** Queues `msg`; the batch is posted once this turn of the event loop has run its callbacks. */
+  post(msg: T): void {
+    if (this.#out.push(msg) === 1) setImmediate(this.#flush);
+  }
+
+  readonly #flush = (): void => {
+    const out = this.#out;
+    this.#out = [];
+    this.target.postMessage(out.length === 1 ? out[0] : out);
+  };
+}
+
+/** Calls `each` with the message, or with each message of a batch, in the order posted. */
+export function eachMessage<T extends object>(msg: T | T[], each: (m: T) => void): void {
+  if (Array.isArray(msg)) for (const m of msg) each(m);
+  else each(msg);
+}
