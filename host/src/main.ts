@@ -48,8 +48,9 @@ Flags (daprd-compatible):
 mortar flags:
   --instances <n>                    most sandboxed instances per component (default: cores - 1, 1..4; cores: the CPU quota if set)
   --workload-instances <n>           mortar up: most instances per workload component (default: 2 x cores, 2..8; cores as above)
-  --workload-mode <sync|async>       mortar up: sync (default) serves one request per worker at a time; async (experimental)
-                                     runs guests on JSPI, each worker (one per core) serving up to 16 requests at once
+  --workload-mode <sync|async>       mortar up: sync (default) serves one request per worker at a time; async runs guests
+                                     on JSPI, each worker (one per core) serving up to 16 requests at once (more
+                                     throughput; a guest's outbound HTTP call holds its worker's thread)
   --component-call-timeout <ms>      deadline of a component call without a Resiliency timeout (default: 5000)
   --component-memory <size>          linear memory cap per component instance (default: 256Mi)
 Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FORMAT=text.

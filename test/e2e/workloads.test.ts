@@ -83,7 +83,11 @@ for (const mode of ['sync', 'async'] as const)
       writeComponent(res, 'redis.yaml', 'redisstore', 'state.redis', { redisHost: REDIS_HOST });
       [rtRedis, apiRedis] = await runtime([res]);
       // The outbound target: answers `pong <path>`; two ports, one of them allowed.
-      target = http.createServer((req, res) => res.end(`pong ${req.url}`));
+      target = http.createServer((req, res) => {
+        // `/slow`: answered after 1.5 s, to show what a request waiting on it holds.
+        if (req.url === '/slow') setTimeout(() => res.end('pong slow'), 1500);
+        else res.end(`pong ${req.url}`);
+      });
       await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
       const port = (target.address() as { port: number }).port;
       allowed = `http://127.0.0.1:${port}`;
@@ -169,6 +173,23 @@ for (const mode of ['sync', 'async'] as const)
             assert.equal(no.status, 502);
             assert.match(text(no.body), /^refused/);
           });
+
+          if (mode === 'async')
+            it('async: a request waiting on a slow outbound response holds its instance, not the thread: on one worker, other requests are answered meanwhile', async () => {
+              const one = await workload(g.name, { instances: 1 });
+              const started = performance.now();
+              const slow = one.handle(request('GET', `/fetch?url=${encodeURIComponent(`${allowed}/slow`)}`));
+              const others: number[] = [];
+              for (let i = 0; i < 3; i++) {
+                const r = await one.handle(request('GET', '/global'));
+                assert.equal(text(r.body), 'fresh');
+                others.push(performance.now() - started);
+              }
+              assert.equal(text((await slow).body), '200 pong slow');
+              const slowMs = performance.now() - started;
+              assert.ok(slowMs >= 1400, `the slow one took ${slowMs.toFixed(0)} ms`);
+              assert.ok(Math.max(...others) < 1000, `the others answered at ${others.map((t) => t.toFixed(0)).join(', ')} ms`);
+            });
         }
 
         it('a request that loops answers 500 at its deadline, and the next request is served', async () => {

@@ -4,7 +4,8 @@
  * named as jco's `asyncImports` names them (`fermyon:spin/key-value@2.0.0#[method]store.get`), at the
  * versions the component imports. The JSPI glue wraps each in `WebAssembly.Suspending`: an import that
  * answers a promise (`workload-imports.ts`) suspends the guest until it settles, while the worker serves other
- * requests. Outbound HTTP stays synchronous (its answer is awaited on the bridge's blocking path).
+ * requests. So do a pollable's `block` and `poll`: the guest waits there for an outbound HTTP response (sent over
+ * the same bridge) or a clock (`wasi-io.ts` `waits`).
  */
 import { APP_INTERFACES } from './app-guest-imports.js';
 
@@ -19,6 +20,7 @@ export const ASYNC_FUNCTIONS: ReadonlyMap<string, readonly string[]> = new Map<s
   ['wasi:keyvalue/atomics', ['[static]cas.new', 'increment', 'swap']],
   ['wasi:keyvalue/batch', ['get-many', 'set-many', 'delete-many']],
   ['wasi:config/store', ['get', 'get-all']],
+  ['wasi:io/poll', ['[method]pollable.block', 'poll']],
   ...Object.entries(APP_INTERFACES).map(([iface, fns]) => [`mortar:app/${iface}`, fns as readonly string[]] as const),
 ]);
 

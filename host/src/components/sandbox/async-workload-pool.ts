@@ -12,7 +12,7 @@
  * only (the worker drops that instance).
  */
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { serveAsyncBridge, serveBridge, type HostEndpoint } from '../../capabilities/bridge.js';
+import { serveAsyncBridge, type HostEndpoint } from '../../capabilities/bridge.js';
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
@@ -181,8 +181,6 @@ export class AsyncWorkloadPool {
   async #spawn(): Promise<Member> {
     const o = this.#opts;
     const bridge = new MessageChannel();
-    const sync = new MessageChannel();
-    const syncReply = new SharedArrayBuffer(4);
     const data: AsyncWorkloadWorkerData = {
       ...o.data,
       name: o.name,
@@ -191,19 +189,16 @@ export class AsyncWorkloadPool {
       instances: o.instancesPerWorker,
       importTimeoutMs: Math.max(1000, o.callTimeoutMs - 500),
       bridge: bridge.port2,
-      syncBridge: sync.port2,
-      syncReply,
     };
     const worker = new Worker(WORKER_URL, {
       name: 'm:async-workload',
       workerData: data,
-      transferList: [bridge.port2, sync.port2],
+      transferList: [bridge.port2],
       resourceLimits: WORKER_HEAP,
       stdout: false,
       stderr: false,
     });
     serveAsyncBridge(bridge.port1, o.endpoint);
-    serveBridge(sync.port1, syncReply, o.endpoint);
     const member: Member = { worker, outbox: new PortBatch(worker), inflight: new Map(), dead: false, overdue: 0 };
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => reject(e);
@@ -223,7 +218,6 @@ export class AsyncWorkloadPool {
       })
       .catch(async (err: unknown) => {
         bridge.port1.close();
-        sync.port1.close();
         await worker.terminate();
         throw err;
       });
@@ -231,7 +225,6 @@ export class AsyncWorkloadPool {
     worker.on('error', (err) => void this.#replace(member, `worker error: ${err.message}`));
     worker.on('exit', (code) => {
       bridge.port1.close();
-      sync.port1.close();
       if (!member.dead) void this.#replace(member, `worker exited with code ${code}`);
     });
     this.#members.push(member);

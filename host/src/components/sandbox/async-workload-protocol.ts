@@ -18,11 +18,8 @@ export interface AsyncWorkloadWorkerData extends WorkloadWorkerData {
   readonly instances: number;
   /** How long one host call may keep a guest suspended before it fails with `unavailable`. */
   readonly importTimeoutMs: number;
-  /** The async bridge (`capabilities/bridge.ts` `serveAsyncBridge`). */
+  /** The async bridge (`capabilities/bridge.ts` `serveAsyncBridge`): every host call, outbound HTTP too. */
   readonly bridge: MessagePort;
-  /** The blocking bridge (`serveBridge`: outbound HTTP) and its reply word. */
-  readonly syncBridge: MessagePort;
-  readonly syncReply: SharedArrayBuffer;
 }
 
 /** One request for the worker; `deadline` is a `Date.now()` time. */

@@ -7,15 +7,15 @@
  *
  * A trap fails its request and drops its instance only (a new one is made on demand); the others go on. A
  * guest that computes past its deadline holds the thread: the pool terminates the worker then. Outbound HTTP
- * is sent over the blocking bridge (`bridge-client.ts`): it holds the thread while the host sends it.
+ * goes over the same bridge, and the guest waits for its answer on a pollable, suspended like any host call
+ * (`wasi-io.ts` `waits`).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { AsyncBridgeClient } from './async-bridge-client.js';
-import { BridgeClient } from './bridge-client.js';
 import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
 import { limits as httpLimits, sendErrorCode, type OutboundRequest, type WorkloadResponse } from './wasi-http.js';
 import { eachMessage, PortBatch } from '../../capabilities/port-batch.js';
-import { lineSink } from './wasi-io.js';
+import { lineSink, waits } from './wasi-io.js';
 import { WorkloadInstance } from './workload-instance.js';
 import { workloadWasi } from './workload-wasi.js';
 
@@ -24,12 +24,11 @@ const port = parentPort!;
 httpLimits.responseBodyBytes = init.responseBodyBytes;
 httpLimits.outboundBodyBytes = init.outboundBodyBytes;
 
+// Pollables wait by promise here: a guest waiting on a clock or an outbound response holds its instance only.
+waits.async = true;
 const bridge = new AsyncBridgeClient(init.bridge);
 /** Replies to the pool, posted together per turn of the event loop. */
 const replies = new PortBatch<AsyncWorkloadReply>(port);
-/** The budget of the blocking call about to be made (set just before it: the thread runs one guest at a time). */
-let syncBudget = 0;
-const syncBridge = new BridgeClient(init.syncBridge, init.syncReply, () => syncBudget);
 
 /** One instance with its own imports: its host calls carry its own request's deadline, its stdio its own lines. */
 interface Slot {
@@ -54,18 +53,13 @@ async function makeSlot(): Promise<Slot> {
     stdout,
     stderr,
     deadline: () => slot.deadline,
-    send: (req: OutboundRequest) => {
-      // It holds the thread: not past the deadline of any request this worker is serving (the pool would
-      // take the silence for a loop and stop the worker).
-      let soonest = Number.POSITIVE_INFINITY; // `active` holds this slot too
-      for (const s of active) soonest = Math.min(soonest, s.deadline);
-      syncBudget = Math.min(left(), soonest - performance.now());
-      try {
-        return syncBridge.perform('http.send', [req]) as WorkloadResponse;
-      } catch (err) {
-        throw sendErrorCode(err);
-      }
-    },
+    send: (req: OutboundRequest) =>
+      bridge.perform('http.send', [req], left()).then(
+        (res) => res as WorkloadResponse,
+        (err: unknown) => {
+          throw sendErrorCode(err);
+        },
+      ),
     call: (op, args) => bridge.perform(op, args, left()),
     appCallBytes: init.appCallBytes,
   });
@@ -74,8 +68,6 @@ async function makeSlot(): Promise<Slot> {
 }
 
 const free: Slot[] = [];
-/** The slots serving a request now. */
-const active = new Set<Slot>();
 const waiting: Array<{ resolve: (s: Slot) => void; reject: (e: unknown) => void }> = [];
 /** Instances made or being made. */
 let made = 0;
@@ -123,7 +115,6 @@ async function serve(msg: AsyncWorkloadRequest): Promise<void> {
     return;
   }
   slot.deadline = msg.deadline - Date.now() + performance.now();
-  active.add(slot);
   let trapped = false;
   try {
     if (slot.deadline <= performance.now()) {
@@ -137,7 +128,6 @@ async function serve(msg: AsyncWorkloadRequest): Promise<void> {
     trapped = true;
     reply({ id: msg.id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) });
   } finally {
-    active.delete(slot);
     slot.flush();
     slot.deadline = Number.POSITIVE_INFINITY;
   }

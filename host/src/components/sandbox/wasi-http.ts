@@ -8,7 +8,7 @@
  * request is sent when the guest first asks for its response (its body is then complete), synchronously,
  * through `send` (the host checks it against the workload's allowed origins and performs it off this thread).
  */
-import { type ByteSink, InputStream, IoError, OutputStream, Pollable } from './wasi-io.js';
+import { type ByteSink, InputStream, IoError, OutputStream, Pollable, waits } from './wasi-io.js';
 
 /** A request for a workload, as the host hands it over. */
 export interface WorkloadRequest {
@@ -44,8 +44,11 @@ export interface ErrorCode {
   readonly val?: unknown;
 }
 
-/** Performs an outbound request; throws an `ErrorCode` when it is refused or fails. */
-export type Send = (req: OutboundRequest) => WorkloadResponse;
+/**
+ * Performs an outbound request; throws (or, answering a promise, rejects with) an `ErrorCode` when it is
+ * refused or fails. A sync workload worker's blocks; an async one's answers a promise (`waits.async`).
+ */
+export type Send = (req: OutboundRequest) => WorkloadResponse | Promise<WorkloadResponse>;
 
 const METHODS = new Set(['get', 'head', 'post', 'put', 'delete', 'connect', 'options', 'trace', 'patch']);
 /** A field name: an HTTP token. */
@@ -357,38 +360,67 @@ export class IncomingResponse {
   }
 }
 
-/** A pollable that sends its future's request when asked whether it is ready. */
+/** The pollable of an outbound response: the request is sent when it is first asked; ready when the answer is in. */
 class SendingPollable extends Pollable {
   constructor(private readonly future: FutureIncomingResponse) {
     super();
   }
   override ready(): boolean {
-    this.future.settle();
-    return true;
+    return this.future.ready();
   }
-  override block(): void {
-    this.future.settle();
+  override block(): void | Promise<void> {
+    return this.future.wait();
+  }
+  override wait(): Promise<void> | undefined {
+    return this.future.wait();
   }
 }
 
-/** `future-incoming-response`: settles (sends) on the first `get` or readiness check. */
+/**
+ * `future-incoming-response`. The request goes on the first `get`, readiness check or wait, once the guest has
+ * written its body (as it must before it asks). In a sync worker that send blocks and the future is then ready;
+ * in an async one (`waits.async`) it is in flight until the host answers, `get` answers `none` meanwhile, and
+ * the guest waits on the pollable.
+ */
 export class FutureIncomingResponse {
   #outcome?: { tag: 'ok'; val: IncomingResponse } | { tag: 'err'; val: ErrorCode };
+  #inflight?: Promise<void>;
   #taken = false;
-  constructor(private readonly perform: () => WorkloadResponse) {}
-  settle(): void {
-    if (this.#outcome) return;
-    try {
-      this.#outcome = { tag: 'ok', val: new IncomingResponse(this.perform()) };
-    } catch (err) {
+  constructor(private readonly perform: () => WorkloadResponse | Promise<WorkloadResponse>) {}
+  #send(): void {
+    if (this.#outcome || this.#inflight) return;
+    const done = (res: WorkloadResponse) => {
+      this.#outcome = { tag: 'ok', val: new IncomingResponse(res) };
+    };
+    const failed = (err: unknown) => {
       this.#outcome = { tag: 'err', val: asErrorCode(err) };
+    };
+    if (waits.async) {
+      this.#inflight = Promise.resolve().then(this.perform).then(done, failed);
+      return;
     }
+    try {
+      done(this.perform() as WorkloadResponse);
+    } catch (err) {
+      failed(err);
+    }
+  }
+  /** Whether the answer is in (the request is sent first if it has not been). */
+  ready(): boolean {
+    this.#send();
+    return this.#outcome !== undefined;
+  }
+  /** Settles when the answer is in; undefined when it is (always so in a sync worker). */
+  wait(): Promise<void> | undefined {
+    this.#send();
+    return this.#outcome ? undefined : this.#inflight;
   }
   subscribe(): Pollable {
     return new SendingPollable(this);
   }
   get(): unknown {
-    this.settle();
+    this.#send();
+    if (!this.#outcome) return undefined; // not ready yet
     if (this.#taken) return { tag: 'err', val: undefined };
     this.#taken = true;
     return { tag: 'ok', val: this.#outcome };

@@ -3,9 +3,10 @@
  * clock that hand out its resources.
  *
  * Everything a workload reads or writes is in memory when it asks (the request body, an outbound response
- * read in full by the host), so streams never block and a pollable is ready at once; the one exception is a
- * clock pollable, ready at its instant, on which `block` and `poll` wait (never past the request's deadline,
- * `deadline()`). The WASI HTTP types (`wasi-http.ts`) build their bodies from these streams: jco's glue checks
+ * read in full by the host), so streams never block and a pollable is ready at once; the exceptions are a
+ * clock pollable, ready at its instant, and an outbound response's (`wasi-http.ts`), ready when it is in: on
+ * those `block` and `poll` wait (never past the request's deadline, `deadline()`). How they wait depends on
+ * the thread (`waits`). The WASI HTTP types (`wasi-http.ts`) build their bodies from these streams: jco's glue checks
  * that a resource handed to the guest is an instance of the class imported under its interface, so streams,
  * pollables and errors must all come from here.
  */
@@ -21,7 +22,14 @@ export class IoError {
 /** Thrown into the guest as `stream-error.closed`. */
 const CLOSED = { tag: 'closed' } as const;
 
-/** Blocks the thread for `ms` (a guest that sleeps blocks its worker, as in any synchronous WASI host). */
+/**
+ * How a pollable waits in this thread. A sync workload worker blocks (a guest that sleeps blocks its worker, as
+ * in any synchronous WASI host). An async workload worker sets `async`: `block` and `poll` then answer a promise
+ * (they are suspending imports there, `async-imports.ts`), and the thread serves other requests meanwhile.
+ */
+export const waits = { async: false };
+
+/** Blocks the thread for `ms`. */
 function sleep(ms: number): void {
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -35,22 +43,32 @@ export class Pollable {
   ready(): boolean {
     return performance.now() >= this.readyAt;
   }
-  block(): void {
+  block(): void | Promise<void> {
+    if (waits.async) return this.wait();
     sleep(Math.min(this.readyAt, this.deadline()) - performance.now());
+  }
+  /** For an async wait: settles when it is ready or the deadline comes; undefined when there is nothing to wait for. */
+  wait(): Promise<void> | undefined {
+    const ms = Math.min(this.readyAt, this.deadline()) - performance.now();
+    return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined;
   }
 }
 
+const readyOf = (list: readonly Pollable[]) => Uint32Array.from(list.flatMap((p, i) => (p.ready() ? [i] : [])));
+
 /** `wasi:io/poll.poll`: the indexes of the ready pollables, waiting for the first one if none is. */
-export function poll(list: readonly Pollable[]): Uint32Array {
+export function poll(list: readonly Pollable[]): Uint32Array | Promise<Uint32Array> {
   if (list.length === 0) throw new Error('poll: an empty list of pollables');
-  let ready = list.flatMap((p, i) => (p.ready() ? [i] : []));
-  if (ready.length === 0) {
-    let first = list[0]!;
-    for (const p of list) if (p.readyAt < first.readyAt) first = p;
-    first.block();
-    ready = list.flatMap((p, i) => (p.ready() ? [i] : []));
+  const ready = readyOf(list);
+  if (ready.length > 0) return ready;
+  if (waits.async) {
+    const pending = list.map((p) => p.wait()).filter((w) => w !== undefined);
+    return (pending.length > 0 ? Promise.race(pending) : Promise.resolve()).then(() => readyOf(list));
   }
-  return Uint32Array.from(ready);
+  let first = list[0]!;
+  for (const p of list) if (p.readyAt < first.readyAt) first = p;
+  first.block();
+  return readyOf(list);
 }
 
 /** A `wasi:io/streams.input-stream` over bytes already in memory (then closed). */
