@@ -48,9 +48,8 @@ Flags (daprd-compatible):
 mortar flags:
   --instances <n>                    most sandboxed instances per component (default: cores - 1, 1..4; cores: the CPU quota if set)
   --workload-instances <n>           mortar up: most instances per workload component (default: 2 x cores, 2..8; cores as above)
-  --workload-mode <sync|async>       mortar up: sync (default) serves one request per worker at a time; async runs guests
-                                     on JSPI, each worker (one per core) serving up to 16 requests at once (more
-                                     throughput; a guest's outbound HTTP call holds its worker's thread)
+  --workload-mode <async|sync>       mortar up: async (default) runs guests on JSPI, each worker (one per core) serving up
+                                     to 16 requests at once; sync serves one request per worker at a time
   --component-call-timeout <ms>      deadline of a component call without a Resiliency timeout (default: 5000)
   --component-memory <size>          linear memory cap per component instance (default: 256Mi)
 Environment: DAPR_API_TOKEN (require dapr-api-token on API calls), MORTAR_LOG_FORMAT=text.
@@ -355,7 +354,7 @@ async function up(argv: string[]): Promise<void> {
         cacheDir: join(config.dataDir, 'cache'),
         pollMs: config.pollMs,
         instances: config.workloadInstances ?? DEFAULTS.workloadInstances,
-        mode: config.workloadMode ?? 'sync',
+        mode: config.workloadMode ?? 'async',
         memoryBytes: config.componentMemoryBytes,
       });
       await engine.start();

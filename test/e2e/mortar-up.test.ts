@@ -105,10 +105,10 @@ describe('mortar up', () => {
     assert.equal(code, 0, logs.join(''));
   });
 
-  it('--workload-mode async: the app runs on JSPI workers: its counter counts, 32 requests at once are all answered, an HTTP app reads the key', async () => {
+  it('--workload-mode sync: the app runs on sync workers (one request each at a time): its counter counts, 32 requests at once are all answered, an HTTP app reads the key', async () => {
     const dir = fixture(HELLO);
     const [http, grpc, listen] = [await freePort(), await freePort(), await freePort()];
-    const args = [...upArgs(join(dir, 'spin.toml'), join(dir, 'data'), { http, grpc, listen }), '--workload-mode', 'async'];
+    const args = [...upArgs(join(dir, 'spin.toml'), join(dir, 'data'), { http, grpc, listen }), '--workload-mode', 'sync'];
     const up = await startUp(args, listenerServing(listen), 'the workload listener');
     try {
       for (const n of ['1', '2']) assert.equal(await (await fetch(`http://127.0.0.1:${listen}/counter`)).text(), n);
@@ -124,7 +124,7 @@ describe('mortar up', () => {
     }
   });
 
-  it('--workload-instances: requests that each hold their worker on an outbound call are served side by side, up to the flag (3 at once with 3 workers, one at a time with 1)', async () => {
+  it('--workload-instances with --workload-mode sync: requests that each hold their worker on an outbound call are served side by side, up to the flag (3 at once with 3 workers, one at a time with 1)', async () => {
     // The target holds each request until three are in (then answers them all) or 400 ms have passed, and
     // records the most it held at once.
     let inFlight = 0;
@@ -159,7 +159,10 @@ describe('mortar up', () => {
         [1, 1],
       ] as const) {
         const [http, grpc, listen] = [await freePort(), await freePort(), await freePort()];
-        const args = [...upArgs(join(dir, 'spin.toml'), join(dir, `data-${workers}`), { http, grpc, listen }), '--workload-instances', String(workers)];
+        const args = [
+          ...upArgs(join(dir, 'spin.toml'), join(dir, `data-${workers}`), { http, grpc, listen }),
+          ...['--workload-mode', 'sync', '--workload-instances', String(workers)],
+        ];
         const up = await startUp(args, listenerServing(listen), 'the workload listener');
         try {
           most = 0;

@@ -73,9 +73,10 @@ export interface WorkloadSpec {
   /** Cap on each instance's linear memory (default `WORKLOAD_LIMITS.memoryBytes`). */
   readonly memoryBytes?: number;
   /**
-   * `async`: the guest runs on JSPI in `async-workload-pool.ts` workers (as many as usable cores, at most
-   * `instances`), each serving `WORKLOAD_LIMITS.asyncInstancesPerWorker` requests at once; a guest waiting
-   * on a host call holds an instance, not a thread. `sync` (the default): one request per worker at a time.
+   * `async` (the default): the guest runs on JSPI in `async-workload-pool.ts` workers (as many as usable
+   * cores, at most `instances`), each serving `WORKLOAD_LIMITS.asyncInstancesPerWorker` requests at once; a
+   * guest waiting on a host call (outbound HTTP too) holds an instance, not a thread. `sync`: one request per
+   * worker at a time, up to `instances` workers.
    */
   readonly mode?: 'sync' | 'async';
 }
@@ -183,7 +184,7 @@ export class WorkloadHost {
     } catch (err) {
       throw new MortarError('ERR_WASM_INVALID', [source, err instanceof Error ? err.message : String(err)]);
     }
-    const artifact = await this.#cache.get(bytes, source, spec.mode === 'async' ? asyncImportsOf(importNames) : undefined);
+    const artifact = await this.#cache.get(bytes, source, spec.mode !== 'sync' ? asyncImportsOf(importNames) : undefined);
     if (!artifact.exports.some((e) => /^wasi:http\/incoming-handler@0\.2\.\d+$/.test(e))) {
       throw new MortarError('ERR_WASM_INVALID', [source, 'it does not export wasi:http/incoming-handler@0.2.x']);
     }
@@ -198,7 +199,7 @@ export class WorkloadHost {
     };
     const callTimeoutMs = spec.requestTimeoutMs ?? WORKLOAD_LIMITS.requestTimeoutMs;
     const memoryLimitBytes = spec.memoryBytes ?? WORKLOAD_LIMITS.memoryBytes;
-    if (spec.mode === 'async') {
+    if (spec.mode !== 'sync') {
       const pool = new AsyncWorkloadPool({
         name: spec.name,
         artifact,
