@@ -1,13 +1,15 @@
 /**
  * The async workload path's contract with jco's JSPI glue: the imports it suspends on (`asyncImportsOf`) are
- * exactly the functions of mortar's key-value, variables, config and `mortar:app` imports, and those imports
- * answer promises, settled as the synchronous ones return or throw, when the host call answers one.
+ * exactly the functions of mortar's key-value, variables, config and `mortar:app` imports, plus the waits of
+ * `wasi:io/poll`, and those imports answer promises, settled as the synchronous ones return or throw, when the
+ * host call answers one.
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ASYNC_FUNCTIONS, asyncImportsOf } from '../../host/src/components/sandbox/async-imports.js';
 import { workloadImports } from '../../host/src/components/sandbox/workload-imports.js';
 import { appGuestImports } from '../../host/src/components/sandbox/app-guest-imports.js';
+import { ioImports } from '../../host/src/components/sandbox/wasi-io.js';
 
 /** The JS functions of one import object, in WIT's names (`[static]store.open`, `[method]bucket.get`, `get-many`). */
 function witNames(obj: Record<string, unknown>): string[] {
@@ -29,15 +31,23 @@ function witNames(obj: Record<string, unknown>): string[] {
   return out;
 }
 
-it('the imports suspended on are every function of the key-value, variables, config and mortar:app imports that calls the host', () => {
-  const objects: Record<string, Record<string, unknown>> = { ...workloadImports(() => undefined), ...appGuestImports(() => undefined, 1 << 20) } as never;
+it('the imports suspended on are every function of the key-value, variables, config and mortar:app imports that calls the host, and the pollable waits', () => {
+  const sink = { write() {} };
+  const io = ioImports({ stdout: sink, stderr: sink, deadline: () => Infinity });
+  const objects: Record<string, Record<string, unknown>> = {
+    ...workloadImports(() => undefined),
+    ...appGuestImports(() => undefined, 1 << 20),
+    'wasi:io/poll': io['wasi:io/poll'],
+  } as never;
   for (const [iface, fns] of ASYNC_FUNCTIONS) {
     const obj = objects[iface];
     assert.ok(obj, `${iface} is an import mortar serves`);
     const implemented = new Set(witNames(obj));
     for (const fn of fns) assert.ok(implemented.has(fn), `${iface}#${fn} is implemented (${[...implemented].join(', ')})`);
-    // A cas's `current` answers from what the instance holds (no host call); `read` is mortar's helper, no WIT function.
-    const unlisted = [...implemented].filter((f) => !fns.includes(f) && f !== '[method]cas.current' && f !== '[static]cas.read');
+    // A cas's `current` answers from what the instance holds (no host call), and a pollable's `ready` never
+    // waits; `read` and `wait` are mortar's helpers, no WIT functions.
+    const answersAtOnce = ['[method]cas.current', '[static]cas.read', '[method]pollable.ready', '[method]pollable.wait'];
+    const unlisted = [...implemented].filter((f) => !fns.includes(f) && !answersAtOnce.includes(f));
     assert.deepEqual(unlisted, [], `${iface}: functions that call the host but are not suspended on`);
   }
 });
