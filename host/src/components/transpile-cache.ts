@@ -213,8 +213,10 @@ function hostImportFastPath(js: string): string {
  *   awaiting its promise; `WebAssembly.Suspending` gets it without `_suspendingImport`'s wrapper;
  * - an export with no result (the incoming handler's `handle`) gets a task of its own that holds only its
  *   state (resolved, exited, the error it failed with) instead of a registered, entered `AsyncTask`.
- * It applies only when every host import of the glue takes a fast path (nothing then reads the current task);
- * otherwise the glue is left as jco wrote it. Lifting, lowering and the trap checks stay.
+ * It applies only when every host import of the glue takes a fast path; otherwise the glue is left as jco wrote
+ * it. The exports of a composed component (its subcomponents call each other through jco's adapters, which read
+ * the calling task) keep jco's task model; its imports still take the fast path. Lifting, lowering and the
+ * trap checks stay.
  */
 function jspiFastPath(js: string): string {
   if (!js.includes('new WebAssembly.Suspending(')) return js;
@@ -253,15 +255,19 @@ function jspiFastPath(js: string): string {
   out += js.slice(at);
   const lowerFast = 'if (importFn.__mortarHost && !isManualAsync && !isAsync && !funcTypeIsAsync) return importFn(...params);';
   if (!out.includes(lowerFast)) return js;
-  out = out.replace(lowerFast, `${lowerFast}\n    if (importFn.__mortarHostAsync) return importFn(...params);`);
+  out = out.replace(lowerFast, `${lowerFast}\n    if (importFn.__mortarHostAsync && !isAsync && !funcTypeIsAsync) return importFn(...params);`);
   out = out.replace(
     /let trampoline(\d+) = _trampoline\1\.manuallyAsync \? new WebAssembly\.Suspending\(_suspendingImport\(/g,
     (_, n: string) =>
       `let trampoline${n} = _trampoline${n}.manuallyAsync ? new WebAssembly.Suspending((_trampoline${n}.__mortarHostAsync ? ((_idx, fn) => fn) : _suspendingImport)(`,
   );
-  // Exports: `async function name(...) {` ... up to the next function at the same depth.
+  // A composed component's subcomponents call each other through jco's guest-to-guest adapters, which look up
+  // the calling export's registered task: its exports keep jco's task model.
+  if (/_symmetricSyncGuestCall(Enter|Exit)\b(?!\()/.test(out)) return withHelpers(out);
+  // Exports: `async function name(...) {` ... up to the next function at the same depth; a synchronously lifted
+  // one only (no callback: not a preview 3 async export).
   const EXPORT_TASK =
-    /const \[task, _wasm_call_currentTaskID\] = createNewCurrentTask\(\{[\s\S]*?const started = await task\.enter\(\);\n[\s\S]*?CURRENT_TASK_MAY_BLOCK\.value = task\.mayBlock\(\) \? 1 : 0;/;
+    /const \[task, _wasm_call_currentTaskID\] = createNewCurrentTask\(\{\n\s*componentIdx: \d+,\n\s*isAsync: false,[^}]*?callbackFnName: null,[^}]*\}\);[\s\S]*?const started = await task\.enter\(\);\n[\s\S]*?CURRENT_TASK_MAY_BLOCK\.value = task\.mayBlock\(\) \? 1 : 0;/;
   const exportStart = /\n {2}async function ([\w$]+)\([^)]*\) \{\n\s*\n {4}const hostProvided = false;\n/g;
   let patched = '';
   at = 0;
@@ -278,8 +284,12 @@ function jspiFastPath(js: string): string {
     patched += out.slice(at, m.index) + fastBody;
     at = end;
   }
-  out = patched + out.slice(at);
-  return out.replace(
+  return withHelpers(patched + out.slice(at));
+}
+
+/** `jspiFastPath`'s helpers, put before the glue's `instantiate`. */
+function withHelpers(js: string): string {
+  return js.replace(
     'export function instantiate(',
     [
       'const __mortarRun = (o) => o.fn();',

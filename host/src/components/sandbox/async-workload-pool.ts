@@ -18,7 +18,7 @@ import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
 import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
 import { compiledModules } from './compiled-modules.js';
-import { eachMessage, PortBatch } from '../../capabilities/port-batch.js';
+import { PortBatch } from '../../capabilities/port-batch.js';
 import { WORKER_HEAP } from './worker-heap.js';
 import type { WorkloadRequest, WorkloadResponse } from './wasi-http.js';
 import type { WorkloadWorkerData } from './workload-protocol.js';
@@ -221,7 +221,7 @@ export class AsyncWorkloadPool {
         await worker.terminate();
         throw err;
       });
-    worker.on('message', (r: AsyncWorkloadReply | AsyncWorkloadReply[]) => eachMessage(r, (one) => this.#onReply(member, one)));
+    worker.on('message', (r: AsyncWorkloadReply) => this.#onReply(member, r));
     worker.on('error', (err) => void this.#replace(member, `worker error: ${err.message}`));
     worker.on('exit', (code) => {
       bridge.port1.close();

@@ -14,7 +14,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { AsyncBridgeClient } from './async-bridge-client.js';
 import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
 import { limits as httpLimits, sendErrorCode, type OutboundRequest, type WorkloadResponse } from './wasi-http.js';
-import { eachMessage, PortBatch } from '../../capabilities/port-batch.js';
+import { eachMessage } from '../../capabilities/port-batch.js';
 import { lineSink, waits } from './wasi-io.js';
 import { WorkloadInstance } from './workload-instance.js';
 import { workloadWasi } from './workload-wasi.js';
@@ -27,8 +27,6 @@ httpLimits.outboundBodyBytes = init.outboundBodyBytes;
 // Pollables wait by promise here: a guest waiting on a clock or an outbound response holds its instance only.
 waits.async = true;
 const bridge = new AsyncBridgeClient(init.bridge);
-/** Replies to the pool, posted together per turn of the event loop. */
-const replies = new PortBatch<AsyncWorkloadReply>(port);
 
 /** One instance with its own imports: its host calls carry its own request's deadline, its stdio its own lines. */
 interface Slot {
@@ -106,7 +104,9 @@ function lost(): void {
 }
 
 async function serve(msg: AsyncWorkloadRequest): Promise<void> {
-  const reply = (r: AsyncWorkloadReply) => replies.post(r);
+  // At once, not batched: a guest resumed later in this turn that then computes until the worker is stopped
+  // would keep a finished request's answer from ever going.
+  const reply = (r: AsyncWorkloadReply) => port.postMessage(r);
   let slot: Slot;
   try {
     slot = await take();

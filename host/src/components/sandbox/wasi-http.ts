@@ -380,7 +380,8 @@ class SendingPollable extends Pollable {
  * `future-incoming-response`. The request goes on the first `get`, readiness check or wait, once the guest has
  * written its body (as it must before it asks). In a sync worker that send blocks and the future is then ready;
  * in an async one (`waits.async`) it is in flight until the host answers, `get` answers `none` meanwhile, and
- * the guest waits on the pollable.
+ * the guest waits on the pollable (`block` or `poll`). A guest that spins on `get` or `ready` without waiting
+ * never sees the answer there: nothing else runs on its thread while it spins.
  */
 export class FutureIncomingResponse {
   #outcome?: { tag: 'ok'; val: IncomingResponse } | { tag: 'err'; val: ErrorCode };

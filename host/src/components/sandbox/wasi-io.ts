@@ -49,8 +49,13 @@ export class Pollable {
   }
   /** For an async wait: settles when it is ready or the deadline comes; undefined when there is nothing to wait for. */
   wait(): Promise<void> | undefined {
-    const ms = Math.min(this.readyAt, this.deadline()) - performance.now();
-    return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined;
+    const left = () => Math.min(this.readyAt, this.deadline()) - performance.now();
+    if (left() <= 0) return undefined;
+    // Timers run on the event loop's whole-millisecond clock and may fire a little early: wait again until due.
+    return new Promise((resolve) => {
+      const check = () => (left() <= 0 ? resolve() : setTimeout(check, Math.ceil(left())));
+      check();
+    });
   }
 }
 
