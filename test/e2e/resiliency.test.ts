@@ -132,7 +132,11 @@ describe('resiliency: pub/sub inbound policies', () => {
     // order: 10 and 11, or 10 twice when the broker re-sent it before sending 11.)
     for (const n of [10, 11]) {
       const tries = of('/guarded', n);
-      if (tries.some((t) => t.at <= opened)) assert.ok(tries.some((t) => t.at > opened), `message ${n} failed and was not delivered again`);
+      if (tries.some((t) => t.at <= opened))
+        assert.ok(
+          tries.some((t) => t.at > opened),
+          `message ${n} failed and was not delivered again`,
+        );
     }
   });
 
