@@ -13,7 +13,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { AsyncBridgeClient } from './async-bridge-client.js';
 import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
-import { limits as httpLimits, sendErrorCode, type OutboundRequest, type WorkloadResponse } from './wasi-http.js';
+import { limits as httpLimits, type OutboundRequest, type WorkloadResponse } from './wasi-http.js';
 import { eachMessage } from '../../capabilities/port-batch.js';
 import { lineSink, waits } from './wasi-io.js';
 import { WorkloadInstance } from './workload-instance.js';
@@ -51,13 +51,7 @@ async function makeSlot(): Promise<Slot> {
     stdout,
     stderr,
     deadline: () => slot.deadline,
-    send: (req: OutboundRequest) =>
-      bridge.perform('http.send', [req], left()).then(
-        (res) => res as WorkloadResponse,
-        (err: unknown) => {
-          throw sendErrorCode(err);
-        },
-      ),
+    send: (req: OutboundRequest) => bridge.perform('http.send', [req], left()) as Promise<WorkloadResponse>,
     call: (op, args) => bridge.perform(op, args, left()),
     appCallBytes: init.appCallBytes,
   });

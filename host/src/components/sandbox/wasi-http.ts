@@ -5,8 +5,9 @@
  * One request at a time: the host builds an `IncomingRequest` and a `ResponseOutparam` from a `WorkloadRequest`,
  * calls the guest's `incoming-handler.handle`, and reads the `WorkloadResponse` back from what the guest set and
  * wrote. Bodies are bytes in memory (streams from `wasi-io.ts`); the response body is bounded. An outgoing
- * request is sent when the guest first asks for its response (its body is then complete), synchronously,
- * through `send` (the host checks it against the workload's allowed origins and performs it off this thread).
+ * request is sent when the guest first asks for its response (its body is then complete), through `send` (the
+ * host checks it against the workload's allowed origins and performs it off this thread): blocking in a sync
+ * worker, answering a promise in an async one (`FutureIncomingResponse`).
  */
 import { type ByteSink, InputStream, IoError, OutputStream, Pollable, waits } from './wasi-io.js';
 
@@ -45,8 +46,9 @@ export interface ErrorCode {
 }
 
 /**
- * Performs an outbound request; throws (or, answering a promise, rejects with) an `ErrorCode` when it is
- * refused or fails. A sync workload worker's blocks; an async one's answers a promise (`waits.async`).
+ * Performs an outbound request: the bridge's `http.send`. Throws (or, answering a promise, rejects with) the
+ * bridge's error when it is refused or fails (`errorCodeOf` reads it). A sync workload worker's blocks; an async
+ * one's answers a promise (`waits.async`).
  */
 export type Send = (req: OutboundRequest) => WorkloadResponse | Promise<WorkloadResponse>;
 
@@ -394,7 +396,7 @@ export class FutureIncomingResponse {
       this.#outcome = { tag: 'ok', val: new IncomingResponse(res) };
     };
     const failed = (err: unknown) => {
-      this.#outcome = { tag: 'err', val: asErrorCode(err) };
+      this.#outcome = { tag: 'err', val: errorCodeOf(err) };
     };
     if (waits.async) {
       this.#inflight = Promise.resolve().then(this.perform).then(done, failed);
@@ -428,16 +430,13 @@ export class FutureIncomingResponse {
   }
 }
 
-function asErrorCode(err: unknown): ErrorCode {
-  if (err && typeof err === 'object' && 'tag' in err) return err as ErrorCode;
-  return { tag: 'internal-error', val: err instanceof Error ? err.message : String(err) };
-}
-
 /**
- * The wasi:http error-code for a failed `http.send` bridge call: the host answers in that shape; a bridge
- * failure (`unavailable`, `other`) becomes `internal-error` with its message.
+ * The wasi:http error-code of a failed send: the host answers a refused or failed `http.send` in that shape (the
+ * bridge error's `payload`; an error-code thrown as such stays); a bridge failure (`unavailable`, `other`) or
+ * anything else becomes `internal-error` with its message.
  */
-export function sendErrorCode(err: unknown): ErrorCode {
+function errorCodeOf(err: unknown): ErrorCode {
+  if (err && typeof err === 'object' && 'tag' in err) return err as ErrorCode;
   const p = (err as { payload?: { tag?: string; val?: unknown } })?.payload;
   if (p && typeof p.tag === 'string' && p.tag !== 'unavailable' && p.tag !== 'other') return p as ErrorCode;
   return { tag: 'internal-error', val: err instanceof Error ? err.message : String(err) };

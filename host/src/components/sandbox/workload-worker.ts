@@ -14,7 +14,7 @@ import { BridgeClient } from './bridge-client.js';
 import { CallWait } from './call-wait.js';
 import { claimCall, handOver, releaseSpinner, spinnerReply } from './call-word.js';
 import { CTL_RUNNING, NOT_RUNNING, deadlineMargin, sharedClock, type CallMessage, type ResultMessage, type WorkerInit } from './protocol.js';
-import { limits as httpLimits, sendErrorCode, type OutboundRequest, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
+import { limits as httpLimits, type OutboundRequest, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
 import { lineSink } from './wasi-io.js';
 import { WorkloadInstance } from './workload-instance.js';
 import { WORKLOAD_FN, WORKLOAD_IFACE, type WorkloadWorkerData } from './workload-protocol.js';
@@ -42,13 +42,7 @@ async function main(): Promise<void> {
     stdout,
     stderr,
     deadline: () => performance.now() + (callDeadline - sharedClock()),
-    send: (req: OutboundRequest) => {
-      try {
-        return bridge.perform('http.send', [req]) as WorkloadResponse;
-      } catch (err) {
-        throw sendErrorCode(err);
-      }
-    },
+    send: (req: OutboundRequest) => bridge.perform('http.send', [req]) as WorkloadResponse,
     call: (op, args) => bridge.perform(op, args),
     appCallBytes: init.appCallBytes,
   });
