@@ -2,6 +2,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { usableCores } from './usable-cores.js';
 
+/** How a workload's requests run (`WorkloadSpec.mode` says what each means). */
+export type WorkloadMode = 'sync' | 'async';
+
 /** Everything `mortar run` can be told, after flag parsing and defaults. */
 export interface RuntimeConfig {
   readonly appId: string;
@@ -26,8 +29,8 @@ export interface RuntimeConfig {
   readonly instances: number;
   /** mortar up: most instances per workload component (workers; see `DEFAULTS.workloadInstances`). */
   readonly workloadInstances?: number;
-  /** mortar up: how workload requests run (`--workload-mode`; `WorkloadSpec.mode`). */
-  readonly workloadMode?: 'sync' | 'async';
+  /** mortar up: how workload requests run (`--workload-mode`; unset: `WorkloadSpec.mode`'s default). */
+  readonly workloadMode?: WorkloadMode;
   /** mortar: deadline of a component call no Resiliency timeout applies to (see `DEFAULTS`). */
   readonly componentCallTimeoutMs: number;
   /** mortar: cap on each component instance's linear memory. */

@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
-import { DEFAULTS, parseQuantity, type RuntimeConfig } from './config.js';
+import { DEFAULTS, parseQuantity, type RuntimeConfig, type WorkloadMode } from './config.js';
 import { Runtime, RUNTIME_VERSION } from './runtime.js';
 import { AppProcess, type AppExit } from './app-process.js';
 import { APP_HEALTH_DEFAULTS, type AppHealthConfig } from './app-channel/health.js';
@@ -198,7 +198,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
 
 class HelpRequested extends Error {}
 
-function workloadMode(v: string | undefined): 'sync' | 'async' | undefined {
+function workloadMode(v: string | undefined): WorkloadMode | undefined {
   if (v === undefined || v === 'sync' || v === 'async') return v;
   throw new Error(`--workload-mode: '${v}' is not sync or async`);
 }
@@ -354,7 +354,7 @@ async function up(argv: string[]): Promise<void> {
         cacheDir: join(config.dataDir, 'cache'),
         pollMs: config.pollMs,
         instances: config.workloadInstances ?? DEFAULTS.workloadInstances,
-        mode: config.workloadMode ?? 'async',
+        mode: config.workloadMode,
         memoryBytes: config.componentMemoryBytes,
       });
       await engine.start();

@@ -4,6 +4,7 @@
  * `allowed_outbound_hosts` and environment; a changed `.wasm` is swapped in (its file is polled).
  */
 import { type Stats, unwatchFile, watchFile } from 'node:fs';
+import type { WorkloadMode } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { WorkloadHandler, WorkloadRequest, WorkloadResponse } from './workload-handler.js';
 import { WorkloadHost } from './workload-host.js';
@@ -23,7 +24,7 @@ export interface WorkloadEngineOptions {
   /** Most workers per workload component (`--workload-instances`). */
   readonly instances: number;
   /** How requests run (`--workload-mode`; `WorkloadSpec.mode`). */
-  readonly mode?: 'sync' | 'async';
+  readonly mode?: WorkloadMode;
   /** Each instance's memory cap (`--component-memory`). */
   readonly memoryBytes: number;
 }

@@ -31,6 +31,7 @@ import { WORKLOAD_FN, WORKLOAD_IFACE, type WorkloadWorkerData } from '../compone
 import { TranspileCache } from '../components/transpile-cache.js';
 import { componentImportNames } from '../components/component-imports.js';
 import { MortarError } from '../errors.js';
+import type { WorkloadMode } from '../config.js';
 import type { Logger } from '../logger.js';
 import { WORKLOAD_LIMITS } from './limits.js';
 import { WorkloadEndpoint, type WorkloadApi } from './workload-endpoint.js';
@@ -78,7 +79,7 @@ export interface WorkloadSpec {
    * guest waiting on a host call (outbound HTTP too) holds an instance, not a thread. `sync`: one request per
    * worker at a time, up to `instances` workers.
    */
-  readonly mode?: 'sync' | 'async';
+  readonly mode?: WorkloadMode;
 }
 
 /** What serves a workload's requests: an `InstancePool` of sync workers, or an `AsyncWorkloadPool`. */
@@ -184,12 +185,13 @@ export class WorkloadHost {
     } catch (err) {
       throw new MortarError('ERR_WASM_INVALID', [source, err instanceof Error ? err.message : String(err)]);
     }
+    // Refused before it is transpiled: what it imports is read off the binary.
+    const unserved = unservedImport(importNames);
+    if (unserved) throw new MortarError('ERR_WASM_INVALID', [source, unserved]);
     const artifact = await this.#cache.get(bytes, source, spec.mode !== 'sync' ? asyncImportsOf(importNames) : undefined);
     if (!artifact.exports.some((e) => /^wasi:http\/incoming-handler@0\.2\.\d+$/.test(e))) {
       throw new MortarError('ERR_WASM_INVALID', [source, 'it does not export wasi:http/incoming-handler@0.2.x']);
     }
-    const unserved = unservedImport(importNames);
-    if (unserved) throw new MortarError('ERR_WASM_INVALID', [source, unserved]);
     const endpoint = this.#endpoint!;
     const data: WorkloadWorkerData = {
       environment: spec.environment ?? {},
