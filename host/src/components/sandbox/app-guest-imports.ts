@@ -10,6 +10,7 @@
  * deadline passed while the host worked) is an `internal` error. Imports nothing but the error catalogue.
  */
 import { MortarError } from '../../errors.js';
+import { guarded } from './maybe.js';
 import type { HostCall } from './workload-imports.js';
 
 /** The functions of each `mortar:app` interface, by WIT name (the table's operations: `state.get-bulk`). */
@@ -92,13 +93,8 @@ export function appGuestImports(call: HostCall, maxCallBytes: number): Record<st
           if (p && typeof p.tag === 'string' && APP_ERROR_TAGS.has(p.tag) && typeof p.val?.code === 'string') throw err;
           throw appError('internal', 'ERR_INTERNAL', `mortar:app ${op}: ${err instanceof Error ? err.message : String(err)}`);
         };
-        try {
-          // A promise in an async worker (`workload-imports.ts` `HostCall`): its rejection is rendered the same.
-          const r = call(`${APP_OP_PREFIX}${op}`, args);
-          return r instanceof Promise ? r.catch(fail) : r;
-        } catch (err) {
-          return fail(err);
-        }
+        // A promise in an async worker (`maybe.ts`): its rejection is rendered the same.
+        return guarded(() => call(`${APP_OP_PREFIX}${op}`, args), fail);
       };
     }
     out[`mortar:app/${iface}`] = functions;

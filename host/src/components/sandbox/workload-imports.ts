@@ -17,6 +17,7 @@
  */
 
 import { APP_INTERFACES } from './app-guest-imports.js';
+import { guarded, map, type Maybe } from './maybe.js';
 
 /**
  * Performs one host operation; throws an `Error` whose `payload` is the host's `{tag, val}`. In an async
@@ -24,14 +25,6 @@ import { APP_INTERFACES } from './app-guest-imports.js';
  * then answers a promise too: the JSPI glue suspends the guest until it settles.
  */
 export type HostCall = (op: string, args: unknown[]) => unknown;
-
-/** A value, or the promise of one (what an import answers in an async worker). */
-type Maybe<T> = T | Promise<T>;
-
-/** `f` of `v`: at once for a value, once it resolves for a promise. */
-function map<T, U>(v: Maybe<T>, f: (x: T) => U): Maybe<U> {
-  return v instanceof Promise ? v.then(f) : f(v);
-}
 
 /** The host's error of a failed `HostCall`, if that is what `err` is. */
 function hostError(err: unknown): { tag: string; val?: unknown } | undefined {
@@ -44,17 +37,11 @@ function hostError(err: unknown): { tag: string; val?: unknown } | undefined {
  * (the interface's variant), anything else as is.
  */
 function rendered<T>(f: () => Maybe<T>, render: (e: { tag: string; val?: unknown }) => unknown): Maybe<T> {
-  const fail = (err: unknown): never => {
+  return guarded(f, (err) => {
     const e = hostError(err);
     if (!e) throw err;
     throw render(e);
-  };
-  try {
-    const r = f();
-    return r instanceof Promise ? r.catch(fail) : r;
-  } catch (err) {
-    return fail(err);
-  }
+  });
 }
 
 /** A key-value error in the shape shared by fermyon:spin/key-value and wasi:keyvalue/store. */
@@ -162,12 +149,7 @@ export function workloadImports(call: HostCall): Record<string, unknown> {
             });
           throw { tag: 'store-error', val: kvError(e) };
         };
-        try {
-          const r = call('kv.swap', [cas.bucket.label, cas.key, cas.etag, value]);
-          return r instanceof Promise ? r.then(() => undefined, fail) : undefined;
-        } catch (err) {
-          return fail(err);
-        }
+        return guarded(() => map(call('kv.swap', [cas.bucket.label, cas.key, cas.etag, value]), () => undefined), fail);
       },
     },
     'wasi:keyvalue/batch': {
