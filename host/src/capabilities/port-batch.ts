@@ -1,11 +1,12 @@
 /**
  * Messages to one port, posted together: what is posted in one turn of this thread's event loop goes at its
- * end as one message (an array when there are several). So only what may wait for the turn's end goes this way:
- * a message that must go even if the thread then stays busy (a finished request's answer) is posted at once. Under load that is one hand-off for a batch instead
+ * end as one message (an array when there are several). Under load that is one hand-off for a batch instead
  * of one each: each message costs a structured clone, a wake-up of the receiving thread and an event on its
- * side. The receiver takes either shape with `eachMessage`. Used where many calls are in flight on one port at
- * once: the async workload pool's requests, its workers' host calls and their answers (`serveAsyncBridge`);
- * `components/sandbox/pool.ts` batches its calls the same way.
+ * side. So only what may wait for the turn's end goes this way; a message that must go even if the thread
+ * then stays busy (a finished request's answer, a log line) is posted at once. The receiver takes either
+ * shape with `eachMessage`. Used where many calls are in flight on one port at once: a component
+ * instance's calls (`components/sandbox/pool.ts`), the async workload pool's requests, its workers' host calls
+ * and their answers (`serveAsyncBridge`).
  */
 
 /** Where a batch goes: a `MessagePort`, a `Worker` or `parentPort`. */

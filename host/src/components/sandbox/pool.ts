@@ -3,6 +3,7 @@ import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
 import type { BridgeHost } from '../../capabilities/bridge.js';
+import { PortBatch } from '../../capabilities/port-batch.js';
 import { compiledModules } from './compiled-modules.js';
 import { plannedInvokeOf, plannedReadOf, type PlannedInvoke, type PlannedRead } from '../../building-blocks.js';
 import type { GrantSource } from './planned-io.js';
@@ -163,17 +164,17 @@ class Slot {
   ) {
     this.ctl = new Int32Array(buffers.calls);
     this.result = new Int32Array(buffers.result);
+    this.#outbox = new PortBatch(worker);
   }
 
-  /** Calls posted in this turn of the event loop, not yet sent (an instance serving from its event loop). */
-  #outbox: CallMessage[] = [];
+  /** Calls posted in this turn of the event loop, sent together at its end (an instance serving from its event loop). */
+  readonly #outbox: PortBatch<CallMessage>;
 
   /**
    * Posts a call and wakes the instance. To an instance that serves from its event loop (one that plans),
-   * the calls posted in one turn of this thread's event loop go in one message: under load that is one
-   * hand-off for a batch of calls instead of one each (each message costs a structured clone and an event on
-   * both sides). A call whose caller spins for it, and every call to an instance that blocks between calls,
-   * goes at once.
+   * the calls posted in one turn of this thread's event loop go in one message (`PortBatch`): under load
+   * that is one hand-off for a batch of calls instead of one each. A call whose caller spins for it, and
+   * every call to an instance that blocks between calls, goes at once.
    */
   post(p: Pending, sync?: boolean): void {
     this.posted = nextSeq(this.posted);
@@ -183,19 +184,13 @@ class Slot {
     // Alone once: if it must be sent again (its instance failed), it goes like any call.
     p.group = undefined;
     if (!this.blocksBetweenCalls && !sync) {
-      if (this.#outbox.push(msg) === 1) setImmediate(() => this.#flush());
+      this.#outbox.post(msg);
       return;
     }
     this.worker.postMessage(msg);
     if (!this.blocksBetweenCalls) return;
     Atomics.add(this.ctl, 0, 1);
     Atomics.notify(this.ctl, 0);
-  }
-
-  #flush(): void {
-    const out = this.#outbox;
-    this.#outbox = [];
-    this.worker.postMessage(out.length === 1 ? out[0] : out);
   }
 }
 

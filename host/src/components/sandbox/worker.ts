@@ -7,6 +7,7 @@
 import { parentPort, workerData, receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { eachMessage } from '../../capabilities/port-batch.js';
 import { claimCall, handOver, releaseSpinner, spinnerReply } from './call-word.js';
 import { sandboxWasi } from './wasi.js';
 import { clockImports } from './clock.js';
@@ -219,10 +220,7 @@ async function main(): Promise<void> {
   if (readPlan || invokes) {
     // Planned calls wait for their I/O in this thread's event loop, so calls arrive there too, several to a
     // message when the host posted them in one turn.
-    port.on('message', (m: CallMessage | CallMessage[]) => {
-      if (Array.isArray(m)) for (const c of m) serve(c);
-      else serve(m);
-    });
+    port.on('message', (m: CallMessage | CallMessage[]) => eachMessage(m, serve));
     return;
   }
   // Between calls the instance blocks on the call word rather than in the event loop: a futex wake is
