@@ -10,7 +10,7 @@ export const JCO_VERSION = '1.35.0';
  * The glue's identity: the jco version and the version of mortar's changes to it (`patchGlue`). The name of the
  * cache folder, so an upgrade of either never reuses stale glue.
  */
-export const GLUE_ID = `jco-${JCO_VERSION}-mortar.4`;
+export const GLUE_ID = `jco-${JCO_VERSION}-mortar.5`;
 
 /**
  * Where an artifact came from: `prebuilt` (shipped transpiled in `dist/components`, by `npm run build`),
@@ -156,6 +156,41 @@ export function patchGlue(js: string): string {
   );
 }
 
+/** One host import trampoline of jco's glue, from `const _trampolineN = [async ]function(` to its `fnName` line. */
+interface Trampoline {
+  readonly n: string;
+  readonly async: boolean;
+  /** The function, up to (not including) the `_trampolineN.fnName = ...` line. */
+  readonly body: string;
+  /** What follows the `fnName` line (the lines that mark the trampoline: `manuallyAsync`, `__mortarHost`). */
+  readonly next: string;
+}
+
+/**
+ * Rewrites each trampoline of `js` that `rewrite` answers for: its body replaced, and `_trampolineN.<mark> =
+ * true;` put after its `fnName` line. The others stay as they are. `seen`: how many trampolines there are.
+ */
+function rewriteTrampolines(js: string, rewrite: (t: Trampoline) => { body: string; mark: string } | undefined): { out: string; seen: number } {
+  let out = '';
+  let at = 0;
+  let seen = 0;
+  const start = /\n {2}const _trampoline(\d+) = (async )?function\(/g;
+  for (let m = start.exec(js); m; m = start.exec(js)) {
+    seen++;
+    const n = m[1]!;
+    const marker = `\n  _trampoline${n}.fnName = `;
+    const end = js.indexOf(marker, m.index);
+    if (end < 0) continue;
+    const lineEnd = js.indexOf('\n', end + marker.length);
+    const done = rewrite({ n, async: m[2] !== undefined, body: js.slice(m.index, end), next: js.slice(lineEnd, lineEnd + 80) });
+    if (!done) continue;
+    out += `${js.slice(at, m.index)}${done.body}${js.slice(end, lineEnd)}\n  _trampoline${n}.${done.mark} = true;`;
+    at = lineEnd;
+    start.lastIndex = lineEnd;
+  }
+  return { out: out + js.slice(at), seen };
+}
+
 /**
  * jco 1.35 wraps every host import in the bookkeeping of the component model's async tasks (preview 3): for each
  * call, a subtask of the calling export's task (`_lowerImportBackwardsCompat`), then a task of its own for the
@@ -169,24 +204,11 @@ export function patchGlue(js: string): string {
  */
 function hostImportFastPath(js: string): string {
   const TASK_BLOCK = /const hostProvided = true;\n[\s\S]*?const started = task\.enterSync\(\);/;
-  let out = '';
-  let at = 0;
-  const start = /\n {2}const _trampoline(\d+) = function\(/g;
-  for (let m = start.exec(js); m; m = start.exec(js)) {
-    const n = m[1];
-    const marker = `\n  _trampoline${n}.fnName = `;
-    const end = js.indexOf(marker, m.index);
-    if (end < 0) continue;
-    const body = js.slice(m.index, end);
-    const block = TASK_BLOCK.exec(body);
-    if (!block || !/isAsync: false,/.test(block[0]) || /isAsync: true|Suspending|await /.test(body)) continue;
-    const lineEnd = js.indexOf('\n', end + marker.length);
-    const patched = body.replace(TASK_BLOCK, 'const task = __mortarHostTask;');
-    out += `${js.slice(at, m.index)}${patched}${js.slice(end, lineEnd)}\n  _trampoline${n}.__mortarHost = true;`;
-    at = lineEnd;
-    start.lastIndex = lineEnd;
-  }
-  out += js.slice(at);
+  const { out } = rewriteTrampolines(js, (t) => {
+    const block = TASK_BLOCK.exec(t.body);
+    if (t.async || !block || !/isAsync: false,/.test(block[0]) || /isAsync: true|Suspending|await /.test(t.body)) return undefined;
+    return { body: t.body.replace(TASK_BLOCK, 'const task = __mortarHostTask;'), mark: '__mortarHost' };
+  });
   const lower = 'function _lowerImportBackwardsCompat(args) {';
   const i = out.indexOf(lower);
   const check = '_checkMayLeave(componentIdx);';
@@ -203,7 +225,7 @@ function hostImportFastPath(js: string): string {
 }
 
 /**
- * The same for JSPI glue (`--workload-mode async`), where jco 1.35 wraps each suspending import and each export
+ * The same for JSPI glue (async workloads, the default), where jco 1.35 wraps each suspending import and each export
  * in preview 3's task model: a task entered under an exclusive lock, the current-task bookkeeping around every
  * call (`_withGlobalCurrentTaskMeta*`), a count of pending host operations with a deadlock check after each one
  * (`_trackHostOperation`), and `_suspendingImport`'s check that the current task may block. mortar's guests are
@@ -221,38 +243,24 @@ function hostImportFastPath(js: string): string {
 function jspiFastPath(js: string): string {
   if (!js.includes('new WebAssembly.Suspending(')) return js;
   const TASK_BLOCK = /const hostProvided = true;\n[\s\S]*?const started = await task\.enter\(\{ isHost: hostProvided \}\);/;
-  let out = '';
-  let at = 0;
-  const fast = new Set<string>();
-  const start = /\n {2}const _trampoline(\d+) = (async )?function\(/g;
-  let trampolines = 0;
-  for (let m = start.exec(js); m; m = start.exec(js)) {
-    trampolines++;
-    const n = m[1];
-    const marker = `\n  _trampoline${n}.fnName = `;
-    const end = js.indexOf(marker, m.index);
-    if (end < 0) continue;
-    const lineEnd = js.indexOf('\n', end + marker.length);
-    const tail = js.slice(lineEnd, lineEnd + 80);
-    if (!m[2]) {
-      if (tail.startsWith(`\n  _trampoline${n}.__mortarHost = true;`)) fast.add(n);
-      continue;
+  let fast = 0;
+  const { out: rewritten, seen } = rewriteTrampolines(js, (t) => {
+    if (!t.async) {
+      // A synchronous import: fast if `hostImportFastPath` marked it.
+      if (t.next.startsWith(`\n  _trampoline${t.n}.__mortarHost = true;`)) fast++;
+      return undefined;
     }
-    if (!tail.startsWith(`\n  _trampoline${n}.manuallyAsync = true;`)) continue;
-    const body = js.slice(m.index, end);
-    const block = TASK_BLOCK.exec(body);
-    if (!block || !/isAsync: false,/.test(block[0])) continue;
-    const patched = body
+    const block = TASK_BLOCK.exec(t.body);
+    if (!t.next.startsWith(`\n  _trampoline${t.n}.manuallyAsync = true;`) || !block || !/isAsync: false,/.test(block[0])) return undefined;
+    fast++;
+    const body = t.body
       .replace(TASK_BLOCK, 'const task = __mortarHostTask;\n    const started = true;')
       .replaceAll('_withGlobalCurrentTaskMetaAsync({', '__mortarRun({')
       .replaceAll('_trackHostOperation(() =>', '__mortarCall(() =>');
-    out += `${js.slice(at, m.index)}${patched}${js.slice(end, lineEnd)}\n  _trampoline${n}.__mortarHostAsync = true;`;
-    at = lineEnd;
-    start.lastIndex = lineEnd;
-    fast.add(n);
-  }
-  if (trampolines === 0 || fast.size !== trampolines) return js;
-  out += js.slice(at);
+    return { body, mark: '__mortarHostAsync' };
+  });
+  if (seen === 0 || fast !== seen) return js;
+  let out = rewritten;
   const lowerFast = 'if (importFn.__mortarHost && !isManualAsync && !isAsync && !funcTypeIsAsync) return importFn(...params);';
   if (!out.includes(lowerFast)) return js;
   out = out.replace(lowerFast, `${lowerFast}\n    if (importFn.__mortarHostAsync && !isAsync && !funcTypeIsAsync) return importFn(...params);`);
@@ -270,7 +278,7 @@ function jspiFastPath(js: string): string {
     /const \[task, _wasm_call_currentTaskID\] = createNewCurrentTask\(\{\n\s*componentIdx: \d+,\n\s*isAsync: false,[^}]*?callbackFnName: null,[^}]*\}\);[\s\S]*?const started = await task\.enter\(\);\n[\s\S]*?CURRENT_TASK_MAY_BLOCK\.value = task\.mayBlock\(\) \? 1 : 0;/;
   const exportStart = /\n {2}async function ([\w$]+)\([^)]*\) \{\n\s*\n {4}const hostProvided = false;\n/g;
   let patched = '';
-  at = 0;
+  let at = 0;
   for (let m = exportStart.exec(out); m; m = exportStart.exec(out)) {
     const end = out.indexOf('\n  }\n', m.index);
     if (end < 0) continue;
