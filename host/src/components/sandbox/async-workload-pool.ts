@@ -18,6 +18,7 @@ import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
 import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
 import { compiledModules } from './compiled-modules.js';
+import { configureJspiStacks } from './jspi-stacks.js';
 import { PortBatch } from '../../capabilities/port-batch.js';
 import { WORKER_HEAP } from './worker-heap.js';
 import type { WorkloadRequest, WorkloadResponse } from './wasi-http.js';
@@ -81,6 +82,7 @@ export class AsyncWorkloadPool {
 
   /** Starts every worker (each with its first instance); rejects, and stops them all, if one cannot start. */
   async start(): Promise<void> {
+    configureJspiStacks();
     const started = await Promise.allSettled(Array.from({ length: Math.max(1, this.#opts.workers) }, () => this.#spawn()));
     const failed = started.find((r) => r.status === 'rejected');
     if (failed) {
