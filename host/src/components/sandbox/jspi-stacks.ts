@@ -17,12 +17,8 @@ import { setFlagsFromString } from 'node:v8';
 /** A JSPI stack's first segment (V8's `--wasm-stack-switching-stack-size`); 64 of them fit in V8's pool. */
 export const JSPI_STACK_KB = 64;
 
-let configured = false;
-
-/** Sets V8's JSPI stack flags for the process (idempotent). */
+/** Sets V8's JSPI stack flags for the process (setting them again changes nothing). */
 export function configureJspiStacks(): void {
-  if (configured) return;
-  configured = true;
   setFlagsFromString(`--wasm-stack-switching-stack-size=${JSPI_STACK_KB}`);
   setFlagsFromString('--experimental-wasm-growable-stacks');
 }
