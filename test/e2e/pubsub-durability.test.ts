@@ -130,13 +130,16 @@ for (const broker of durable) {
     it('kill -9 mid-stream and restart: every acknowledged message is delivered', async () => {
       const { run, topic, app: startApp, sidecar } = scenario('durable', broker.type, broker.metadata);
       const app = await startApp();
-      // A slow subscriber, so the kill lands while most messages are still queued.
+      // A slow subscriber, so the kill lands while most messages are still queued; it answers nothing
+      // until every message is published, so that holds however slow publishing is on this machine.
       app.delayMs = broker.delayMs ?? 200;
+      const release = app.hold();
       const appId = `durable-${run}`;
       const first = await sidecar(appId, app);
       const ids = Array.from({ length: broker.messages ?? 3000 }, (_, i) => `${run}-${i}`);
       const acked = await publishAll(first, topic, ids);
       assert.equal(acked.length, ids.length, 'every publish was acknowledged');
+      release();
       await app.until(() => idsOf(app).size >= Math.min(100, ids.length / 10), 30_000, 'deliveries before the kill');
       await first.kill9();
       app.delayMs = 0;

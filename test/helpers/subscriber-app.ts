@@ -21,6 +21,8 @@ export class SubscriberApp {
   respond: (d: Delivery) => { status?: number; body?: string } = () => ({ status: 200 });
   /** How long the app takes to answer each delivery. */
   delayMs = 0;
+  /** While set, deliveries are recorded but not answered until it resolves (see `hold`). */
+  #gate?: Promise<void>;
   /** The body of `GET /dapr/config`; undefined: 404. */
   appConfig?: unknown;
   /** What `GET /healthz` answers: 200 while true, 503 otherwise. */
@@ -82,13 +84,33 @@ export class SubscriberApp {
           if (r.body !== undefined) res.setHeader('content-type', 'application/json');
           res.end(r.body ?? '');
         };
-        if (app!.delayMs > 0) setTimeout(answer, app!.delayMs);
-        else answer();
+        const go = () => {
+          if (app!.delayMs > 0) setTimeout(answer, app!.delayMs);
+          else answer();
+        };
+        if (app!.#gate) void app!.#gate.then(go);
+        else go();
       });
     });
     app = new SubscriberApp(server, subscriptions);
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
     return app;
+  }
+
+  /**
+   * Holds every answer, to deliveries already here and to come, until the returned function is called
+   * (then each waits `delayMs` as usual): the sidecar's in-flight window fills and stays full, whatever
+   * the machine's speed.
+   */
+  hold(): () => void {
+    let release!: () => void;
+    this.#gate = new Promise<void>((r) => {
+      release = r;
+    });
+    return () => {
+      this.#gate = undefined;
+      release();
+    };
   }
 
   /** Deliveries to `path`, in arrival order. */
