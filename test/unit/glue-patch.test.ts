@@ -17,7 +17,7 @@ const root = join(BUILTIN_COMPONENTS, 'transpiled', GLUE_ID);
 const TEST_WORKLOADS = join(process.cwd(), 'dist/test-workloads');
 const glues = readdirSync(root).map((hash) => ({ hash, js: readFileSync(join(root, hash, 'component.js'), 'utf8') }));
 
-it('every host import trampoline of every built-in is marked for the fast path, and the lowering takes it', () => {
+it('every host import trampoline of every built-in is marked for the fast path, and each lowering is made by __mortarLower', () => {
   assert.ok(glues.length >= 16, `${glues.length} prebuilt built-ins`);
   for (const { hash, js } of glues) {
     const trampolines = js.match(/\n {2}const _trampoline\d+ = function\(/g)?.length ?? 0;
@@ -26,6 +26,9 @@ it('every host import trampoline of every built-in is marked for the fast path, 
     assert.equal(marked, trampolines, `${hash}: every host import trampoline`);
     assert.equal(js.match(/const hostProvided = true;/g), null, `${hash}: no task bookkeeping left in a host import`);
     assert.match(js, /if \(importFn\.__mortarHost && !isManualAsync && !isAsync && !funcTypeIsAsync\) return importFn\(\.\.\.params\);/);
+    // Each lowering is made by `__mortarLower`, which forwards a fast import straight to it.
+    assert.equal(js.match(/_lowerImportBackwardsCompat\.bind\(\n {2}null,/g), null, `${hash}: no lowering bound as jco binds it`);
+    assert.ok((js.match(/__mortarLower\(\n/g)?.length ?? 0) >= trampolines, `${hash}: every lowering made by __mortarLower`);
     assert.doesNotThrow(
       () => execFileSync(process.execPath, ['--check', join(root, hash, 'component.js')], { stdio: 'pipe' }),
       `${hash}: the patched glue parses`,
@@ -82,6 +85,7 @@ it('JSPI glue (async workloads): every suspending host import skips the task mod
     assert.equal(js.match(/__mortarCall\(\(\) =>/g)?.length, suspending, `${guest}: each host call made directly`);
     assert.equal(js.includes('new WebAssembly.Suspending(_suspendingImport('), false, `${guest}: a fast import has no _suspendingImport wrapper`);
     assert.match(js, /if \(importFn\.__mortarHostAsync && !isAsync && !funcTypeIsAsync\) return importFn\(\.\.\.params\);/);
+    assert.equal(js.match(/_lowerImportBackwardsCompat\.bind\(\n {2}null,/g), null, `${guest}: every lowering made by __mortarLower`);
     const handler = /\n {2}async function handle(\$\d+)?\([^)]*\) \{[\s\S]*?\n {2}\}\n/.exec(js)?.[0] ?? '';
     assert.ok(handler.length > 0, `${guest}: the incoming handler found`);
     if (composed) assert.ok(handler.includes('createNewCurrentTask('), `${guest}: a composed component's handler keeps jco's task`);
