@@ -1,11 +1,11 @@
 // The JSPI spike's server (README.md), on Node >= 24 (JSPI without flags, SO_REUSEPORT):
-//   node main.mjs <port> [workers] [instances per worker] [redis|const] [redis host:port]
+//   node main.mjs <port> [workers] [instances per worker] [redis|port|const] [redis host:port]
 // Each worker listens on <port> itself; this thread only starts them. On SIGTERM it prints each worker's
 // per-request handle and reset times (stderr), then exits.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 
 if (typeof WebAssembly.Suspending !== 'function')
   throw new Error(`jspi-workload: Node ${process.version} has no JSPI (WebAssembly.Suspending): run it on Node >= 24`);
@@ -14,9 +14,17 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const script = /const MGET = `([^`]*)`;/.exec(readFileSync(join(root, 'components-wasm/state.redis/index.ts'), 'utf8'))?.[1];
 const all = [];
 let initialised = 0;
+// `port` mode: one store thread, a MessagePort to it for each worker.
+const channels = store === 'port' ? Array.from({ length: Number(workers) }, () => new MessageChannel()) : [];
+if (store === 'port') {
+  const ports = channels.map((c) => c.port2);
+  new Worker(new URL('./store.mjs', import.meta.url), { workerData: { redis, script, ports }, transferList: ports }).unref();
+}
 for (let i = 0; i < Number(workers); i++) {
+  const storePort = channels[i]?.port1;
   const w = new Worker(new URL('./worker.mjs', import.meta.url), {
-    workerData: { root, port: Number(port), instances: Number(instances), store, redis, script },
+    workerData: { root, port: Number(port), instances: Number(instances), store, redis, script, storePort },
+    transferList: storePort ? [storePort] : [],
   });
   w.once('message', (m) => {
     if (m?.initialised && ++initialised === Number(workers)) for (const x of all) x.postMessage('listen');

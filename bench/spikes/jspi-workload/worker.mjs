@@ -2,14 +2,14 @@
 // instances of the JSPI guest (`art/`), mortar's own `WorkloadInstance`s, each serving one request at a time and
 // reset to its post-initialisation image after each. The guest's `bucket.get` is async: it suspends the
 // instance (JSPI) while this thread serves other requests. The value comes from Redis in this thread (`store: 'redis'`: ioredis, state.redis's own read script) or from a
-// constant (`store: 'const'`); no bridge, no store worker.
+// constant (`store: 'const'`); no bridge, no store worker; or from a store thread over a MessagePort (`store: 'port'`: `store.mjs`).
 import http from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 
-const { root, port, instances, store, redis: redisAt, script } = workerData;
+const { root, port, instances, store, redis: redisAt, script, storePort } = workerData;
 const dist = (p) => import(pathToFileURL(join(root, 'dist/host/src/components', p)).href);
 const { compiledModules } = await dist('sandbox/compiled-modules.js');
 const { workloadWasi } = await dist('sandbox/workload-wasi.js');
@@ -19,14 +19,33 @@ const art = join(root, 'bench/spikes/jspi-workload/art');
 const [redisHost, redisPort] = redisAt.split(':');
 const redis = store === 'redis' ? new Redis({ host: redisHost, port: Number(redisPort) }) : undefined;
 const CONST = new TextEncoder().encode('{"n":1}');
+/** `port` mode: gets made in one turn go to the store thread as one message; its answer settles them. */
+const pending = new Map();
+const batch = [];
+let nextId = 1;
+storePort?.on('message', (answers) => {
+  for (const [id, v] of answers) {
+    pending.get(id)(v);
+    pending.delete(id);
+  }
+});
+const viaPort = (key) =>
+  new Promise((resolve) => {
+    const id = nextId++;
+    pending.set(id, resolve);
+    if (batch.length === 0) queueMicrotask(() => storePort.postMessage(batch.splice(0)));
+    batch.push([id, key]);
+  });
 const getAsync =
-  store === 'redis'
-    ? async (key) => {
-        const r = await redis.evalBuffer(script, 1, `orders||${key}`);
-        const len = r.readInt32BE(0);
-        return len < 0 ? undefined : new Uint8Array(r.subarray(20, 20 + len));
-      }
-    : async () => CONST;
+  store === 'port'
+    ? viaPort
+    : store === 'redis'
+      ? async (key) => {
+          const r = await redis.evalBuffer(script, 1, `orders||${key}`);
+          const len = r.readInt32BE(0);
+          return len < 0 ? undefined : new Uint8Array(r.subarray(20, 20 + len));
+        }
+      : async () => CONST;
 /** mortar's workload imports forward to a host call: `kv.get` answers a promise, which the JSPI glue awaits. */
 const call = (op, args) => {
   if (op === 'kv.open') return undefined;

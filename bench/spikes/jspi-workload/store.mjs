@@ -1,0 +1,22 @@
+// The store thread of the spike's `port` mode (README.md): ioredis and state.redis's read script, as `redis`
+// mode runs them in each worker, served to the workers over MessagePorts (one message each way per get, or per
+// batch of gets made in one turn of a worker's event loop). It stands for mortar's store worker reached
+// directly from the workload's thread, without the main thread between.
+import { workerData } from 'node:worker_threads';
+import { Redis } from 'ioredis';
+
+const { redis: redisAt, script, ports } = workerData;
+const [host, p] = redisAt.split(':');
+const redis = new Redis({ host, port: Number(p) });
+for (const port of ports) {
+  port.on('message', async (batch) => {
+    const out = await Promise.all(
+      batch.map(async ([id, key]) => {
+        const r = await redis.evalBuffer(script, 1, `orders||${key}`);
+        const len = r.readInt32BE(0);
+        return [id, len < 0 ? undefined : new Uint8Array(r.subarray(20, 20 + len))];
+      }),
+    );
+    port.postMessage(out);
+  });
+}
