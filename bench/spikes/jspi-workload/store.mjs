@@ -10,11 +10,16 @@ const [host, p] = redisAt.split(':');
 const redis = new Redis({ host, port: Number(p) });
 for (const port of ports) {
   port.on('message', async (batch) => {
+    // A failed read answers its error (the worker's get rejects with it), so no get waits for ever.
     const out = await Promise.all(
       batch.map(async ([id, key]) => {
-        const r = await redis.evalBuffer(script, 1, `orders||${key}`);
-        const len = r.readInt32BE(0);
-        return [id, len < 0 ? undefined : new Uint8Array(r.subarray(20, 20 + len))];
+        try {
+          const r = await redis.evalBuffer(script, 1, `orders||${key}`);
+          const len = r.readInt32BE(0);
+          return [id, len < 0 ? undefined : new Uint8Array(r.subarray(20, 20 + len))];
+        } catch (err) {
+          return [id, undefined, String(err)];
+        }
       }),
     );
     port.postMessage(out);

@@ -24,15 +24,17 @@ const pending = new Map();
 const batch = [];
 let nextId = 1;
 storePort?.on('message', (answers) => {
-  for (const [id, v] of answers) {
-    pending.get(id)(v);
+  for (const [id, v, error] of answers) {
+    const { resolve, reject } = pending.get(id);
     pending.delete(id);
+    if (error === undefined) resolve(v);
+    else reject(new Error(error));
   }
 });
 const viaPort = (key) =>
-  new Promise((resolve) => {
+  new Promise((resolve, reject) => {
     const id = nextId++;
-    pending.set(id, resolve);
+    pending.set(id, { resolve, reject });
     if (batch.length === 0) queueMicrotask(() => storePort.postMessage(batch.splice(0)));
     batch.push([id, key]);
   });

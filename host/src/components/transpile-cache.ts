@@ -192,17 +192,6 @@ function rewriteTrampolines(js: string, rewrite: (t: Trampoline) => { body: stri
 }
 
 /**
- * jco 1.35 wraps every host import in the bookkeeping of the component model's async tasks (preview 3): for each
- * call, a subtask of the calling export's task (`_lowerImportBackwardsCompat`), then a task of its own for the
- * host side (`createNewCurrentTask`: an `AsyncTask`, its registration, `enterSync`, `resolve`, `exit`), all to
- * pass a synchronous result back through the subtask. That is about 12 us of CPU per import when warm, and a
- * Wasm HTTP request makes tens of imports. mortar's host imports are all synchronous (they block on the bridge)
- * and never call back into the component, so for an import lowered synchronously (`isAsync: false`, not
- * manually async, its function type not async) none of that state is read: the import is called directly,
- * and its task is an inert stand-in. Lifting, lowering, resource borrows and the trap check stay as jco wrote
- * them. A trampoline whose shape differs from the expected one is left as it is.
- */
-/**
  * What each trampoline is wrapped in (instead of `_lowerImportBackwardsCompat.bind(null, args)`): an import that
  * takes a fast path (`__mortarHost`, or `__mortarHostAsync` under JSPI; marked before the wrapping) is called
  * through a forwarder that keeps only the trap check, decided once when the glue is instantiated; any other
@@ -224,6 +213,17 @@ const LOWER_DIRECT = `function __mortarLower(args) {
 
   `;
 
+/**
+ * jco 1.35 wraps every host import in the bookkeeping of the component model's async tasks (preview 3): for each
+ * call, a subtask of the calling export's task (`_lowerImportBackwardsCompat`), then a task of its own for the
+ * host side (`createNewCurrentTask`: an `AsyncTask`, its registration, `enterSync`, `resolve`, `exit`), all to
+ * pass a synchronous result back through the subtask. That is about 12 us of CPU per import when warm, and a
+ * Wasm HTTP request makes tens of imports. mortar's host imports are all synchronous (they block on the bridge)
+ * and never call back into the component, so for an import lowered synchronously (`isAsync: false`, not
+ * manually async, its function type not async) none of that state is read: the import is called directly,
+ * and its task is an inert stand-in. Lifting, lowering, resource borrows and the trap check stay as jco wrote
+ * them. A trampoline whose shape differs from the expected one is left as it is.
+ */
 function hostImportFastPath(js: string): string {
   const TASK_BLOCK = /const hostProvided = true;\n[\s\S]*?const started = task\.enterSync\(\);/;
   const { out } = rewriteTrampolines(js, (t) => {

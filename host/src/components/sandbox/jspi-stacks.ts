@@ -8,7 +8,7 @@
  * under load in `perf` (2026-12-04, `bench/RESULTS.md`).
  *
  * So stacks start at `JSPI_STACK_KB` and grow by segments, as the guest needs, up to V8's `--stack-size`
- * (the same depth as before: a recursion test reaches 9,584 frames against 10,982). Host functions the guest
+ * (nearly the same depth as before: a recursion test reaches 9,584 frames against 10,982). Host functions the guest
  * calls run on the thread's own stack, not on the guest's. V8's flags are the process's, so this is set
  * once, before the first async worker starts.
  */
