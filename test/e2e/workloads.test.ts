@@ -202,6 +202,28 @@ for (const mode of ['sync', 'async'] as const)
           assert.equal(text(next.body), 'fresh');
           await quick.close();
         });
+
+        if (mode === 'async')
+          it('async: a request that loops is stopped at its deadline inside its worker: requests sent to that worker meanwhile are answered, and the worker is not replaced', async () => {
+            const lines: Array<{ msg: string }> = [];
+            const captured = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+            const one = new WorkloadHost({ api: rt.api, logger: captured, cacheDir });
+            hosts.push(one);
+            // One worker: the requests after the loop go where it runs, and wait there until it is stopped.
+            await one.start({ appId: APP_ID, name: g.name, wasm: join(WORKLOADS, `${g.name}.wasm`), mode, instances: 1, requestTimeoutMs: 2000 });
+            const loop = one.handle(request('GET', '/loop'));
+            await new Promise((r) => setTimeout(r, 1000));
+            const others = [0, 1, 2].map(() => one.handle(request('GET', '/global')));
+            const r = await loop;
+            assert.equal(r.status, 500);
+            assert.match(text(r.body), /did not answer within 2000ms/);
+            for (const o of await Promise.all(others)) {
+              assert.equal(o.status, 200, text(o.body));
+              assert.equal(text(o.body), 'fresh');
+            }
+            const stopped = lines.filter((l) => /worker stopped/.test(l.msg)).map((l) => l.msg);
+            assert.deepEqual(stopped, [], 'no worker was terminated');
+          });
       });
     }
 

@@ -6,8 +6,9 @@
  * Requests go to the worker with the fewest in flight; when every worker is full they wait here (not in a
  * worker, which may have to be stopped). Every request has a deadline: its caller gets `ERR_COMPONENT_TIMEOUT`
  * then, whatever the worker is doing. A worker holding a request past its deadline gets no new requests until
- * it answers it; one that has not answered `STUCK_AFTER_MS` later is computing in a guest (a loop): it is
- * terminated and replaced (requests wait here meanwhile), and the other requests it was
+ * it answers it. At the deadline the guest is stopped through its instance's interrupt words (`wasm-interrupt.ts`):
+ * it traps at its next loop head, and the worker goes on. One that has still not answered `STUCK_AFTER_MS` later
+ * is computing where it cannot be stopped so: it is terminated and replaced (requests wait here meanwhile), and the other requests it was
  * serving fail with `ERR_COMPONENT_UNAVAILABLE` (they were suspended inside it). A trap fails its own request
  * only (the worker drops that instance).
  */
@@ -16,11 +17,12 @@ import { serveAsyncBridge, type HostEndpoint } from '../../capabilities/bridge.j
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
-import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
+import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadSlot, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
 import { compiledModules } from './compiled-modules.js';
 import { configureJspiStacks } from './jspi-stacks.js';
 import { PortBatch } from '../../capabilities/port-batch.js';
 import { WORKER_HEAP } from './worker-heap.js';
+import { INTERRUPT_CURRENT, INTERRUPT_TARGET } from '../wasm-interrupt.js';
 import type { WorkloadRequest, WorkloadResponse } from './wasi-http.js';
 import type { WorkloadWorkerData } from './workload-protocol.js';
 
@@ -67,6 +69,8 @@ interface Member {
   dead: boolean;
   /** Requests it holds past their deadline: while any, it may be computing in a guest, and gets no more. */
   overdue: number;
+  /** Its instances' interrupt words, by the worker's instance number (`AsyncWorkloadSlot`). */
+  readonly slots: Map<number, Int32Array[]>;
 }
 
 export class AsyncWorkloadPool {
@@ -166,7 +170,13 @@ export class AsyncWorkloadPool {
     if (!m) return;
     p.overdue = true;
     m.overdue++;
-    // Its guest's host calls have given up by now; a worker still silent is computing.
+    // A guest computing in a loop traps at its next loop head; one waiting on a host call, when it resumes.
+    for (const words of m.slots.values()) {
+      if (Atomics.load(words[0]!, INTERRUPT_CURRENT) !== p.id) continue;
+      for (const w of words) Atomics.store(w, INTERRUPT_TARGET, p.id);
+    }
+    // Its guest's host calls have given up by now; a worker still silent is computing where it cannot be
+    // stopped (a module `wasm-interrupt.ts` could not rewrite).
     setTimeout(() => {
       if (!m.dead && m.inflight.has(p.id)) void this.#replace(m, `a request ran ${STUCK_AFTER_MS}ms past its ${this.#opts.callTimeoutMs}ms deadline`);
     }, STUCK_AFTER_MS).unref();
@@ -187,7 +197,7 @@ export class AsyncWorkloadPool {
       ...o.data,
       name: o.name,
       dir: o.artifact.dir,
-      modules: await compiledModules(o.artifact.dir, o.memoryLimitBytes, true),
+      modules: await compiledModules(o.artifact.dir, o.memoryLimitBytes, true, true),
       instances: o.instancesPerWorker,
       importTimeoutMs: Math.max(1000, o.callTimeoutMs - 500),
       bridge: bridge.port2,
@@ -201,16 +211,31 @@ export class AsyncWorkloadPool {
       stderr: false,
     });
     serveAsyncBridge(bridge.port1, o.endpoint);
-    const member: Member = { worker, outbox: new PortBatch(worker), inflight: new Map(), dead: false, overdue: 0 };
+    const member: Member = { worker, outbox: new PortBatch(worker), inflight: new Map(), dead: false, overdue: 0, slots: new Map() };
+    type Ready = { ready: boolean; message?: string };
+    // Listening from the start: the worker announces its first instance before it says it is ready.
+    worker.on('message', (r: AsyncWorkloadReply | AsyncWorkloadSlot | Ready) => {
+      if ('ready' in r) return;
+      if ('slot' in r)
+        member.slots.set(
+          r.slot,
+          r.buffers.map((b) => new Int32Array(b)),
+        );
+      else if ('slotGone' in r) member.slots.delete(r.slotGone);
+      else this.#onReply(member, r);
+    });
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       const onExit = (code: number) => reject(new Error(`the worker exited with code ${code} before it was ready`));
-      worker.once('message', (m: { ready: boolean; message?: string }) => {
+      const onReady = (m: Ready | object) => {
+        if (!('ready' in m)) return;
+        worker.off('message', onReady);
         worker.off('error', onError);
         worker.off('exit', onExit);
         if (m.ready) resolve();
         else reject(new Error(m.message));
-      });
+      };
+      worker.on('message', onReady);
       worker.once('error', onError);
       worker.once('exit', onExit);
     })
@@ -223,7 +248,6 @@ export class AsyncWorkloadPool {
         await worker.terminate();
         throw err;
       });
-    worker.on('message', (r: AsyncWorkloadReply) => this.#onReply(member, r));
     worker.on('error', (err) => void this.#replace(member, `worker error: ${err.message}`));
     worker.on('exit', (code) => {
       bridge.port1.close();

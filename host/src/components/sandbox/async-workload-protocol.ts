@@ -33,3 +33,10 @@ export interface AsyncWorkloadRequest {
 export type AsyncWorkloadReply =
   | { readonly id: number; readonly ok: true; readonly value: WorkloadResponse | { error: string } }
   | { readonly id: number; readonly ok: false; readonly kind: 'trap' | 'expired'; readonly message: string };
+
+/**
+ * The worker's word on one of its instances (`n`, numbered by the worker): the shared buffers of its interrupt
+ * words (`wasm-interrupt.ts`), sent when it is made and each time it is instantiated anew, or that it is gone.
+ * The pool stops a request past its deadline through them (`WorkloadInstance.serving`).
+ */
+export type AsyncWorkloadSlot = { readonly slot: number; readonly buffers: readonly SharedArrayBuffer[] } | { readonly slotGone: number };

@@ -6,13 +6,15 @@
  * requests. After each request the instance is made fresh (`WorkloadInstance.renew`) before it serves again.
  *
  * A trap fails its request and drops its instance only (a new one is made on demand); the others go on. A
- * guest that computes past its deadline holds the thread: the pool terminates the worker then. Outbound HTTP
+ * guest that computes past its deadline holds the thread: the pool stops it through its instance's interrupt
+ * words (`wasm-interrupt.ts`), so it traps at its next loop head and the thread goes on; a guest whose module
+ * could not be made interruptible is stopped by terminating the worker. Outbound HTTP
  * goes over the same bridge, and the guest waits for its answer on a pollable, suspended like any host call
  * (`wasi-io.ts` `waits`).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { AsyncBridgeClient } from './async-bridge-client.js';
-import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
+import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadSlot, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
 import { limits as httpLimits, type OutboundRequest, type WorkloadResponse } from './wasi-http.js';
 import { eachMessage } from '../../capabilities/port-batch.js';
 import { lineSink, waits } from './wasi-io.js';
@@ -30,6 +32,10 @@ const bridge = new AsyncBridgeClient(init.bridge);
 
 /** One instance with its own imports: its host calls carry its own request's deadline, its stdio its own lines. */
 interface Slot {
+  /** Its number, for the pool (`AsyncWorkloadSlot`). */
+  readonly n: number;
+  /** The instantiation whose interrupt words the pool has (`WorkloadInstance.stats.instantiations`). */
+  announced: number;
   instance: WorkloadInstance;
   /** Deadline (`performance.now()` ms) of the request it serves; Infinity between requests. */
   deadline: number;
@@ -43,7 +49,7 @@ async function makeSlot(): Promise<Slot> {
     stdout.flush();
     stderr.flush();
   };
-  const slot = { deadline: Number.POSITIVE_INFINITY, flush } as Slot;
+  const slot = { n: nextSlot++, announced: 0, deadline: Number.POSITIVE_INFINITY, flush } as Slot;
   const left = () => Math.min(init.importTimeoutMs, slot.deadline - performance.now());
   const imports = await workloadWasi({
     name: init.name,
@@ -56,7 +62,19 @@ async function makeSlot(): Promise<Slot> {
     appCallBytes: init.appCallBytes,
   });
   slot.instance = await WorkloadInstance.create(init.dir, init.modules, imports);
+  announce(slot);
   return slot;
+}
+
+let nextSlot = 1;
+
+/** Gives the pool the interrupt words of `slot`'s instance, if it has not got these yet (a new instantiation). */
+function announce(slot: Slot): void {
+  const n = slot.instance.stats.instantiations;
+  if (slot.announced === n) return;
+  slot.announced = n;
+  const buffers = slot.instance.interruptBuffers;
+  if (buffers.length > 0) port.postMessage({ slot: slot.n, buffers } satisfies AsyncWorkloadSlot);
 }
 
 const free: Slot[] = [];
@@ -84,7 +102,8 @@ function give(s: Slot): void {
 }
 
 /** An instance is gone (its request trapped, or it could not be made fresh): one waiting request gets a new one. */
-function lost(): void {
+function lost(slot: Slot): void {
+  if (slot.announced > 0 && slot.instance.interruptBuffers.length > 0) port.postMessage({ slotGone: slot.n } satisfies AsyncWorkloadSlot);
   made--;
   const w = waiting.shift();
   if (!w) return;
@@ -116,21 +135,25 @@ async function serve(msg: AsyncWorkloadRequest): Promise<void> {
       give(slot);
       return;
     }
+    slot.instance.serving(msg.id);
     const value = await slot.instance.handle(msg.request);
     reply({ id: msg.id, ok: true, value });
   } catch (err) {
     trapped = true;
-    reply({ id: msg.id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) });
+    const message = slot.instance.interrupted(msg.id) ? 'stopped at its deadline' : err instanceof Error ? err.message : String(err);
+    reply({ id: msg.id, ok: false, kind: 'trap', message });
   } finally {
+    slot.instance.serving(0);
     slot.flush();
     slot.deadline = Number.POSITIVE_INFINITY;
   }
-  if (trapped) return lost();
+  if (trapped) return lost(slot);
   try {
     await slot.instance.renew();
   } catch {
-    return lost();
+    return lost(slot);
   }
+  announce(slot);
   give(slot);
 }
 

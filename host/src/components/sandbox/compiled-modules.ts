@@ -1,7 +1,8 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { limitMemory } from '../wasm-memory-limit.js';
 import { exportState } from '../wasm-export-state.js';
+import { interruptible } from '../wasm-interrupt.js';
 
 /**
  * Core modules of a transpiled component, compiled once per process and shared by every instance.
@@ -14,15 +15,16 @@ import { exportState } from '../wasm-export-state.js';
  */
 const cache = new Map<string, Promise<Record<string, WebAssembly.Module>>>();
 
-export function compiledModules(dir: string, memoryLimitBytes: number, stateExports = false): Promise<Record<string, WebAssembly.Module>> {
-  const key = `${dir}\u0000${memoryLimitBytes}\u0000${stateExports}`;
+export function compiledModules(dir: string, memoryLimitBytes: number, stateExports = false, interrupt = false): Promise<Record<string, WebAssembly.Module>> {
+  const key = `${dir}\u0000${memoryLimitBytes}\u0000${stateExports}\u0000${interrupt}`;
   let p = cache.get(key);
   if (!p) {
     p = (async () => {
       const names = (await readdir(dir)).filter((n) => n.endsWith('.wasm'));
       const entries = await Promise.all(
         names.map(async (n) => {
-          const limited = limitMemory(await readFile(join(dir, n)), memoryLimitBytes);
+          const read = interrupt ? await interruptibleModule(dir, n) : await readFile(join(dir, n));
+          const limited = limitMemory(read, memoryLimitBytes);
           const bytes = (stateExports ? exportState(limited) : limited) as Uint8Array<ArrayBuffer>;
           return [n, await WebAssembly.compile(bytes)] as const;
         }),
@@ -38,4 +40,32 @@ export function compiledModules(dir: string, memoryLimitBytes: number, stateExpo
 /** Forgets the compiled modules of an artifact (when no pool uses it any more). */
 export function forgetModules(dir: string): void {
   for (const key of cache.keys()) if (key.startsWith(`${dir}\u0000`)) cache.delete(key);
+}
+
+/** The folder of an artifact holding its modules made interruptible (a rewrite of a 12 MB module takes 0.3 s). */
+const INTERRUPTIBLE_DIR = 'interruptible-1';
+
+/**
+ * Core module `name` of the artifact in `dir` with its loops interruptible, as rewritten once and kept in the
+ * artifact's folder; one the rewrite cannot decode as it is. A folder that cannot be written is no error: the
+ * rewrite is then made again at each start.
+ */
+async function interruptibleModule(dir: string, name: string): Promise<Uint8Array> {
+  const kept = join(dir, INTERRUPTIBLE_DIR, name);
+  const cached = await readFile(kept).catch(() => undefined);
+  if (cached) return cached;
+  const original = await readFile(join(dir, name));
+  let bytes: Uint8Array;
+  try {
+    bytes = interruptible(original).bytes;
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    bytes = original;
+  }
+  const tmp = `${kept}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  await mkdir(join(dir, INTERRUPTIBLE_DIR), { recursive: true })
+    .then(() => writeFile(tmp, bytes))
+    .then(() => rename(tmp, kept))
+    .catch(() => undefined);
+  return bytes;
 }

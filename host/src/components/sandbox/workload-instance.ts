@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GLUE_TABLES_KEY } from '../glue-tables.js';
 import { STATE_EXPORT_PREFIX } from '../wasm-export-state.js';
+import { INTERRUPT_CURRENT, INTERRUPT_EXPORT, INTERRUPT_TARGET } from '../wasm-interrupt.js';
 import { MemoryImage } from './memory-image.js';
 import { requestPair, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
 
@@ -66,6 +67,8 @@ export interface InstanceStats {
 export class WorkloadInstance {
   #handler!: Handler;
   #snapshot!: Snapshot;
+  /** The interrupt words of its core instances whose loops can be stopped (`wasm-interrupt.ts`). */
+  #interrupts: Int32Array[] = [];
   #served = 0;
   #dirty = false;
   readonly stats: InstanceStats = { instantiations: 0, resets: 0 };
@@ -116,9 +119,13 @@ export class WorkloadInstance {
     this.#handler = handler as unknown as Handler;
     const memories: Array<Snapshot['memories'][number]> = [];
     const globals: Array<Snapshot['globals'][number]> = [];
+    const interrupts: Int32Array[] = [];
     for (const core of cores) {
+      // The interrupt memory is exported under a state name too: it is the host's, not state to put back.
+      const interrupt = core.exports[INTERRUPT_EXPORT];
+      if (interrupt instanceof WebAssembly.Memory) interrupts.push(new Int32Array(interrupt.buffer));
       for (const [name, item] of Object.entries(core.exports)) {
-        if (!name.startsWith(STATE_EXPORT_PREFIX)) continue;
+        if (!name.startsWith(STATE_EXPORT_PREFIX) || item === interrupt) continue;
         if (item instanceof WebAssembly.Memory) memories.push({ memory: item, image: MemoryImage.of(new Uint8Array(item.buffer)) });
         else if (item instanceof WebAssembly.Global) globals.push({ global: item, value: item.value });
       }
@@ -130,6 +137,7 @@ export class WorkloadInstance {
       else if (t instanceof Map) captureTables.push({ table: t, image: [...t] });
     }
     this.#snapshot = { memories, globals, handleTables, captureTables };
+    this.#interrupts = interrupts;
     this.#served = 0;
     this.#dirty = false;
     this.stats.instantiations++;
@@ -194,6 +202,24 @@ export class WorkloadInstance {
     this.#served++;
     this.#dirty = false;
     this.stats.resets++;
+  }
+
+  /** The shared buffers of its interrupt words, for the watchdog (new with each instantiation: `stats.instantiations`). */
+  get interruptBuffers(): SharedArrayBuffer[] {
+    return this.#interrupts.map((w) => w.buffer as SharedArrayBuffer);
+  }
+
+  /** Marks the request it serves from now (`id` > 0; 0: none): only a watchdog's write of that id stops its loops. */
+  serving(id: number): void {
+    for (const w of this.#interrupts) {
+      Atomics.store(w, INTERRUPT_TARGET, 0);
+      Atomics.store(w, INTERRUPT_CURRENT, id);
+    }
+  }
+
+  /** Whether a watchdog asked to stop request `id` (so a trap while serving it was that interruption). */
+  interrupted(id: number): boolean {
+    return this.#interrupts.some((w) => Atomics.load(w, INTERRUPT_TARGET) === id);
   }
 
   /** Restores memories and globals; false when a memory grew (only a fresh instance has the old size). */
