@@ -18,26 +18,31 @@ const section = (id: number, content: number[]) => [id, content.length, ...conte
 const body = (bytes: number[]) => [bytes.length, ...bytes];
 const ascii = (s: string) => [s.length, ...Buffer.from(s, 'latin1')];
 
-/** `spin()` loops for ever; `count(n)` sums n..1 in a loop. It defines a memory of its own, so the interrupt memory is index 1. */
+/**
+ * `spin()` loops for ever; `count(n)` sums n..1 in a loop; `tail()` tail-calls itself for ever (no loop, no stack
+ * growth). It defines a memory of its own, so the interrupt memory is index 1.
+ */
 const LOOPS = Uint8Array.from([
   ...HEADER,
   ...section(1, [0x02, 0x60, 0x00, 0x00, 0x60, 0x01, 0x7f, 0x01, 0x7f]),
-  ...section(3, [0x02, 0x00, 0x01]),
+  ...section(3, [0x03, 0x00, 0x01, 0x00]),
   ...section(5, [0x01, 0x00, 0x01]),
-  ...section(7, [0x02, ...ascii('spin'), 0x00, 0x00, ...ascii('count'), 0x00, 0x01]),
+  ...section(7, [0x03, ...ascii('spin'), 0x00, 0x00, ...ascii('count'), 0x00, 0x01, ...ascii('tail'), 0x00, 0x02]),
   ...section(10, [
-    0x02,
+    0x03,
     ...body([0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b]),
     // local acc; loop: acc += n; n -= 1; br_if (n != 0); end; acc
     ...body([
       0x01, 0x01, 0x7f, 0x03, 0x40, 0x20, 0x01, 0x20, 0x00, 0x6a, 0x21, 0x01, 0x20, 0x00, 0x41, 0x01, 0x6b, 0x22, 0x00, 0x0d, 0x00, 0x0b, 0x20, 0x01, 0x0b,
     ]),
+    // return_call 2
+    ...body([0x00, 0x12, 0x02, 0x0b]),
   ]),
 ]);
 
 it("a loop stops with a trap when another thread writes its request's id, not another's, and the same thread and instance then go on", async () => {
   const { bytes, loops } = interruptible(LOOPS);
-  assert.equal(loops, 2);
+  assert.equal(loops, 3, 'two loop heads and the entry of the function making a tail call');
   // The worker instantiates the module, hands over the interrupt memory, and calls spin() as request 7.
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
@@ -71,6 +76,28 @@ it("a loop stops with a trap when another thread writes its request's id, not an
     assert.match(replies[1]!.trap ?? '', /RuntimeError: unreachable/, 'spin() trapped');
     assert.ok(performance.now() - t0 < 1000, 'within a second of its id being written');
     assert.equal(replies[1]!.after, 5050, 'the worker goes on, and the instance computes again once the word is clear');
+  } finally {
+    await w.terminate();
+  }
+});
+
+it('a function tail-calling itself for ever (no loop) is stopped the same way, at its entry', async () => {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(workerData), {});
+    Atomics.store(new Int32Array(instance.exports.${INTERRUPT_EXPORT}.buffer), ${INTERRUPT_CURRENT}, 3);
+    parentPort.postMessage({ memory: instance.exports.${INTERRUPT_EXPORT} });
+    try { instance.exports.tail(); } catch (err) { parentPort.postMessage({ trap: String(err) }); }
+  `;
+  const w = new Worker(code, { eval: true, workerData: interruptible(LOOPS).bytes });
+  try {
+    const replies: Array<{ memory?: WebAssembly.Memory; trap?: string }> = [];
+    w.on('message', (r) => replies.push(r));
+    await waitUntil(() => replies.length >= 1, 'the interrupt memory', 5000);
+    await new Promise((r) => setTimeout(r, 100));
+    Atomics.store(new Int32Array(replies[0]!.memory!.buffer), INTERRUPT_TARGET, 3);
+    await waitUntil(() => replies.length >= 2, 'tail() to stop', 5000);
+    assert.match(replies[1]!.trap ?? '', /RuntimeError: unreachable/);
   } finally {
     await w.terminate();
   }

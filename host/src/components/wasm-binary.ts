@@ -76,3 +76,22 @@ export function spliceBytes(buf: Uint8Array, start: number, end: number, bytes: 
   out.set(buf.subarray(end), start + bytes.length);
   return out;
 }
+
+/** Skips a name (a length and that many bytes); returns the position after it. */
+export function skipName(buf: Uint8Array, pos: number): number {
+  const [len, p] = readU32(buf, pos);
+  return p + len;
+}
+
+/** Skips memory or table limits (flags, minimum, and the maximum when flag bit 0 says there is one). */
+export function skipLimits(buf: Uint8Array, pos: number): number {
+  const flags = buf[pos++]!;
+  pos = skipLeb(buf, pos);
+  return flags & 0x01 ? skipLeb(buf, pos) : pos;
+}
+
+/** Skips a value type (a number type, or a reference type with its optional heap type). */
+export function skipValType(buf: Uint8Array, pos: number): number {
+  const t = buf[pos];
+  return t === 0x63 || t === 0x64 ? skipLeb(buf, pos + 1) : pos + 1;
+}

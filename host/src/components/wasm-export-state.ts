@@ -10,7 +10,7 @@
  * Wasm). Tables are not exported: the guests' function tables are filled at instantiation and not changed.
  */
 
-import { hasWasmMagic, readU32, skipLeb, spliceBytes, wasmSections, writeU32 } from './wasm-binary.js';
+import { hasWasmMagic, readU32, skipLeb, skipLimits, skipName, skipValType, spliceBytes, wasmSections, writeU32 } from './wasm-binary.js';
 
 /** The prefix of the exports added by `exportState`. */
 export const STATE_EXPORT_PREFIX = '__mortar_';
@@ -23,25 +23,6 @@ const EXPORT_SECTION = 7;
 const AFTER_EXPORTS = new Set([8, 9, 10, 11, 12]);
 const KIND_MEMORY = 2;
 const KIND_GLOBAL = 3;
-
-function skipName(buf: Uint8Array, pos: number): number {
-  const [len, p] = readU32(buf, pos);
-  return p + len;
-}
-
-function skipLimits(buf: Uint8Array, pos: number): number {
-  const flags = buf[pos++]!;
-  pos = skipLeb(buf, pos);
-  if (flags & 0x01) pos = skipLeb(buf, pos);
-  return pos;
-}
-
-/** Skips a value type (a number type, or a reference type with its optional heap type). */
-function skipValType(buf: Uint8Array, pos: number): number {
-  const t = buf[pos++]!;
-  if (t === 0x63 || t === 0x64) return skipLeb(buf, pos);
-  return pos;
-}
 
 /** Skips a constant expression (up to and including its `end`). */
 function skipConstExpr(buf: Uint8Array, pos: number): number {

@@ -7,8 +7,9 @@
  * id to the first (`INTERRUPT_TARGET`) through the memory's `SharedArrayBuffer`: the guest traps at its next
  * loop head, and the thread that ran it is free again, without the worker being terminated. An id written for
  * a request that has just ended matches no later one, so it cannot stop the next. wasmtime's epoch
- * interruption puts a check at the same places in the code it generates. Code without a loop ends by itself,
- * or overflows the stack and traps.
+ * interruption puts a check at the same places in the code it generates. A function that makes a tail call
+ * (`return_call*`) gets the check at its entry too, since tail calls can repeat for ever without a loop or a
+ * growing stack; other code without a loop ends by itself, or overflows the stack and traps.
  *
  * The memory is appended after every memory the module imports or defines, so no existing memory index moves;
  * the check addresses it with a multi-memory `memarg` (Wasm 3.0; V8 has it without flags). It is one page,
@@ -18,7 +19,7 @@
  * (the GC proposal's, say) is refused with a `RangeError` naming the opcode: the caller keeps the module as it
  * was, and a loop in it can only be stopped by terminating its worker.
  */
-import { readU32, skipLeb, wasmSections, writeU32, type WasmSection } from './wasm-binary.js';
+import { readU32, skipLeb, skipLimits, skipName, skipValType, wasmSections, writeU32, type WasmSection } from './wasm-binary.js';
 
 /** The name of the export holding the interrupt words (two `i32`s at addresses 0 and 4 of that memory). */
 export const INTERRUPT_EXPORT = '__mortar_interrupt';
@@ -40,7 +41,7 @@ const KIND_MEMORY = 2;
 /** What the rewrite did. */
 export interface Interruptible {
   readonly bytes: Uint8Array<ArrayBuffer>;
-  /** Loop heads that got the check. */
+  /** Loop heads (and entries of functions making tail calls) that got the check. */
   readonly loops: number;
 }
 
@@ -52,8 +53,9 @@ export interface Interruptible {
 export function interruptible(module: Uint8Array): Interruptible {
   const sections = [...wasmSections(module, 'module')];
   const memoryIndex = importedMemories(module, sections) + definedMemories(module, sections);
-  // if (target) { if (target == current) unreachable }, each word an i32.load (memory N) of address 0
-  const load = (offset: number) => [0x41, 0x00, 0x28, 0x42, ...writeU32(memoryIndex), offset];
+  // if (target) { if (target == current) unreachable }, each word an i32.atomic.load (memory N) of address 0:
+  // atomic, so an optimising compiler cannot keep one value of it for a whole loop (on x64 the same `mov`).
+  const load = (offset: number) => [0x41, 0x00, 0xfe, 0x10, 0x42, ...writeU32(memoryIndex), offset];
   const check = Uint8Array.from([...load(0), 0x04, 0x40, ...load(0), ...load(4), 0x46, 0x04, 0x40, 0x00, 0x0b, 0x0b]);
   const memoryEntry = [0x03, 0x01, 0x01]; // shared, with a maximum: 1 page, at most 1
   const exportEntry = [...name(INTERRUPT_EXPORT), KIND_MEMORY, ...writeU32(memoryIndex)];
@@ -135,23 +137,6 @@ function importedMemories(buf: Uint8Array, sections: WasmSection[]): number {
 function definedMemories(buf: Uint8Array, sections: WasmSection[]): number {
   const s = sections.find((x) => x.id === MEMORY_SECTION);
   return s ? readU32(buf, s.contentStart)[0] : 0;
-}
-
-function skipName(buf: Uint8Array, pos: number): number {
-  const [len, p] = readU32(buf, pos);
-  return p + len;
-}
-
-function skipLimits(buf: Uint8Array, pos: number): number {
-  const flags = buf[pos++]!;
-  pos = skipLeb(buf, pos);
-  return flags & 0x01 ? skipLeb(buf, pos) : pos;
-}
-
-/** A value type: a one-byte type, or `ref` / `ref null` and a heap type. */
-function skipValType(buf: Uint8Array, pos: number): number {
-  const b = buf[pos];
-  return b === 0x63 || b === 0x64 ? skipLeb(buf, pos + 1) : pos + 1;
 }
 
 const skipRefType = skipValType;
@@ -295,7 +280,13 @@ function skipAtomic(buf: Uint8Array, pos: number): number {
   return unknown(`0xfe ${sub}`);
 }
 
-/** The code section with `check` after the block type of every `loop`, as the pieces it is made of. */
+/** Tail calls: `return_call`, `return_call_indirect`, `return_call_ref`. */
+const TAIL_CALLS = new Set([0x12, 0x13, 0x15]);
+
+/**
+ * The code section with `check` after the block type of every `loop`, and at the entry of every function that
+ * makes a tail call, as the pieces it is made of.
+ */
 function rewriteCode(content: Uint8Array, check: Uint8Array): { pieces: Uint8Array[]; loops: number } {
   let [count, p] = readU32(content, 0);
   const pieces: Uint8Array[] = [Uint8Array.from(writeU32(count))];
@@ -307,20 +298,26 @@ function rewriteCode(content: Uint8Array, check: Uint8Array): { pieces: Uint8Arr
     // Locals: groups of (count, type).
     let [groups, q] = readU32(content, bodyStart);
     while (groups-- > 0) q = skipValType(content, skipLeb(content, q));
-    const body: Uint8Array[] = [];
-    let copied = bodyStart;
+    const body: Uint8Array[] = [content.subarray(bodyStart, q)];
+    let copied = q;
     let n = 0;
+    let tailCalls = false;
     while (q < end) {
-      const isLoop = content[q] === 0x03;
+      const op = content[q]!;
+      tailCalls ||= TAIL_CALLS.has(op);
       q = skipInstruction(content, q);
       if (q > end) throw new RangeError('instruction runs past its function body');
-      if (isLoop) {
+      if (op === 0x03) {
         body.push(content.subarray(copied, q), check);
         copied = q;
         n++;
       }
     }
     body.push(content.subarray(copied, end));
+    if (tailCalls) {
+      body.splice(1, 0, check);
+      n++;
+    }
     pieces.push(Uint8Array.from(writeU32(size + n * check.length)), ...body);
     loops += n;
     p = end;

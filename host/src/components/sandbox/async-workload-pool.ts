@@ -59,6 +59,8 @@ interface Pending {
   settled: boolean;
   /** Its deadline passed while its worker had it. */
   overdue?: boolean;
+  /** Its id was written to the interrupt words of the instance serving it. */
+  interrupted?: boolean;
 }
 
 interface Member {
@@ -103,7 +105,10 @@ export class AsyncWorkloadPool {
   handle(request: WorkloadRequest): Promise<WorkloadResponse | { error: string }> {
     if (this.#closed) return Promise.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']));
     return new Promise((resolve, reject) => {
-      const p: Pending = { id: this.#nextId++, request, deadline: Date.now() + this.#opts.callTimeoutMs, resolve, reject, settled: false };
+      // Ids stay positive 32-bit integers: the interrupt words hold them (`wasm-interrupt.ts`).
+      const id = this.#nextId;
+      this.#nextId = id >= 0x7fffffff ? 1 : id + 1;
+      const p: Pending = { id, request, deadline: Date.now() + this.#opts.callTimeoutMs, resolve, reject, settled: false };
       p.timer = setTimeout(() => this.#expire(p), this.#opts.callTimeoutMs);
       this.#dispatch(p);
     });
@@ -170,16 +175,33 @@ export class AsyncWorkloadPool {
     if (!m) return;
     p.overdue = true;
     m.overdue++;
-    // A guest computing in a loop traps at its next loop head; one waiting on a host call, when it resumes.
+    this.#interrupt(m, p);
+    // Its guest's host calls have given up by now; a worker still silent is computing where it cannot be
+    // stopped (a module `wasm-interrupt.ts` could not rewrite). One that only now shows the instance serving
+    // the request (announced late, or it started the guest after the deadline) gets one more period.
+    const stuck = (again: boolean) =>
+      setTimeout(() => {
+        if (m.dead || !m.inflight.has(p.id)) return;
+        if (again && this.#interrupt(m, p)) stuck(false);
+        else void this.#replace(m, `a request ran past its ${this.#opts.callTimeoutMs}ms deadline and could not be stopped`);
+      }, STUCK_AFTER_MS).unref();
+    stuck(true);
+  }
+
+  /**
+   * Writes `p`'s id to the interrupt words of the instance serving it, if `m` knows them and has not yet: a
+   * guest computing in a loop traps at its next loop head, one waiting on a host call when it resumes. True if
+   * it wrote them now.
+   */
+  #interrupt(m: Member, p: Pending): boolean {
+    if (p.interrupted) return false;
     for (const words of m.slots.values()) {
       if (Atomics.load(words[0]!, INTERRUPT_CURRENT) !== p.id) continue;
       for (const w of words) Atomics.store(w, INTERRUPT_TARGET, p.id);
+      p.interrupted = true;
+      return true;
     }
-    // Its guest's host calls have given up by now; a worker still silent is computing where it cannot be
-    // stopped (a module `wasm-interrupt.ts` could not rewrite).
-    setTimeout(() => {
-      if (!m.dead && m.inflight.has(p.id)) void this.#replace(m, `a request ran ${STUCK_AFTER_MS}ms past its ${this.#opts.callTimeoutMs}ms deadline`);
-    }, STUCK_AFTER_MS).unref();
+    return false;
   }
 
   #settle(p: Pending, err?: Error, value?: WorkloadResponse | { error: string }): void {
@@ -216,12 +238,14 @@ export class AsyncWorkloadPool {
     // Listening from the start: the worker announces its first instance before it says it is ready.
     worker.on('message', (r: AsyncWorkloadReply | AsyncWorkloadSlot | Ready) => {
       if ('ready' in r) return;
-      if ('slot' in r)
+      if ('slot' in r) {
         member.slots.set(
           r.slot,
           r.buffers.map((b) => new Int32Array(b)),
         );
-      else if ('slotGone' in r) member.slots.delete(r.slotGone);
+        // Announced after a deadline passed: the request may be on it.
+        for (const p of member.inflight.values()) if (p.overdue) this.#interrupt(member, p);
+      } else if ('slotGone' in r) member.slots.delete(r.slotGone);
       else this.#onReply(member, r);
     });
     await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { limitMemory } from '../wasm-memory-limit.js';
 import { exportState } from '../wasm-export-state.js';
@@ -63,9 +63,13 @@ async function interruptibleModule(dir: string, name: string): Promise<Uint8Arra
     bytes = original;
   }
   const tmp = `${kept}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  await mkdir(join(dir, INTERRUPTIBLE_DIR), { recursive: true })
+  // Not `recursive`: an artifact folder removed meanwhile (another process replacing it) is not made again here.
+  await mkdir(join(dir, INTERRUPTIBLE_DIR))
+    .catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    })
     .then(() => writeFile(tmp, bytes))
     .then(() => rename(tmp, kept))
-    .catch(() => undefined);
+    .catch(() => rm(tmp, { force: true }).catch(() => undefined));
   return bytes;
 }
