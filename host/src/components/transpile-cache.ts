@@ -10,7 +10,7 @@ export const JCO_VERSION = '1.35.0';
  * The glue's identity: the jco version and the version of mortar's changes to it (`patchGlue`). The name of the
  * cache folder, so an upgrade of either never reuses stale glue.
  */
-export const GLUE_ID = `jco-${JCO_VERSION}-mortar.6`;
+export const GLUE_ID = `jco-${JCO_VERSION}-mortar.7`;
 
 /**
  * Where an artifact came from: `prebuilt` (shipped transpiled in `dist/components`, by `npm run build`),
@@ -195,9 +195,9 @@ function rewriteTrampolines(js: string, rewrite: (t: Trampoline) => { body: stri
  * What each trampoline is wrapped in (instead of `_lowerImportBackwardsCompat.bind(null, args)`): an import that
  * takes a fast path (`__mortarHost`, or `__mortarHostAsync` under JSPI; marked before the wrapping) is called
  * through a forwarder that keeps only the trap check, decided once when the glue is instantiated; any other
- * keeps jco's wrapper. jco's wrapper spreads its arguments into two arrays, builds a debug-log object and
- * destructures fourteen fields on every call before it reaches the fast path: about a tenth of an async
- * workload worker's CPU under load (`wat-http`, 2026-12-04).
+ * keeps jco's wrapper. This is the one place the fast path is taken: jco's wrapper spreads its arguments into
+ * two arrays, builds a debug-log object and destructures fourteen fields on every call, about a tenth of an
+ * async workload worker's CPU under load (`wat-http`, 2026-12-04).
  */
 const LOWER_DIRECT = `function __mortarLower(args) {
     const f = args.importFn;
@@ -236,14 +236,11 @@ function hostImportFastPath(js: string): string {
   const check = '_checkMayLeave(componentIdx);';
   const j = i < 0 ? -1 : out.indexOf(check, i);
   if (j < 0) return js;
-  return (
-    out.slice(0, i) +
-    LOWER_DIRECT +
-    out.slice(i, j + check.length) +
-    '\n    if (importFn.__mortarHost && !isManualAsync && !isAsync && !funcTypeIsAsync) return importFn(...params);' +
-    out.slice(j + check.length)
-  )
-    .replaceAll('_lowerImportBackwardsCompat.bind(\n  null,\n', '__mortarLower(\n')
+  // Every lowering goes through `__mortarLower`; a glue binding them otherwise is left as jco wrote it.
+  const BIND = '_lowerImportBackwardsCompat.bind(\n  null,\n';
+  if (!out.includes(BIND)) return js;
+  return (out.slice(0, i) + LOWER_DIRECT + out.slice(i))
+    .replaceAll(BIND, '__mortarLower(\n')
     .replace(
       'export function instantiate(',
       'const __mortarHostTask = { componentIdx: () => -1, id: () => 0, enterSync: () => true, resolve() {}, exit() {}, setErrored() {}, reject() {}, getParentSubtask: () => undefined };\nexport function instantiate(',
@@ -287,9 +284,8 @@ function jspiFastPath(js: string): string {
   });
   if (seen === 0 || fast !== seen) return js;
   let out = rewritten;
-  const lowerFast = 'if (importFn.__mortarHost && !isManualAsync && !isAsync && !funcTypeIsAsync) return importFn(...params);';
-  if (!out.includes(lowerFast)) return js;
-  out = out.replace(lowerFast, `${lowerFast}\n    if (importFn.__mortarHostAsync && !isAsync && !funcTypeIsAsync) return importFn(...params);`);
+  // `__mortarLower` (from `hostImportFastPath`) calls a `__mortarHostAsync` import directly, as it does a `__mortarHost` one.
+  if (!out.includes('function __mortarLower(')) return js;
   out = out.replace(
     /let trampoline(\d+) = _trampoline\1\.manuallyAsync \? new WebAssembly\.Suspending\(_suspendingImport\(/g,
     (_, n: string) =>
