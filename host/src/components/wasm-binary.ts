@@ -95,3 +95,54 @@ export function skipValType(buf: Uint8Array, pos: number): number {
   const t = buf[pos];
   return t === 0x63 || t === 0x64 ? skipLeb(buf, pos + 1) : pos + 1;
 }
+
+const IMPORT_SECTION = 2;
+const EXPORT_SECTION = 7;
+/** Sections that come after the export section (start, element, data count, code, data). */
+const AFTER_EXPORTS = new Set([8, 9, 10, 11, 12]);
+
+/** How many memories and globals a module imports (they come first in their index spaces). */
+export function importedCounts(buf: Uint8Array): { memories: number; globals: number } {
+  const counts = { memories: 0, globals: 0 };
+  for (const { id, contentStart } of wasmSections(buf, 'module')) {
+    if (id !== IMPORT_SECTION) continue;
+    let [count, p] = readU32(buf, contentStart);
+    for (; count > 0; count--) {
+      p = skipName(buf, skipName(buf, p));
+      const kind = buf[p++];
+      if (kind === 0x00) p = skipLeb(buf, p);
+      else if (kind === 0x01) p = skipLimits(buf, skipValType(buf, p));
+      else if (kind === 0x02) {
+        counts.memories++;
+        p = skipLimits(buf, p);
+      } else if (kind === 0x03) {
+        counts.globals++;
+        p = skipValType(buf, p) + 1;
+      } else if (kind === 0x04) p = skipLeb(buf, p + 1);
+      else throw new RangeError(`unknown import kind ${kind}`);
+    }
+  }
+  return counts;
+}
+
+/** One export section entry: its name, kind (2 memory, 3 global, ...) and index. */
+export function exportEntry(name: string, kind: number, index: number): number[] {
+  const bytes = [...new TextEncoder().encode(name)];
+  return [...writeU32(bytes.length), ...bytes, kind, ...writeU32(index)];
+}
+
+/** A copy of `module` whose export section also holds `entries` (`exportEntry`); one is made where there was none. */
+export function addExports(module: Uint8Array, entries: readonly number[][]): Uint8Array {
+  let section: { start: number; end: number; count: number; bodyStart: number } | undefined;
+  let insertAt = module.length;
+  for (const { id, start, contentStart, contentEnd } of wasmSections(module, 'module')) {
+    if (id === EXPORT_SECTION) {
+      const [count, bodyStart] = readU32(module, contentStart);
+      section = { start, end: contentEnd, count, bodyStart };
+    }
+    if (AFTER_EXPORTS.has(id) && insertAt === module.length) insertAt = start;
+  }
+  const old = section ? module.subarray(section.bodyStart, section.end) : new Uint8Array(0);
+  const body = [...writeU32((section?.count ?? 0) + entries.length), ...old, ...entries.flat()];
+  return spliceBytes(module, section?.start ?? insertAt, section?.end ?? insertAt, [EXPORT_SECTION, ...writeU32(body.length), ...body]);
+}

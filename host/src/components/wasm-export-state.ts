@@ -10,17 +10,13 @@
  * Wasm). Tables are not exported: the guests' function tables are filled at instantiation and not changed.
  */
 
-import { hasWasmMagic, readU32, skipLeb, skipLimits, skipName, skipValType, spliceBytes, wasmSections, writeU32 } from './wasm-binary.js';
+import { addExports, exportEntry, hasWasmMagic, importedCounts, readU32, skipLeb, skipValType, wasmSections } from './wasm-binary.js';
 
 /** The prefix of the exports added by `exportState`. */
 export const STATE_EXPORT_PREFIX = '__mortar_';
 
-const IMPORT_SECTION = 2;
 const MEMORY_SECTION = 5;
 const GLOBAL_SECTION = 6;
-const EXPORT_SECTION = 7;
-/** Sections that come after the export section (start, element, data count, code, data). */
-const AFTER_EXPORTS = new Set([8, 9, 10, 11, 12]);
 const KIND_MEMORY = 2;
 const KIND_GLOBAL = 3;
 
@@ -59,11 +55,6 @@ function skipConstExpr(buf: Uint8Array, pos: number): number {
   }
 }
 
-function exportEntry(name: string, kind: number, index: number): number[] {
-  const bytes = [...new TextEncoder().encode(name)];
-  return [...writeU32(bytes.length), ...bytes, kind, ...writeU32(index)];
-}
-
 /**
  * Returns a copy of `module` that also exports each defined memory and each defined mutable global under a
  * `STATE_EXPORT_PREFIX` name; a module defining neither is returned unchanged. Throws `RangeError` when the
@@ -71,59 +62,26 @@ function exportEntry(name: string, kind: number, index: number): number[] {
  */
 export function exportState(module: Uint8Array): Uint8Array {
   if (!hasWasmMagic(module)) throw new RangeError('not a core Wasm module');
-  let importedGlobals = 0;
-  let importedMemories = 0;
+  const imported = importedCounts(module);
   let definedMemories = 0;
   const mutableGlobals: number[] = [];
-  let exportSection: { start: number; end: number; count: number; bodyStart: number } | undefined;
-  let insertAt = module.length;
-  for (const { id, start: pos, contentStart, contentEnd } of wasmSections(module, 'module')) {
-    if (id === IMPORT_SECTION) {
-      let [count, p] = readU32(module, contentStart);
-      for (; count > 0; count--) {
-        p = skipName(module, skipName(module, p));
-        const kind = module[p++]!;
-        if (kind === 0) p = skipLeb(module, p);
-        else if (kind === 1) p = skipLimits(module, skipValType(module, p));
-        else if (kind === KIND_MEMORY) {
-          importedMemories++;
-          p = skipLimits(module, p);
-        } else if (kind === KIND_GLOBAL) {
-          importedGlobals++;
-          p = skipValType(module, p) + 1;
-        } else if (kind === 4) p = skipLeb(module, p + 1);
-        else throw new RangeError(`unknown import kind ${kind}`);
-      }
-    } else if (id === MEMORY_SECTION) {
+  for (const { id, contentStart } of wasmSections(module, 'module')) {
+    if (id === MEMORY_SECTION) {
       [definedMemories] = readU32(module, contentStart);
     } else if (id === GLOBAL_SECTION) {
       let [count, p] = readU32(module, contentStart);
       for (let i = 0; i < count; i++) {
         p = skipValType(module, p);
-        if (module[p++] === 1) mutableGlobals.push(importedGlobals + i);
+        if (module[p++] === 1) mutableGlobals.push(imported.globals + i);
         p = skipConstExpr(module, p);
       }
-    } else if (id === EXPORT_SECTION) {
-      const [count, bodyStart] = readU32(module, contentStart);
-      exportSection = { start: pos, end: contentEnd, count, bodyStart };
     }
-    if (AFTER_EXPORTS.has(id) && insertAt === module.length) insertAt = pos;
   }
-  const added: number[] = [];
-  let addedCount = 0;
+  const added: number[][] = [];
   for (let m = 0; m < definedMemories; m++) {
-    added.push(...exportEntry(`${STATE_EXPORT_PREFIX}memory_${importedMemories + m}`, KIND_MEMORY, importedMemories + m));
-    addedCount++;
+    const index = imported.memories + m;
+    added.push(exportEntry(`${STATE_EXPORT_PREFIX}memory_${index}`, KIND_MEMORY, index));
   }
-  for (const g of mutableGlobals) {
-    added.push(...exportEntry(`${STATE_EXPORT_PREFIX}global_${g}`, KIND_GLOBAL, g));
-    addedCount++;
-  }
-  if (addedCount === 0) return module;
-  const oldEntries = exportSection ? module.subarray(exportSection.bodyStart, exportSection.end) : new Uint8Array(0);
-  const body = [...writeU32((exportSection?.count ?? 0) + addedCount), ...oldEntries, ...added];
-  const section = [EXPORT_SECTION, ...writeU32(body.length), ...body];
-  const cutStart = exportSection ? exportSection.start : insertAt;
-  const cutEnd = exportSection ? exportSection.end : insertAt;
-  return spliceBytes(module, cutStart, cutEnd, section);
+  for (const g of mutableGlobals) added.push(exportEntry(`${STATE_EXPORT_PREFIX}global_${g}`, KIND_GLOBAL, g));
+  return added.length === 0 ? module : addExports(module, added);
 }

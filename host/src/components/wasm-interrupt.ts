@@ -19,7 +19,7 @@
  * (the GC proposal's, say) is refused with a `RangeError` naming the opcode: the caller keeps the module as it
  * was, and a loop in it can only be stopped by terminating its worker.
  */
-import { readU32, skipLeb, skipLimits, skipName, skipValType, wasmSections, writeU32, type WasmSection } from './wasm-binary.js';
+import { addExports, exportEntry, importedCounts, readU32, skipLeb, skipValType, wasmSections, writeU32 } from './wasm-binary.js';
 
 /** The name of the export holding the interrupt words (two `i32`s at addresses 0 and 4 of that memory). */
 export const INTERRUPT_EXPORT = '__mortar_interrupt';
@@ -28,14 +28,10 @@ export const INTERRUPT_TARGET = 0;
 /** `Int32Array` index of the word the host writes: the id of the request the instance serves (0: none). */
 export const INTERRUPT_CURRENT = 1;
 
-const IMPORT_SECTION = 2;
 const MEMORY_SECTION = 5;
-const EXPORT_SECTION = 7;
 const CODE_SECTION = 10;
 /** Sections that come after the memory section, in the order a module holds them (tag, global, export, ...). */
 const AFTER_MEMORY = new Set([13, 6, 7, 8, 9, 12, 10, 11]);
-/** Sections that come after the export section (start, element, data count, code, data). */
-const AFTER_EXPORTS = new Set([8, 9, 12, 10, 11]);
 const KIND_MEMORY = 2;
 
 /** What the rewrite did. */
@@ -52,56 +48,40 @@ export interface Interruptible {
  */
 export function interruptible(module: Uint8Array): Interruptible {
   const sections = [...wasmSections(module, 'module')];
-  const memoryIndex = importedMemories(module, sections) + definedMemories(module, sections);
+  const memories = sections.find((x) => x.id === MEMORY_SECTION);
+  const memoryIndex = importedCounts(module).memories + (memories ? readU32(module, memories.contentStart)[0] : 0);
   // if (target) { if (target == current) unreachable }, each word an i32.atomic.load (memory N) of address 0:
   // atomic, so an optimising compiler cannot keep one value of it for a whole loop (on x64 the same `mov`).
   const load = (offset: number) => [0x41, 0x00, 0xfe, 0x10, 0x42, ...writeU32(memoryIndex), offset];
   const check = Uint8Array.from([...load(0), 0x04, 0x40, ...load(0), ...load(4), 0x46, 0x04, 0x40, 0x00, 0x0b, 0x0b]);
   const memoryEntry = [0x03, 0x01, 0x01]; // shared, with a maximum: 1 page, at most 1
-  const exportEntry = [...name(INTERRUPT_EXPORT), KIND_MEMORY, ...writeU32(memoryIndex)];
 
   const out: Uint8Array[] = [module.subarray(0, 8)];
   let loops = 0;
   let memoryDone = false;
-  let exportDone = false;
-  const put = (id: number, content: number[]) => out.push(Uint8Array.from([id, ...writeU32(content.length), ...content]));
+  const putMemories = (content: number[]) => {
+    out.push(Uint8Array.from([MEMORY_SECTION, ...writeU32(content.length), ...content]));
+    memoryDone = true;
+  };
   for (const s of sections) {
-    if (!memoryDone && AFTER_MEMORY.has(s.id)) {
-      put(MEMORY_SECTION, [0x01, ...memoryEntry]);
-      memoryDone = true;
-    }
-    if (!exportDone && AFTER_EXPORTS.has(s.id)) {
-      put(EXPORT_SECTION, [0x01, ...exportEntry]);
-      exportDone = true;
-    }
+    if (!memoryDone && !memories && AFTER_MEMORY.has(s.id)) putMemories([0x01, ...memoryEntry]);
     const content = module.subarray(s.contentStart, s.contentEnd);
-    if (s.id === MEMORY_SECTION) {
-      put(MEMORY_SECTION, appendEntry(content, memoryEntry));
-      memoryDone = true;
-    } else if (s.id === EXPORT_SECTION) {
-      put(EXPORT_SECTION, appendEntry(content, exportEntry));
-      exportDone = true;
-    } else if (s.id === CODE_SECTION) {
+    if (s === memories) putMemories(appendEntry(content, memoryEntry));
+    else if (s.id === CODE_SECTION) {
       const code = rewriteCode(content, check);
       loops += code.loops;
       out.push(Uint8Array.from([CODE_SECTION, ...writeU32(code.pieces.reduce((n, c) => n + c.length, 0))]), ...code.pieces);
     } else out.push(module.subarray(s.start, s.contentEnd));
   }
   if (loops === 0) return { bytes: Uint8Array.from(module), loops };
-  if (!memoryDone) put(MEMORY_SECTION, [0x01, ...memoryEntry]);
-  if (!exportDone) put(EXPORT_SECTION, [0x01, ...exportEntry]);
+  if (!memoryDone) putMemories([0x01, ...memoryEntry]);
   const bytes = new Uint8Array(out.reduce((n, c) => n + c.length, 0));
   let at = 0;
   for (const c of out) {
     bytes.set(c, at);
     at += c.length;
   }
-  return { bytes, loops };
-}
-
-function name(s: string): number[] {
-  const b = new TextEncoder().encode(s);
-  return [...writeU32(b.length), ...b];
+  return { bytes: addExports(bytes, [exportEntry(INTERRUPT_EXPORT, KIND_MEMORY, memoryIndex)]) as Uint8Array<ArrayBuffer>, loops };
 }
 
 /** A vector section's content with one more entry at its end. */
@@ -109,37 +89,6 @@ function appendEntry(content: Uint8Array, entry: number[]): number[] {
   const [count, p] = readU32(content, 0);
   return [...writeU32(count + 1), ...content.subarray(p), ...entry];
 }
-
-function importedMemories(buf: Uint8Array, sections: WasmSection[]): number {
-  const s = sections.find((x) => x.id === IMPORT_SECTION);
-  if (!s) return 0;
-  let [count, p] = readU32(buf, s.contentStart);
-  let memories = 0;
-  while (count-- > 0) {
-    p = skipName(buf, skipName(buf, p));
-    const kind = buf[p++];
-    if (kind === 0x00)
-      p = skipLeb(buf, p); // func: type index
-    else if (kind === 0x01)
-      p = skipLimits(buf, skipRefType(buf, p)); // table
-    else if (kind === 0x02) {
-      p = skipLimits(buf, p);
-      memories++;
-    } else if (kind === 0x03)
-      p = skipValType(buf, p) + 1; // global: type, mutability
-    else if (kind === 0x04)
-      p = skipLeb(buf, p + 1); // tag: attribute, type index
-    else throw new RangeError(`import of unknown kind 0x${(kind ?? 0).toString(16)}`);
-  }
-  return memories;
-}
-
-function definedMemories(buf: Uint8Array, sections: WasmSection[]): number {
-  const s = sections.find((x) => x.id === MEMORY_SECTION);
-  return s ? readU32(buf, s.contentStart)[0] : 0;
-}
-
-const skipRefType = skipValType;
 
 /** A block type: empty (0x40), a value type, or a type index (s33). */
 function skipBlockType(buf: Uint8Array, pos: number): number {
