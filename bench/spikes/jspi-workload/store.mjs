@@ -4,6 +4,7 @@
 // directly from the workload's thread, without the main thread between.
 import { workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
+import { readValue } from './read.mjs';
 
 const { redis: redisAt, script, ports } = workerData;
 const [host, p] = redisAt.split(':');
@@ -14,9 +15,7 @@ for (const port of ports) {
     const out = await Promise.all(
       batch.map(async ([id, key]) => {
         try {
-          const r = await redis.evalBuffer(script, 1, `orders||${key}`);
-          const len = r.readInt32BE(0);
-          return [id, len < 0 ? undefined : new Uint8Array(r.subarray(20, 20 + len))];
+          return [id, await readValue(redis, script, key)];
         } catch (err) {
           return [id, undefined, String(err)];
         }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
+import { readValue } from './read.mjs';
 
 const { root, port, instances, store, redis: redisAt, script, storePort } = workerData;
 const dist = (p) => import(pathToFileURL(join(root, 'dist/host/src/components', p)).href);
@@ -38,16 +39,7 @@ const viaPort = (key) =>
     if (batch.length === 0) queueMicrotask(() => storePort.postMessage(batch.splice(0)));
     batch.push([id, key]);
   });
-const getAsync =
-  store === 'port'
-    ? viaPort
-    : store === 'redis'
-      ? async (key) => {
-          const r = await redis.evalBuffer(script, 1, `orders||${key}`);
-          const len = r.readInt32BE(0);
-          return len < 0 ? undefined : new Uint8Array(r.subarray(20, 20 + len));
-        }
-      : async () => CONST;
+const getAsync = store === 'port' ? viaPort : store === 'redis' ? (key) => readValue(redis, script, key) : async () => CONST;
 /** mortar's workload imports forward to a host call: `kv.get` answers a promise, which the JSPI glue awaits. */
 const call = (op, args) => {
   if (op === 'kv.open') return undefined;
