@@ -369,14 +369,34 @@ async function up(argv: string[]): Promise<void> {
         logger: log,
       };
       trigger = new TriggerServer({ ...routes, maxBodyBytes: config.maxBodyBytes });
-      await trigger.listen(spin.listen.host, spin.listen.port);
+      // Where the workers can take the connections themselves (worker-trigger.ts), the address is opened for
+      // them to join; then this thread takes none (the app channel still comes here: workload.serve below).
+      const shared = running.soleComponent(plan.router) !== undefined;
+      await trigger.listen(spin.listen.host, spin.listen.port, shared ? 'first' : undefined);
+      const { host } = spin.listen;
+      const workersListen =
+        shared &&
+        (await running.listen({
+          appId: plan.appId,
+          appVersion: plan.app.version,
+          router: plan.router,
+          staticResponses: plan.staticResponses,
+          maxBodyBytes: config.maxBodyBytes,
+          host,
+          port: trigger.port,
+          debug: log.isLevelEnabled('debug'),
+        }));
+      if (workersListen) trigger.stopAccepting();
       workload.serve(routes, trigger.authority);
       const served = plan.router
         .routes()
         .map((r) => `  ${'component' in r.target ? r.target.component : r.target.trigger}: ${trigger!.url}${r.route}${r.wildcard ? ' (wildcard)' : ''}`);
       log.info({ listen: trigger.url }, `Serving ${trigger.url}\nAvailable Routes:\n${served.join('\n')}`);
     },
-    stop: async () => trigger?.close(config.gracefulShutdownSeconds * 1000),
+    stop: async () => {
+      const grace = config.gracefulShutdownSeconds * 1000;
+      await Promise.all([trigger?.close(grace), engine?.unlisten(grace)]);
+    },
     close: async () => engine?.close(),
   });
 }

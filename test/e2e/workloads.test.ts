@@ -15,6 +15,9 @@ import { testRuntimeConfig } from '../helpers/runtime-config.js';
 import { createLogger } from '../../host/src/logger.js';
 import { WorkloadEndpoint } from '../../host/src/workloads/workload-endpoint.js';
 import { WorkloadHost, type WorkloadRequest, type WorkloadResponse, type WorkloadSpec } from '../../host/src/workloads/workload-host.js';
+import { TriggerServer } from '../../host/src/workloads/trigger-server.js';
+import { SpinRouter } from '../../host/src/workloads/spin-routes.js';
+import { WORKER_TRIGGER_MODULE, type WorkerTriggerOptions } from '../../host/src/workloads/worker-trigger.js';
 import { REDIS_HOST, ROOT, freePort, tempDir, writeComponent } from '../helpers/sidecar.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -64,6 +67,57 @@ for (const mode of ['sync', 'async'] as const)
         ...spec,
       });
       return host;
+    }
+
+    /**
+     * Has `host`'s workers listen themselves (`worker-trigger.ts`, every path routed to `component`) on an
+     * address a `TriggerServer` opened and then stopped accepting on: that listener answers 599, so a 599 is a
+     * request this thread served. Resolves with the address's URL.
+     */
+    async function workersListen(host: WorkloadHost, component: string): Promise<string> {
+      const router = new SpinRouter([{ target: { component }, route: '/...' }]);
+      const mainThread = new TriggerServer({
+        appId: APP_ID,
+        router,
+        staticResponses: new Map(),
+        maxBodyBytes: 1 << 20,
+        logger,
+        handler: { handle: async () => ({ status: 599, headers: [], body: new Uint8Array(0) }) },
+      });
+      const port = await mainThread.listen('127.0.0.1', 0, 'first');
+      const options: WorkerTriggerOptions = {
+        appId: APP_ID,
+        routes: router.entries,
+        staticResponses: new Map(),
+        component,
+        maxBodyBytes: 1 << 20,
+        host: '127.0.0.1',
+        port,
+        debug: false,
+      };
+      assert.equal(await host.listen({ module: WORKER_TRIGGER_MODULE, options }), true, 'the workers listen');
+      mainThread.stopAccepting();
+      return mainThread.url;
+    }
+
+    /** `count` GET `path`s at once, each on a connection of its own. */
+    async function onOwnConnections(url: string, count: number): Promise<Array<{ status: number; body: string; headers: http.IncomingHttpHeaders }>> {
+      return Promise.all(
+        Array.from(
+          { length: count },
+          () =>
+            new Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+              http
+                .get(url, { agent: false }, (res) => {
+                  let body = '';
+                  res.setEncoding('utf8');
+                  res.on('data', (c: string) => (body += c));
+                  res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+                })
+                .on('error', reject);
+            }),
+        ),
+      );
     }
 
     /** A runtime in this process for `APP_ID`, listening for HTTP on a free port. */
@@ -223,6 +277,55 @@ for (const mode of ['sync', 'async'] as const)
             }
             const stopped = lines.filter((l) => /worker stopped/.test(l.msg)).map((l) => l.msg);
             assert.deepEqual(stopped, [], 'no worker was terminated');
+          });
+
+        if (mode === 'async')
+          it("async, its worker listening itself: requests over HTTP are served there with Spin's view of them, a request that loops is stopped at its deadline by the pool's watchdog while other connections to that worker are answered, and the worker is not replaced", async () => {
+            const lines: Array<{ msg: string }> = [];
+            const captured = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+            const one = new WorkloadHost({ api: rt.api, logger: captured, cacheDir });
+            hosts.push(one);
+            await one.start({ appId: APP_ID, name: g.name, wasm: join(WORKLOADS, `${g.name}.wasm`), mode, instances: 1, requestTimeoutMs: 2000 });
+            const url = await workersListen(one, g.name);
+            const first = await onOwnConnections(`${url}/global`, 4);
+            assert.deepEqual(
+              first.map((r) => [r.status, r.body]),
+              Array(4).fill([200, 'fresh']),
+              'served by the worker (599: by the main thread)',
+            );
+            const echo = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer; local: number }>((resolve, reject) => {
+              const req = http.request(`${url}/echo?x=1`, { method: 'POST', agent: false, headers: { 'x-custom': 'v1' } }, (res) => {
+                const chunks: Buffer[] = [];
+                res.on('data', (c: Buffer) => chunks.push(c));
+                res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), local: req.socket!.localPort! }));
+              });
+              req.on('error', reject);
+              req.end(Buffer.from([0xff, 0, 0x41]));
+            });
+            assert.equal(echo.status, 201);
+            // (QuickJS's guest writes the scheme in capitals.)
+            assert.equal(String(echo.headers['x-echo-url']).toLowerCase(), `${url}/echo?x=1`, 'the URL from the Host header');
+            const seen = JSON.parse(String(echo.headers['x-echo-headers'])) as Record<string, string>;
+            assert.equal(seen['x-custom'], 'v1');
+            assert.equal(seen['spin-full-url'], `${url}/echo?x=1`);
+            assert.equal(seen['spin-client-addr'], `127.0.0.1:${echo.local}`, "the client's own address, as the worker's socket has it");
+            assert.deepEqual([...echo.body], [0xff, 0, 0x41]);
+            const started = Date.now();
+            const loop = onOwnConnections(`${url}/loop`, 1);
+            await new Promise((r) => setTimeout(r, 1000));
+            const others = await onOwnConnections(`${url}/global`, 3);
+            const [looped] = await loop;
+            assert.equal(looped!.status, 500);
+            assert.match(looped!.body, /did not answer within 2000ms/);
+            assert.ok(Date.now() - started < 2000 + 1000, `answered ${Date.now() - started} ms after it was sent`);
+            assert.deepEqual(
+              others.map((r) => [r.status, r.body]),
+              Array(3).fill([200, 'fresh']),
+            );
+            const stopped = lines.filter((l) => /worker stopped/.test(l.msg)).map((l) => l.msg);
+            assert.deepEqual(stopped, [], 'no worker was terminated');
+            await one.unlisten(1000);
+            await assert.rejects(onOwnConnections(`${url}/global`, 1), /ECONNREFUSED/, 'once no worker listens, nothing does');
           });
       });
     }
@@ -400,6 +503,44 @@ for (const mode of ['sync', 'async'] as const)
         assert.equal(await (await fetch(`${http}/v1.0/state/${store}/${key}-n`)).text(), '16', `${store}: no increment was lost`);
       }
     });
+
+    if (mode === 'async')
+      it('replace while its workers listen themselves: requests sent all through the swap on keep-alive connections are each answered 200, by the old component until it hands its connections over, then by the new one', async () => {
+        const host = await workload('quickjs-http', { instances: 2 });
+        const url = await workersListen(host, 'quickjs-http');
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+        const get = () =>
+          new Promise<{ status: number; type?: string }>((resolve, reject) => {
+            http
+              .get(`${url}/global`, { agent }, (res) => {
+                res.resume();
+                res.on('end', () => resolve({ status: res.statusCode!, type: res.headers['content-type'] }));
+              })
+              .on('error', reject);
+          });
+        let swapping = true;
+        const seen: Array<{ status: number; type?: string }> = [];
+        const loops = Array.from({ length: 4 }, async () => {
+          while (swapping) seen.push(await get());
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        await host.replace(join(WORKLOADS, 'spin-http-ts.wasm'));
+        const after = await get();
+        swapping = false;
+        await Promise.all(loops);
+        agent.destroy();
+        assert.ok(seen.length > 20, `${seen.length} requests during the swap`);
+        assert.deepEqual(
+          seen.filter((r) => r.status !== 200),
+          [],
+          'none failed (599: served by the main thread)',
+        );
+        assert.ok(
+          seen.some((r) => r.type === undefined),
+          'the QuickJS guest answered some',
+        );
+        assert.match(after.type ?? '', /text\/plain/, 'the StarlingMonkey app answers after the swap');
+      });
 
     it('replace: a changed component is swapped in and serves the next request', async () => {
       const host = await workload('quickjs-http');

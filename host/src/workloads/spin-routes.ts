@@ -185,8 +185,11 @@ export class SpinRouter {
   /** Routes written more than once (the last wins, as in Spin). */
   readonly duplicates: DuplicateRoute[] = [];
 
-  /** Builds the router; throws Spin's error for a route it cannot parse (or that mortar refuses). */
-  constructor(entries: readonly RouteEntry[]) {
+  /**
+   * Builds the router; throws Spin's error for a route it cannot parse (or that mortar refuses). `entries` is
+   * kept: the same router is made from it in another thread (`worker-trigger.ts`).
+   */
+  constructor(readonly entries: readonly RouteEntry[]) {
     const byRaw = new Map<string, { based: string; raw: string; target: RouteTarget }>();
     for (const e of entries) {
       if (typeof e.route !== 'string') continue; // private: reachable by service chaining only

@@ -15,6 +15,7 @@
  * from the request's authority. Header and request deadlines are the HTTP API's.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import { DEFAULTS } from '../config.js';
 import { MortarError, toDaprBody } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -66,6 +67,10 @@ export class TriggerServer {
   readonly #server: Server;
   #port = 0;
   #host = '';
+  /** Resolves once it no longer listens and its last connection has ended. */
+  #closed?: Promise<void>;
+  /** It no longer accepts: each response closes its connection. */
+  #draining = false;
 
   constructor(private readonly opts: TriggerServerOptions) {
     this.#server = createServer({ headersTimeout: DEFAULTS.httpHeadersTimeoutMs, requestTimeout: DEFAULTS.httpRequestTimeoutMs }, (req, res) => {
@@ -78,18 +83,27 @@ export class TriggerServer {
     this.#server.on('error', (err) => opts.logger.error({ err: err.message }, `workload listener: ${err.message}`));
   }
 
-  /** Listens; resolves with the bound port (useful with port 0). */
-  async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new Error(`--listen ${host}:${port}: ${err.message}`));
-      this.#server.once('error', onError);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', onError);
-        resolve();
-      });
-    });
-    this.#port = (this.#server.address() as { port: number }).port;
+  /**
+   * Listens; resolves with the bound port (useful with port 0). `share`: `first` opens the address for other
+   * listeners of this process (`SO_REUSEPORT`: the workers of `worker-trigger.ts` join it, and the kernel
+   * spreads connections over them), having checked that nothing else listens there (a listener of another
+   * process sharing it would be given connections too); `join` joins a listener opened so.
+   */
+  async listen(host: string, port: number, share?: 'first' | 'join'): Promise<number> {
+    let at = port;
+    if (share === 'first') {
+      // Bound once as usual, so an address in use fails as it would unshared, then closed and bound shared.
+      const probe = createServer();
+      at = await bind(probe, host, port, false);
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+    }
+    this.#port = await bind(this.#server, host, at, share !== undefined);
     this.#host = host;
+    return this.#port;
+  }
+
+  /** The bound port. */
+  get port(): number {
     return this.#port;
   }
 
@@ -98,13 +112,32 @@ export class TriggerServer {
     return `http://${this.#host.includes(':') ? `[${this.#host}]` : this.#host}:${this.#port}`;
   }
 
-  /** Stops accepting, lets in-flight requests finish for at most `graceMs`, then cuts what is left. */
-  async close(graceMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
+  /**
+   * Stops taking connections (the workers that joined its address, or a swapped-in component's, take the new
+   * ones), keeping those it has and the address it had (`url`). From now on each response closes its
+   * connection (`connection: close`), so clients move to a new one without a request lost; an idle
+   * keep-alive connection is left to the client, which closes it before the server's keep-alive timeout (the
+   * `keep-alive: timeout` Node sends): closing it here could cross a request being sent on it.
+   */
+  stopAccepting(): void {
+    if (this.#closed) return;
+    this.#draining = true;
+    // net.Server's own close: http.Server's also closes the idle keep-alive connections at once.
+    this.#closed = new Promise<void>((resolve) => NetServer.prototype.close.call(this.#server, () => resolve()));
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish for at most `graceMs`, then cuts what is left. `idle`:
+   * `close` (shutting down) closes idle keep-alive connections at once; `keep` leaves them to their clients
+   * for those `graceMs` (a listener handing over to another: `stopAccepting`).
+   */
+  async close(graceMs: number, idle: 'close' | 'keep' = 'close'): Promise<void> {
+    this.stopAccepting();
+    const closed = this.#closed;
+    const sweep = idle === 'close' ? setInterval(() => this.#server.closeIdleConnections(), 50) : undefined;
     const deadline = setTimeout(() => this.#server.closeAllConnections(), graceMs);
     try {
-      this.#server.closeIdleConnections();
+      if (idle === 'close') this.#server.closeIdleConnections();
       await closed;
     } finally {
       clearInterval(sweep);
@@ -143,10 +176,9 @@ export class TriggerServer {
       body: () => readBody(req, this.opts.maxBodyBytes),
       signal: abort.signal,
     });
-    res.writeHead(
-      answer.status,
-      answer.headers.flatMap(([k, v]) => [k, v]),
-    );
+    const head: string[] = answer.headers.flat();
+    if (this.#draining && !answer.headers.some(([k]) => k === 'connection')) head.push('connection', 'close');
+    res.writeHead(answer.status, head);
     res.end(answer.body);
   }
 
@@ -154,6 +186,18 @@ export class TriggerServer {
   get authority(): string {
     return `${this.#host.includes(':') ? `[${this.#host}]` : this.#host}:${this.#port}`;
   }
+}
+
+/** Binds `server` to `host:port` (`reusePort`: shared, `SO_REUSEPORT`); resolves with the bound port. */
+function bind(server: Server, host: string, port: number, reusePort: boolean): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(new Error(`--listen ${host}:${port}: ${err.message}`));
+    server.once('error', onError);
+    server.listen({ port, host, reusePort }, () => {
+      server.off('error', onError);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
 }
 
 /** What routing a request takes: the listener's options less the listening ones. */

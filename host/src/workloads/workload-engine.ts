@@ -10,6 +10,8 @@ import type { WorkloadHandler, WorkloadRequest, WorkloadResponse } from './workl
 import { WorkloadHost } from './workload-host.js';
 import type { WorkloadApi } from './workload-endpoint.js';
 import type { WorkloadPlan } from './spin-workload.js';
+import type { SpinRouter } from './spin-routes.js';
+import { WORKER_TRIGGER_MODULE, type WorkerTriggerOptions } from './worker-trigger.js';
 
 const latin1 = new TextDecoder('latin1');
 
@@ -73,6 +75,33 @@ export class WorkloadEngine implements WorkloadHandler {
     };
     watchFile(path, { interval: this.opts.pollMs, persistent: false }, changed);
     this.#watched.push(path);
+  }
+
+  /**
+   * Has the component's async workers run the workload's listener themselves (`worker-trigger.ts`), joined
+   * to the address `TriggerServer.listen(host, port, 'first')` opened, when every route leads to one component
+   * and its workers can (`WorkloadHost.listen`). True when they listen: the caller's listener may then stop
+   * accepting. Rejects when a worker cannot listen.
+   */
+  async listen(o: Omit<WorkerTriggerOptions, 'component' | 'routes'> & { readonly router: SpinRouter }): Promise<boolean> {
+    const component = this.soleComponent(o.router);
+    const host = component === undefined ? undefined : this.#hosts.get(component);
+    if (!host) return false;
+    const { router, ...rest } = o;
+    const options: WorkerTriggerOptions = { ...rest, routes: router.entries, component: component! };
+    return host.listen({ module: WORKER_TRIGGER_MODULE, options });
+  }
+
+  /** The component every route of `router` leads to, if one does and its workers could listen (async workers). */
+  soleComponent(router: SpinRouter): string | undefined {
+    if (this.opts.mode === 'sync') return undefined;
+    const targets = new Set(router.entries.flatMap((e) => ('component' in e.target ? [e.target.component] : [])));
+    return targets.size === 1 ? [...targets][0] : undefined;
+  }
+
+  /** Stops the workers' own listeners (`listen`): their requests in flight finish for at most `graceMs`. */
+  async unlisten(graceMs: number): Promise<void> {
+    await Promise.all([...this.#hosts.values()].map((h) => h.unlisten(graceMs)));
   }
 
   async handle(componentId: string, request: WorkloadRequest): Promise<WorkloadResponse> {

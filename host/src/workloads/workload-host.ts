@@ -23,6 +23,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { serveBridge, type BridgeHost } from '../capabilities/bridge.js';
 import { InstancePool } from '../components/sandbox/pool.js';
 import { AsyncWorkloadPool } from '../components/sandbox/async-workload-pool.js';
+import type { WorkerListener } from '../components/sandbox/async-workload-protocol.js';
 import { asyncImportsOf } from '../components/sandbox/async-imports.js';
 import { usableCores } from '../usable-cores.js';
 import type { WorkloadRequest, WorkloadResponse } from '../components/sandbox/wasi-http.js';
@@ -34,6 +35,7 @@ import { MortarError } from '../errors.js';
 import type { WorkloadMode } from '../config.js';
 import type { Logger } from '../logger.js';
 import { WORKLOAD_LIMITS } from './limits.js';
+import { answer, plain } from './workload-answer.js';
 import { WorkloadEndpoint, type WorkloadApi } from './workload-endpoint.js';
 
 export type { WorkloadRequest, WorkloadResponse };
@@ -86,15 +88,12 @@ export interface WorkloadSpec {
 interface RequestPool {
   handle(req: WorkloadRequest): Promise<WorkloadResponse | { error: string }>;
   close(): Promise<void>;
+  /** `AsyncWorkloadPool.listen`: absent, the pool's workers cannot listen themselves. */
+  listen?(listener: WorkerListener): Promise<boolean>;
+  unlisten?(graceMs: number, idle?: 'close' | 'keep'): Promise<void>;
 }
 
 const WORKER_URL = new URL('../components/sandbox/workload-worker.js', import.meta.url);
-const utf8 = new TextEncoder();
-
-/** A plain-text response (the host's own answers: 413, 500, 503). */
-function plain(status: number, text: string): WorkloadResponse {
-  return { status, headers: [['content-type', utf8.encode('text/plain; charset=utf-8')]], body: utf8.encode(`${text}\n`) };
-}
 
 export class WorkloadHost {
   readonly #deps: WorkloadHostDeps;
@@ -102,6 +101,8 @@ export class WorkloadHost {
   #spec?: WorkloadSpec;
   #pool?: RequestPool;
   #endpoint?: WorkloadEndpoint;
+  /** What the pool's workers listen with (`listen`), a swapped-in pool's too. */
+  #listener?: WorkerListener;
 
   constructor(deps: WorkloadHostDeps) {
     this.#deps = deps;
@@ -138,23 +139,13 @@ export class WorkloadHost {
   async handle(req: WorkloadRequest): Promise<WorkloadResponse> {
     const pool = this.#pool;
     if (!pool) return plain(503, 'the workload is not running');
-    if (req.body.byteLength > WORKLOAD_LIMITS.requestBodyBytes) return plain(413, `request body over ${WORKLOAD_LIMITS.requestBodyBytes} bytes`);
-    try {
-      const r = await pool.handle(req);
-      if ('error' in r) return this.#failed(req, r.error);
-      return r;
-    } catch (err) {
-      if (err instanceof MortarError && err.code === 'ERR_COMPONENT_UNAVAILABLE') return plain(503, err.message);
-      return this.#failed(req, err instanceof Error ? err.message : String(err));
-    }
-  }
-
-  #failed(req: WorkloadRequest, why: string): WorkloadResponse {
-    this.#deps.logger.warn(
-      { workload: this.#spec?.name, path: req.pathWithQuery },
-      `workload ${this.#spec?.name}: ${req.method} ${req.pathWithQuery} failed: ${why}`,
+    const name = this.#spec?.name ?? '';
+    return answer(
+      name,
+      (r) => pool.handle(r),
+      req,
+      (line, path) => this.#deps.logger.warn({ workload: name, path }, line),
     );
-    return plain(500, `the workload failed: ${why}`);
   }
 
   /**
@@ -164,9 +155,40 @@ export class WorkloadHost {
   async replace(wasm: string | Uint8Array): Promise<void> {
     if (!this.#pool || !this.#spec) throw new Error('WorkloadHost.replace: not started');
     const next = await this.#startPool(typeof wasm === 'string' ? await readFile(wasm) : wasm);
+    // Its workers join the listener before the old ones leave it, so no connection finds the address closed.
+    const listener = this.#listener;
+    if (
+      listener &&
+      !(await next.listen?.(listener).catch(async (err: unknown) => {
+        await next.close();
+        throw err;
+      }))
+    ) {
+      await next.close();
+      throw new Error(`workload ${this.#spec.name}: the changed component's workers cannot listen themselves (its modules cannot all be interrupted)`);
+    }
     const old = this.#pool;
     this.#pool = next;
+    // The old workers keep the connections they hold until their clients leave them (`TriggerServer.stopAccepting`).
+    if (listener) await old.unlisten?.(WORKLOAD_LIMITS.handoverMs, 'keep');
     await old.close();
+  }
+
+  /**
+   * Has the workers take requests from clients themselves (`AsyncWorkloadPool.listen`), this one's and a
+   * swapped-in one's. False when they cannot (sync workers; a module that cannot be interrupted): requests
+   * then come through `handle`.
+   */
+  async listen(listener: WorkerListener): Promise<boolean> {
+    if (!this.#pool?.listen || !(await this.#pool.listen(listener))) return false;
+    this.#listener = listener;
+    return true;
+  }
+
+  /** Stops the workers' own listeners (`listen`), letting their requests in flight finish for at most `graceMs`. */
+  async unlisten(graceMs: number): Promise<void> {
+    this.#listener = undefined;
+    await this.#pool?.unlisten?.(graceMs);
   }
 
   /** Stops serving (later requests answer 503) once the requests in flight are done. */

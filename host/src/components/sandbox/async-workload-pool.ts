@@ -17,8 +17,17 @@ import { serveAsyncBridge, type HostEndpoint } from '../../capabilities/bridge.j
 import { MortarError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Artifact } from '../transpile-cache.js';
-import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadSlot, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
-import { compiledModules } from './compiled-modules.js';
+import {
+  type AsyncWorkloadControl,
+  type AsyncWorkloadControlReply,
+  type AsyncWorkloadReply,
+  type AsyncWorkloadRequest,
+  type AsyncWorkloadSlot,
+  type AsyncWorkloadWorkerData,
+  LOCAL_REQUEST_IDS,
+  type WorkerListener,
+} from './async-workload-protocol.js';
+import { compiledModules, uninterruptible } from './compiled-modules.js';
 import { configureJspiStacks } from './jspi-stacks.js';
 import { PortBatch } from '../../capabilities/port-batch.js';
 import { WORKER_HEAP } from './worker-heap.js';
@@ -30,6 +39,9 @@ const WORKER_URL = new URL('./async-workload-worker.js', import.meta.url);
 
 /** How long past a request's deadline its worker may go on without answering before it is terminated. */
 export const STUCK_AFTER_MS = 250;
+
+/** How often the watchdog of the workers' own listeners looks at what their instances serve (ms). */
+export const WATCH_MS = 50;
 
 /** The most requests waiting here for a worker with room; one more is refused (`ERR_COMPONENT_UNAVAILABLE`, 503). */
 export const MAX_WAITING = 1024;
@@ -73,6 +85,19 @@ interface Member {
   overdue: number;
   /** Its instances' interrupt words, by the worker's instance number (`AsyncWorkloadSlot`). */
   readonly slots: Map<number, Int32Array[]>;
+  /** The watchdog's view of its instances serving a request of the worker's own listener, by instance number. */
+  readonly watched: Map<number, Watched>;
+  /** Answers to its `AsyncWorkloadControl`s, in the order sent (the worker answers them in order). */
+  readonly controls: Array<(r: AsyncWorkloadControlReply) => void>;
+}
+
+/** A request of a worker's own listener, as the watchdog has seen it on an instance. */
+interface Watched {
+  readonly id: number;
+  /** When the watchdog first saw it (`Date.now()`). */
+  readonly since: number;
+  /** When its interrupt words were written. */
+  stoppedAt?: number;
 }
 
 export class AsyncWorkloadPool {
@@ -81,6 +106,9 @@ export class AsyncWorkloadPool {
   readonly #waiting: Pending[] = [];
   #nextId = 1;
   #closed = false;
+  /** What every worker listens with (`listen`), a worker started later too. */
+  #listener?: WorkerListener;
+  #watchdog?: NodeJS.Timeout;
 
   constructor(opts: AsyncWorkloadPoolOptions) {
     this.#opts = opts;
@@ -105,17 +133,90 @@ export class AsyncWorkloadPool {
   handle(request: WorkloadRequest): Promise<WorkloadResponse | { error: string }> {
     if (this.#closed) return Promise.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']));
     return new Promise((resolve, reject) => {
-      // Ids stay positive 32-bit integers: the interrupt words hold them (`wasm-interrupt.ts`).
+      // Ids stay positive 32-bit integers (the interrupt words hold them: `wasm-interrupt.ts`), below the
+      // workers' own.
       const id = this.#nextId;
-      this.#nextId = id >= 0x7fffffff ? 1 : id + 1;
+      this.#nextId = id >= LOCAL_REQUEST_IDS - 1 ? 1 : id + 1;
       const p: Pending = { id, request, deadline: Date.now() + this.#opts.callTimeoutMs, resolve, reject, settled: false };
       p.timer = setTimeout(() => this.#expire(p), this.#opts.callTimeoutMs);
       this.#dispatch(p);
     });
   }
 
+  /**
+   * Has every worker, and every worker started later, run `listener` itself (`WorkerListener`): its clients'
+   * requests then go to that worker's instances without passing through this thread. False (and none listens)
+   * when a core module could not be made interruptible: a guest looping in a worker's thread would hold the
+   * only thread that answers its sockets. Rejects when a worker cannot listen (those that did stop).
+   */
+  async listen(listener: WorkerListener): Promise<boolean> {
+    if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
+    const modules = await compiledModules(this.#opts.artifact.dir, this.#opts.memoryLimitBytes, true, true);
+    if (Object.values(modules).some((m) => uninterruptible.has(m))) return false;
+    this.#listener = listener;
+    this.#watchdog ??= setInterval(() => this.#watch(), WATCH_MS).unref();
+    const answers = await Promise.all(this.#members.map((m) => this.#control(m, { listen: listener })));
+    const failed = answers.find((a) => 'listening' in a && !a.listening);
+    if (failed) {
+      await this.unlisten(0);
+      throw new Error(`workload ${this.#opts.name}: a worker could not listen: ${(failed as { message?: string }).message}`);
+    }
+    return true;
+  }
+
+  /**
+   * Has every worker stop its own listener (`listen`): in-flight requests finish for at most `graceMs`; `idle`
+   * as `RunningListener.close` takes it.
+   */
+  async unlisten(graceMs: number, idle: 'close' | 'keep' = 'close'): Promise<void> {
+    if (!this.#listener) return;
+    this.#listener = undefined;
+    await Promise.all(this.#members.map((m) => this.#control(m, { unlisten: graceMs, idle })));
+    clearInterval(this.#watchdog);
+    this.#watchdog = undefined;
+  }
+
+  #control(m: Member, c: AsyncWorkloadControl): Promise<AsyncWorkloadControlReply> {
+    if (m.dead) return Promise.resolve({ unlistened: true });
+    return new Promise((resolve) => {
+      m.controls.push(resolve);
+      m.worker.postMessage(c);
+    });
+  }
+
+  /**
+   * The watchdog of the workers' own listeners: a request of theirs is stopped through its instance's
+   * interrupt words once it has run `callTimeoutMs` (its worker answers it at that deadline itself when its
+   * thread is free: this is for a guest computing on it), and its worker is replaced when it still runs
+   * `STUCK_AFTER_MS` later.
+   */
+  #watch(): void {
+    const now = Date.now();
+    for (const m of this.#members) {
+      if (m.dead) continue;
+      for (const [n, words] of m.slots) {
+        const id = Atomics.load(words[0]!, INTERRUPT_CURRENT);
+        const seen = m.watched.get(n);
+        if (id < LOCAL_REQUEST_IDS) {
+          if (seen) m.watched.delete(n);
+          continue;
+        }
+        if (seen?.id !== id) m.watched.set(n, { id, since: now });
+        else if (seen.stoppedAt === undefined) {
+          if (now - seen.since < this.#opts.callTimeoutMs) continue;
+          for (const w of words) Atomics.store(w, INTERRUPT_TARGET, id);
+          seen.stoppedAt = now;
+        } else if (now - seen.stoppedAt >= STUCK_AFTER_MS) {
+          void this.#replace(m, `a request ran past its ${this.#opts.callTimeoutMs}ms deadline and could not be stopped`);
+          break;
+        }
+      }
+    }
+  }
+
   /** Stops accepting requests, lets those in flight finish (up to `graceMs`), then terminates every worker. */
   async close(graceMs = 5000): Promise<void> {
+    await this.unlisten(graceMs);
     this.#closed = true;
     const deadline = Date.now() + graceMs;
     while ((this.#waiting.length > 0 || this.#members.some((m) => m.inflight.size > 0)) && Date.now() < deadline) {
@@ -223,6 +324,8 @@ export class AsyncWorkloadPool {
       instances: o.instancesPerWorker,
       importTimeoutMs: Math.max(1000, o.callTimeoutMs - 500),
       bridge: bridge.port2,
+      callTimeoutMs: o.callTimeoutMs,
+      listener: this.#listener,
     };
     const worker = new Worker(WORKER_URL, {
       name: 'm:async-workload',
@@ -233,20 +336,36 @@ export class AsyncWorkloadPool {
       stderr: false,
     });
     serveAsyncBridge(bridge.port1, o.endpoint);
-    const member: Member = { worker, outbox: new PortBatch(worker), inflight: new Map(), dead: false, overdue: 0, slots: new Map() };
-    type Ready = { ready: boolean; message?: string };
+    const member: Member = {
+      worker,
+      outbox: new PortBatch(worker),
+      inflight: new Map(),
+      dead: false,
+      overdue: 0,
+      slots: new Map(),
+      watched: new Map(),
+      controls: [],
+    };
+    type Ready = { ready: boolean; message?: string; listenError?: string };
     // Listening from the start: the worker announces its first instance before it says it is ready.
-    worker.on('message', (r: AsyncWorkloadReply | AsyncWorkloadSlot | Ready) => {
-      if ('ready' in r) return;
-      if ('slot' in r) {
+    worker.on('message', (r: AsyncWorkloadReply | AsyncWorkloadSlot | AsyncWorkloadControlReply | Ready) => {
+      if ('ready' in r) {
+        if (r.listenError)
+          o.logger.warn({ workload: o.name }, `workload ${o.name}: a worker could not listen itself (the others serve its share): ${r.listenError}`);
+        return;
+      }
+      if ('listening' in r || 'unlistened' in r) member.controls.shift()?.(r);
+      else if ('slot' in r) {
         member.slots.set(
           r.slot,
           r.buffers.map((b) => new Int32Array(b)),
         );
         // Announced after a deadline passed: the request may be on it.
         for (const p of member.inflight.values()) if (p.overdue) this.#interrupt(member, p);
-      } else if ('slotGone' in r) member.slots.delete(r.slotGone);
-      else this.#onReply(member, r);
+      } else if ('slotGone' in r) {
+        member.slots.delete(r.slotGone);
+        member.watched.delete(r.slotGone);
+      } else this.#onReply(member, r);
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => reject(e);
@@ -278,6 +397,8 @@ export class AsyncWorkloadPool {
       if (!member.dead) void this.#replace(member, `worker exited with code ${code}`);
     });
     this.#members.push(member);
+    // `listen` or `unlisten` came while it started.
+    if (this.#listener !== data.listener) void this.#control(member, this.#listener ? { listen: this.#listener } : { unlisten: 0, idle: 'close' });
     this.#next();
     return member;
   }
@@ -309,6 +430,8 @@ export class AsyncWorkloadPool {
 
   async #stop(m: Member, why: string): Promise<void> {
     m.dead = true;
+    // Its listener, if it had one, is gone with it.
+    for (const answer of m.controls.splice(0)) answer({ unlistened: true });
     for (const p of m.inflight.values())
       this.#settle(p, new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, `the worker serving the request was stopped: ${why}`]));
     m.inflight.clear();

@@ -20,7 +20,57 @@ export interface AsyncWorkloadWorkerData extends WorkloadWorkerData {
   readonly importTimeoutMs: number;
   /** The async bridge (`capabilities/bridge.ts` `serveAsyncBridge`): every host call, outbound HTTP too. */
   readonly bridge: MessagePort;
+  /** Each request's deadline (ms): those its own listener takes. */
+  readonly callTimeoutMs: number;
+  /** A listener to run from the start (a worker started while the pool listens: `AsyncWorkloadPool.listen`). */
+  readonly listener?: WorkerListener;
 }
+
+/**
+ * A listener the worker runs itself (`AsyncWorkloadPool.listen`), taking requests from clients directly rather
+ * than from the pool: `module` (a file URL) exports `startListener(options, serve)` (`WorkerListenerModule`).
+ * The pool knows nothing of what it serves (routing, HTTP): that is the module's, from the layer that wires it.
+ */
+export interface WorkerListener {
+  readonly module: string;
+  /** Structured-cloneable options, the module's own. */
+  readonly options: unknown;
+}
+
+/** What a `WorkerListener`'s module exports. */
+export interface WorkerListenerModule {
+  /**
+   * Starts listening; `serve` runs one request on the worker's instances as `AsyncWorkloadPool.handle` does
+   * (it rejects with the same `MortarError`s), `log` writes a line to the host's log.
+   */
+  startListener(options: unknown, serve: LocalServe, log: (level: 'debug' | 'warn' | 'error', line: string) => void): Promise<RunningListener>;
+}
+
+/** Runs one request in the worker (`WorkerListenerModule.startListener`). */
+export type LocalServe = (request: WorkloadRequest) => Promise<WorkloadResponse | { error: string }>;
+
+/** A listener once started. */
+export interface RunningListener {
+  /**
+   * Stops accepting, lets the requests in flight finish for at most `graceMs`, then cuts what is left; `idle`:
+   * whether idle keep-alive connections close at once (`close`: shutting down) or are left to their clients
+   * for that time (`keep`: handing over to another listener on the address).
+   */
+  close(graceMs: number, idle: 'close' | 'keep'): Promise<void>;
+}
+
+/**
+ * Request ids of the worker's own listener start here, and those the pool posts stay below: the interrupt
+ * words (`wasm-interrupt.ts`) tell them apart, and the pool's watchdog (`AsyncWorkloadPool`) stops only the
+ * former by how long they have run (the pool's own have timers there).
+ */
+export const LOCAL_REQUEST_IDS = 0x40000000;
+
+/** The pool's word on its listener. */
+export type AsyncWorkloadControl = { readonly listen: WorkerListener } | { readonly unlisten: number; readonly idle: 'close' | 'keep' };
+
+/** The worker's answer to an `AsyncWorkloadControl`: done, or why not. */
+export type AsyncWorkloadControlReply = { readonly listening: boolean; readonly message?: string } | { readonly unlistened: true };
 
 /** One request for the worker; `deadline` is a `Date.now()` time. */
 export interface AsyncWorkloadRequest {

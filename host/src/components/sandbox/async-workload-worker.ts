@@ -14,8 +14,21 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { AsyncBridgeClient } from './async-bridge-client.js';
-import type { AsyncWorkloadReply, AsyncWorkloadRequest, AsyncWorkloadSlot, AsyncWorkloadWorkerData } from './async-workload-protocol.js';
-import { limits as httpLimits, type OutboundRequest, type WorkloadResponse } from './wasi-http.js';
+import {
+  type AsyncWorkloadControl,
+  type AsyncWorkloadControlReply,
+  type AsyncWorkloadReply,
+  type AsyncWorkloadRequest,
+  type AsyncWorkloadSlot,
+  type AsyncWorkloadWorkerData,
+  LOCAL_REQUEST_IDS,
+  type LocalServe,
+  type RunningListener,
+  type WorkerListener,
+  type WorkerListenerModule,
+} from './async-workload-protocol.js';
+import { MortarError } from '../../errors.js';
+import { limits as httpLimits, type OutboundRequest, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
 import { eachMessage } from '../../capabilities/port-batch.js';
 import { lineSink, waits } from './wasi-io.js';
 import { WorkloadInstance } from './workload-instance.js';
@@ -116,37 +129,51 @@ function lost(slot: Slot): void {
   });
 }
 
-async function serve(msg: AsyncWorkloadRequest): Promise<void> {
-  // At once, not batched: a guest resumed later in this turn that then computes until the worker is stopped
-  // would keep a finished request's answer from ever going.
-  const reply = (r: AsyncWorkloadReply) => port.postMessage(r);
+/**
+ * Runs request `id` on a free instance and tells `done` how it went (before the instance is made fresh: the
+ * reset is not the client's wait); `deadline` is a `Date.now()` time, `local` for a request of the worker's own
+ * listener. A guest stopped through its interrupt
+ * words (past its deadline) counts as expired.
+ */
+async function run(id: number, request: WorkloadRequest, deadline: number, done: (r: AsyncWorkloadReply) => void, local = false): Promise<void> {
   let slot: Slot;
   try {
     slot = await take();
   } catch (err) {
-    reply({ id: msg.id, ok: false, kind: 'trap', message: `no instance could be made: ${err instanceof Error ? err.message : String(err)}` });
-    return;
+    return done({ id, ok: false, kind: 'trap', message: `no instance could be made: ${err instanceof Error ? err.message : String(err)}` });
   }
-  slot.deadline = msg.deadline - Date.now() + performance.now();
+  slot.deadline = deadline - Date.now() + performance.now();
+  let reply: AsyncWorkloadReply;
   let trapped = false;
   try {
     if (slot.deadline <= performance.now()) {
-      reply({ id: msg.id, ok: false, kind: 'expired', message: 'the request waited past its deadline' });
       give(slot);
-      return;
+      return done({ id, ok: false, kind: 'expired', message: 'the request waited past its deadline' });
     }
-    slot.instance.serving(msg.id);
-    const value = await slot.instance.handle(msg.request);
-    reply({ id: msg.id, ok: true, value });
+    slot.instance.serving(id);
+    busy.set(id, slot);
+    reply = { id, ok: true, value: await slot.instance.handle(request) };
   } catch (err) {
     trapped = true;
-    const message = slot.instance.interrupted(msg.id) ? 'stopped at its deadline' : err instanceof Error ? err.message : String(err);
-    reply({ id: msg.id, ok: false, kind: 'trap', message });
+    reply = slot.instance.interrupted(id)
+      ? { id, ok: false, kind: 'expired', message: 'stopped at its deadline' }
+      : { id, ok: false, kind: 'trap', message: err instanceof Error ? err.message : String(err) };
   } finally {
+    busy.delete(id);
     slot.instance.serving(0);
     slot.flush();
     slot.deadline = Number.POSITIVE_INFINITY;
   }
+  done(reply);
+  // A local answer is written a few promise steps from here (a posted one went with `done`).
+  if (local) await new Promise((r) => setImmediate(r));
+  await recycle(slot, trapped);
+}
+
+/** The instances serving a request, by its id. */
+const busy = new Map<number, Slot>();
+
+async function recycle(slot: Slot, trapped: boolean): Promise<void> {
   if (trapped) return lost(slot);
   try {
     await slot.instance.renew();
@@ -157,12 +184,84 @@ async function serve(msg: AsyncWorkloadRequest): Promise<void> {
   give(slot);
 }
 
+function serve(msg: AsyncWorkloadRequest): void {
+  // At once, not batched: a guest resumed later in this turn that then computes until the worker is stopped
+  // would keep a finished request's answer from ever going.
+  void run(msg.id, msg.request, msg.deadline, (r) => port.postMessage(r));
+}
+
+let nextLocal = LOCAL_REQUEST_IDS;
+
+/**
+ * A request from the worker's own listener (`WorkerListener`), answered as `AsyncWorkloadPool.handle` answers
+ * one: at its deadline `ERR_COMPONENT_TIMEOUT` (its guest, if suspended, is stopped through its interrupt words
+ * here; one computing is stopped so by the pool's watchdog), a trap `ERR_COMPONENT_TRAPPED`.
+ */
+const serveLocal: LocalServe = (request) => {
+  const id = nextLocal;
+  nextLocal = id >= 0x7fffffff ? LOCAL_REQUEST_IDS : id + 1;
+  return new Promise((resolve, reject) => {
+    const timeout = () => new MortarError('ERR_COMPONENT_TIMEOUT', [init.name, init.callTimeoutMs]);
+    const timer = setTimeout(() => {
+      busy.get(id)?.instance.stop(id);
+      reject(timeout());
+    }, init.callTimeoutMs);
+    void run(
+      id,
+      request,
+      Date.now() + init.callTimeoutMs,
+      (r) => {
+        clearTimeout(timer);
+        if (r.ok) resolve(r.value);
+        else if (r.kind === 'expired') reject(timeout());
+        else reject(new MortarError('ERR_COMPONENT_TRAPPED', [init.name, r.message]));
+      },
+      true,
+    );
+  });
+};
+
+let listening: RunningListener | undefined;
+let controls: Promise<void> = Promise.resolve();
+
+async function listen(l: WorkerListener): Promise<void> {
+  const mod = (await import(l.module)) as WorkerListenerModule;
+  listening = await mod.startListener(l.options, serveLocal, (level, line) => bridge.log(level, line));
+}
+
+async function control(c: AsyncWorkloadControl): Promise<AsyncWorkloadControlReply> {
+  if ('listen' in c) {
+    if (listening) return { listening: true };
+    try {
+      await listen(c.listen);
+      return { listening: true };
+    } catch (err) {
+      return { listening: false, message: err instanceof Error ? err.message : String(err) };
+    }
+  }
+  const l = listening;
+  listening = undefined;
+  await l?.close(c.unlisten, c.idle);
+  return { unlistened: true };
+}
+
 (async () => {
   // The first instance before `ready`: a component that cannot be instantiated fails the pool's start.
   made++;
   free.push(await makeSlot());
-  port.on('message', (msg: AsyncWorkloadRequest | AsyncWorkloadRequest[]) => eachMessage(msg, (one) => void serve(one)));
-  port.postMessage({ ready: true });
+  port.on('message', (msg: AsyncWorkloadRequest | AsyncWorkloadRequest[] | AsyncWorkloadControl) => {
+    // One at a time, answered in order (the pool matches answers so).
+    if ('listen' in msg || 'unlisten' in msg) controls = controls.then(() => control(msg)).then((r) => port.postMessage(r));
+    else eachMessage(msg, serve);
+  });
+  // A listener it starts with (a worker replacing one): one that cannot listen still serves what the pool posts.
+  let listenError: string | undefined;
+  if (init.listener)
+    listenError = await listen(init.listener).then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err.message : String(err)),
+    );
+  port.postMessage({ ready: true, listenError });
 })().catch((err: unknown) => {
   port.postMessage({ ready: false, message: err instanceof Error ? err.message : String(err) });
 });

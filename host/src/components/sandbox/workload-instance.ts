@@ -217,6 +217,11 @@ export class WorkloadInstance {
     }
   }
 
+  /** Stops request `id` if this instance serves it: its guest traps at its next loop head. */
+  stop(id: number): void {
+    for (const w of this.#interrupts) if (Atomics.load(w, INTERRUPT_CURRENT) === id) Atomics.store(w, INTERRUPT_TARGET, id);
+  }
+
   /** Whether a watchdog asked to stop request `id` (so a trap while serving it was that interruption). */
   interrupted(id: number): boolean {
     return this.#interrupts.some((w) => Atomics.load(w, INTERRUPT_TARGET) === id);
