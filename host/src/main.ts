@@ -371,9 +371,8 @@ async function up(argv: string[]): Promise<void> {
       trigger = new TriggerServer({ ...routes, maxBodyBytes: config.maxBodyBytes });
       // Where the workers can take the connections themselves (worker-trigger.ts), the address is opened for
       // them to join; then this thread takes none (the app channel still comes here: workload.serve below).
-      const shared = running.soleComponent(plan.router) !== undefined;
+      const shared = await running.workersCanListen(plan.router);
       await trigger.listen(spin.listen.host, spin.listen.port, shared ? 'first' : undefined);
-      const { host } = spin.listen;
       const workersListen =
         shared &&
         (await running.listen({
@@ -382,7 +381,7 @@ async function up(argv: string[]): Promise<void> {
           router: plan.router,
           staticResponses: plan.staticResponses,
           maxBodyBytes: config.maxBodyBytes,
-          host,
+          host: trigger.boundAddress,
           port: trigger.port,
           debug: log.isLevelEnabled('debug'),
         }));

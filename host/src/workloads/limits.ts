@@ -29,12 +29,6 @@ export const WORKLOAD_LIMITS = {
   incrementAttempts: 16,
   /** The deadline of one request (guest code plus its host calls), unless the workload sets its own. */
   requestTimeoutMs: 5000,
-  /**
-   * How long the workers of a swapped-out component keep the connections their own listeners hold
-   * (`worker-trigger.ts`): each response on them closes its connection, and an idle one is left to its client,
-   * which closes it before the keep-alive timeout Node's server announces (5 s); what is left then is cut.
-   */
-  handoverMs: 6000,
   /** The cap on each workload instance's linear memory, unless the workload sets its own. */
   memoryBytes: 256 * 1024 * 1024,
   /**

@@ -15,7 +15,7 @@
  * from the request's authority. Header and request deadlines are the HTTP API's.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Server as NetServer } from 'node:net';
+import { type AddressInfo, Server as NetServer } from 'node:net';
 import { DEFAULTS } from '../config.js';
 import { MortarError, toDaprBody } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -112,12 +112,17 @@ export class TriggerServer {
     return `http://${this.#host.includes(':') ? `[${this.#host}]` : this.#host}:${this.#port}`;
   }
 
+  /** The address it is bound to (`127.0.0.1` for `localhost`, say): what the workers join. */
+  get boundAddress(): string {
+    return (this.#server.address() as AddressInfo).address;
+  }
+
   /**
-   * Stops taking connections (the workers that joined its address, or a swapped-in component's, take the new
-   * ones), keeping those it has and the address it had (`url`). From now on each response closes its
-   * connection (`connection: close`), so clients move to a new one without a request lost; an idle
-   * keep-alive connection is left to the client, which closes it before the server's keep-alive timeout (the
-   * `keep-alive: timeout` Node sends): closing it here could cross a request being sent on it.
+   * Stops taking connections (the workers that joined its address take the new ones), keeping those it has and
+   * the address it had (`url`). From now on each response closes its connection (`connection: close`), so
+   * clients move to a new one; an idle keep-alive connection is left to the client, which closes it before the
+   * server's keep-alive timeout (the `keep-alive: timeout` Node sends): closing it here could cross a request
+   * being sent on it.
    */
   stopAccepting(): void {
     if (this.#closed) return;
@@ -126,23 +131,21 @@ export class TriggerServer {
     this.#closed = new Promise<void>((resolve) => NetServer.prototype.close.call(this.#server, () => resolve()));
   }
 
-  /**
-   * Stops accepting, lets in-flight requests finish for at most `graceMs`, then cuts what is left. `idle`:
-   * `close` (shutting down) closes idle keep-alive connections at once; `keep` leaves them to their clients
-   * for those `graceMs` (a listener handing over to another: `stopAccepting`).
-   */
-  async close(graceMs: number, idle: 'close' | 'keep' = 'close'): Promise<void> {
+  /** Stops accepting, lets in-flight requests finish for at most `graceMs`, then cuts what is left. */
+  async close(graceMs: number): Promise<void> {
     this.stopAccepting();
     const closed = this.#closed;
-    const sweep = idle === 'close' ? setInterval(() => this.#server.closeIdleConnections(), 50) : undefined;
+    const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
     const deadline = setTimeout(() => this.#server.closeAllConnections(), graceMs);
     try {
-      if (idle === 'close') this.#server.closeIdleConnections();
+      this.#server.closeIdleConnections();
       await closed;
     } finally {
       clearInterval(sweep);
       clearTimeout(deadline);
     }
+    // http.Server's own close, now that net.Server's is done: it also stops its connection-checking timer.
+    this.#server.close();
     await this.opts.handler.close?.();
   }
 
@@ -176,8 +179,8 @@ export class TriggerServer {
       body: () => readBody(req, this.opts.maxBodyBytes),
       signal: abort.signal,
     });
-    const head: string[] = answer.headers.flat();
-    if (this.#draining && !answer.headers.some(([k]) => k === 'connection')) head.push('connection', 'close');
+    const head: string[] = (this.#draining ? answer.headers.filter(([k]) => k !== 'connection') : answer.headers).flat();
+    if (this.#draining) head.push('connection', 'close');
     res.writeHead(answer.status, head);
     res.end(answer.body);
   }

@@ -69,5 +69,5 @@ export async function startListener(
     },
   });
   await server.listen(o.host, o.port, 'join');
-  return { close: (graceMs, idle) => server.close(graceMs, idle) };
+  return { close: (graceMs) => server.close(graceMs) };
 }

@@ -99,6 +99,12 @@ export class WorkloadEngine implements WorkloadHandler {
     return targets.size === 1 ? [...targets][0] : undefined;
   }
 
+  /** Whether `listen` would have workers listen: every route leads to one component, whose workers can (`WorkloadHost.canListen`). */
+  async workersCanListen(router: SpinRouter): Promise<boolean> {
+    const component = this.soleComponent(router);
+    return component !== undefined && ((await this.#hosts.get(component)?.canListen()) ?? false);
+  }
+
   /** Stops the workers' own listeners (`listen`): their requests in flight finish for at most `graceMs`. */
   async unlisten(graceMs: number): Promise<void> {
     await Promise.all([...this.#hosts.values()].map((h) => h.unlisten(graceMs)));

@@ -29,7 +29,7 @@ import { usableCores } from '../usable-cores.js';
 import type { WorkloadRequest, WorkloadResponse } from '../components/sandbox/wasi-http.js';
 import { unservedImport } from '../components/sandbox/workload-imports.js';
 import { WORKLOAD_FN, WORKLOAD_IFACE, type WorkloadWorkerData } from '../components/sandbox/workload-protocol.js';
-import { TranspileCache } from '../components/transpile-cache.js';
+import { type Artifact, TranspileCache } from '../components/transpile-cache.js';
 import { componentImportNames } from '../components/component-imports.js';
 import { MortarError } from '../errors.js';
 import type { WorkloadMode } from '../config.js';
@@ -90,7 +90,10 @@ interface RequestPool {
   close(): Promise<void>;
   /** `AsyncWorkloadPool.listen`: absent, the pool's workers cannot listen themselves. */
   listen?(listener: WorkerListener): Promise<boolean>;
-  unlisten?(graceMs: number, idle?: 'close' | 'keep'): Promise<void>;
+  unlisten?(graceMs: number): Promise<void>;
+  canListen?(): Promise<boolean>;
+  /** `AsyncWorkloadPool.swap`: absent, a changed component is a new pool. */
+  swap?(artifact: Artifact): Promise<void>;
 }
 
 const WORKER_URL = new URL('../components/sandbox/workload-worker.js', import.meta.url);
@@ -101,8 +104,8 @@ export class WorkloadHost {
   #spec?: WorkloadSpec;
   #pool?: RequestPool;
   #endpoint?: WorkloadEndpoint;
-  /** What the pool's workers listen with (`listen`), a swapped-in pool's too. */
-  #listener?: WorkerListener;
+  /** The last `replace`, the next one waiting for it. */
+  #replacing: Promise<void> = Promise.resolve();
 
   constructor(deps: WorkloadHostDeps) {
     this.#deps = deps;
@@ -128,7 +131,7 @@ export class WorkloadHost {
       allowedOrigins: spec.allowedOrigins ?? [],
       allowOutbound: spec.allowOutbound,
     });
-    this.#pool = await this.#startPool(typeof spec.wasm === 'string' ? await readFile(spec.wasm) : spec.wasm);
+    this.#pool = await this.#startPool(await this.#artifactOf(typeof spec.wasm === 'string' ? await readFile(spec.wasm) : spec.wasm));
   }
 
   /**
@@ -149,45 +152,44 @@ export class WorkloadHost {
   }
 
   /**
-   * Swaps in a changed component: the new one is loaded and started first (a broken file rejects and the
-   * old one keeps serving), then requests go to it and the old pool finishes what it had.
+   * Swaps in a changed component; a broken file rejects and the old one keeps serving. Async workers run the
+   * new one themselves (`AsyncWorkloadPool.swap`: each makes an instance of it first), so their listeners
+   * (`listen`) and connections go on; sync workers are a new pool, started before requests go to it, the old
+   * one finishing what it had. Changes are swapped in one at a time, in the order they came.
    */
-  async replace(wasm: string | Uint8Array): Promise<void> {
+  replace(wasm: string | Uint8Array): Promise<void> {
+    const next = this.#replacing.then(() => this.#replace(wasm));
+    this.#replacing = next.catch(() => undefined);
+    return next;
+  }
+
+  async #replace(wasm: string | Uint8Array): Promise<void> {
     if (!this.#pool || !this.#spec) throw new Error('WorkloadHost.replace: not started');
-    const next = await this.#startPool(typeof wasm === 'string' ? await readFile(wasm) : wasm);
-    // Its workers join the listener before the old ones leave it, so no connection finds the address closed.
-    const listener = this.#listener;
-    if (
-      listener &&
-      !(await next.listen?.(listener).catch(async (err: unknown) => {
-        await next.close();
-        throw err;
-      }))
-    ) {
-      await next.close();
-      throw new Error(`workload ${this.#spec.name}: the changed component's workers cannot listen themselves (its modules cannot all be interrupted)`);
-    }
-    const old = this.#pool;
+    const artifact = await this.#artifactOf(typeof wasm === 'string' ? await readFile(wasm) : wasm);
+    const pool = this.#pool;
+    if (!pool) return; // closed meanwhile
+    if (pool.swap) return pool.swap(artifact);
+    const next = await this.#startPool(artifact);
+    if (this.#pool !== pool) return next.close(); // closed meanwhile
     this.#pool = next;
-    // The old workers keep the connections they hold until their clients leave them (`TriggerServer.stopAccepting`).
-    if (listener) await old.unlisten?.(WORKLOAD_LIMITS.handoverMs, 'keep');
-    await old.close();
+    await pool.close();
   }
 
   /**
-   * Has the workers take requests from clients themselves (`AsyncWorkloadPool.listen`), this one's and a
-   * swapped-in one's. False when they cannot (sync workers; a module that cannot be interrupted): requests
-   * then come through `handle`.
+   * Has the workers take requests from clients themselves (`AsyncWorkloadPool.listen`). False when they cannot
+   * (sync workers; a module that cannot be interrupted): requests then come through `handle`.
    */
   async listen(listener: WorkerListener): Promise<boolean> {
-    if (!this.#pool?.listen || !(await this.#pool.listen(listener))) return false;
-    this.#listener = listener;
-    return true;
+    return (await this.#pool?.listen?.(listener)) ?? false;
+  }
+
+  /** Whether `listen` would have the workers listen (async workers whose modules can all be interrupted). */
+  async canListen(): Promise<boolean> {
+    return (await this.#pool?.canListen?.()) ?? false;
   }
 
   /** Stops the workers' own listeners (`listen`), letting their requests in flight finish for at most `graceMs`. */
   async unlisten(graceMs: number): Promise<void> {
-    this.#listener = undefined;
     await this.#pool?.unlisten?.(graceMs);
   }
 
@@ -198,7 +200,8 @@ export class WorkloadHost {
     await pool?.close();
   }
 
-  async #startPool(bytes: Uint8Array): Promise<RequestPool> {
+  /** The component's artifact, transpiled (or from the cache); rejects with `ERR_WASM_INVALID` naming what is wrong. */
+  async #artifactOf(bytes: Uint8Array): Promise<Artifact> {
     const spec = this.#spec!;
     const source = typeof spec.wasm === 'string' ? spec.wasm : spec.name;
     let importNames: string[];
@@ -214,6 +217,11 @@ export class WorkloadHost {
     if (!artifact.exports.some((e) => /^wasi:http\/incoming-handler@0\.2\.\d+$/.test(e))) {
       throw new MortarError('ERR_WASM_INVALID', [source, 'it does not export wasi:http/incoming-handler@0.2.x']);
     }
+    return artifact;
+  }
+
+  async #startPool(artifact: Artifact): Promise<RequestPool> {
+    const spec = this.#spec!;
     const endpoint = this.#endpoint!;
     const data: WorkloadWorkerData = {
       environment: spec.environment ?? {},

@@ -25,6 +25,7 @@ import {
   type AsyncWorkloadSlot,
   type AsyncWorkloadWorkerData,
   LOCAL_REQUEST_IDS,
+  MAX_WAITING,
   type WorkerListener,
 } from './async-workload-protocol.js';
 import { compiledModules, uninterruptible } from './compiled-modules.js';
@@ -43,8 +44,7 @@ export const STUCK_AFTER_MS = 250;
 /** How often the watchdog of the workers' own listeners looks at what their instances serve (ms). */
 export const WATCH_MS = 50;
 
-/** The most requests waiting here for a worker with room; one more is refused (`ERR_COMPONENT_UNAVAILABLE`, 503). */
-export const MAX_WAITING = 1024;
+export { MAX_WAITING };
 
 export interface AsyncWorkloadPoolOptions {
   readonly name: string;
@@ -109,9 +109,52 @@ export class AsyncWorkloadPool {
   /** What every worker listens with (`listen`), a worker started later too. */
   #listener?: WorkerListener;
   #watchdog?: NodeJS.Timeout;
+  /** The component the workers run (`swap` replaces it). */
+  #artifact: Artifact;
 
   constructor(opts: AsyncWorkloadPoolOptions) {
     this.#opts = opts;
+    this.#artifact = opts.artifact;
+  }
+
+  #modules(artifact: Artifact): Promise<Record<string, WebAssembly.Module>> {
+    return compiledModules(artifact.dir, this.#opts.memoryLimitBytes, true, true);
+  }
+
+  /**
+   * Whether the workers could listen themselves (`listen`): every core module of the component could be made
+   * interruptible, so a guest looping on a worker's thread, the only one answering its sockets, can be stopped.
+   */
+  async canListen(artifact: Artifact = this.#artifact): Promise<boolean> {
+    return !Object.values(await this.#modules(artifact)).some((m) => uninterruptible.has(m));
+  }
+
+  /**
+   * Runs `artifact` (a changed component's) in the same workers from now on: each makes one instance of it
+   * (the first worker before the others: one that cannot rejects, and the pool goes on as it was), then new
+   * requests get instances of it, and those of the old one are dropped as their requests finish. The workers
+   * and their listeners go on, so no connection is cut. Rejects when the workers listen themselves and the new
+   * component cannot be interrupted (`canListen`).
+   */
+  async swap(artifact: Artifact): Promise<void> {
+    const o = this.#opts;
+    if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [o.name, 'it has been unloaded']);
+    if (this.#listener && !(await this.canListen(artifact)))
+      throw new Error('its core modules cannot all be made interruptible, which workers that listen themselves need');
+    const to = { dir: artifact.dir, modules: await this.#modules(artifact) };
+    const answer = (a: AsyncWorkloadControlReply) => ('swapped' in a && !a.swapped ? a.message : 'failed' in a ? a.failed : undefined);
+    const [first, ...rest] = this.#members.filter((m) => !m.dead);
+    if (first) {
+      const why = answer(await this.#control(first, { swap: to }));
+      if (why !== undefined) throw new Error(why);
+    }
+    this.#artifact = artifact;
+    await Promise.all(
+      rest.map(async (m) => {
+        const why = answer(await this.#control(m, { swap: to }));
+        if (why !== undefined) await this.#replace(m, `it could not run the changed component: ${why}`);
+      }),
+    );
   }
 
   /** Starts every worker (each with its first instance); rejects, and stops them all, if one cannot start. */
@@ -151,8 +194,8 @@ export class AsyncWorkloadPool {
    */
   async listen(listener: WorkerListener): Promise<boolean> {
     if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
-    const modules = await compiledModules(this.#opts.artifact.dir, this.#opts.memoryLimitBytes, true, true);
-    if (Object.values(modules).some((m) => uninterruptible.has(m))) return false;
+    if (!(await this.canListen())) return false;
+    if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
     this.#listener = listener;
     this.#watchdog ??= setInterval(() => this.#watch(), WATCH_MS).unref();
     const answers = await Promise.all(this.#members.map((m) => this.#control(m, { listen: listener })));
@@ -164,14 +207,11 @@ export class AsyncWorkloadPool {
     return true;
   }
 
-  /**
-   * Has every worker stop its own listener (`listen`): in-flight requests finish for at most `graceMs`; `idle`
-   * as `RunningListener.close` takes it.
-   */
-  async unlisten(graceMs: number, idle: 'close' | 'keep' = 'close'): Promise<void> {
-    if (!this.#listener) return;
+  /** Has every worker stop its own listener (`listen`): in-flight requests finish for at most `graceMs`. */
+  async unlisten(graceMs: number): Promise<void> {
+    const had = this.#listener;
     this.#listener = undefined;
-    await Promise.all(this.#members.map((m) => this.#control(m, { unlisten: graceMs, idle })));
+    if (had) await Promise.all(this.#members.map((m) => this.#control(m, { unlisten: graceMs })));
     clearInterval(this.#watchdog);
     this.#watchdog = undefined;
   }
@@ -192,7 +232,8 @@ export class AsyncWorkloadPool {
    */
   #watch(): void {
     const now = Date.now();
-    for (const m of this.#members) {
+    // A copy: `#replace` takes a member out of the list.
+    for (const m of [...this.#members]) {
       if (m.dead) continue;
       for (const [n, words] of m.slots) {
         const id = Atomics.load(words[0]!, INTERRUPT_CURRENT);
@@ -216,9 +257,9 @@ export class AsyncWorkloadPool {
 
   /** Stops accepting requests, lets those in flight finish (up to `graceMs`), then terminates every worker. */
   async close(graceMs = 5000): Promise<void> {
-    await this.unlisten(graceMs);
-    this.#closed = true;
     const deadline = Date.now() + graceMs;
+    this.#closed = true;
+    await this.unlisten(graceMs);
     while ((this.#waiting.length > 0 || this.#members.some((m) => m.inflight.size > 0)) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -319,8 +360,8 @@ export class AsyncWorkloadPool {
     const data: AsyncWorkloadWorkerData = {
       ...o.data,
       name: o.name,
-      dir: o.artifact.dir,
-      modules: await compiledModules(o.artifact.dir, o.memoryLimitBytes, true, true),
+      dir: this.#artifact.dir,
+      modules: await this.#modules(this.#artifact),
       instances: o.instancesPerWorker,
       importTimeoutMs: Math.max(1000, o.callTimeoutMs - 500),
       bridge: bridge.port2,
@@ -351,10 +392,10 @@ export class AsyncWorkloadPool {
     worker.on('message', (r: AsyncWorkloadReply | AsyncWorkloadSlot | AsyncWorkloadControlReply | Ready) => {
       if ('ready' in r) {
         if (r.listenError)
-          o.logger.warn({ workload: o.name }, `workload ${o.name}: a worker could not listen itself (the others serve its share): ${r.listenError}`);
+          o.logger.warn({ workload: o.name }, `workload ${o.name}: a worker could not listen itself (it serves only what the pool sends it): ${r.listenError}`);
         return;
       }
-      if ('listening' in r || 'unlistened' in r) member.controls.shift()?.(r);
+      if ('listening' in r || 'unlistened' in r || 'swapped' in r || 'failed' in r) member.controls.shift()?.(r);
       else if ('slot' in r) {
         member.slots.set(
           r.slot,
@@ -397,8 +438,10 @@ export class AsyncWorkloadPool {
       if (!member.dead) void this.#replace(member, `worker exited with code ${code}`);
     });
     this.#members.push(member);
-    // `listen` or `unlisten` came while it started.
-    if (this.#listener !== data.listener) void this.#control(member, this.#listener ? { listen: this.#listener } : { unlisten: 0, idle: 'close' });
+    // `swap`, `listen` or `unlisten` came while it started.
+    if (this.#artifact.dir !== data.dir)
+      void this.#modules(this.#artifact).then((modules) => this.#control(member, { swap: { dir: this.#artifact.dir, modules } }));
+    if (this.#listener !== data.listener) void this.#control(member, this.#listener ? { listen: this.#listener } : { unlisten: 0 });
     this.#next();
     return member;
   }
@@ -409,6 +452,12 @@ export class AsyncWorkloadPool {
     const i = this.#members.indexOf(m);
     if (i >= 0) this.#members.splice(i, 1);
     this.#opts.logger.warn({ workload: this.#opts.name, inflight: m.inflight.size }, `workload ${this.#opts.name}: worker stopped: ${why}`);
+    if (this.#listener) {
+      // Its replacement joins the address first: the address is not left without a listener meanwhile.
+      await this.#respawn(0);
+      await this.#stop(m, why);
+      return;
+    }
     await this.#stop(m, why);
     await this.#respawn(0);
   }

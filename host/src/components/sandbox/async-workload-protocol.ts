@@ -51,13 +51,15 @@ export type LocalServe = (request: WorkloadRequest) => Promise<WorkloadResponse 
 
 /** A listener once started. */
 export interface RunningListener {
-  /**
-   * Stops accepting, lets the requests in flight finish for at most `graceMs`, then cuts what is left; `idle`:
-   * whether idle keep-alive connections close at once (`close`: shutting down) or are left to their clients
-   * for that time (`keep`: handing over to another listener on the address).
-   */
-  close(graceMs: number, idle: 'close' | 'keep'): Promise<void>;
+  /** Stops accepting, lets the requests in flight finish for at most `graceMs`, then cuts what is left. */
+  close(graceMs: number): Promise<void>;
 }
+
+/**
+ * The most requests waiting for an instance, in the pool for a worker with room, and in a worker for one of its
+ * instances (those of its own listener); one more is refused (`ERR_COMPONENT_UNAVAILABLE`, 503).
+ */
+export const MAX_WAITING = 1024;
 
 /**
  * Request ids of the worker's own listener start here, and those the pool posts stay below: the interrupt
@@ -66,11 +68,21 @@ export interface RunningListener {
  */
 export const LOCAL_REQUEST_IDS = 0x40000000;
 
-/** The pool's word on its listener. */
-export type AsyncWorkloadControl = { readonly listen: WorkerListener } | { readonly unlisten: number; readonly idle: 'close' | 'keep' };
+/**
+ * The pool's word on the worker's listener, or on the component it runs (`swap`: a changed `.wasm`, its JSPI
+ * artifact's folder and compiled modules; the worker and its listener go on).
+ */
+export type AsyncWorkloadControl =
+  | { readonly listen: WorkerListener }
+  | { readonly unlisten: number }
+  | { readonly swap: { readonly dir: string; readonly modules: Readonly<Record<string, WebAssembly.Module>> } };
 
-/** The worker's answer to an `AsyncWorkloadControl`: done, or why not. */
-export type AsyncWorkloadControlReply = { readonly listening: boolean; readonly message?: string } | { readonly unlistened: true };
+/** The worker's answer to an `AsyncWorkloadControl`: done, or why not (`failed`: it threw). */
+export type AsyncWorkloadControlReply =
+  | { readonly listening: boolean; readonly message?: string }
+  | { readonly unlistened: true }
+  | { readonly swapped: boolean; readonly message?: string }
+  | { readonly failed: string };
 
 /** One request for the worker; `deadline` is a `Date.now()` time. */
 export interface AsyncWorkloadRequest {

@@ -23,6 +23,7 @@ import {
   type AsyncWorkloadWorkerData,
   LOCAL_REQUEST_IDS,
   type LocalServe,
+  MAX_WAITING,
   type RunningListener,
   type WorkerListener,
   type WorkerListenerModule,
@@ -53,7 +54,15 @@ interface Slot {
   /** Deadline (`performance.now()` ms) of the request it serves; Infinity between requests. */
   deadline: number;
   readonly flush: () => void;
+  /** The `component` it is an instance of. */
+  generation: number;
 }
+
+/**
+ * The component the worker makes instances of: `swap` (a changed `.wasm`) replaces it, and each instance of
+ * the one before is dropped once its request is done. The worker, and its listener, go on.
+ */
+let component = { dir: init.dir, modules: init.modules, generation: 0 };
 
 async function makeSlot(): Promise<Slot> {
   const stdout = lineSink((l) => bridge.log('info', l));
@@ -62,7 +71,8 @@ async function makeSlot(): Promise<Slot> {
     stdout.flush();
     stderr.flush();
   };
-  const slot = { n: nextSlot++, announced: 0, deadline: Number.POSITIVE_INFINITY, flush } as Slot;
+  const of = component;
+  const slot = { n: nextSlot++, announced: 0, deadline: Number.POSITIVE_INFINITY, flush, generation: of.generation } as Slot;
   const left = () => Math.min(init.importTimeoutMs, slot.deadline - performance.now());
   const imports = await workloadWasi({
     name: init.name,
@@ -74,7 +84,7 @@ async function makeSlot(): Promise<Slot> {
     call: (op, args) => bridge.perform(op, args, left()),
     appCallBytes: init.appCallBytes,
   });
-  slot.instance = await WorkloadInstance.create(init.dir, init.modules, imports);
+  slot.instance = await WorkloadInstance.create(of.dir, of.modules, imports);
   announce(slot);
   return slot;
 }
@@ -109,6 +119,10 @@ function take(): Promise<Slot> {
 }
 
 function give(s: Slot): void {
+  if (s.generation !== component.generation) {
+    lost(s);
+    return;
+  }
   const w = waiting.shift();
   if (w) w.resolve(s);
   else free.push(s);
@@ -195,9 +209,12 @@ let nextLocal = LOCAL_REQUEST_IDS;
 /**
  * A request from the worker's own listener (`WorkerListener`), answered as `AsyncWorkloadPool.handle` answers
  * one: at its deadline `ERR_COMPONENT_TIMEOUT` (its guest, if suspended, is stopped through its interrupt words
- * here; one computing is stopped so by the pool's watchdog), a trap `ERR_COMPONENT_TRAPPED`.
+ * here; one computing is stopped so by the pool's watchdog), a trap `ERR_COMPONENT_TRAPPED`, past `MAX_WAITING`
+ * waiting `ERR_COMPONENT_UNAVAILABLE`.
  */
 const serveLocal: LocalServe = (request) => {
+  if (waiting.length >= MAX_WAITING)
+    return Promise.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [init.name, `${MAX_WAITING} requests are already waiting for an instance`]));
   const id = nextLocal;
   nextLocal = id >= 0x7fffffff ? LOCAL_REQUEST_IDS : id + 1;
   return new Promise((resolve, reject) => {
@@ -229,7 +246,26 @@ async function listen(l: WorkerListener): Promise<void> {
   listening = await mod.startListener(l.options, serveLocal, (level, line) => bridge.log(level, line));
 }
 
+/** Makes instances of `to` from now on, once one could be made (otherwise the component stays as it was). */
+async function swap(to: { dir: string; modules: Readonly<Record<string, WebAssembly.Module>> }): Promise<AsyncWorkloadControlReply> {
+  const before = component;
+  component = { ...to, generation: before.generation + 1 };
+  made++;
+  let first: Slot;
+  try {
+    first = await makeSlot();
+  } catch (err) {
+    made--;
+    component = before;
+    return { swapped: false, message: err instanceof Error ? err.message : String(err) };
+  }
+  for (const old of free.splice(0)) lost(old);
+  give(first);
+  return { swapped: true };
+}
+
 async function control(c: AsyncWorkloadControl): Promise<AsyncWorkloadControlReply> {
+  if ('swap' in c) return swap(c.swap);
   if ('listen' in c) {
     if (listening) return { listening: true };
     try {
@@ -241,7 +277,7 @@ async function control(c: AsyncWorkloadControl): Promise<AsyncWorkloadControlRep
   }
   const l = listening;
   listening = undefined;
-  await l?.close(c.unlisten, c.idle);
+  await l?.close(c.unlisten);
   return { unlistened: true };
 }
 
@@ -250,8 +286,12 @@ async function control(c: AsyncWorkloadControl): Promise<AsyncWorkloadControlRep
   made++;
   free.push(await makeSlot());
   port.on('message', (msg: AsyncWorkloadRequest | AsyncWorkloadRequest[] | AsyncWorkloadControl) => {
-    // One at a time, answered in order (the pool matches answers so).
-    if ('listen' in msg || 'unlisten' in msg) controls = controls.then(() => control(msg)).then((r) => port.postMessage(r));
+    // One at a time, answered in order (the pool matches answers so); one that fails still answers.
+    if ('listen' in msg || 'unlisten' in msg || 'swap' in msg)
+      controls = controls
+        .then(() => control(msg))
+        .catch((err: unknown): AsyncWorkloadControlReply => ({ failed: err instanceof Error ? err.message : String(err) }))
+        .then((r) => port.postMessage(r));
     else eachMessage(msg, serve);
   });
   // A listener it starts with (a worker replacing one): one that cannot listen still serves what the pool posts.

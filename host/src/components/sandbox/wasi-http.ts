@@ -163,10 +163,9 @@ export class IncomingBody {
 /** `incoming-request`: the request being served. */
 export class IncomingRequest {
   #consumed = false;
-  readonly #headers: Fields;
-  constructor(private readonly req: WorkloadRequest) {
-    this.#headers = Fields.frozen(req.headers.map(([n, v]) => [n, typeof v === 'string' ? utf8.encode(v) : v]));
-  }
+  /** Made when the guest first asks (many never do). */
+  #headers?: Fields;
+  constructor(private readonly req: WorkloadRequest) {}
   method(): { tag: string; val?: string } {
     return methodVariant(this.req.method);
   }
@@ -180,6 +179,7 @@ export class IncomingRequest {
     return this.req.authority;
   }
   headers(): Fields {
+    this.#headers ??= Fields.frozen(this.req.headers.map(([n, v]) => [n, typeof v === 'string' ? utf8.encode(v) : v]));
     return this.#headers;
   }
   consume(): IncomingBody {
