@@ -164,7 +164,8 @@ export class WorkloadHost {
   }
 
   async #replace(wasm: string | Uint8Array): Promise<void> {
-    if (!this.#pool || !this.#spec) throw new Error('WorkloadHost.replace: not started');
+    if (!this.#spec) throw new Error('WorkloadHost.replace: not started');
+    if (!this.#pool) return; // closed
     const artifact = await this.#artifactOf(typeof wasm === 'string' ? await readFile(wasm) : wasm);
     const pool = this.#pool;
     if (!pool) return; // closed meanwhile

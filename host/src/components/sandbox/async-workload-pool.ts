@@ -28,7 +28,7 @@ import {
   MAX_WAITING,
   type WorkerListener,
 } from './async-workload-protocol.js';
-import { compiledModules, uninterruptible } from './compiled-modules.js';
+import { compiledModules, forgetModules, uninterruptible } from './compiled-modules.js';
 import { configureJspiStacks } from './jspi-stacks.js';
 import { PortBatch } from '../../capabilities/port-batch.js';
 import { WORKER_HEAP } from './worker-heap.js';
@@ -87,9 +87,31 @@ interface Member {
   readonly slots: Map<number, Int32Array[]>;
   /** The watchdog's view of its instances serving a request of the worker's own listener, by instance number. */
   readonly watched: Map<number, Watched>;
-  /** Answers to its `AsyncWorkloadControl`s, in the order sent (the worker answers them in order). */
-  readonly controls: Array<(r: AsyncWorkloadControlReply) => void>;
+  /** Its `AsyncWorkloadControl`s awaiting an answer, in the order sent (the worker answers them in order). */
+  readonly controls: Array<{ readonly control: AsyncWorkloadControl; readonly answer: (r: AsyncWorkloadControlReply) => void }>;
+  /** The artifact folder of the component it runs. */
+  dir: string;
+  /** Being replaced: it gets no new requests, and is stopped once its successor has started. */
+  replacing: boolean;
 }
+
+/** The answer to `control` from a worker that is gone: none of it was done. */
+function gone(control: AsyncWorkloadControl, why: string): AsyncWorkloadControlReply {
+  if ('swap' in control) return { swapped: false, message: why };
+  if ('listen' in control) return { listening: false, message: why };
+  return { unlistened: true };
+}
+
+/** Why a control was not done, from its answer; undefined: it was. */
+function notDone(r: AsyncWorkloadControlReply): string | undefined {
+  if ('failed' in r) return r.failed;
+  if ('swapped' in r) return r.swapped ? undefined : (r.message ?? 'not swapped');
+  if ('listening' in r) return r.listening ? undefined : (r.message ?? 'not listening');
+  return undefined;
+}
+
+/** How long a worker may take to make its first instance of a changed component before it is replaced. */
+export const SWAP_TIMEOUT_MS = 30_000;
 
 /** A request of a worker's own listener, as the watchdog has seen it on an instance. */
 interface Watched {
@@ -111,6 +133,10 @@ export class AsyncWorkloadPool {
   #watchdog?: NodeJS.Timeout;
   /** The component the workers run (`swap` replaces it). */
   #artifact: Artifact;
+  /** How many times `unlisten` was called (a `listen` it overtook does not listen). */
+  #unlistens = 0;
+  /** `listen` and `swap`, one at a time. */
+  #serial: Promise<unknown> = Promise.resolve();
 
   constructor(opts: AsyncWorkloadPoolOptions) {
     this.#opts = opts;
@@ -136,25 +162,56 @@ export class AsyncWorkloadPool {
    * and their listeners go on, so no connection is cut. Rejects when the workers listen themselves and the new
    * component cannot be interrupted (`canListen`).
    */
-  async swap(artifact: Artifact): Promise<void> {
+  swap(artifact: Artifact): Promise<void> {
+    return this.#oneAtATime(() => this.#swap(artifact));
+  }
+
+  #oneAtATime<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.#serial.then(run);
+    this.#serial = next.catch(() => undefined);
+    return next;
+  }
+
+  async #swap(artifact: Artifact): Promise<void> {
     const o = this.#opts;
     if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [o.name, 'it has been unloaded']);
+    if (artifact.dir === this.#artifact.dir) return;
     if (this.#listener && !(await this.canListen(artifact)))
       throw new Error('its core modules cannot all be made interruptible, which workers that listen themselves need');
     const to = { dir: artifact.dir, modules: await this.#modules(artifact) };
-    const answer = (a: AsyncWorkloadControlReply) => ('swapped' in a && !a.swapped ? a.message : 'failed' in a ? a.failed : undefined);
-    const [first, ...rest] = this.#members.filter((m) => !m.dead);
+    const first = this.#members.find((m) => !m.dead && !m.replacing);
     if (first) {
-      const why = answer(await this.#control(first, { swap: to }));
+      const why = notDone(await this.#swapOne(first, to));
       if (why !== undefined) throw new Error(why);
     }
+    const before = this.#artifact;
     this.#artifact = artifact;
-    await Promise.all(
-      rest.map(async (m) => {
-        const why = answer(await this.#control(m, { swap: to }));
-        if (why !== undefined) await this.#replace(m, `it could not run the changed component: ${why}`);
-      }),
-    );
+    // Every other worker, those started meanwhile too (they started with the old component).
+    await Promise.all(this.#members.filter((m) => !m.dead && !m.replacing && m.dir !== artifact.dir).map((m) => this.#swapOne(m, to)));
+    if (before.dir !== artifact.dir) forgetModules(before.dir);
+  }
+
+  /**
+   * Has `m` run `to`; one that cannot (though the first worker could), or that takes over `SWAP_TIMEOUT_MS`
+   * (a component computing at its start), is replaced: its successor starts with the pool's component.
+   */
+  async #swapOne(m: Member, to: { dir: string; modules: Readonly<Record<string, WebAssembly.Module>> }): Promise<AsyncWorkloadControlReply> {
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const late = new Promise<AsyncWorkloadControlReply>((resolve) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        resolve({ swapped: false, message: `it made no instance of the changed component within ${SWAP_TIMEOUT_MS}ms` });
+      }, SWAP_TIMEOUT_MS);
+    });
+    const r = await Promise.race([this.#control(m, { swap: to }), late]);
+    clearTimeout(timer);
+    const why = notDone(r);
+    if (why === undefined) m.dir = to.dir;
+    // A worker stuck in the component's start is replaced; so is one left on the old component once the pool
+    // runs the new one (the first worker's failure is the swap's: it goes on with the old one).
+    else if (timedOut || this.#artifact.dir === to.dir) void this.#replace(m, `it could not run the changed component: ${why}`);
+    return r;
   }
 
   /** Starts every worker (each with its first instance); rejects, and stops them all, if one cannot start. */
@@ -192,17 +249,23 @@ export class AsyncWorkloadPool {
    * when a core module could not be made interruptible: a guest looping in a worker's thread would hold the
    * only thread that answers its sockets. Rejects when a worker cannot listen (those that did stop).
    */
-  async listen(listener: WorkerListener): Promise<boolean> {
+  listen(listener: WorkerListener): Promise<boolean> {
+    return this.#oneAtATime(() => this.#listen(listener));
+  }
+
+  async #listen(listener: WorkerListener): Promise<boolean> {
     if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
+    const unlistens = this.#unlistens;
     if (!(await this.canListen())) return false;
     if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
+    if (this.#unlistens !== unlistens) return false; // unlistened meanwhile
     this.#listener = listener;
     this.#watchdog ??= setInterval(() => this.#watch(), WATCH_MS).unref();
     const answers = await Promise.all(this.#members.map((m) => this.#control(m, { listen: listener })));
-    const failed = answers.find((a) => 'listening' in a && !a.listening);
-    if (failed) {
+    const failed = answers.map(notDone).find((why) => why !== undefined);
+    if (failed !== undefined) {
       await this.unlisten(0);
-      throw new Error(`workload ${this.#opts.name}: a worker could not listen: ${(failed as { message?: string }).message}`);
+      throw new Error(`workload ${this.#opts.name}: a worker could not listen: ${failed}`);
     }
     return true;
   }
@@ -211,16 +274,17 @@ export class AsyncWorkloadPool {
   async unlisten(graceMs: number): Promise<void> {
     const had = this.#listener;
     this.#listener = undefined;
+    this.#unlistens++;
     if (had) await Promise.all(this.#members.map((m) => this.#control(m, { unlisten: graceMs })));
     clearInterval(this.#watchdog);
     this.#watchdog = undefined;
   }
 
-  #control(m: Member, c: AsyncWorkloadControl): Promise<AsyncWorkloadControlReply> {
-    if (m.dead) return Promise.resolve({ unlistened: true });
-    return new Promise((resolve) => {
-      m.controls.push(resolve);
-      m.worker.postMessage(c);
+  #control(m: Member, control: AsyncWorkloadControl): Promise<AsyncWorkloadControlReply> {
+    if (m.dead) return Promise.resolve(gone(control, 'the worker is gone'));
+    return new Promise((answer) => {
+      m.controls.push({ control, answer });
+      m.worker.postMessage(control);
     });
   }
 
@@ -234,7 +298,7 @@ export class AsyncWorkloadPool {
     const now = Date.now();
     // A copy: `#replace` takes a member out of the list.
     for (const m of [...this.#members]) {
-      if (m.dead) continue;
+      if (m.dead || m.replacing) continue;
       for (const [n, words] of m.slots) {
         const id = Atomics.load(words[0]!, INTERRUPT_CURRENT);
         const seen = m.watched.get(n);
@@ -270,7 +334,7 @@ export class AsyncWorkloadPool {
   #dispatch(p: Pending): void {
     let best: Member | undefined;
     for (const m of this.#members) {
-      if (m.dead || m.overdue > 0 || m.inflight.size >= this.#opts.instancesPerWorker) continue;
+      if (m.dead || m.replacing || m.overdue > 0 || m.inflight.size >= this.#opts.instancesPerWorker) continue;
       if (!best || m.inflight.size < best.inflight.size) best = m;
     }
     if (!best) {
@@ -323,7 +387,7 @@ export class AsyncWorkloadPool {
     // the request (announced late, or it started the guest after the deadline) gets one more period.
     const stuck = (again: boolean) =>
       setTimeout(() => {
-        if (m.dead || !m.inflight.has(p.id)) return;
+        if (m.dead || m.replacing || !m.inflight.has(p.id)) return;
         if (again && this.#interrupt(m, p)) stuck(false);
         else void this.#replace(m, `a request ran past its ${this.#opts.callTimeoutMs}ms deadline and could not be stopped`);
       }, STUCK_AFTER_MS).unref();
@@ -386,6 +450,8 @@ export class AsyncWorkloadPool {
       slots: new Map(),
       watched: new Map(),
       controls: [],
+      dir: data.dir,
+      replacing: false,
     };
     type Ready = { ready: boolean; message?: string; listenError?: string };
     // Listening from the start: the worker announces its first instance before it says it is ready.
@@ -395,7 +461,7 @@ export class AsyncWorkloadPool {
           o.logger.warn({ workload: o.name }, `workload ${o.name}: a worker could not listen itself (it serves only what the pool sends it): ${r.listenError}`);
         return;
       }
-      if ('listening' in r || 'unlistened' in r || 'swapped' in r || 'failed' in r) member.controls.shift()?.(r);
+      if ('listening' in r || 'unlistened' in r || 'swapped' in r || 'failed' in r) member.controls.shift()?.answer(r);
       else if ('slot' in r) {
         member.slots.set(
           r.slot,
@@ -435,7 +501,11 @@ export class AsyncWorkloadPool {
     worker.on('error', (err) => void this.#replace(member, `worker error: ${err.message}`));
     worker.on('exit', (code) => {
       bridge.port1.close();
-      if (!member.dead) void this.#replace(member, `worker exited with code ${code}`);
+      if (!member.dead) {
+        // What it was serving or asked cannot be done now, whether or not a successor is on its way.
+        for (const { control, answer } of member.controls.splice(0)) answer(gone(control, `the worker exited with code ${code}`));
+        void this.#replace(member, `worker exited with code ${code}`);
+      }
     });
     this.#members.push(member);
     // `swap`, `listen` or `unlisten` came while it started.
@@ -448,18 +518,18 @@ export class AsyncWorkloadPool {
 
   /** Stops `m`, failing what it was serving, and starts another worker in its place. */
   async #replace(m: Member, why: string): Promise<void> {
-    if (m.dead) return;
-    const i = this.#members.indexOf(m);
-    if (i >= 0) this.#members.splice(i, 1);
+    if (m.dead || m.replacing) return;
+    m.replacing = true;
     this.#opts.logger.warn({ workload: this.#opts.name, inflight: m.inflight.size }, `workload ${this.#opts.name}: worker stopped: ${why}`);
     if (this.#listener) {
-      // Its replacement joins the address first: the address is not left without a listener meanwhile.
+      // Its successor joins the address first: the address is not left without a listener meanwhile. It stays
+      // a member till then (`close` and `unlisten` reach it), taking no new requests.
       await this.#respawn(0);
-      await this.#stop(m, why);
-      return;
     }
+    const i = this.#members.indexOf(m);
+    if (i >= 0) this.#members.splice(i, 1);
     await this.#stop(m, why);
-    await this.#respawn(0);
+    if (!this.#listener) await this.#respawn(0);
   }
 
   /** Starts a worker in a stopped one's place; retried with back-off while it fails (requests waiting then fail with 503). */
@@ -479,8 +549,8 @@ export class AsyncWorkloadPool {
 
   async #stop(m: Member, why: string): Promise<void> {
     m.dead = true;
-    // Its listener, if it had one, is gone with it.
-    for (const answer of m.controls.splice(0)) answer({ unlistened: true });
+    // What it was asked is not done (its listener, if it had one, is gone with it).
+    for (const { control, answer } of m.controls.splice(0)) answer(gone(control, `the worker was stopped: ${why}`));
     for (const p of m.inflight.values())
       this.#settle(p, new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, `the worker serving the request was stopped: ${why}`]));
     m.inflight.clear();

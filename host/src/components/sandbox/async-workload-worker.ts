@@ -62,16 +62,24 @@ interface Slot {
  * The component the worker makes instances of: `swap` (a changed `.wasm`) replaces it, and each instance of
  * the one before is dropped once its request is done. The worker, and its listener, go on.
  */
-let component = { dir: init.dir, modules: init.modules, generation: 0 };
+let component: Component = { dir: init.dir, modules: init.modules, generation: 0 };
+let generations = 0;
 
-async function makeSlot(): Promise<Slot> {
+interface Component {
+  readonly dir: string;
+  readonly modules: Readonly<Record<string, WebAssembly.Module>>;
+  /** Its number, never used again (a failed swap's included). */
+  readonly generation: number;
+}
+
+/** An instance of `of` (the current component unless a swap is trying its first one). */
+async function makeSlot(of: Component = component): Promise<Slot> {
   const stdout = lineSink((l) => bridge.log('info', l));
   const stderr = lineSink((l) => bridge.log('warn', l));
   const flush = () => {
     stdout.flush();
     stderr.flush();
   };
-  const of = component;
   const slot = { n: nextSlot++, announced: 0, deadline: Number.POSITIVE_INFINITY, flush, generation: of.generation } as Slot;
   const left = () => Math.min(init.importTimeoutMs, slot.deadline - performance.now());
   const imports = await workloadWasi({
@@ -188,7 +196,8 @@ async function run(id: number, request: WorkloadRequest, deadline: number, done:
 const busy = new Map<number, Slot>();
 
 async function recycle(slot: Slot, trapped: boolean): Promise<void> {
-  if (trapped) return lost(slot);
+  // An instance of a component swapped out is not made fresh, only dropped.
+  if (trapped || slot.generation !== component.generation) return lost(slot);
   try {
     await slot.instance.renew();
   } catch {
@@ -246,19 +255,22 @@ async function listen(l: WorkerListener): Promise<void> {
   listening = await mod.startListener(l.options, serveLocal, (level, line) => bridge.log(level, line));
 }
 
-/** Makes instances of `to` from now on, once one could be made (otherwise the component stays as it was). */
+/**
+ * Makes instances of `to` from now on, once one could be made; until then, and if none can be, requests go on
+ * getting instances of the component as it was.
+ */
 async function swap(to: { dir: string; modules: Readonly<Record<string, WebAssembly.Module>> }): Promise<AsyncWorkloadControlReply> {
-  const before = component;
-  component = { ...to, generation: before.generation + 1 };
+  if (to.dir === component.dir) return { swapped: true };
+  const next: Component = { ...to, generation: ++generations };
   made++;
   let first: Slot;
   try {
-    first = await makeSlot();
+    first = await makeSlot(next);
   } catch (err) {
     made--;
-    component = before;
     return { swapped: false, message: err instanceof Error ? err.message : String(err) };
   }
+  component = next;
   for (const old of free.splice(0)) lost(old);
   give(first);
   return { swapped: true };
