@@ -100,6 +100,16 @@ for (const mode of ['sync', 'async'] as const)
       return mainThread.url;
     }
 
+    /** `name` on one worker, a 2 s deadline, its warnings kept in `lines`. */
+    async function oneWorker(name: string): Promise<{ one: WorkloadHost; lines: Array<{ msg: string }> }> {
+      const lines: Array<{ msg: string }> = [];
+      const captured = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+      const one = new WorkloadHost({ api: rt.api, logger: captured, cacheDir });
+      hosts.push(one);
+      await one.start({ appId: APP_ID, name, wasm: join(WORKLOADS, `${name}.wasm`), mode, instances: 1, requestTimeoutMs: 2000 });
+      return { one, lines };
+    }
+
     /** `count` GET `path`s at once, each on a connection of its own. */
     async function onOwnConnections(url: string, count: number): Promise<Array<{ status: number; body: string; headers: http.IncomingHttpHeaders }>> {
       return Promise.all(
@@ -259,12 +269,8 @@ for (const mode of ['sync', 'async'] as const)
 
         if (mode === 'async')
           it('async: a request that loops is stopped at its deadline inside its worker: requests sent to that worker meanwhile are answered, and the worker is not replaced', async () => {
-            const lines: Array<{ msg: string }> = [];
-            const captured = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
-            const one = new WorkloadHost({ api: rt.api, logger: captured, cacheDir });
-            hosts.push(one);
             // One worker: the requests after the loop go where it runs, and wait there until it is stopped.
-            await one.start({ appId: APP_ID, name: g.name, wasm: join(WORKLOADS, `${g.name}.wasm`), mode, instances: 1, requestTimeoutMs: 2000 });
+            const { one, lines } = await oneWorker(g.name);
             const loop = one.handle(request('GET', '/loop'));
             await new Promise((r) => setTimeout(r, 1000));
             const others = [0, 1, 2].map(() => one.handle(request('GET', '/global')));
@@ -281,11 +287,7 @@ for (const mode of ['sync', 'async'] as const)
 
         if (mode === 'async')
           it("async, its worker listening itself: requests over HTTP are served there with Spin's view of them, a request that loops is stopped at its deadline by the pool's watchdog while other connections to that worker are answered, and the worker is not replaced", async () => {
-            const lines: Array<{ msg: string }> = [];
-            const captured = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
-            const one = new WorkloadHost({ api: rt.api, logger: captured, cacheDir });
-            hosts.push(one);
-            await one.start({ appId: APP_ID, name: g.name, wasm: join(WORKLOADS, `${g.name}.wasm`), mode, instances: 1, requestTimeoutMs: 2000 });
+            const { one, lines } = await oneWorker(g.name);
             const url = await workersListen(one, g.name);
             const first = await onOwnConnections(`${url}/global`, 4);
             assert.deepEqual(
