@@ -275,7 +275,7 @@ async function up(argv: string[]): Promise<void> {
     { EMPTY_RUNTIME_CONFIG, loadRuntimeConfig },
     { parseVariableArg },
     { planWorkload },
-    { TriggerServer },
+    { TriggerServer, CAN_SHARE_LISTENER },
     { WorkloadEngine },
     { WorkloadAppEndpoint },
   ] = await Promise.all([
@@ -371,7 +371,7 @@ async function up(argv: string[]): Promise<void> {
       trigger = new TriggerServer({ ...routes, maxBodyBytes: config.maxBodyBytes });
       // Where the workers can take the connections themselves (worker-trigger.ts), the address is opened for
       // them to join; then this thread takes none (the app channel still comes here: workload.serve below).
-      const shared = await running.workersCanListen(plan.router);
+      const shared = CAN_SHARE_LISTENER && (await running.workersCanListen(plan.router));
       await trigger.listen(spin.listen.host, spin.listen.port, shared ? 'first' : undefined);
       const workersListen =
         shared &&

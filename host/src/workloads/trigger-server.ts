@@ -57,6 +57,13 @@ export const FORBIDDEN_HEADERS: ReadonlySet<string> = new Set([
   'http2-settings',
 ]);
 
+/**
+ * Whether this platform can share a listening address among threads (`listen(host, port, 'first')`): Node's
+ * `reusePort` raises an error on the others (macOS and Windows among them), and only Linux and FreeBSD spread
+ * connections over the sockets sharing it.
+ */
+export const CAN_SHARE_LISTENER = process.platform === 'linux' || process.platform === 'freebsd';
+
 /** `RoutedRequest.body` over the limit (answered 413). */
 export class BodyTooLarge extends Error {}
 
