@@ -508,9 +508,9 @@ export class AsyncWorkloadPool {
       }
     });
     this.#members.push(member);
-    // `swap`, `listen` or `unlisten` came while it started.
-    if (this.#artifact.dir !== data.dir)
-      void this.#modules(this.#artifact).then((modules) => this.#control(member, { swap: { dir: this.#artifact.dir, modules } }));
+    // `swap`, `listen` or `unlisten` came while it started (a swap that cannot run on it replaces it).
+    const artifact = this.#artifact;
+    if (artifact.dir !== data.dir) void this.#modules(artifact).then((modules) => this.#swapOne(member, { dir: artifact.dir, modules }));
     if (this.#listener !== data.listener) void this.#control(member, this.#listener ? { listen: this.#listener } : { unlisten: 0 });
     this.#next();
     return member;
