@@ -28,6 +28,17 @@ export const INTERRUPT_TARGET = 0;
 /** `Int32Array` index of the word the host writes: the id of the request the instance serves (0: none). */
 export const INTERRUPT_CURRENT = 1;
 
+/**
+ * Stops request `id` on the instance whose interrupt words (one pair per core module, all naming the same
+ * request: `WorkloadInstance.serving`) are `words`, if it serves that request: it traps at its next loop head.
+ * True if it serves it. Safe from any thread holding the words.
+ */
+export function stopIfServing(words: readonly Int32Array[], id: number): boolean {
+  if (words.length === 0 || Atomics.load(words[0]!, INTERRUPT_CURRENT) !== id) return false;
+  for (const w of words) Atomics.store(w, INTERRUPT_TARGET, id);
+  return true;
+}
+
 const MEMORY_SECTION = 5;
 const CODE_SECTION = 10;
 /** Sections that come after the memory section, in the order a module holds them (tag, global, export, ...). */

@@ -74,10 +74,8 @@ export class TriggerServer {
   readonly #server: Server;
   #port = 0;
   #host = '';
-  /** Resolves once it no longer listens and its last connection has ended. */
+  /** Once it no longer accepts (each response then closes its connection): resolves when its last connection has ended. */
   #closed?: Promise<void>;
-  /** It no longer accepts: each response closes its connection. */
-  #draining = false;
 
   constructor(private readonly opts: TriggerServerOptions) {
     this.#server = createServer({ headersTimeout: DEFAULTS.httpHeadersTimeoutMs, requestTimeout: DEFAULTS.httpRequestTimeoutMs }, (req, res) => {
@@ -133,7 +131,6 @@ export class TriggerServer {
    */
   stopAccepting(): void {
     if (this.#closed) return;
-    this.#draining = true;
     // net.Server's own close: http.Server's also closes the idle keep-alive connections at once.
     this.#closed = new Promise<void>((resolve) => NetServer.prototype.close.call(this.#server, () => resolve()));
   }
@@ -186,8 +183,9 @@ export class TriggerServer {
       body: () => readBody(req, this.opts.maxBodyBytes),
       signal: abort.signal,
     });
-    const head: string[] = (this.#draining ? answer.headers.filter(([k]) => k !== 'connection') : answer.headers).flat();
-    if (this.#draining) head.push('connection', 'close');
+    const draining = this.#closed !== undefined;
+    const head: string[] = (draining ? answer.headers.filter(([k]) => k !== 'connection') : answer.headers).flat();
+    if (draining) head.push('connection', 'close');
     res.writeHead(answer.status, head);
     res.end(answer.body);
   }

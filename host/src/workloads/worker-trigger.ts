@@ -13,7 +13,7 @@ import type { Logger } from '../logger.js';
 import type { StaticResponse } from './spin-manifest.js';
 import { type RouteEntry, SpinRouter } from './spin-routes.js';
 import { TriggerServer } from './trigger-server.js';
-import { answer } from './workload-answer.js';
+import { answer, guestRequest, routedResponse } from './workload-answer.js';
 
 /** What a worker listens with (structured-cloneable: it crosses to the worker). */
 export interface WorkerTriggerOptions {
@@ -35,8 +35,6 @@ export interface WorkerTriggerOptions {
 
 /** This module, as a `WorkerListener` names it. */
 export const WORKER_TRIGGER_MODULE = new URL('./worker-trigger.js', import.meta.url).href;
-
-const latin1 = new TextDecoder('latin1');
 
 /** `WorkerListenerModule.startListener`. */
 export async function startListener(
@@ -62,9 +60,7 @@ export async function startListener(
     handler: {
       async handle(componentId, req) {
         if (componentId !== o.component) throw new Error(`no component '${componentId}' in this worker`);
-        const { method, scheme, authority, pathWithQuery, headers, body } = req;
-        const r = await answer(o.component, serve, { method, scheme, authority, pathWithQuery, headers, body }, (line) => log('warn', line));
-        return { status: r.status, headers: r.headers.map(([k, v]) => [k, latin1.decode(v)] as const), body: r.body };
+        return routedResponse(await answer(o.component, serve, guestRequest(req), (line) => log('warn', line)));
       },
     },
   });

@@ -8,12 +8,11 @@ import type { WorkloadMode } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { WorkloadHandler, WorkloadRequest, WorkloadResponse } from './workload-handler.js';
 import { WorkloadHost } from './workload-host.js';
+import { guestRequest, routedResponse } from './workload-answer.js';
 import type { WorkloadApi } from './workload-endpoint.js';
 import type { WorkloadPlan } from './spin-workload.js';
 import type { SpinRouter } from './spin-routes.js';
 import { WORKER_TRIGGER_MODULE, type WorkerTriggerOptions } from './worker-trigger.js';
-
-const latin1 = new TextDecoder('latin1');
 
 export interface WorkloadEngineOptions {
   readonly plan: WorkloadPlan;
@@ -84,7 +83,7 @@ export class WorkloadEngine implements WorkloadHandler {
    * accepting. Rejects when a worker cannot listen.
    */
   async listen(o: Omit<WorkerTriggerOptions, 'component' | 'routes'> & { readonly router: SpinRouter }): Promise<boolean> {
-    const component = this.soleComponent(o.router);
+    const component = this.#soleComponent(o.router);
     const host = component === undefined ? undefined : this.#hosts.get(component);
     if (!host) return false;
     const { router, ...rest } = o;
@@ -93,7 +92,7 @@ export class WorkloadEngine implements WorkloadHandler {
   }
 
   /** The component every route of `router` leads to, if one does and its workers could listen (async workers). */
-  soleComponent(router: SpinRouter): string | undefined {
+  #soleComponent(router: SpinRouter): string | undefined {
     if (this.opts.mode === 'sync') return undefined;
     const targets = new Set(router.entries.flatMap((e) => ('component' in e.target ? [e.target.component] : [])));
     return targets.size === 1 ? [...targets][0] : undefined;
@@ -101,7 +100,7 @@ export class WorkloadEngine implements WorkloadHandler {
 
   /** Whether `listen` would have workers listen: every route leads to one component, whose workers can (`WorkloadHost.canListen`). */
   async workersCanListen(router: SpinRouter): Promise<boolean> {
-    const component = this.soleComponent(router);
+    const component = this.#soleComponent(router);
     return component !== undefined && ((await this.#hosts.get(component)?.canListen()) ?? false);
   }
 
@@ -113,11 +112,7 @@ export class WorkloadEngine implements WorkloadHandler {
   async handle(componentId: string, request: WorkloadRequest): Promise<WorkloadResponse> {
     const host = this.#hosts.get(componentId);
     if (!host) throw new Error(`no component '${componentId}'`);
-    // Only what the guest sees crosses to the worker (the signal is this thread's; a clone of it would be an
-    // empty object costing a structured clone per request).
-    const { method, scheme, authority, pathWithQuery, headers, body } = request;
-    const r = await host.handle({ method, scheme, authority, pathWithQuery, headers, body });
-    return { status: r.status, headers: r.headers.map(([k, v]) => [k, latin1.decode(v)] as const), body: r.body };
+    return routedResponse(await host.handle(guestRequest(request)));
   }
 
   async close(): Promise<void> {

@@ -26,13 +26,14 @@ import {
   type AsyncWorkloadWorkerData,
   LOCAL_REQUEST_IDS,
   MAX_WAITING,
+  replyError,
   type WorkerListener,
 } from './async-workload-protocol.js';
 import { compiledModules, forgetModules, uninterruptible } from './compiled-modules.js';
 import { configureJspiStacks } from './jspi-stacks.js';
 import { PortBatch } from '../../capabilities/port-batch.js';
 import { WORKER_HEAP } from './worker-heap.js';
-import { INTERRUPT_CURRENT, INTERRUPT_TARGET } from '../wasm-interrupt.js';
+import { INTERRUPT_CURRENT, stopIfServing } from '../wasm-interrupt.js';
 import type { WorkloadRequest, WorkloadResponse } from './wasi-http.js';
 import type { WorkloadWorkerData } from './workload-protocol.js';
 
@@ -143,6 +144,11 @@ export class AsyncWorkloadPool {
     this.#artifact = opts.artifact;
   }
 
+  /** What a request or a call to a closed pool fails with. */
+  #unloaded(): MortarError {
+    return new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
+  }
+
   #modules(artifact: Artifact): Promise<Record<string, WebAssembly.Module>> {
     return compiledModules(artifact.dir, this.#opts.memoryLimitBytes, true, true);
   }
@@ -173,8 +179,7 @@ export class AsyncWorkloadPool {
   }
 
   async #swap(artifact: Artifact): Promise<void> {
-    const o = this.#opts;
-    if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [o.name, 'it has been unloaded']);
+    if (this.#closed) throw this.#unloaded();
     if (artifact.dir === this.#artifact.dir) return;
     if (this.#listener && !(await this.canListen(artifact)))
       throw new Error('its core modules cannot all be made interruptible, which workers that listen themselves need');
@@ -188,7 +193,7 @@ export class AsyncWorkloadPool {
     this.#artifact = artifact;
     // Every other worker, those started meanwhile too (they started with the old component).
     await Promise.all(this.#members.filter((m) => !m.dead && !m.replacing && m.dir !== artifact.dir).map((m) => this.#swapOne(m, to)));
-    if (before.dir !== artifact.dir) forgetModules(before.dir);
+    forgetModules(before.dir);
   }
 
   /**
@@ -231,7 +236,7 @@ export class AsyncWorkloadPool {
    * the worker serving it was stopped.
    */
   handle(request: WorkloadRequest): Promise<WorkloadResponse | { error: string }> {
-    if (this.#closed) return Promise.reject(new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']));
+    if (this.#closed) return Promise.reject(this.#unloaded());
     return new Promise((resolve, reject) => {
       // Ids stay positive 32-bit integers (the interrupt words hold them: `wasm-interrupt.ts`), below the
       // workers' own.
@@ -254,10 +259,10 @@ export class AsyncWorkloadPool {
   }
 
   async #listen(listener: WorkerListener): Promise<boolean> {
-    if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
+    if (this.#closed) throw this.#unloaded();
     const unlistens = this.#unlistens;
     if (!(await this.canListen())) return false;
-    if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']);
+    if (this.#closed) throw this.#unloaded();
     if (this.#unlistens !== unlistens) return false; // unlistened meanwhile
     this.#listener = listener;
     this.#watchdog ??= setInterval(() => this.#watch(), WATCH_MS).unref();
@@ -309,7 +314,7 @@ export class AsyncWorkloadPool {
         if (seen?.id !== id) m.watched.set(n, { id, since: now });
         else if (seen.stoppedAt === undefined) {
           if (now - seen.since < this.#opts.callTimeoutMs) continue;
-          for (const w of words) Atomics.store(w, INTERRUPT_TARGET, id);
+          stopIfServing(words, id);
           seen.stoppedAt = now;
         } else if (now - seen.stoppedAt >= STUCK_AFTER_MS) {
           void this.#replace(m, `a request ran past its ${this.#opts.callTimeoutMs}ms deadline and could not be stopped`);
@@ -327,7 +332,7 @@ export class AsyncWorkloadPool {
     while ((this.#waiting.length > 0 || this.#members.some((m) => m.inflight.size > 0)) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    for (const p of this.#waiting.splice(0)) this.#settle(p, new MortarError('ERR_COMPONENT_UNAVAILABLE', [this.#opts.name, 'it has been unloaded']));
+    for (const p of this.#waiting.splice(0)) this.#settle(p, this.#unloaded());
     await Promise.all(this.#members.splice(0).map((m) => this.#stop(m, 'the pool was closed')));
   }
 
@@ -353,8 +358,7 @@ export class AsyncWorkloadPool {
     m.inflight.delete(r.id);
     if (p.overdue) m.overdue--;
     if (r.ok) this.#settle(p, undefined, r.value);
-    else if (r.kind === 'expired') this.#settle(p, new MortarError('ERR_COMPONENT_TIMEOUT', [this.#opts.name, this.#opts.callTimeoutMs]));
-    else this.#settle(p, new MortarError('ERR_COMPONENT_TRAPPED', [this.#opts.name, r.message]));
+    else this.#settle(p, replyError(r, this.#opts.name, this.#opts.callTimeoutMs));
     this.#next();
   }
 
@@ -402,8 +406,7 @@ export class AsyncWorkloadPool {
   #interrupt(m: Member, p: Pending): boolean {
     if (p.interrupted) return false;
     for (const words of m.slots.values()) {
-      if (Atomics.load(words[0]!, INTERRUPT_CURRENT) !== p.id) continue;
-      for (const w of words) Atomics.store(w, INTERRUPT_TARGET, p.id);
+      if (!stopIfServing(words, p.id)) continue;
       p.interrupted = true;
       return true;
     }
@@ -491,7 +494,7 @@ export class AsyncWorkloadPool {
     })
       .then(() => {
         // Closed while it started (a replacement racing `close`): not kept.
-        if (this.#closed) throw new MortarError('ERR_COMPONENT_UNAVAILABLE', [o.name, 'it has been unloaded']);
+        if (this.#closed) throw this.#unloaded();
       })
       .catch(async (err: unknown) => {
         bridge.port1.close();

@@ -1,8 +1,9 @@
 /**
  * What the async workload pool (`async-workload-pool.ts`) and its workers (`async-workload-worker.ts`) say to
- * each other. Imports only types, so the host can load it without loading the worker.
+ * each other. Imports only types and the error catalogue, so the host can load it without loading the worker.
  */
 import type { MessagePort } from 'node:worker_threads';
+import { MortarError } from '../../errors.js';
 import type { WorkloadRequest, WorkloadResponse } from './wasi-http.js';
 import type { WorkloadWorkerData } from './workload-protocol.js';
 
@@ -95,6 +96,14 @@ export interface AsyncWorkloadRequest {
 export type AsyncWorkloadReply =
   | { readonly id: number; readonly ok: true; readonly value: WorkloadResponse | { error: string } }
   | { readonly id: number; readonly ok: false; readonly kind: 'trap' | 'expired'; readonly message: string };
+
+/**
+ * The error a request fails with when its reply says it did not succeed, as the pool and the worker's own
+ * listener answer it: `ERR_COMPONENT_TIMEOUT` past its deadline, `ERR_COMPONENT_TRAPPED` otherwise.
+ */
+export function replyError(r: Extract<AsyncWorkloadReply, { ok: false }>, name: string, callTimeoutMs: number): MortarError {
+  return r.kind === 'expired' ? new MortarError('ERR_COMPONENT_TIMEOUT', [name, callTimeoutMs]) : new MortarError('ERR_COMPONENT_TRAPPED', [name, r.message]);
+}
 
 /**
  * The worker's word on one of its instances (`n`, numbered by the worker): the shared buffers of its interrupt

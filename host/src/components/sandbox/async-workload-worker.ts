@@ -24,6 +24,7 @@ import {
   LOCAL_REQUEST_IDS,
   type LocalServe,
   MAX_WAITING,
+  replyError,
   type RunningListener,
   type WorkerListener,
   type WorkerListenerModule,
@@ -227,10 +228,10 @@ const serveLocal: LocalServe = (request) => {
   const id = nextLocal;
   nextLocal = id >= 0x7fffffff ? LOCAL_REQUEST_IDS : id + 1;
   return new Promise((resolve, reject) => {
-    const timeout = () => new MortarError('ERR_COMPONENT_TIMEOUT', [init.name, init.callTimeoutMs]);
+    const fail = (r: Extract<AsyncWorkloadReply, { ok: false }>) => reject(replyError(r, init.name, init.callTimeoutMs));
     const timer = setTimeout(() => {
       busy.get(id)?.instance.stop(id);
-      reject(timeout());
+      fail({ id, ok: false, kind: 'expired', message: 'its deadline passed' });
     }, init.callTimeoutMs);
     void run(
       id,
@@ -239,8 +240,7 @@ const serveLocal: LocalServe = (request) => {
       (r) => {
         clearTimeout(timer);
         if (r.ok) resolve(r.value);
-        else if (r.kind === 'expired') reject(timeout());
-        else reject(new MortarError('ERR_COMPONENT_TRAPPED', [init.name, r.message]));
+        else fail(r);
       },
       true,
     );
@@ -250,9 +250,16 @@ const serveLocal: LocalServe = (request) => {
 let listening: RunningListener | undefined;
 let controls: Promise<void> = Promise.resolve();
 
-async function listen(l: WorkerListener): Promise<void> {
-  const mod = (await import(l.module)) as WorkerListenerModule;
-  listening = await mod.startListener(l.options, serveLocal, (level, line) => bridge.log(level, line));
+/** Starts listener `l` (once); answers whether it listens, and why not. */
+async function listen(l: WorkerListener): Promise<{ listening: boolean; message?: string }> {
+  if (listening) return { listening: true };
+  try {
+    const mod = (await import(l.module)) as WorkerListenerModule;
+    listening = await mod.startListener(l.options, serveLocal, (level, line) => bridge.log(level, line));
+    return { listening: true };
+  } catch (err) {
+    return { listening: false, message: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 /**
@@ -278,15 +285,7 @@ async function swap(to: { dir: string; modules: Readonly<Record<string, WebAssem
 
 async function control(c: AsyncWorkloadControl): Promise<AsyncWorkloadControlReply> {
   if ('swap' in c) return swap(c.swap);
-  if ('listen' in c) {
-    if (listening) return { listening: true };
-    try {
-      await listen(c.listen);
-      return { listening: true };
-    } catch (err) {
-      return { listening: false, message: err instanceof Error ? err.message : String(err) };
-    }
-  }
+  if ('listen' in c) return listen(c.listen);
   const l = listening;
   listening = undefined;
   await l?.close(c.unlisten);
@@ -307,12 +306,7 @@ async function control(c: AsyncWorkloadControl): Promise<AsyncWorkloadControlRep
     else eachMessage(msg, serve);
   });
   // A listener it starts with (a worker replacing one): one that cannot listen still serves what the pool posts.
-  let listenError: string | undefined;
-  if (init.listener)
-    listenError = await listen(init.listener).then(
-      () => undefined,
-      (err: unknown) => (err instanceof Error ? err.message : String(err)),
-    );
+  const listenError = init.listener ? (await listen(init.listener)).message : undefined;
   port.postMessage({ ready: true, listenError });
 })().catch((err: unknown) => {
   port.postMessage({ ready: false, message: err instanceof Error ? err.message : String(err) });

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GLUE_TABLES_KEY } from '../glue-tables.js';
 import { STATE_EXPORT_PREFIX } from '../wasm-export-state.js';
-import { INTERRUPT_CURRENT, INTERRUPT_EXPORT, INTERRUPT_TARGET } from '../wasm-interrupt.js';
+import { INTERRUPT_CURRENT, INTERRUPT_EXPORT, INTERRUPT_TARGET, stopIfServing } from '../wasm-interrupt.js';
 import { MemoryImage } from './memory-image.js';
 import { requestPair, type WorkloadRequest, type WorkloadResponse } from './wasi-http.js';
 
@@ -219,7 +219,7 @@ export class WorkloadInstance {
 
   /** Stops request `id` if this instance serves it: its guest traps at its next loop head. */
   stop(id: number): void {
-    for (const w of this.#interrupts) if (Atomics.load(w, INTERRUPT_CURRENT) === id) Atomics.store(w, INTERRUPT_TARGET, id);
+    stopIfServing(this.#interrupts, id);
   }
 
   /** Whether a watchdog asked to stop request `id` (so a trap while serving it was that interruption). */
